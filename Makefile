@@ -1,0 +1,46 @@
+# Followthrough: `make run` runs the whole system, `make test` runs the checks and tests.
+# Both set up their own environment: uv (pinned) in .tools/, the locked install in .venv/.
+
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+ARGS ?=
+
+.PHONY: run test lint typecheck unit bench-eventlog bench-dispatch clean
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+## run: every role on this machine (embedded PostgreSQL and Redis unless DATABASE_URL / BROKER_URL are set)
+run: $(VENV)/.synced
+	$(BIN)/followthrough up $(ARGS)
+
+## test: lint, type-check, then every test (unit, integration, end-to-end, faults)
+test: lint typecheck
+	$(BIN)/pytest $(ARGS)
+
+lint: $(VENV)/.synced
+	$(BIN)/ruff check .
+
+typecheck: $(VENV)/.synced
+	$(BIN)/mypy
+
+unit: $(VENV)/.synced
+	$(BIN)/pytest tests/unit $(ARGS)
+
+bench-eventlog: $(VENV)/.synced
+	$(BIN)/python bench/eventlog.py $(ARGS)
+
+bench-dispatch: $(VENV)/.synced
+	$(BIN)/python bench/dispatch.py $(ARGS)
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,173 @@
+"""The typed catalogue of events in the log.
+
+One class per event type, each with a schema version. Classes register
+themselves by name so the store can decode a row into the right type; a row
+written at an older schema version is upcast (see ``upcasting``) before it is
+validated, never rewritten in place.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from events.errors import UnknownEventTypeError
+
+
+class Event(BaseModel):
+    """Base of every event: immutable, strict about unknown fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type_name: ClassVar[str]
+    schema_version: ClassVar[int]
+
+    def __init_subclass__(cls, *, type_name: str | None = None, version: int = 1, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        if type_name is None:
+            return
+        if type_name in CATALOGUE:
+            raise TypeError(f"event type {type_name!r} is registered twice")
+        cls.type_name = type_name
+        cls.schema_version = version
+        CATALOGUE[type_name] = cls
+
+
+CATALOGUE: dict[str, type[Event]] = {}
+
+
+def event_class(type_name: str) -> type[Event]:
+    """The class registered for ``type_name``; fails loudly for a type this code does not know."""
+    try:
+        return CATALOGUE[type_name]
+    except KeyError:
+        raise UnknownEventTypeError(type_name) from None
+
+
+# --- value parts carried inside events -------------------------------------------------
+
+
+class ResponseStep(BaseModel):
+    """One step of a response plan: what to do, how long after publishing, and who."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: str
+    after_seconds: int = Field(ge=0)
+    owner: str
+
+
+class ResponseTask(BaseModel):
+    """A response task recorded before its share is published."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    task_id: UUID
+    kind: str
+    after_seconds: int = Field(ge=0)
+    owner: str
+
+
+# --- the share lifecycle (stream ``share-<uuid>``) --------------------------------------
+
+
+class SharePlanned(Event, type_name="SharePlanned", version=2):
+    """A team planned a post. Version 2 carries plan offsets in seconds (v1: minutes)."""
+
+    share_id: UUID
+    account_id: UUID
+    account_name: str
+    channel: str
+    text: str
+    scheduled_at: AwareDatetime
+    response_plan: tuple[ResponseStep, ...]
+    late_policy: str = "send"
+    max_lateness_seconds: int | None = None
+
+
+class ShareRescheduled(Event, type_name="ShareRescheduled"):
+    scheduled_at: AwareDatetime
+
+
+class ShareCancelled(Event, type_name="ShareCancelled"):
+    reason: str = ""
+
+
+class ShareAttemptStarted(Event, type_name="ShareAttemptStarted"):
+    """A worker is about to call the network. ``reconcile`` marks an attempt that must
+    first look for the post, because an earlier attempt's outcome is unknown."""
+
+    attempt: int = Field(ge=1)
+    started_at: AwareDatetime
+    idempotency_key: str
+    reconcile: bool = False
+
+
+class ResponseTasksRecorded(Event, type_name="ResponseTasksRecorded"):
+    """The share's response work, recorded in the same append as its first attempt."""
+
+    tasks: tuple[ResponseTask, ...]
+
+
+class ShareSent(Event, type_name="ShareSent"):
+    attempt: int = Field(ge=1)
+    external_id: str
+    url: str | None
+    scheduled_at: AwareDatetime
+    sent_at: AwareDatetime
+    lateness_ms: int
+    reconciled: bool = False
+
+
+class ShareFailed(Event, type_name="ShareFailed"):
+    """An attempt failed. ``next_attempt_at`` is set when a retry is scheduled."""
+
+    attempt: int = Field(ge=1)
+    failed_at: AwareDatetime
+    reason: str
+    retryable: bool
+    outcome_unknown: bool = False
+    next_attempt_at: AwareDatetime | None = None
+
+
+class ShareHeld(Event, type_name="ShareHeld"):
+    """Found too far past due: held for a person to decide (the account's late policy)."""
+
+    held_at: AwareDatetime
+    lateness_ms: int
+    reason: str
+
+
+class ShareAbandoned(Event, type_name="ShareAbandoned"):
+    attempts: int
+    abandoned_at: AwareDatetime
+    reason: str
+
+
+class ResponseTasksCancelled(Event, type_name="ResponseTasksCancelled"):
+    task_ids: tuple[UUID, ...]
+    reason: str
+
+
+class ResponseReceived(Event, type_name="ResponseReceived"):
+    reply_id: str
+    author: str
+    text: str
+    url: str | None = None
+    received_at: AwareDatetime
+
+
+class ResponseTaskCompleted(Event, type_name="ResponseTaskCompleted"):
+    task_id: UUID
+    completed_at: AwareDatetime
+    completed_by: str
+    note: str = ""
+    reply_external_id: str | None = None
+
+
+def utc_iso(moment: datetime) -> str:
+    """The form in which the log stores instants."""
+    return moment.isoformat()

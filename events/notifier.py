@@ -1,0 +1,72 @@
+"""Wakes followers after appends, outside the writers' transactions.
+
+A NOTIFY inside a writing transaction takes PostgreSQL's global notify-queue lock
+until that transaction's commit is flushed, which serialises every notifying
+commit and defeats group commit (measured here: 16 concurrent writers fell from
+~15,700 to ~5,600 commits/s). So writers only flag "something was appended" and
+this thread sends a coalesced NOTIFY from its own connection, which holds no
+transaction id and flushes nothing. A missed notification only delays followers
+until their poll timeout; it never loses an event.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+
+import psycopg
+import structlog
+
+log = structlog.get_logger(__name__)
+
+EVENTS_CHANNEL = "followthrough_events"
+
+
+class Notifier:
+    def __init__(self, conninfo: str, *, connect_kwargs: dict[str, object] | None = None) -> None:
+        self._conninfo = conninfo
+        self._connect_kwargs = connect_kwargs or {}
+        self._pending: set[str] = set()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopped = False
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="followthrough-notifier", daemon=True)
+        self._thread.start()
+
+    def notify(self, channels: Iterable[str] = (EVENTS_CHANNEL,)) -> None:
+        with self._lock:
+            self._pending.update(channels)
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopped = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        conn: psycopg.Connection[tuple[object, ...]] | None = None
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            with self._lock:
+                channels, self._pending = self._pending, set()
+            if channels:
+                try:
+                    if conn is None or conn.closed:
+                        conn = psycopg.connect(self._conninfo, autocommit=True, **self._connect_kwargs)  # type: ignore[arg-type]
+                    for channel in sorted(channels):
+                        conn.execute("SELECT pg_notify(%s, '')", (channel,))
+                except psycopg.Error as exc:
+                    # Followers re-poll on a timeout: a lost wake-up costs latency only.
+                    log.warning("notify_failed", error=str(exc))
+                    if conn is not None:
+                        conn.close()
+                    conn = None
+            if self._stopped:
+                break
+        if conn is not None:
+            conn.close()

@@ -1,0 +1,115 @@
+"""The projection runner: read a batch after the checkpoint (gap-safe), apply it and
+store the new checkpoint in the same transaction (exactly-once effect), and wait on
+LISTEN when caught up. One runner holds each projection (a session advisory lock);
+another replica waits as a standby.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import psycopg
+import structlog
+
+from events import sqlfiles
+from events.notifier import EVENTS_CHANNEL
+from events.records import Checkpoint, RecordedEvent
+from events.store import EventStore
+
+Q = sqlfiles.load("events.projections.sql", "runner.sql")
+log = structlog.get_logger("events.projections")
+
+
+class Projection(Protocol):
+    name: str
+    # The event types it needs, or None for all.
+    types: frozenset[str] | None
+
+    def apply(self, conn: psycopg.Connection[Any], events: Sequence[RecordedEvent]) -> None: ...
+
+
+class ProjectionRunner:
+    def __init__(
+        self,
+        store: EventStore,
+        projection: Projection,
+        *,
+        conninfo: str,
+        connect_kwargs: dict[str, Any] | None = None,
+        batch_size: int = 500,
+        poll_seconds: float = 1.0,
+    ) -> None:
+        self.store = store
+        self.projection = projection
+        self.conninfo = conninfo
+        self.connect_kwargs = connect_kwargs or {}
+        self.batch_size = batch_size
+        self.poll_seconds = poll_seconds
+
+    def checkpoint(self, conn: psycopg.Connection[Any]) -> Checkpoint:
+        row = conn.execute(Q["checkpoint"], {"name": self.projection.name}).fetchone()
+        if row is None:
+            return Checkpoint.start()
+        return Checkpoint(int(row[0]), int(row[1]), int(row[2]))
+
+    def step(self) -> int:
+        """Apply one batch; returns how many events it applied (0: caught up)."""
+        with self.store.pool.connection() as conn, conn.transaction():
+            after = self.checkpoint(conn)
+            events = self.store.read_batch(after, limit=self.batch_size, types=self.projection.types, conn=conn)
+            if not events:
+                return 0
+            self.projection.apply(conn, events)
+            last = events[-1].checkpoint
+            conn.execute(
+                Q["save_checkpoint"],
+                {
+                    "name": self.projection.name,
+                    "epoch": last.epoch,
+                    "tx_id": str(last.tx_id),
+                    "position": last.position,
+                    "applied": len(events),
+                },
+            )
+        return len(events)
+
+    def catch_up(self) -> int:
+        total = 0
+        while (n := self.step()) > 0:
+            total += n
+        return total
+
+    def run(self, stop: threading.Event) -> None:
+        """Lead this projection until ``stop`` is set (standby while another replica leads)."""
+        name = self.projection.name
+        while not stop.is_set():
+            try:
+                with psycopg.connect(self.conninfo, autocommit=True, **self.connect_kwargs) as conn:
+                    if not self._lead(conn, stop):
+                        return
+                    log.info("projection_leading", projection=name)
+                    conn.execute(f"LISTEN {EVENTS_CHANNEL}")
+                    while not stop.is_set():
+                        applied = self.step()
+                        if applied:
+                            log.debug("projection_applied", projection=name, events=applied)
+                            continue
+                        for _ in conn.notifies(timeout=self.poll_seconds, stop_after=1):
+                            pass
+            except psycopg.OperationalError as exc:
+                log.warning("projection_connection_lost", projection=name, error=str(exc))
+                stop.wait(1.0)
+
+    def _lead(self, conn: psycopg.Connection[Any], stop: threading.Event) -> bool:
+        announced = False
+        while not stop.is_set():
+            row = conn.execute(Q["try_lock"], {"name": self.projection.name}).fetchone()
+            if row and row[0]:
+                return True
+            if not announced:
+                log.info("projection_standby", projection=self.projection.name)
+                announced = True
+            stop.wait(1.0)
+        return False

@@ -1,0 +1,131 @@
+"""The shares read model (``rm_shares``) and the response inbox (``rm_response_tasks``).
+
+Documented read API: dashboards read these tables and the views over them
+(``response_inbox``, ``followthrough_daily``, ``integrity``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+import psycopg
+
+from events import sqlfiles
+from events.catalogue import (
+    ResponseReceived,
+    ResponseTaskCompleted,
+    ResponseTasksCancelled,
+    ResponseTasksRecorded,
+    ShareAbandoned,
+    ShareAttemptStarted,
+    ShareCancelled,
+    ShareFailed,
+    ShareHeld,
+    SharePlanned,
+    ShareRescheduled,
+    ShareSent,
+)
+from events.records import RecordedEvent
+
+Q = sqlfiles.load("events.projections.sql", "shares.sql")
+
+
+def share_id_of(stream_id: str) -> UUID:
+    return UUID(stream_id.removeprefix("share-"))
+
+
+class SharesProjection:
+    name = "shares"
+    types: frozenset[str] | None = frozenset(
+        {
+            "SharePlanned",
+            "ShareRescheduled",
+            "ShareCancelled",
+            "ShareAttemptStarted",
+            "ResponseTasksRecorded",
+            "ShareSent",
+            "ShareFailed",
+            "ShareHeld",
+            "ShareAbandoned",
+            "ResponseTasksCancelled",
+            "ResponseTaskCompleted",
+            "ResponseReceived",
+        }
+    )
+
+    def apply(self, conn: psycopg.Connection[Any], events: Sequence[RecordedEvent]) -> None:
+        for recorded in events:
+            self._apply_one(conn, recorded)
+
+    def _apply_one(self, conn: psycopg.Connection[Any], r: RecordedEvent) -> None:
+        base = {"share_id": share_id_of(r.stream_id), "version": r.stream_version, "at": r.recorded_at}
+        event = r.event
+        match event:
+            case SharePlanned():
+                conn.execute(
+                    Q["planned"],
+                    {
+                        **base,
+                        "workspace_id": r.workspace_id,
+                        "account_id": event.account_id,
+                        "account_name": event.account_name,
+                        "channel": event.channel,
+                        "text": event.text,
+                        "scheduled_at": event.scheduled_at,
+                    },
+                )
+            case ShareRescheduled():
+                conn.execute(Q["rescheduled"], {**base, "scheduled_at": event.scheduled_at})
+            case ShareCancelled():
+                conn.execute(Q["status"], {**base, "status": "cancelled", "error": None})
+            case ShareHeld():
+                conn.execute(Q["status"], {**base, "status": "held", "error": event.reason})
+            case ShareAbandoned():
+                conn.execute(Q["status"], {**base, "status": "abandoned", "error": event.reason})
+            case ShareAttemptStarted():
+                conn.execute(Q["attempt_started"], {**base, "attempt": event.attempt})
+            case ResponseTasksRecorded():
+                conn.execute(Q["tasks_recorded"], base)
+                for task in event.tasks:
+                    conn.execute(
+                        Q["task_insert"],
+                        {
+                            **base,
+                            "task_id": task.task_id,
+                            "kind": task.kind,
+                            "owner": task.owner,
+                            "after_seconds": task.after_seconds,
+                        },
+                    )
+            case ShareSent():
+                conn.execute(
+                    Q["sent"],
+                    {
+                        **base,
+                        "sent_at": event.sent_at,
+                        "lateness_ms": event.lateness_ms,
+                        "url": event.url,
+                        "external_id": event.external_id,
+                        "attempt": event.attempt,
+                    },
+                )
+                conn.execute(Q["tasks_open"], {**base, "sent_at": event.sent_at})
+            case ShareFailed():
+                conn.execute(Q["failed"], {**base, "reason": event.reason, "next_attempt_at": event.next_attempt_at})
+            case ResponseTasksCancelled():
+                conn.execute(Q["tasks_cancelled"], {"task_ids": list(event.task_ids)})
+                conn.execute(Q["touch"], base)
+            case ResponseTaskCompleted():
+                conn.execute(
+                    Q["task_completed"],
+                    {
+                        "task_id": event.task_id,
+                        "completed_at": event.completed_at,
+                        "completed_by": event.completed_by,
+                    },
+                )
+                conn.execute(Q["touch"], base)
+            case ResponseReceived():
+                conn.execute(Q["reply"], base)

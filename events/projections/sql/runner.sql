@@ -1,0 +1,15 @@
+-- name: checkpoint
+SELECT epoch, tx_id::text, position FROM projection_checkpoints WHERE name = %(name)s
+
+-- name: save_checkpoint
+INSERT INTO projection_checkpoints AS c (name, epoch, tx_id, position, events_applied, updated_at)
+VALUES (%(name)s, %(epoch)s, %(tx_id)s::text::xid8, %(position)s, %(applied)s, now())
+ON CONFLICT (name) DO UPDATE
+SET epoch = EXCLUDED.epoch, tx_id = EXCLUDED.tx_id, position = EXCLUDED.position,
+    events_applied = c.events_applied + EXCLUDED.events_applied, updated_at = now()
+
+-- name: try_lock
+SELECT pg_try_advisory_lock(hashtext('followthrough:projection:' || %(name)s))
+
+-- name: lags
+SELECT name, epoch, tx_id::text, position, events_applied, updated_at FROM projection_checkpoints ORDER BY name

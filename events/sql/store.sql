@@ -1,0 +1,119 @@
+-- Queries of the event store. Every append is one statement: in autocommit mode it
+-- is its own transaction (one round trip), inside a unit of work it is that unit's
+-- first write (enforced by the events_first_write trigger).
+
+-- name: append_expected
+-- Appends only if the stream is at the expected version; returns the head version it
+-- saw and the last version written (NULL when nothing was written).
+WITH head AS (
+    SELECT coalesce(max(stream_version), 0) AS version
+    FROM events
+    WHERE stream_id = %(stream_id)s
+), ins AS (
+    INSERT INTO events (event_id, stream_id, stream_version, type, schema_version,
+                        data, metadata, workspace_id, epoch)
+    SELECT e.event_id, %(stream_id)s, head.version + e.ord::int, e.type, e.schema_version,
+           e.data::jsonb, e.metadata::jsonb, %(workspace_id)s, (SELECT epoch FROM log_epoch)
+    FROM head,
+         unnest(%(event_ids)s::uuid[], %(types)s::text[], %(schema_versions)s::int2[],
+                %(data)s::text[], %(metadata)s::text[])
+             WITH ORDINALITY AS e(event_id, type, schema_version, data, metadata, ord)
+    WHERE head.version = %(expected)s
+    RETURNING stream_version
+)
+SELECT (SELECT version FROM head), (SELECT max(stream_version) FROM ins)
+
+-- name: append_any
+-- Appends at the stream's head whatever it is, unless any of the event ids is stored
+-- already (then nothing is written and the caller checks for an idempotent retry).
+WITH head AS (
+    SELECT coalesce(max(stream_version), 0) AS version
+    FROM events
+    WHERE stream_id = %(stream_id)s
+), ins AS (
+    INSERT INTO events (event_id, stream_id, stream_version, type, schema_version,
+                        data, metadata, workspace_id, epoch)
+    SELECT e.event_id, %(stream_id)s, head.version + e.ord::int, e.type, e.schema_version,
+           e.data::jsonb, e.metadata::jsonb, %(workspace_id)s, (SELECT epoch FROM log_epoch)
+    FROM head,
+         unnest(%(event_ids)s::uuid[], %(types)s::text[], %(schema_versions)s::int2[],
+                %(data)s::text[], %(metadata)s::text[])
+             WITH ORDINALITY AS e(event_id, type, schema_version, data, metadata, ord)
+    WHERE NOT EXISTS (SELECT 1 FROM events WHERE event_id = ANY(%(event_ids)s::uuid[]))
+    RETURNING stream_version
+)
+SELECT (SELECT version FROM head), (SELECT max(stream_version) FROM ins)
+
+-- name: stored_ids
+SELECT event_id, stream_id, stream_version
+FROM events
+WHERE event_id = ANY(%(event_ids)s::uuid[])
+
+-- name: head_version
+SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = %(stream_id)s
+
+-- name: read_stream
+SELECT position, event_id, stream_id, stream_version, type, schema_version,
+       data::text, metadata::text, workspace_id, recorded_at, epoch, tx_id::text
+FROM events
+WHERE stream_id = %(stream_id)s AND stream_version > %(after_version)s
+ORDER BY stream_version
+
+-- name: read_all
+-- The whole log after a checkpoint, gap-safe: only transactions older than the oldest
+-- one still running (below the snapshot's xmin) are read, so a slow committer can
+-- delay a follower but never be skipped. Older epochs are complete by definition.
+WITH horizon AS (
+    SELECT (SELECT epoch FROM log_epoch) AS epoch,
+           pg_snapshot_xmin(pg_current_snapshot()) AS xmin
+)
+SELECT position, event_id, stream_id, stream_version, type, schema_version,
+       data::text, metadata::text, workspace_id, recorded_at, events.epoch, tx_id::text
+FROM events, horizon
+WHERE (events.epoch, tx_id, position) > (%(epoch)s, %(tx_id)s::text::xid8, %(position)s)
+  AND (events.epoch, tx_id) < (horizon.epoch, horizon.xmin)
+ORDER BY events.epoch, tx_id, position
+LIMIT %(limit)s
+
+-- name: read_all_types
+WITH horizon AS (
+    SELECT (SELECT epoch FROM log_epoch) AS epoch,
+           pg_snapshot_xmin(pg_current_snapshot()) AS xmin
+)
+SELECT position, event_id, stream_id, stream_version, type, schema_version,
+       data::text, metadata::text, workspace_id, recorded_at, events.epoch, tx_id::text
+FROM events, horizon
+WHERE (events.epoch, tx_id, position) > (%(epoch)s, %(tx_id)s::text::xid8, %(position)s)
+  AND (events.epoch, tx_id) < (horizon.epoch, horizon.xmin)
+  AND type = ANY(%(types)s::text[])
+ORDER BY events.epoch, tx_id, position
+LIMIT %(limit)s
+
+-- name: horizon
+-- For operators: the current epoch, the horizon, the oldest running transaction
+-- that holds it, and how long committed events have been held behind it.
+WITH horizon AS (
+    SELECT (SELECT epoch FROM log_epoch) AS epoch,
+           pg_snapshot_xmin(pg_current_snapshot()) AS xmin
+)
+SELECT horizon.epoch,
+       horizon.xmin::text,
+       (SELECT extract(epoch FROM now() - min(xact_start))
+          FROM pg_stat_activity
+         WHERE backend_xid IS NOT NULL),
+       (SELECT extract(epoch FROM now() - min(recorded_at))
+          FROM events
+         WHERE events.epoch = horizon.epoch AND tx_id >= horizon.xmin)
+FROM horizon
+
+-- name: first_after
+-- The oldest event a follower at this checkpoint has not applied yet, visible or not.
+SELECT extract(epoch FROM now() - recorded_at), position
+FROM events
+WHERE (epoch, tx_id, position) > (%(epoch)s, %(tx_id)s::text::xid8, %(position)s)
+ORDER BY epoch, tx_id, position
+LIMIT 1
+
+-- name: bump_epoch
+UPDATE log_epoch SET epoch = epoch + 1, bumped_at = now(), reason = %(reason)s
+RETURNING epoch

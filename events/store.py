@@ -1,0 +1,194 @@
+"""The event store: append to a stream with optimistic concurrency, read a stream,
+read and tail the whole log in gap-safe order.
+
+The database does the enforcing (unique keys, append-only and first-write
+triggers); this module translates its errors, once, into the store's own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg_pool import ConnectionPool
+
+from events import codec, sqlfiles
+from events.errors import (
+    AppendOnlyViolationError,
+    ConcurrencyError,
+    NotFirstWriteError,
+    PartialDuplicateError,
+)
+from events.notifier import EVENTS_CHANNEL, Notifier
+from events.records import AppendResult, Checkpoint, NewEvent, RecordedEvent
+
+Q = sqlfiles.load("events.sql", "store.sql")
+
+Conn = psycopg.Connection[Any]
+
+NOT_FIRST_WRITE = "FT001"
+APPEND_ONLY = "FT002"
+
+
+class EventStore:
+    """Appends and reads events. Connections come from ``pool`` (autocommit), or
+    from the caller when an append belongs to a larger unit of work."""
+
+    def __init__(self, pool: ConnectionPool[Any], notifier: Notifier | None = None) -> None:
+        self._pool = pool
+        self._notifier = notifier
+
+    @property
+    def pool(self) -> ConnectionPool[Any]:
+        return self._pool
+
+    # --- writing ------------------------------------------------------------------
+
+    def append(
+        self,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        *,
+        expected_version: int | None,
+        workspace_id: str,
+        conn: Conn | None = None,
+    ) -> AppendResult:
+        """Append ``events`` to ``stream_id`` atomically.
+
+        ``expected_version`` is the version the caller read (0 for a new stream), or
+        None to append at whatever the head is. Re-appending the same event ids is
+        a success that writes nothing. With ``conn`` the append joins the caller's
+        transaction and must be its first write; the caller then calls
+        :meth:`appended` after commit to wake followers.
+        """
+        if not events:
+            raise ValueError("append needs at least one event")
+        params: dict[str, Any] = {"stream_id": stream_id, "workspace_id": workspace_id, "expected": expected_version}
+        params.update(codec.encode(events))
+        query = Q["append_any"] if expected_version is None else Q["append_expected"]
+        if conn is not None:
+            return self._append_on(conn, query, params, events, in_unit=True)
+        with self._pool.connection() as own:
+            result = self._append_on(own, query, params, events, in_unit=False)
+        if result.written:
+            self.appended()
+        return result
+
+    def appended(self) -> None:
+        """Wake followers (after the commit that appended)."""
+        if self._notifier is not None:
+            self._notifier.notify((EVENTS_CHANNEL,))
+
+    def _append_on(
+        self, conn: Conn, query: Any, params: dict[str, Any], events: Sequence[NewEvent], *, in_unit: bool
+    ) -> AppendResult:
+        stream_id: str = params["stream_id"]
+        expected: int | None = params["expected"]
+        try:
+            row = conn.execute(query, params).fetchone()
+        except pg_errors.UniqueViolation as exc:
+            # Lost a race with a concurrent append (or a duplicate delivery of this one).
+            if not in_unit:
+                stored = self._stored(conn, events)
+                if len(stored) == len(events):
+                    return self._idempotent(stream_id, events, stored)
+            actual = self._head_version(stream_id, None if in_unit else conn)
+            raise ConcurrencyError(stream_id, expected, actual) from exc
+        except psycopg.Error as exc:
+            raise _translate(exc, stream_id) from exc
+        assert row is not None
+        head, last = row
+        if last is not None:
+            return AppendResult(stream_id, int(last), len(events))
+        stored = self._stored(conn, events)
+        if len(stored) == len(events):
+            return self._idempotent(stream_id, events, stored)
+        if stored:
+            present = set(stored)
+            raise PartialDuplicateError(
+                stream_id,
+                [e.event_id for e in events if e.event_id in present],
+                [e.event_id for e in events if e.event_id not in present],
+            )
+        raise ConcurrencyError(stream_id, expected, int(head))
+
+    def _stored(self, conn: Conn, events: Sequence[NewEvent]) -> dict[Any, tuple[str, int]]:
+        rows = conn.execute(Q["stored_ids"], {"event_ids": [e.event_id for e in events]}).fetchall()
+        return {event_id: (stream, version) for event_id, stream, version in rows}
+
+    def _idempotent(
+        self, stream_id: str, events: Sequence[NewEvent], stored: dict[Any, tuple[str, int]]
+    ) -> AppendResult:
+        streams = {stream for stream, _ in stored.values()}
+        if streams != {stream_id}:
+            raise PartialDuplicateError(stream_id, [e.event_id for e in events], [])
+        return AppendResult(stream_id, max(version for _, version in stored.values()), 0)
+
+    def _head_version(self, stream_id: str, conn: Conn | None) -> int:
+        if conn is None:
+            with self._pool.connection() as other:
+                return self._head_version(stream_id, other)
+        row = conn.execute(Q["head_version"], {"stream_id": stream_id}).fetchone()
+        return int(row[0]) if row else 0
+
+    # --- reading ------------------------------------------------------------------
+
+    def read_stream(self, stream_id: str, *, after_version: int = 0, conn: Conn | None = None) -> list[RecordedEvent]:
+        """A stream's events in version order."""
+        params = {"stream_id": stream_id, "after_version": after_version}
+        if conn is not None:
+            return [codec.decode(r) for r in conn.execute(Q["read_stream"], params)]
+        with self._pool.connection() as own:
+            return [codec.decode(r) for r in own.execute(Q["read_stream"], params)]
+
+    def stream_version(self, stream_id: str) -> int:
+        return self._head_version(stream_id, None)
+
+    def read_batch(
+        self,
+        after: Checkpoint,
+        *,
+        limit: int = 1000,
+        types: Iterable[str] | None = None,
+        conn: Conn | None = None,
+    ) -> list[RecordedEvent]:
+        """Up to ``limit`` events after ``after`` in log order, gap-safe."""
+        params: dict[str, Any] = {
+            "epoch": after.epoch,
+            "tx_id": str(after.tx_id),
+            "position": after.position,
+            "limit": limit,
+        }
+        query = Q["read_all"]
+        if types is not None:
+            params["types"] = list(types)
+            query = Q["read_all_types"]
+        if conn is not None:
+            return [codec.decode(r) for r in conn.execute(query, params)]
+        with self._pool.connection() as own:
+            return [codec.decode(r) for r in own.execute(query, params)]
+
+    def read_all(
+        self, after: Checkpoint | None = None, *, batch_size: int = 1000, types: Iterable[str] | None = None
+    ) -> Iterator[RecordedEvent]:
+        """Every visible event after ``after``, in batches: memory stays bounded by the
+        batch size however long the log is. Stops at the current horizon."""
+        wanted = None if types is None else list(types)
+        after = after or Checkpoint.start()
+        while True:
+            batch = self.read_batch(after, limit=batch_size, types=wanted)
+            yield from batch
+            if len(batch) < batch_size:
+                return
+            after = batch[-1].checkpoint
+
+
+def _translate(exc: psycopg.Error, stream_id: str) -> Exception:
+    state = exc.sqlstate
+    if state == NOT_FIRST_WRITE:
+        return NotFirstWriteError(stream_id)
+    if state == APPEND_ONLY:
+        return AppendOnlyViolationError(str(exc))
+    return exc

@@ -1,0 +1,133 @@
+"""Accounts: a workspace's presence on a channel, with its settings.
+
+Credentials are never stored here: the config names environment variables
+(``access_token_env``) that the workers read.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg.types.json import Jsonb
+
+from events import sqlfiles
+from events.catalogue import ResponseStep
+from scheduler.domain.limits import CHANNELS
+from scheduler.domain.plans import StepInput, validate_plan
+from scheduler.errors import ConflictError, InvalidInputError, NotFoundError
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+SECRET_KEY = re.compile(r"(token|secret|password|credential|private_key|app_password)$", re.I)
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    id: UUID
+    workspace_id: str
+    name: str
+    channel: str
+    config: Mapping[str, Any]
+    default_response_plan: tuple[ResponseStep, ...] | None
+    late_policy: str
+    max_lateness_seconds: int | None
+    created_at: datetime
+
+
+Q = sqlfiles.load("scheduler.sql", "accounts.sql")
+
+
+def _from_row(row: Sequence[Any]) -> Account:
+    plan = row[5]
+    return Account(
+        id=row[0],
+        workspace_id=row[1],
+        name=row[2],
+        channel=row[3],
+        config=row[4],
+        default_response_plan=None if plan is None else tuple(ResponseStep.model_validate(s) for s in plan),
+        late_policy=row[6],
+        max_lateness_seconds=row[7],
+        created_at=row[8],
+    )
+
+
+def validate_config(config: Mapping[str, Any]) -> None:
+    for key in config:
+        if SECRET_KEY.search(key):
+            raise InvalidInputError(
+                f"config.{key}",
+                f"credentials are not stored: put the secret in an environment variable of the "
+                f"workers and give its name as {key}_env",
+            )
+
+
+def create(
+    conn: psycopg.Connection[Any],
+    *,
+    workspace_id: str,
+    name: str,
+    channel: str,
+    config: Mapping[str, Any],
+    default_response_plan: Sequence[StepInput] | None,
+    late_policy: str,
+    max_lateness_seconds: int | None,
+) -> Account:
+    if not NAME.match(name):
+        raise InvalidInputError(
+            "name", "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+        )
+    if channel not in CHANNELS:
+        raise InvalidInputError("channel", f"must be one of {', '.join(CHANNELS)}")
+    validate_config(config)
+    plan = None
+    if default_response_plan:
+        plan = validate_plan(default_response_plan, field="default_response_plan")
+    if late_policy not in ("send", "hold"):
+        raise InvalidInputError("late_policy", "must be send or hold")
+    if late_policy == "hold" and max_lateness_seconds is None:
+        raise InvalidInputError("max_lateness", "is required when late_policy is hold")
+    account_id = uuid4()
+    try:
+        row = conn.execute(
+            Q["insert"],
+            {
+                "id": account_id,
+                "workspace_id": workspace_id,
+                "name": name,
+                "channel": channel,
+                "config": Jsonb(dict(config)),
+                "plan": None if plan is None else Jsonb([s.model_dump() for s in plan]),
+                "late_policy": late_policy,
+                "max_lateness_seconds": max_lateness_seconds,
+            },
+        ).fetchone()
+    except pg_errors.UniqueViolation as exc:
+        raise ConflictError(f"an account named {name!r} exists in this workspace", field="name") from exc
+    assert row is not None
+    return _from_row(row)
+
+
+def get(conn: psycopg.Connection[Any], workspace_id: str, account_id: UUID, *, field: str = "account_id") -> Account:
+    row = conn.execute(Q["get"], {"id": account_id, "workspace_id": workspace_id}).fetchone()
+    if row is None:
+        raise InvalidInputError(field, f"no account {account_id} in this workspace")
+    return _from_row(row)
+
+
+def get_or_404(conn: psycopg.Connection[Any], workspace_id: str, account_id: UUID) -> Account:
+    try:
+        return get(conn, workspace_id, account_id)
+    except InvalidInputError:
+        raise NotFoundError("account", str(account_id)) from None
+
+
+def list_all(conn: psycopg.Connection[Any], workspace_id: str) -> list[Account]:
+    rows = conn.execute(Q["list"], {"workspace_id": workspace_id}).fetchall()
+    return [_from_row(r) for r in rows]

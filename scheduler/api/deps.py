@@ -1,0 +1,61 @@
+"""Request dependencies: the services of this process, and who is calling."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Request
+from psycopg_pool import ConnectionPool
+
+from events.store import EventStore
+from scheduler import workspaces
+from scheduler.settings import Settings
+from scheduler.shares import ShareService
+from scheduler.workspaces import Principal
+
+
+@dataclass
+class Services:
+    settings: Settings
+    pool: ConnectionPool[Any]
+    store: EventStore
+    shares: ShareService
+    check_broker: Callable[[], None]
+    start: Callable[[], None]
+    stop: Callable[[], None]
+
+
+def services(request: Request) -> Services:
+    svc: Services = request.app.state.services
+    return svc
+
+
+ServicesDep = Annotated[Services, Depends(services)]
+
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="followthrough"'}
+
+
+def principal(request: Request, svc: ServicesDep) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise HTTPException(
+            401, "send Authorization: Bearer <token> (create one with `followthrough token create`)", headers=CHALLENGE
+        )
+    with svc.pool.connection() as conn:
+        found = workspaces.authenticate(conn, token.strip())
+    if found is None:
+        raise HTTPException(401, "unknown or revoked token", headers=CHALLENGE)
+    return found
+
+
+def writer(who: Annotated[Principal, Depends(principal)]) -> Principal:
+    if not who.can_write:
+        raise HTTPException(403, "this token has the read scope; writing needs a write token")
+    return who
+
+
+Reader = Annotated[Principal, Depends(principal)]
+Writer = Annotated[Principal, Depends(writer)]

@@ -1,0 +1,122 @@
+"""The dispatcher: hands due work from the schedule table to the broker, at its due time.
+
+One leader at a time (a session advisory lock; a standby waits and takes over
+when the leader's connection goes). Correctness never depends on the lock:
+claims use ``FOR UPDATE SKIP LOCKED`` and a lease, and workers re-check the
+stream, so two dispatchers at once cause at most a duplicate message that the
+worker drops. The broker only ever carries "run this now".
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import structlog
+from psycopg_pool import ConnectionPool
+
+from scheduler import schedule
+from scheduler.schedule import SCHEDULE_CHANNEL, DueItem
+
+log = structlog.get_logger("scheduler.dispatcher")
+
+LOCK_SQL = "SELECT pg_try_advisory_lock(hashtext('followthrough:dispatcher'))"
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        pool: ConnectionPool[Any],
+        *,
+        conninfo: str,
+        connect_kwargs: dict[str, Any],
+        send: Callable[[DueItem], None],
+        batch: int,
+        lease_seconds: float,
+        max_sleep: float = 5.0,
+        standby_poll: float = 0.5,
+    ) -> None:
+        self.pool = pool
+        self.conninfo = conninfo
+        self.connect_kwargs = connect_kwargs
+        self.send = send
+        self.batch = batch
+        self.lease_seconds = lease_seconds
+        self.max_sleep = max_sleep
+        self.standby_poll = standby_poll
+        self.leading = threading.Event()
+        # True while idle in LISTEN: a stop signal may then interrupt at once (see cli).
+        self.idle = False
+
+    def dispatch_once(self) -> int:
+        """Claim what is due and send it; returns how many items were sent."""
+        with self.pool.connection() as conn:
+            items = schedule.claim_due(conn, limit=self.batch, lease_seconds=self.lease_seconds)
+        now = datetime.now(UTC)
+        for item in items:
+            self.send(item)
+            late_ms = int((now - item.due_at) / timedelta(milliseconds=1))
+            event = "share_dispatched" if item.dispatch_count == 1 else "share_redispatched"
+            log.info(
+                event,
+                share_id=str(item.share_id),
+                kind=item.kind,
+                due_at=item.due_at.isoformat(),
+                dispatch_lateness_ms=late_ms,
+                dispatch_count=item.dispatch_count,
+            )
+        return len(items)
+
+    def seconds_to_next(self) -> float:
+        with self.pool.connection() as conn:
+            wait = schedule.next_wakeup(conn)
+        if wait is None:
+            return self.max_sleep
+        return max(0.0, min(self.max_sleep, wait.total_seconds()))
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                with psycopg.connect(self.conninfo, autocommit=True, **self.connect_kwargs) as lock_conn:
+                    if not self._lead(lock_conn, stop):
+                        return
+                    lock_conn.execute(f"LISTEN {SCHEDULE_CHANNEL}")
+                    self.leading.set()
+                    log.info("dispatcher_leading")
+                    self._loop(lock_conn, stop)
+            except psycopg.OperationalError as exc:
+                log.warning("dispatcher_connection_lost", error=str(exc))
+                stop.wait(1.0)
+            finally:
+                if self.leading.is_set():
+                    log.info("dispatcher_released_lead")
+                self.leading.clear()
+
+    def _loop(self, lock_conn: psycopg.Connection[Any], stop: threading.Event) -> None:
+        while not stop.is_set():
+            if self.dispatch_once() >= self.batch:
+                continue
+            wait = self.seconds_to_next()
+            if wait > 0:
+                # Sleep until the earliest due time; a NOTIFY (earlier work planned) wakes us sooner.
+                self.idle = True
+                try:
+                    for _ in lock_conn.notifies(timeout=wait, stop_after=1):
+                        pass
+                finally:
+                    self.idle = False
+
+    def _lead(self, conn: psycopg.Connection[Any], stop: threading.Event) -> bool:
+        announced = False
+        while not stop.is_set():
+            row = conn.execute(LOCK_SQL).fetchone()
+            if row and row[0]:
+                return True
+            if not announced:
+                log.info("dispatcher_standby")
+                announced = True
+            stop.wait(self.standby_poll)
+        return False

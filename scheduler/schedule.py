@@ -1,0 +1,76 @@
+"""The schedule table: due work the dispatcher hands to the broker.
+
+Writes happen inside the unit of work that appended the events (after them), so
+the schedule is never behind the log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import psycopg
+
+from events import sqlfiles
+from events.notifier import Notifier
+from scheduler.domain.schedule import Lease, Remove, ScheduleOp, Upsert
+
+Q = sqlfiles.load("scheduler.sql", "schedule.sql")
+SCHEDULE_CHANNEL = "followthrough_schedule"
+
+
+@dataclass(frozen=True, slots=True)
+class DueItem:
+    id: int
+    kind: str
+    share_id: UUID
+    workspace_id: str
+    due_at: datetime
+    dispatch_count: int
+
+
+def apply(
+    conn: psycopg.Connection[Any],
+    *,
+    share_id: UUID,
+    workspace_id: str,
+    ops: Sequence[ScheduleOp],
+    lease_seconds: float,
+) -> bool:
+    """Write ``ops``; True when a row became due (the dispatcher should look again)."""
+    wake = False
+    for op in ops:
+        params = {"kind": op.kind, "share_id": share_id}
+        match op:
+            case Upsert():
+                conn.execute(Q["upsert"], {**params, "workspace_id": workspace_id, "due_at": op.due_at})
+                wake = True
+            case Lease():
+                conn.execute(Q["lease"], {**params, "lease_seconds": lease_seconds})
+            case Remove():
+                conn.execute(Q["remove"], params)
+    return wake
+
+
+def claim_due(conn: psycopg.Connection[Any], *, limit: int, lease_seconds: float) -> list[DueItem]:
+    rows = conn.execute(Q["claim_due"], {"limit": limit, "lease_seconds": lease_seconds}).fetchall()
+    return [DueItem(*row) for row in rows]
+
+
+def next_wakeup(conn: psycopg.Connection[Any]) -> timedelta | None:
+    row = conn.execute(Q["next_wakeup"]).fetchone()
+    return None if row is None or row[0] is None else row[0]
+
+
+def counts(conn: psycopg.Connection[Any]) -> dict[str, dict[str, int]]:
+    return {
+        kind: {"due": due, "leased": leased, "total": total} for kind, due, leased, total in conn.execute(Q["counts"])
+    }
+
+
+def wake_dispatcher(notifier: Notifier | None) -> None:
+    if notifier is not None:
+        notifier.notify((SCHEDULE_CHANNEL,))

@@ -1,0 +1,57 @@
+"""Settings, from the environment (and the CLI's options). One object per process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every setting can be given as ``FOLLOWTHROUGH_<NAME>``; the two URLs also as
+    ``DATABASE_URL`` and ``BROKER_URL``. Unset URLs mean embedded servers under ``home``."""
+
+    model_config = SettingsConfigDict(env_prefix="FOLLOWTHROUGH_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "FOLLOWTHROUGH_DATABASE_URL")
+    )
+    broker_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("BROKER_URL", "FOLLOWTHROUGH_BROKER_URL")
+    )
+    home: Path = Path(".followthrough")
+
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: str = "info"
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+
+    # Dispatch and execution.
+    lease_seconds: float = Field(default=30.0, gt=0)
+    dispatch_batch: int = Field(default=500, gt=0)
+    max_attempts: int = Field(default=5, ge=1)
+    retry_base_seconds: float = Field(default=30.0, gt=0)
+    retry_cap_seconds: float = Field(default=3600.0, gt=0)
+    queue_prefix: str = "followthrough"
+    worker_processes: int = Field(default=2, ge=1)
+    worker_threads: int = Field(default=8, ge=1)
+    worker_shutdown_seconds: int = Field(default=30, ge=1)
+
+    # Database.
+    pool_min: int = Field(default=1, ge=0)
+    pool_max: int = Field(default=10, ge=1)
+    idle_in_transaction_timeout_seconds: int = Field(default=60, ge=1)
+
+    # Projections.
+    projector_poll_seconds: float = Field(default=1.0, gt=0)
+    projector_batch: int = Field(default=500, gt=0)
+
+    # Supervision by `followthrough up`.
+    restart_backoff_max_seconds: float = Field(default=30.0, gt=0)
+
+    @property
+    def console_dir(self) -> Path:
+        return self.home / "console"

@@ -1,0 +1,50 @@
+-- name: followthrough
+-- Follow-through over the tasks whose due time falls in [from, to), grouped by the
+-- key asked for. rate = done on time / (done on time + done late + overdue); NULL
+-- when nothing is settled. Time to respond counts from publish to completion.
+SELECT CASE %(by)s
+           WHEN 'account' THEN account_name
+           WHEN 'owner' THEN owner
+           WHEN 'channel' THEN channel
+           WHEN 'day' THEN to_char(due_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')
+           ELSE workspace_id
+       END AS key,
+       count(*) FILTER (WHERE state = 'open') AS open,
+       count(*) FILTER (WHERE state = 'done' AND done_on_time) AS done_on_time,
+       count(*) FILTER (WHERE state = 'done' AND NOT done_on_time) AS done_late,
+       count(*) FILTER (WHERE state = 'overdue') AS overdue,
+       round(((count(*) FILTER (WHERE state = 'done' AND done_on_time))::numeric
+              / nullif(count(*) FILTER (WHERE state IN ('done', 'overdue')), 0)), 4)::float8 AS rate,
+       percentile_cont(0.5) WITHIN GROUP (
+           ORDER BY extract(epoch FROM completed_at - (due_at - make_interval(secs => after_seconds))))
+           FILTER (WHERE state = 'done') AS median_seconds_to_complete,
+       percentile_cont(0.9) WITHIN GROUP (
+           ORDER BY extract(epoch FROM completed_at - (due_at - make_interval(secs => after_seconds))))
+           FILTER (WHERE state = 'done') AS p90_seconds_to_complete
+FROM response_inbox
+WHERE workspace_id = %(workspace_id)s
+  AND state IN ('open', 'done', 'overdue')
+  AND (%(from)s::timestamptz IS NULL OR due_at >= %(from)s::timestamptz)
+  AND (%(to)s::timestamptz IS NULL OR due_at < %(to)s::timestamptz)
+GROUP BY 1
+ORDER BY 1
+
+-- name: inbox
+SELECT task_id, share_id, account_name, channel, kind, owner, due_at, state, completed_at
+FROM response_inbox
+WHERE workspace_id = %(workspace_id)s
+  AND state = ANY(%(states)s::text[])
+  AND (%(owner)s::text IS NULL OR owner = %(owner)s::text)
+ORDER BY due_at NULLS LAST, task_id
+LIMIT %(limit)s
+
+-- name: integrity
+SELECT count(*) FILTER (WHERE sent_without_tasks) FROM rm_shares WHERE workspace_id = %(workspace_id)s
+
+-- name: shares
+SELECT share_id, account_name, channel, status, scheduled_at, sent_at, lateness_ms, attempts, url
+FROM rm_shares
+WHERE workspace_id = %(workspace_id)s
+  AND (%(status)s::text IS NULL OR status = %(status)s::text)
+ORDER BY scheduled_at DESC, share_id
+LIMIT %(limit)s

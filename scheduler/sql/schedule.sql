@@ -1,0 +1,49 @@
+-- name: upsert
+INSERT INTO schedule (workspace_id, kind, share_id, due_at)
+VALUES (%(workspace_id)s, %(kind)s, %(share_id)s, %(due_at)s)
+ON CONFLICT (kind, share_id) DO UPDATE
+SET due_at = EXCLUDED.due_at, lease_until = NULL, dispatched_at = NULL, updated_at = now()
+
+-- name: lease
+UPDATE schedule
+SET lease_until = clock_timestamp() + make_interval(secs => %(lease_seconds)s), updated_at = now()
+WHERE kind = %(kind)s AND share_id = %(share_id)s
+
+-- name: remove
+DELETE FROM schedule WHERE kind = %(kind)s AND share_id = %(share_id)s
+
+-- name: claim_due
+-- Hand out due work: rows due and not leased, or leased and the lease ran out (the
+-- message was lost or its worker died). SKIP LOCKED lets a second dispatcher, or a
+-- worker updating a row, go on without waiting.
+WITH due AS (
+    SELECT id
+    FROM schedule
+    WHERE (lease_until IS NULL AND due_at <= clock_timestamp())
+       OR lease_until <= clock_timestamp()
+    ORDER BY coalesce(lease_until, due_at)
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE schedule s
+SET dispatched_at = clock_timestamp(),
+    lease_until = clock_timestamp() + make_interval(secs => %(lease_seconds)s),
+    dispatch_count = s.dispatch_count + 1
+FROM due
+WHERE s.id = due.id
+RETURNING s.id, s.kind, s.share_id, s.workspace_id, s.due_at, s.dispatch_count
+
+-- name: next_wakeup
+-- When the dispatcher must look again: the earliest due time or lease end.
+SELECT least(
+    (SELECT min(due_at) FROM schedule WHERE lease_until IS NULL),
+    (SELECT min(lease_until) FROM schedule WHERE lease_until IS NOT NULL)
+) - clock_timestamp()
+
+-- name: counts
+SELECT kind,
+       count(*) FILTER (WHERE lease_until IS NULL AND due_at <= clock_timestamp()) AS due,
+       count(*) FILTER (WHERE lease_until IS NOT NULL) AS leased,
+       count(*) AS total
+FROM schedule
+GROUP BY kind

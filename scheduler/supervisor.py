@@ -1,0 +1,123 @@
+"""Supervision for `followthrough up`: run each role as a process, restart one that
+dies (with backoff, logged), and stop them all cleanly.
+
+Children run in their own process groups, so Ctrl-C reaches only `up`, which then
+stops them in order (SIGTERM, a grace period, then SIGKILL to the whole group:
+no orphans). On Linux each child also gets SIGTERM if `up` itself dies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import structlog
+
+log = structlog.get_logger("scheduler.supervisor")
+
+PR_SET_PDEATHSIG = 1
+HEALTHY_AFTER = 60.0
+
+
+def _die_with_parent() -> None:
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+@dataclass
+class Child:
+    role: str
+    argv: Sequence[str]
+    process: subprocess.Popen[bytes] | None = None
+    started_at: float = 0.0
+    restarts: int = 0
+    next_start: float = 0.0
+
+
+@dataclass
+class Supervisor:
+    env: Mapping[str, str]
+    backoff_max: float = 30.0
+    grace_seconds: float = 40.0
+    children: list[Child] = field(default_factory=list)
+    stopping: bool = False
+
+    def add(self, role: str, argv: Sequence[str]) -> None:
+        self.children.append(Child(role, argv))
+
+    def start_all(self) -> None:
+        for child in self.children:
+            self._start(child)
+
+    def _start(self, child: Child) -> None:
+        child.process = subprocess.Popen(
+            list(child.argv),
+            env=dict(self.env),
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+        child.started_at = time.monotonic()
+        log.info("role_started", child_role=child.role, pid=child.process.pid)
+
+    def poll(self) -> None:
+        """Restart children that exited, each after its own backoff."""
+        now = time.monotonic()
+        for child in self.children:
+            proc = child.process
+            if proc is None:
+                if now >= child.next_start and not self.stopping:
+                    self._start(child)
+                continue
+            code = proc.poll()
+            if code is None or self.stopping:
+                continue
+            ran = now - child.started_at
+            if ran > HEALTHY_AFTER:
+                child.restarts = 0
+            delay = min(self.backoff_max, 2.0**child.restarts)
+            child.restarts += 1
+            child.process = None
+            child.next_start = now + delay
+            log.error(
+                "role_exited",
+                child_role=child.role,
+                exit_code=code,
+                ran_seconds=round(ran, 1),
+                restart_in_seconds=delay,
+            )
+
+    def stop_all(self) -> None:
+        self.stopping = True
+        running = [c for c in self.children if c.process is not None and c.process.poll() is None]
+        for child in running:
+            assert child.process is not None
+            log.info("role_stopping", child_role=child.role, pid=child.process.pid)
+            # Only the role's main process: it stops its own children (Dramatiq's master
+            # forwards the signal once; a second one would make them abort).
+            child.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + self.grace_seconds
+        for child in running:
+            assert child.process is not None
+            try:
+                child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("role_killed", child_role=child.role, pid=child.process.pid)
+        for child in running:
+            assert child.process is not None
+            # Whatever is left in the group (a worker's forked processes) goes too.
+            _signal_group(child.process, signal.SIGKILL)
+            child.process.wait()
+            log.info("role_stopped", child_role=child.role, exit_code=child.process.returncode)
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, sig)

@@ -1,0 +1,88 @@
+"""JSON views of shares and tasks as the API returns them (and idempotent replays store)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from events.records import RecordedEvent
+from scheduler.domain.plans import tasks_for
+from scheduler.domain.share import ShareState, TaskState
+
+_DURATION = TypeAdapter(timedelta)
+
+
+def iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def duration(seconds: int) -> str:
+    return str(_DURATION.dump_python(timedelta(seconds=seconds), mode="json"))
+
+
+def task_view(task: TaskState, share_id: Any, now: datetime) -> dict[str, Any]:
+    return {
+        "id": str(task.task_id),
+        "share_id": str(share_id),
+        "kind": task.kind,
+        "after": duration(task.after_seconds),
+        "owner": task.owner,
+        "due_at": iso(task.due_at),
+        "status": task.status(now),
+        "completed_at": iso(task.completed_at),
+    }
+
+
+def share_view(state: ShareState, history: list[RecordedEvent], now: datetime) -> dict[str, Any]:
+    planned = state.planned
+    assert planned is not None
+    assert state.share_id is not None
+    sent = state.sent
+    if state.tasks_recorded:
+        tasks = [task_view(t, state.share_id, now) for t in state.tasks]
+    else:
+        # Not recorded yet: show the plan as pending tasks (ids are fixed in advance).
+        tasks = [
+            {
+                **task_view(
+                    TaskState(task_id=t.task_id, kind=t.kind, owner=t.owner, after_seconds=t.after_seconds),
+                    state.share_id,
+                    now,
+                ),
+                "status": "cancelled" if state.status in ("cancelled", "abandoned") else "pending",
+            }
+            for t in tasks_for(state.share_id, planned.response_plan)
+        ]
+    status = state.status
+    return {
+        "id": str(state.share_id),
+        "workspace_id": history[0].workspace_id if history else None,
+        "account_id": str(planned.account_id),
+        "account_name": planned.account_name,
+        "channel": planned.channel,
+        "text": planned.text,
+        "status": status,
+        "scheduled_at": iso(state.scheduled_at),
+        "sent_at": iso(sent.sent_at if sent else None),
+        "lateness_ms": sent.lateness_ms if sent else None,
+        "url": sent.url if sent else None,
+        "external_id": sent.external_id if sent else None,
+        "attempts": state.attempts,
+        "next_attempt_at": iso(state.next_attempt_at),
+        "last_error": state.last_error,
+        "replies_received": len(state.replies),
+        "created_at": iso(history[0].recorded_at) if history else None,
+        "version": state.version,
+        "response_tasks": tasks,
+    }
+
+
+def event_view(recorded: RecordedEvent) -> dict[str, Any]:
+    return {
+        "type": recorded.type_name,
+        "version": recorded.stream_version,
+        "recorded_at": recorded.recorded_at.isoformat(),
+        "data": recorded.event.model_dump(mode="json"),
+    }

@@ -1,0 +1,91 @@
+"""Channels: one ``Publisher`` protocol here, one module per network beside it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+from uuid import UUID
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    """What a publisher needs to publish one share, on one attempt."""
+
+    share_id: UUID
+    workspace_id: str
+    account_name: str
+    account_config: Mapping[str, Any]
+    text: str
+    scheduled_at: datetime
+    idempotency_key: str
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    external_id: str
+    url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    reply_id: str
+    author: str
+    text: str
+    url: str | None
+    received_at: datetime
+
+
+class ChannelError(Exception):
+    """Base class of a publisher's failures; ``reason`` is safe to record and show."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class PermanentChannelError(ChannelError):
+    """Retrying cannot help: bad credentials, content the network rejects."""
+
+
+class TransientChannelError(ChannelError):
+    """Worth retrying: timeouts, 5xx, rate limits (with the network's Retry-After).
+
+    ``outcome_unknown`` marks a failure after the request may have reached the
+    network (a read timeout): the next attempt must look for the post first.
+    """
+
+    def __init__(self, reason: str, *, retry_after: timedelta | None = None, outcome_unknown: bool = False) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+        self.outcome_unknown = outcome_unknown
+
+
+class Publisher(Protocol):
+    channel: str
+
+    def publish(self, post: Post) -> Published:
+        """Publish once per ``post.idempotency_key``: a repeat returns the same post."""
+        ...
+
+    def find(self, post: Post) -> Published | None:
+        """Look for a post an earlier attempt may have made (reconciliation)."""
+        ...
+
+
+@dataclass
+class Publishers:
+    """The publishers a worker knows, by channel name."""
+
+    by_channel: dict[str, Publisher] = field(default_factory=dict)
+
+    def register(self, publisher: Publisher) -> None:
+        self.by_channel[publisher.channel] = publisher
+
+    def for_channel(self, channel: str) -> Publisher:
+        try:
+            return self.by_channel[channel]
+        except KeyError:
+            raise PermanentChannelError(f"no publisher for channel {channel!r} in this worker") from None

@@ -1,0 +1,65 @@
+"""What an actor needs at run time, built once per worker process at boot."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from psycopg_pool import ConnectionPool
+
+from events.notifier import Notifier
+from events.store import EventStore
+from scheduler.domain.retry import RetryPolicy
+from scheduler.settings import Settings
+from workers.channels import Publishers
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    pool: ConnectionPool[Any]
+    store: EventStore
+    publishers: Publishers
+    notifier: Notifier | None = None
+    clock: Callable[[], datetime] = utc_now
+    random: Callable[[], float] = field(default=random.random)
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            max_attempts=self.settings.max_attempts,
+            base=timedelta(seconds=self.settings.retry_base_seconds),
+            cap=timedelta(seconds=self.settings.retry_cap_seconds),
+        )
+
+    @property
+    def lease(self) -> timedelta:
+        return timedelta(seconds=self.settings.lease_seconds)
+
+    def close(self) -> None:
+        if self.notifier is not None:
+            self.notifier.stop()
+        self.pool.close()
+
+
+# One runtime per worker process, installed at boot (actors receive ids only).
+_installed: list[Runtime] = []
+
+
+def install(runtime: Runtime | None) -> None:
+    _installed.clear()
+    if runtime is not None:
+        _installed.append(runtime)
+
+
+def current() -> Runtime:
+    if not _installed:
+        raise RuntimeError("worker runtime not built: the Resources middleware builds it at process boot")
+    return _installed[0]
