@@ -8,6 +8,7 @@ finds one running just connects to it.
 from __future__ import annotations
 
 import signal
+import warnings
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -66,7 +67,10 @@ def start(home: Path, *, need_database: bool, need_broker: bool) -> EmbeddedServ
 
 
 def _postgres(home: Path) -> tuple[str, Any]:
-    from pgserver.postgres_server import get_server  # imported lazily: production never needs it
+    with warnings.catch_warnings():
+        # pgserver asks platformdirs for a runtime folder; the fallback in /tmp is fine.
+        warnings.simplefilter("ignore")
+        from pgserver.postgres_server import get_server  # imported lazily: production never needs it
 
     pgdata = (home / "postgres").resolve()
     server = get_server(pgdata, cleanup_mode="stop")

@@ -1,0 +1,1 @@
+"""SQL used only by the benchmarks."""
