@@ -130,6 +130,7 @@ def child_env(settings: Settings) -> dict[str, str]:
     env["FOLLOWTHROUGH_HOME"] = str(settings.home.resolve())
     env["FOLLOWTHROUGH_API_PORT"] = str(settings.api_port)
     env["FOLLOWTHROUGH_API_HOST"] = settings.api_host
+    env["dramatiq_worker_timeout"] = str(settings.worker_poll_ms)
     return env
 
 

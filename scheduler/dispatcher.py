@@ -36,6 +36,7 @@ class Dispatcher:
         send: Callable[[DueItem], None],
         batch: int,
         lease_seconds: float,
+        lead_seconds: float = 0.0,
         max_sleep: float = 5.0,
         standby_poll: float = 0.5,
     ) -> None:
@@ -45,6 +46,7 @@ class Dispatcher:
         self.send = send
         self.batch = batch
         self.lease_seconds = lease_seconds
+        self.lead_seconds = lead_seconds
         self.max_sleep = max_sleep
         self.standby_poll = standby_poll
         self.leading = threading.Event()
@@ -54,7 +56,9 @@ class Dispatcher:
     def dispatch_once(self) -> int:
         """Claim what is due and send it; returns how many items were sent."""
         with self.pool.connection() as conn:
-            items = schedule.claim_due(conn, limit=self.batch, lease_seconds=self.lease_seconds)
+            items = schedule.claim_due(
+                conn, limit=self.batch, lease_seconds=self.lease_seconds, lead_seconds=self.lead_seconds
+            )
         now = datetime.now(UTC)
         for item in items:
             self.send(item)
@@ -72,7 +76,7 @@ class Dispatcher:
 
     def seconds_to_next(self) -> float:
         with self.pool.connection() as conn:
-            wait = schedule.next_wakeup(conn)
+            wait = schedule.next_wakeup(conn, lead_seconds=self.lead_seconds)
         if wait is None:
             return self.max_sleep
         return max(0.0, min(self.max_sleep, wait.total_seconds()))

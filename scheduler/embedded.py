@@ -8,9 +8,9 @@ finds one running just connects to it.
 from __future__ import annotations
 
 import signal
-import warnings
 import subprocess
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any

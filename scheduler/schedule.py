@@ -55,13 +55,16 @@ def apply(
     return wake
 
 
-def claim_due(conn: psycopg.Connection[Any], *, limit: int, lease_seconds: float) -> list[DueItem]:
-    rows = conn.execute(Q["claim_due"], {"limit": limit, "lease_seconds": lease_seconds}).fetchall()
+def claim_due(
+    conn: psycopg.Connection[Any], *, limit: int, lease_seconds: float, lead_seconds: float = 0.0
+) -> list[DueItem]:
+    params = {"limit": limit, "lease_seconds": lease_seconds, "lead_seconds": lead_seconds}
+    rows = conn.execute(Q["claim_due"], params).fetchall()
     return [DueItem(*row) for row in rows]
 
 
-def next_wakeup(conn: psycopg.Connection[Any]) -> timedelta | None:
-    row = conn.execute(Q["next_wakeup"]).fetchone()
+def next_wakeup(conn: psycopg.Connection[Any], *, lead_seconds: float = 0.0) -> timedelta | None:
+    row = conn.execute(Q["next_wakeup"], {"lead_seconds": lead_seconds}).fetchone()
     return None if row is None or row[0] is None else row[0]
 
 

@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     # Dispatch and execution.
     lease_seconds: float = Field(default=30.0, gt=0)
     dispatch_batch: int = Field(default=500, gt=0)
+    # Hand work to the broker this much ahead of its due time; the worker waits for the
+    # exact moment, so polling and queueing delays do not make posts late.
+    dispatch_lead_seconds: float = Field(default=0.25, ge=0, le=5)
+    # The longest a Dramatiq worker idles between polls of a Redis queue.
+    worker_poll_ms: int = Field(default=100, ge=10)
     max_attempts: int = Field(default=5, ge=1)
     retry_base_seconds: float = Field(default=30.0, gt=0)
     retry_cap_seconds: float = Field(default=3600.0, gt=0)

@@ -114,8 +114,12 @@ def queue_prefix() -> str:
 @pytest.fixture
 def settings(database_url: str, broker_url: str, queue_prefix: str, tmp_path: Path) -> Settings:
     return Settings(
-        database_url=database_url, broker_url=broker_url, home=tmp_path / "home",
-        queue_prefix=queue_prefix, lease_seconds=5.0, pool_max=20,
+        database_url=database_url,
+        broker_url=broker_url,
+        home=tmp_path / "home",
+        queue_prefix=queue_prefix,
+        lease_seconds=5.0,
+        pool_max=20,
     )
 
 

@@ -17,23 +17,14 @@ from typing import Any
 import dramatiq
 import psycopg
 import structlog
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from dramatiq.middleware import CurrentMessage
-from fastapi import FastAPI
-from sqlalchemy import create_engine, pool
 
 import migrations
 from events.notifier import Notifier
 from events.projections.runner import ProjectionRunner
 from events.projections.shares import SharesProjection
 from events.store import EventStore
-from migrations.url import sqlalchemy_url
 from scheduler import embedded
-from scheduler.api.app import create_app
-from scheduler.api.deps import Services
 from scheduler.db import connect_kwargs, make_pool
 from scheduler.dispatcher import Dispatcher
 from scheduler.errors import ConfigurationError
@@ -88,7 +79,9 @@ def broker_url(settings: Settings) -> str:
 # --- migrations ----------------------------------------------------------------------
 
 
-def alembic_config(url: str) -> Config:
+def alembic_config(url: str) -> Any:
+    from alembic.config import Config  # Alembic loads only where migrations run
+
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(migrations.__file__).parent))
     cfg.attributes["database_url"] = url
@@ -96,18 +89,18 @@ def alembic_config(url: str) -> Config:
 
 
 def migrate(settings: Settings, revision: str = "head") -> None:
+    from alembic import command
+
     command.upgrade(alembic_config(database_url(settings)), revision)
 
 
 def schema_is_current(url: str) -> bool:
-    script = ScriptDirectory.from_config(alembic_config(url))
-    engine = create_engine(sqlalchemy_url(url), poolclass=pool.NullPool)
-    try:
-        with engine.connect() as conn:
-            current = set(MigrationContext.configure(conn).get_current_heads())
-    finally:
-        engine.dispose()
-    return current == set(script.get_heads())
+    with psycopg.connect(url, connect_timeout=5) as conn:
+        exists = conn.execute("SELECT to_regclass('alembic_version') IS NOT NULL").fetchone()
+        if not exists or not exists[0]:
+            return False
+        versions = {row[0] for row in conn.execute("SELECT version_num FROM alembic_version")}
+    return versions == {migrations.HEAD}
 
 
 def wait_for_schema(settings: Settings, *, timeout: float = 120.0) -> None:
@@ -174,7 +167,10 @@ def worker_broker(settings: Settings, *, build: Callable[[], Runtime] | None = N
 # --- roles ---------------------------------------------------------------------------
 
 
-def build_api(settings: Settings) -> FastAPI:
+def build_api(settings: Settings) -> Any:
+    from scheduler.api.app import create_app
+    from scheduler.api.deps import Services
+
     store, notifier = build_store(settings, "api")
     broker, _ = build_broker(settings)
     shares = ShareService(pool=store.pool, store=store, notifier=notifier, lease_seconds=settings.lease_seconds)
@@ -215,6 +211,7 @@ def run_dispatcher(settings: Settings, stop: threading.Event) -> None:
         send=send,
         batch=settings.dispatch_batch,
         lease_seconds=settings.lease_seconds,
+        lead_seconds=settings.dispatch_lead_seconds,
     )
 
     def on_signal(signum: int, _: Any) -> None:

@@ -21,13 +21,14 @@ from events.records import NewEvent, RecordedEvent, metadata
 from scheduler import schedule
 from scheduler.domain import share as lifecycle
 from scheduler.domain.schedule import ops_for
-from scheduler.domain.share import Hold, Publish, ShareState, Skip
+from scheduler.domain.share import Hold, Publish, ShareState, Skip, Wait
 from workers.channels import PermanentChannelError, Post, Published, TransientChannelError
 from workers.runtime import Runtime
 
 log = structlog.get_logger("workers.execution")
 
 OUTCOME_APPEND_TRIES = 5
+WAIT_ROUNDS = 3
 
 
 def load(rt: Runtime, share_id: UUID) -> tuple[ShareState, list[RecordedEvent]]:
@@ -71,15 +72,26 @@ def commit(
 
 def execute_share(rt: Runtime, share_id: UUID, *, message_id: str | None = None) -> str:
     """Run one "publish this share now" delivery. Returns the outcome's event name."""
-    state, history = load(rt, share_id)
-    structlog.contextvars.bind_contextvars(stream_version=state.version)
-    if not history or state.planned is None:
-        log.warning("share_unknown")
-        return "share_unknown"
+    for _ in range(WAIT_ROUNDS):
+        state, history = load(rt, share_id)
+        structlog.contextvars.bind_contextvars(stream_version=state.version)
+        if not history or state.planned is None:
+            log.warning("share_unknown")
+            return "share_unknown"
+        decision = lifecycle.start_attempt(
+            state, now=rt.clock(), in_flight_grace=rt.lease, early_window=rt.early_window
+        )
+        if not isinstance(decision, Wait):
+            break
+        # Handed out a moment early: wait for the due time, then read the stream again
+        # (it may have been rescheduled or cancelled meanwhile).
+        rt.sleep(max(0.0, (decision.until - rt.clock()).total_seconds()))
+    else:
+        log.info("share_skipped", reason="still not due after waiting")
+        return "share_skipped"
     workspace_id = history[0].workspace_id
     planned = state.planned
-    now = rt.clock()
-    decision = lifecycle.start_attempt(state, now=now, in_flight_grace=rt.lease)
+    assert planned is not None
     if isinstance(decision, Skip):
         log.info("share_skipped", reason=decision.reason, status=state.status)
         return "share_skipped"

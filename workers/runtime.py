@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -30,6 +31,7 @@ class Runtime:
     notifier: Notifier | None = None
     clock: Callable[[], datetime] = utc_now
     random: Callable[[], float] = field(default=random.random)
+    sleep: Callable[[float], None] = time.sleep
 
     @property
     def retry_policy(self) -> RetryPolicy:
@@ -38,6 +40,11 @@ class Runtime:
             base=timedelta(seconds=self.settings.retry_base_seconds),
             cap=timedelta(seconds=self.settings.retry_cap_seconds),
         )
+
+    @property
+    def early_window(self) -> timedelta:
+        # The dispatcher's lead, plus slack for clock differences between hosts.
+        return timedelta(seconds=self.settings.dispatch_lead_seconds + 1.0)
 
     @property
     def lease(self) -> timedelta:

@@ -11,7 +11,7 @@ CREATE TABLE bench_raw (LIKE events INCLUDING DEFAULTS INCLUDING INDEXES INCLUDI
 -- identity, indexes (unique or not, their columns) and checks. Names left out.
 SELECT 'column ' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
        || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END
-       || CASE WHEN a.attidentity <> '' THEN ' identity ' || a.attidentity ELSE '' END
+       || CASE WHEN a.attidentity <> '' THEN ' identity ' || a.attidentity::text ELSE '' END
        || coalesce(' default ' || pg_get_expr(d.adbin, d.adrelid), '')
 FROM pg_attribute a
 LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum

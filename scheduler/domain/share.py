@@ -210,11 +210,18 @@ class Publish:
 
 
 @dataclass(frozen=True, slots=True)
+class Wait:
+    """Delivered a moment early (the dispatcher's lead): wait until ``until``, then decide again."""
+
+    until: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Hold:
     events: tuple[NewEvent, ...]
 
 
-AttemptDecision = Skip | Publish | Hold
+AttemptDecision = Skip | Wait | Publish | Hold
 
 
 def _new(share_id: UUID, name: str, event: Event) -> NewEvent:
@@ -227,8 +234,14 @@ def idempotency_key(share_id: UUID) -> str:
     return f"followthrough-{share_id}"
 
 
-def start_attempt(state: ShareState, *, now: datetime, in_flight_grace: timedelta) -> AttemptDecision:
-    """Decide what a "publish this share now" delivery does."""
+def start_attempt(
+    state: ShareState, *, now: datetime, in_flight_grace: timedelta, early_window: timedelta = timedelta(0)
+) -> AttemptDecision:
+    """Decide what a "publish this share now" delivery does.
+
+    ``early_window`` is how early a delivery may come (the dispatcher hands work out
+    slightly ahead so the worker is ready at the due time): within it, wait.
+    """
     if not state.exists or state.share_id is None or state.planned is None:
         return Skip("unknown share")
     share_id = state.share_id
@@ -238,7 +251,7 @@ def start_attempt(state: ShareState, *, now: datetime, in_flight_grace: timedelt
         return Skip("share failed permanently")
     due = state.next_attempt_at if state.status == "failed" else state.scheduled_at
     if due is not None and now < due:
-        return Skip("not due yet")
+        return Wait(due) if due - now <= early_window else Skip("not due yet")
     if state.status == "sending":
         started = state.attempt_started_at
         if started is not None and now - started < in_flight_grace:

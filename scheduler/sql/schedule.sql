@@ -19,7 +19,7 @@ DELETE FROM schedule WHERE kind = %(kind)s AND share_id = %(share_id)s
 WITH due AS (
     SELECT id
     FROM schedule
-    WHERE (lease_until IS NULL AND due_at <= clock_timestamp())
+    WHERE (lease_until IS NULL AND due_at <= clock_timestamp() + make_interval(secs => %(lead_seconds)s))
        OR lease_until <= clock_timestamp()
     ORDER BY coalesce(lease_until, due_at)
     LIMIT %(limit)s
@@ -36,7 +36,7 @@ RETURNING s.id, s.kind, s.share_id, s.workspace_id, s.due_at, s.dispatch_count
 -- name: next_wakeup
 -- When the dispatcher must look again: the earliest due time or lease end.
 SELECT least(
-    (SELECT min(due_at) FROM schedule WHERE lease_until IS NULL),
+    (SELECT min(due_at) FROM schedule WHERE lease_until IS NULL) - make_interval(secs => %(lead_seconds)s),
     (SELECT min(lease_until) FROM schedule WHERE lease_until IS NOT NULL)
 ) - clock_timestamp()
 

@@ -9,6 +9,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
+
 import pytest
 
 from events import monitoring
@@ -196,8 +197,9 @@ def test_tail_wakes_on_notify_without_waiting_for_its_poll(store: EventStore, da
     time.sleep(0.3)
     # When an event is appended
     started = time.monotonic()
-    store.append(f"share-{uuid.uuid4()}", [NewEvent(ShareCancelled(reason="last"))], expected_version=0,
-                 workspace_id=WS)
+    store.append(
+        f"share-{uuid.uuid4()}", [NewEvent(ShareCancelled(reason="last"))], expected_version=0, workspace_id=WS
+    )
     # Then the tail delivers it at once (NOTIFY), not after its poll timeout
     assert arrived.wait(5)
     assert time.monotonic() - started < 5

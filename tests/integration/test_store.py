@@ -22,7 +22,11 @@ WS = "acme"
 
 def planned(text: str = "hello") -> SharePlanned:
     return SharePlanned(
-        share_id=uuid.uuid4(), account_id=uuid.uuid4(), account_name="main", channel="console", text=text,
+        share_id=uuid.uuid4(),
+        account_id=uuid.uuid4(),
+        account_name="main",
+        channel="console",
+        text=text,
         scheduled_at=datetime(2026, 11, 25, 18, 0, tzinfo=UTC),
         response_plan=(ResponseStep(kind="check_replies", after_seconds=3600, owner="alice"),),
     )
@@ -36,8 +40,9 @@ def test_appended_events_read_back_typed_and_in_version_order(store: EventStore)
     # Given a new stream
     sid = stream()
     # When two events are appended, then one more at the version read
-    first = store.append(sid, [NewEvent(planned()), NewEvent(ShareCancelled(reason="a"))],
-                         expected_version=0, workspace_id=WS)
+    first = store.append(
+        sid, [NewEvent(planned()), NewEvent(ShareCancelled(reason="a"))], expected_version=0, workspace_id=WS
+    )
     second = store.append(sid, [NewEvent(ShareCancelled(reason="b"))], expected_version=2, workspace_id=WS)
     # Then the stream holds three typed events at versions 1..3
     events = store.read_stream(sid)
@@ -59,8 +64,9 @@ def test_concurrent_appends_at_one_expected_version_let_exactly_one_win(store: E
     def writer(i: int) -> None:
         barrier.wait()
         try:
-            result: Any = store.append(sid, [NewEvent(ShareCancelled(reason=str(i)))], expected_version=1,
-                                       workspace_id=WS)
+            result: Any = store.append(
+                sid, [NewEvent(ShareCancelled(reason=str(i)))], expected_version=1, workspace_id=WS
+            )
         except ConcurrencyError as exc:
             result = exc
         with lock:
@@ -140,12 +146,15 @@ def test_several_appends_in_one_transaction_are_allowed_when_events_come_first(s
     assert store.stream_version(b) == 1
 
 
-@pytest.mark.parametrize("statement", [
-    "UPDATE events SET type = 'Tampered'",
-    "DELETE FROM events",
-    "DELETE FROM events WHERE false",
-    "TRUNCATE events",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE events SET type = 'Tampered'",
+        "DELETE FROM events",
+        "DELETE FROM events WHERE false",
+        "TRUNCATE events",
+    ],
+)
 def test_the_database_refuses_to_change_or_remove_events_even_for_a_superuser(
     store: EventStore, database_url: str, statement: str
 ) -> None:
@@ -202,8 +211,12 @@ def test_an_old_schema_version_written_by_sql_is_upcast_on_read(store: EventStor
     sid = stream()
     share_id, account_id = uuid.uuid4(), uuid.uuid4()
     v1 = {
-        "share_id": str(share_id), "account_id": str(account_id), "account_name": "main", "channel": "console",
-        "text": "from the first release", "scheduled_at": "2026-11-25T18:00:00+00:00",
+        "share_id": str(share_id),
+        "account_id": str(account_id),
+        "account_name": "main",
+        "channel": "console",
+        "text": "from the first release",
+        "scheduled_at": "2026-11-25T18:00:00+00:00",
         "response_plan": [{"kind": "check_replies", "after_minutes": 90, "owner": "alice"}],
     }
     with connect(database_url) as conn:

@@ -1,0 +1,124 @@
+"""Running Followthrough as a user does: `followthrough up` in a subprocess, driven over HTTP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import psutil
+
+from tests.servers import free_port
+
+
+@dataclass
+class System:
+    base_url: str
+    home: Path
+    env: dict[str, str]
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def cli(self, *args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "scheduler.cli", *args], env=self.env, capture_output=True, check=True, timeout=60
+        )
+        return result.stdout.decode().strip()
+
+    def client(self, token: str) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+
+    def console_lines(self, account: str) -> list[dict[str, Any]]:
+        path = self.home / "console" / f"{account}.jsonl"
+        if not path.exists():
+            return []
+        return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
+
+    def logs(self) -> list[dict[str, Any]]:
+        lines = []
+        for raw in self.log_path.read_bytes().splitlines():
+            try:
+                lines.append(orjson.loads(raw))
+            except orjson.JSONDecodeError:
+                continue
+        return lines
+
+
+def wait_until(predicate: Any, *, timeout: float, interval: float = 0.1, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+@contextmanager
+def running(
+    tmp_path: Path, *, database_url: str, broker_url: str, queue_prefix: str, extra_env: dict[str, str] | None = None
+) -> Iterator[System]:
+    port = free_port()
+    home = tmp_path / "home"
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "BROKER_URL": broker_url,
+        "FOLLOWTHROUGH_QUEUE_PREFIX": queue_prefix,
+        "FOLLOWTHROUGH_LOG_FORMAT": "json",
+        "FOLLOWTHROUGH_HOME": str(home),
+        **(extra_env or {}),
+    }
+    log_path = tmp_path / "up.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "scheduler.cli", "up", "--port", str(port), "--home", str(home)],
+            env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    system = System(f"http://127.0.0.1:{port}", home, env, process, log_path)
+    try:
+        wait_until(lambda: _ready(system), timeout=90, interval=0.25, what="the API to be ready")
+        yield system
+    finally:
+        stop(system)
+
+
+def _ready(system: System) -> bool:
+    if system.process.poll() is not None:
+        raise AssertionError(f"followthrough up exited: {system.log_path.read_text()[-3000:]}")
+    try:
+        return httpx.get(f"{system.base_url}/readyz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def role_pids(system: System) -> list[int]:
+    return [line["pid"] for line in system.logs() if line.get("event") == "role_started"]
+
+
+def stop(system: System) -> None:
+    """Ctrl-C, as a user stops it; then check that no process was left behind."""
+    if system.process.poll() is None:
+        descendants = psutil.Process(system.process.pid).children(recursive=True)
+        system.process.send_signal(signal.SIGINT)
+        try:
+            system.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            system.process.kill()
+            raise
+        gone, alive = psutil.wait_procs(descendants, timeout=10)
+        leftover = [p.pid for p in alive]
+        for p in alive:
+            p.kill()
+        assert not leftover, f"processes left behind after Ctrl-C: {leftover}"
+        assert system.process.returncode == 0, system.log_path.read_text()[-3000:]

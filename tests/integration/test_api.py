@@ -1,0 +1,226 @@
+"""The HTTP API against a real PostgreSQL: auth, validation as problem+json, idempotency."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from scheduler import workspaces
+from scheduler.settings import Settings
+from tests.conftest import connect
+from tests.servers import serve
+from workers import bootstrap
+
+PLAN = [{"kind": "check_replies", "after": "PT1H", "owner": "alice"}]
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[httpx.Client]:
+    """The API served by uvicorn on a loopback port, called over real HTTP."""
+    with serve(bootstrap.build_api(settings)) as base_url, httpx.Client(base_url=base_url, timeout=10) as c:
+        yield c
+
+
+def token(database_url: str, workspace: str = "acme", scope: workspaces.Scope = "write") -> dict[str, str]:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        return {"Authorization": f"Bearer {workspaces.create_token(conn, workspace, scope)}"}
+
+
+@pytest.fixture
+def auth(database_url: str) -> dict[str, str]:
+    return token(database_url)
+
+
+@pytest.fixture
+def account(client: httpx.Client, auth: dict[str, str]) -> dict[str, Any]:
+    response = client.post("/v1/accounts", json={"name": "main", "channel": "console"}, headers=auth)
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def event_count(database_url: str) -> int:
+    with connect(database_url) as conn:
+        row = conn.execute("SELECT count(*) FROM events").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def assert_problem(response: Any, status: int, field: str) -> None:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = response.json()
+    assert body["status"] == status
+    assert {"type", "title", "detail"} <= body.keys()
+    assert field in [e["field"] for e in body.get("errors", [])] or body.get("field") == field, body
+    assert field in body["detail"] or body.get("field") == field
+
+
+def test_requests_without_a_valid_token_get_401_problems(client: httpx.Client) -> None:
+    for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic abc"}):
+        response = client.get("/v1/accounts", headers=headers)
+        assert response.status_code == 401
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+def test_a_read_token_can_read_but_not_write(client: httpx.Client, database_url: str) -> None:
+    reader = token(database_url, scope="read")
+    assert client.get("/v1/accounts", headers=reader).status_code == 200
+    response = client.post("/v1/accounts", json={"name": "x", "channel": "console"}, headers=reader)
+    assert response.status_code == 403
+    assert response.json()["status"] == 403
+
+
+def test_planning_a_share_returns_it_planned_with_pending_tasks(
+    client: httpx.Client, auth: dict[str, str], account: dict[str, Any]
+) -> None:
+    due = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    response = client.post("/v1/shares", headers=auth, json={
+        "account_id": account["id"], "text": "Launch day!", "scheduled_at": due, "response_plan": [
+            {"kind": "check_replies", "after": "PT1H", "owner": "alice"},
+            {"kind": "check_replies", "after": "P1D", "owner": "bob"},
+        ]})
+    assert response.status_code == 201, response.text
+    share = response.json()
+    assert share["status"] == "planned"
+    assert datetime.fromisoformat(share["scheduled_at"]) == datetime.fromisoformat(due)
+    assert [(t["after"], t["owner"], t["status"]) for t in share["response_tasks"]] == [
+        ("PT1H", "alice", "pending"), ("P1D", "bob", "pending")]
+    fetched = client.get(f"/v1/shares/{share['id']}", headers=auth).json()
+    assert fetched["id"] == share["id"]
+    assert [t["id"] for t in fetched["response_tasks"]] == [t["id"] for t in share["response_tasks"]]
+    events = client.get(f"/v1/shares/{share['id']}/events", headers=auth).json()
+    assert [(e["type"], e["version"]) for e in events] == [("SharePlanned", 1)]
+    assert events[0]["data"]["text"] == "Launch day!"
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"response_plan": None}, "response_plan"),
+    ({"response_plan": []}, "response_plan"),
+    ({"text": "x" * 5001}, "text"),
+    ({"text": "   "}, "text"),
+    ({"scheduled_at": "2026-11-25T18:00:00"}, "scheduled_at"),
+    ({"scheduled_at": "2020-01-01T00:00:00+00:00"}, "scheduled_at"),
+    ({"account_id": "00000000-0000-0000-0000-000000000000"}, "account_id"),
+    ({"account_id": "not-a-uuid"}, "account_id"),
+    ({"response_plan": [{"kind": "check_replies", "after": "1 hour", "owner": "a"}]}, "response_plan.0.after"),
+    ({"response_plan": [{"kind": "Check Replies", "after": "PT1H", "owner": "a"}]}, "response_plan.0.kind"),
+    ({"response_plan": [{"kind": "check_replies", "after": "PT1H", "owner": " "}]}, "response_plan.0.owner"),
+    ({"response_plan": [{"kind": "check_replies", "after": "PT1H"}]}, "response_plan.0.owner"),
+    ({"colour": "blue"}, "colour"),
+])
+def test_bad_share_input_gets_a_422_problem_naming_the_field_and_writes_nothing(
+    client: httpx.Client, auth: dict[str, str], account: dict[str, Any], database_url: str,
+    change: dict[str, Any], field: str,
+) -> None:
+    body = {"account_id": account["id"], "text": "hello", "response_plan": PLAN, **change}
+    before = event_count(database_url)
+    response = client.post("/v1/shares", headers=auth, json=body)
+    assert_problem(response, 422, field)
+    assert event_count(database_url) == before
+
+
+def test_an_account_default_plan_fills_a_share_without_one(
+    client: httpx.Client, auth: dict[str, str]
+) -> None:
+    account = client.post("/v1/accounts", headers=auth, json={
+        "name": "with-default", "channel": "console",
+        "default_response_plan": [{"kind": "answer_replies", "after": "PT30M", "owner": "carol"}]}).json()
+    share = client.post("/v1/shares", headers=auth, json={"account_id": account["id"], "text": "hi"}).json()
+    assert [(t["kind"], t["after"], t["owner"]) for t in share["response_tasks"]] == [
+        ("answer_replies", "PT30M", "carol")]
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"name": "bad name!", "channel": "console"}, "name"),
+    ({"name": "ok", "channel": "myspace"}, "channel"),
+    ({"name": "ok", "channel": "mastodon", "config": {"access_token": "s3cret"}}, "config.access_token"),
+    ({"name": "ok", "channel": "console", "late_policy": "hold"}, "max_lateness"),
+])
+def test_bad_account_input_gets_a_422_problem_naming_the_field(
+    client: httpx.Client, auth: dict[str, str], body: dict[str, Any], field: str
+) -> None:
+    assert_problem(client.post("/v1/accounts", headers=auth, json=body), 422, field)
+
+
+def test_a_duplicate_account_name_is_a_409_conflict(client: httpx.Client, auth: dict[str, str]) -> None:
+    assert client.post("/v1/accounts", headers=auth, json={"name": "dup", "channel": "console"}).status_code == 201
+    response = client.post("/v1/accounts", headers=auth, json={"name": "dup", "channel": "console"})
+    assert response.status_code == 409
+    assert response.json()["field"] == "name"
+
+
+def test_an_idempotency_key_returns_the_first_answer_and_refuses_a_different_body(
+    client: httpx.Client, auth: dict[str, str], account: dict[str, Any], database_url: str
+) -> None:
+    body = {"account_id": account["id"], "text": "once", "response_plan": PLAN}
+    headers = {**auth, "Idempotency-Key": "plan-42"}
+    first = client.post("/v1/shares", headers=headers, json=body)
+    again = client.post("/v1/shares", headers=headers, json=body)
+    assert first.status_code == again.status_code == 201
+    assert first.json()["id"] == again.json()["id"]
+    assert event_count(database_url) == 1
+    other = client.post("/v1/shares", headers=headers, json={**body, "text": "twice"})
+    assert_problem(other, 422, "Idempotency-Key")
+    assert event_count(database_url) == 1
+
+
+def test_a_workspace_cannot_see_another_workspaces_share(
+    client: httpx.Client, auth: dict[str, str], account: dict[str, Any], database_url: str
+) -> None:
+    share = client.post("/v1/shares", headers=auth,
+                        json={"account_id": account["id"], "text": "private", "response_plan": PLAN}).json()
+    stranger = token(database_url, workspace="other")
+    assert client.get(f"/v1/shares/{share['id']}", headers=stranger).status_code == 404
+    response = client.post("/v1/shares", headers=stranger,
+                           json={"account_id": account["id"], "text": "x", "response_plan": PLAN})
+    assert_problem(response, 422, "account_id")
+
+
+def test_cancelling_a_planned_share_cancels_its_tasks_and_its_schedule(
+    client: httpx.Client, auth: dict[str, str], account: dict[str, Any], database_url: str
+) -> None:
+    due = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    share = client.post("/v1/shares", headers=auth, json={
+        "account_id": account["id"], "text": "maybe", "scheduled_at": due, "response_plan": PLAN}).json()
+    with connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM schedule").fetchone() == (1,)
+    cancelled = client.post(f"/v1/shares/{share['id']}/cancel", headers=auth, json={"reason": "changed plans"})
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["status"] == "cancelled"
+    assert [t["status"] for t in cancelled.json()["response_tasks"]] == ["cancelled"]
+    with connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM schedule").fetchone() == (0,)
+
+
+def test_completing_a_task_before_its_share_was_attempted_is_a_404(
+    client: httpx.Client, auth: dict[str, str], account: dict[str, Any]
+) -> None:
+    due = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    share = client.post("/v1/shares", headers=auth, json={
+        "account_id": account["id"], "text": "later", "scheduled_at": due, "response_plan": PLAN}).json()
+    task_id = share["response_tasks"][0]["id"]
+    # Tasks are recorded with the first attempt: until then the log does not know them
+    response = client.post(f"/v1/response-tasks/{task_id}/complete", headers=auth)
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("application/problem+json")
+
+
+def test_followthrough_shows_no_rate_when_no_task_is_settled(client: httpx.Client, auth: dict[str, str]) -> None:
+    response = client.get("/v1/followthrough?by=account", headers=auth)
+    assert response.status_code == 200
+    assert response.json()["rows"] == []
+    assert_problem(client.get("/v1/followthrough?by=planet", headers=auth), 422, "by")
+
+
+def test_health_and_readiness(client: httpx.Client) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["checks"] == {"database": "ok", "broker": "ok"}
