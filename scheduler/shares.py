@@ -15,6 +15,7 @@ from uuid import UUID, uuid4
 
 import orjson
 import psycopg
+import structlog
 from psycopg import errors as pg_errors
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
@@ -32,8 +33,18 @@ from scheduler.domain.schedule import ops_for
 from scheduler.domain.share import ShareState
 from scheduler.errors import IdempotencyKeyReusedError, InvalidInputError, NotFoundError
 
+log = structlog.get_logger("scheduler.shares")
+
 PAST_TOLERANCE = timedelta(minutes=5)
 WRITE_TRIES = 3
+
+
+_EVENT_LOG_NAMES = {
+    "ShareCancelled": "share_cancelled",
+    "ShareRescheduled": "share_rescheduled",
+    "ResponseTasksCancelled": "response_tasks_cancelled",
+    "ResponseTaskCompleted": "response_task_completed",
+}
 
 
 def utc_now() -> datetime:
@@ -135,6 +146,15 @@ class ShareService:
                 except pg_errors.UniqueViolation:
                     continue  # a concurrent request with the same key won: replay its answer
                 self._after_commit()
+                log.info(
+                    "share_planned",
+                    share_id=str(share_id),
+                    workspace_id=workspace_id,
+                    account=planned.account_name,
+                    channel=planned.channel,
+                    scheduled_at=planned.scheduled_at.isoformat(),
+                    tasks=len(planned.response_plan),
+                )
                 return 201, body
         raise ConcurrencyError("idempotency", None, 0)
 
@@ -232,6 +252,13 @@ class ShareService:
             except ConcurrencyError:
                 continue  # the share moved on meanwhile: decide again on the new state
             self._after_commit()
+            for e in new:
+                log.info(
+                    _EVENT_LOG_NAMES.get(e.event.type_name, e.event.type_name),
+                    share_id=str(share_id),
+                    workspace_id=workspace_id,
+                    actor=actor,
+                )
             state, history = self.load(workspace_id, share_id)
             return views.share_view(state, history, self.clock())
         raise ConcurrencyError(lifecycle.stream_id(share_id), None, -1)

@@ -116,7 +116,7 @@ def stop(system: System) -> None:
         except subprocess.TimeoutExpired:
             system.process.kill()
             raise
-        gone, alive = psutil.wait_procs(descendants, timeout=10)
+        _, alive = psutil.wait_procs(descendants, timeout=10)
         leftover = [p.pid for p in alive]
         for p in alive:
             p.kill()

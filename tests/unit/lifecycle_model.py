@@ -1,0 +1,375 @@
+"""A model of the execution path around the pure share decisions, for stateful property tests.
+
+It plays what ``workers/execution.py`` does (load -> decide -> append attempt + tasks ->
+call the channel -> append the outcome) with each step a separate rule, so Hypothesis can
+interleave duplicate deliveries of the "publish now" message, crashes between any two
+steps, channel failures, API commands and time passing. Pieces:
+
+* ``FakeLog``: one stream as a list, with the store's append contract (expected version,
+  ``ConcurrencyError``; re-appending stored event ids is a success that writes nothing).
+* ``FakeChannel``: posts keyed by idempotency key (Mastodon's ``Idempotency-Key``), so a
+  repeat returns the same post; it counts the posts really created.
+* ``ShareLifecycle``: the state machine; its invariants are the lifecycle's guarantees.
+
+The decisions are called through the ``share`` module so that tests can swap a broken
+decision in and check that the machine catches it.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Literal
+
+from hypothesis import event
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from events.catalogue import (
+    Event,
+    ResponseReceived,
+    ResponseTasksRecorded,
+    ShareAbandoned,
+    ShareAttemptStarted,
+    ShareFailed,
+    SharePlanned,
+    ShareSent,
+)
+from events.errors import ConcurrencyError, PartialDuplicateError
+from events.records import NewEvent
+from scheduler.domain import share
+from scheduler.domain.plans import tasks_for
+from scheduler.errors import ConflictError, NotFoundError
+from tests.unit.factories import GRACE, POLICY, SHARE_ID, T0, plans, planned
+
+
+class FakeLog:
+    """One stream of the event log, with the real store's append contract."""
+
+    def __init__(self) -> None:
+        self.records: list[NewEvent] = []
+
+    @property
+    def events(self) -> list[Event]:
+        return [r.event for r in self.records]
+
+    @property
+    def version(self) -> int:
+        return len(self.records)
+
+    def state(self) -> share.ShareState:
+        return share.fold(self.events)
+
+    def append(self, batch: tuple[NewEvent, ...], *, expected_version: int) -> int:
+        """Append atomically; return how many events were written (0: an idempotent repeat)."""
+        stored = {r.event_id for r in self.records}
+        present = [e.event_id in stored for e in batch]
+        if expected_version != self.version:
+            if all(present):
+                return 0  # "Re-appending the same event ids is a success that writes nothing"
+            if any(present):
+                raise PartialDuplicateError(share.stream_id(SHARE_ID), [], [])
+            raise ConcurrencyError(share.stream_id(SHARE_ID), expected_version, self.version)
+        if any(present):  # unique event id violated at the right version: a lost race
+            raise ConcurrencyError(share.stream_id(SHARE_ID), expected_version, self.version)
+        self.records.extend(batch)
+        return len(batch)
+
+
+@dataclass
+class FakeChannel:
+    """A network that remembers idempotency keys forever and counts the posts it really made."""
+
+    posts: dict[str, str] = field(default_factory=dict)  # idempotency key -> external id
+    created: list[str] = field(default_factory=list)
+    calls: list[tuple[str, int]] = field(default_factory=list)  # (operation, attempt)
+
+    def find(self, key: str, attempt: int) -> str | None:
+        self.calls.append(("find", attempt))
+        return self.posts.get(key)
+
+    def publish(self, key: str, attempt: int) -> str:
+        self.calls.append(("publish", attempt))
+        if key not in self.posts:
+            self.posts[key] = f"post-{len(self.created) + 1}"
+            self.created.append(self.posts[key])
+        return self.posts[key]
+
+
+class Outcome(enum.Enum):
+    """What the network does with one publish call."""
+
+    OK = "accepted"
+    TRANSIENT = "503 before the request reached the network"
+    RATE_LIMITED = "429 with Retry-After"
+    PERMANENT = "422 content rejected"
+    TIMEOUT_POSTED = "read timeout; the post was made"
+    TIMEOUT_NOT_POSTED = "read timeout; the post was not made"
+
+
+@dataclass(frozen=True)
+class Failure:
+    reason: str
+    retryable: bool
+    outcome_unknown: bool
+    retry_after: timedelta | None = None
+
+
+@dataclass
+class Delivery:
+    """One delivery of the "publish now" message, between its steps."""
+
+    number: int
+    decision: share.Publish
+    expected_version: int
+    phase: Literal["decided", "appended", "called"] = "decided"
+    result: str | Failure | None = None
+    reconciled: bool = False
+
+
+TIME_STEPS = st.sampled_from([1, 29, 30, 299, 300, 3599, 3600, 86_400])
+
+
+class ShareLifecycle(RuleBasedStateMachine):
+    """One share through deliveries, crashes, failures, retries, API commands and time."""
+
+    # A reconciling attempt may fail while looking for the post (find -> 503). Off in the
+    # main machine: with it on, the machine finds the bug shown in test_lifecycle_bugs.py.
+    find_may_fail = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.log = FakeLog()
+        self.channel = FakeChannel()
+        self.now = T0
+        self.in_flight: list[Delivery] = []
+        self.deliveries = 0
+        self.decisions: list[tuple[share.Publish, share.ShareState, bool]] = []
+
+    # --- set-up ---------------------------------------------------------------------
+
+    @initialize(plan=plans, hold=st.booleans(), max_lateness=st.sampled_from([0, 60, 600]))
+    def plan_share(self, plan: tuple[object, ...], hold: bool, max_lateness: int) -> None:
+        event = planned(
+            plan=plan,  # type: ignore[arg-type]
+            late_policy="hold" if hold else "send",
+            max_lateness_seconds=max_lateness if hold else None,
+        )
+        self.log.append((NewEvent(event, share.event_id(SHARE_ID, "planned")),), expected_version=0)
+
+    # --- the worker: one rule per step ------------------------------------------------
+
+    @rule()
+    def deliver(self) -> None:
+        """A "publish now" message arrives (again and again: duplicates are normal)."""
+        state = self.log.state()
+        decision = share.start_attempt(state, now=self.now, in_flight_grace=GRACE)
+        if isinstance(decision, share.Hold):
+            try:
+                self.log.append(decision.events, expected_version=state.version)
+            except ConcurrencyError:
+                pass
+            return
+        if not isinstance(decision, share.Publish):
+            return  # Skip (or Wait, which this model never asks for: no early window)
+        self.decisions.append((decision, state, self.channel_holds_unrecorded_post()))
+        self.check_decision(decision, state)
+        self.deliveries += 1
+        self.in_flight.append(Delivery(self.deliveries, decision, state.version))
+
+    @precondition(lambda self: self.in_flight)
+    @rule(
+        pick=st.integers(0, 7),
+        outcome=st.sampled_from(Outcome),
+        rnd=st.floats(0, 0.999),
+        retry_after=st.sampled_from([timedelta(seconds=1), timedelta(minutes=15), timedelta(hours=3)]),
+    )
+    def advance(self, pick: int, outcome: Outcome, rnd: float, retry_after: timedelta) -> None:
+        """One delivery takes its next step."""
+        delivery = self.in_flight[pick % len(self.in_flight)]
+        if delivery.phase == "decided":
+            self.append_attempt(delivery)
+        elif delivery.phase == "appended":
+            self.call_channel(delivery, outcome, retry_after)
+        else:
+            self.record_outcome(delivery, rnd)
+
+    @precondition(lambda self: self.in_flight)
+    @rule(pick=st.integers(0, 7))
+    def crash(self, pick: int) -> None:
+        """The worker dies between two steps: before the append, after the append but
+        before publishing, or after publishing but before recording the outcome."""
+        self.in_flight.pop(pick % len(self.in_flight))
+
+    @rule(seconds=TIME_STEPS)
+    def time_passes(self, seconds: int) -> None:
+        self.now += timedelta(seconds=seconds)
+
+    # --- people and the reply collector --------------------------------------------------
+
+    @rule()
+    def cancel(self) -> None:
+        self.command(lambda s: share.cancel(s, reason="changed our mind"))
+
+    @rule(seconds=st.sampled_from([0, 60, 3600]))
+    def reschedule(self, seconds: int) -> None:
+        self.command(lambda s: share.reschedule(s, scheduled_at=self.now + timedelta(seconds=seconds)))
+
+    @rule(index=st.integers(0, 3))
+    def complete_task(self, index: int) -> None:
+        state = self.log.state()
+        if index < len(state.tasks):
+            task_id = state.tasks[index].task_id
+            self.command(lambda s: share.complete_task(s, task_id=task_id, now=self.now, by="alice"))
+
+    @rule(reply_id=st.sampled_from(["r1", "r2"]))
+    def reply_arrives(self, reply_id: str) -> None:
+        reply = ResponseReceived(reply_id=reply_id, author="@carol", text="Nice", received_at=self.now)
+        self.command(lambda s: share.receive_replies(s, [reply]))
+
+    # --- steps ----------------------------------------------------------------------
+
+    def append_attempt(self, delivery: Delivery) -> None:
+        # As workers/execution.py does: a ConcurrencyError means another delivery owns the
+        # attempt; any other return (including "wrote nothing") goes on to publish.
+        try:
+            self.log.append(delivery.decision.events, expected_version=delivery.expected_version)
+        except ConcurrencyError:
+            self.in_flight.remove(delivery)
+            return
+        delivery.phase = "appended"
+
+    def call_channel(self, delivery: Delivery, outcome: Outcome, retry_after: timedelta) -> None:
+        # The invariant: nothing reaches the network unless the share's tasks are in the log.
+        assert self.tasks_recorded(), "the channel was called before ResponseTasksRecorded was appended"
+        key, attempt = delivery.decision.idempotency_key, delivery.decision.attempt
+        delivery.phase = "called"
+        if delivery.decision.reconcile:
+            if self.find_may_fail and outcome is Outcome.TRANSIENT:
+                delivery.result = Failure("503 while looking for the post", retryable=True, outcome_unknown=False)
+                return
+            found = self.channel.find(key, attempt)
+            if found is not None:
+                delivery.result, delivery.reconciled = found, True
+                return
+        match outcome:
+            case Outcome.OK:
+                delivery.result = self.channel.publish(key, attempt)
+            case Outcome.TRANSIENT:
+                delivery.result = Failure(outcome.value, retryable=True, outcome_unknown=False)
+            case Outcome.RATE_LIMITED:
+                delivery.result = Failure(outcome.value, retryable=True, outcome_unknown=False, retry_after=retry_after)
+            case Outcome.PERMANENT:
+                delivery.result = Failure(outcome.value, retryable=False, outcome_unknown=False)
+            case Outcome.TIMEOUT_POSTED:
+                self.channel.publish(key, attempt)
+                delivery.result = Failure(outcome.value, retryable=True, outcome_unknown=True)
+            case Outcome.TIMEOUT_NOT_POSTED:
+                delivery.result = Failure(outcome.value, retryable=True, outcome_unknown=True)
+
+    def record_outcome(self, delivery: Delivery, rnd: float) -> None:
+        self.in_flight.remove(delivery)
+        state = self.log.state()
+        result, attempt = delivery.result, delivery.decision.attempt
+        if isinstance(result, Failure):
+            events = share.record_failure(
+                state, attempt=attempt, reason=result.reason, retryable=result.retryable,
+                outcome_unknown=result.outcome_unknown, now=self.now, policy=POLICY, random=rnd,
+                retry_after=result.retry_after,
+            )
+        else:
+            assert result is not None
+            events = share.record_sent(
+                state, attempt=attempt, external_id=result, url=None, sent_at=self.now, reconciled=delivery.reconciled
+            )
+        if events:
+            self.log.append(events, expected_version=state.version)
+
+    def command(self, decide: object) -> None:
+        state = self.log.state()
+        try:
+            events = decide(state)  # type: ignore[operator]
+        except (ConflictError, NotFoundError):
+            return
+        if events:
+            self.log.append(events, expected_version=state.version)
+
+    # --- what must hold ---------------------------------------------------------------
+
+    def tasks_recorded(self) -> bool:
+        return any(isinstance(e, ResponseTasksRecorded) for e in self.log.events)
+
+    def channel_holds_unrecorded_post(self) -> bool:
+        return bool(self.channel.created) and not any(isinstance(e, ShareSent) for e in self.log.events)
+
+    def check_decision(self, decision: share.Publish, state: share.ShareState) -> None:
+        """A Publish decision carries the tasks when none are recorded, and reconciles when the
+        previous attempt's outcome is unknown (its worker died, or it timed out after sending)."""
+        names = [e.event.type_name for e in decision.events]
+        assert names[0] == "ShareAttemptStarted"
+        assert ("ResponseTasksRecorded" in names) == (not self.tasks_recorded())
+        assert decision.idempotency_key == share.idempotency_key(SHARE_ID)
+        if previous_outcome_unknown(self.log.events):
+            assert decision.reconcile, "a delivery after a crash or an unknown outcome must look for the post first"
+        assert state.version == self.log.version
+
+    def teardown(self) -> None:
+        # Coverage of the interesting paths (see pytest --hypothesis-show-statistics).
+        state = self.log.state()
+        event(f"final status: {state.status}")
+        event(f"attempts: {min(state.attempts, 5)}")
+        if any(d.reconcile for d, _, _ in self.decisions):
+            event("a delivery reconciled")
+        if any(isinstance(e, ShareSent) and e.reconciled for e in self.log.events):
+            event("reconciliation found the post")
+
+    @invariant()
+    def the_channel_never_holds_two_posts_for_one_share(self) -> None:
+        assert len(self.channel.created) <= 1, self.channel.created
+
+    @invariant()
+    def the_log_records_one_set_of_tasks_and_at_most_one_send_after_them(self) -> None:
+        names = [e.type_name for e in self.log.events]
+        assert names.count("ResponseTasksRecorded") <= 1
+        assert names.count("ShareSent") <= 1
+        if "ShareSent" in names:
+            assert names.index("ResponseTasksRecorded") < names.index("ShareSent")
+        if "ResponseTasksRecorded" in names:
+            recorded = self.log.events[names.index("ResponseTasksRecorded")]
+            plan = self.log.events[0]
+            assert isinstance(recorded, ResponseTasksRecorded)
+            assert isinstance(plan, SharePlanned)
+            assert recorded.tasks == tasks_for(SHARE_ID, plan.response_plan)
+
+    @invariant()
+    def a_sent_share_points_at_the_post_the_channel_holds(self) -> None:
+        state = self.log.state()
+        sent = [e for e in self.log.events if isinstance(e, ShareSent)]
+        assert (state.status == "sent") == bool(sent)
+        if sent:
+            assert sent[0].external_id in self.channel.created
+
+    @invariant()
+    def tasks_are_cancelled_once_the_share_is_abandoned_or_failed_permanently(self) -> None:
+        events = self.log.events
+        given_up = any(isinstance(e, ShareAbandoned) or (isinstance(e, ShareFailed) and not e.retryable)
+                       for e in events)
+        if given_up:
+            assert all(t.cancelled for t in self.log.state().tasks)
+
+    @invariant()
+    def the_folded_version_is_the_stream_version(self) -> None:
+        assert self.log.state().version == self.log.version
+
+
+def previous_outcome_unknown(events: list[Event]) -> bool:
+    """From the log alone: the latest attempt recorded no outcome, or failed with an unknown one."""
+    starts = [i for i, e in enumerate(events) if isinstance(e, ShareAttemptStarted)]
+    if not starts:
+        return False
+    outcomes = [e for e in events[starts[-1] + 1:] if isinstance(e, ShareSent | ShareFailed)]
+    if not outcomes:
+        return True
+    last = outcomes[-1]
+    return isinstance(last, ShareFailed) and last.outcome_unknown
