@@ -101,7 +101,15 @@ class Dispatcher:
 
     def _loop(self, lock_conn: psycopg.Connection[Any], stop: threading.Event) -> None:
         while not stop.is_set():
-            if self.dispatch_once() >= self.batch:
+            try:
+                if self.dispatch_once() >= self.batch:
+                    continue
+            except psycopg.OperationalError:
+                raise  # reconnect (and re-acquire the lead) in run()
+            except Exception as exc:  # noqa: BLE001 - a broker outage must not end the dispatcher
+                # Claimed rows that were not sent come back when their lease runs out.
+                log.error("dispatch_failed", error=repr(exc))
+                stop.wait(1.0)
                 continue
             wait = self.seconds_to_next()
             if wait > 0:

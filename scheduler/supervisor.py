@@ -23,7 +23,9 @@ import structlog
 log = structlog.get_logger("scheduler.supervisor")
 
 PR_SET_PDEATHSIG = 1
-HEALTHY_AFTER = 60.0
+# A role that ran this long before dying starts over at the shortest backoff.
+HEALTHY_AFTER = 15.0
+FIRST_BACKOFF = 0.5
 
 
 def _die_with_parent() -> None:
@@ -82,7 +84,7 @@ class Supervisor:
             ran = now - child.started_at
             if ran > HEALTHY_AFTER:
                 child.restarts = 0
-            delay = min(self.backoff_max, 2.0**child.restarts)
+            delay = min(self.backoff_max, FIRST_BACKOFF * 2.0**child.restarts)
             child.restarts += 1
             child.process = None
             child.next_start = now + delay

@@ -17,7 +17,7 @@ from uuid import UUID
 import structlog
 
 from events.errors import ConcurrencyError
-from events.records import NewEvent, RecordedEvent, metadata
+from events.records import AppendResult, NewEvent, RecordedEvent, metadata
 from scheduler import schedule
 from scheduler.domain import share as lifecycle
 from scheduler.domain.schedule import ops_for
@@ -45,7 +45,7 @@ def commit(
     expected_version: int,
     actor: str,
     causation_id: str | None = None,
-) -> int:
+) -> AppendResult:
     """Append ``events`` and the schedule changes they imply, in one transaction."""
     meta = metadata(workspace_id=workspace_id, actor=actor, correlation_id=str(share_id), causation_id=causation_id)
     stamped = [replace(e, metadata=meta) for e in events]
@@ -67,7 +67,7 @@ def commit(
     rt.store.appended()
     if wake:
         schedule.wake_dispatcher(rt.notifier)
-    return result.version
+    return result
 
 
 def execute_share(rt: Runtime, share_id: UUID, *, message_id: str | None = None) -> str:
@@ -115,7 +115,7 @@ def execute_share(rt: Runtime, share_id: UUID, *, message_id: str | None = None)
     assert isinstance(decision, Publish)
     structlog.contextvars.bind_contextvars(attempt=decision.attempt)
     try:
-        version = commit(
+        appended = commit(
             rt,
             share_id,
             workspace_id,
@@ -128,7 +128,11 @@ def execute_share(rt: Runtime, share_id: UUID, *, message_id: str | None = None)
         # Another delivery of the same share got there first: it owns this attempt.
         log.info("share_duplicate_delivery", stage="attempt", actual_version=exc.actual_version)
         return "share_duplicate_delivery"
-    structlog.contextvars.bind_contextvars(stream_version=version)
+    if appended.written != len(decision.events):
+        # Only this delivery's own write entitles it to call the network.
+        log.info("share_duplicate_delivery", stage="attempt", actual_version=appended.version)
+        return "share_duplicate_delivery"
+    structlog.contextvars.bind_contextvars(stream_version=appended.version)
 
     post = Post(
         share_id=share_id,
@@ -217,7 +221,7 @@ def _sent(
                 expected_version=state.version,
                 actor="worker",
                 causation_id=message_id,
-            )
+            ).version
         except ConcurrencyError:
             continue  # the stream moved (a task, a reply, another delivery): decide again
         sent = events[0].event

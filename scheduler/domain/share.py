@@ -280,15 +280,15 @@ def start_attempt(
     # request left) may have published: the next one must look before it posts.
     reconcile = state.status == "sending" or state.outcome_unknown
     key = idempotency_key(share_id)
+    # Fresh event ids, unlike other decisions: two deliveries racing for the same attempt
+    # must not pass for an idempotent retry of one another. The loser's append fails
+    # on the expected version and it stops before the network call.
     new = [
-        _new(
-            share_id,
-            f"attempt-{attempt}",
-            ShareAttemptStarted(attempt=attempt, started_at=now, idempotency_key=key, reconcile=reconcile),
-        )
+        NewEvent(event=ShareAttemptStarted(attempt=attempt, started_at=now, idempotency_key=key, reconcile=reconcile))
     ]
     if not state.tasks_recorded:
-        new.append(_new(share_id, "tasks", ResponseTasksRecorded(tasks=tasks_for(share_id, planned.response_plan))))
+        # The task ids inside stay deterministic (plans.task_id); only the event id is fresh.
+        new.append(NewEvent(event=ResponseTasksRecorded(tasks=tasks_for(share_id, planned.response_plan))))
     return Publish(tuple(new), attempt, key, reconcile)
 
 

@@ -6,7 +6,7 @@ step per rule, so Hypothesis interleaves everything that can happen to a share.
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, Phase, settings
+from hypothesis import HealthCheck, settings
 from hypothesis.stateful import run_state_machine_as_test
 
 from tests.unit.lifecycle_model import ShareLifecycle
