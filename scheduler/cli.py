@@ -16,8 +16,6 @@ import orjson
 from scheduler.errors import SchedulerError
 from scheduler.settings import Settings
 
-ROLES = ("api", "dispatcher", "projector", "worker")
-
 
 def _settings(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {}
@@ -106,16 +104,19 @@ def worker_argv(settings: Settings, *, processes: int | None, threads: int | Non
 def cmd_worker(args: argparse.Namespace) -> int:
     import subprocess
 
+    settings = _settings(args)
+    if settings.database_url and settings.broker_url:
+        # Nothing of ours to start or stop: become the Dramatiq CLI at once (a restarted
+        # worker is back sooner). Each worker process waits for the schema at boot.
+        argv = worker_argv(settings, processes=args.processes, threads=args.threads)
+        os.execve(sys.executable, argv, child_env(settings))
+
     from workers import bootstrap
 
-    settings = _settings(args)
     _logging(settings, "worker")
     with bootstrap.resolved(settings) as ready:
-        bootstrap.wait_for_schema(ready)
         env = child_env(ready)
         argv = worker_argv(ready, processes=args.processes, threads=args.threads)
-        if ready.database_url == settings.database_url and ready.broker_url == settings.broker_url:
-            os.execve(sys.executable, argv, env)  # nothing of ours to stop later: become the worker
         proc = subprocess.Popen(argv, env=env)
         try:
             return proc.wait()
@@ -162,8 +163,12 @@ def cmd_up(args: argparse.Namespace) -> int:
             env=env, backoff_max=ready.restart_backoff_max_seconds, grace_seconds=ready.worker_shutdown_seconds + 10
         )
         me = [sys.executable, "-m", "scheduler.cli"]
-        for role in ROLES:
+        for role in ("api", "dispatcher", "projector"):
             supervisor.add(role, [*me, role])
+        # One supervised Dramatiq process per worker role: when one dies (Dramatiq's master
+        # stops all its processes if one does), the others keep working while it restarts.
+        for i in range(ready.worker_processes):
+            supervisor.add(f"worker-{i + 1}", [*me, "worker", "--processes", "1"])
         supervisor.start_all()
         base = f"http://{ready.api_host}:{ready.api_port}"
         _banner(base, token, ready)

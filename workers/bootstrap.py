@@ -140,6 +140,7 @@ def build_publishers(settings: Settings) -> Publishers:
 
 
 def build_runtime(settings: Settings) -> Runtime:
+    wait_for_schema(settings)
     store, notifier = build_store(settings, "worker", pool_size=settings.worker_threads + 2)
     store.pool.open(wait=True, timeout=30)
     notifier.start()

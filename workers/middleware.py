@@ -51,7 +51,8 @@ class Resources(Middleware):
         runtime.install(self._build())
         log.info("worker_process_ready")
 
-    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: Any) -> None:
+    def after_worker_shutdown(self, broker: dramatiq.Broker, worker: Any) -> None:
+        # After, not before: the worker threads finish their messages first.
         try:
             runtime.current().close()
         except RuntimeError:

@@ -2,7 +2,7 @@
 INSERT INTO schedule (workspace_id, kind, share_id, due_at)
 VALUES (%(workspace_id)s, %(kind)s, %(share_id)s, %(due_at)s)
 ON CONFLICT (kind, share_id) DO UPDATE
-SET due_at = EXCLUDED.due_at, lease_until = NULL, dispatched_at = NULL, updated_at = now()
+SET due_at = EXCLUDED.due_at, lease_until = NULL, dispatched_at = NULL, dispatch_count = 0, updated_at = now()
 
 -- name: lease
 UPDATE schedule
@@ -27,7 +27,10 @@ WITH due AS (
 )
 UPDATE schedule s
 SET dispatched_at = clock_timestamp(),
-    lease_until = clock_timestamp() + make_interval(secs => %(lease_seconds)s),
+    -- The lease doubles with each hand-out (up to 32 leases): a lost message comes back
+    -- after one lease, but work stuck behind an outage does not flood the queue.
+    lease_until = clock_timestamp()
+                  + make_interval(secs => %(lease_seconds)s * power(2, least(s.dispatch_count, 5))),
     dispatch_count = s.dispatch_count + 1
 FROM due
 WHERE s.id = due.id

@@ -4,7 +4,6 @@ order (tasks before the network call), with retries and reconciliation in the da
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -52,10 +51,10 @@ def clock() -> Clock:
 
 @pytest.fixture
 def rt(settings: Settings, store: EventStore, pool: ConnectionPool[Any], channel: FakeChannel,
-       clock: Clock) -> Iterator[Runtime]:
+       clock: Clock) -> Runtime:
     publishers = Publishers()
     publishers.register(channel)
-    yield Runtime(settings=settings.model_copy(update={"max_attempts": 3}), pool=pool, store=store,
+    return Runtime(settings=settings.model_copy(update={"max_attempts": 3}), pool=pool, store=store,
                   publishers=publishers, clock=clock, random=lambda: 0.5)
 
 

@@ -1,0 +1,168 @@
+"""Publishing you can trust, shown under faults: workers SIGKILLed again and again and
+the broker restarted once while 500 shares fall due over a minute. Afterwards every
+share is sent, exactly once, and never before its response tasks were recorded."""
+
+from __future__ import annotations
+
+import random
+import signal
+import threading
+import time
+from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from statistics import median
+from typing import Any
+
+import psutil
+import pytest
+
+from tests.conftest import connect, delete_rabbit_queues
+from tests.e2e.system import System, running, wait_until
+from tests.faults.brokers import OwnRedis, restart_rabbitmq
+from workers.actors import queue_names
+
+pytestmark = [pytest.mark.faults, pytest.mark.slow]
+
+SHARES = 500
+SPREAD = 60.0
+FIRST_DUE = 25.0
+FAULT_ENV = {
+    "FOLLOWTHROUGH_LEASE_SECONDS": "4",
+    "FOLLOWTHROUGH_WORKER_PROCESSES": "2",
+    "FOLLOWTHROUGH_WORKER_THREADS": "4",
+    "FOLLOWTHROUGH_WORKER_SHUTDOWN_SECONDS": "5",
+    "FOLLOWTHROUGH_RESTART_BACKOFF_MAX_SECONDS": "2",
+}
+
+
+def worker_processes(system: System) -> list[psutil.Process]:
+    """The Dramatiq worker processes under the current worker role process."""
+    masters: dict[str, int] = {}
+    for line in system.logs():
+        if line.get("event") == "role_started" and str(line.get("child_role", "")).startswith("worker"):
+            masters[line["child_role"]] = line["pid"]
+    found = []
+    for pid in masters.values():
+        try:
+            found.extend(psutil.Process(pid).children())
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
+def run_faults(tmp_path: Path, database_url: str, broker_url: str, queue_prefix: str,
+               restart_broker: Any) -> None:
+    with running(tmp_path, database_url=database_url, broker_url=broker_url, queue_prefix=queue_prefix,
+                 extra_env=FAULT_ENV) as system:
+        token = system.cli("token", "create", "--workspace", "default", "--scope", "write")
+        with system.client(token) as api:  # httpx.Client is thread-safe
+            account = api.post("/v1/accounts", json={"name": "storm", "channel": "console"}).json()
+            # Given 500 shares due over one minute, each with response work
+            start = datetime.now(UTC)
+
+            def plan_one(i: int) -> tuple[str, datetime]:
+                due = start + timedelta(seconds=FIRST_DUE + SPREAD * i / SHARES)
+                response = api.post("/v1/shares", json={
+                    "account_id": account["id"], "text": f"post {i}", "scheduled_at": due.isoformat(),
+                    "response_plan": [{"kind": "check_replies", "after": "PT1H", "owner": "ops"}]})
+                assert response.status_code == 201, response.text
+                return response.json()["id"], due
+
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                planned = dict(pool.map(plan_one, range(SHARES)))
+            assert datetime.now(UTC) < start + timedelta(seconds=FIRST_DUE), "planning took too long"
+
+            # When workers are SIGKILLed every few seconds and the broker restarts once
+            kills: list[int] = []
+            stop_faults = threading.Event()
+
+            def inflict() -> None:
+                rng = random.Random(7)
+                begin = time.monotonic()
+                restarted = False
+                while not stop_faults.wait(rng.uniform(4.0, 7.0)):
+                    victims = worker_processes(system)
+                    if victims:
+                        victim = rng.choice(victims)
+                        victim.send_signal(signal.SIGKILL)
+                        kills.append(victim.pid)
+                    if not restarted and time.monotonic() - begin > FIRST_DUE + SPREAD / 2:
+                        restart_broker()
+                        restarted = True
+
+            faults = threading.Thread(target=inflict)
+            time.sleep(max(0.0, FIRST_DUE - (datetime.now(UTC) - start).total_seconds() - 1))
+            faults.start()
+            time.sleep(SPREAD + 2)
+            stop_faults.set()
+            faults.join(timeout=120)
+            assert len(kills) >= 6
+
+            # Then every share is sent, in the end
+            def all_sent() -> bool:
+                with connect(database_url) as conn:
+                    row = conn.execute("SELECT count(DISTINCT stream_id) FROM events WHERE type = 'ShareSent'"
+                                       ).fetchone()
+                return row is not None and row[0] == SHARES
+
+            wait_until(all_sent, timeout=180, interval=1.0, what="every share to be sent")
+
+        # And the console holds exactly one line per share: none lost, none doubled
+        lines = Counter(line["share_id"] for line in system.console_lines("storm"))
+        assert set(lines) == set(planned)
+        assert max(lines.values()) == 1
+
+        # And, from the log, every ShareSent follows the share's recorded tasks
+        with connect(database_url) as conn:
+            rows = conn.execute(
+                "SELECT stream_id, stream_version, type, data FROM events WHERE stream_id LIKE 'share-%%'"
+                " ORDER BY stream_id, stream_version").fetchall()
+        streams: dict[str, list[tuple[int, str, dict[str, Any]]]] = defaultdict(list)
+        for stream_id, version, type_, data in rows:
+            streams[stream_id].append((version, type_, data))
+        lateness = []
+        for stream_id, events in streams.items():
+            kinds = [t for _, t, _ in events]
+            assert kinds.count("ShareSent") == 1, stream_id
+            assert kinds.count("ResponseTasksRecorded") == 1, stream_id
+            assert kinds.index("ResponseTasksRecorded") < kinds.index("ShareSent"), stream_id
+            lateness.append(next(d["lateness_ms"] for _, t, d in events if t == "ShareSent"))
+        attempts = Counter(kinds.count("ShareAttemptStarted") for kinds in
+                           ([t for _, t, _ in ev] for ev in streams.values()))
+        lateness.sort()
+        print(f"{len(kills)} worker kills; attempts per share {dict(sorted(attempts.items()))}; "
+              f"lateness p50 {median(lateness):.0f} ms, max {lateness[-1]} ms")
+        # And the supervisor brought the worker role back each time it died
+        events = [line.get("event") for line in system.logs()]
+        assert events.count("role_exited") >= 1
+        # And the read models agree: nothing sent without its tasks
+        def projected() -> bool:
+            with connect(database_url) as conn:
+                row = conn.execute("SELECT count(*) FILTER (WHERE status = 'sent'),"
+                                   " count(*) FILTER (WHERE sent_without_tasks) FROM rm_shares").fetchone()
+            return row == (SHARES, 0)
+
+        wait_until(projected, timeout=60, what="the shares projection to catch up")
+
+
+def test_shares_survive_worker_kills_and_a_redis_restart(
+    tmp_path: Path, database_url: str, queue_prefix: str
+) -> None:
+    redis_server = OwnRedis(tmp_path / "redis")
+    redis_server.start()
+    try:
+        run_faults(tmp_path, database_url, redis_server.url, queue_prefix, redis_server.restart)
+    finally:
+        redis_server.stop()
+
+
+@pytest.mark.rabbitmq
+def test_shares_survive_worker_kills_and_a_rabbitmq_restart(
+    tmp_path: Path, database_url: str, rabbitmq_url: str, queue_prefix: str
+) -> None:
+    try:
+        run_faults(tmp_path, database_url, rabbitmq_url, queue_prefix, restart_rabbitmq)
+    finally:
+        delete_rabbit_queues(rabbitmq_url, list(queue_names(queue_prefix).values()))

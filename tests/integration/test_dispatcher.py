@@ -1,0 +1,108 @@
+"""The dispatcher's claims on the schedule table: due work once, lost work again after its lease."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from psycopg_pool import ConnectionPool
+
+from events.store import EventStore
+from scheduler.dispatcher import Dispatcher
+from scheduler.schedule import DueItem
+from scheduler.settings import Settings
+from scheduler.shares import ShareService
+from tests.integration.test_execution import make_account, plan
+
+
+def dispatcher(pool: ConnectionPool[Any], settings: Settings, sent: list[DueItem], **kw: Any) -> Dispatcher:
+    return Dispatcher(pool, conninfo=settings.database_url or "", connect_kwargs={}, send=sent.append,
+                      batch=kw.pop("batch", 100), lease_seconds=kw.pop("lease_seconds", 1.0), **kw)
+
+
+def test_due_work_is_handed_out_once_and_again_only_after_its_lease(
+    pool: ConnectionPool[Any], store: EventStore, settings: Settings
+) -> None:
+    shares = ShareService(pool=pool, store=store, notifier=None, lease_seconds=1.0)
+    share_id = plan(shares, make_account(pool))
+    sent: list[DueItem] = []
+    d = dispatcher(pool, settings, sent, lease_seconds=1.0)
+    # When the dispatcher claims due work twice in a row
+    assert d.dispatch_once() == 1
+    assert d.dispatch_once() == 0
+    # Then the share was handed out once; its message may be lost, so after the lease it comes back
+    time.sleep(1.1)
+    assert d.dispatch_once() == 1
+    assert [(i.share_id, i.dispatch_count) for i in sent] == [(share_id, 1), (share_id, 2)]
+
+
+def test_work_is_not_handed_out_before_the_dispatch_lead(
+    pool: ConnectionPool[Any], store: EventStore, settings: Settings
+) -> None:
+    shares = ShareService(pool=pool, store=store, notifier=None, lease_seconds=1.0)
+    soon = plan(shares, make_account(pool), at=datetime.now(UTC) + timedelta(milliseconds=150))
+    plan(shares, make_account(pool, name="later"), at=datetime.now(UTC) + timedelta(hours=1))
+    sent: list[DueItem] = []
+    d = dispatcher(pool, settings, sent, lead_seconds=0.25)
+    assert d.dispatch_once() == 1
+    assert [i.share_id for i in sent] == [soon]
+    # Next look: when the handed-out row's lease ends (1 s), not the share due in an hour
+    assert 0.5 < d.seconds_to_next() <= 1.0
+
+
+def test_two_dispatchers_claiming_at_once_never_hand_out_the_same_row(
+    pool: ConnectionPool[Any], store: EventStore, settings: Settings
+) -> None:
+    shares = ShareService(pool=pool, store=store, notifier=None, lease_seconds=30.0)
+    account = make_account(pool)
+    planned = {plan(shares, account) for _ in range(150)}
+    sent_a: list[DueItem] = []
+    sent_b: list[DueItem] = []
+    a = dispatcher(pool, settings, sent_a, batch=7, lease_seconds=30.0)
+    b = dispatcher(pool, settings, sent_b, batch=7, lease_seconds=30.0)
+
+    def drain(d: Dispatcher) -> None:
+        while d.dispatch_once():
+            pass
+
+    threads = [threading.Thread(target=drain, args=(d,)) for d in (a, b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ids_a = [i.share_id for i in sent_a]
+    ids_b = [i.share_id for i in sent_b]
+    assert set(ids_a).isdisjoint(ids_b)
+    assert set(ids_a) | set(ids_b) == planned
+    assert len(ids_a) + len(ids_b) == 150
+
+
+def test_a_running_dispatcher_wakes_for_newly_planned_work(
+    pool: ConnectionPool[Any], store: EventStore, settings: Settings
+) -> None:
+    from events.notifier import Notifier
+
+    notifier = Notifier(settings.database_url or "")
+    notifier.start()
+    shares = ShareService(pool=pool, store=store, notifier=notifier, lease_seconds=30.0)
+    sent: list[DueItem] = []
+    d = dispatcher(pool, settings, sent, max_sleep=30.0)
+    stop = threading.Event()
+    thread = threading.Thread(target=d.run, args=(stop,))
+    thread.start()
+    try:
+        assert d.leading.wait(10)
+        time.sleep(0.3)  # now idle: nothing due, sleeping up to 30 s
+        share_id: UUID = plan(shares, make_account(pool))
+        deadline = time.monotonic() + 3
+        while not sent and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert [i.share_id for i in sent] == [share_id]
+    finally:
+        stop.set()
+        notifier.notify(("followthrough_schedule",))
+        thread.join(timeout=35)
+        notifier.stop()

@@ -1,0 +1,258 @@
+"""The Bluesky channel: ``app.bsky.feed.post`` records written to the account's repository.
+
+Account config: ``{"service": "https://bsky.social", "handle": "team.bsky.social",
+"app_password_env": "BLUESKY_APP_PASSWORD"}``. The app password is read from the named
+environment variable; a session (``createSession``) is kept per account and replaced once
+when the server refuses it (expired access token), never more per call.
+
+Idempotency: the record key is chosen before the call, from values the attempt already
+recorded, so every attempt of a share writes the same key: a TID (the key type the post
+lexicon asks for) whose time is the scheduled second and whose other 30 bits come from a
+hash of the idempotency key. ``scheduled_at`` cannot change once an attempt has started
+(only planned or held shares are rescheduled), so the key is stable across retries.
+A second write to the key fails (the reference PDS answers 500 today, others 409 or 400),
+so after any refused write the publisher reads the key back: a record there holding the
+share's text is the post an earlier attempt made, and is returned as published.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import re
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from workers.channels import ChannelError, PermanentChannelError, Post, Published, TransientChannelError
+from workers.channels.mastodon import ChannelHttp, base_url_of, error_fields, still_unknown
+
+CHANNEL = "bluesky"
+COLLECTION = "app.bsky.feed.post"
+DEFAULT_SERVICE = "https://bsky.social"
+_BASE32_SORTABLE = "234567abcdefghijklmnopqrstuvwxyz"
+_LINK = re.compile(r"https?://[^\s<>\"]+")
+_LINK_TAIL = ".,;:!?'\")]"  # punctuation after a link belongs to the sentence, not the link
+
+
+@dataclass(frozen=True, slots=True)
+class _Account:
+    service: str
+    handle: str
+    password: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Session:
+    access_jwt: str
+    did: str
+    handle: str
+
+
+class BlueskyPublisher:
+    channel = CHANNEL
+
+    def __init__(
+        self,
+        client: httpx.Client,
+        env: Mapping[str, str] | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.client = client
+        self.env = os.environ if env is None else env
+        self.clock = clock
+        self._sessions: dict[tuple[str, str], _Session] = {}
+        # One lock for the cache: worker threads share a publisher, and createSession is
+        # rate-limited per account, so concurrent refreshes must not stampede it.
+        self._lock = threading.Lock()
+
+    def publish(self, post: Post) -> Published:
+        account, http = self._account(post)
+        rkey = record_key(post)
+        session = self._session(account, http)
+        record: dict[str, Any] = {"$type": COLLECTION, "text": post.text, "createdAt": _iso(self.clock())}
+        if facets := link_facets(post.text):
+            record["facets"] = facets  # Bluesky shows a URL as a link only when a facet says so
+        response = self._authed(
+            account,
+            http,
+            "POST",
+            "com.atproto.repo.createRecord",
+            may_publish=True,
+            json={"repo": session.did, "collection": COLLECTION, "rkey": rkey, "record": record},
+        )
+        if response.is_success:
+            uri = http.answer(response, may_publish=True).get("uri")
+            if not isinstance(uri, str):
+                raise http.malformed("no 'uri' in the answer", may_publish=True)
+            return Published(external_id=uri, url=post_url(session.handle, rkey))
+        error = http.failure(response, may_publish=True)
+        if response.status_code in (403, 429) or _session_refused(response):
+            raise error  # refused before writing anything
+        try:
+            existing = self._read(account, http, session, rkey)
+        except ChannelError:
+            raise error from None  # the read-back told us nothing: report the write's failure
+        if existing is None:
+            raise error
+        return _ours(existing, post, session, rkey)
+
+    def find(self, post: Post) -> Published | None:
+        account, http = self._account(post)
+        rkey = record_key(post)
+        try:
+            session = self._session(account, http)
+            existing = self._read(account, http, session, rkey)
+        except TransientChannelError as exc:
+            raise still_unknown(exc) from exc
+        return None if existing is None else _ours(existing, post, session, rkey)
+
+    def _read(self, account: _Account, http: ChannelHttp, session: _Session, rkey: str) -> dict[str, Any] | None:
+        """The record at ``rkey`` (``uri`` and ``value``), or None when there is none."""
+        response = self._authed(
+            account,
+            http,
+            "GET",
+            "com.atproto.repo.getRecord",
+            params={"repo": session.did, "collection": COLLECTION, "rkey": rkey},
+        )
+        if _not_found(response):
+            return None
+        body = http.answer(response)
+        if (
+            not isinstance(body, dict)
+            or not isinstance(body.get("value"), dict)
+            or not isinstance(body.get("uri"), str)
+        ):
+            raise http.malformed("no record in the answer")
+        return body
+
+    def _authed(
+        self,
+        account: _Account,
+        http: ChannelHttp,
+        method: str,
+        nsid: str,
+        *,
+        may_publish: bool = False,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """One XRPC call with the account's session; a refused session is replaced once."""
+        session = self._session(account, http)
+        for attempt in range(2):
+            response = replace(http, secrets=(*http.secrets, session.access_jwt)).send(
+                method,
+                f"{account.service}/xrpc/{nsid}",
+                may_publish=may_publish,
+                headers={"Authorization": f"Bearer {session.access_jwt}"},
+                **kwargs,
+            )
+            if attempt or not _session_refused(response):
+                break
+            session = self._session(account, http, replacing=session)
+        return response
+
+    def _session(self, account: _Account, http: ChannelHttp, *, replacing: _Session | None = None) -> _Session:
+        key = (account.service, account.handle)
+        with self._lock:
+            current = self._sessions.get(key)
+            if current is not None and current is not replacing:
+                return current  # cached, or already replaced by another thread
+            self._sessions.pop(key, None)
+            body = http.answer(
+                http.send(
+                    "POST",
+                    f"{account.service}/xrpc/com.atproto.server.createSession",
+                    json={"identifier": account.handle, "password": account.password},
+                )
+            )
+            fields = {name: body.get(name) if isinstance(body, dict) else None for name in ("accessJwt", "did")}
+            if not all(isinstance(v, str) and v for v in fields.values()):
+                raise http.malformed("no session in the answer")
+            handle = body.get("handle")
+            session = _Session(
+                access_jwt=str(fields["accessJwt"]),
+                did=str(fields["did"]),
+                handle=handle if isinstance(handle, str) and handle else account.handle,
+            )
+            self._sessions[key] = session
+            return session
+
+    def _account(self, post: Post) -> tuple[_Account, ChannelHttp]:
+        config = post.account_config
+        service = base_url_of(config.get("service", DEFAULT_SERVICE), CHANNEL, "service", example=DEFAULT_SERVICE)
+        handle = config.get("handle")
+        if not isinstance(handle, str) or not handle:
+            raise PermanentChannelError("bluesky account config needs handle, e.g. team.bsky.social")
+        env_name = config.get("app_password_env")
+        if not isinstance(env_name, str) or not env_name:
+            raise PermanentChannelError(
+                "bluesky account config needs app_password_env: the name of the environment variable "
+                "that holds an app password"
+            )
+        password = self.env.get(env_name, "").strip()
+        if not password:
+            raise PermanentChannelError(
+                f"environment variable {env_name} (app_password_env of bluesky account "
+                f"{post.account_name!r}) is not set or empty"
+            )
+        account = _Account(service=service, handle=handle.removeprefix("@"), password=password)
+        return account, ChannelHttp(self.client, CHANNEL, (password,))
+
+
+def _ours(record: dict[str, Any], post: Post, session: _Session, rkey: str) -> Published:
+    # The key is ours alone; a different text there means a hash collision or a hand-made record.
+    if record["value"].get("text") != post.text:
+        raise PermanentChannelError(f"bluesky record key {rkey} already holds a different post ({record['uri']})")
+    return Published(external_id=record["uri"], url=post_url(session.handle, rkey))
+
+
+def record_key(post: Post) -> str:
+    """The share's record key: a TID, 13 base32-sortable characters of a 64-bit number
+    (top bit 0, 53 bits of microseconds since 1970, 10 bits of clock id)."""
+    digest = int.from_bytes(hashlib.sha256(post.idempotency_key.encode()).digest()[:8], "big")
+    micros = math.floor(post.scheduled_at.timestamp()) * 1_000_000 + (digest >> 10) % 1_000_000
+    value = (micros << 10) | (digest & 0x3FF)
+    return "".join(_BASE32_SORTABLE[(value >> shift) & 31] for shift in range(60, -1, -5))
+
+
+def post_url(handle: str, rkey: str) -> str:
+    return f"https://bsky.app/profile/{handle}/post/{rkey}"
+
+
+def link_facets(text: str) -> list[dict[str, Any]]:
+    """Rich-text facets for the URLs in ``text`` (their positions count UTF-8 bytes)."""
+    facets = []
+    for match in _LINK.finditer(text):
+        url = match.group().rstrip(_LINK_TAIL)
+        start = len(text[: match.start()].encode())
+        facets.append(
+            {
+                "index": {"byteStart": start, "byteEnd": start + len(url.encode())},
+                "features": [{"$type": "app.bsky.richtext.facet#link", "uri": url}],
+            }
+        )
+    return facets
+
+
+def _session_refused(response: httpx.Response) -> bool:
+    # An expired access token is a 400 ExpiredToken on the reference PDS, a 401 elsewhere.
+    error, _ = error_fields(response)
+    return response.status_code == 401 or (response.status_code == 400 and error in ("ExpiredToken", "InvalidToken"))
+
+
+def _not_found(response: httpx.Response) -> bool:
+    # The lexicon names RecordNotFound; the reference PDS has answered InvalidRequest instead.
+    error, message = error_fields(response)
+    return response.status_code in (400, 404) and (
+        error == "RecordNotFound" or message.startswith("Could not locate record")
+    )
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
