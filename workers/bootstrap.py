@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import dramatiq
+import httpx
 import psycopg
 import structlog
 from dramatiq.middleware import CurrentMessage
@@ -34,7 +35,9 @@ from scheduler.shares import ShareService
 from workers import actors as actor_module
 from workers.broker import make_broker, ping
 from workers.channels import Publishers
+from workers.channels.bluesky import BlueskyPublisher
 from workers.channels.console import ConsolePublisher
+from workers.channels.mastodon import MastodonPublisher
 from workers.middleware import LogContext, Resources
 from workers.runtime import Runtime
 
@@ -136,6 +139,10 @@ def build_store(settings: Settings, role: str, *, pool_size: int | None = None) 
 def build_publishers(settings: Settings) -> Publishers:
     publishers = Publishers()
     publishers.register(ConsolePublisher(settings.console_dir.resolve()))
+    # One client per worker process, for its lifetime: connection reuse across posts.
+    client = httpx.Client(timeout=httpx.Timeout(20.0, connect=5.0), headers={"User-Agent": "followthrough"})
+    publishers.register(MastodonPublisher(client))
+    publishers.register(BlueskyPublisher(client))
     return publishers
 
 

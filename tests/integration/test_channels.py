@@ -193,8 +193,8 @@ def render(text: str) -> str:
             )
         if mention := re.fullmatch(r"@(\w+)@([\w.-]+\w)", token):
             user, host = mention.groups()
-            link = f'<a href="https://{host}/@{user}" class="u-url mention">@<span>{user}</span></a>'
-            return f'<span class="h-card">{link}</span>'
+            anchor = f'<a href="https://{host}/@{user}" class="u-url mention">@<span>{user}</span></a>'
+            return f'<span class="h-card">{anchor}</span>'
         if tag := re.fullmatch(r"#(\w+)", token):
             return f'<a href="/tags/{tag[1]}" class="mention hashtag" rel="tag">#<span>{tag[1]}</span></a>'
         return html.escape(token)
