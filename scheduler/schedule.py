@@ -16,7 +16,7 @@ import psycopg
 
 from events import sqlfiles
 from events.notifier import Notifier
-from scheduler.domain.schedule import Lease, Remove, ScheduleOp, Upsert
+from scheduler.domain.schedule import Remove, ScheduleOp, Upsert
 
 Q = sqlfiles.load("scheduler.sql", "schedule.sql")
 SCHEDULE_CHANNEL = "followthrough_schedule"
@@ -38,7 +38,6 @@ def apply(
     share_id: UUID,
     workspace_id: str,
     ops: Sequence[ScheduleOp],
-    lease_seconds: float,
 ) -> bool:
     """Write ``ops``; True when a row became due (the dispatcher should look again)."""
     wake = False
@@ -48,8 +47,6 @@ def apply(
             case Upsert():
                 conn.execute(Q["upsert"], {**params, "workspace_id": workspace_id, "due_at": op.due_at})
                 wake = True
-            case Lease():
-                conn.execute(Q["lease"], {**params, "lease_seconds": lease_seconds})
             case Remove():
                 conn.execute(Q["remove"], params)
     return wake

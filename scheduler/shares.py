@@ -131,9 +131,7 @@ class ShareService:
                             conn,
                             share_id=share_id,
                             workspace_id=workspace_id,
-                            ops=ops_for([planned]),
-                            lease_seconds=self.lease_seconds,
-                        )
+                            ops=ops_for([planned]))
                         body["created_at"] = now.isoformat()
                         body["workspace_id"] = workspace_id
                         body["version"] = result.version
@@ -246,9 +244,7 @@ class ShareService:
                         conn,
                         share_id=share_id,
                         workspace_id=workspace_id,
-                        ops=ops_for(e.event for e in new),
-                        lease_seconds=self.lease_seconds,
-                    )
+                        ops=ops_for(e.event for e in new))
             except ConcurrencyError:
                 continue  # the share moved on meanwhile: decide again on the new state
             self._after_commit()

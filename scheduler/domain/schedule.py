@@ -14,7 +14,6 @@ from typing import Literal
 from events.catalogue import (
     Event,
     ShareAbandoned,
-    ShareAttemptStarted,
     ShareCancelled,
     ShareFailed,
     ShareHeld,
@@ -35,18 +34,11 @@ class Upsert:
 
 
 @dataclass(frozen=True, slots=True)
-class Lease:
-    """A worker holds it now: hand it out again only after the lease runs out."""
-
-    kind: Kind
-
-
-@dataclass(frozen=True, slots=True)
 class Remove:
     kind: Kind
 
 
-ScheduleOp = Upsert | Lease | Remove
+ScheduleOp = Upsert | Remove
 
 
 def ops_for(events: Iterable[Event]) -> list[ScheduleOp]:
@@ -55,8 +47,9 @@ def ops_for(events: Iterable[Event]) -> list[ScheduleOp]:
         match event:
             case SharePlanned() | ShareRescheduled():
                 ops.append(Upsert("publish", event.scheduled_at))
-            case ShareAttemptStarted():
-                ops.append(Lease("publish"))
+            # An attempt changes nothing here: the dispatcher leased the row when it handed
+            # it out, and the attempt follows at once. Leaving it out keeps the attempt a
+            # single-statement append.
             case ShareFailed() if event.next_attempt_at is not None:
                 ops.append(Upsert("publish", event.next_attempt_at))
             case ShareSent() | ShareFailed() | ShareCancelled() | ShareAbandoned() | ShareHeld():

@@ -4,11 +4,6 @@ VALUES (%(workspace_id)s, %(kind)s, %(share_id)s, %(due_at)s)
 ON CONFLICT (kind, share_id) DO UPDATE
 SET due_at = EXCLUDED.due_at, lease_until = NULL, dispatched_at = NULL, dispatch_count = 0, updated_at = now()
 
--- name: lease
-UPDATE schedule
-SET lease_until = clock_timestamp() + make_interval(secs => %(lease_seconds)s), updated_at = now()
-WHERE kind = %(kind)s AND share_id = %(share_id)s
-
 -- name: remove
 DELETE FROM schedule WHERE kind = %(kind)s AND share_id = %(share_id)s
 

@@ -1,0 +1,394 @@
+"""Dispatch benchmark: shares published at their due time through the real dispatcher
+and Dramatiq workers on Redis, with the console channel.
+
+Phases, in one run on one machine:
+  1. light:  200 shares spread over 20 seconds (lateness under light load);
+  2. burst:  10,000 shares all due within the same 10 seconds;
+  3. no-op baseline: a no-op Dramatiq actor draining 10,000 messages with the same
+     broker, worker processes, threads and poll interval;
+  4. commit baseline: raw single-row INSERT commits on as many connections as the
+     workers have threads, for a few seconds.
+
+Lateness is when the publish call starts minus the scheduled time (ShareSent records
+both). Goals (issue #4): shares/s >= 0.5 x min(no-op msgs/s, commits/s / commits per
+share); p99 lateness <= 250 ms for a burst within that rate; p99 <= 100 ms under light
+load. Readable lines first; the last line of standard output is one JSON object.
+
+    python bench/dispatch.py [--shares 10000] [--light 200] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import orjson
+import psycopg
+import redis
+import structlog
+
+from events.store import EventStore
+from scheduler import accounts, embedded, workspaces
+from scheduler.db import make_pool
+from scheduler.domain.plans import StepInput
+from scheduler.settings import Settings
+from scheduler.shares import PlanShare, ShareService
+
+WS = "bench"
+PLAN = [StepInput(kind="check_replies", after=timedelta(hours=1), owner="ops")]
+
+
+def progress(message: str) -> None:
+    print(f"[{datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = (len(ordered) - 1) * p
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+@contextmanager
+def servers(home: Path) -> Iterator[tuple[str, str]]:
+    """PostgreSQL and Redis: the named ones, or embedded ones; a scratch database either way."""
+    db_url, broker_url = os.environ.get("DATABASE_URL"), os.environ.get("BROKER_URL")
+    found = embedded.start(home, need_database=not db_url, need_broker=not broker_url)
+    admin = db_url or found.database_url or ""
+    broker = broker_url or found.broker_url or ""
+    if not broker.startswith(("redis://", "unix://")):
+        raise SystemExit("bench/dispatch.py measures Redis: set BROKER_URL to a redis:// URL or leave it unset")
+    name = f"bench_dispatch_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    parts = urlsplit(admin)
+    url = urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+    try:
+        yield url, broker
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        found.stop()
+
+
+class Roles:
+    """The dispatcher and the worker processes, started as `followthrough up` starts them."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.env = env
+        self.log_path = log_path
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, argv: list[str]) -> None:
+        with self.log_path.open("ab") as log:
+            self.procs.append(
+                subprocess.Popen(argv, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            )
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        self.procs.clear()
+
+    def ready_workers(self) -> int:
+        count = 0
+        for raw in self.log_path.read_bytes().splitlines():
+            if b"worker_process_ready" in raw or b"Worker process is ready" in raw:
+                count += 1
+        return count
+
+
+def plan_many(svc: ShareService, account_id: uuid.UUID, dues: Sequence[datetime], threads: int) -> list[uuid.UUID]:
+    def one(due: datetime) -> uuid.UUID:
+        _, view = svc.plan(
+            WS,
+            PlanShare(account_id=account_id, text="benchmark post", scheduled_at=due, response_plan=PLAN),
+            actor="bench",
+        )
+        return uuid.UUID(view["id"])
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        return list(pool.map(one, dues))
+
+
+def wait_all_sent(url: str, ids: Sequence[uuid.UUID], timeout: float) -> None:
+    streams = [f"share-{i}" for i in ids]
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(url, autocommit=True) as conn:
+        while True:
+            row = conn.execute(
+                "SELECT count(*) FROM events WHERE type = 'ShareSent' AND stream_id = ANY(%s)", (streams,)
+            ).fetchone()
+            done = int(row[0]) if row else 0
+            if done == len(ids):
+                return
+            if time.monotonic() > deadline:
+                raise SystemExit(f"only {done} of {len(ids)} shares were sent within {timeout:.0f} s")
+            time.sleep(0.5)
+
+
+def sent_figures(url: str, ids: Sequence[uuid.UUID]) -> tuple[list[float], datetime, datetime, datetime]:
+    streams = [f"share-{i}" for i in ids]
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT (data->>'lateness_ms')::float8, (data->>'scheduled_at')::timestamptz,"
+            " (data->>'sent_at')::timestamptz FROM events WHERE type = 'ShareSent' AND stream_id = ANY(%s)",
+            (streams,),
+        ).fetchall()
+    lateness = [r[0] for r in rows]
+    return lateness, min(r[1] for r in rows), max(r[1] for r in rows), max(r[2] for r in rows)
+
+
+def xid_horizon(url: str) -> int:
+    """Transaction ids handed out so far (cluster-wide): writing commits, counted without consuming one."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute("SELECT pg_snapshot_xmax(pg_current_snapshot())::text").fetchone()
+    return int(row[0]) if row else 0
+
+
+def noop_baseline(
+    env: dict[str, str], log_path: Path, broker_url: str, prefix: str, *, messages: int, processes: int, threads: int
+) -> float:
+    """Messages/s of a no-op actor draining ``messages`` queued messages."""
+    # The worker module builds its broker from the environment at import.
+    os.environ.update({"BROKER_URL": broker_url, "FOLLOWTHROUGH_QUEUE_PREFIX": prefix})
+    from bench import noop_worker
+
+    actor = noop_worker.broker.get_actor("noop")
+    client = redis.Redis.from_url(broker_url)
+    msgs_key = f"{prefix}:{prefix}.noop.msgs"
+    for i in range(messages):
+        actor.send(str(i))
+    progress(f"no-op baseline: {messages} messages queued; starting {processes} x {threads} workers")
+    roles = Roles(env, log_path)
+    start = time.monotonic()
+    for _ in range(processes):
+        roles.start(
+            [
+                sys.executable,
+                "-m",
+                "dramatiq",
+                "bench.noop_worker",
+                "--processes",
+                "1",
+                "--threads",
+                str(threads),
+                "--skip-logging",
+            ]
+        )
+    try:
+        first = None
+        while True:
+            left = client.hlen(msgs_key)
+            if first is None and left < messages:
+                first = time.monotonic()
+            if left == 0:
+                break
+            if time.monotonic() - start > 300:
+                raise SystemExit("no-op baseline did not drain in 300 s")
+            time.sleep(0.01)
+        end = time.monotonic()
+    finally:
+        roles.stop()
+        client.close()
+    return messages / (end - (first or start))
+
+
+def commit_baseline(url: str, *, connections: int, seconds: float) -> float:
+    """Raw single-row INSERT commits/s on ``connections`` concurrent connections."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS bench_commits (id bigserial PRIMARY KEY, payload text)")
+    counts = [0] * connections
+    stop = threading.Event()
+
+    def run(i: int) -> None:
+        with psycopg.connect(url, autocommit=True) as conn:
+            while not stop.is_set():
+                conn.execute("INSERT INTO bench_commits (payload) VALUES (%s)", ("x" * 200,))
+                counts[i] += 1
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(connections)]
+    for t in threads:
+        t.start()
+    time.sleep(seconds)
+    stop.set()
+    for t in threads:
+        t.join()
+    return sum(counts) / seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--shares", type=int, default=10_000, help="burst size")
+    parser.add_argument("--burst-seconds", type=float, default=10.0)
+    parser.add_argument("--light", type=int, default=200, help="light-load shares")
+    parser.add_argument("--light-seconds", type=float, default=20.0)
+    parser.add_argument("--processes", type=int, default=2, help="worker processes")
+    parser.add_argument("--threads", type=int, default=8, help="threads per worker process")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 1,000 burst, 50 light")
+    args = parser.parse_args()
+    if args.quick:
+        args.shares, args.light, args.light_seconds = 1000, 50, 5.0
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
+
+    with tempfile.TemporaryDirectory(prefix="bench-dispatch-") as tmp, servers(Path(tmp) / "servers") as (url, broker):
+        home = Path(tmp) / "home"
+        prefix = f"benchdispatch{uuid.uuid4().hex[:6]}"
+        env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "BROKER_URL": broker,
+            "FOLLOWTHROUGH_QUEUE_PREFIX": prefix,
+            "FOLLOWTHROUGH_HOME": str(home),
+            "FOLLOWTHROUGH_LOG_FORMAT": "json",
+            "FOLLOWTHROUGH_WORKER_THREADS": str(args.threads),
+        }
+        settings = Settings(database_url=url, broker_url=broker, home=home, queue_prefix=prefix, pool_max=8)
+        from workers.bootstrap import migrate
+
+        migrate(settings)
+        pool = make_pool(settings, url, role="bench", max_size=8)
+        pool.open(wait=True)
+        svc = ShareService(pool=pool, store=EventStore(pool), notifier=None, lease_seconds=settings.lease_seconds)
+        with pool.connection() as conn:
+            workspaces.ensure_workspace(conn, WS)
+            account = accounts.create(
+                conn,
+                workspace_id=WS,
+                name="bench",
+                channel="console",
+                config={},
+                default_response_plan=None,
+                late_policy="send",
+                max_lateness_seconds=None,
+            )
+        log_path = Path(tmp) / "roles.log"
+        roles = Roles(env, log_path)
+        me = [sys.executable, "-m", "scheduler.cli"]
+        roles.start([*me, "dispatcher"])
+        for _ in range(args.processes):
+            roles.start([*me, "worker", "--processes", "1", "--threads", str(args.threads)])
+        try:
+            while roles.ready_workers() < 2 * args.processes:
+                time.sleep(0.2)
+            progress("dispatcher and workers ready")
+
+            # Phase 1: light load.
+            t0 = datetime.now(UTC) + timedelta(seconds=3)
+            dues = [t0 + timedelta(seconds=args.light_seconds * i / args.light) for i in range(args.light)]
+            started = time.monotonic()
+            light_ids = plan_many(svc, account.id, dues, threads=4)
+            plan_rate = args.light / (time.monotonic() - started)
+            progress(f"light: {args.light} shares planned ({plan_rate:.0f}/s), due over {args.light_seconds:.0f} s")
+            wait_all_sent(url, light_ids, timeout=args.light_seconds + 120)
+            light, *_ = sent_figures(url, light_ids)
+
+            # Phase 2: the burst, planned ahead of time.
+            lead = max(10.0, 1.5 * args.shares / plan_rate + 5)
+            t0 = datetime.now(UTC) + timedelta(seconds=lead)
+            dues = [t0 + timedelta(seconds=args.burst_seconds * i / args.shares) for i in range(args.shares)]
+            progress(f"burst: planning {args.shares} shares due from {lead:.0f} s ahead over {args.burst_seconds} s")
+            burst_ids = plan_many(svc, account.id, dues, threads=4)
+            if datetime.now(UTC) > t0:
+                raise SystemExit("planning the burst overran its first due time: lower --shares")
+            time.sleep(max(0.0, (t0 - datetime.now(UTC)).total_seconds() - 0.5))
+            xids_before = xid_horizon(url)
+            wait_all_sent(url, burst_ids, timeout=600)
+            xids_after = xid_horizon(url)
+            burst, first_due, last_due, last_sent = sent_figures(url, burst_ids)
+        finally:
+            roles.stop()
+        pool.close()
+
+        span = (last_sent - first_due).total_seconds()
+        shares_per_s = args.shares / span
+        commits_per_share = (xids_after - xids_before) / args.shares
+        progress("baselines: no-op actor, then raw commits")
+        noop = noop_baseline(
+            env,
+            Path(tmp) / "noop.log",
+            broker,
+            prefix,
+            messages=args.shares,
+            processes=args.processes,
+            threads=args.threads,
+        )
+        commits = commit_baseline(url, connections=args.processes * args.threads, seconds=5.0)
+
+    bound = min(noop, commits / commits_per_share)
+    arrival = args.shares / args.burst_seconds
+    within = arrival <= bound * 0.5 or shares_per_s >= arrival * 0.95
+    figures: dict[str, Any] = {
+        "burst_shares": args.shares,
+        "burst_seconds": args.burst_seconds,
+        "lateness_p50_ms": round(percentile(burst, 0.5), 1),
+        "lateness_p95_ms": round(percentile(burst, 0.95), 1),
+        "lateness_p99_ms": round(percentile(burst, 0.99), 1),
+        "lateness_max_ms": round(max(burst), 1),
+        "shares_per_s": round(shares_per_s, 1),
+        "noop_msgs_per_s": round(noop, 1),
+        "commits_per_s": round(commits, 1),
+        "commits_per_share": round(commits_per_share, 2),
+        "throughput_bound_per_s": round(bound, 1),
+        "ratio_throughput": round(shares_per_s / bound, 3),
+        "light_shares": args.light,
+        "light_p50_ms": round(percentile(light, 0.5), 1),
+        "light_p99_ms": round(percentile(light, 0.99), 1),
+        "light_max_ms": round(max(light), 1),
+        "worker_processes": args.processes,
+        "worker_threads": args.threads,
+    }
+
+    def verdict(ok: bool) -> str:
+        return "PASS" if ok else "MISS"
+
+    print(f"burst: {args.shares} shares due within {args.burst_seconds:.0f} s ({arrival:.0f}/s arriving)")
+    print(
+        f"  lateness p50 {figures['lateness_p50_ms']} ms, p95 {figures['lateness_p95_ms']} ms, "
+        f"p99 {figures['lateness_p99_ms']} ms, max {figures['lateness_max_ms']} ms"
+    )
+    print(f"  throughput {shares_per_s:.0f} shares/s (first due -> last sent: {span:.1f} s)")
+    print(
+        f"baselines, same machine and run: no-op Dramatiq actor {noop:.0f} msgs/s; raw commits {commits:.0f}/s "
+        f"on {args.processes * args.threads} connections; {commits_per_share:.2f} writing commits per share"
+    )
+    print(f"  bound = min({noop:.0f}, {commits:.0f} / {commits_per_share:.2f}) = {bound:.0f}/s")
+    print(
+        f"goal shares/s >= 0.5 x bound: {shares_per_s:.0f} vs {0.5 * bound:.0f} "
+        f"(ratio {shares_per_s / bound:.2f}) {verdict(shares_per_s >= 0.5 * bound)}"
+    )
+    p99_goal = "PASS" if figures["lateness_p99_ms"] <= 250 else ("MISS" if within else "n/a (burst above rate)")
+    print(f"goal burst p99 <= 250 ms: {figures['lateness_p99_ms']} ms {p99_goal}")
+    print(
+        f"light: {args.light} shares over {args.light_seconds:.0f} s: p50 {figures['light_p50_ms']} ms, "
+        f"p99 {figures['light_p99_ms']} ms, max {figures['light_max_ms']} ms"
+    )
+    print(f"goal light p99 <= 100 ms: {verdict(figures['light_p99_ms'] <= 100)}")
+    print(orjson.dumps(figures).decode())
+
+
+if __name__ == "__main__":
+    main()
