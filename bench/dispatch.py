@@ -20,6 +20,7 @@ load. Readable lines first; the last line of standard output is one JSON object.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import subprocess
@@ -37,6 +38,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import orjson
+import psutil
 import psycopg
 import redis
 import structlog
@@ -53,7 +55,7 @@ PLAN = [StepInput(kind="check_replies", after=timedelta(hours=1), owner="ops")]
 
 
 def progress(message: str) -> None:
-    print(f"[{datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
+    print(f"[{datetime.now(UTC):%H:%M:%S}] {message}", file=sys.stderr, flush=True)
 
 
 def percentile(values: Sequence[float], p: float) -> float:
@@ -94,8 +96,10 @@ class Roles:
         self.env = env
         self.log_path = log_path
         self.procs: list[subprocess.Popen[bytes]] = []
+        self.names: list[str] = []
 
-    def start(self, argv: list[str]) -> None:
+    def start(self, argv: list[str], name: str = "role") -> None:
+        self.names.append(name)
         with self.log_path.open("ab") as log:
             self.procs.append(
                 subprocess.Popen(argv, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -112,6 +116,24 @@ class Roles:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
         self.procs.clear()
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time used so far by each role (with its children), Redis and PostgreSQL."""
+        used: dict[str, float] = {}
+        for name, proc in zip(self.names, self.procs, strict=True):
+            try:
+                root = psutil.Process(proc.pid)
+                used[name] = sum(p.cpu_times().user + p.cpu_times().system for p in [root, *root.children(True)])
+            except psutil.NoSuchProcess:
+                continue
+        for label, match in (("postgres", "postgres"), ("redis", "redis-server")):
+            total = 0.0
+            for p in psutil.process_iter(["name"]):
+                if p.info["name"] and match in p.info["name"]:
+                    with contextlib.suppress(psutil.Error):
+                        total += p.cpu_times().user + p.cpu_times().system
+            used[label] = total
+        return used
 
     def ready_workers(self) -> int:
         count = 0
@@ -135,19 +157,25 @@ def plan_many(svc: ShareService, account_id: uuid.UUID, dues: Sequence[datetime]
 
 
 def wait_all_sent(url: str, ids: Sequence[uuid.UUID], timeout: float) -> None:
-    streams = [f"share-{i}" for i in ids]
+    """Until the schedule holds no publish work (a sent share's row is deleted with its
+    ShareSent: cheap to poll), then check that these shares were all sent."""
     deadline = time.monotonic() + timeout
+    streams = [f"share-{i}" for i in ids]
     with psycopg.connect(url, autocommit=True) as conn:
         while True:
-            row = conn.execute(
-                "SELECT count(*) FROM events WHERE type = 'ShareSent' AND stream_id = ANY(%s)", (streams,)
-            ).fetchone()
-            done = int(row[0]) if row else 0
-            if done == len(ids):
-                return
+            row = conn.execute("SELECT count(*) FROM schedule WHERE kind = 'publish'").fetchone()
+            left = int(row[0]) if row else -1
+            if left == 0:
+                row = conn.execute(
+                    "SELECT count(*) FROM events WHERE type = 'ShareSent' AND stream_id = ANY(%s)", (streams,)
+                ).fetchone()
+                done = int(row[0]) if row else 0
+                if done == len(ids):
+                    return
+                raise SystemExit(f"{len(ids) - done} shares left the schedule without being sent")
             if time.monotonic() > deadline:
-                raise SystemExit(f"only {done} of {len(ids)} shares were sent within {timeout:.0f} s")
-            time.sleep(0.5)
+                raise SystemExit(f"{left} shares still unsent after {timeout:.0f} s")
+            time.sleep(0.25)
 
 
 def sent_figures(url: str, ids: Sequence[uuid.UUID]) -> tuple[list[float], datetime, datetime, datetime]:
@@ -160,6 +188,14 @@ def sent_figures(url: str, ids: Sequence[uuid.UUID]) -> tuple[list[float], datet
         ).fetchall()
     lateness = [r[0] for r in rows]
     return lateness, min(r[1] for r in rows), max(r[1] for r in rows), max(r[2] for r in rows)
+
+
+def read_log(path: Path) -> list[dict[str, Any]]:
+    lines = []
+    for raw in path.read_bytes().splitlines():
+        with contextlib.suppress(orjson.JSONDecodeError):
+            lines.append(orjson.loads(raw))
+    return lines
 
 
 def xid_horizon(url: str) -> int:
@@ -288,13 +324,16 @@ def main() -> None:
         log_path = Path(tmp) / "roles.log"
         roles = Roles(env, log_path)
         me = [sys.executable, "-m", "scheduler.cli"]
-        roles.start([*me, "dispatcher"])
-        for _ in range(args.processes):
-            roles.start([*me, "worker", "--processes", "1", "--threads", str(args.threads)])
+        roles.start([*me, "dispatcher"], "dispatcher")
+        for i in range(args.processes):
+            roles.start([*me, "worker", "--processes", "1", "--threads", str(args.threads)], f"worker-{i + 1}")
         try:
             while roles.ready_workers() < 2 * args.processes:
                 time.sleep(0.2)
             progress("dispatcher and workers ready")
+            # Warm-up (connections, prepared statements), not measured.
+            warm = plan_many(svc, account.id, [datetime.now(UTC)] * 20, threads=4)
+            wait_all_sent(url, warm, timeout=60)
 
             # Phase 1: light load.
             t0 = datetime.now(UTC) + timedelta(seconds=3)
@@ -316,9 +355,13 @@ def main() -> None:
                 raise SystemExit("planning the burst overran its first due time: lower --shares")
             time.sleep(max(0.0, (t0 - datetime.now(UTC)).total_seconds() - 0.5))
             xids_before = xid_horizon(url)
+            cpu_before = roles.cpu_seconds()
             wait_all_sent(url, burst_ids, timeout=600)
+            cpu_after = roles.cpu_seconds()
             xids_after = xid_horizon(url)
-            burst, first_due, last_due, last_sent = sent_figures(url, burst_ids)
+            dispatch_lag = [float(line["dispatch_lateness_ms"]) for line in read_log(log_path)
+                            if line.get("event") == "share_dispatched" and "dispatch_lateness_ms" in line]
+            burst, first_due, _, last_sent = sent_figures(url, burst_ids)
         finally:
             roles.stop()
         pool.close()
@@ -358,6 +401,9 @@ def main() -> None:
         "light_p50_ms": round(percentile(light, 0.5), 1),
         "light_p99_ms": round(percentile(light, 0.99), 1),
         "light_max_ms": round(max(light), 1),
+        "dispatch_lag_p50_ms": round(percentile(dispatch_lag, 0.5), 1),
+        "dispatch_lag_p99_ms": round(percentile(dispatch_lag, 0.99), 1),
+        "cpu_seconds_in_burst": {k: round(cpu_after.get(k, 0) - v, 1) for k, v in cpu_before.items()},
         "worker_processes": args.processes,
         "worker_threads": args.threads,
     }
@@ -371,6 +417,9 @@ def main() -> None:
         f"p99 {figures['lateness_p99_ms']} ms, max {figures['lateness_max_ms']} ms"
     )
     print(f"  throughput {shares_per_s:.0f} shares/s (first due -> last sent: {span:.1f} s)")
+    print(f"  dispatcher hand-out vs due time: p50 {figures['dispatch_lag_p50_ms']} ms, "
+          f"p99 {figures['dispatch_lag_p99_ms']} ms (negative: handed out ahead, by the lead)")
+    print(f"  CPU seconds used during the burst: {figures['cpu_seconds_in_burst']}")
     print(
         f"baselines, same machine and run: no-op Dramatiq actor {noop:.0f} msgs/s; raw commits {commits:.0f}/s "
         f"on {args.processes * args.threads} connections; {commits_per_share:.2f} writing commits per share"

@@ -32,11 +32,13 @@ class Settings(BaseSettings):
     # Dispatch and execution.
     lease_seconds: float = Field(default=30.0, gt=0)
     dispatch_batch: int = Field(default=500, gt=0)
-    # Hand work to the broker this much ahead of its due time; the worker waits for the
-    # exact moment, so polling and queueing delays do not make posts late.
-    dispatch_lead_seconds: float = Field(default=0.25, ge=0, le=5)
-    # The longest a Dramatiq worker idles between polls of a Redis queue.
-    worker_poll_ms: int = Field(default=100, ge=10)
+    # Hand work to the broker this much ahead of its due time; the worker holds a thread
+    # until the exact moment. 0 by default: a held thread serves nobody, so under a burst
+    # any lead costs throughput; a low poll interval keeps light-load lateness small.
+    dispatch_lead_seconds: float = Field(default=0.0, ge=0, le=5)
+    # The longest an idle Dramatiq worker waits between polls of a Redis queue (the
+    # lateness it adds under light load; RabbitMQ pushes and needs no polling).
+    worker_poll_ms: int = Field(default=20, ge=5)
     max_attempts: int = Field(default=5, ge=1)
     retry_base_seconds: float = Field(default=30.0, gt=0)
     retry_cap_seconds: float = Field(default=3600.0, gt=0)
