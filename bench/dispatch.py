@@ -43,6 +43,7 @@ import psycopg
 import redis
 import structlog
 
+from events.notifier import Notifier
 from events.store import EventStore
 from scheduler import accounts, embedded, workspaces
 from scheduler.db import make_pool
@@ -285,6 +286,7 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=2, help="worker processes")
     parser.add_argument("--threads", type=int, default=8, help="threads per worker process")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 1,000 burst, 50 light")
+    parser.add_argument("--keep-log", type=Path, help="copy the roles' log lines here")
     args = parser.parse_args()
     if args.quick:
         args.shares, args.light, args.light_seconds = 1000, 50, 5.0
@@ -308,7 +310,11 @@ def main() -> None:
         migrate(settings)
         pool = make_pool(settings, url, role="bench", max_size=8)
         pool.open(wait=True)
-        svc = ShareService(pool=pool, store=EventStore(pool), notifier=None, lease_seconds=settings.lease_seconds)
+        # Planned as the API plans: the notifier wakes the dispatcher for new work.
+        notifier = Notifier(url)
+        notifier.start()
+        svc = ShareService(pool=pool, store=EventStore(pool, notifier), notifier=notifier,
+                           lease_seconds=settings.lease_seconds)
         with pool.connection() as conn:
             workspaces.ensure_workspace(conn, WS)
             account = accounts.create(
@@ -364,6 +370,9 @@ def main() -> None:
             burst, first_due, _, last_sent = sent_figures(url, burst_ids)
         finally:
             roles.stop()
+            if args.keep_log:
+                args.keep_log.write_bytes(log_path.read_bytes())
+        notifier.stop()
         pool.close()
 
         span = (last_sent - first_due).total_seconds()

@@ -7,6 +7,7 @@ the same processors; secrets are redacted before anything is rendered.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import sys
@@ -24,18 +25,28 @@ REDACTED = "[redacted]"
 
 def redact(value: Any) -> Any:
     if isinstance(value, str):
-        return BEARER.sub(r"\1" + REDACTED, URL_PASSWORD.sub(r"\g<scheme>:" + REDACTED + "@", value))
+        # Cheap tests first: most values hold neither a URL with credentials nor a header.
+        if "@" in value and "://" in value:
+            value = URL_PASSWORD.sub(r"\g<scheme>:" + REDACTED + "@", value)
+        if "earer" in value or "EARER" in value:
+            value = BEARER.sub(r"\1" + REDACTED, value)
+        return value
     if isinstance(value, dict):
-        return {k: REDACTED if SECRET_KEYS.search(str(k)) else redact(v) for k, v in value.items()}
+        return {k: REDACTED if _secret_key(str(k)) else redact(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [redact(v) for v in value]
     return value
 
 
+@functools.lru_cache(maxsize=1024)
+def _secret_key(key: str) -> bool:
+    return SECRET_KEYS.search(key) is not None
+
+
 def redact_secrets(_: Any, __: str, event_dict: EventDict) -> EventDict:
     """Drop the values of secret-looking keys and passwords inside URLs or bearer headers."""
     for key, value in list(event_dict.items()):
-        if SECRET_KEYS.search(key) and key != "event":
+        if _secret_key(key) and key != "event":
             event_dict[key] = REDACTED
         else:
             event_dict[key] = redact(value)
