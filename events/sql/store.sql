@@ -15,8 +15,8 @@ WITH head AS (
     SELECT e.event_id, %(stream_id)s, head.version + e.ord::int, e.type, e.schema_version,
            e.data::jsonb, e.metadata::jsonb, %(workspace_id)s, (SELECT epoch FROM log_epoch)
     FROM head,
-         unnest(%(event_ids)s::uuid[], %(types)s::text[], %(schema_versions)s::int2[],
-                %(data)s::text[], %(metadata)s::text[])
+         unnest(%(event_ids)b::uuid[], %(types)b::text[], %(schema_versions)b::int2[],
+                %(data)b::text[], %(metadata)b::text[])
              WITH ORDINALITY AS e(event_id, type, schema_version, data, metadata, ord)
     WHERE head.version = %(expected)s
     RETURNING stream_version
@@ -36,10 +36,10 @@ WITH head AS (
     SELECT e.event_id, %(stream_id)s, head.version + e.ord::int, e.type, e.schema_version,
            e.data::jsonb, e.metadata::jsonb, %(workspace_id)s, (SELECT epoch FROM log_epoch)
     FROM head,
-         unnest(%(event_ids)s::uuid[], %(types)s::text[], %(schema_versions)s::int2[],
-                %(data)s::text[], %(metadata)s::text[])
+         unnest(%(event_ids)b::uuid[], %(types)b::text[], %(schema_versions)b::int2[],
+                %(data)b::text[], %(metadata)b::text[])
              WITH ORDINALITY AS e(event_id, type, schema_version, data, metadata, ord)
-    WHERE NOT EXISTS (SELECT 1 FROM events WHERE event_id = ANY(%(event_ids)s::uuid[]))
+    WHERE NOT EXISTS (SELECT 1 FROM events WHERE event_id = ANY(%(event_ids)b::uuid[]))
     RETURNING stream_version
 )
 SELECT (SELECT version FROM head), (SELECT max(stream_version) FROM ins)
@@ -47,14 +47,14 @@ SELECT (SELECT version FROM head), (SELECT max(stream_version) FROM ins)
 -- name: stored_ids
 SELECT event_id, stream_id, stream_version
 FROM events
-WHERE event_id = ANY(%(event_ids)s::uuid[])
+WHERE event_id = ANY(%(event_ids)b::uuid[])
 
 -- name: head_version
 SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = %(stream_id)s
 
 -- name: read_stream
 SELECT position, event_id, stream_id, stream_version, type, schema_version,
-       data::text, metadata::text, workspace_id, recorded_at, epoch, tx_id::text
+       data::text, metadata::text, workspace_id, recorded_at, epoch, tx_id::text AS tx_text
 FROM events
 WHERE stream_id = %(stream_id)s AND stream_version > %(after_version)s
 ORDER BY stream_version
@@ -68,11 +68,12 @@ WITH horizon AS (
            pg_snapshot_xmin(pg_current_snapshot()) AS xmin
 )
 SELECT position, event_id, stream_id, stream_version, type, schema_version,
-       data::text, metadata::text, workspace_id, recorded_at, events.epoch, tx_id::text
+       data::text, metadata::text, workspace_id, recorded_at, events.epoch, tx_id::text AS tx_text
 FROM events, horizon
 WHERE (events.epoch, tx_id, position) > (%(epoch)s, %(tx_id)s::text::xid8, %(position)s)
   AND (events.epoch, tx_id) < (horizon.epoch, horizon.xmin)
-ORDER BY events.epoch, tx_id, position
+-- Qualified: a bare tx_id here would name the text output column and sort as text.
+ORDER BY events.epoch, events.tx_id, events.position
 LIMIT %(limit)s
 
 -- name: read_all_types
@@ -81,12 +82,13 @@ WITH horizon AS (
            pg_snapshot_xmin(pg_current_snapshot()) AS xmin
 )
 SELECT position, event_id, stream_id, stream_version, type, schema_version,
-       data::text, metadata::text, workspace_id, recorded_at, events.epoch, tx_id::text
+       data::text, metadata::text, workspace_id, recorded_at, events.epoch, tx_id::text AS tx_text
 FROM events, horizon
 WHERE (events.epoch, tx_id, position) > (%(epoch)s, %(tx_id)s::text::xid8, %(position)s)
   AND (events.epoch, tx_id) < (horizon.epoch, horizon.xmin)
   AND type = ANY(%(types)s::text[])
-ORDER BY events.epoch, tx_id, position
+-- Qualified: a bare tx_id here would name the text output column and sort as text.
+ORDER BY events.epoch, events.tx_id, events.position
 LIMIT %(limit)s
 
 -- name: horizon

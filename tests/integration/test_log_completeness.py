@@ -219,3 +219,26 @@ def test_log_status_reports_each_followers_lag(store: EventStore, database_url: 
     assert lags["behind"].lag_seconds > 0
     assert horizon.epoch == 1
     assert horizon.held_seconds is None
+
+
+def test_the_log_is_ordered_by_transaction_id_as_a_number_not_as_text(
+    store: EventStore, database_url: str
+) -> None:
+    # Given two committed transactions whose ids cross a power of ten (…999 then …000),
+    # written in the opposite order of position
+    with connect(database_url) as conn:
+        row = conn.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text").fetchone()
+        assert row is not None
+        boundary = 10 ** (len(row[0]) - 1)
+        for xid, stream in ((boundary, "share-late"), (boundary - 1, "share-early")):
+            conn.execute(
+                "INSERT INTO events (event_id, stream_id, stream_version, type, schema_version, data, workspace_id,"
+                " tx_id) VALUES (%s, %s, 1, 'ShareCancelled', 1, '{\"reason\": \"\"}', %s, %s::text::xid8)",
+                (uuid.uuid4(), stream, WS, str(xid)),
+            )
+    # When a follower reads one event at a time
+    first = store.read_batch(Checkpoint.start(), limit=1)
+    second = store.read_batch(first[0].checkpoint, limit=1)
+    # Then the older transaction comes first, and neither is skipped
+    assert [e.stream_id for e in first + second] == ["share-early", "share-late"]
+    assert first[0].tx_id == boundary - 1
