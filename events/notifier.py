@@ -12,6 +12,7 @@ until their poll timeout; it never loses an event.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable
 
 import psycopg
@@ -20,6 +21,9 @@ import structlog
 log = structlog.get_logger(__name__)
 
 EVENTS_CHANNEL = "followthrough_events"
+# Gather the wake-ups of this long into one NOTIFY: followers wait at most this much
+# longer, writers under load send far fewer notifications.
+COALESCE_SECONDS = 0.005
 
 
 class Notifier:
@@ -51,6 +55,8 @@ class Notifier:
         conn: psycopg.Connection[tuple[object, ...]] | None = None
         while True:
             self._wake.wait()
+            if not self._stopped:
+                time.sleep(COALESCE_SECONDS)
             self._wake.clear()
             with self._lock:
                 channels, self._pending = self._pending, set()

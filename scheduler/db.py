@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+import weakref
 from typing import Any
 
 import psycopg
@@ -20,6 +22,21 @@ def connect_kwargs(settings: Settings, role: str) -> dict[str, Any]:
     }
 
 
+# A connection that was in use moments ago is known to work: checking it again on every
+# checkout would add a round trip to every unit of work. Check the ones idle a while.
+CHECK_AFTER_IDLE_SECONDS = 5.0
+_returned_at: weakref.WeakKeyDictionary[psycopg.Connection[Any], float] = weakref.WeakKeyDictionary()
+
+
+def _note_return(conn: psycopg.Connection[Any]) -> None:
+    _returned_at[conn] = time.monotonic()
+
+
+def _check_if_idle(conn: psycopg.Connection[Any]) -> None:
+    if time.monotonic() - _returned_at.get(conn, 0.0) > CHECK_AFTER_IDLE_SECONDS:
+        ConnectionPool.check_connection(conn)
+
+
 def make_pool(settings: Settings, conninfo: str, *, role: str, max_size: int | None = None) -> ConnectionPool[Any]:
     """A pool of autocommit connections (one statement = one transaction; units of
     work open ``conn.transaction()`` themselves). Not opened here: the caller opens
@@ -32,7 +49,8 @@ def make_pool(settings: Settings, conninfo: str, *, role: str, max_size: int | N
         max_size=size,
         kwargs=kwargs,
         open=False,
-        check=ConnectionPool.check_connection,
+        check=_check_if_idle,
+        reset=_note_return,
         name=f"followthrough-{role}",
     )
 
