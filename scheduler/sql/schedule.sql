@@ -11,14 +11,26 @@ DELETE FROM schedule WHERE kind = %(kind)s AND share_id = %(share_id)s
 -- Hand out due work: rows due and not leased, or leased and the lease ran out (the
 -- message was lost or its worker died). SKIP LOCKED lets a second dispatcher, or a
 -- worker updating a row, go on without waiting.
+-- Two index scans (one per partial index) rather than one scan of the whole table.
 WITH due AS (
     SELECT id
     FROM schedule
-    WHERE (lease_until IS NULL AND due_at <= clock_timestamp() + make_interval(secs => %(lead_seconds)s))
-       OR lease_until <= clock_timestamp()
-    ORDER BY coalesce(lease_until, due_at)
+    WHERE lease_until IS NULL AND due_at <= clock_timestamp() + make_interval(secs => %(lead_seconds)s)
+    ORDER BY due_at
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
+), expired AS (
+    SELECT id
+    FROM schedule
+    WHERE lease_until <= clock_timestamp()
+    ORDER BY lease_until
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+), claimed AS (
+    SELECT id FROM expired
+    UNION ALL
+    SELECT id FROM due
+    LIMIT %(limit)s
 )
 UPDATE schedule s
 SET dispatched_at = clock_timestamp(),
@@ -27,8 +39,8 @@ SET dispatched_at = clock_timestamp(),
     lease_until = clock_timestamp()
                   + make_interval(secs => %(lease_seconds)s * power(2, least(s.dispatch_count, 5))),
     dispatch_count = s.dispatch_count + 1
-FROM due
-WHERE s.id = due.id
+FROM claimed
+WHERE s.id = claimed.id
 RETURNING s.id, s.kind, s.share_id, s.workspace_id, s.due_at, s.dispatch_count
 
 -- name: next_wakeup
