@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -64,6 +64,16 @@ class RecordedEvent:
     @property
     def checkpoint(self) -> Checkpoint:
         return Checkpoint(self.epoch, self.tx_id, self.position)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamAppend:
+    """One stream's part of a many-stream append."""
+
+    stream_id: str
+    events: Sequence[NewEvent]
+    expected_version: int
+    workspace_id: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ from events.errors import (
     PartialDuplicateError,
 )
 from events.notifier import EVENTS_CHANNEL, Notifier
-from events.records import AppendResult, Checkpoint, NewEvent, RecordedEvent
+from events.records import AppendResult, Checkpoint, NewEvent, RecordedEvent, StreamAppend
 
 Q = sqlfiles.load("events.sql", "store.sql")
 
@@ -75,6 +75,37 @@ class EventStore:
         if result.written:
             self.appended()
         return result
+
+    def append_many(self, appends: Sequence[StreamAppend], *, conn: Conn) -> dict[str, int | None]:
+        """Append to many streams in one statement (one round trip, one commit in
+        autocommit mode). Each stream is all-or-nothing: written only if its head is at
+        its expected version. Returns each stream's new version, or None where its head
+        had moved on. A race with a concurrent append to one of the streams fails the
+        whole statement with ConcurrencyError: retry stream by stream then.
+        """
+        if not appends:
+            return {}
+        columns: dict[str, list[Any]] = {key: [] for key in (
+            "stream_ids", "expected", "workspace_ids", "ords", "event_ids", "types", "schema_versions", "data",
+            "metadata")}
+        for item in appends:
+            if not item.events:
+                raise ValueError(f"append to {item.stream_id!r} needs at least one event")
+            encoded = codec.encode(item.events)
+            for key, values in encoded.items():
+                columns[key].extend(values)
+            n = len(item.events)
+            columns["stream_ids"].extend([item.stream_id] * n)
+            columns["expected"].extend([item.expected_version] * n)
+            columns["workspace_ids"].extend([item.workspace_id] * n)
+            columns["ords"].extend(range(1, n + 1))
+        try:
+            rows = conn.execute(Q["append_many"], columns).fetchall()
+        except pg_errors.UniqueViolation as exc:
+            raise ConcurrencyError(",".join(a.stream_id for a in appends), None, -1) from exc
+        except psycopg.Error as exc:
+            raise _translate(exc, appends[0].stream_id) from exc
+        return {stream: (None if last is None else int(last)) for stream, _head, last in rows}
 
     def appended(self) -> None:
         """Wake followers (after the commit that appended)."""
@@ -142,6 +173,14 @@ class EventStore:
             return [codec.decode(r) for r in conn.execute(Q["read_stream"], params)]
         with self._pool.connection() as own:
             return [codec.decode(r) for r in own.execute(Q["read_stream"], params)]
+
+    def read_streams(self, stream_ids: Sequence[str], *, conn: Conn) -> dict[str, list[RecordedEvent]]:
+        """Several streams in one query, each in version order."""
+        found: dict[str, list[RecordedEvent]] = {s: [] for s in stream_ids}
+        for row in conn.execute(Q["read_streams"], {"stream_ids": list(stream_ids)}):
+            recorded = codec.decode(row)
+            found[recorded.stream_id].append(recorded)
+        return found
 
     def stream_version(self, stream_id: str) -> int:
         return self._head_version(stream_id, None)

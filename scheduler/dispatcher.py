@@ -10,7 +10,7 @@ worker drops. The broker only ever carries "run this now".
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,7 +34,7 @@ class Dispatcher:
         *,
         conninfo: str,
         connect_kwargs: dict[str, Any],
-        send: Callable[[DueItem], None],
+        send: Callable[[Sequence[DueItem]], None],
         batch: int,
         lease_seconds: float,
         lead_seconds: float = 0.0,
@@ -42,6 +42,7 @@ class Dispatcher:
         standby_poll: float = 0.5,
         tick: float = 0.01,
         send_threads: int = 4,
+        message_size: int = 20,
     ) -> None:
         self.pool = pool
         self.conninfo = conninfo
@@ -55,6 +56,7 @@ class Dispatcher:
         # Work due within a tick of the next is handed out together: under a dense burst
         # one claim serves many rows instead of one round trip per row.
         self.tick = tick
+        self.message_size = message_size
         self.senders = ThreadPoolExecutor(send_threads, thread_name_prefix="send") if send_threads > 1 else None
         self.leading = threading.Event()
         # True while idle in LISTEN: a stop signal may then interrupt at once (see cli).
@@ -67,12 +69,18 @@ class Dispatcher:
                 conn, limit=self.batch, lease_seconds=self.lease_seconds, lead_seconds=self.lead_seconds
             )
         now = datetime.now(UTC)
-        if len(items) > 1 and self.senders is not None:
+        # Work due together travels together: one message per group of up to
+        # message_size shares (a worker then settles them in a few statements).
+        groups: list[list[DueItem]] = []
+        for kind in sorted({i.kind for i in items}):
+            same = [i for i in items if i.kind == kind]
+            groups.extend(same[k:k + self.message_size] for k in range(0, len(same), self.message_size))
+        if len(groups) > 1 and self.senders is not None:
             # Each enqueue is a broker round trip: overlap them for a burst.
-            list(self.senders.map(self.send, items))
+            list(self.senders.map(self.send, groups))
         else:
-            for item in items:
-                self.send(item)
+            for group in groups:
+                self.send(group)
         for item in items:
             late_ms = int((now - item.due_at) / timedelta(milliseconds=1))
             event = "share_dispatched" if item.dispatch_count == 1 else "share_redispatched"

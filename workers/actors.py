@@ -8,6 +8,7 @@ through the dispatcher's lease.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -17,21 +18,35 @@ from dramatiq.middleware import CurrentMessage
 
 from workers import execution, runtime
 
+TIME_LIMIT_MS = 5 * 60 * 1000
+
+
+def _message_id() -> str | None:
+    message = CurrentMessage.get_current_message()
+    return message.message_id if message else None
+
 
 def execute_share(share_id: str) -> None:
-    message = CurrentMessage.get_current_message()
-    execution.execute_share(runtime.current(), UUID(share_id), message_id=message.message_id if message else None)
+    execution.execute_share(runtime.current(), UUID(share_id), message_id=_message_id())
+
+
+def execute_shares(share_ids: list[str]) -> None:
+    """Several shares due together, in one message (the dispatcher groups them)."""
+    execution.execute_shares(runtime.current(), [UUID(s) for s in share_ids], message_id=_message_id())
 
 
 @dataclass(frozen=True)
 class Actors:
     execute_share: dramatiq.Actor[Any, Any]
+    execute_shares: dramatiq.Actor[Any, Any]
 
-    def send_for(self, kind: str, share_id: UUID) -> None:
-        if kind == "publish":
-            self.execute_share.send(str(share_id))
-        else:
+    def send_for(self, kind: str, share_ids: Sequence[UUID]) -> None:
+        if kind != "publish":
             raise ValueError(f"no actor handles schedule kind {kind!r}")
+        if len(share_ids) == 1:
+            self.execute_share.send(str(share_ids[0]))
+        else:
+            self.execute_shares.send([str(s) for s in share_ids])
 
 
 def queue_names(prefix: str) -> dict[str, str]:
@@ -39,13 +54,13 @@ def queue_names(prefix: str) -> dict[str, str]:
 
 
 def declare(broker: dramatiq.Broker, *, queue_prefix: str) -> Actors:
-    queues = queue_names(queue_prefix)
+    queue = queue_names(queue_prefix)["publish"]
+
+    def declare_one(fn: Any, name: str) -> dramatiq.Actor[Any, Any]:
+        return dramatiq.actor(actor_name=name, queue_name=queue, broker=broker, max_retries=0,
+                              time_limit=TIME_LIMIT_MS)(fn)
+
     return Actors(
-        execute_share=dramatiq.actor(
-            actor_name="execute_share",
-            queue_name=queues["publish"],
-            broker=broker,
-            max_retries=0,
-            time_limit=5 * 60 * 1000,
-        )(execute_share),
+        execute_share=declare_one(execute_share, "execute_share"),
+        execute_shares=declare_one(execute_shares, "execute_shares"),
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -209,8 +209,8 @@ def run_dispatcher(settings: Settings, stop: threading.Event) -> None:
     store, _ = build_store(settings, "dispatcher", pool_size=2)
     broker, actors = build_broker(settings)
 
-    def send(item: DueItem) -> None:
-        actors.send_for(item.kind, item.share_id)
+    def send(group: Sequence[DueItem]) -> None:
+        actors.send_for(group[0].kind, [item.share_id for item in group])
 
     dispatcher = Dispatcher(
         store.pool,
@@ -220,6 +220,7 @@ def run_dispatcher(settings: Settings, stop: threading.Event) -> None:
         batch=settings.dispatch_batch,
         lease_seconds=settings.lease_seconds,
         lead_seconds=settings.dispatch_lead_seconds,
+        message_size=settings.dispatch_message_size,
     )
 
     def on_signal(signum: int, _: Any) -> None:

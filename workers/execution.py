@@ -23,7 +23,7 @@ import psycopg
 import structlog
 
 from events.errors import ConcurrencyError
-from events.records import AppendResult, NewEvent, RecordedEvent, metadata
+from events.records import AppendResult, NewEvent, RecordedEvent, StreamAppend, metadata
 from scheduler import schedule
 from scheduler.domain import share as lifecycle
 from scheduler.domain.schedule import Upsert, ops_for
@@ -222,3 +222,154 @@ def account_config(conn: Conn, account_id: UUID) -> dict[str, Any]:
     with _accounts_lock:
         _accounts[account_id] = (now, config)
     return config
+
+
+# --- many shares in one delivery --------------------------------------------------------
+
+
+@dataclass
+class _Ready:
+    delivery: Delivery
+    state: ShareState
+    decision: Publish
+    events: tuple[NewEvent, ...] = ()
+    published: Published | None = None
+    reconciled: bool = False
+
+
+def execute_shares(rt: Runtime, share_ids: Sequence[UUID], *, message_id: str | None = None) -> dict[UUID, str]:
+    """Run one delivery of several shares (the dispatcher groups work due together).
+
+    The common path costs one statement for all the attempts and one transaction for
+    all the outcomes; anything unusual (a skip, a hold, a failure, a race) goes
+    through the one-share path, which re-reads that share's stream.
+    """
+    ids = list(dict.fromkeys(share_ids))
+    if len(ids) == 1:
+        return {ids[0]: execute_share(rt, ids[0], message_id=message_id)}
+    outcomes: dict[UUID, str] = {}
+    with rt.pool.connection() as conn:
+        ready = _decide_many(rt, conn, ids, message_id, outcomes)
+        ready = _start_attempts(rt, conn, ready, outcomes)
+        for item in ready:
+            _publish(item, outcomes)
+        _record_sent(rt, conn, [r for r in ready if r.published is not None], outcomes)
+    return outcomes
+
+
+def _single(delivery: Delivery) -> str:
+    with structlog.contextvars.bound_contextvars(share_id=str(delivery.share_id)):
+        return _execute(delivery)
+
+
+def _decide_many(rt: Runtime, conn: Conn, ids: list[UUID], message_id: str | None,
+                 outcomes: dict[UUID, str]) -> list[_Ready]:
+    histories = rt.store.read_streams([lifecycle.stream_id(i) for i in ids], conn=conn)
+    now = rt.clock()
+    ready = []
+    for share_id in ids:
+        history = histories.get(lifecycle.stream_id(share_id), [])
+        delivery = Delivery(rt, conn, share_id, message_id, history[0].workspace_id if history else "")
+        state = lifecycle.fold(r.event for r in history)
+        decision = lifecycle.start_attempt(state, now=now, in_flight_grace=rt.lease, early_window=rt.early_window)
+        if isinstance(decision, Publish) and history:
+            ready.append(_Ready(delivery, state, decision))
+        else:
+            outcomes[share_id] = _single(delivery)  # skip, wait, hold, unknown: the one-share path
+    return ready
+
+
+def _start_attempts(rt: Runtime, conn: Conn, ready: list[_Ready], outcomes: dict[UUID, str]) -> list[_Ready]:
+    appends = [
+        StreamAppend(lifecycle.stream_id(r.delivery.share_id), _stamp(r.delivery, r.decision.events),
+                     r.state.version, r.delivery.workspace_id)
+        for r in ready
+    ]
+    try:
+        written = rt.store.append_many(appends, conn=conn)
+    except ConcurrencyError:
+        # A concurrent delivery raced for one of them: settle each on its own.
+        for r in ready:
+            outcomes[r.delivery.share_id] = _single(r.delivery)
+        return []
+    rt.store.appended()
+    started = []
+    for r in ready:
+        version = written.get(lifecycle.stream_id(r.delivery.share_id))
+        if version is None:
+            with structlog.contextvars.bound_contextvars(share_id=str(r.delivery.share_id)):
+                log.info("share_duplicate_delivery", stage="attempt")
+            outcomes[r.delivery.share_id] = "share_duplicate_delivery"
+            continue
+        r.state = replace(lifecycle.fold((e.event for e in r.decision.events), r.state), version=version)
+        started.append(r)
+    return started
+
+
+def _publish(r: _Ready, outcomes: dict[UUID, str]) -> None:
+    d, planned = r.delivery, r.state.planned
+    assert planned is not None
+    with structlog.contextvars.bound_contextvars(share_id=str(d.share_id), attempt=r.decision.attempt,
+                                                 stream_version=r.state.version):
+        post = Post(
+            share_id=d.share_id, workspace_id=d.workspace_id, account_name=planned.account_name,
+            account_config=account_config(d.conn, planned.account_id), text=planned.text,
+            scheduled_at=r.state.scheduled_at or planned.scheduled_at,
+            idempotency_key=r.decision.idempotency_key, attempt=r.decision.attempt,
+        )
+        started = d.rt.clock()
+        try:
+            publisher = d.rt.publishers.for_channel(planned.channel)
+            found = publisher.find(post) if r.decision.reconcile else None
+            published = found or publisher.publish(post)
+        except PermanentChannelError as exc:
+            outcomes[d.share_id] = _failed(d, r.state, r.decision.attempt, exc.reason, retryable=False,
+                                           outcome_unknown=False, retry_after=None)
+            return
+        except TransientChannelError as exc:
+            outcomes[d.share_id] = _failed(d, r.state, r.decision.attempt, exc.reason, retryable=True,
+                                           outcome_unknown=exc.outcome_unknown, retry_after=exc.retry_after)
+            return
+        r.published, r.reconciled = published, found is not None
+        r.events = lifecycle.record_sent(r.state, attempt=r.decision.attempt, external_id=published.external_id,
+                                         url=published.url, sent_at=started, reconciled=r.reconciled)
+
+
+def _record_sent(rt: Runtime, conn: Conn, done: list[_Ready], outcomes: dict[UUID, str]) -> None:
+    batch = [r for r in done if r.events]
+    written: dict[str, int | None] = {}
+    if batch:
+        appends = [StreamAppend(lifecycle.stream_id(r.delivery.share_id), _stamp(r.delivery, r.events),
+                                r.state.version, r.delivery.workspace_id) for r in batch]
+        try:
+            with conn.pipeline(), conn.transaction():
+                written = rt.store.append_many(appends, conn=conn)
+                for r in batch:
+                    if written.get(lifecycle.stream_id(r.delivery.share_id)) is not None:
+                        schedule.apply(conn, share_id=r.delivery.share_id, workspace_id=r.delivery.workspace_id,
+                                       ops=ops_for(e.event for e in r.events))
+        except ConcurrencyError:
+            written = {}  # rolled back: record each on its own below
+        rt.store.appended()
+    for r in done:
+        d = r.delivery
+        assert r.published is not None
+        version = written.get(lifecycle.stream_id(d.share_id))
+        with structlog.contextvars.bound_contextvars(share_id=str(d.share_id), attempt=r.decision.attempt):
+            if version is not None:
+                sent = r.events[0].event
+                log.info("share_sent", external_id=r.published.external_id, url=r.published.url,
+                         stream_version=version, lateness_ms=getattr(sent, "lateness_ms", None),
+                         reconciled=r.reconciled)
+                outcomes[d.share_id] = "share_sent"
+            else:
+                state, _ = d.load()  # the stream moved (or the batch raced): decide again
+                sent_at = getattr(r.events[0].event, "sent_at", rt.clock()) if r.events else rt.clock()
+                outcomes[d.share_id] = _sent(d, state, r.decision.attempt, r.published, reconciled=r.reconciled,
+                                             sent_at=sent_at)
+
+
+def _stamp(d: Delivery, events: Sequence[NewEvent]) -> list[NewEvent]:
+    meta = metadata(workspace_id=d.workspace_id, actor="worker", correlation_id=str(d.share_id),
+                    causation_id=d.message_id)
+    return [replace(e, metadata=meta) for e in events]

@@ -21,13 +21,13 @@ class LogContext(Middleware):
 
     def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
         structlog.contextvars.clear_contextvars()
-        share_id = message.kwargs.get("share_id") or (message.args[0] if message.args else None)
-        structlog.contextvars.bind_contextvars(
-            message_id=message.message_id,
-            actor=message.actor_name,
-            share_id=share_id,
-            retries=message.options.get("retries", 0),
-        )
+        first = message.kwargs.get("share_id") or (message.args[0] if message.args else None)
+        context: dict[str, Any] = {"message_id": message.message_id, "actor": message.actor_name}
+        if isinstance(first, list):
+            context["shares"] = len(first)  # each share's lines bind their own share_id
+        else:
+            context["share_id"] = first
+        structlog.contextvars.bind_contextvars(**context)
 
     def after_process_message(
         self, broker: dramatiq.Broker, message: Any, *, result: Any = None, exception: BaseException | None = None

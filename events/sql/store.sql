@@ -119,3 +119,37 @@ LIMIT 1
 -- name: bump_epoch
 UPDATE log_epoch SET epoch = epoch + 1, bumped_at = now(), reason = %(reason)s
 RETURNING epoch
+
+-- name: append_many
+-- Appends to many streams in one statement, each stream all-or-nothing: a stream is
+-- written only if its head is at the version the caller expected. Returns, per stream,
+-- the head it saw and the last version written (NULL: not written). A concurrent
+-- append racing for the same version still fails the whole statement (unique key).
+WITH input AS (
+    SELECT *
+    FROM unnest(%(stream_ids)b::text[], %(expected)b::int[], %(event_ids)b::uuid[], %(types)b::text[],
+                %(schema_versions)b::int2[], %(data)b::text[], %(metadata)b::text[], %(workspace_ids)b::text[],
+                %(ords)b::int[])
+        AS i(stream_id, expected, event_id, type, schema_version, data, metadata, workspace_id, ord)
+), heads AS (
+    SELECT s.stream_id,
+           coalesce((SELECT max(e.stream_version) FROM events e WHERE e.stream_id = s.stream_id), 0) AS version
+    FROM (SELECT DISTINCT stream_id FROM input) s
+), ins AS (
+    INSERT INTO events (event_id, stream_id, stream_version, type, schema_version,
+                        data, metadata, workspace_id, epoch)
+    SELECT i.event_id, i.stream_id, h.version + i.ord, i.type, i.schema_version,
+           i.data::jsonb, i.metadata::jsonb, i.workspace_id, (SELECT epoch FROM log_epoch)
+    FROM input i JOIN heads h ON h.stream_id = i.stream_id
+    WHERE h.version = i.expected
+    RETURNING stream_id, stream_version
+)
+SELECT h.stream_id, h.version, (SELECT max(ins.stream_version) FROM ins WHERE ins.stream_id = h.stream_id)
+FROM heads h
+
+-- name: read_streams
+SELECT position, event_id, stream_id, stream_version, type, schema_version,
+       data::text, metadata::text, workspace_id, recorded_at, epoch, tx_id::text AS tx_text
+FROM events
+WHERE stream_id = ANY(%(stream_ids)b::text[])
+ORDER BY stream_id, stream_version

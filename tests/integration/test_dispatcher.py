@@ -19,7 +19,7 @@ from tests.integration.test_execution import make_account, plan
 
 
 def dispatcher(pool: ConnectionPool[Any], settings: Settings, sent: list[DueItem], **kw: Any) -> Dispatcher:
-    return Dispatcher(pool, conninfo=settings.database_url or "", connect_kwargs={}, send=sent.append,
+    return Dispatcher(pool, conninfo=settings.database_url or "", connect_kwargs={}, send=sent.extend,
                       batch=kw.pop("batch", 100), lease_seconds=kw.pop("lease_seconds", 1.0), **kw)
 
 

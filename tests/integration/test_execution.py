@@ -22,7 +22,7 @@ from tests.support.fake_channel import Crash, FakeChannel
 from workers import actors as actor_module
 from workers import runtime as runtime_module
 from workers.channels import Publishers
-from workers.execution import execute_share
+from workers.execution import execute_share, execute_shares
 from workers.middleware import LogContext, Resources
 from workers.runtime import Runtime
 
@@ -285,7 +285,7 @@ def test_the_actor_runs_through_a_dramatiq_worker(
     worker.start()
     try:
         # When the dispatcher's message arrives
-        actors.send_for("publish", share_id)
+        actors.send_for("publish", [share_id])
         broker.join(actor_module.queue_names(settings.queue_prefix)["publish"], fail_fast=True)
         worker.join()
         # Then the share went out once
@@ -294,3 +294,58 @@ def test_the_actor_runs_through_a_dramatiq_worker(
     finally:
         worker.stop()
         runtime_module.install(None)
+
+
+def test_a_group_of_shares_is_settled_together_each_exactly_once(
+    rt: Runtime, shares: ShareService, pool: ConnectionPool[Any], channel: FakeChannel, store: EventStore
+) -> None:
+    # Given twelve due shares, one of them cancelled and one already sent, one the network refuses
+    account = make_account(pool)
+    ids = [plan(shares, account) for _ in range(12)]
+    shares.cancel(WS, ids[0], reason="no", actor="test")
+    assert execute_share(rt, ids[1]) == "share_sent"
+    channel.script = ["permanent"]  # the next publish (the 3rd share) is refused
+    # When one message delivers the whole group
+    outcomes = execute_shares(rt, ids)
+    # Then each share got the outcome it should, and went out at most once
+    assert outcomes[ids[0]] == "share_skipped"
+    assert outcomes[ids[1]] == "share_skipped"
+    assert outcomes[ids[2]] == "share_failed"
+    assert [outcomes[i] for i in ids[3:]] == ["share_sent"] * 9
+    for share_id in ids[1:]:
+        kinds = types(store, share_id)
+        assert kinds.count("ShareAttemptStarted") == 1
+        assert kinds.index("ResponseTasksRecorded") < len(kinds)
+    assert all(channel.count_for(i) == 1 for i in ids[3:])
+    assert channel.count_for(ids[0]) == 0
+    with pool.connection() as conn:
+        left = conn.execute("SELECT share_id FROM schedule").fetchall()
+    assert left == []
+
+
+def test_concurrent_deliveries_of_the_same_group_publish_each_share_once(
+    rt: Runtime, shares: ShareService, pool: ConnectionPool[Any], channel: FakeChannel, store: EventStore
+) -> None:
+    account = make_account(pool)
+    ids = [plan(shares, account) for _ in range(15)]
+    barrier = threading.Barrier(4)
+    results: list[dict[UUID, str]] = []
+
+    def deliver(order: list[UUID]) -> None:
+        barrier.wait()
+        results.append(execute_shares(rt, order))
+
+    orders = [ids, list(reversed(ids)), ids[5:] + ids[:5], ids[::2] + ids[1::2]]
+    threads = [threading.Thread(target=deliver, args=(o,)) for o in orders]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(channel.count_for(i) == 1 for i in ids)
+    assert len(channel.publish_calls) == len(ids)
+    for share_id in ids:
+        kinds = types(store, share_id)
+        assert kinds.count("ShareSent") == 1
+        assert kinds.count("ShareAttemptStarted") == 1
+    sent = [outcome for r in results for outcome in r.values() if outcome == "share_sent"]
+    assert len(sent) == len(ids)
