@@ -42,7 +42,7 @@ class Dispatcher:
         standby_poll: float = 0.5,
         tick: float = 0.01,
         send_threads: int = 4,
-        message_size: int = 20,
+        message_size: int = 50,
     ) -> None:
         self.pool = pool
         self.conninfo = conninfo

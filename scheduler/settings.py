@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     dispatch_batch: int = Field(default=500, gt=0)
     # Shares due together are sent in messages of up to this many; a worker settles a
     # group in a few statements instead of a few per share.
-    dispatch_message_size: int = Field(default=20, ge=1, le=500)
+    dispatch_message_size: int = Field(default=50, ge=1, le=500)
     # Hand work to the broker this much ahead of its due time; the worker holds a thread
     # until the exact moment. 0 by default: a held thread serves nobody, so under a burst
     # any lead costs throughput; a low poll interval keeps light-load lateness small.
