@@ -54,6 +54,17 @@ def decode(row: Row) -> RecordedEvent:
     )
 
 
+def encode_one(event: NewEvent) -> dict[str, Any]:
+    """Scalar parameters for the one-event append."""
+    return {
+        "event_id": event.event_id,
+        "type": event.event.type_name,
+        "schema_version": event.event.schema_version,
+        "data": event.event.model_dump_json(),
+        "metadata": orjson.dumps(dict(event.metadata)).decode(),
+    }
+
+
 def encode(events: Sequence[NewEvent]) -> dict[str, list[Any]]:
     """Column arrays for the append statement's ``unnest``."""
     return {

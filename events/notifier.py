@@ -41,9 +41,13 @@ class Notifier:
         self._thread.start()
 
     def notify(self, channels: Iterable[str] = (EVENTS_CHANNEL,)) -> None:
+        # Fast path for a busy writer: already queued and not yet taken by the thread
+        # (it takes the pending set and clears the flag together, under the lock).
+        if self._wake.is_set() and self._pending.issuperset(channels):
+            return
         with self._lock:
             self._pending.update(channels)
-        self._wake.set()
+            self._wake.set()
 
     def stop(self) -> None:
         self._stopped = True
@@ -57,9 +61,9 @@ class Notifier:
             self._wake.wait()
             if not self._stopped:
                 time.sleep(COALESCE_SECONDS)
-            self._wake.clear()
             with self._lock:
                 channels, self._pending = self._pending, set()
+                self._wake.clear()
             if channels:
                 try:
                     if conn is None or conn.closed:

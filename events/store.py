@@ -66,8 +66,12 @@ class EventStore:
         if not events:
             raise ValueError("append needs at least one event")
         params: dict[str, Any] = {"stream_id": stream_id, "workspace_id": workspace_id, "expected": expected_version}
-        params.update(codec.encode(events))
-        query = Q["append_any"] if expected_version is None else Q["append_expected"]
+        if len(events) == 1 and expected_version is not None:
+            params.update(codec.encode_one(events[0]))
+            query = Q["append_one"]
+        else:
+            params.update(codec.encode(events))
+            query = Q["append_any"] if expected_version is None else Q["append_expected"]
         if conn is not None:
             return self._append_on(conn, query, params, events, in_unit=True)
         with self._pool.connection() as own:
@@ -119,6 +123,8 @@ class EventStore:
         expected: int | None = params["expected"]
         try:
             row = conn.execute(query, params).fetchone()
+            if query is Q["append_one"]:
+                row = (expected, None if row is None else row[0])
         except pg_errors.UniqueViolation as exc:
             # Lost a race with a concurrent append (or a duplicate delivery of this one).
             if not in_unit:
@@ -136,6 +142,8 @@ class EventStore:
         stored = self._stored(conn, events)
         if len(stored) == len(events):
             return self._idempotent(stream_id, events, stored)
+        if query is Q["append_one"]:
+            head = self._head_version(stream_id, None if in_unit else conn)
         if stored:
             present = set(stored)
             raise PartialDuplicateError(
