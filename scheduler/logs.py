@@ -17,7 +17,10 @@ from typing import Any
 import structlog
 from structlog.typing import EventDict, Processor
 
-SECRET_KEYS = re.compile(r"(token|secret|password|passwd|authorization|credential|api_key|private_key)", re.I)
+SECRET_KEYS = re.compile(r"(token|secret|password|passwd|authorization|credential|api[-_]?key|private_key)", re.I)
+QUERY_SECRET = re.compile(
+    r"([?&](?:access_token|refresh_token|token|code|password|secret|api[-_]?key|key)=)[^&\s#]+", re.I
+)
 URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://[^:/@\s]*):[^@/\s]+@", re.I)
 BEARER = re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+", re.I)
 REDACTED = "[redacted]"
@@ -30,6 +33,8 @@ def redact(value: Any) -> Any:
             value = URL_PASSWORD.sub(r"\g<scheme>:" + REDACTED + "@", value)
         if "earer" in value or "EARER" in value:
             value = BEARER.sub(r"\1" + REDACTED, value)
+        if "=" in value and ("?" in value or "&" in value):
+            value = QUERY_SECRET.sub(r"\1" + REDACTED, value)
         return value
     if isinstance(value, dict):
         return {k: REDACTED if _secret_key(str(k)) else redact(v) for k, v in value.items()}

@@ -169,7 +169,7 @@ def _sent(d: Delivery, state: ShareState, attempt: int, published: Published, *,
         except ConcurrencyError:
             state, _ = d.load()  # the stream moved (a reply, another delivery): decide again
             continue
-        sent = events[0].event
+        sent = events[-1].event
         log.info("share_sent", external_id=published.external_id, url=published.url, stream_version=version,
                  lateness_ms=getattr(sent, "lateness_ms", None), reconciled=reconciled)
         return "share_sent"
@@ -357,14 +357,14 @@ def _record_sent(rt: Runtime, conn: Conn, done: list[_Ready], outcomes: dict[UUI
         version = written.get(lifecycle.stream_id(d.share_id))
         with structlog.contextvars.bound_contextvars(share_id=str(d.share_id), attempt=r.decision.attempt):
             if version is not None:
-                sent = r.events[0].event
+                sent = r.events[-1].event
                 log.info("share_sent", external_id=r.published.external_id, url=r.published.url,
                          stream_version=version, lateness_ms=getattr(sent, "lateness_ms", None),
                          reconciled=r.reconciled)
                 outcomes[d.share_id] = "share_sent"
             else:
                 state, _ = d.load()  # the stream moved (or the batch raced): decide again
-                sent_at = getattr(r.events[0].event, "sent_at", rt.clock()) if r.events else rt.clock()
+                sent_at = getattr(r.events[-1].event, "sent_at", rt.clock()) if r.events else rt.clock()
                 outcomes[d.share_id] = _sent(d, state, r.decision.attempt, r.published, reconciled=r.reconciled,
                                              sent_at=sent_at)
 

@@ -10,8 +10,9 @@ import regex
 
 from scheduler.errors import InvalidInputError
 
-# Mastodon counts every URL as 23 characters, whatever its length.
-_URL = regex.compile(r"https?://[^\s]+")
+# Mastodon counts every URL as 23 characters, whatever its length; punctuation right
+# after a URL (a full stop, a closing bracket) is text, not part of the link.
+_URL = regex.compile(r"https?://\S+?(?=[.,;:!?)\]'\"]*(?:\s|$))")
 MASTODON_URL_WEIGHT = 23
 
 
@@ -19,6 +20,7 @@ MASTODON_URL_WEIGHT = 23
 class TextLimit:
     maximum: int
     unit: str  # "characters" or "graphemes"
+    max_bytes: int | None = None  # Bluesky also caps a post's text at 3000 UTF-8 bytes
 
     def measure(self, text: str) -> int:
         if self.unit == "graphemes":
@@ -29,7 +31,7 @@ class TextLimit:
 DEFAULT_LIMITS: Mapping[str, TextLimit] = {
     "console": TextLimit(5000, "characters"),
     "mastodon": TextLimit(500, "characters"),
-    "bluesky": TextLimit(300, "graphemes"),
+    "bluesky": TextLimit(300, "graphemes", max_bytes=3000),
 }
 
 CHANNELS = tuple(DEFAULT_LIMITS)
@@ -54,4 +56,8 @@ def check_text(channel: str, config: Mapping[str, Any], text: str) -> None:
         raise InvalidInputError(
             "text",
             f"is {length} {limit.unit} long; {channel} allows at most {limit.maximum}",
+        )
+    if limit.max_bytes is not None and (size := len(text.encode())) > limit.max_bytes:
+        raise InvalidInputError(
+            "text", f"is {size} bytes in UTF-8; {channel} allows at most {limit.max_bytes}"
         )

@@ -43,7 +43,7 @@ def validate_plan(steps: Sequence[StepInput] | None, *, field: str = "response_p
     result = []
     for i, step in enumerate(steps):
         where = f"{field}.{i}"
-        if not KIND.match(step.kind):
+        if not KIND.fullmatch(step.kind):
             raise InvalidInputError(
                 f"{where}.kind", "must be a lower-case word such as check_replies or answer_replies"
             )

@@ -42,7 +42,8 @@ class RetryPolicy:
             return GiveUp("permanent failure")
         if attempt >= self.max_attempts:
             return GiveUp(f"gave up after {attempt} attempts")
-        delay = min(self.cap, self.base * (2 ** (attempt - 1)))
+        # The exponent is capped first: past ~40 attempts 2**n would overflow a timedelta.
+        delay = min(self.cap, self.base * (2 ** min(attempt - 1, 32)))
         delay = delay * (1 - self.jitter + 2 * self.jitter * random)
         if retry_after is not None and retry_after > delay:
             delay = retry_after

@@ -128,6 +128,9 @@ def evolve(state: ShareState, event: Event) -> ShareState:
                 attempts=event.attempt,
                 attempt_started_at=event.started_at,
                 next_attempt_at=None,
+                # An attempt that never reported back may have posted: remember it until
+                # a post is found or sent (a later failure does not clear the doubt).
+                outcome_unknown=state.outcome_unknown or state.status == "sending",
             )
         case ResponseTasksRecorded():
             tasks = tuple(
@@ -153,7 +156,7 @@ def evolve(state: ShareState, event: Event) -> ShareState:
                 version=version,
                 status="failed",
                 last_error=event.reason,
-                outcome_unknown=event.outcome_unknown,
+                outcome_unknown=state.outcome_unknown or event.outcome_unknown,
                 next_attempt_at=event.next_attempt_at,
                 retryable=event.retryable and event.next_attempt_at is not None,
             )
@@ -303,7 +306,16 @@ def record_sent(
         raise ConflictError("a share cannot be recorded as sent before its response tasks")
     scheduled = state.scheduled_at or sent_at
     lateness_ms = int((sent_at - scheduled) / timedelta(milliseconds=1))
+    revived: tuple[NewEvent, ...] = ()
+    if state.planned is not None and any(t.cancelled for t in state.tasks):
+        # A stalled attempt's post landed after the share was given up or cancelled: the
+        # post is out, so its response work is owed after all. Same task ids, recorded anew.
+        revived = (
+            _new(state.share_id, f"tasks-revived-{state.version}",
+                 ResponseTasksRecorded(tasks=tasks_for(state.share_id, state.planned.response_plan))),
+        )
     return (
+        *revived,
         _new(
             state.share_id,
             f"sent-{attempt}",
@@ -332,8 +344,12 @@ def record_failure(
     random: float,
     retry_after: timedelta | None = None,
 ) -> tuple[NewEvent, ...]:
-    """An attempt failed: schedule a retry, or give up and cancel the share's tasks."""
-    if state.share_id is None or state.status != "sending":
+    """An attempt failed: schedule a retry, or give up and cancel the share's tasks.
+
+    Only the latest attempt's failure counts: a superseded attempt that reports late
+    must not mark as failed a share whose newer attempt is in flight.
+    """
+    if state.share_id is None or state.status != "sending" or attempt != state.attempts:
         return ()
     share_id = state.share_id
     decision = policy.decide(attempt=attempt, retryable=retryable, now=now, random=random, retry_after=retry_after)

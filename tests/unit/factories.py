@@ -20,6 +20,7 @@ SHARE_ID = UUID("00000000-0000-4000-8000-000000000001")
 ACCOUNT_ID = UUID("00000000-0000-4000-8000-0000000000a1")
 GRACE = timedelta(minutes=5)
 POLICY = RetryPolicy()
+SHORT_POLICY = RetryPolicy(max_attempts=3)  # generated histories reach abandonment more often
 
 PLAN = (
     ResponseStep(kind="check_replies", after_seconds=3600, owner="alice"),
@@ -53,6 +54,17 @@ def reply(reply_id: str, *, at: datetime = T0) -> ResponseReceived:
     return ResponseReceived(reply_id=reply_id, author="@carol", text="Nice!", received_at=at)
 
 
+def appended(history: Sequence[Event], new: Sequence[NewEvent] | share.AttemptDecision) -> list[Event]:
+    """``history`` followed by the events a decision or command appends."""
+    if isinstance(new, share.Skip | share.Wait):
+        batch: Sequence[NewEvent] = ()
+    elif isinstance(new, share.Publish | share.Hold):
+        batch = new.events
+    else:
+        batch = new
+    return [*history, *(e.event for e in batch)]
+
+
 def publish_decision(state: share.ShareState, now: datetime) -> share.Publish:
     decision = share.start_attempt(state, now=now, in_flight_grace=GRACE)
     assert isinstance(decision, share.Publish), decision
@@ -65,8 +77,12 @@ def sent_history(*, sent_at: datetime = T0, plan: Sequence[ResponseStep] = PLAN)
     decision = publish_decision(share.fold(events), sent_at)
     events += [e.event for e in decision.events]
     sent = share.record_sent(
-        share.fold(events), attempt=1, external_id="109", url="https://example.social/@team/109",
-        sent_at=sent_at, reconciled=False,
+        share.fold(events),
+        attempt=1,
+        external_id="109",
+        url="https://example.social/@team/109",
+        sent_at=sent_at,
+        reconciled=False,
     )
     events += [e.event for e in sent]
     return events
@@ -76,9 +92,7 @@ def sent_history(*, sent_at: datetime = T0, plan: Sequence[ResponseStep] = PLAN)
 
 kinds = st.from_regex(r"[a-z][a-z0-9_]{0,15}", fullmatch=True)
 owners = st.sampled_from(["alice", "bob", "carol", "support team"])
-response_steps = st.builds(
-    ResponseStep, kind=kinds, after_seconds=st.integers(0, 30 * 86_400), owner=owners
-)
+response_steps = st.builds(ResponseStep, kind=kinds, after_seconds=st.integers(0, 30 * 86_400), owner=owners)
 plans = st.lists(response_steps, min_size=1, max_size=4).map(tuple)
 share_ids = st.uuids(version=4)
 
@@ -95,16 +109,23 @@ def planned_events(draw: st.DrawFn) -> SharePlanned:
     )
 
 
-_commands = st.one_of(
-    st.tuples(st.just("wait"), st.sampled_from([1, 30, 300, 3600, 86_400])),
-    st.tuples(st.just("deliver")),
-    st.tuples(st.just("sent")),
-    st.tuples(st.just("fail"), st.booleans(), st.booleans(), st.floats(0, 0.999)),
-    st.tuples(st.just("cancel")),
-    st.tuples(st.just("reschedule"), st.integers(-3600, 86_400)),
-    st.tuples(st.just("complete"), st.integers(0, 3)),
-    st.tuples(st.just("reply"), st.sampled_from(["r1", "r2", "r3"])),
-)
+_command_args: dict[str, st.SearchStrategy[tuple[Any, ...]]] = {
+    "wait": st.tuples(st.sampled_from([1, 30, 300, 3600, 86_400])),
+    "wait_until_due": st.tuples(),
+    "deliver": st.tuples(),
+    "sent": st.tuples(),
+    "fail": st.tuples(st.sampled_from([True, True, True, False]), st.booleans(), st.floats(0, 0.999)),
+    "cancel": st.tuples(st.sampled_from([False] * 5 + [True])),
+    "reschedule": st.tuples(st.integers(-3600, 86_400)),
+    "complete": st.tuples(st.integers(0, 3)),
+    "reply": st.tuples(st.sampled_from(["r1", "r2", "r3"])),
+}
+# Repeated names weigh the choice towards progress through the lifecycle.
+_weighted = [
+    "deliver", "deliver", "deliver", "wait_until_due", "wait_until_due", "sent", "sent", "fail", "fail",
+    "complete", "complete", "wait", "cancel", "reschedule", "reply",
+]  # fmt: skip
+_commands = st.sampled_from(_weighted).flatmap(lambda name: _command_args[name].map(lambda args: (name, *args)))
 
 
 @st.composite
@@ -113,11 +134,19 @@ def share_histories(draw: st.DrawFn, max_commands: int = 30) -> list[Event]:
     first = draw(planned_events())
     events: list[Event] = [first]
     now = first.scheduled_at
-    for command in draw(st.lists(_commands, max_size=max_commands)):
+    for command in draw(st.lists(_commands, min_size=max_commands // 3, max_size=max_commands)):
+        state = share.fold(events)
         if command[0] == "wait":
             now += timedelta(seconds=command[1])
+        elif command[0] == "wait_until_due":
+            due = state.next_attempt_at if state.status == "failed" else state.scheduled_at
+            if state.status == "sending" and state.attempt_started_at is not None:
+                due = state.attempt_started_at + GRACE
+            if state.status == "sent" and state.tasks and state.tasks[0].due_at is not None:
+                due = state.tasks[0].due_at
+            now = max(now, due or now)
         else:
-            events += [e.event for e in _apply(command, share.fold(events), now)]
+            events += [e.event for e in _apply(command, state, now)]
     return events
 
 
@@ -126,17 +155,23 @@ def _apply(command: tuple[Any, ...], state: share.ShareState, now: datetime) -> 
         match command:
             case ("deliver",):
                 decision = share.start_attempt(state, now=now, in_flight_grace=GRACE)
-                return () if isinstance(decision, share.Skip) else decision.events
+                return decision.events if isinstance(decision, share.Publish | share.Hold) else ()
             case ("sent",) if state.status == "sending":
                 return share.record_sent(
                     state, attempt=state.attempts, external_id="1", url=None, sent_at=now, reconciled=False
                 )
             case ("fail", retryable, unknown, rnd):
                 return share.record_failure(
-                    state, attempt=state.attempts, reason="503", retryable=retryable,
-                    outcome_unknown=unknown, now=now, policy=POLICY, random=rnd,
+                    state,
+                    attempt=state.attempts,
+                    reason="503",
+                    retryable=retryable,
+                    outcome_unknown=unknown,
+                    now=now,
+                    policy=SHORT_POLICY,
+                    random=rnd,
                 )
-            case ("cancel",):
+            case ("cancel", True):
                 return share.cancel(state, reason="changed our mind")
             case ("reschedule", seconds):
                 return share.reschedule(state, scheduled_at=now + timedelta(seconds=seconds))

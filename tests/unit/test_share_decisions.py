@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 from uuid import uuid4
 
 import pytest
@@ -22,30 +23,41 @@ from events.catalogue import (
 from scheduler.domain import share
 from scheduler.domain.plans import tasks_for
 from scheduler.domain.retry import RetryPolicy
-from scheduler.domain.share import Hold, Publish, ShareState, Skip
+from scheduler.domain.share import Hold, Publish, ShareState, Skip, Wait
 from scheduler.errors import ConflictError, NotFoundError
-from tests.unit.factories import GRACE, PLAN, POLICY, SHARE_ID, T0, planned, publish_decision, reply, sent_history
+from tests.unit.factories import (
+    GRACE,
+    PLAN,
+    POLICY,
+    SHARE_ID,
+    T0,
+    appended,
+    planned,
+    publish_decision,
+    reply,
+    sent_history,
+)
 
 
-def _events(history: list[Event], new: tuple[object, ...] | Publish | Hold) -> list[Event]:
-    batch = new.events if isinstance(new, Publish | Hold) else new
-    return [*history, *(e.event for e in batch)]  # type: ignore[attr-defined]
-
-
-def _sending(now: object = T0) -> list[Event]:
+def _sending(now: datetime = T0) -> list[Event]:
     """Planned, and the first attempt (with its tasks) appended at ``now``."""
     history: list[Event] = [planned()]
-    return _events(history, publish_decision(share.fold(history), now))  # type: ignore[arg-type]
+    return appended(history, publish_decision(share.fold(history), now))
 
 
-def _fail(history: list[Event], **kw: object) -> list[Event]:
+def _fail(history: list[Event], **kw: Any) -> list[Event]:
     state = share.fold(history)
-    args: dict[str, object] = {
-        "attempt": state.attempts, "reason": "503 from the server", "retryable": True, "outcome_unknown": False,
-        "now": T0, "policy": POLICY, "random": 0.5,
+    args: dict[str, Any] = {
+        "attempt": state.attempts,
+        "reason": "503 from the server",
+        "retryable": True,
+        "outcome_unknown": False,
+        "now": T0,
+        "policy": POLICY,
+        "random": 0.5,
     }
     args.update(kw)
-    return _events(history, share.record_failure(state, **args))  # type: ignore[arg-type]
+    return appended(history, share.record_failure(state, **args))
 
 
 # --- start_attempt ----------------------------------------------------------------------
@@ -69,14 +81,29 @@ def test_the_first_attempt_records_the_response_tasks_in_the_same_append() -> No
     assert recorded.tasks == tasks_for(SHARE_ID, PLAN)
 
 
-def test_the_decision_events_have_deterministic_ids_so_a_retried_append_is_a_no_op() -> None:
-    # Given the same state decided twice
+def test_racing_deliveries_get_fresh_attempt_event_ids_but_the_same_task_ids() -> None:
+    # Given the same state decided by two racing deliveries
     state = share.fold([planned()])
-    # When the decision is made again (a retried delivery)
+    # When both decide attempt 1
     first = publish_decision(state, T0)
     second = publish_decision(state, T0 + timedelta(seconds=1))
+    # Then their event ids differ (the loser's append fails on the expected version
+    # instead of passing for an idempotent retry), while the task ids inside are the same
+    assert {e.event_id for e in first.events}.isdisjoint(e.event_id for e in second.events)
+    first_tasks, second_tasks = first.events[1].event, second.events[1].event
+    assert isinstance(first_tasks, ResponseTasksRecorded)
+    assert isinstance(second_tasks, ResponseTasksRecorded)
+    assert first_tasks.tasks == second_tasks.tasks
+
+
+def test_other_decisions_have_deterministic_event_ids_so_a_retried_append_is_a_no_op() -> None:
+    # Given an attempt in flight
+    state = share.fold(_sending(T0))
+    # When its outcome is decided twice (a retried append after a lost connection)
+    first = share.record_sent(state, attempt=1, external_id="1", url=None, sent_at=T0, reconciled=False)
+    second = share.record_sent(state, attempt=1, external_id="1", url=None, sent_at=T0, reconciled=False)
     # Then the event ids are the same
-    assert [e.event_id for e in first.events] == [e.event_id for e in second.events]
+    assert [e.event_id for e in first] == [e.event_id for e in second]
 
 
 def test_a_delivery_before_the_due_time_is_skipped() -> None:
@@ -88,6 +115,34 @@ def test_a_delivery_before_the_due_time_is_skipped() -> None:
     assert decision == Skip("not due yet")
 
 
+def test_a_delivery_within_the_early_window_waits_for_the_due_time() -> None:
+    # Given a share planned for T0 and a dispatcher that hands work out up to 2 s early
+    state = share.fold([planned()])
+    # When it is delivered 1.5 s early, then 3 s early
+    near = share.start_attempt(
+        state, now=T0 - timedelta(seconds=1.5), in_flight_grace=GRACE, early_window=timedelta(seconds=2)
+    )
+    far = share.start_attempt(
+        state, now=T0 - timedelta(seconds=3), in_flight_grace=GRACE, early_window=timedelta(seconds=2)
+    )
+    # Then the near one waits until T0 and the far one is skipped
+    assert near == Wait(T0)
+    assert far == Skip("not due yet")
+
+
+def test_a_retry_delivered_within_the_early_window_waits_for_its_next_attempt_time() -> None:
+    # Given a transient failure with a retry scheduled
+    state = share.fold(_fail(_sending(T0)))
+    retry_at = state.next_attempt_at
+    assert retry_at is not None
+    # When the retry is delivered a moment early
+    decision = share.start_attempt(
+        state, now=retry_at - timedelta(milliseconds=250), in_flight_grace=GRACE, early_window=timedelta(seconds=1)
+    )
+    # Then it waits for the retry time
+    assert decision == Wait(retry_at)
+
+
 def test_a_delivery_for_an_unknown_share_is_skipped() -> None:
     # Given no history
     # When a delivery arrives
@@ -97,9 +152,9 @@ def test_a_delivery_for_an_unknown_share_is_skipped() -> None:
 
 
 @pytest.mark.parametrize("status", ["sent", "cancelled", "abandoned", "held"])
-def test_a_delivery_for_a_settled_or_held_share_is_skipped(status: str) -> None:
+def test_a_delivery_for_a_settled_or_held_share_is_skipped(status: share.Status) -> None:
     # Given a share in a status that must not publish
-    state = ShareState(share_id=SHARE_ID, planned=planned(), status=status, scheduled_at=T0)  # type: ignore[arg-type]
+    state = ShareState(share_id=SHARE_ID, planned=planned(), status=status, scheduled_at=T0)
     # When a delivery arrives
     decision = share.start_attempt(state, now=T0 + timedelta(hours=1), in_flight_grace=GRACE)
     # Then it is skipped naming the status
@@ -187,10 +242,10 @@ def test_a_held_share_rescheduled_publishes_at_its_new_time() -> None:
     # Given a held share
     history: list[Event] = [planned(late_policy="hold", max_lateness_seconds=60)]
     now = T0 + timedelta(hours=1)
-    history = _events(history, share.start_attempt(share.fold(history), now=now, in_flight_grace=GRACE))  # type: ignore[arg-type]
+    history = appended(history, share.start_attempt(share.fold(history), now=now, in_flight_grace=GRACE))
     assert share.fold(history).status == "held"
     # When a person reschedules it to now
-    history = _events(history, share.reschedule(share.fold(history), scheduled_at=now))
+    history = appended(history, share.reschedule(share.fold(history), scheduled_at=now))
     # Then a delivery now publishes it with its tasks
     decision = share.start_attempt(share.fold(history), now=now, in_flight_grace=GRACE)
     assert isinstance(decision, Publish)
@@ -204,9 +259,17 @@ def test_recording_sent_measures_lateness_from_the_scheduled_time() -> None:
     # Given an attempt in flight for a share due at T0
     state = share.fold(_sending(T0))
     # When the channel accepted the post 2.5 s late
-    (sent,) = (e.event for e in share.record_sent(
-        state, attempt=1, external_id="42", url="https://x/42", sent_at=T0 + timedelta(seconds=2.5), reconciled=False
-    ))
+    (sent,) = (
+        e.event
+        for e in share.record_sent(
+            state,
+            attempt=1,
+            external_id="42",
+            url="https://x/42",
+            sent_at=T0 + timedelta(seconds=2.5),
+            reconciled=False,
+        )
+    )
     # Then ShareSent carries the post and 2500 ms of lateness
     assert isinstance(sent, ShareSent)
     assert (sent.external_id, sent.url, sent.lateness_ms, sent.scheduled_at) == ("42", "https://x/42", 2500, T0)
@@ -237,7 +300,7 @@ def test_a_transient_failure_schedules_a_retry_with_backoff() -> None:
     # Given an attempt in flight
     history = _sending(T0)
     # When it fails transiently with random 0.5 (no jitter offset)
-    (failed,) = _fail(history)[len(history):]
+    (failed,) = _fail(history)[len(history) :]
     # Then a retry is scheduled one base delay later
     assert isinstance(failed, ShareFailed)
     assert failed.retryable
@@ -248,7 +311,7 @@ def test_a_permanent_failure_cancels_the_tasks_without_abandoning() -> None:
     # Given an attempt in flight
     history = _sending(T0)
     # When it fails permanently
-    failed, cancelled = _fail(history, retryable=False)[len(history):]
+    failed, cancelled = _fail(history, retryable=False)[len(history) :]
     # Then the failure is not retryable and every task is cancelled
     assert isinstance(failed, ShareFailed)
     assert not failed.retryable
@@ -261,7 +324,7 @@ def test_the_last_failed_attempt_abandons_the_share_and_cancels_its_tasks() -> N
     # Given a policy allowing one attempt
     history = _sending(T0)
     # When that attempt fails transiently
-    new = _fail(history, policy=RetryPolicy(max_attempts=1))[len(history):]
+    new = _fail(history, policy=RetryPolicy(max_attempts=1))[len(history) :]
     # Then the share fails, is abandoned, and its tasks are cancelled
     assert [e.type_name for e in new] == ["ShareFailed", "ShareAbandoned", "ResponseTasksCancelled"]
     abandoned = new[1]
@@ -284,7 +347,7 @@ def test_a_rate_limit_retry_waits_at_least_the_channels_retry_after() -> None:
     # Given an attempt in flight
     history = _sending(T0)
     # When it is rate limited with Retry-After: 15 min
-    (failed,) = _fail(history, retry_after=timedelta(minutes=15))[len(history):]
+    (failed,) = _fail(history, retry_after=timedelta(minutes=15))[len(history) :]
     # Then the retry is no earlier than 15 minutes
     assert isinstance(failed, ShareFailed)
     assert failed.next_attempt_at == T0 + timedelta(minutes=15)
@@ -315,7 +378,7 @@ def test_cancelling_a_share_awaiting_a_retry_cancels_its_tasks() -> None:
 
 def test_cancelling_twice_is_the_same_as_once() -> None:
     # Given a cancelled share
-    history = _events([planned()], share.cancel(share.fold([planned()]), reason="x"))
+    history = appended([planned()], share.cancel(share.fold([planned()]), reason="x"))
     # When it is cancelled again
     # Then nothing more is appended
     assert share.cancel(share.fold(history), reason="x") == ()
@@ -409,7 +472,7 @@ def test_replies_already_received_are_not_recorded_again() -> None:
     # When a poll returns r1 again, r2, and r2 a second time
     new = share.receive_replies(state, [reply("r1"), reply("r2"), reply("r2")])
     # Then only r2 is recorded, under an id derived from the share and the reply
-    assert [e.event.reply_id for e in new] == ["r2"]  # type: ignore[attr-defined]
+    assert [e.event for e in new] == [reply("r2")]
     assert new[0].event_id == share.event_id(SHARE_ID, "reply-r2")
 
 

@@ -165,9 +165,12 @@ def test_task_statuses_follow_a_share_through_sending_and_completion() -> None:
     # Then both tasks are pending
     assert first.status(T0) == second.status(T0) == "pending"
     # When the share is sent at T0 and one hour passes
-    events += [e.event for e in share.record_sent(
-        share.fold(events), attempt=1, external_id="1", url=None, sent_at=T0, reconciled=False
-    )]
+    events += [
+        e.event
+        for e in share.record_sent(
+            share.fold(events), attempt=1, external_id="1", url=None, sent_at=T0, reconciled=False
+        )
+    ]
     state = share.fold(events)
     # Then the 1 h check is overdue at exactly 1 h and the 24 h check is open
     one_hour = T0 + timedelta(hours=1)
@@ -187,10 +190,19 @@ def test_tasks_of_an_abandoned_share_are_cancelled() -> None:
         assert isinstance(decision, share.Publish)
         assert decision.attempt == attempt
         events += [e.event for e in decision.events]
-        events += [e.event for e in share.record_failure(
-            share.fold(events), attempt=attempt, reason="503", retryable=True, outcome_unknown=False,
-            now=now, policy=POLICY, random=0.5,
-        )]
+        events += [
+            e.event
+            for e in share.record_failure(
+                share.fold(events),
+                attempt=attempt,
+                reason="503",
+                retryable=True,
+                outcome_unknown=False,
+                now=now,
+                policy=POLICY,
+                random=0.5,
+            )
+        ]
         now += timedelta(days=1)
     # When the history is folded
     state = share.fold(events)

@@ -32,7 +32,9 @@ INSERT INTO rm_response_tasks (task_id, share_id, workspace_id, account_id, acco
 SELECT %(task_id)s, s.share_id, s.workspace_id, s.account_id, s.account_name, s.channel,
        %(kind)s, %(owner)s, %(after_seconds)s, 'pending', %(at)s
 FROM rm_shares s WHERE s.share_id = %(share_id)s
-ON CONFLICT (task_id) DO NOTHING
+-- Recorded again (a post that landed after its share was given up): owed once more.
+ON CONFLICT (task_id) DO UPDATE
+SET status = 'pending', due_at = NULL, completed_at = NULL, completed_by = NULL, recorded_at = EXCLUDED.recorded_at
 
 -- name: sent
 UPDATE rm_shares
