@@ -447,7 +447,7 @@ def main() -> None:
           f"p99 {figures['dispatch_lag_p99_ms']} ms (negative: handed out ahead, by the lead)")
     print(f"  CPU seconds used during the burst: {figures['cpu_seconds_in_burst']}")
     print(f"capacity: {args.shares} shares due at one instant, all sent in {capacity_span:.1f} s: "
-          f"{shares_per_s:.0f} shares/s (p99 {figures['capacity_lateness_p99_ms']:.0f} ms late: queued behind the rest)")
+          f"{shares_per_s:.0f} shares/s (p99 {figures['capacity_lateness_p99_ms']:.0f} ms late: queued behind others)")
     print(
         f"baselines, same machine and run: no-op Dramatiq actor {noop:.0f} msgs/s; raw commits {commits:.0f}/s "
         f"on {args.processes * args.threads} connections; {commits_per_share:.2f} writing commits per share"
