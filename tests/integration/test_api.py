@@ -219,6 +219,18 @@ def test_followthrough_shows_no_rate_when_no_task_is_settled(client: httpx.Clien
     assert_problem(client.get("/v1/followthrough?by=planet", headers=auth), 422, "by")
 
 
+def test_metrics_expose_the_integrity_count_and_read_model_figures(
+    client: httpx.Client, auth: dict[str, str], account: dict[str, Any]
+) -> None:
+    client.post("/v1/shares", headers=auth, json={"account_id": account["id"], "text": "hi", "response_plan": PLAN})
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    text = response.text
+    assert "followthrough_sent_shares_without_response_tasks 0.0" in text
+    assert 'followthrough_schedule_items{kind="publish",state="total"} 1.0' in text
+    assert "followthrough_log_horizon_held_seconds" in text
+
+
 def test_health_and_readiness(client: httpx.Client) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
