@@ -20,8 +20,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
+from psycopg_pool import ConnectionPool
 
+from events.notifier import Notifier
+from events.store import EventStore
 from scheduler import embedded
+from scheduler.db import make_pool
 from scheduler.settings import Settings
 
 IN_CI = bool(os.environ.get("CI"))
@@ -157,3 +161,24 @@ def delete_rabbit_queues(url: str, names: list[str]) -> None:
 
 def connect(url: str, **kwargs: Any) -> psycopg.Connection[Any]:
     return psycopg.connect(url, autocommit=True, **kwargs)
+
+
+@pytest.fixture
+def pool(settings: Settings) -> Iterator[ConnectionPool[Any]]:
+    p = make_pool(settings, settings.database_url or "", role="test", max_size=30)
+    p.open(wait=True)
+    yield p
+    p.close()
+
+
+@pytest.fixture
+def notifier(settings: Settings) -> Iterator[Notifier]:
+    n = Notifier(settings.database_url or "")
+    n.start()
+    yield n
+    n.stop()
+
+
+@pytest.fixture
+def store(pool: ConnectionPool[Any], notifier: Notifier) -> EventStore:
+    return EventStore(pool, notifier)
