@@ -116,10 +116,12 @@ def wait_for_schema(settings: Settings, *, timeout: float = 120.0) -> None:
             if schema_is_current(url):
                 return
             reason = "the database schema is not at the latest revision"
-        except Exception as exc:  # noqa: BLE001 - any failure here means "not ready yet"
-            reason = f"database not reachable ({type(exc).__name__})"
+            fix = "run `followthrough migrate` against this database"
+        except psycopg.Error as exc:
+            reason = f"cannot reach the database ({exc.__class__.__name__}: {str(exc).strip()[:200]})"
+            fix = "check DATABASE_URL and that the server is up"
         if time.monotonic() > deadline:
-            raise ConfigurationError(f"{reason}: run `followthrough migrate` against this database")
+            raise ConfigurationError(f"{reason}: {fix}")
         if not announced:
             log.warning("waiting_for_migrations", reason=reason)
             announced = True
