@@ -81,13 +81,17 @@ def configure_logging(*, role: str, level: str = "info", fmt: str = "auto") -> N
     )
     shared = _shared_processors(role)
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
+    # Our own lines are rendered and written directly (no trip through the standard
+    # library's logging machinery: a worker writes one per share, and that trip cost
+    # more than the rest of the share's work); foreign ones go through the formatter below.
     structlog.configure(
         processors=[
             *shared,
             structlog.processors.StackInfoRenderer(),
-            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+            structlog.processors.format_exc_info if use_json else _keep,
+            renderer,
         ],
-        logger_factory=structlog.stdlib.LoggerFactory(),
+        logger_factory=_named_writer,
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         cache_logger_on_first_use=True,
     )
@@ -110,6 +114,18 @@ def configure_logging(*, role: str, level: str = "info", fmt: str = "auto") -> N
     for name in ("uvicorn", "uvicorn.error", "dramatiq", "psycopg", "psycopg.pool"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+
+
+class _NamedWriteLogger(structlog.WriteLogger):
+    """structlog's thread-safe line writer, with the name that add_logger_name reads."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(sys.stdout)
+        self.name = name
+
+
+def _named_writer(*args: Any) -> _NamedWriteLogger:
+    return _NamedWriteLogger(str(args[0]) if args else "followthrough")
 
 
 def _keep(_: Any, __: str, event_dict: EventDict) -> EventDict:

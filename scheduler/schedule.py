@@ -52,6 +52,22 @@ def apply(
     return wake
 
 
+def apply_many(conn: psycopg.Connection[Any], items: Sequence[tuple[UUID, str, Sequence[ScheduleOp]]]) -> bool:
+    """``apply`` for many shares: their removals in one statement per kind."""
+    removals: dict[str, list[UUID]] = {}
+    wake = False
+    for share_id, workspace_id, ops in items:
+        rest = [op for op in ops if not isinstance(op, Remove)]
+        for op in ops:
+            if isinstance(op, Remove):
+                removals.setdefault(op.kind, []).append(share_id)
+        if rest:
+            wake = apply(conn, share_id=share_id, workspace_id=workspace_id, ops=rest) or wake
+    for kind, share_ids in removals.items():
+        conn.execute(Q["remove_many"], {"kind": kind, "share_ids": share_ids})
+    return wake
+
+
 def claim_due(
     conn: psycopg.Connection[Any], *, limit: int, lease_seconds: float, lead_seconds: float = 0.0
 ) -> list[DueItem]:

@@ -344,10 +344,10 @@ def _record_sent(rt: Runtime, conn: Conn, done: list[_Ready], outcomes: dict[UUI
         try:
             with conn.pipeline(), conn.transaction():
                 written = rt.store.append_many(appends, conn=conn)
-                for r in batch:
-                    if written.get(lifecycle.stream_id(r.delivery.share_id)) is not None:
-                        schedule.apply(conn, share_id=r.delivery.share_id, workspace_id=r.delivery.workspace_id,
-                                       ops=ops_for(e.event for e in r.events))
+                schedule.apply_many(conn, [
+                    (r.delivery.share_id, r.delivery.workspace_id, ops_for(e.event for e in r.events))
+                    for r in batch if written.get(lifecycle.stream_id(r.delivery.share_id)) is not None
+                ])
         except ConcurrencyError:
             written = {}  # rolled back: record each on its own below
         rt.store.appended()

@@ -7,6 +7,9 @@ SET due_at = EXCLUDED.due_at, lease_until = NULL, dispatched_at = NULL, dispatch
 -- name: remove
 DELETE FROM schedule WHERE kind = %(kind)s AND share_id = %(share_id)s
 
+-- name: remove_many
+DELETE FROM schedule WHERE kind = %(kind)s AND share_id = ANY(%(share_ids)s::uuid[])
+
 -- name: claim_due
 -- Hand out due work: rows due and not leased, or leased and the lease ran out (the
 -- message was lost or its worker died). SKIP LOCKED lets a second dispatcher, or a

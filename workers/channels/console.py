@@ -62,6 +62,7 @@ class ConsolePublisher:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self._files: dict[str, _AccountFile] = {}
+        self._uris: dict[str, str] = {}
         self._guard = threading.Lock()
 
     def publish(self, post: Post) -> Published:
@@ -110,8 +111,10 @@ class ConsolePublisher:
         return self.folder / f"{account_name}.jsonl"
 
     def _published(self, post: Post) -> Published:
-        path = self._path(post.account_name)
-        return Published(external_id=str(post.share_id), url=f"{path.resolve().as_uri()}#{post.share_id}")
+        base = self._uris.get(post.account_name)
+        if base is None:  # resolving a path costs several system calls: once per account
+            base = self._uris[post.account_name] = self._path(post.account_name).resolve().as_uri()
+        return Published(external_id=str(post.share_id), url=f"{base}#{post.share_id}")
 
     def _account(self, account_name: str) -> _AccountFile:
         with self._guard:
