@@ -54,15 +54,12 @@ def decode(row: Row) -> RecordedEvent:
     )
 
 
-def encode_one(event: NewEvent) -> dict[str, Any]:
-    """Scalar parameters for the one-event append."""
-    return {
-        "event_id": event.event_id,
-        "type": event.event.type_name,
-        "schema_version": event.event.schema_version,
-        "data": event.event.model_dump_json(),
-        "metadata": orjson.dumps(dict(event.metadata)).decode(),
-    }
+def encode_one(event: NewEvent, stream_id: str, expected: int, workspace_id: str) -> tuple[Any, ...]:
+    """Positional parameters of the one-event append."""
+    return (
+        event.event_id, stream_id, expected, event.event.type_name, event.event.schema_version,
+        event.event.model_dump_json(), orjson.dumps(dict(event.metadata)).decode(), workspace_id,
+    )
 
 
 def encode(events: Sequence[NewEvent]) -> dict[str, list[Any]]:

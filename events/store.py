@@ -65,17 +65,18 @@ class EventStore:
         """
         if not events:
             raise ValueError("append needs at least one event")
-        params: dict[str, Any] = {"stream_id": stream_id, "workspace_id": workspace_id, "expected": expected_version}
+        params: Any
         if len(events) == 1 and expected_version is not None:
-            params.update(codec.encode_one(events[0]))
+            params = codec.encode_one(events[0], stream_id, expected_version, workspace_id)
             query = Q["append_one"]
         else:
+            params = {"stream_id": stream_id, "workspace_id": workspace_id, "expected": expected_version}
             params.update(codec.encode(events))
             query = Q["append_any"] if expected_version is None else Q["append_expected"]
         if conn is not None:
-            return self._append_on(conn, query, params, events, in_unit=True)
+            return self._append_on(conn, query, params, stream_id, expected_version, events, in_unit=True)
         with self._pool.connection() as own:
-            result = self._append_on(own, query, params, events, in_unit=False)
+            result = self._append_on(own, query, params, stream_id, expected_version, events, in_unit=False)
         if result.written:
             self.appended()
         return result
@@ -117,10 +118,16 @@ class EventStore:
             self._notifier.notify((EVENTS_CHANNEL,))
 
     def _append_on(
-        self, conn: Conn, query: Any, params: dict[str, Any], events: Sequence[NewEvent], *, in_unit: bool
+        self,
+        conn: Conn,
+        query: Any,
+        params: Any,
+        stream_id: str,
+        expected: int | None,
+        events: Sequence[NewEvent],
+        *,
+        in_unit: bool,
     ) -> AppendResult:
-        stream_id: str = params["stream_id"]
-        expected: int | None = params["expected"]
         try:
             row = conn.execute(query, params).fetchone()
             if query is Q["append_one"]:

@@ -2,4 +2,4 @@
 
 # The newest revision. Roles compare the database against it at start-up without
 # loading Alembic; a test keeps it equal to Alembic's own head.
-HEAD = "0004_grant_schema_version"
+HEAD = "0005_lighter_first_write_guard"

@@ -155,13 +155,16 @@ WHERE stream_id = ANY(%(stream_ids)b::text[])
 ORDER BY stream_id, stream_version
 
 -- name: append_one
--- The common case, one event at an expected version, in its plainest form: the unique
+-- The common case, one event at an expected version, in its plainest form (positional
+-- parameters, each sent once): the unique
 -- (stream_id, stream_version) key refuses it if the stream moved past the expected
 -- version, and the EXISTS refuses it if the stream has not reached it.
 INSERT INTO events (event_id, stream_id, stream_version, type, schema_version,
                     data, metadata, workspace_id, epoch)
-SELECT %(event_id)s, %(stream_id)s, %(expected)s + 1, %(type)s, %(schema_version)s,
-       %(data)s::jsonb, %(metadata)s::jsonb, %(workspace_id)s, (SELECT epoch FROM log_epoch)
-WHERE %(expected)s = 0
-   OR EXISTS (SELECT 1 FROM events WHERE stream_id = %(stream_id)s AND stream_version = %(expected)s)
+SELECT v.event_id, v.stream_id, v.expected + 1, v.type, v.schema_version,
+       v.data::jsonb, v.metadata::jsonb, v.workspace_id, (SELECT epoch FROM log_epoch)
+FROM (VALUES (%s::uuid, %s::text, %s::int, %s::text, %s::int2, %s::text, %s::text, %s::text))
+    AS v(event_id, stream_id, expected, type, schema_version, data, metadata, workspace_id)
+WHERE v.expected = 0
+   OR EXISTS (SELECT 1 FROM events e WHERE e.stream_id = v.stream_id AND e.stream_version = v.expected)
 RETURNING stream_version
