@@ -74,9 +74,11 @@ class EventStore:
             params.update(codec.encode(events))
             query = Q["append_any"] if expected_version is None else Q["append_expected"]
         if conn is not None:
-            return self._append_on(conn, query, params, stream_id, expected_version, events, in_unit=True)
+            return self._append_on(conn, query, params, stream_id=stream_id, expected=expected_version, events=events, in_unit=True)
         with self._pool.connection() as own:
-            result = self._append_on(own, query, params, stream_id, expected_version, events, in_unit=False)
+            result = self._append_on(
+                own, query, params, stream_id=stream_id, expected=expected_version, events=events, in_unit=False
+            )
         if result.written:
             self.appended()
         return result
@@ -122,10 +124,10 @@ class EventStore:
         conn: Conn,
         query: Any,
         params: Any,
+        *,
         stream_id: str,
         expected: int | None,
         events: Sequence[NewEvent],
-        *,
         in_unit: bool,
     ) -> AppendResult:
         try:
