@@ -74,7 +74,9 @@ class EventStore:
             params.update(codec.encode(events))
             query = Q["append_any"] if expected_version is None else Q["append_expected"]
         if conn is not None:
-            return self._append_on(conn, query, params, stream_id=stream_id, expected=expected_version, events=events, in_unit=True)
+            return self._append_on(
+                conn, query, params, stream_id=stream_id, expected=expected_version, events=events, in_unit=True
+            )
         with self._pool.connection() as own:
             result = self._append_on(
                 own, query, params, stream_id=stream_id, expected=expected_version, events=events, in_unit=False
