@@ -139,6 +139,10 @@ class Dispatcher:
                 # Sleep until the earliest due time; a NOTIFY (earlier work planned) wakes us sooner.
                 self.idle = True
                 try:
+                    # A stop signal that came just before ``idle`` was set did not interrupt
+                    # anything: look once more, now that later ones will.
+                    if stop.is_set():
+                        return
                     for _ in lock_conn.notifies(timeout=wait, stop_after=1):
                         pass
                 finally:
