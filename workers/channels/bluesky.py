@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 
 from workers.channels import ChannelError, PermanentChannelError, Post, Published, TransientChannelError
-from workers.channels.mastodon import ChannelHttp, base_url_of, error_fields, still_unknown
+from workers.channels.http import ChannelHttp, base_url_of, error_fields, secret_from_env, still_unknown
 
 CHANNEL = "bluesky"
 COLLECTION = "app.bsky.feed.post"
@@ -189,18 +189,8 @@ class BlueskyPublisher:
         handle = config.get("handle")
         if not isinstance(handle, str) or not handle:
             raise PermanentChannelError("bluesky account config needs handle, e.g. team.bsky.social")
-        env_name = config.get("app_password_env")
-        if not isinstance(env_name, str) or not env_name:
-            raise PermanentChannelError(
-                "bluesky account config needs app_password_env: the name of the environment variable "
-                "that holds an app password"
-            )
-        password = self.env.get(env_name, "").strip()
-        if not password:
-            raise PermanentChannelError(
-                f"environment variable {env_name} (app_password_env of bluesky account "
-                f"{post.account_name!r}) is not set or empty"
-            )
+        password = secret_from_env(config, "app_password_env", self.env, network=CHANNEL,
+                                   account=post.account_name, what="an app password")
         account = _Account(service=service, handle=handle.removeprefix("@"), password=password)
         return account, ChannelHttp(self.client, CHANNEL, (password,))
 
