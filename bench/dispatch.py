@@ -45,6 +45,7 @@ import psutil
 import psycopg
 import redis
 import structlog
+from psycopg import sql
 
 from events.notifier import Notifier
 from events.store import EventStore
@@ -82,14 +83,14 @@ def servers(home: Path) -> Iterator[tuple[str, str]]:
         raise SystemExit("bench/dispatch.py measures Redis: set BROKER_URL to a redis:// URL or leave it unset")
     name = f"bench_dispatch_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     parts = urlsplit(admin)
     url = urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
     try:
         yield url, broker
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
         found.stop()
 
 

@@ -31,6 +31,7 @@ from urllib.parse import urlsplit, urlunsplit
 import orjson
 import psycopg
 import structlog
+from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from bench import eventlog_figures as figures
@@ -107,19 +108,19 @@ def scratch_databases(admin_url: str) -> Iterator[tuple[str, str]]:
     tag = uuid.uuid4().hex[:8]
     writes, log = f"bench_eventlog_{tag}", f"bench_eventlog_{tag}_log"
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{writes}"')
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(writes)))
     try:
         url = with_database(admin_url, writes)
         migrate(Settings(database_url=url, broker_url="redis://unused"))
         with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{log}" TEMPLATE "{writes}"')
+            conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(log), sql.Identifier(writes)))
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(Q["create_raw_table"])
         yield url, with_database(admin_url, log)
     finally:
         with psycopg.connect(admin_url, autocommit=True) as conn:
             for name in (writes, log):
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def check_raw_table(url: str) -> str:

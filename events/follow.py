@@ -13,7 +13,7 @@ from typing import Any
 
 import psycopg
 
-from events.notifier import EVENTS_CHANNEL
+from events.notifier import EVENTS_CHANNEL, listen, wait_for_notify
 from events.records import Checkpoint, RecordedEvent
 from events.store import EventStore
 
@@ -30,7 +30,7 @@ def tail(
 ) -> Iterator[RecordedEvent]:
     """Yield every event after ``after`` forever (until ``stop`` is set), in log order."""
     with psycopg.connect(conninfo, autocommit=True, **(connect_kwargs or {})) as conn:
-        conn.execute(f"LISTEN {EVENTS_CHANNEL}")
+        listen(conn, EVENTS_CHANNEL)
         while stop is None or not stop.is_set():
             batch = store.read_batch(after, limit=batch_size, conn=conn)
             if batch:
@@ -39,5 +39,4 @@ def tail(
                 if len(batch) == batch_size:
                     continue
             # Drain wake-ups that arrived while reading, then sleep until the next one.
-            for _ in conn.notifies(timeout=poll_seconds, stop_after=1):
-                pass
+            wait_for_notify(conn, poll_seconds)

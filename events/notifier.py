@@ -14,9 +14,11 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable
+from typing import Any
 
 import psycopg
 import structlog
+from psycopg import sql
 
 log = structlog.get_logger(__name__)
 
@@ -24,6 +26,17 @@ EVENTS_CHANNEL = "followthrough_events"
 # Gather the wake-ups of this long into one NOTIFY: followers wait at most this much
 # longer, writers under load send far fewer notifications.
 COALESCE_SECONDS = 0.005
+
+
+def listen(conn: psycopg.Connection[Any], channel: str) -> None:
+    """Subscribe ``conn`` (autocommit) to ``channel``."""
+    conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+
+
+def wait_for_notify(conn: psycopg.Connection[Any], timeout: float) -> None:
+    """Sleep until a notification arrives on ``conn`` or ``timeout`` seconds pass."""
+    for _ in conn.notifies(timeout=timeout, stop_after=1):
+        pass
 
 
 class Notifier:

@@ -19,6 +19,7 @@ import psycopg
 import structlog
 from psycopg_pool import ConnectionPool
 
+from events.notifier import listen, wait_for_notify
 from scheduler import schedule
 from scheduler.schedule import SCHEDULE_CHANNEL, DueItem
 
@@ -110,7 +111,7 @@ class Dispatcher:
                 with psycopg.connect(self.conninfo, autocommit=True, **self.connect_kwargs) as lock_conn:
                     if not self._lead(lock_conn, stop):
                         return
-                    lock_conn.execute(f"LISTEN {SCHEDULE_CHANNEL}")
+                    listen(lock_conn, SCHEDULE_CHANNEL)
                     self.leading.set()
                     log.info("dispatcher_leading")
                     self._loop(lock_conn, stop)
@@ -143,8 +144,7 @@ class Dispatcher:
                     # anything: look once more, now that later ones will.
                     if stop.is_set():
                         return
-                    for _ in lock_conn.notifies(timeout=wait, stop_after=1):
-                        pass
+                    wait_for_notify(lock_conn, wait)
                 finally:
                     self.idle = False
 

@@ -18,6 +18,7 @@ from typing import Any
 import psycopg
 import redis
 import structlog
+from psycopg import sql
 
 log = structlog.get_logger(__name__)
 
@@ -78,7 +79,7 @@ def _postgres(home: Path) -> tuple[str, Any]:
     with psycopg.connect(admin_url, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone()
         if not exists:
-            conn.execute(f'CREATE DATABASE "{DATABASE}"')
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE)))
     url = server.get_uri(DATABASE)
     log.info("embedded_postgres_ready", pgdata=str(pgdata), url=url)
     return url, server

@@ -14,7 +14,7 @@ import psycopg
 import structlog
 
 from events import sqlfiles
-from events.notifier import EVENTS_CHANNEL
+from events.notifier import EVENTS_CHANNEL, listen, wait_for_notify
 from events.records import Checkpoint, RecordedEvent
 from events.store import EventStore
 
@@ -90,14 +90,13 @@ class ProjectionRunner:
                     if not self._lead(conn, stop):
                         return
                     log.info("projection_leading", projection=name)
-                    conn.execute(f"LISTEN {EVENTS_CHANNEL}")
+                    listen(conn, EVENTS_CHANNEL)
                     while not stop.is_set():
                         applied = self.step()
                         if applied:
                             log.debug("projection_applied", projection=name, events=applied)
                             continue
-                        for _ in conn.notifies(timeout=self.poll_seconds, stop_after=1):
-                            pass
+                        wait_for_notify(conn, self.poll_seconds)
             except psycopg.OperationalError as exc:
                 log.warning("projection_connection_lost", projection=name, error=str(exc))
                 stop.wait(1.0)

@@ -10,6 +10,7 @@ from typing import Any
 import psycopg
 import pytest
 from psycopg import errors as pg_errors
+from psycopg import sql
 
 from events.catalogue import ResponseStep, ShareCancelled, SharePlanned
 from events.errors import ConcurrencyError, NotFirstWriteError, PartialDuplicateError, UnknownEventTypeError
@@ -176,7 +177,7 @@ def test_the_application_role_has_no_privilege_to_change_events(
     # Given a login role that is a member of followthrough_writer, as the README sets up
     role = f"ft_app_{uuid.uuid4().hex[:8]}"
     with connect(database_url) as admin:
-        admin.execute(f"CREATE ROLE {role} LOGIN IN ROLE followthrough_writer")
+        admin.execute(sql.SQL("CREATE ROLE {} LOGIN IN ROLE followthrough_writer").format(sql.Identifier(role)))
     try:
         app_url = database_url.replace("postgres@", f"{role}@", 1) if "postgres@" in database_url else None
         if app_url is None:
@@ -205,8 +206,8 @@ def test_the_application_role_has_no_privilege_to_change_events(
                 app.execute("SET session_replication_role = replica")
     finally:
         with connect(database_url) as admin:
-            admin.execute(f"DROP OWNED BY {role}")
-            admin.execute(f"DROP ROLE {role}")
+            admin.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+            admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
 
 
 def test_an_old_schema_version_written_by_sql_is_upcast_on_read(store: EventStore, database_url: str) -> None:
