@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -56,11 +56,15 @@ class Delivery:
             self.workspace_id = history[0].workspace_id
         return lifecycle.fold(r.event for r in history), history
 
-    def commit(self, events: Sequence[NewEvent], *, expected_version: int) -> AppendResult:
-        """Append ``events`` and the schedule changes they imply, atomically."""
+    def stamp(self, events: Sequence[NewEvent]) -> list[NewEvent]:
+        """The events with this delivery's metadata (actor, correlation, causation)."""
         meta = metadata(workspace_id=self.workspace_id, actor="worker", correlation_id=str(self.share_id),
                         causation_id=self.message_id)
-        stamped = [replace(e, metadata=meta) for e in events]
+        return [replace(e, metadata=meta) for e in events]
+
+    def commit(self, events: Sequence[NewEvent], *, expected_version: int) -> AppendResult:
+        """Append ``events`` and the schedule changes they imply, atomically."""
+        stamped = self.stamp(events)
         ops = ops_for(e.event for e in events)
         stream = lifecycle.stream_id(self.share_id)
         store = self.rt.store
@@ -132,19 +136,38 @@ def _execute(d: Delivery) -> str:
         log.info("share_duplicate_delivery", stage="attempt", actual_version=appended.version)
         return "share_duplicate_delivery"
     structlog.contextvars.bind_contextvars(stream_version=appended.version)
-    state = replace(lifecycle.fold((e.event for e in decision.events), state), version=appended.version)
+    state = _attempted(state, decision, appended.version)
+    called = _call_channel(d, state, decision)
+    if isinstance(called, str):
+        return called
+    published, reconciled, started = called
+    return _sent(d, state, decision.attempt, published, reconciled=reconciled, sent_at=started)
 
+
+def _attempted(state: ShareState, decision: Publish, version: int) -> ShareState:
+    """The state once this delivery's attempt (and tasks) are in the log at ``version``."""
+    return replace(lifecycle.fold((e.event for e in decision.events), state), version=version)
+
+
+def _call_channel(d: Delivery, state: ShareState, decision: Publish) -> tuple[Published, bool, datetime] | str:
+    """Publish (looking for an earlier post first when the last outcome is unknown).
+
+    Returns the post, whether it was found rather than made, and when the call started;
+    or, when the channel refused, the outcome of recording that failure.
+    """
+    planned = state.planned
+    assert planned is not None
     post = Post(
         share_id=d.share_id, workspace_id=d.workspace_id, account_name=planned.account_name,
         account_config=account_config(d.conn, planned.account_id), text=planned.text,
         scheduled_at=state.scheduled_at or planned.scheduled_at,
         idempotency_key=decision.idempotency_key, attempt=decision.attempt,
     )
-    started = rt.clock()
+    started = d.rt.clock()
     log.debug("share_publishing", channel=planned.channel, reconcile=decision.reconcile,
               lateness_ms=int((started - post.scheduled_at) / timedelta(milliseconds=1)))
     try:
-        publisher = rt.publishers.for_channel(planned.channel)
+        publisher = d.rt.publishers.for_channel(planned.channel)
         found = publisher.find(post) if decision.reconcile else None
         published = found or publisher.publish(post)
     except PermanentChannelError as exc:
@@ -153,11 +176,11 @@ def _execute(d: Delivery) -> str:
     except TransientChannelError as exc:
         return _failed(d, state, decision.attempt, exc.reason, retryable=True,
                        outcome_unknown=exc.outcome_unknown, retry_after=exc.retry_after)
-    return _sent(d, state, decision.attempt, published, reconciled=found is not None, sent_at=started)
+    return published, found is not None, started
 
 
 def _sent(d: Delivery, state: ShareState, attempt: int, published: Published, *, reconciled: bool,
-          sent_at: Any) -> str:
+          sent_at: datetime) -> str:
     for _ in range(OUTCOME_APPEND_TRIES):
         events = lifecycle.record_sent(state, attempt=attempt, external_id=published.external_id,
                                        url=published.url, sent_at=sent_at, reconciled=reconciled)
@@ -281,7 +304,7 @@ def _decide_many(rt: Runtime, conn: Conn, ids: list[UUID], message_id: str | Non
 
 def _start_attempts(rt: Runtime, conn: Conn, ready: list[_Ready], outcomes: dict[UUID, str]) -> list[_Ready]:
     appends = [
-        StreamAppend(lifecycle.stream_id(r.delivery.share_id), _stamp(r.delivery, r.decision.events),
+        StreamAppend(lifecycle.stream_id(r.delivery.share_id), r.delivery.stamp(r.decision.events),
                      r.state.version, r.delivery.workspace_id)
         for r in ready
     ]
@@ -301,36 +324,21 @@ def _start_attempts(rt: Runtime, conn: Conn, ready: list[_Ready], outcomes: dict
                 log.info("share_duplicate_delivery", stage="attempt")
             outcomes[r.delivery.share_id] = "share_duplicate_delivery"
             continue
-        r.state = replace(lifecycle.fold((e.event for e in r.decision.events), r.state), version=version)
+        r.state = _attempted(r.state, r.decision, version)
         started.append(r)
     return started
 
 
 def _publish(r: _Ready, outcomes: dict[UUID, str]) -> None:
-    d, planned = r.delivery, r.state.planned
-    assert planned is not None
+    d = r.delivery
     with structlog.contextvars.bound_contextvars(share_id=str(d.share_id), attempt=r.decision.attempt,
                                                  stream_version=r.state.version):
-        post = Post(
-            share_id=d.share_id, workspace_id=d.workspace_id, account_name=planned.account_name,
-            account_config=account_config(d.conn, planned.account_id), text=planned.text,
-            scheduled_at=r.state.scheduled_at or planned.scheduled_at,
-            idempotency_key=r.decision.idempotency_key, attempt=r.decision.attempt,
-        )
-        started = d.rt.clock()
-        try:
-            publisher = d.rt.publishers.for_channel(planned.channel)
-            found = publisher.find(post) if r.decision.reconcile else None
-            published = found or publisher.publish(post)
-        except PermanentChannelError as exc:
-            outcomes[d.share_id] = _failed(d, r.state, r.decision.attempt, exc.reason, retryable=False,
-                                           outcome_unknown=False, retry_after=None)
+        called = _call_channel(d, r.state, r.decision)
+        if isinstance(called, str):
+            outcomes[d.share_id] = called
             return
-        except TransientChannelError as exc:
-            outcomes[d.share_id] = _failed(d, r.state, r.decision.attempt, exc.reason, retryable=True,
-                                           outcome_unknown=exc.outcome_unknown, retry_after=exc.retry_after)
-            return
-        r.published, r.reconciled = published, found is not None
+        published, r.reconciled, started = called
+        r.published = published
         r.events = lifecycle.record_sent(r.state, attempt=r.decision.attempt, external_id=published.external_id,
                                          url=published.url, sent_at=started, reconciled=r.reconciled)
 
@@ -339,7 +347,7 @@ def _record_sent(rt: Runtime, conn: Conn, done: list[_Ready], outcomes: dict[UUI
     batch = [r for r in done if r.events]
     written: dict[str, int | None] = {}
     if batch:
-        appends = [StreamAppend(lifecycle.stream_id(r.delivery.share_id), _stamp(r.delivery, r.events),
+        appends = [StreamAppend(lifecycle.stream_id(r.delivery.share_id), r.delivery.stamp(r.events),
                                 r.state.version, r.delivery.workspace_id) for r in batch]
         try:
             with conn.pipeline(), conn.transaction():
@@ -367,9 +375,3 @@ def _record_sent(rt: Runtime, conn: Conn, done: list[_Ready], outcomes: dict[UUI
                 sent_at = getattr(r.events[-1].event, "sent_at", rt.clock()) if r.events else rt.clock()
                 outcomes[d.share_id] = _sent(d, state, r.decision.attempt, r.published, reconciled=r.reconciled,
                                              sent_at=sent_at)
-
-
-def _stamp(d: Delivery, events: Sequence[NewEvent]) -> list[NewEvent]:
-    meta = metadata(workspace_id=d.workspace_id, actor="worker", correlation_id=str(d.share_id),
-                    causation_id=d.message_id)
-    return [replace(e, metadata=meta) for e in events]
