@@ -8,7 +8,6 @@ validated, never rewritten in place.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -166,8 +165,3 @@ class ResponseTaskCompleted(Event, type_name="ResponseTaskCompleted"):
     completed_by: str
     note: str = ""
     reply_external_id: str | None = None
-
-
-def utc_iso(moment: datetime) -> str:
-    """The form in which the log stores instants."""
-    return moment.isoformat()

@@ -218,11 +218,9 @@ class EventStore:
             "tx_id": str(after.tx_id),
             "position": after.position,
             "limit": limit,
+            "types": None if types is None else list(types),
         }
         query = Q["read_all"]
-        if types is not None:
-            params["types"] = list(types)
-            query = Q["read_all_types"]
         if conn is not None:
             return [codec.decode(r) for r in conn.execute(query, params)]
         with self._pool.connection() as own:

@@ -289,8 +289,3 @@ def stop_on_signals(stop: threading.Event) -> None:
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
-
-
-def check_database(url: str) -> None:
-    with psycopg.connect(url, connect_timeout=5) as conn:
-        conn.execute("SELECT 1")

@@ -72,21 +72,7 @@ SELECT position, event_id, stream_id, stream_version, type, schema_version,
 FROM events, horizon
 WHERE (events.epoch, tx_id, position) > (%(epoch)s, %(tx_id)s::text::xid8, %(position)s)
   AND (events.epoch, tx_id) < (horizon.epoch, horizon.xmin)
--- Qualified: a bare tx_id here would name the text output column and sort as text.
-ORDER BY events.epoch, events.tx_id, events.position
-LIMIT %(limit)s
-
--- name: read_all_types
-WITH horizon AS (
-    SELECT (SELECT epoch FROM log_epoch) AS epoch,
-           pg_snapshot_xmin(pg_current_snapshot()) AS xmin
-)
-SELECT position, event_id, stream_id, stream_version, type, schema_version,
-       data::text, metadata::text, workspace_id, recorded_at, events.epoch, tx_id::text AS tx_text
-FROM events, horizon
-WHERE (events.epoch, tx_id, position) > (%(epoch)s, %(tx_id)s::text::xid8, %(position)s)
-  AND (events.epoch, tx_id) < (horizon.epoch, horizon.xmin)
-  AND type = ANY(%(types)s::text[])
+  AND (%(types)s::text[] IS NULL OR type = ANY(%(types)s::text[]))
 -- Qualified: a bare tx_id here would name the text output column and sort as text.
 ORDER BY events.epoch, events.tx_id, events.position
 LIMIT %(limit)s
