@@ -26,6 +26,7 @@ EVENTS_CHANNEL = "followthrough_events"
 # Gather the wake-ups of this long into one NOTIFY: followers wait at most this much
 # longer, writers under load send far fewer notifications.
 COALESCE_SECONDS = 0.005
+NOTIFY = "SELECT pg_notify(%s, '')"
 
 
 def listen(conn: psycopg.Connection[Any], channel: str) -> None:
@@ -70,6 +71,7 @@ class Notifier:
 
     def _run(self) -> None:
         conn: psycopg.Connection[tuple[object, ...]] | None = None
+        cur: psycopg.Cursor[tuple[object, ...]] | None = None
         while True:
             self._wake.wait()
             if not self._stopped:
@@ -79,16 +81,19 @@ class Notifier:
                 self._wake.clear()
             if channels:
                 try:
-                    if conn is None or conn.closed:
+                    if conn is None or cur is None or conn.closed:
                         conn = psycopg.connect(self._conninfo, autocommit=True, **self._connect_kwargs)  # type: ignore[arg-type]
+                        # One held cursor, the statement prepared: under load this runs
+                        # every few milliseconds, in the writers' process.
+                        cur = conn.cursor()
                     for channel in sorted(channels):
-                        conn.execute("SELECT pg_notify(%s, '')", (channel,))
+                        cur.execute(NOTIFY, (channel,), prepare=True)
                 except psycopg.Error as exc:
                     # Followers re-poll on a timeout: a lost wake-up costs latency only.
                     log.warning("notify_failed", error=str(exc))
                     if conn is not None:
                         conn.close()
-                    conn = None
+                    conn = cur = None
             if self._stopped:
                 break
         if conn is not None:

@@ -15,6 +15,7 @@ from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool
 
 from events import codec, sqlfiles
+from events.connection import cursor_for
 from events.errors import (
     AppendOnlyViolationError,
     ConcurrencyError,
@@ -109,7 +110,7 @@ class EventStore:
             columns["workspace_ids"].extend([item.workspace_id] * n)
             columns["ords"].extend(range(1, n + 1))
         try:
-            rows = conn.execute(Q["append_many"], columns).fetchall()
+            rows = cursor_for(conn).execute(Q["append_many"], columns).fetchall()
         except pg_errors.UniqueViolation as exc:
             raise ConcurrencyError(",".join(a.stream_id for a in appends), None, -1) from exc
         except psycopg.Error as exc:
@@ -133,7 +134,7 @@ class EventStore:
         in_unit: bool,
     ) -> AppendResult:
         try:
-            row = conn.execute(query, params).fetchone()
+            row = cursor_for(conn).execute(query, params).fetchone()
             if query is Q["append_one"]:
                 row = (expected, None if row is None else row[0])
         except pg_errors.UniqueViolation as exc:
@@ -165,7 +166,7 @@ class EventStore:
         raise ConcurrencyError(stream_id, expected, int(head))
 
     def _stored(self, conn: Conn, events: Sequence[NewEvent]) -> dict[Any, tuple[str, int]]:
-        rows = conn.execute(Q["stored_ids"], {"event_ids": [e.event_id for e in events]}).fetchall()
+        rows = cursor_for(conn).execute(Q["stored_ids"], {"event_ids": [e.event_id for e in events]}).fetchall()
         return {event_id: (stream, version) for event_id, stream, version in rows}
 
     def _idempotent(
@@ -180,7 +181,7 @@ class EventStore:
         if conn is None:
             with self._pool.connection() as other:
                 return self._head_version(stream_id, other)
-        row = conn.execute(Q["head_version"], {"stream_id": stream_id}).fetchone()
+        row = cursor_for(conn).execute(Q["head_version"], {"stream_id": stream_id}).fetchone()
         return int(row[0]) if row else 0
 
     # --- reading ------------------------------------------------------------------
@@ -189,14 +190,14 @@ class EventStore:
         """A stream's events in version order."""
         params = {"stream_id": stream_id, "after_version": after_version}
         if conn is not None:
-            return [codec.decode(r) for r in conn.execute(Q["read_stream"], params)]
+            return [codec.decode(r) for r in cursor_for(conn).execute(Q["read_stream"], params)]
         with self._pool.connection() as own:
-            return [codec.decode(r) for r in own.execute(Q["read_stream"], params)]
+            return [codec.decode(r) for r in cursor_for(own).execute(Q["read_stream"], params)]
 
     def read_streams(self, stream_ids: Sequence[str], *, conn: Conn) -> dict[str, list[RecordedEvent]]:
         """Several streams in one query, each in version order."""
         found: dict[str, list[RecordedEvent]] = {s: [] for s in stream_ids}
-        for row in conn.execute(Q["read_streams"], {"stream_ids": list(stream_ids)}):
+        for row in cursor_for(conn).execute(Q["read_streams"], {"stream_ids": list(stream_ids)}):
             recorded = codec.decode(row)
             found[recorded.stream_id].append(recorded)
         return found
@@ -222,9 +223,9 @@ class EventStore:
         }
         query = Q["read_all"]
         if conn is not None:
-            return [codec.decode(r) for r in conn.execute(query, params)]
+            return [codec.decode(r) for r in cursor_for(conn).execute(query, params)]
         with self._pool.connection() as own:
-            return [codec.decode(r) for r in own.execute(query, params)]
+            return [codec.decode(r) for r in cursor_for(own).execute(query, params)]
 
     def read_all(
         self, after: Checkpoint | None = None, *, batch_size: int = 1000, types: Iterable[str] | None = None
