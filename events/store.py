@@ -66,22 +66,24 @@ class EventStore:
         """
         if not events:
             raise ValueError("append needs at least one event")
-        params: Any
         if len(events) == 1 and expected_version is not None:
-            params = codec.encode_one(events[0], stream_id, expected_version, workspace_id)
-            query = Q["append_one"]
+            # The commonest append (a share planned, attempted, sent), on its own lean path.
+            if conn is not None:
+                return self._append_one(conn, stream_id, events, expected_version, workspace_id, in_unit=True)
+            with self._pool.connection() as own:
+                result = self._append_one(own, stream_id, events, expected_version, workspace_id, in_unit=False)
         else:
-            params = {"stream_id": stream_id, "workspace_id": workspace_id, "expected": expected_version}
-            params.update(codec.encode(events))
+            params: dict[str, Any] = {"stream_id": stream_id, "workspace_id": workspace_id}
+            params |= {"expected": expected_version} | codec.encode(events)
             query = Q["append_any"] if expected_version is None else Q["append_expected"]
-        if conn is not None:
-            return self._append_on(
-                conn, query, params, stream_id=stream_id, expected=expected_version, events=events, in_unit=True
-            )
-        with self._pool.connection() as own:
-            result = self._append_on(
-                own, query, params, stream_id=stream_id, expected=expected_version, events=events, in_unit=False
-            )
+            if conn is not None:
+                return self._append_on(
+                    conn, query, params, stream_id=stream_id, expected=expected_version, events=events, in_unit=True
+                )
+            with self._pool.connection() as own:
+                result = self._append_on(
+                    own, query, params, stream_id=stream_id, expected=expected_version, events=events, in_unit=False
+                )
         if result.written:
             self.appended()
         return result
@@ -122,11 +124,30 @@ class EventStore:
         if self._notifier is not None:
             self._notifier.notify((EVENTS_CHANNEL,))
 
+    def _append_one(
+        self, conn: Conn, stream_id: str, events: Sequence[NewEvent], expected: int, workspace_id: str, *, in_unit: bool
+    ) -> AppendResult:
+        cur = cursor_for(conn)
+        try:
+            cur.execute(Q["append_one"], codec.encode_one(events[0], stream_id, expected, workspace_id), prepare=True)
+        except pg_errors.UniqueViolation as exc:
+            return self._lost_race(conn, exc, stream_id=stream_id, expected=expected, events=events, in_unit=in_unit)
+        except psycopg.Error as exc:
+            raise _translate(exc, stream_id) from exc
+        if cur.rowcount == 1:
+            return AppendResult(stream_id, expected + 1, 1)
+        # Nothing written: the stream has not reached the expected version, or this is
+        # a retry of an append that landed (and the stream moved on since).
+        stored = self._stored(conn, events)
+        if stored:
+            return self._idempotent(stream_id, events, stored)
+        raise ConcurrencyError(stream_id, expected, self._head_version(stream_id, None if in_unit else conn))
+
     def _append_on(
         self,
         conn: Conn,
-        query: Any,
-        params: Any,
+        query: str,
+        params: dict[str, Any],
         *,
         stream_id: str,
         expected: int | None,
@@ -135,16 +156,8 @@ class EventStore:
     ) -> AppendResult:
         try:
             row = cursor_for(conn).execute(query, params).fetchone()
-            if query is Q["append_one"]:
-                row = (expected, None if row is None else row[0])
         except pg_errors.UniqueViolation as exc:
-            # Lost a race with a concurrent append (or a duplicate delivery of this one).
-            if not in_unit:
-                stored = self._stored(conn, events)
-                if len(stored) == len(events):
-                    return self._idempotent(stream_id, events, stored)
-            actual = self._head_version(stream_id, None if in_unit else conn)
-            raise ConcurrencyError(stream_id, expected, actual) from exc
+            return self._lost_race(conn, exc, stream_id=stream_id, expected=expected, events=events, in_unit=in_unit)
         except psycopg.Error as exc:
             raise _translate(exc, stream_id) from exc
         assert row is not None
@@ -154,8 +167,6 @@ class EventStore:
         stored = self._stored(conn, events)
         if len(stored) == len(events):
             return self._idempotent(stream_id, events, stored)
-        if query is Q["append_one"]:
-            head = self._head_version(stream_id, None if in_unit else conn)
         if stored:
             present = set(stored)
             raise PartialDuplicateError(
@@ -164,6 +175,26 @@ class EventStore:
                 [e.event_id for e in events if e.event_id not in present],
             )
         raise ConcurrencyError(stream_id, expected, int(head))
+
+    def _lost_race(
+        self,
+        conn: Conn,
+        exc: pg_errors.UniqueViolation,
+        *,
+        stream_id: str,
+        expected: int | None,
+        events: Sequence[NewEvent],
+        in_unit: bool,
+    ) -> AppendResult:
+        """A unique key refused the append: a concurrent append won the version, or this
+        is a duplicate delivery of an append already stored (then, outside a unit of
+        work, an idempotent success). Inside a unit of work the transaction is aborted,
+        so the head is read on another connection."""
+        if not in_unit:
+            stored = self._stored(conn, events)
+            if len(stored) == len(events):
+                return self._idempotent(stream_id, events, stored)
+        raise ConcurrencyError(stream_id, expected, self._head_version(stream_id, None if in_unit else conn)) from exc
 
     def _stored(self, conn: Conn, events: Sequence[NewEvent]) -> dict[Any, tuple[str, int]]:
         rows = cursor_for(conn).execute(Q["stored_ids"], {"event_ids": [e.event_id for e in events]}).fetchall()
