@@ -93,7 +93,7 @@ def variants(plain: ConnectionPool[Any], checked: ConnectionPool[Any], notifier:
         with plain.connection() as conn:
             cur = conn.cursor()
             for p in params:
-                cur.execute(STORE_Q["append_one"], p).fetchone()
+                cur.execute(STORE_Q["append_one"], p, prepare=True)
 
     def held(store: EventStore, *, wake: bool) -> Variant:
         def run(appends: list[wl.Append]) -> None:
