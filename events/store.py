@@ -127,14 +127,14 @@ class EventStore:
     def _append_one(
         self, conn: Conn, stream_id: str, events: Sequence[NewEvent], expected: int, workspace_id: str, *, in_unit: bool
     ) -> AppendResult:
-        cur = cursor_for(conn)
+        params = codec.encode_one(events[0], stream_id, expected, workspace_id)
         try:
-            cur.execute(Q["append_one"], codec.encode_one(events[0], stream_id, expected, workspace_id), prepare=True)
+            row = cursor_for(conn).execute(Q["append_one"], params, prepare=True).fetchone()
         except pg_errors.UniqueViolation as exc:
             return self._lost_race(conn, exc, stream_id=stream_id, expected=expected, events=events, in_unit=in_unit)
         except psycopg.Error as exc:
             raise _translate(exc, stream_id) from exc
-        if cur.rowcount == 1:
+        if row is not None:
             return AppendResult(stream_id, expected + 1, 1)
         # Nothing written: the stream has not reached the expected version, or this is
         # a retry of an append that landed (and the stream moved on since).

@@ -142,10 +142,10 @@ ORDER BY stream_id, stream_version
 
 -- name: append_one
 -- The common case, one event at an expected version, in its plainest form (positional
--- parameters, each sent once; no RETURNING: the row count says whether it was
--- written). The unique (stream_id, stream_version) key refuses it if the stream moved
--- past the expected version, and the EXISTS refuses it (0 rows) if the stream has not
--- reached it.
+-- parameters, each sent once). The unique (stream_id, stream_version) key refuses it if
+-- the stream moved past the expected version, and the EXISTS refuses it (no row) if the
+-- stream has not reached it. RETURNING, not the row count: in pipeline mode only a
+-- fetch waits for the result.
 INSERT INTO events (event_id, stream_id, stream_version, type, schema_version,
                     data, metadata, workspace_id, epoch)
 SELECT v.event_id, v.stream_id, v.expected + 1, v.type, v.schema_version,
@@ -154,3 +154,4 @@ FROM (VALUES (%s::uuid, %s::text, %s::int, %s::text, %s::int2, %s::text, %s::tex
     AS v(event_id, stream_id, expected, type, schema_version, data, metadata, workspace_id)
 WHERE v.expected = 0
    OR EXISTS (SELECT 1 FROM events e WHERE e.stream_id = v.stream_id AND e.stream_version = v.expected)
+RETURNING stream_version

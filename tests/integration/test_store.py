@@ -114,6 +114,33 @@ def test_reappending_the_same_event_ids_succeeds_and_writes_nothing(store: Event
     assert len(store.read_stream(sid)) == 2
 
 
+def test_reappending_one_event_after_the_stream_moved_on_succeeds_and_writes_nothing(store: EventStore) -> None:
+    # Given a one-event append that landed, and a later append after it
+    sid = stream()
+    first = NewEvent(planned())
+    store.append(sid, [first], expected_version=0, workspace_id=WS)
+    store.append(sid, [NewEvent(ShareCancelled())], expected_version=1, workspace_id=WS)
+    # When the first is retried at the version it was written at
+    again = store.append(sid, [first], expected_version=0, workspace_id=WS)
+    # Then the retry is a success that wrote nothing, reporting the event's own version
+    assert (again.written, again.version) == (0, 1)
+    assert store.stream_version(sid) == 2
+
+
+@pytest.mark.parametrize("events", [1, 2])
+def test_an_append_in_a_pipelined_unit_of_work_reports_what_it_wrote(store: EventStore, events: int) -> None:
+    # Given a unit of work in pipeline mode (results arrive only when fetched), as a
+    # worker commits an attempt together with its schedule change
+    sid = stream()
+    batch = [NewEvent(planned())] + [NewEvent(ShareCancelled()) for _ in range(events - 1)]
+    with store.pool.connection() as conn, conn.pipeline(), conn.transaction():
+        result = store.append(sid, batch, expected_version=0, workspace_id=WS, conn=conn)
+        conn.execute("INSERT INTO workspaces (id) VALUES (%s)", (f"pipelined-{events}",))
+    # Then the result counts the events it wrote
+    assert (result.written, result.version) == (events, events)
+    assert store.stream_version(sid) == events
+
+
 def test_a_batch_that_repeats_only_some_stored_ids_is_refused_whole(store: EventStore) -> None:
     sid = stream()
     stored = NewEvent(planned())
