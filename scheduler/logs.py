@@ -109,7 +109,8 @@ def configure_logging(*, role: str, level: str = "info", fmt: str = "auto") -> N
     root.handlers[:] = [handler]
     root.setLevel(numeric)
     # Chatty libraries: their routine lines help nobody at INFO.
-    for name in ("uvicorn.access", "httpx", "httpcore", "pika", "pgserver", "alembic.runtime.migration"):
+    for name in ("uvicorn.access", "httpx", "httpcore", "pika", "pgserver", "alembic.runtime.migration",
+                 "alembic.runtime.plugins"):
         logging.getLogger(name).setLevel(max(numeric, logging.WARNING))
     for name in ("uvicorn", "uvicorn.error", "dramatiq", "psycopg", "psycopg.pool"):
         logging.getLogger(name).handlers[:] = []
