@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import orjson
 
-from events.catalogue import event_class
+from events.catalogue import Event, event_class
 from events.records import NewEvent, RecordedEvent
 from events.upcasting import upcast
 
@@ -54,16 +54,22 @@ def decode(row: Row) -> RecordedEvent:
     )
 
 
+def _data(event: Event) -> str:
+    # The model's serializer without model_dump_json's option handling: this runs once
+    # per appended event, on the hottest path of the service.
+    return event.__pydantic_serializer__.to_json(event).decode()
+
+
+def _metadata(meta: Mapping[str, Any]) -> str:
+    return orjson.dumps(meta if type(meta) is dict else dict(meta)).decode()
+
+
 def encode_one(event: NewEvent, stream_id: str, expected: int, workspace_id: str) -> tuple[Any, ...]:
     """Positional parameters of the one-event append."""
     payload = event.event
-    meta = event.metadata
     return (
         event.event_id, stream_id, expected, payload.type_name, payload.schema_version,
-        # The model's serializer without model_dump_json's option handling: this runs
-        # once per append, on the hottest path of the service.
-        payload.__pydantic_serializer__.to_json(payload).decode(),
-        orjson.dumps(meta if type(meta) is dict else dict(meta)).decode(), workspace_id,
+        _data(payload), _metadata(event.metadata), workspace_id,
     )
 
 
@@ -73,6 +79,6 @@ def encode(events: Sequence[NewEvent]) -> dict[str, list[Any]]:
         "event_ids": [e.event_id for e in events],
         "types": [e.event.type_name for e in events],
         "schema_versions": [e.event.schema_version for e in events],
-        "data": [e.event.model_dump_json() for e in events],
-        "metadata": [orjson.dumps(dict(e.metadata)).decode() for e in events],
+        "data": [_data(e.event) for e in events],
+        "metadata": [_metadata(e.metadata) for e in events],
     }

@@ -74,8 +74,21 @@ class Notifier:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
+    def _connect(self) -> psycopg.Cursor[tuple[object, ...]]:
+        """One held cursor for the NOTIFY statement: under load it runs every few
+        milliseconds, in the writers' process."""
+        conn = psycopg.connect(self._conninfo, autocommit=True, **self._connect_kwargs)  # type: ignore[arg-type]
+        try:
+            # NOTIFY gives its transaction an id, so its commit would wait for a WAL
+            # flush as a write's does (measured: ~270 µs of server CPU each). A wake-up
+            # is not data: it need not wait for the disk.
+            conn.execute("SET synchronous_commit = off")
+        except BaseException:
+            conn.close()
+            raise
+        return conn.cursor()
+
     def _run(self) -> None:
-        conn: psycopg.Connection[tuple[object, ...]] | None = None
         cur: psycopg.Cursor[tuple[object, ...]] | None = None
         sent_at = 0.0
         while True:
@@ -87,24 +100,17 @@ class Notifier:
                 self._wake.clear()
             if channels:
                 try:
-                    if conn is None or cur is None or conn.closed:
-                        conn = psycopg.connect(self._conninfo, autocommit=True, **self._connect_kwargs)  # type: ignore[arg-type]
-                        # NOTIFY gives its transaction an id, so its commit would wait
-                        # for a WAL flush as a write's does (measured: ~270 µs of server
-                        # CPU each). A wake-up is not data: it need not wait for the disk.
-                        conn.execute("SET synchronous_commit = off")
-                        # One held cursor, the statement prepared: under load this runs
-                        # every few milliseconds, in the writers' process.
-                        cur = conn.cursor()
+                    if cur is None or cur.connection.closed:
+                        cur = self._connect()
                     cur.execute(NOTIFY, (sorted(channels),), prepare=True)
                     sent_at = time.monotonic()
                 except psycopg.Error as exc:
                     # Followers re-poll on a timeout: a lost wake-up costs latency only.
                     log.warning("notify_failed", error=str(exc))
-                    if conn is not None:
-                        conn.close()
-                    conn = cur = None
+                    if cur is not None:
+                        cur.connection.close()
+                    cur = None
             if self._stopped:
                 break
-        if conn is not None:
-            conn.close()
+        if cur is not None:
+            cur.connection.close()

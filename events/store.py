@@ -7,7 +7,7 @@ triggers); this module translates its errors, once, into the store's own.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import psycopg
@@ -66,24 +66,24 @@ class EventStore:
         """
         if not events:
             raise ValueError("append needs at least one event")
+        write: Callable[[Conn, bool], AppendResult]
         if len(events) == 1 and expected_version is not None:
             # The commonest append (a share planned, attempted, sent), on its own lean path.
-            if conn is not None:
-                return self._append_one(conn, stream_id, events, expected_version, workspace_id, in_unit=True)
-            with self._pool.connection() as own:
-                result = self._append_one(own, stream_id, events, expected_version, workspace_id, in_unit=False)
+            def write(c: Conn, in_unit: bool) -> AppendResult:
+                return self._append_one(c, stream_id, events, expected_version, workspace_id, in_unit=in_unit)
         else:
             params: dict[str, Any] = {"stream_id": stream_id, "workspace_id": workspace_id}
             params |= {"expected": expected_version} | codec.encode(events)
             query = Q["append_any"] if expected_version is None else Q["append_expected"]
-            if conn is not None:
+
+            def write(c: Conn, in_unit: bool) -> AppendResult:
                 return self._append_on(
-                    conn, query, params, stream_id=stream_id, expected=expected_version, events=events, in_unit=True
+                    c, query, params, stream_id=stream_id, expected=expected_version, events=events, in_unit=in_unit
                 )
-            with self._pool.connection() as own:
-                result = self._append_on(
-                    own, query, params, stream_id=stream_id, expected=expected_version, events=events, in_unit=False
-                )
+        if conn is not None:
+            return write(conn, True)
+        with self._pool.connection() as own:
+            result = write(own, False)
         if result.written:
             self.appended()
         return result

@@ -39,32 +39,36 @@ def share_id_of(stream_id: str) -> UUID:
 class SharesProjection:
     name = "shares"
     types: frozenset[str] | None = frozenset(
-        {
-            "SharePlanned",
-            "ShareRescheduled",
-            "ShareCancelled",
-            "ShareAttemptStarted",
-            "ResponseTasksRecorded",
-            "ShareSent",
-            "ShareFailed",
-            "ShareHeld",
-            "ShareAbandoned",
-            "ResponseTasksCancelled",
-            "ResponseTaskCompleted",
-            "ResponseReceived",
-        }
+        cls.type_name
+        for cls in (
+            SharePlanned,
+            ShareRescheduled,
+            ShareCancelled,
+            ShareAttemptStarted,
+            ResponseTasksRecorded,
+            ShareSent,
+            ShareFailed,
+            ShareHeld,
+            ShareAbandoned,
+            ResponseTasksCancelled,
+            ResponseTaskCompleted,
+            ResponseReceived,
+        )
     )
 
     def apply(self, conn: psycopg.Connection[Any], events: Sequence[RecordedEvent]) -> None:
+        # One cursor for the batch: a fresh one per statement costs more than the
+        # statement's own client work.
+        cur = conn.cursor()
         for recorded in events:
-            self._apply_one(conn, recorded)
+            self._apply_one(cur, recorded)
 
-    def _apply_one(self, conn: psycopg.Connection[Any], r: RecordedEvent) -> None:
+    def _apply_one(self, cur: psycopg.Cursor[Any], r: RecordedEvent) -> None:
         base = {"share_id": share_id_of(r.stream_id), "version": r.stream_version, "at": r.recorded_at}
         event = r.event
         match event:
             case SharePlanned():
-                conn.execute(
+                cur.execute(
                     Q["planned"],
                     {
                         **base,
@@ -77,19 +81,19 @@ class SharesProjection:
                     },
                 )
             case ShareRescheduled():
-                conn.execute(Q["rescheduled"], {**base, "scheduled_at": event.scheduled_at})
+                cur.execute(Q["rescheduled"], {**base, "scheduled_at": event.scheduled_at})
             case ShareCancelled():
-                conn.execute(Q["status"], {**base, "status": "cancelled", "error": None})
+                cur.execute(Q["status"], {**base, "status": "cancelled", "error": None})
             case ShareHeld():
-                conn.execute(Q["status"], {**base, "status": "held", "error": event.reason})
+                cur.execute(Q["status"], {**base, "status": "held", "error": event.reason})
             case ShareAbandoned():
-                conn.execute(Q["status"], {**base, "status": "abandoned", "error": event.reason})
+                cur.execute(Q["status"], {**base, "status": "abandoned", "error": event.reason})
             case ShareAttemptStarted():
-                conn.execute(Q["attempt_started"], {**base, "attempt": event.attempt})
+                cur.execute(Q["attempt_started"], {**base, "attempt": event.attempt})
             case ResponseTasksRecorded():
-                conn.execute(Q["tasks_recorded"], base)
+                cur.execute(Q["tasks_recorded"], base)
                 for task in event.tasks:
-                    conn.execute(
+                    cur.execute(
                         Q["task_insert"],
                         {
                             **base,
@@ -100,7 +104,7 @@ class SharesProjection:
                         },
                     )
             case ShareSent():
-                conn.execute(
+                cur.execute(
                     Q["sent"],
                     {
                         **base,
@@ -111,14 +115,14 @@ class SharesProjection:
                         "attempt": event.attempt,
                     },
                 )
-                conn.execute(Q["tasks_open"], {**base, "sent_at": event.sent_at})
+                cur.execute(Q["tasks_open"], {**base, "sent_at": event.sent_at})
             case ShareFailed():
-                conn.execute(Q["failed"], {**base, "reason": event.reason, "next_attempt_at": event.next_attempt_at})
+                cur.execute(Q["failed"], {**base, "reason": event.reason, "next_attempt_at": event.next_attempt_at})
             case ResponseTasksCancelled():
-                conn.execute(Q["tasks_cancelled"], {"task_ids": list(event.task_ids)})
-                conn.execute(Q["touch"], base)
+                cur.execute(Q["tasks_cancelled"], {"task_ids": list(event.task_ids)})
+                cur.execute(Q["touch"], base)
             case ResponseTaskCompleted():
-                conn.execute(
+                cur.execute(
                     Q["task_completed"],
                     {
                         "task_id": event.task_id,
@@ -126,6 +130,6 @@ class SharesProjection:
                         "completed_by": event.completed_by,
                     },
                 )
-                conn.execute(Q["touch"], base)
+                cur.execute(Q["touch"], base)
             case ResponseReceived():
-                conn.execute(Q["reply"], base)
+                cur.execute(Q["reply"], base)
