@@ -48,12 +48,15 @@ import structlog
 from psycopg import sql
 
 from events.notifier import Notifier
+from events.pool import make_pool
 from events.store import EventStore
-from scheduler import accounts, embedded, workspaces
-from scheduler.db import make_pool
+from followthrough.local import embedded
+from followthrough.settings import Settings
+from scheduler.api.views import share_view
 from scheduler.domain.plans import StepInput
-from scheduler.settings import Settings
-from scheduler.shares import PlanShare, ShareService
+from scheduler.services import accounts, workspaces
+from scheduler.services.share_stream import ShareStreams
+from scheduler.services.shares import PlanShare, ShareService
 
 WS = "bench"
 PLAN = [StepInput(kind="check_replies", after=timedelta(hours=1), owner="ops")]
@@ -150,12 +153,13 @@ class Roles:
 
 def plan_many(svc: ShareService, account_id: uuid.UUID, dues: Sequence[datetime], threads: int) -> list[uuid.UUID]:
     def one(due: datetime) -> uuid.UUID:
-        _, view = svc.plan(
+        planned = svc.plan(
             WS,
             PlanShare(account_id=account_id, text="benchmark post", scheduled_at=due, response_plan=PLAN),
             actor="bench",
+            render=share_view,
         )
-        return uuid.UUID(view["id"])
+        return uuid.UUID(planned.body["id"])
 
     with ThreadPoolExecutor(max_workers=threads) as pool:
         return list(pool.map(one, dues))
@@ -309,16 +313,15 @@ def main() -> None:
             "FOLLOWTHROUGH_WORKER_THREADS": str(args.threads),
         }
         settings = Settings(database_url=url, broker_url=broker, home=home, queue_prefix=prefix, pool_max=8)
-        from workers.bootstrap import migrate
+        from followthrough.bootstrap import migrate
 
         migrate(settings)
-        pool = make_pool(settings, url, role="bench", max_size=8)
+        pool = make_pool(url, role="bench", max_size=8)
         pool.open(wait=True)
         # Planned as the API plans: the notifier wakes the dispatcher for new work.
         notifier = Notifier(url)
         notifier.start()
-        svc = ShareService(pool=pool, store=EventStore(pool, notifier), notifier=notifier,
-                           lease_seconds=settings.lease_seconds)
+        svc = ShareService(pool=pool, streams=ShareStreams(EventStore(pool, notifier), notifier))
         with pool.connection() as conn:
             workspaces.ensure_workspace(conn, WS)
             account = accounts.create(
@@ -333,7 +336,7 @@ def main() -> None:
             )
         log_path = Path(tmp) / "roles.log"
         roles = Roles(env, log_path)
-        me = [sys.executable, "-m", "scheduler.cli"]
+        me = [sys.executable, "-m", "followthrough.cli"]
         roles.start([*me, "dispatcher"], "dispatcher")
         for i in range(args.processes):
             roles.start([*me, "worker", "--processes", "1", "--threads", str(args.threads)], f"worker-{i + 1}")

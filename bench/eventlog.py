@@ -39,9 +39,8 @@ from bench import eventlog_workload as wl
 from bench.eventlog_figures import GOALS, Figure, progress
 from events import sqlfiles
 from events.notifier import Notifier
+from events.pool import connect_kwargs, make_pool
 from events.store import EventStore
-from scheduler.db import connect_kwargs, make_pool
-from scheduler.settings import Settings
 
 Q = sqlfiles.load("bench.sql", "eventlog.sql")
 
@@ -87,7 +86,7 @@ def server() -> Iterator[str]:
     if url:
         yield url
         return
-    from scheduler import embedded
+    from followthrough.local import embedded
 
     with tempfile.TemporaryDirectory(prefix="bench_eventlog_") as home:
         progress("DATABASE_URL unset: starting the embedded PostgreSQL")
@@ -103,7 +102,7 @@ def server() -> Iterator[str]:
 def scratch_databases(admin_url: str) -> Iterator[tuple[str, str]]:
     """Two migrated scratch databases, dropped afterwards: one for the write figures
     (with bench_raw), one holding the log that is read (the read figure, peak memory)."""
-    from workers.bootstrap import migrate
+    from followthrough.schema import migrate
 
     tag = uuid.uuid4().hex[:8]
     writes, log = f"bench_eventlog_{tag}", f"bench_eventlog_{tag}_log"
@@ -111,7 +110,7 @@ def scratch_databases(admin_url: str) -> Iterator[tuple[str, str]]:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(writes)))
     try:
         url = with_database(admin_url, writes)
-        migrate(Settings(database_url=url, broker_url="redis://unused"))
+        migrate(url)
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(log), sql.Identifier(writes)))
         with psycopg.connect(url, autocommit=True) as conn:
@@ -144,9 +143,8 @@ def check_raw_table(url: str) -> str:
 
 
 def pool_of(url: str, size: int) -> ConnectionPool[Any]:
-    """A pool built as the service builds its own (scheduler.db.make_pool), all connections open."""
-    settings = Settings(database_url=url, broker_url="redis://unused", pool_min=size, pool_max=size)
-    pool = make_pool(settings, url, role="bench", max_size=size)
+    """A pool built as the service builds its own (events.pool.make_pool), all connections open."""
+    pool = make_pool(url, role="bench", max_size=size, min_size=size)
     pool.open(wait=True)
     return pool
 
@@ -180,8 +178,7 @@ def load_log(url: str, upto: int) -> int:
 def write_figures(args: argparse.Namespace, url: str) -> list[Figure]:
     notifier = None
     if args.notifier:
-        settings = Settings(database_url=url, broker_url="redis://unused")
-        notifier = Notifier(url, connect_kwargs=connect_kwargs(settings, "bench-notifier"))
+        notifier = Notifier(url, connect_kwargs=connect_kwargs("bench-notifier"))
         notifier.start()
     pool1, pool_n = pool_of(url, 1), pool_of(url, args.threads)
     try:
@@ -227,7 +224,7 @@ def peak_read_memory(args: argparse.Namespace, url: str) -> dict[str, Any]:
 def report(figs: list[Figure], memory: dict[str, Any], args: argparse.Namespace, setup: dict[str, str]) -> None:
     notifier = "with a started Notifier" if args.notifier else "without Notifier"
     print(f"PostgreSQL {setup['server']}; {os.cpu_count()} cores")
-    print(f"store: EventStore on scheduler.db.make_pool (autocommit, check on checkout), {notifier}")
+    print(f"store: EventStore on events.pool.make_pool (autocommit, check on checkout), {notifier}")
     print(f"raw:   {setup['raw_table']}")
     print(f"{args.rounds} rounds per figure, alternating store/raw and raw/store; medians of events/s")
     print()

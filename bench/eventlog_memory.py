@@ -15,9 +15,8 @@ import time
 
 import orjson
 
+from events.pool import make_pool
 from events.store import EventStore
-from scheduler.db import make_pool
-from scheduler.settings import Settings
 
 
 def rss_mb() -> float:
@@ -48,8 +47,7 @@ def main(argv: list[str]) -> int:
     url, expected = argv[0], int(argv[1])
     batch = int(argv[2]) if len(argv) > 2 else 1000
     limit = float(argv[3]) if len(argv) > 3 else float("inf")
-    settings = Settings(database_url=url, broker_url="redis://unused", pool_min=1, pool_max=1)
-    pool = make_pool(settings, url, role="bench-memory")
+    pool = make_pool(url, role="bench-memory", max_size=1)
     pool.open(wait=True)
     stopped = None
     try:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import dramatiq
 from dramatiq.middleware import CurrentMessage
 
-from scheduler.logs import configure_logging
-from scheduler.settings import Settings
+from followthrough.logs import configure_logging
+from followthrough.settings import Settings
 from workers.broker import make_broker
 from workers.middleware import LogContext
 

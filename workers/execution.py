@@ -23,11 +23,10 @@ import psycopg
 import structlog
 
 from events.errors import ConcurrencyError
-from events.records import AppendResult, NewEvent, RecordedEvent, StreamAppend, metadata
-from scheduler import schedule
+from events.records import AppendResult, NewEvent, RecordedEvent, StreamAppend
 from scheduler.domain import share as lifecycle
-from scheduler.domain.schedule import Upsert, ops_for
 from scheduler.domain.share import Hold, Publish, ShareState, Skip, Wait
+from scheduler.services.share_stream import stamp
 from workers.channels import PermanentChannelError, Post, Published, TransientChannelError
 from workers.runtime import Runtime
 
@@ -58,30 +57,13 @@ class Delivery:
 
     def stamp(self, events: Sequence[NewEvent]) -> list[NewEvent]:
         """The events with this delivery's metadata (actor, correlation, causation)."""
-        meta = metadata(workspace_id=self.workspace_id, actor="worker", correlation_id=str(self.share_id),
-                        causation_id=self.message_id)
-        return [replace(e, metadata=meta) for e in events]
+        return stamp(events, workspace_id=self.workspace_id, actor="worker", share_id=self.share_id,
+                     causation_id=self.message_id)
 
     def commit(self, events: Sequence[NewEvent], *, expected_version: int) -> AppendResult:
         """Append ``events`` and the schedule changes they imply, atomically."""
-        stamped = self.stamp(events)
-        ops = ops_for(e.event for e in events)
-        stream = lifecycle.stream_id(self.share_id)
-        store = self.rt.store
-        if not ops:
-            # A single statement is its own transaction: one round trip.
-            result = store.append(stream, stamped, expected_version=expected_version,
-                                  workspace_id=self.workspace_id, conn=self.conn)
-        else:
-            # Pipelined: BEGIN + append travel together, then the schedule and COMMIT.
-            with self.conn.pipeline(), self.conn.transaction():
-                result = store.append(stream, stamped, expected_version=expected_version,
-                                      workspace_id=self.workspace_id, conn=self.conn)
-                schedule.apply(self.conn, share_id=self.share_id, workspace_id=self.workspace_id, ops=ops)
-        store.appended()
-        if any(isinstance(op, Upsert) for op in ops):
-            schedule.wake_dispatcher(self.rt.notifier)
-        return result
+        return self.rt.streams.commit(self.conn, share_id=self.share_id, workspace_id=self.workspace_id,
+                                      events=self.stamp(events), expected_version=expected_version)
 
 
 def execute_share(rt: Runtime, share_id: UUID, *, message_id: str | None = None) -> str:
@@ -315,7 +297,7 @@ def _start_attempts(rt: Runtime, conn: Conn, ready: list[_Ready], outcomes: dict
         for r in ready:
             outcomes[r.delivery.share_id] = _single(r.delivery)
         return []
-    rt.store.appended()
+    rt.streams.committed(wake=False)
     started = []
     for r in ready:
         version = written.get(lifecycle.stream_id(r.delivery.share_id))
@@ -350,15 +332,10 @@ def _record_sent(rt: Runtime, conn: Conn, done: list[_Ready], outcomes: dict[UUI
         appends = [StreamAppend(lifecycle.stream_id(r.delivery.share_id), r.delivery.stamp(r.events),
                                 r.state.version, r.delivery.workspace_id) for r in batch]
         try:
-            with conn.pipeline(), conn.transaction():
-                written = rt.store.append_many(appends, conn=conn)
-                schedule.apply_many(conn, [
-                    (r.delivery.share_id, r.delivery.workspace_id, ops_for(e.event for e in r.events))
-                    for r in batch if written.get(lifecycle.stream_id(r.delivery.share_id)) is not None
-                ])
+            written = rt.streams.commit_many(conn, [(r.delivery.share_id, a) for r, a in zip(batch, appends,
+                                                                                           strict=True)])
         except ConcurrencyError:
             written = {}  # rolled back: record each on its own below
-        rt.store.appended()
     for r in done:
         d = r.delivery
         assert r.published is not None

@@ -6,9 +6,9 @@ from the environment; each worker process then builds its runtime at boot.
 
 from __future__ import annotations
 
-from scheduler.logs import configure_logging
-from scheduler.settings import Settings
-from workers.bootstrap import worker_broker
+from followthrough.bootstrap import worker_broker
+from followthrough.logs import configure_logging
+from followthrough.settings import Settings
 
 settings = Settings()
 configure_logging(role="worker", level=settings.log_level, fmt=settings.log_format)

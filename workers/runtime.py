@@ -14,7 +14,7 @@ from psycopg_pool import ConnectionPool
 from events.notifier import Notifier
 from events.store import EventStore
 from scheduler.domain.retry import RetryPolicy
-from scheduler.settings import Settings
+from scheduler.services.share_stream import ShareStreams
 from workers.channels import Publishers
 
 
@@ -22,9 +22,20 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    """The settings a worker acts on (plain values; the composition root fills them in)."""
+
+    lease_seconds: float = 30.0
+    dispatch_lead_seconds: float = 0.0
+    max_attempts: int = 5
+    retry_base_seconds: float = 30.0
+    retry_cap_seconds: float = 3600.0
+
+
 @dataclass
 class Runtime:
-    settings: Settings
+    config: WorkerConfig
     pool: ConnectionPool[Any]
     store: EventStore
     publishers: Publishers
@@ -32,23 +43,27 @@ class Runtime:
     clock: Callable[[], datetime] = utc_now
     random: Callable[[], float] = field(default=random.random)
     sleep: Callable[[float], None] = time.sleep
+    streams: ShareStreams = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.streams = ShareStreams(self.store, self.notifier)
 
     @property
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(
-            max_attempts=self.settings.max_attempts,
-            base=timedelta(seconds=self.settings.retry_base_seconds),
-            cap=timedelta(seconds=self.settings.retry_cap_seconds),
+            max_attempts=self.config.max_attempts,
+            base=timedelta(seconds=self.config.retry_base_seconds),
+            cap=timedelta(seconds=self.config.retry_cap_seconds),
         )
 
     @property
     def early_window(self) -> timedelta:
         # The dispatcher's lead, plus slack for clock differences between hosts.
-        return timedelta(seconds=self.settings.dispatch_lead_seconds + 1.0)
+        return timedelta(seconds=self.config.dispatch_lead_seconds + 1.0)
 
     @property
     def lease(self) -> timedelta:
-        return timedelta(seconds=self.settings.lease_seconds)
+        return timedelta(seconds=self.config.lease_seconds)
 
     def close(self) -> None:
         if self.notifier is not None:

@@ -10,15 +10,15 @@ from fastapi import Depends, HTTPException, Request
 from psycopg_pool import ConnectionPool
 
 from events.store import EventStore
-from scheduler import workspaces
-from scheduler.settings import Settings
-from scheduler.shares import ShareService
-from scheduler.workspaces import Principal
+from scheduler.services import workspaces
+from scheduler.services.shares import ShareService
+from scheduler.services.workspaces import Principal
 
 
 @dataclass
 class Services:
-    settings: Settings
+    """What the API's routes use, built by the composition root."""
+
     pool: ConnectionPool[Any]
     store: EventStore
     shares: ShareService

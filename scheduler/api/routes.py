@@ -10,12 +10,13 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from scheduler import accounts, reports
+from events.projections import reports
 from scheduler.api.deps import Reader, ServicesDep, Writer
 from scheduler.api.schemas import AccountIn, CancelIn, CompleteIn, PlanStepIn, RescheduleIn, ShareIn
+from scheduler.api.views import duration, event_view, share_view, task_view
 from scheduler.domain.plans import StepInput
-from scheduler.shares import PlanShare
-from scheduler.views import duration
+from scheduler.services import accounts
+from scheduler.services.shares import PlanShare
 
 router = APIRouter(prefix="/v1")
 
@@ -82,15 +83,16 @@ async def plan_share(
         scheduled_at=body.scheduled_at,
         response_plan=_steps(body.response_plan),
     )
-    status, view = await run_in_threadpool(
+    planned = await run_in_threadpool(
         svc.shares.plan,
         who.workspace_id,
         command,
         actor=f"token:{who.token_id}",
+        render=share_view,
         idempotency_key=idempotency_key,
         request_body=raw,
     )
-    return JSONResponse(view, status_code=status)
+    return JSONResponse(planned.body, status_code=201)
 
 
 @router.get("/shares")
@@ -106,29 +108,38 @@ def list_shares(
 
 @router.get("/shares/{share_id}")
 def get_share(share_id: UUID, who: Reader, svc: ServicesDep) -> dict[str, Any]:
-    return svc.shares.get(who.workspace_id, share_id)
+    state, history = svc.shares.load(who.workspace_id, share_id)
+    return share_view(state, history, svc.shares.clock())
 
 
 @router.get("/shares/{share_id}/events")
 def share_events(share_id: UUID, who: Reader, svc: ServicesDep) -> list[dict[str, Any]]:
-    return svc.shares.events(who.workspace_id, share_id)
+    _, history = svc.shares.load(who.workspace_id, share_id)
+    return [event_view(r) for r in history]
 
 
 @router.post("/shares/{share_id}/reschedule")
 def reschedule_share(share_id: UUID, body: RescheduleIn, who: Writer, svc: ServicesDep) -> dict[str, Any]:
-    return svc.shares.reschedule(who.workspace_id, share_id, body.scheduled_at, actor=f"token:{who.token_id}")
+    state, history = svc.shares.reschedule(who.workspace_id, share_id, body.scheduled_at,
+                                           actor=f"token:{who.token_id}")
+    return share_view(state, history, svc.shares.clock())
 
 
 @router.post("/shares/{share_id}/cancel")
 def cancel_share(share_id: UUID, who: Writer, svc: ServicesDep, body: CancelIn | None = None) -> dict[str, Any]:
     reason = body.reason if body else ""
-    return svc.shares.cancel(who.workspace_id, share_id, reason=reason, actor=f"token:{who.token_id}")
+    state, history = svc.shares.cancel(who.workspace_id, share_id, reason=reason, actor=f"token:{who.token_id}")
+    return share_view(state, history, svc.shares.clock())
 
 
 @router.post("/response-tasks/{task_id}/complete")
 def complete_task(task_id: UUID, who: Writer, svc: ServicesDep, body: CompleteIn | None = None) -> dict[str, Any]:
     by = (body.completed_by if body and body.completed_by else None) or f"token:{who.token_id}"
-    return svc.shares.complete_task(who.workspace_id, task_id, by=by, note=body.note if body else "")
+    state, _ = svc.shares.complete_task(who.workspace_id, task_id, by=by, note=body.note if body else "")
+    task = state.task(task_id)
+    assert task is not None
+    assert state.share_id is not None
+    return task_view(task, state.share_id, svc.shares.clock())
 
 
 @router.get("/response-tasks")

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.e2e
 
 
 def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "scheduler.cli", *args], env=env, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "followthrough.cli", *args], env=env, capture_output=True, text=True,
                           timeout=120, check=False)
 
 

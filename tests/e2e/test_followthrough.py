@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import delete_rabbit_queues
-from tests.e2e.system import running, wait_until
+from tests.support.database import delete_rabbit_queues
+from tests.support.system import running, wait_until
 from workers.actors import queue_names
 
 pytestmark = pytest.mark.e2e

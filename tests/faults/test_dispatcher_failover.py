@@ -20,10 +20,9 @@ import pytest
 from psycopg_pool import ConnectionPool
 
 from events.store import EventStore
-from scheduler.settings import Settings
-from scheduler.shares import ShareService
-from tests.e2e.system import wait_until
-from tests.integration.test_execution import make_account, plan
+from followthrough.settings import Settings
+from tests.support.shares import make_account, plan, share_service
+from tests.support.system import wait_until
 
 pytestmark = pytest.mark.faults
 
@@ -35,7 +34,7 @@ class Dispatcher:
                "FOLLOWTHROUGH_LEASE_SECONDS": "60"}
         self.log = log
         with log.open("wb") as out:
-            self.process = subprocess.Popen([sys.executable, "-m", "scheduler.cli", "dispatcher"], env=env,
+            self.process = subprocess.Popen([sys.executable, "-m", "followthrough.cli", "dispatcher"], env=env,
                                             stdout=out, stderr=subprocess.STDOUT)
 
     def lines(self) -> list[dict[str, Any]]:
@@ -78,7 +77,7 @@ def two_dispatchers(settings: Settings, tmp_path: Path) -> Iterator[tuple[Dispat
 def test_the_standby_takes_the_lead_within_seconds_and_redispatches_nothing_early(
     settings: Settings, store: EventStore, pool: ConnectionPool[Any], tmp_path: Path, how: signal.Signals
 ) -> None:
-    shares = ShareService(pool=pool, store=store, notifier=None, lease_seconds=60.0)
+    shares = share_service(pool, store, None)
     account = make_account(pool)
     with two_dispatchers(settings, tmp_path) as (leader, standby):
         # Given shares the leader has handed out

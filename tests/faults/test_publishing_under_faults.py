@@ -18,9 +18,9 @@ from typing import Any
 import psutil
 import pytest
 
-from tests.conftest import connect, delete_rabbit_queues
-from tests.e2e.system import System, running, wait_until
-from tests.faults.brokers import OwnRedis, restart_rabbitmq
+from tests.support.brokers import OwnRedis, restart_rabbitmq
+from tests.support.database import connect, delete_rabbit_queues
+from tests.support.system import System, running, wait_until
 from workers.actors import queue_names
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]

@@ -10,11 +10,11 @@ import httpx
 import psycopg
 import pytest
 
-from scheduler import workspaces
-from scheduler.settings import Settings
-from tests.conftest import connect
-from tests.servers import serve
-from workers import bootstrap
+from followthrough import bootstrap
+from followthrough.settings import Settings
+from scheduler.services import workspaces
+from tests.support.database import connect
+from tests.support.servers import serve
 
 PLAN = [{"kind": "check_replies", "after": "PT1H", "owner": "alice"}]
 

@@ -29,7 +29,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from scheduler.domain.share import idempotency_key
-from tests.servers import free_port, serve
+from tests.support.servers import free_port, serve
 from workers.channels import ChannelError, PermanentChannelError, Post, Published, TransientChannelError
 from workers.channels.bluesky import BlueskyPublisher, record_key
 from workers.channels.mastodon import MastodonPublisher

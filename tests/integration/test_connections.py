@@ -8,20 +8,19 @@ from typing import Any
 import pytest
 from psycopg_pool import ConnectionPool
 
+from events import pool as db
 from events.catalogue import ShareCancelled
 from events.connection import LogConnection
 from events.records import NewEvent
 from events.store import EventStore
-from scheduler import db
-from scheduler.settings import Settings
-from tests.conftest import connect
+from tests.support.database import connect
 
 
 def test_a_connection_dropped_while_idle_is_replaced_at_checkout(
-    settings: Settings, database_url: str, monkeypatch: pytest.MonkeyPatch
+    database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a pool of one connection whose server process is terminated while it is idle
-    pool = db.make_pool(settings, database_url, role="check-test", max_size=1)
+    pool = db.make_pool(database_url, role="check-test", max_size=1)
     pool.open(wait=True)
     try:
         with pool.connection() as conn:

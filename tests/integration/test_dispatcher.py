@@ -11,11 +11,10 @@ from uuid import UUID
 from psycopg_pool import ConnectionPool
 
 from events.store import EventStore
-from scheduler.dispatcher import Dispatcher
-from scheduler.schedule import DueItem
-from scheduler.settings import Settings
-from scheduler.shares import ShareService
-from tests.integration.test_execution import make_account, plan
+from followthrough.settings import Settings
+from scheduler.dispatch.dispatcher import Dispatcher
+from scheduler.dispatch.schedule_table import DueItem
+from tests.support.shares import make_account, plan, share_service
 
 
 def dispatcher(pool: ConnectionPool[Any], settings: Settings, sent: list[DueItem], **kw: Any) -> Dispatcher:
@@ -26,7 +25,7 @@ def dispatcher(pool: ConnectionPool[Any], settings: Settings, sent: list[DueItem
 def test_due_work_is_handed_out_once_and_again_only_after_its_lease(
     pool: ConnectionPool[Any], store: EventStore, settings: Settings
 ) -> None:
-    shares = ShareService(pool=pool, store=store, notifier=None, lease_seconds=1.0)
+    shares = share_service(pool, store, None)
     share_id = plan(shares, make_account(pool))
     sent: list[DueItem] = []
     d = dispatcher(pool, settings, sent, lease_seconds=1.0)
@@ -42,7 +41,7 @@ def test_due_work_is_handed_out_once_and_again_only_after_its_lease(
 def test_work_is_not_handed_out_before_the_dispatch_lead(
     pool: ConnectionPool[Any], store: EventStore, settings: Settings
 ) -> None:
-    shares = ShareService(pool=pool, store=store, notifier=None, lease_seconds=1.0)
+    shares = share_service(pool, store, None)
     soon = plan(shares, make_account(pool), at=datetime.now(UTC) + timedelta(milliseconds=150))
     plan(shares, make_account(pool, name="later"), at=datetime.now(UTC) + timedelta(hours=1))
     sent: list[DueItem] = []
@@ -56,7 +55,7 @@ def test_work_is_not_handed_out_before_the_dispatch_lead(
 def test_two_dispatchers_claiming_at_once_never_hand_out_the_same_row(
     pool: ConnectionPool[Any], store: EventStore, settings: Settings
 ) -> None:
-    shares = ShareService(pool=pool, store=store, notifier=None, lease_seconds=30.0)
+    shares = share_service(pool, store, None)
     account = make_account(pool)
     planned = {plan(shares, account) for _ in range(150)}
     sent_a: list[DueItem] = []
@@ -87,7 +86,7 @@ def test_a_running_dispatcher_wakes_for_newly_planned_work(
 
     notifier = Notifier(settings.database_url or "")
     notifier.start()
-    shares = ShareService(pool=pool, store=store, notifier=notifier, lease_seconds=30.0)
+    shares = share_service(pool, store, notifier)
     sent: list[DueItem] = []
     d = dispatcher(pool, settings, sent, max_sleep=30.0)
     stop = threading.Event()

@@ -14,29 +14,16 @@ from dramatiq.brokers.stub import StubBroker
 from psycopg_pool import ConnectionPool
 
 from events.store import EventStore
-from scheduler import accounts
-from scheduler.domain.plans import StepInput
-from scheduler.settings import Settings
-from scheduler.shares import PlanShare, ShareService
+from followthrough.settings import Settings
+from scheduler.services.shares import ShareService
 from tests.support.fake_channel import Crash, FakeChannel
+from tests.support.shares import WS, Clock, make_account, plan, runtime, share_service
+from tests.support.shares import view as share_view_of
 from workers import actors as actor_module
 from workers import runtime as runtime_module
-from workers.channels import Publishers
 from workers.execution import execute_share, execute_shares
 from workers.middleware import LogContext, Resources
 from workers.runtime import Runtime
-
-WS = "acme"
-PLAN = [StepInput(kind="check_replies", after=timedelta(hours=1), owner="alice"),
-        StepInput(kind="check_replies", after=timedelta(days=1), owner="bob")]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.offset = timedelta(0)
-
-    def __call__(self) -> datetime:
-        return datetime.now(UTC) + self.offset
 
 
 @pytest.fixture
@@ -52,31 +39,12 @@ def clock() -> Clock:
 @pytest.fixture
 def rt(settings: Settings, store: EventStore, pool: ConnectionPool[Any], channel: FakeChannel,
        clock: Clock) -> Runtime:
-    publishers = Publishers()
-    publishers.register(channel)
-    return Runtime(settings=settings.model_copy(update={"max_attempts": 3}), pool=pool, store=store,
-                  publishers=publishers, clock=clock, random=lambda: 0.5)
+    return runtime(pool, store, channel, clock=clock, lease_seconds=settings.lease_seconds, max_attempts=3)
 
 
 @pytest.fixture
 def shares(store: EventStore, pool: ConnectionPool[Any]) -> ShareService:
-    return ShareService(pool=pool, store=store, notifier=None, lease_seconds=5.0)
-
-
-def make_account(pool: ConnectionPool[Any], **kw: Any) -> accounts.Account:
-    from scheduler import workspaces
-
-    with pool.connection() as conn:
-        workspaces.ensure_workspace(conn, WS)
-        return accounts.create(conn, workspace_id=WS, name=kw.pop("name", "main"), channel="console", config={},
-                               default_response_plan=None, late_policy=kw.pop("late_policy", "send"),
-                               max_lateness_seconds=kw.pop("max_lateness_seconds", None))
-
-
-def plan(shares: ShareService, account: accounts.Account, *, at: datetime | None = None) -> UUID:
-    _, view = shares.plan(WS, PlanShare(account_id=account.id, text="hello", scheduled_at=at, response_plan=PLAN),
-                          actor="test")
-    return UUID(view["id"])
+    return share_service(pool, store)
 
 
 def types(store: EventStore, share_id: UUID) -> list[str]:
@@ -99,7 +67,7 @@ def test_a_due_share_is_published_once_after_its_tasks_are_recorded(
     # A late duplicate of the message changes nothing
     assert execute_share(rt, share_id) == "share_skipped"
     assert len(channel.publish_calls) == 1
-    view = shares.get(WS, share_id)
+    view = share_view_of(shares, share_id)
     assert view["status"] == "sent"
     assert [t["status"] for t in view["response_tasks"]] == ["open", "open"]
 
@@ -132,7 +100,7 @@ def test_a_transient_failure_is_retried_from_the_database_with_backoff(
     channel.script = ["transient"]
     before = datetime.now(UTC)
     assert execute_share(rt, share_id) == "share_retry_scheduled"
-    view = shares.get(WS, share_id)
+    view = share_view_of(shares, share_id)
     assert (view["status"], view["attempts"], view["last_error"]) == ("failed", 1, "503 Service Unavailable")
     next_at = datetime.fromisoformat(view["next_attempt_at"])
     # base 30 s, jitter centred (random=0.5): exactly 30 s after the failure
@@ -145,7 +113,7 @@ def test_a_transient_failure_is_retried_from_the_database_with_backoff(
     assert execute_share(rt, share_id) == "share_skipped"
     clock.offset = timedelta(seconds=31)
     assert execute_share(rt, share_id) == "share_sent"
-    assert shares.get(WS, share_id)["attempts"] == 2
+    assert share_view_of(shares, share_id)["attempts"] == 2
 
 
 def test_retry_after_from_the_channel_is_honoured(
@@ -154,7 +122,7 @@ def test_retry_after_from_the_channel_is_honoured(
     share_id = plan(shares, make_account(pool))
     channel.script = ["429:600"]
     assert execute_share(rt, share_id) == "share_retry_scheduled"
-    next_at = datetime.fromisoformat(shares.get(WS, share_id)["next_attempt_at"])
+    next_at = datetime.fromisoformat(share_view_of(shares, share_id)["next_attempt_at"])
     assert next_at > datetime.now(UTC) + timedelta(seconds=590)
 
 
@@ -164,7 +132,7 @@ def test_a_permanent_failure_is_not_retried_and_cancels_the_tasks(
     share_id = plan(shares, make_account(pool))
     channel.script = ["permanent"]
     assert execute_share(rt, share_id) == "share_failed"
-    view = shares.get(WS, share_id)
+    view = share_view_of(shares, share_id)
     assert view["status"] == "failed"
     assert view["next_attempt_at"] is None
     assert view["last_error"] == "422 text rejected by the network"
@@ -183,7 +151,7 @@ def test_after_the_last_attempt_the_share_is_abandoned(
         clock.offset = timedelta(hours=hours)
         outcomes.append(execute_share(rt, share_id))
     assert outcomes == ["share_retry_scheduled", "share_retry_scheduled", "share_abandoned"]
-    view = shares.get(WS, share_id)
+    view = share_view_of(shares, share_id)
     assert view["status"] == "abandoned"
     assert [t["status"] for t in view["response_tasks"]] == ["cancelled", "cancelled"]
     assert "ShareAbandoned" in types(store, share_id)
@@ -218,11 +186,11 @@ def test_a_worker_that_dies_mid_attempt_is_followed_by_one_that_looks_first(
     channel.script = [crash]
     with pytest.raises(Crash):
         execute_share(rt, share_id)
-    assert shares.get(WS, share_id)["status"] == "sending"
+    assert share_view_of(shares, share_id)["status"] == "sending"
     # A redelivery within the lease leaves the attempt in flight alone
     assert execute_share(rt, share_id) == "share_skipped"
     # After the lease, the next delivery reconciles, and publishes only if needed
-    clock.offset = timedelta(seconds=rt.settings.lease_seconds + 1)
+    clock.offset = timedelta(seconds=rt.config.lease_seconds + 1)
     assert execute_share(rt, share_id) == "share_sent"
     assert channel.find_calls == [share_id]
     assert channel.count_for(share_id) == 1
@@ -252,7 +220,7 @@ def test_a_delivery_slightly_early_waits_for_the_due_time(
     due = datetime.now(UTC) + timedelta(milliseconds=600)
     share_id = plan(shares, make_account(pool), at=due)
     assert execute_share(rt, share_id) == "share_sent"
-    view = shares.get(WS, share_id)
+    view = share_view_of(shares, share_id)
     assert 0 <= view["lateness_ms"] < 1000
     assert datetime.fromisoformat(view["sent_at"]) >= due
 
@@ -263,7 +231,7 @@ def test_a_share_found_far_past_due_is_held_under_a_hold_policy(
     account = make_account(pool, name="careful", late_policy="hold", max_lateness_seconds=60)
     share_id = plan(shares, account, at=datetime.now(UTC) - timedelta(minutes=4))
     assert execute_share(rt, share_id) == "share_held"
-    assert shares.get(WS, share_id)["status"] == "held"
+    assert share_view_of(shares, share_id)["status"] == "held"
     assert channel.publish_calls == []
     # A person decides to send it now
     shares.reschedule(WS, share_id, datetime.now(UTC), actor="test")
@@ -289,7 +257,7 @@ def test_the_actor_runs_through_a_dramatiq_worker(
         broker.join(actor_module.queue_names(settings.queue_prefix)["publish"], fail_fast=True)
         worker.join()
         # Then the share went out once
-        assert shares.get(WS, share_id)["status"] == "sent"
+        assert share_view_of(shares, share_id)["status"] == "sent"
         assert channel.count_for(share_id) == 1
     finally:
         worker.stop()

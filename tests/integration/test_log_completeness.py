@@ -18,7 +18,7 @@ from events.errors import ConcurrencyError
 from events.follow import tail
 from events.records import Checkpoint, NewEvent, RecordedEvent
 from events.store import EventStore
-from tests.conftest import connect
+from tests.support.database import connect
 
 WS = "acme"
 

@@ -9,27 +9,18 @@ from uuid import UUID
 
 from psycopg_pool import ConnectionPool
 
+from events.projections import reports
 from events.projections.runner import ProjectionRunner
 from events.projections.shares import SharesProjection
 from events.store import EventStore
-from scheduler import reports
-from scheduler.settings import Settings
-from scheduler.shares import ShareService
-from tests.integration.test_execution import WS, Clock, make_account, plan
+from followthrough.settings import Settings
 from tests.support.fake_channel import Crash, FakeChannel
-from workers.channels import Publishers
+from tests.support.shares import WS, Clock, make_account, plan, runtime, share_service, view
 from workers.execution import execute_share
-from workers.runtime import Runtime
 
 
 def runner(store: EventStore, settings: Settings, batch_size: int = 500) -> ProjectionRunner:
     return ProjectionRunner(store, SharesProjection(), conninfo=settings.database_url or "", batch_size=batch_size)
-
-
-def runtime(settings: Settings, store: EventStore, pool: ConnectionPool[Any], channel: FakeChannel) -> Runtime:
-    publishers = Publishers()
-    publishers.register(channel)
-    return Runtime(settings=settings, pool=pool, store=store, publishers=publishers, clock=Clock(), random=lambda: 0.5)
 
 
 def row(pool: ConnectionPool[Any], sql: str, *args: Any) -> Any:
@@ -41,15 +32,15 @@ def test_the_read_models_follow_a_share_from_plan_to_follow_through_exactly_once
     settings: Settings, store: EventStore, pool: ConnectionPool[Any]
 ) -> None:
     # Given two sent shares, one task done on time, one task left open, and one share cancelled
-    shares = ShareService(pool=pool, store=store, notifier=None, lease_seconds=5.0)
-    rt = runtime(settings, store, pool, FakeChannel())
+    shares = share_service(pool, store, None)
+    rt = runtime(pool, store, FakeChannel(), clock=Clock())
     account = make_account(pool)
     sent = [plan(shares, account) for _ in range(2)]
     later = plan(shares, account, at=datetime.now(UTC) + timedelta(hours=2))
     for share_id in sent:
         assert execute_share(rt, share_id) == "share_sent"
     shares.cancel(WS, later, reason="no", actor="test")
-    first_tasks = shares.get(WS, sent[0])["response_tasks"]
+    first_tasks = view(shares, sent[0])["response_tasks"]
     # When the projection catches up in small batches (restarting between them)
     assert runner(store, settings, batch_size=3).catch_up() > 0
     shares.complete_task(WS, UUID(first_tasks[0]["id"]), by="alice", note="")
@@ -76,8 +67,8 @@ def test_the_read_models_follow_a_share_from_plan_to_follow_through_exactly_once
 def test_the_rate_is_null_until_something_is_settled(
     settings: Settings, store: EventStore, pool: ConnectionPool[Any]
 ) -> None:
-    shares = ShareService(pool=pool, store=store, notifier=None, lease_seconds=5.0)
-    rt = runtime(settings, store, pool, FakeChannel())
+    shares = share_service(pool, store, None)
+    rt = runtime(pool, store, FakeChannel(), clock=Clock())
     share_id = plan(shares, make_account(pool))
     execute_share(rt, share_id)
     runner(store, settings).catch_up()
@@ -94,10 +85,10 @@ def test_a_post_that_lands_after_its_share_was_given_up_brings_its_tasks_back(
     from scheduler.domain import share as lifecycle
     from workers.execution import Delivery
 
-    shares = ShareService(pool=pool, store=store, notifier=None, lease_seconds=5.0)
+    shares = share_service(pool, store, None)
     share_id = plan(shares, make_account(pool))
     channel = FakeChannel(script=["crash_after"])
-    rt = runtime(settings, store, pool, channel)
+    rt = runtime(pool, store, channel, clock=Clock())
     with contextlib.suppress(Crash):  # the fake crash stands for a dying worker
         execute_share(rt, share_id)
     state = lifecycle.fold(r.event for r in store.read_stream(f"share-{share_id}"))

@@ -16,7 +16,7 @@ from events.catalogue import ResponseStep, ShareCancelled, SharePlanned
 from events.errors import ConcurrencyError, NotFirstWriteError, PartialDuplicateError, UnknownEventTypeError
 from events.records import Checkpoint, NewEvent
 from events.store import EventStore
-from tests.conftest import connect
+from tests.support.database import connect
 
 WS = "acme"
 

@@ -25,7 +25,7 @@ from events.catalogue import (
 from events.errors import UnknownEventTypeError
 from events.records import Checkpoint, NewEvent, metadata
 from events.upcasting import upcast
-from tests.unit.factories import ACCOUNT_ID, SHARE_ID, T0, planned, share_histories
+from tests.support.factories import ACCOUNT_ID, SHARE_ID, T0, planned, share_histories
 
 FAST = settings(max_examples=100, deadline=None, database=None)
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scheduler.logs import REDACTED, redact_secrets
+from followthrough.logs import REDACTED, redact_secrets
 
 FAST = settings(max_examples=150, deadline=None, database=None)
 

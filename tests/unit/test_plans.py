@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from events.catalogue import ResponseStep
 from scheduler.domain.plans import MAX_STEPS, StepInput, task_id, tasks_for, validate_plan
 from scheduler.errors import InvalidInputError
-from tests.unit.factories import SHARE_ID, plans, share_ids
+from tests.support.factories import SHARE_ID, plans, share_ids
 
 FAST = settings(max_examples=100, deadline=None, database=None)
 

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scheduler.domain.retry import GiveUp, RetryAt, RetryPolicy
-from tests.unit.factories import T0
+from tests.support.factories import T0
 
 FAST = settings(max_examples=200, deadline=None, database=None)
 POLICY = RetryPolicy(max_attempts=10, base=timedelta(seconds=30), cap=timedelta(hours=1), jitter=0.2)

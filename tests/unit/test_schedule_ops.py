@@ -25,7 +25,7 @@ from events.catalogue import (
 from scheduler.domain import share
 from scheduler.domain.retry import RetryPolicy
 from scheduler.domain.schedule import Remove, Upsert, ops_for
-from tests.unit.factories import T0, planned, share_histories
+from tests.support.factories import T0, planned, share_histories
 
 LATER = T0 + timedelta(hours=2)
 

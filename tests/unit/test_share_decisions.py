@@ -25,7 +25,7 @@ from scheduler.domain.plans import tasks_for
 from scheduler.domain.retry import RetryPolicy
 from scheduler.domain.share import Hold, Publish, ShareState, Skip, Wait
 from scheduler.errors import ConflictError, NotFoundError
-from tests.unit.factories import (
+from tests.support.factories import (
     GRACE,
     PLAN,
     POLICY,

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from events.catalogue import Event, ShareFailed, ShareRescheduled
 from scheduler.domain import share
 from scheduler.domain.share import ShareState, TaskState
-from tests.unit.factories import GRACE, PLAN, POLICY, SHARE_ID, T0, planned, reply, sent_history, share_histories
+from tests.support.factories import GRACE, PLAN, POLICY, SHARE_ID, T0, planned, reply, sent_history, share_histories
 
 FAST = settings(max_examples=150, deadline=None)
 

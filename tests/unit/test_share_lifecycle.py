@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 
 from scheduler.domain import share
-from tests.unit.lifecycle_model import ShareLifecycle
+from tests.support.lifecycle_model import ShareLifecycle
 
 LIFECYCLE = settings(
     max_examples=250,

@@ -16,8 +16,8 @@ from hypothesis.stateful import run_state_machine_as_test
 
 from events.catalogue import Event
 from scheduler.domain import share
-from tests.unit.factories import GRACE, PLAN, POLICY, T0, appended, planned, publish_decision
-from tests.unit.lifecycle_model import Outcome, ShareLifecycle
+from tests.support.factories import GRACE, PLAN, POLICY, T0, appended, planned, publish_decision
+from tests.support.lifecycle_model import Outcome, ShareLifecycle
 
 
 def _fail(

@@ -45,7 +45,7 @@ from scheduler.domain import share
 from scheduler.domain.plans import tasks_for
 from scheduler.domain.retry import RetryPolicy
 from scheduler.errors import ConflictError, NotFoundError
-from tests.unit.factories import GRACE, SHARE_ID, T0, planned, plans
+from tests.support.factories import GRACE, SHARE_ID, T0, planned, plans
 
 
 class FakeLog:

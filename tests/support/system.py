@@ -17,7 +17,7 @@ import httpx
 import orjson
 import psutil
 
-from tests.servers import free_port
+from tests.support.servers import free_port
 
 
 @dataclass
@@ -30,7 +30,8 @@ class System:
 
     def cli(self, *args: str) -> str:
         result = subprocess.run(
-            [sys.executable, "-m", "scheduler.cli", *args], env=self.env, capture_output=True, check=True, timeout=60
+            [sys.executable, "-m", "followthrough.cli", *args], env=self.env, capture_output=True, check=True,
+            timeout=60,
         )
         return result.stdout.decode().strip()
 
@@ -82,7 +83,7 @@ def running(
     log_path = tmp_path / "up.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "scheduler.cli", "up", "--port", str(port), "--home", str(home)],
+            [sys.executable, "-m", "followthrough.cli", "up", "--port", str(port), "--home", str(home)],
             env=env, stdout=log, stderr=subprocess.STDOUT,
         )
     system = System(f"http://127.0.0.1:{port}", home, env, process, log_path)

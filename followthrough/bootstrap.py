@@ -1,37 +1,35 @@
-"""The composition root: settings -> pool -> store -> broker -> role, one function per role.
+"""The composition root: settings -> pool -> store -> broker -> role, one builder per role.
 
 Nothing is built at import time anywhere else; each process role calls one of
-these at its start.
+these at its start (through ``followthrough.cli``, or ``workers.main`` for Dramatiq).
 """
 
 from __future__ import annotations
 
-import signal
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import dramatiq
 import httpx
 import psycopg
-import structlog
 from dramatiq.middleware import CurrentMessage
+from psycopg_pool import ConnectionPool
 
-import migrations
+from events import pool as db
 from events.notifier import Notifier
 from events.projections.runner import ProjectionRunner
 from events.projections.shares import SharesProjection
 from events.store import EventStore
-from scheduler import embedded
-from scheduler.db import connect_kwargs, make_pool
-from scheduler.dispatcher import Dispatcher
+from followthrough import schema
+from followthrough.local import embedded
+from followthrough.settings import Settings
+from scheduler.dispatch.dispatcher import Dispatcher
+from scheduler.dispatch.schedule_table import DueItem
 from scheduler.errors import ConfigurationError
-from scheduler.schedule import DueItem
-from scheduler.settings import Settings
-from scheduler.shares import ShareService
+from scheduler.services.share_stream import ShareStreams
+from scheduler.services.shares import ShareService
 from workers import actors as actor_module
 from workers.broker import make_broker, ping
 from workers.channels import Publishers
@@ -39,10 +37,7 @@ from workers.channels.bluesky import BlueskyPublisher
 from workers.channels.console import ConsolePublisher
 from workers.channels.mastodon import MastodonPublisher
 from workers.middleware import LogContext, Resources
-from workers.runtime import Runtime
-
-log = structlog.get_logger("followthrough")
-
+from workers.runtime import Runtime, WorkerConfig
 
 # --- settings and servers ------------------------------------------------------------
 
@@ -79,63 +74,40 @@ def broker_url(settings: Settings) -> str:
     return settings.broker_url
 
 
-# --- migrations ----------------------------------------------------------------------
-
-
-def alembic_config(url: str) -> Any:
-    from alembic.config import Config  # Alembic loads only where migrations run
-
-    cfg = Config()
-    cfg.set_main_option("script_location", str(Path(migrations.__file__).parent))
-    cfg.attributes["database_url"] = url
-    return cfg
-
-
-def migrate(settings: Settings, revision: str = "head") -> None:
-    from alembic import command
-
-    command.upgrade(alembic_config(database_url(settings)), revision)
-
-
-def schema_is_current(url: str) -> bool:
-    with psycopg.connect(url, connect_timeout=5) as conn:
-        exists = conn.execute("SELECT to_regclass('alembic_version') IS NOT NULL").fetchone()
-        if not exists or not exists[0]:
-            return False
-        versions = {row[0] for row in conn.execute("SELECT version_num FROM alembic_version")}
-    return versions == {migrations.HEAD}
+def migrate(settings: Settings) -> None:
+    schema.migrate(database_url(settings))
 
 
 def wait_for_schema(settings: Settings, *, timeout: float = 120.0) -> None:
-    """Roles wait for `followthrough migrate` (a Kubernetes Job, or `up`) rather than migrate themselves."""
-    url = database_url(settings)
-    deadline = time.monotonic() + timeout
-    announced = False
-    while True:
-        try:
-            if schema_is_current(url):
-                return
-            reason = "the database schema is not at the latest revision"
-            fix = "run `followthrough migrate` against this database"
-        except psycopg.Error as exc:
-            reason = f"cannot reach the database ({exc.__class__.__name__}: {str(exc).strip()[:200]})"
-            fix = "check DATABASE_URL and that the server is up"
-        if time.monotonic() > deadline:
-            raise ConfigurationError(f"{reason}: {fix}")
-        if not announced:
-            log.warning("waiting_for_migrations", reason=reason)
-            announced = True
-        time.sleep(1.0)
+    schema.wait_until_current(database_url(settings), timeout=timeout)
 
 
 # --- building blocks -----------------------------------------------------------------
 
 
+def connect_kwargs(settings: Settings, role: str) -> dict[str, Any]:
+    return db.connect_kwargs(role, idle_in_transaction_seconds=settings.idle_in_transaction_timeout_seconds)
+
+
+def connect(settings: Settings, role: str = "cli") -> psycopg.Connection[Any]:
+    """One connection with the log's session settings, for a command's own queries."""
+    return db.connect(database_url(settings), role=role,
+                      idle_in_transaction_seconds=settings.idle_in_transaction_timeout_seconds)
+
+
+def build_pool(settings: Settings, role: str, *, pool_size: int | None = None) -> ConnectionPool[Any]:
+    return db.make_pool(
+        database_url(settings),
+        role=role,
+        max_size=pool_size or settings.pool_max,
+        min_size=settings.pool_min,
+        idle_in_transaction_seconds=settings.idle_in_transaction_timeout_seconds,
+    )
+
+
 def build_store(settings: Settings, role: str, *, pool_size: int | None = None) -> tuple[EventStore, Notifier]:
-    url = database_url(settings)
-    notifier = Notifier(url, connect_kwargs=connect_kwargs(settings, f"{role}-notify"))
-    pool_ = make_pool(settings, url, role=role, max_size=pool_size)
-    return EventStore(pool_, notifier), notifier
+    notifier = Notifier(database_url(settings), connect_kwargs=connect_kwargs(settings, f"{role}-notify"))
+    return EventStore(build_pool(settings, role, pool_size=pool_size), notifier), notifier
 
 
 def build_publishers(settings: Settings) -> Publishers:
@@ -148,14 +120,23 @@ def build_publishers(settings: Settings) -> Publishers:
     return publishers
 
 
+def worker_config(settings: Settings) -> WorkerConfig:
+    return WorkerConfig(
+        lease_seconds=settings.lease_seconds,
+        dispatch_lead_seconds=settings.dispatch_lead_seconds,
+        max_attempts=settings.max_attempts,
+        retry_base_seconds=settings.retry_base_seconds,
+        retry_cap_seconds=settings.retry_cap_seconds,
+    )
+
+
 def build_runtime(settings: Settings) -> Runtime:
     wait_for_schema(settings)
     store, notifier = build_store(settings, "worker", pool_size=settings.worker_threads + 2)
     store.pool.open(wait=True, timeout=30)
     notifier.start()
-    return Runtime(
-        settings=settings, pool=store.pool, store=store, notifier=notifier, publishers=build_publishers(settings)
-    )
+    return Runtime(config=worker_config(settings), pool=store.pool, store=store, notifier=notifier,
+                   publishers=build_publishers(settings))
 
 
 def build_broker(settings: Settings) -> tuple[dramatiq.Broker, actor_module.Actors]:
@@ -166,6 +147,9 @@ def build_broker(settings: Settings) -> tuple[dramatiq.Broker, actor_module.Acto
     return broker, actors
 
 
+# --- roles ---------------------------------------------------------------------------
+
+
 def worker_broker(settings: Settings, *, build: Callable[[], Runtime] | None = None) -> dramatiq.Broker:
     """The broker a Dramatiq worker process runs (see ``workers.main``)."""
     broker, _ = build_broker(settings)
@@ -174,16 +158,13 @@ def worker_broker(settings: Settings, *, build: Callable[[], Runtime] | None = N
     return broker
 
 
-# --- roles ---------------------------------------------------------------------------
-
-
 def build_api(settings: Settings) -> Any:
     from scheduler.api.app import create_app
     from scheduler.api.deps import Services
 
     store, notifier = build_store(settings, "api")
     broker, _ = build_broker(settings)
-    shares = ShareService(pool=store.pool, store=store, notifier=notifier, lease_seconds=settings.lease_seconds)
+    shares = ShareService(pool=store.pool, streams=ShareStreams(store, notifier))
 
     def start() -> None:
         store.pool.open(wait=True, timeout=30)
@@ -195,7 +176,6 @@ def build_api(settings: Settings) -> Any:
         broker.close()
 
     services = Services(
-        settings=settings,
         pool=store.pool,
         store=store,
         shares=shares,
@@ -206,45 +186,30 @@ def build_api(settings: Settings) -> Any:
     return create_app(services)
 
 
-def run_dispatcher(settings: Settings, stop: threading.Event) -> None:
-    wait_for_schema(settings)
+@contextmanager
+def dispatcher(settings: Settings) -> Iterator[Dispatcher]:
+    """The dispatcher with its pool open and its broker connected, closed afterwards."""
     store, _ = build_store(settings, "dispatcher", pool_size=2)
     broker, actors = build_broker(settings)
 
     def send(group: Sequence[DueItem]) -> None:
         actors.send_for(group[0].kind, [item.share_id for item in group])
 
-    dispatcher = Dispatcher(
-        store.pool,
-        conninfo=database_url(settings),
-        connect_kwargs=connect_kwargs(settings, "dispatcher-lead"),
-        send=send,
-        batch=settings.dispatch_batch,
-        lease_seconds=settings.lease_seconds,
-        lead_seconds=settings.dispatch_lead_seconds,
-        message_size=settings.dispatch_message_size,
-    )
-
-    def on_signal(signum: int, _: Any) -> None:
-        log.info("stop_requested", signal=signal.Signals(signum).name)
-        stop.set()
-        if dispatcher.idle:
-            raise _Interrupted  # leave LISTEN now: closing the lock connection releases the lead
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
     store.pool.open(wait=True, timeout=30)
     try:
-        dispatcher.run(stop)
-    except _Interrupted:
-        pass
+        yield Dispatcher(
+            store.pool,
+            conninfo=database_url(settings),
+            connect_kwargs=connect_kwargs(settings, "dispatcher-lead"),
+            send=send,
+            batch=settings.dispatch_batch,
+            lease_seconds=settings.lease_seconds,
+            lead_seconds=settings.dispatch_lead_seconds,
+            message_size=settings.dispatch_message_size,
+        )
     finally:
         store.pool.close()
         broker.close()
-
-
-class _Interrupted(BaseException):
-    """Raised from the signal handler to end an idle wait at once."""
 
 
 def projection_runners(settings: Settings, store: EventStore) -> list[ProjectionRunner]:
@@ -261,7 +226,6 @@ def projection_runners(settings: Settings, store: EventStore) -> list[Projection
 
 
 def run_projector(settings: Settings, stop: threading.Event) -> None:
-    wait_for_schema(settings)
     store, _ = build_store(settings, "projector", pool_size=4)
     store.pool.open(wait=True, timeout=30)
     threads = [
@@ -278,14 +242,3 @@ def run_projector(settings: Settings, stop: threading.Event) -> None:
         for thread in threads:
             thread.join(timeout=10)
         store.pool.close()
-
-
-def stop_on_signals(stop: threading.Event) -> None:
-    """SIGTERM and SIGINT set ``stop``: a role finishes its step and lets go at once."""
-
-    def handler(signum: int, _: Any) -> None:
-        log.info("stop_requested", signal=signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)

@@ -40,7 +40,7 @@ class Account:
     created_at: datetime
 
 
-Q = sqlfiles.load("scheduler.sql", "accounts.sql")
+Q = sqlfiles.load("scheduler.services", "accounts.sql")
 
 
 def _from_row(row: Sequence[Any]) -> Account:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -35,7 +36,7 @@ def task_view(task: TaskState, share_id: Any, now: datetime) -> dict[str, Any]:
     }
 
 
-def share_view(state: ShareState, history: list[RecordedEvent], now: datetime) -> dict[str, Any]:
+def share_view(state: ShareState, history: Sequence[RecordedEvent], now: datetime) -> dict[str, Any]:
     planned = state.planned
     assert planned is not None
     assert state.share_id is not None

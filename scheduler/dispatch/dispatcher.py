@@ -20,10 +20,10 @@ import structlog
 from psycopg_pool import ConnectionPool
 
 from events.notifier import listen, wait_for_notify
-from scheduler import schedule
-from scheduler.schedule import SCHEDULE_CHANNEL, DueItem
+from scheduler.dispatch import schedule_table as schedule
+from scheduler.dispatch.schedule_table import SCHEDULE_CHANNEL, DueItem
 
-log = structlog.get_logger("scheduler.dispatcher")
+log = structlog.get_logger("scheduler.dispatch.dispatcher")
 
 LOCK_SQL = "SELECT pg_try_advisory_lock(hashtext('followthrough:dispatcher'))"
 

@@ -1,8 +1,4 @@
-"""The share lifecycle as pure functions: fold a stream's history into a state, and
-decide from a state and a command which events to append.
-
-planned -> (rescheduled | cancelled)* -> attempt started (+ response tasks)
--> sent | failed -> retry ... -> sent | abandoned. Then replies and completed tasks.
+"""The share's decisions as pure functions: from a state and a command, the events to append.
 
 The invariant lives here: an attempt's events always carry the response tasks
 when none are recorded yet, and nothing may be published (``Publish``) unless
@@ -11,11 +7,10 @@ the decision that allows it has recorded them first.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
 from events.catalogue import (
     Event,
@@ -29,7 +24,6 @@ from events.catalogue import (
     ShareCancelled,
     ShareFailed,
     ShareHeld,
-    SharePlanned,
     ShareRescheduled,
     ShareSent,
 )
@@ -37,162 +31,8 @@ from events.records import NewEvent
 
 from scheduler.domain.plans import tasks_for
 from scheduler.domain.retry import GiveUp, RetryPolicy
+from scheduler.domain.share.state import ShareState, event_id
 from scheduler.errors import ConflictError, NotFoundError
-
-Status = Literal["planned", "sending", "sent", "failed", "held", "abandoned", "cancelled"]
-TaskStatus = Literal["pending", "open", "overdue", "done", "cancelled"]
-
-
-def stream_id(share_id: UUID) -> str:
-    return f"share-{share_id}"
-
-
-def event_id(share_id: UUID, name: str) -> UUID:
-    """Deterministic event ids: a retried append of the same decision is a no-op."""
-    return uuid5(NAMESPACE_URL, f"followthrough:share:{share_id}:{name}")
-
-
-@dataclass(frozen=True, slots=True)
-class TaskState:
-    task_id: UUID
-    kind: str
-    owner: str
-    after_seconds: int
-    due_at: datetime | None = None
-    completed_at: datetime | None = None
-    cancelled: bool = False
-
-    def status(self, now: datetime) -> TaskStatus:
-        if self.cancelled:
-            return "cancelled"
-        if self.completed_at is not None:
-            return "done"
-        if self.due_at is None:
-            return "pending"
-        return "open" if now < self.due_at else "overdue"
-
-
-@dataclass(frozen=True, slots=True)
-class ShareState:
-    share_id: UUID | None = None
-    version: int = 0
-    planned: SharePlanned | None = None
-    status: Status = "planned"
-    scheduled_at: datetime | None = None
-    attempts: int = 0
-    attempt_started_at: datetime | None = None
-    outcome_unknown: bool = False
-    tasks_recorded: bool = False
-    tasks: tuple[TaskState, ...] = ()
-    sent: ShareSent | None = None
-    last_error: str | None = None
-    next_attempt_at: datetime | None = None
-    retryable: bool = True
-    replies: tuple[str, ...] = field(default=())
-
-    @property
-    def exists(self) -> bool:
-        return self.planned is not None
-
-    def task(self, task_id: UUID) -> TaskState | None:
-        return next((t for t in self.tasks if t.task_id == task_id), None)
-
-
-def evolve(state: ShareState, event: Event) -> ShareState:
-    """Apply one event. Replaying any prefix then the rest equals replaying all."""
-    version = state.version + 1
-    match event:
-        case SharePlanned():
-            return replace(
-                state,
-                share_id=event.share_id,
-                version=version,
-                planned=event,
-                status="planned",
-                scheduled_at=event.scheduled_at,
-            )
-        case ShareRescheduled():
-            return replace(
-                state,
-                version=version,
-                scheduled_at=event.scheduled_at,
-                status="planned" if state.status == "held" else state.status,
-            )
-        case ShareCancelled():
-            return replace(state, version=version, status="cancelled", next_attempt_at=None)
-        case ShareAttemptStarted():
-            return replace(
-                state,
-                version=version,
-                status="sending",
-                attempts=event.attempt,
-                attempt_started_at=event.started_at,
-                next_attempt_at=None,
-                # An attempt that never reported back may have posted: remember it until
-                # a post is found or sent (a later failure does not clear the doubt).
-                outcome_unknown=state.outcome_unknown or state.status == "sending",
-            )
-        case ResponseTasksRecorded():
-            tasks = tuple(
-                TaskState(task_id=t.task_id, kind=t.kind, owner=t.owner, after_seconds=t.after_seconds)
-                for t in event.tasks
-            )
-            return replace(state, version=version, tasks_recorded=True, tasks=tasks)
-        case ShareSent():
-            tasks = tuple(replace(t, due_at=event.sent_at + timedelta(seconds=t.after_seconds)) for t in state.tasks)
-            return replace(
-                state,
-                version=version,
-                status="sent",
-                sent=event,
-                tasks=tasks,
-                outcome_unknown=False,
-                next_attempt_at=None,
-                last_error=None,
-            )
-        case ShareFailed():
-            return replace(
-                state,
-                version=version,
-                status="failed",
-                last_error=event.reason,
-                outcome_unknown=state.outcome_unknown or event.outcome_unknown,
-                next_attempt_at=event.next_attempt_at,
-                retryable=event.retryable and event.next_attempt_at is not None,
-            )
-        case ShareHeld():
-            return replace(state, version=version, status="held", last_error=event.reason)
-        case ShareAbandoned():
-            return replace(
-                state,
-                version=version,
-                status="abandoned",
-                next_attempt_at=None,
-                last_error=event.reason,
-                retryable=False,
-            )
-        case ResponseTasksCancelled():
-            gone = set(event.task_ids)
-            tasks = tuple(replace(t, cancelled=True) if t.task_id in gone else t for t in state.tasks)
-            return replace(state, version=version, tasks=tasks)
-        case ResponseTaskCompleted():
-            tasks = tuple(
-                replace(t, completed_at=event.completed_at) if t.task_id == event.task_id else t for t in state.tasks
-            )
-            return replace(state, version=version, tasks=tasks)
-        case ResponseReceived():
-            return replace(state, version=version, replies=(*state.replies, event.reply_id))
-    return replace(state, version=version)
-
-
-def fold(events: Iterable[Event], state: ShareState | None = None) -> ShareState:
-    current = state or ShareState()
-    for event in events:
-        current = evolve(current, event)
-    return current
-
-
-# --- decisions -----------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)

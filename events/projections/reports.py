@@ -9,7 +9,7 @@ import psycopg
 
 from events import sqlfiles
 
-Q = sqlfiles.load("scheduler.sql", "reports.sql")
+Q = sqlfiles.load("events.projections.sql", "reports.sql")
 GroupBy = Literal["account", "owner", "channel", "day", "workspace"]
 TaskState = Literal["open", "overdue", "done", "pending", "cancelled"]
 

@@ -1,15 +1,17 @@
 """Share use cases behind the API: plan, read, reschedule, cancel, complete a task.
 
-Each write is one unit of work: the events are appended first (the first write
-of the transaction), then the schedule and the idempotency record, then commit.
+Each write goes through the one unit of work for share streams (``share_stream``):
+the events first, then the schedule (and, for a plan, the idempotency record), then
+commit. Results are domain values; the API renders them and chooses status codes.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -22,22 +24,22 @@ from psycopg_pool import ConnectionPool
 
 from events.catalogue import SharePlanned
 from events.errors import ConcurrencyError
-from events.notifier import Notifier
-from events.records import NewEvent, RecordedEvent, metadata
-from events.store import EventStore
-from scheduler import accounts, schedule, views
+from events.records import AppendResult, NewEvent, RecordedEvent
 from scheduler.domain import share as lifecycle
 from scheduler.domain.limits import check_text
 from scheduler.domain.plans import StepInput, validate_plan
-from scheduler.domain.schedule import ops_for
 from scheduler.domain.share import ShareState
 from scheduler.errors import IdempotencyKeyReusedError, InvalidInputError, NotFoundError
+from scheduler.services import accounts
+from scheduler.services.share_stream import ShareStreams, stamp
 
-log = structlog.get_logger("scheduler.shares")
+log = structlog.get_logger("scheduler.services.shares")
 
 PAST_TOLERANCE = timedelta(minutes=5)
 WRITE_TRIES = 3
-
+# The idempotency table keeps the status a repeat is answered with: a plan that
+# went through is always "created".
+CREATED = 201
 
 _EVENT_LOG_NAMES = {
     "ShareCancelled": "share_cancelled",
@@ -45,6 +47,10 @@ _EVENT_LOG_NAMES = {
     "ResponseTasksCancelled": "response_tasks_cancelled",
     "ResponseTaskCompleted": "response_task_completed",
 }
+
+# How the caller shows a share (the API's JSON view); a plan stores it with its
+# idempotency key so that a repeat gets the first answer back.
+Render = Callable[[ShareState, Sequence[RecordedEvent], datetime], dict[str, Any]]
 
 
 def utc_now() -> datetime:
@@ -59,29 +65,41 @@ class PlanShare:
     response_plan: Sequence[StepInput] | None
 
 
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """A plan's answer: the rendered share, and whether it repeats an earlier request's."""
+
+    body: dict[str, Any]
+    replayed: bool
+
+
+def _remember(
+    conn: psycopg.Connection[Any], result: AppendResult, *, body: dict[str, Any], workspace_id: str,
+    key: str | None, request_hash: str,
+) -> None:
+    """In the plan's transaction: the answer (with the version written), kept for repeats."""
+    body["version"] = result.version
+    if key is not None:
+        conn.execute(
+            "INSERT INTO idempotency_keys (workspace_id, key, request_hash, status_code, response)"
+            " VALUES (%s, %s, %s, %s, %s)",
+            (workspace_id, key, request_hash, CREATED, Jsonb(body)),
+        )
+
+
 @dataclass
 class ShareService:
     pool: ConnectionPool[Any]
-    store: EventStore
-    notifier: Notifier | None
-    lease_seconds: float
+    streams: ShareStreams
     clock: Callable[[], datetime] = utc_now
 
     # --- reading ------------------------------------------------------------------
 
     def load(self, workspace_id: str, share_id: UUID) -> tuple[ShareState, list[RecordedEvent]]:
-        history = self.store.read_stream(lifecycle.stream_id(share_id))
+        state, history = self.streams.load(share_id)
         if not history or history[0].workspace_id != workspace_id:
             raise NotFoundError("share", str(share_id))
-        return lifecycle.fold(r.event for r in history), history
-
-    def get(self, workspace_id: str, share_id: UUID) -> dict[str, Any]:
-        state, history = self.load(workspace_id, share_id)
-        return views.share_view(state, history, self.clock())
-
-    def events(self, workspace_id: str, share_id: UUID) -> list[dict[str, Any]]:
-        _, history = self.load(workspace_id, share_id)
-        return [views.event_view(r) for r in history]
+        return state, history
 
     # --- planning -----------------------------------------------------------------
 
@@ -91,10 +109,11 @@ class ShareService:
         command: PlanShare,
         *,
         actor: str,
+        render: Render,
         idempotency_key: str | None = None,
         request_body: Any = None,
-    ) -> tuple[int, dict[str, Any]]:
-        """Validate and plan a share; returns (HTTP-ish status, share view).
+    ) -> Planned:
+        """Validate and plan a share.
 
         With an idempotency key, a repeat of the same request returns the first
         answer; the same key with a different body is refused.
@@ -106,68 +125,44 @@ class ShareService:
                 if idempotency_key is not None:
                     replay = self._replay(conn, workspace_id, idempotency_key, request_hash)
                     if replay is not None:
-                        return replay
+                        return Planned(replay, replayed=True)
                 planned = self._validate(conn, workspace_id, command, now)
-                share_id = planned.share_id
-                new = [
-                    NewEvent(
-                        event=planned,
-                        event_id=lifecycle.event_id(share_id, "planned"),
-                        metadata=metadata(workspace_id=workspace_id, actor=actor, correlation_id=str(share_id)),
-                    )
-                ]
-                state = lifecycle.fold([planned])
-                body = views.share_view(state, [], now)
+                body = render(lifecycle.fold([planned]), [], now)
+                body["created_at"] = now.isoformat()
+                body["workspace_id"] = workspace_id
+                remember = partial(_remember, body=body, workspace_id=workspace_id, key=idempotency_key,
+                                   request_hash=request_hash)
+                new = stamp([NewEvent(event=planned, event_id=lifecycle.event_id(planned.share_id, "planned"))],
+                            workspace_id=workspace_id, actor=actor, share_id=planned.share_id)
                 try:
-                    with conn.transaction():
-                        result = self.store.append(
-                            lifecycle.stream_id(share_id),
-                            new,
-                            expected_version=0,
-                            workspace_id=workspace_id,
-                            conn=conn,
-                        )
-                        schedule.apply(
-                            conn,
-                            share_id=share_id,
-                            workspace_id=workspace_id,
-                            ops=ops_for([planned]))
-                        body["created_at"] = now.isoformat()
-                        body["workspace_id"] = workspace_id
-                        body["version"] = result.version
-                        if idempotency_key is not None:
-                            conn.execute(
-                                "INSERT INTO idempotency_keys (workspace_id, key, request_hash, status_code, response)"
-                                " VALUES (%s, %s, %s, %s, %s)",
-                                (workspace_id, idempotency_key, request_hash, 201, Jsonb(body)),
-                            )
+                    self.streams.commit(conn, share_id=planned.share_id, workspace_id=workspace_id, events=new,
+                                        expected_version=0, also=remember)
                 except pg_errors.UniqueViolation:
                     continue  # a concurrent request with the same key won: replay its answer
-                self._after_commit()
-                log.info(
-                    "share_planned",
-                    share_id=str(share_id),
-                    workspace_id=workspace_id,
-                    account=planned.account_name,
-                    channel=planned.channel,
-                    scheduled_at=planned.scheduled_at.isoformat(),
-                    tasks=len(planned.response_plan),
-                )
-                return 201, body
+            log.info(
+                "share_planned",
+                share_id=str(planned.share_id),
+                workspace_id=workspace_id,
+                account=planned.account_name,
+                channel=planned.channel,
+                scheduled_at=planned.scheduled_at.isoformat(),
+                tasks=len(planned.response_plan),
+            )
+            return Planned(body, replayed=False)
         raise ConcurrencyError("idempotency", None, 0)
 
     def _replay(
         self, conn: psycopg.Connection[Any], workspace_id: str, key: str, request_hash: str
-    ) -> tuple[int, dict[str, Any]] | None:
+    ) -> dict[str, Any] | None:
         row = conn.execute(
-            "SELECT request_hash, status_code, response FROM idempotency_keys WHERE workspace_id = %s AND key = %s",
+            "SELECT request_hash, response FROM idempotency_keys WHERE workspace_id = %s AND key = %s",
             (workspace_id, key),
         ).fetchone()
         if row is None:
             return None
         if row[0] != request_hash:
             raise IdempotencyKeyReusedError(key)
-        return int(row[1]), dict(row[2])
+        return dict(row[1])
 
     def _validate(
         self, conn: psycopg.Connection[Any], workspace_id: str, command: PlanShare, now: datetime
@@ -199,65 +194,48 @@ class ShareService:
 
     # --- changing -----------------------------------------------------------------
 
-    def reschedule(self, workspace_id: str, share_id: UUID, scheduled_at: datetime, *, actor: str) -> dict[str, Any]:
+    def reschedule(
+        self, workspace_id: str, share_id: UUID, scheduled_at: datetime, *, actor: str
+    ) -> tuple[ShareState, list[RecordedEvent]]:
         if scheduled_at < self.clock() - PAST_TOLERANCE:
             raise InvalidInputError("scheduled_at", "is more than 5 minutes in the past")
         return self._change(
             workspace_id, share_id, actor, lambda s: lifecycle.reschedule(s, scheduled_at=scheduled_at.astimezone(UTC))
         )
 
-    def cancel(self, workspace_id: str, share_id: UUID, *, reason: str, actor: str) -> dict[str, Any]:
+    def cancel(
+        self, workspace_id: str, share_id: UUID, *, reason: str, actor: str
+    ) -> tuple[ShareState, list[RecordedEvent]]:
         return self._change(workspace_id, share_id, actor, lambda s: lifecycle.cancel(s, reason=reason))
 
-    def complete_task(self, workspace_id: str, task_id: UUID, *, by: str, note: str) -> dict[str, Any]:
+    def complete_task(
+        self, workspace_id: str, task_id: UUID, *, by: str, note: str
+    ) -> tuple[ShareState, list[RecordedEvent]]:
         share_id = self._share_of_task(workspace_id, task_id)
         now = self.clock()
-        view = self._change(
+        return self._change(
             workspace_id, share_id, by, lambda s: lifecycle.complete_task(s, task_id=task_id, now=now, by=by, note=note)
         )
-        return next(t for t in view["response_tasks"] if t["id"] == str(task_id))
 
     def _change(
         self,
         workspace_id: str,
         share_id: UUID,
         actor: str,
-        decide: Callable[[ShareState], tuple[NewEvent, ...]],
-    ) -> dict[str, Any]:
-        for _ in range(WRITE_TRIES):
-            state, history = self.load(workspace_id, share_id)
-            new = decide(state)
-            if not new:
-                return views.share_view(state, history, self.clock())
-            meta = metadata(workspace_id=workspace_id, actor=actor, correlation_id=str(share_id))
-            stamped = [replace(e, metadata=meta) for e in new]
-            try:
-                with self.pool.connection() as conn, conn.transaction():
-                    self.store.append(
-                        lifecycle.stream_id(share_id),
-                        stamped,
-                        expected_version=state.version,
-                        workspace_id=workspace_id,
-                        conn=conn,
-                    )
-                    schedule.apply(
-                        conn,
-                        share_id=share_id,
-                        workspace_id=workspace_id,
-                        ops=ops_for(e.event for e in new))
-            except ConcurrencyError:
-                continue  # the share moved on meanwhile: decide again on the new state
-            self._after_commit()
-            for e in new:
-                log.info(
-                    _EVENT_LOG_NAMES.get(e.event.type_name, e.event.type_name),
-                    share_id=str(share_id),
-                    workspace_id=workspace_id,
-                    actor=actor,
-                )
-            state, history = self.load(workspace_id, share_id)
-            return views.share_view(state, history, self.clock())
-        raise ConcurrencyError(lifecycle.stream_id(share_id), None, -1)
+        decide: Callable[[ShareState], Sequence[NewEvent]],
+    ) -> tuple[ShareState, list[RecordedEvent]]:
+        state, _ = self.load(workspace_id, share_id)  # 404 for another workspace's share
+        with self.pool.connection() as conn:
+            _, written = self.streams.change(conn, share_id, decide, workspace_id=workspace_id, actor=actor,
+                                             state=state)
+        for e in written:
+            log.info(
+                _EVENT_LOG_NAMES.get(e.event.type_name, e.event.type_name),
+                share_id=str(share_id),
+                workspace_id=workspace_id,
+                actor=actor,
+            )
+        return self.load(workspace_id, share_id)
 
     def _share_of_task(self, workspace_id: str, task_id: UUID) -> UUID:
         with self.pool.connection() as conn:
@@ -277,7 +255,3 @@ class ShareService:
         if row is None:
             raise NotFoundError("response task", str(task_id))
         return UUID(str(row[0]))
-
-    def _after_commit(self) -> None:
-        self.store.appended()
-        schedule.wake_dispatcher(self.notifier)

@@ -1,15 +1,3 @@
--- name: upsert
-INSERT INTO schedule (workspace_id, kind, share_id, due_at)
-VALUES (%(workspace_id)s, %(kind)s, %(share_id)s, %(due_at)s)
-ON CONFLICT (kind, share_id) DO UPDATE
-SET due_at = EXCLUDED.due_at, lease_until = NULL, dispatched_at = NULL, dispatch_count = 0, updated_at = now()
-
--- name: remove
-DELETE FROM schedule WHERE kind = %(kind)s AND share_id = %(share_id)s
-
--- name: remove_many
-DELETE FROM schedule WHERE kind = %(kind)s AND share_id = ANY(%(share_ids)s::uuid[])
-
 -- name: claim_due
 -- Hand out due work: rows due and not leased, or leased and the lease ran out (the
 -- message was lost or its worker died). SKIP LOCKED lets a second dispatcher, or a
@@ -52,11 +40,3 @@ SELECT least(
     (SELECT min(due_at) FROM schedule WHERE lease_until IS NULL) - make_interval(secs => %(lead_seconds)s),
     (SELECT min(lease_until) FROM schedule WHERE lease_until IS NOT NULL)
 ) - clock_timestamp()
-
--- name: counts
-SELECT kind,
-       count(*) FILTER (WHERE lease_until IS NULL AND due_at <= clock_timestamp()) AS due,
-       count(*) FILTER (WHERE lease_until IS NOT NULL) AS leased,
-       count(*) AS total
-FROM schedule
-GROUP BY kind

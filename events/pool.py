@@ -1,4 +1,6 @@
-"""Database connections: the pool every role uses, with the session settings the log needs."""
+"""Database connections: the pool every role uses, with the session settings the log needs.
+
+Takes plain values; the composition root passes them from the settings."""
 
 from __future__ import annotations
 
@@ -10,13 +12,16 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from events.connection import LogConnection
-from scheduler.settings import Settings
+
+DEFAULT_IDLE_IN_TRANSACTION_SECONDS = 60
 
 
-def connect_kwargs(settings: Settings, role: str) -> dict[str, Any]:
+def connect_kwargs(
+    role: str, *, idle_in_transaction_seconds: int = DEFAULT_IDLE_IN_TRANSACTION_SECONDS
+) -> dict[str, Any]:
     """Per-connection settings. ``idle_in_transaction_session_timeout`` bounds how long a
     forgotten open transaction can hold every log follower back."""
-    timeout_ms = settings.idle_in_transaction_timeout_seconds * 1000
+    timeout_ms = idle_in_transaction_seconds * 1000
     return {
         "application_name": f"followthrough-{role}",
         "options": f"-c idle_in_transaction_session_timeout={timeout_ms}",
@@ -39,16 +44,22 @@ def _check_if_idle(conn: psycopg.Connection[Any]) -> None:
     _checked_out_at[conn] = now
 
 
-def make_pool(settings: Settings, conninfo: str, *, role: str, max_size: int | None = None) -> ConnectionPool[Any]:
+def make_pool(
+    conninfo: str,
+    *,
+    role: str,
+    max_size: int,
+    min_size: int = 1,
+    idle_in_transaction_seconds: int = DEFAULT_IDLE_IN_TRANSACTION_SECONDS,
+) -> ConnectionPool[Any]:
     """A pool of autocommit connections (one statement = one transaction; units of
     work open ``conn.transaction()`` themselves). Not opened here: the caller opens
     it where its lifetime starts (FastAPI's lifespan, a worker's boot)."""
-    kwargs = {"autocommit": True, **connect_kwargs(settings, role)}
-    size = max_size or settings.pool_max
+    kwargs = {"autocommit": True, **connect_kwargs(role, idle_in_transaction_seconds=idle_in_transaction_seconds)}
     return ConnectionPool(
         conninfo,
-        min_size=min(settings.pool_min, size),
-        max_size=size,
+        min_size=min(min_size, max_size),
+        max_size=max_size,
         kwargs=kwargs,
         open=False,
         check=_check_if_idle,
@@ -57,5 +68,10 @@ def make_pool(settings: Settings, conninfo: str, *, role: str, max_size: int | N
     )
 
 
-def connect(settings: Settings, conninfo: str, *, role: str) -> psycopg.Connection[Any]:
-    return LogConnection.connect(conninfo, autocommit=True, **connect_kwargs(settings, role))
+def connect(
+    conninfo: str, *, role: str, idle_in_transaction_seconds: int = DEFAULT_IDLE_IN_TRANSACTION_SECONDS
+) -> psycopg.Connection[Any]:
+    """One autocommit connection with the log's session settings (tools, leaders)."""
+    return LogConnection.connect(
+        conninfo, autocommit=True, **connect_kwargs(role, idle_in_transaction_seconds=idle_in_transaction_seconds)
+    )

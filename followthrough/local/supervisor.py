@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
-log = structlog.get_logger("scheduler.supervisor")
+log = structlog.get_logger("followthrough.local.supervisor")
 
 PR_SET_PDEATHSIG = 1
 # A role that ran this long before dying starts over at the shortest backoff.

@@ -1,0 +1,40 @@
+"""Operators' figures over the read models and the schedule (all workspaces), read when
+Prometheus scrapes the API. The API turns them into metric families."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from events import sqlfiles
+
+Q = sqlfiles.load("events.projections.sql", "metrics.sql")
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    shares_by_status: dict[str, int]
+    tasks_by_state: dict[str, int]
+    sent_without_tasks: int
+    lateness_p50_ms: float
+    lateness_p99_ms: float
+    # kind -> {"due", "leased", "total"}
+    schedule: dict[str, dict[str, int]]
+
+
+def figures(conn: psycopg.Connection[Any]) -> Figures:
+    integrity = conn.execute(Q["integrity"]).fetchone()
+    p50, p99 = conn.execute(Q["lateness"]).fetchone() or (0, 0)
+    return Figures(
+        shares_by_status=dict(conn.execute(Q["shares_by_status"])),
+        tasks_by_state=dict(conn.execute(Q["tasks_by_state"])),
+        sent_without_tasks=int(integrity[0]) if integrity else 0,
+        lateness_p50_ms=float(p50),
+        lateness_p99_ms=float(p99),
+        schedule={
+            kind: {"due": due, "leased": leased, "total": total}
+            for kind, due, leased, total in conn.execute(Q["schedule_counts"])
+        },
+    )

@@ -1,0 +1,24 @@
+-- Figures for operators across all workspaces, computed when Prometheus scrapes.
+
+-- name: shares_by_status
+SELECT status, count(*) FROM rm_shares GROUP BY status
+
+-- name: tasks_by_state
+SELECT state, count(*) FROM response_inbox GROUP BY state
+
+-- name: integrity
+SELECT sent_shares_without_response_tasks FROM integrity
+
+-- name: lateness
+SELECT coalesce(percentile_cont(0.5) WITHIN GROUP (ORDER BY lateness_ms), 0),
+       coalesce(percentile_cont(0.99) WITHIN GROUP (ORDER BY lateness_ms), 0)
+FROM rm_shares
+WHERE sent_at > now() - interval '1 hour'
+
+-- name: schedule_counts
+SELECT kind,
+       count(*) FILTER (WHERE lease_until IS NULL AND due_at <= clock_timestamp()) AS due,
+       count(*) FILTER (WHERE lease_until IS NOT NULL) AS leased,
+       count(*) AS total
+FROM schedule
+GROUP BY kind

@@ -1,0 +1,166 @@
+"""The process roles as commands: migrate, api, dispatcher, projector, worker, and `up`
+(all of them on one machine, supervised). Each gets its settings with both server URLs
+resolved (``Run``) from the CLI's one runner."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from followthrough import bootstrap
+from followthrough.run import Run
+from followthrough.settings import Settings
+from followthrough.signals import Interrupted, stop_on_signals
+from scheduler.services import workspaces
+
+
+def migrate(run: Run) -> int:
+    bootstrap.migrate(run.settings)
+    print("database migrated to the latest revision", file=sys.stderr)
+    return 0
+
+
+def api(run: Run) -> int:
+    import uvicorn
+
+    bootstrap.wait_for_schema(run.settings)
+    app = bootstrap.build_api(run.settings)
+    uvicorn.run(app, host=run.settings.api_host, port=run.settings.api_port, log_config=None, access_log=False)
+    return 0
+
+
+def dispatcher(run: Run) -> int:
+    bootstrap.wait_for_schema(run.settings)
+    stop = threading.Event()
+    with bootstrap.dispatcher(run.settings) as leader:
+        # Idle in LISTEN, a stop leaves at once: closing the lock connection releases the lead.
+        stop_on_signals(stop, interruptible=lambda: leader.idle)
+        with contextlib.suppress(Interrupted):
+            leader.run(stop)
+    return 0
+
+
+def projector(run: Run) -> int:
+    bootstrap.wait_for_schema(run.settings)
+    stop = threading.Event()
+    stop_on_signals(stop)
+    bootstrap.run_projector(run.settings, stop)
+    return 0
+
+
+def worker_argv(settings: Settings, *, processes: int | None, threads: int | None) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "dramatiq",
+        "workers.main",
+        "--processes",
+        str(processes or settings.worker_processes),
+        "--threads",
+        str(threads or settings.worker_threads),
+        "--skip-logging",
+        "--worker-shutdown-timeout",
+        str(settings.worker_shutdown_seconds * 1000),
+    ]
+
+
+def child_env(settings: Settings) -> dict[str, str]:
+    env = dict(os.environ)
+    env["DATABASE_URL"] = settings.database_url or ""
+    env["BROKER_URL"] = settings.broker_url or ""
+    env["FOLLOWTHROUGH_HOME"] = str(settings.home.resolve())
+    env["FOLLOWTHROUGH_API_PORT"] = str(settings.api_port)
+    env["FOLLOWTHROUGH_API_HOST"] = settings.api_host
+    env["dramatiq_worker_timeout"] = str(settings.worker_poll_ms)
+    return env
+
+
+def exec_worker(settings: Settings, *, processes: int | None, threads: int | None) -> None:
+    """With both servers given there is nothing of ours to start or stop: become the
+    Dramatiq CLI at once (a restarted worker is back sooner). Each worker process waits
+    for the schema at boot."""
+    argv = worker_argv(settings, processes=processes, threads=threads)
+    os.execve(sys.executable, argv, child_env(settings))
+
+
+def worker(run: Run) -> int:
+    argv = worker_argv(run.settings, processes=run.args.processes, threads=run.args.threads)
+    proc = subprocess.Popen(argv, env=child_env(run.settings))
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        return proc.wait()
+
+
+def up(run: Run) -> int:
+    from followthrough.local.supervisor import Supervisor
+
+    settings = run.settings
+    stop = threading.Event()
+    stop_on_signals(stop)
+    bootstrap.migrate(settings)
+    with bootstrap.connect(settings, "up") as conn:
+        token = default_token(conn, settings.home)
+    supervisor = Supervisor(
+        env=child_env(settings),
+        backoff_max=settings.restart_backoff_max_seconds,
+        grace_seconds=settings.worker_shutdown_seconds + 10,
+    )
+    me = [sys.executable, "-m", "followthrough.cli"]
+    for role in ("api", "dispatcher", "projector"):
+        supervisor.add(role, [*me, role])
+    # One supervised Dramatiq process per worker role: when one dies (Dramatiq's master
+    # stops all its processes if one does), the others keep working while it restarts.
+    for i in range(settings.worker_processes):
+        supervisor.add(f"worker-{i + 1}", [*me, "worker", "--processes", "1"])
+    supervisor.start_all()
+    banner(f"http://{settings.api_host}:{settings.api_port}", token, settings)
+    try:
+        while not stop.is_set():
+            supervisor.poll()
+            stop.wait(0.5)
+    finally:
+        print("\nstopping Followthrough...", file=sys.stderr)
+        supervisor.stop_all()
+    print("stopped.", file=sys.stderr)
+    return 0
+
+
+def default_token(conn: psycopg.Connection[Any], home: Path) -> str:
+    """The write token `up` prints: kept (mode 0600) under home so it survives restarts."""
+    path = home / "default-write-token"
+    if path.exists():
+        token = path.read_text().strip()
+        if workspaces.token_is_valid(conn, token, "default", "write"):
+            return token
+    token = str(workspaces.create_token(conn, "default", "write", label="followthrough up"))
+    path.write_text(token + "\n")
+    path.chmod(0o600)
+    return token
+
+
+def banner(base: str, token: str, settings: Settings) -> None:
+    lines = [
+        "",
+        "Followthrough is running.",
+        f"  API:            {base}   (docs: {base}/docs)",
+        f"  write token:    {token}   (workspace: default)",
+        f"  state:          {settings.home.resolve()}",
+        f"  console posts:  {settings.console_dir.resolve()}/<account>.jsonl",
+        "",
+        "Try:",
+        f"  export FT={token}",
+        f'  curl -s -H "Authorization: Bearer $FT" {base}/v1/accounts '
+        '-H \'Content-Type: application/json\' -d \'{"name": "demo", "channel": "console"}\'',
+        "",
+        "Ctrl-C stops everything.",
+        "",
+    ]
+    print("\n".join(lines), flush=True)

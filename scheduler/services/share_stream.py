@@ -1,0 +1,159 @@
+"""The one unit of work for share streams: append the events, write the schedule rows
+they imply, commit, then wake the log's followers and (when work became due) the
+dispatcher.
+
+The events are the first write of the transaction (the log's ordering needs it);
+the schedule is an inline projection, written in the same transaction, so it is
+never behind the log. Every writer of a share stream (the API's use cases and the
+workers) goes through here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+from uuid import UUID
+
+import psycopg
+
+from events import sqlfiles
+from events.errors import ConcurrencyError
+from events.notifier import Notifier
+from events.records import AppendResult, NewEvent, RecordedEvent, StreamAppend, metadata
+from events.store import EventStore
+from scheduler.domain import share as lifecycle
+from scheduler.domain.schedule import Remove, ScheduleOp, Upsert, ops_for
+from scheduler.domain.share import ShareState
+
+Conn = psycopg.Connection[Any]
+Q = sqlfiles.load("scheduler.services", "schedule_writes.sql")
+# The channel the dispatcher LISTENs on: work became due earlier than it planned for.
+SCHEDULE_CHANNEL = "followthrough_schedule"
+WRITE_TRIES = 3
+
+
+def apply_schedule(conn: Conn, *, share_id: UUID, workspace_id: str, ops: Sequence[ScheduleOp]) -> bool:
+    """Write ``ops``; True when a row became due (the dispatcher should look again)."""
+    wake = False
+    for op in ops:
+        params = {"kind": op.kind, "share_id": share_id}
+        match op:
+            case Upsert():
+                conn.execute(Q["upsert"], {**params, "workspace_id": workspace_id, "due_at": op.due_at})
+                wake = True
+            case Remove():
+                conn.execute(Q["remove"], params)
+    return wake
+
+
+def apply_schedule_many(conn: Conn, items: Sequence[tuple[UUID, str, Sequence[ScheduleOp]]]) -> bool:
+    """``apply_schedule`` for many shares: their removals in one statement per kind."""
+    removals: dict[str, list[UUID]] = {}
+    wake = False
+    for share_id, workspace_id, ops in items:
+        rest = [op for op in ops if not isinstance(op, Remove)]
+        for op in ops:
+            if isinstance(op, Remove):
+                removals.setdefault(op.kind, []).append(share_id)
+        if rest:
+            wake = apply_schedule(conn, share_id=share_id, workspace_id=workspace_id, ops=rest) or wake
+    for kind, share_ids in removals.items():
+        conn.execute(Q["remove_many"], {"kind": kind, "share_ids": share_ids})
+    return wake
+
+
+def stamp(events: Iterable[NewEvent], *, workspace_id: str, actor: str, share_id: UUID,
+          causation_id: str | None = None) -> list[NewEvent]:
+    """The events with who wrote them and why (metadata), as every share write records."""
+    meta = metadata(workspace_id=workspace_id, actor=actor, correlation_id=str(share_id), causation_id=causation_id)
+    return [replace(e, metadata=meta) for e in events]
+
+
+@dataclass
+class ShareStreams:
+    store: EventStore
+    notifier: Notifier | None
+
+    def load(self, share_id: UUID, *, conn: Conn | None = None) -> tuple[ShareState, list[RecordedEvent]]:
+        history = self.store.read_stream(lifecycle.stream_id(share_id), conn=conn)
+        return lifecycle.fold(r.event for r in history), history
+
+    def commit(
+        self,
+        conn: Conn,
+        *,
+        share_id: UUID,
+        workspace_id: str,
+        events: Sequence[NewEvent],
+        expected_version: int,
+        also: Callable[[Conn, AppendResult], None] | None = None,
+    ) -> AppendResult:
+        """Append ``events`` (already stamped) and their schedule rows atomically; ``also``
+        writes more in the same transaction (an idempotency record). Raises
+        ``ConcurrencyError`` when the stream moved past ``expected_version``."""
+        ops = ops_for(e.event for e in events)
+        stream = lifecycle.stream_id(share_id)
+        if not ops and also is None:
+            # A single statement is its own transaction: one round trip.
+            result = self.store.append(stream, events, expected_version=expected_version,
+                                       workspace_id=workspace_id, conn=conn)
+        else:
+            # Pipelined: BEGIN + append travel together, then the schedule and COMMIT.
+            with conn.pipeline(), conn.transaction():
+                result = self.store.append(stream, events, expected_version=expected_version,
+                                           workspace_id=workspace_id, conn=conn)
+                apply_schedule(conn, share_id=share_id, workspace_id=workspace_id, ops=ops)
+                if also is not None:
+                    also(conn, result)
+        self.committed(wake=any(isinstance(op, Upsert) for op in ops))
+        return result
+
+    def commit_many(self, conn: Conn, batch: Sequence[tuple[UUID, StreamAppend]]) -> dict[str, int | None]:
+        """Several shares' appends and schedule rows in one transaction. A stream whose
+        events were all there already maps to None (and gets no schedule writes)."""
+        with conn.pipeline(), conn.transaction():
+            written = self.store.append_many([a for _, a in batch], conn=conn)
+            items = [(share_id, a.workspace_id, ops_for(e.event for e in a.events))
+                     for share_id, a in batch if written.get(a.stream_id) is not None]
+            wake = apply_schedule_many(conn, items)
+        self.committed(wake=wake)
+        return written
+
+    def committed(self, *, wake: bool) -> None:
+        """After a commit: followers learn of new events; the dispatcher of new due work."""
+        self.store.appended()
+        if wake and self.notifier is not None:
+            self.notifier.notify((SCHEDULE_CHANNEL,))
+
+    def change(
+        self,
+        conn: Conn,
+        share_id: UUID,
+        decide: Callable[[ShareState], Sequence[NewEvent]],
+        *,
+        workspace_id: str,
+        actor: str,
+        causation_id: str | None = None,
+        state: ShareState | None = None,
+    ) -> tuple[ShareState, tuple[NewEvent, ...]]:
+        """Decide on the stream's current state and commit what was decided; when another
+        writer got there first, decide again on the new state. Returns the state after
+        the write and the events written (none when the decision was to do nothing)."""
+        for _ in range(WRITE_TRIES):
+            if state is None:
+                state, _ = self.load(share_id, conn=conn)
+            new = tuple(decide(state))
+            if not new:
+                return state, ()
+            stamped = stamp(new, workspace_id=workspace_id, actor=actor, share_id=share_id,
+                            causation_id=causation_id)
+            try:
+                result = self.commit(conn, share_id=share_id, workspace_id=workspace_id, events=stamped,
+                                     expected_version=state.version)
+            except ConcurrencyError:
+                state = None  # the share moved on meanwhile: decide again on the new state
+                continue
+            after = lifecycle.fold((e.event for e in new), state)
+            return replace(after, version=result.version), new
+        raise ConcurrencyError(lifecycle.stream_id(share_id), None, -1)

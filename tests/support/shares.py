@@ -1,0 +1,71 @@
+"""Factories for share tests against a real database: accounts, planned shares, views,
+the share service and a worker runtime over a fake channel, and a clock to move."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from psycopg_pool import ConnectionPool
+
+from events.notifier import Notifier
+from events.store import EventStore
+from scheduler.api.views import share_view
+from scheduler.domain.plans import StepInput
+from scheduler.services import accounts, workspaces
+from scheduler.services.share_stream import ShareStreams
+from scheduler.services.shares import PlanShare, ShareService
+from workers.channels import Publisher, Publishers
+from workers.runtime import Runtime, WorkerConfig
+
+WS = "acme"
+PLAN = [StepInput(kind="check_replies", after=timedelta(hours=1), owner="alice"),
+        StepInput(kind="check_replies", after=timedelta(days=1), owner="bob")]
+
+
+class Clock:
+    """Now, moved by ``offset``: a test steps past a lease or a retry without sleeping."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+
+def share_service(pool: ConnectionPool[Any], store: EventStore, notifier: Notifier | None = None,
+                  clock: Callable[[], datetime] | None = None) -> ShareService:
+    service = ShareService(pool=pool, streams=ShareStreams(store, notifier))
+    if clock is not None:
+        service.clock = clock
+    return service
+
+
+def runtime(pool: ConnectionPool[Any], store: EventStore, channel: Publisher, *, clock: Callable[[], datetime],
+            lease_seconds: float = 5.0, max_attempts: int = 5) -> Runtime:
+    publishers = Publishers()
+    publishers.register(channel)
+    config = WorkerConfig(lease_seconds=lease_seconds, max_attempts=max_attempts)
+    return Runtime(config=config, pool=pool, store=store, publishers=publishers, clock=clock, random=lambda: 0.5)
+
+
+def make_account(pool: ConnectionPool[Any], **kw: Any) -> accounts.Account:
+    with pool.connection() as conn:
+        workspaces.ensure_workspace(conn, WS)
+        return accounts.create(conn, workspace_id=WS, name=kw.pop("name", "main"), channel="console", config={},
+                               default_response_plan=None, late_policy=kw.pop("late_policy", "send"),
+                               max_lateness_seconds=kw.pop("max_lateness_seconds", None))
+
+
+def plan(shares: ShareService, account: accounts.Account, *, at: datetime | None = None) -> UUID:
+    planned = shares.plan(WS, PlanShare(account_id=account.id, text="hello", scheduled_at=at, response_plan=PLAN),
+                          actor="test", render=share_view)
+    return UUID(planned.body["id"])
+
+
+def view(shares: ShareService, share_id: UUID) -> dict[str, Any]:
+    """The share as ``GET /v1/shares/{id}`` shows it."""
+    state, history = shares.load(WS, share_id)
+    return share_view(state, history, shares.clock())
