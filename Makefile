@@ -29,6 +29,7 @@ test: lint typecheck
 
 lint: $(VENV)/.synced
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 
 typecheck: $(VENV)/.synced
 	$(BIN)/mypy

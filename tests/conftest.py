@@ -10,10 +10,10 @@ import pytest
 pytest_plugins = ["tests.support.fixtures"]
 
 FOLDER_MARKERS = {
-    "unit": (),
+    "unit": ("unit",),
     "contract": ("contract",),
     "integration": ("integration",),
-    "e2e": ("e2e", "slow"),
+    "e2e": ("e2e",),
     "faults": ("faults", "slow"),
 }
 HERE = Path(__file__).parent

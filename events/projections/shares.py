@@ -68,18 +68,11 @@ class SharesProjection:
         event = r.event
         match event:
             case SharePlanned():
-                cur.execute(
-                    Q["planned"],
-                    {
-                        **base,
-                        "workspace_id": r.workspace_id,
-                        "account_id": event.account_id,
-                        "account_name": event.account_name,
-                        "channel": event.channel,
-                        "text": event.text,
-                        "scheduled_at": event.scheduled_at,
-                    },
-                )
+                cur.execute(Q["planned"], {
+                    **base, "workspace_id": r.workspace_id, "account_id": event.account_id,
+                    "account_name": event.account_name, "channel": event.channel, "text": event.text,
+                    "scheduled_at": event.scheduled_at,
+                })
             case ShareRescheduled():
                 cur.execute(Q["rescheduled"], {**base, "scheduled_at": event.scheduled_at})
             case ShareCancelled():
@@ -93,28 +86,11 @@ class SharesProjection:
             case ResponseTasksRecorded():
                 cur.execute(Q["tasks_recorded"], base)
                 for task in event.tasks:
-                    cur.execute(
-                        Q["task_insert"],
-                        {
-                            **base,
-                            "task_id": task.task_id,
-                            "kind": task.kind,
-                            "owner": task.owner,
-                            "after_seconds": task.after_seconds,
-                        },
-                    )
+                    cur.execute(Q["task_insert"], {**base, "task_id": task.task_id, "kind": task.kind,
+                                                   "owner": task.owner, "after_seconds": task.after_seconds})
             case ShareSent():
-                cur.execute(
-                    Q["sent"],
-                    {
-                        **base,
-                        "sent_at": event.sent_at,
-                        "lateness_ms": event.lateness_ms,
-                        "url": event.url,
-                        "external_id": event.external_id,
-                        "attempt": event.attempt,
-                    },
-                )
+                cur.execute(Q["sent"], {**base, "sent_at": event.sent_at, "lateness_ms": event.lateness_ms,
+                                        "url": event.url, "external_id": event.external_id, "attempt": event.attempt})
                 cur.execute(Q["tasks_open"], {**base, "sent_at": event.sent_at})
             case ShareFailed():
                 cur.execute(Q["failed"], {**base, "reason": event.reason, "next_attempt_at": event.next_attempt_at})
@@ -122,14 +98,8 @@ class SharesProjection:
                 cur.execute(Q["tasks_cancelled"], {"task_ids": list(event.task_ids)})
                 cur.execute(Q["touch"], base)
             case ResponseTaskCompleted():
-                cur.execute(
-                    Q["task_completed"],
-                    {
-                        "task_id": event.task_id,
-                        "completed_at": event.completed_at,
-                        "completed_by": event.completed_by,
-                    },
-                )
+                cur.execute(Q["task_completed"], {"task_id": event.task_id, "completed_at": event.completed_at,
+                                                  "completed_by": event.completed_by})
                 cur.execute(Q["touch"], base)
             case ResponseReceived():
                 cur.execute(Q["reply"], base)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -15,6 +14,7 @@ from followthrough.settings import Settings
 from scheduler.dispatch.dispatcher import Dispatcher
 from scheduler.dispatch.schedule_table import DueItem
 from tests.support.shares import make_account, plan, share_service
+from tests.support.system import wait_until
 
 
 def dispatcher(pool: ConnectionPool[Any], settings: Settings, sent: list[DueItem], **kw: Any) -> Dispatcher:
@@ -33,8 +33,7 @@ def test_due_work_is_handed_out_once_and_again_only_after_its_lease(
     assert d.dispatch_once() == 1
     assert d.dispatch_once() == 0
     # Then the share was handed out once; its message may be lost, so after the lease it comes back
-    time.sleep(1.1)
-    assert d.dispatch_once() == 1
+    assert wait_until(lambda: d.dispatch_once() == 1, timeout=10, what="the lease to run out")
     assert [(i.share_id, i.dispatch_count) for i in sent] == [(share_id, 1), (share_id, 2)]
 
 
@@ -94,11 +93,9 @@ def test_a_running_dispatcher_wakes_for_newly_planned_work(
     thread.start()
     try:
         assert d.leading.wait(10)
-        time.sleep(0.3)  # now idle: nothing due, sleeping up to 30 s
+        wait_until(lambda: d.idle, timeout=10, what="the dispatcher to go idle")  # sleeping up to 30 s
         share_id: UUID = plan(shares, make_account(pool))
-        deadline = time.monotonic() + 3
-        while not sent and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: sent, timeout=3, interval=0.01, what="the share to be handed out")
         assert [i.share_id for i in sent] == [share_id]
     finally:
         stop.set()

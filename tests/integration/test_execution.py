@@ -283,7 +283,9 @@ def test_a_group_of_shares_is_settled_together_each_exactly_once(
     for share_id in ids[1:]:
         kinds = types(store, share_id)
         assert kinds.count("ShareAttemptStarted") == 1
-        assert kinds.index("ResponseTasksRecorded") < len(kinds)
+        assert "ResponseTasksRecorded" in kinds
+        if "ShareSent" in kinds:
+            assert kinds.index("ResponseTasksRecorded") < kinds.index("ShareSent")
     assert all(channel.count_for(i) == 1 for i in ids[3:])
     assert channel.count_for(ids[0]) == 0
     with pool.connection() as conn:

@@ -9,6 +9,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -19,6 +20,7 @@ from events.follow import tail
 from events.records import Checkpoint, NewEvent, RecordedEvent
 from events.store import EventStore
 from tests.support.database import connect
+from tests.support.system import wait_until
 
 WS = "acme"
 
@@ -134,9 +136,8 @@ def test_a_long_open_transaction_delays_followers_but_loses_nothing(store: Event
             store.append(fast_stream, [event], expected_version=i, workspace_id=WS)
         # Then a follower does not read past the open transaction yet
         assert store.read_batch(Checkpoint.start(), limit=100) == []
-        time.sleep(0.05)
         with connect(database_url) as conn:
-            held = monitoring.horizon(conn)
+            held = wait_until(lambda: _held(conn), timeout=5, what="the horizon to report held events")
         assert held.held_seconds is not None
         assert held.held_seconds > 0
         # And when the slow transaction commits, everything arrives, the slow event first
@@ -194,27 +195,28 @@ def test_tail_wakes_on_notify_without_waiting_for_its_poll(store: EventStore, da
 
     thread = threading.Thread(target=follow, daemon=True)
     thread.start()
-    time.sleep(0.3)
+    # The tail LISTENs before its first read: once a first event has arrived, it is listening
+    store.append(f"share-{uuid.uuid4()}", [NewEvent(ShareCancelled(reason="first"))], expected_version=0,
+                 workspace_id=WS)
+    assert arrived.wait(10)
+    arrived.clear()
     # When an event is appended
-    started = time.monotonic()
     store.append(
         f"share-{uuid.uuid4()}", [NewEvent(ShareCancelled(reason="last"))], expected_version=0, workspace_id=WS
     )
     # Then the tail delivers it at once (NOTIFY), not after its poll timeout
-    assert arrived.wait(5)
-    assert time.monotonic() - started < 5
+    assert arrived.wait(5)  # its poll timeout is 30 s
     thread.join(timeout=5)
     stop.set()
-    assert [e.event.model_dump()["reason"] for e in received] == ["last"]
+    assert [e.event.model_dump()["reason"] for e in received] == ["first", "last"]
 
 
 def test_log_status_reports_each_followers_lag(store: EventStore, database_url: str) -> None:
     with connect(database_url) as conn:
         conn.execute("INSERT INTO projection_checkpoints (name) VALUES ('behind')")
     store.append(f"share-{uuid.uuid4()}", [NewEvent(ShareCancelled())], expected_version=0, workspace_id=WS)
-    time.sleep(0.05)
     with connect(database_url) as conn:
-        lags = {lag.name: lag for lag in monitoring.follower_lags(conn)}
+        lags = wait_until(lambda: _lags_when_behind(conn), timeout=5, what="a measurable lag")
         horizon = monitoring.horizon(conn)
     assert lags["behind"].lag_seconds > 0
     assert horizon.epoch == 1
@@ -242,3 +244,14 @@ def test_the_log_is_ordered_by_transaction_id_as_a_number_not_as_text(
     # Then the older transaction comes first, and neither is skipped
     assert [e.stream_id for e in first + second] == ["share-early", "share-late"]
     assert first[0].tx_id == boundary - 1
+
+
+def _held(conn: Any) -> monitoring.Horizon | None:
+    horizon = monitoring.horizon(conn)
+    return horizon if horizon.held_seconds else None
+
+
+def _lags_when_behind(conn: Any) -> dict[str, Any] | None:
+    lags = {lag.name: lag for lag in monitoring.follower_lags(conn)}
+    return lags if lags["behind"].lag_seconds > 0 else None
+

@@ -92,59 +92,28 @@ def evolve(state: ShareState, event: Event) -> ShareState:
     version = state.version + 1
     match event:
         case SharePlanned():
-            return replace(
-                state,
-                share_id=event.share_id,
-                version=version,
-                planned=event,
-                status="planned",
-                scheduled_at=event.scheduled_at,
-            )
+            return replace(state, share_id=event.share_id, version=version, planned=event, status="planned",
+                           scheduled_at=event.scheduled_at)
         case ShareRescheduled():
-            return replace(
-                state,
-                version=version,
-                scheduled_at=event.scheduled_at,
-                status="planned" if state.status == "held" else state.status,
-            )
+            return replace(state, version=version, scheduled_at=event.scheduled_at,
+                           status="planned" if state.status == "held" else state.status)
         case ShareCancelled():
             return replace(state, version=version, status="cancelled", next_attempt_at=None)
         case ShareAttemptStarted():
             return replace(
-                state,
-                version=version,
-                status="sending",
-                attempts=event.attempt,
-                attempt_started_at=event.started_at,
-                next_attempt_at=None,
+                state, version=version, status="sending", attempts=event.attempt,
+                attempt_started_at=event.started_at, next_attempt_at=None,
                 # An attempt that never reported back may have posted: remember it until
                 # a post is found or sent (a later failure does not clear the doubt).
                 outcome_unknown=state.outcome_unknown or state.status == "sending",
             )
-        case ResponseTasksRecorded():
-            tasks = tuple(
-                TaskState(task_id=t.task_id, kind=t.kind, owner=t.owner, after_seconds=t.after_seconds)
-                for t in event.tasks
-            )
-            return replace(state, version=version, tasks_recorded=True, tasks=tasks)
         case ShareSent():
             tasks = tuple(replace(t, due_at=event.sent_at + timedelta(seconds=t.after_seconds)) for t in state.tasks)
-            return replace(
-                state,
-                version=version,
-                status="sent",
-                sent=event,
-                tasks=tasks,
-                outcome_unknown=False,
-                next_attempt_at=None,
-                last_error=None,
-            )
+            return replace(state, version=version, status="sent", sent=event, tasks=tasks, outcome_unknown=False,
+                           next_attempt_at=None, last_error=None)
         case ShareFailed():
             return replace(
-                state,
-                version=version,
-                status="failed",
-                last_error=event.reason,
+                state, version=version, status="failed", last_error=event.reason,
                 outcome_unknown=state.outcome_unknown or event.outcome_unknown,
                 next_attempt_at=event.next_attempt_at,
                 retryable=event.retryable and event.next_attempt_at is not None,
@@ -152,26 +121,30 @@ def evolve(state: ShareState, event: Event) -> ShareState:
         case ShareHeld():
             return replace(state, version=version, status="held", last_error=event.reason)
         case ShareAbandoned():
-            return replace(
-                state,
-                version=version,
-                status="abandoned",
-                next_attempt_at=None,
-                last_error=event.reason,
-                retryable=False,
+            return replace(state, version=version, status="abandoned", next_attempt_at=None, last_error=event.reason,
+                           retryable=False)
+    return replace(_evolve_follow_through(state, event), version=version)
+
+
+def _evolve_follow_through(state: ShareState, event: Event) -> ShareState:
+    """The events after the post: its tasks and its replies (the version is set by ``evolve``)."""
+    match event:
+        case ResponseTasksRecorded():
+            tasks = tuple(
+                TaskState(task_id=t.task_id, kind=t.kind, owner=t.owner, after_seconds=t.after_seconds)
+                for t in event.tasks
             )
+            return replace(state, tasks_recorded=True, tasks=tasks)
         case ResponseTasksCancelled():
             gone = set(event.task_ids)
-            tasks = tuple(replace(t, cancelled=True) if t.task_id in gone else t for t in state.tasks)
-            return replace(state, version=version, tasks=tasks)
+            return replace(state, tasks=tuple(replace(t, cancelled=True) if t.task_id in gone else t
+                                              for t in state.tasks))
         case ResponseTaskCompleted():
-            tasks = tuple(
-                replace(t, completed_at=event.completed_at) if t.task_id == event.task_id else t for t in state.tasks
-            )
-            return replace(state, version=version, tasks=tasks)
+            return replace(state, tasks=tuple(replace(t, completed_at=event.completed_at)
+                                              if t.task_id == event.task_id else t for t in state.tasks))
         case ResponseReceived():
-            return replace(state, version=version, replies=(*state.replies, event.reply_id))
-    return replace(state, version=version)
+            return replace(state, replies=(*state.replies, event.reply_id))
+    return state
 
 
 def fold(events: Iterable[Event], state: ShareState | None = None) -> ShareState:
