@@ -37,6 +37,7 @@ COPY README.md ./
 COPY events ./events
 COPY scheduler ./scheduler
 COPY workers ./workers
+COPY followthrough ./followthrough
 COPY migrations ./migrations
 RUN uv sync --frozen --no-dev --no-editable
 

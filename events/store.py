@@ -74,7 +74,7 @@ class EventStore:
         else:
             params: dict[str, Any] = {"stream_id": stream_id, "workspace_id": workspace_id}
             params |= {"expected": expected_version} | codec.encode(events)
-            query = Q["append_any"] if expected_version is None else Q["append_expected"]
+            query = Q["append"]
 
             def write(c: Conn, in_unit: bool) -> AppendResult:
                 return self._append_on(

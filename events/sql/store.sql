@@ -2,9 +2,11 @@
 -- is its own transaction (one round trip), inside a unit of work it is that unit's
 -- first write (enforced by the events_first_write trigger).
 
--- name: append_expected
--- Appends only if the stream is at the expected version; returns the head version it
--- saw and the last version written (NULL when nothing was written).
+-- name: append
+-- Appends a batch to one stream. With an expected version: only if the stream's head is
+-- there. Without one (NULL): at whatever the head is, unless any of the event ids is
+-- stored already (then nothing is written and the caller checks for an idempotent retry).
+-- Returns the head version it saw and the last version written (NULL when nothing was).
 WITH head AS (
     SELECT coalesce(max(stream_version), 0) AS version
     FROM events
@@ -18,28 +20,10 @@ WITH head AS (
          unnest(%(event_ids)b::uuid[], %(types)b::text[], %(schema_versions)b::int2[],
                 %(data)b::text[], %(metadata)b::text[])
              WITH ORDINALITY AS e(event_id, type, schema_version, data, metadata, ord)
-    WHERE head.version = %(expected)s
-    RETURNING stream_version
-)
-SELECT (SELECT version FROM head), (SELECT max(stream_version) FROM ins)
-
--- name: append_any
--- Appends at the stream's head whatever it is, unless any of the event ids is stored
--- already (then nothing is written and the caller checks for an idempotent retry).
-WITH head AS (
-    SELECT coalesce(max(stream_version), 0) AS version
-    FROM events
-    WHERE stream_id = %(stream_id)s
-), ins AS (
-    INSERT INTO events (event_id, stream_id, stream_version, type, schema_version,
-                        data, metadata, workspace_id, epoch)
-    SELECT e.event_id, %(stream_id)s, head.version + e.ord::int, e.type, e.schema_version,
-           e.data::jsonb, e.metadata::jsonb, %(workspace_id)s, (SELECT epoch FROM log_epoch)
-    FROM head,
-         unnest(%(event_ids)b::uuid[], %(types)b::text[], %(schema_versions)b::int2[],
-                %(data)b::text[], %(metadata)b::text[])
-             WITH ORDINALITY AS e(event_id, type, schema_version, data, metadata, ord)
-    WHERE NOT EXISTS (SELECT 1 FROM events WHERE event_id = ANY(%(event_ids)b::uuid[]))
+    WHERE CASE WHEN %(expected)s::int IS NULL
+               THEN NOT EXISTS (SELECT 1 FROM events WHERE event_id = ANY(%(event_ids)b::uuid[]))
+               ELSE head.version = %(expected)s::int
+          END
     RETURNING stream_version
 )
 SELECT (SELECT version FROM head), (SELECT max(stream_version) FROM ins)
