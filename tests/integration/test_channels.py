@@ -1,23 +1,17 @@
 """The Mastodon and Bluesky publishers against fake networks served on loopback.
 
-The fakes behave like the real APIs where the publishers depend on it: Mastodon
-dedupes by ``Idempotency-Key``, renders ``content`` as HTML (links with hidden spans,
-remote mentions shortened to ``@user``) and pages statuses newest first; Bluesky issues
-sessions that expire (400 ExpiredToken), refuses a second record at the same key (500, as
-the reference PDS does today, or 409/400 as others do) and answers RecordNotFound.
-Both can fail the next requests with a given answer, or answer too late after doing
-the work (a read timeout whose outcome is unknown). No database is needed.
+The fakes (``tests/support/fake_mastodon.py``, ``tests/support/fake_bluesky.py``) behave
+like the real APIs where the publishers depend on it, and like the worst real servers
+when a test turns their knobs: late answers after the work is done, ignored idempotency
+keys, hidden followers-only posts, connections dropped after the write, plain-text
+errors. No database is needed.
 """
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import html
-import re
 import traceback
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
@@ -25,270 +19,17 @@ from uuid import UUID, uuid4
 
 import httpx
 import pytest
-from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
 
 from scheduler.domain.share import idempotency_key
-from tests.servers import free_port, serve
+from tests.support.fake_bluesky import APP_PASSWORD, DID, HANDLE, TID, FakeBluesky
+from tests.support.fake_mastodon import TOKEN, FakeMastodon
+from tests.support.servers import free_port, iso, now, serve
 from workers.channels import ChannelError, PermanentChannelError, Post, Published, TransientChannelError
 from workers.channels.bluesky import BlueskyPublisher, record_key
 from workers.channels.mastodon import MastodonPublisher
 
-TOKEN = "mastodon-token-5ecret-0f-the-team"
-APP_PASSWORD = "abcd-efgh-ijkl-mnop"
-HANDLE = "team.example.com"
-DID = "did:plc:faketeam0000000000000000"
 READ_TIMEOUT = 0.5
 HANG = 1.5  # longer than READ_TIMEOUT: the fake does the work, then answers too late
-TID = re.compile(r"^[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}$")
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
-def iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-# --- the fakes -----------------------------------------------------------------------
-
-
-@dataclass
-class Fault:
-    status: int
-    body: dict[str, Any]
-    headers: dict[str, str]
-    path: str | None
-
-
-class Injected(Exception):
-    def __init__(self, fault: Fault) -> None:
-        self.fault = fault
-
-
-@dataclass
-class FakeNetwork:
-    """What both fakes share: injected failures, late answers, and a log of requests."""
-
-    base_url: str = ""
-    faults: list[Fault] = field(default_factory=list)
-    requests: list[str] = field(default_factory=list)
-    hang_next: float = 0.0
-    echo_credentials: bool = False  # a misbehaving server that repeats what it was sent
-
-    def fail_next(
-        self,
-        times: int,
-        status: int,
-        *,
-        body: dict[str, Any] | None = None,
-        headers: dict[str, str] | None = None,
-        path: str | None = None,
-    ) -> None:
-        self.faults += [Fault(status, body or {"error": f"injected {status}"}, headers or {}, path)] * times
-
-    def app(self) -> FastAPI:
-        async def intercept(request: Request) -> None:
-            self.requests.append(f"{request.method} {request.url.path}")
-            for fault in self.faults:
-                if fault.path is None or request.url.path.endswith(fault.path):
-                    self.faults.remove(fault)
-                    raise Injected(fault)
-
-        async def injected(request: Request, exc: Exception) -> JSONResponse:
-            assert isinstance(exc, Injected)
-            return JSONResponse(exc.fault.body, status_code=exc.fault.status, headers=exc.fault.headers)
-
-        app = FastAPI(dependencies=[Depends(intercept)])
-        app.add_exception_handler(Injected, injected)
-        return app
-
-    async def answer_late(self) -> None:
-        delay, self.hang_next = self.hang_next, 0.0
-        await asyncio.sleep(delay)
-
-
-class FakeMastodon(FakeNetwork):
-    def __init__(self) -> None:
-        super().__init__()
-        self.reset()
-
-    def reset(self) -> None:
-        self.faults, self.requests, self.hang_next, self.echo_credentials = [], [], 0.0, False
-        self.statuses: list[dict[str, Any]] = []  # oldest first
-        self.by_key: dict[str, dict[str, Any]] = {}
-        self.creations = 0
-        self.next_id = 110_000_000_000_000_000
-
-    def forget_idempotency_keys(self) -> None:
-        """An hour has passed: Mastodon no longer knows the keys."""
-        self.by_key.clear()
-
-    def seed(self, text: str, created_at: datetime) -> dict[str, Any]:
-        self.next_id += 1
-        status = {
-            "id": str(self.next_id),
-            "created_at": iso(created_at),
-            "content": render(text),
-            "url": f"{self.base_url}/@team/{self.next_id}",
-            "uri": f"{self.base_url}/users/team/statuses/{self.next_id}",
-            "visibility": "public",
-            "account": {"id": "42", "username": "team"},
-        }
-        self.statuses.append(status)
-        return status
-
-    def build(self) -> FastAPI:
-        app = self.app()
-
-        def refused(request: Request) -> JSONResponse | None:
-            given = request.headers.get("authorization", "")
-            if given == f"Bearer {TOKEN}":
-                return None
-            error = "The access token is invalid" + (f" ({given})" if self.echo_credentials else "")
-            return JSONResponse({"error": error}, status_code=401)
-
-        @app.post("/api/v1/statuses")
-        async def create(request: Request) -> Any:
-            if (no := refused(request)) is not None:
-                return no
-            text = str((await request.json()).get("status", "")).strip()
-            if not text or len(text) > 500:
-                return JSONResponse({"error": "Validation failed: Text character limit of 500 exceeded"}, 422)
-            key = request.headers.get("idempotency-key")
-            status = self.by_key.get(key) if key else None
-            if status is None:
-                status = self.seed(text, now())
-                self.creations += 1
-                if key:
-                    self.by_key[key] = status
-            await self.answer_late()
-            return status
-
-        @app.get("/api/v1/accounts/verify_credentials")
-        async def me(request: Request) -> Any:
-            return refused(request) or {"id": "42", "username": "team", "acct": "team"}
-
-        @app.get("/api/v1/accounts/{account_id}/statuses")
-        async def statuses(request: Request, account_id: str, limit: int = 20, max_id: str | None = None) -> Any:
-            if (no := refused(request)) is not None:
-                return no
-            newest_first = [s for s in reversed(self.statuses) if max_id is None or int(s["id"]) < int(max_id)]
-            return newest_first[: min(limit, 40)] if account_id == "42" else JSONResponse({"error": "Not found"}, 404)
-
-        return app
-
-
-def render(text: str) -> str:
-    """Mastodon's HTML for a status: paragraphs, <br />, links with hidden parts, mentions, tags."""
-
-    def word(token: str) -> str:
-        if link := re.fullmatch(r"(https?://)(\S+)", token):
-            scheme, rest = link.groups()
-            return (
-                f'<a href="{html.escape(token)}" rel="nofollow noopener" target="_blank">'
-                f'<span class="invisible">{scheme}</span><span class="ellipsis">{html.escape(rest[:12])}</span>'
-                f'<span class="invisible">{html.escape(rest[12:])}</span></a>'
-            )
-        if mention := re.fullmatch(r"@(\w+)@([\w.-]+\w)", token):
-            user, host = mention.groups()
-            anchor = f'<a href="https://{host}/@{user}" class="u-url mention">@<span>{user}</span></a>'
-            return f'<span class="h-card">{anchor}</span>'
-        if tag := re.fullmatch(r"#(\w+)", token):
-            return f'<a href="/tags/{tag[1]}" class="mention hashtag" rel="tag">#<span>{tag[1]}</span></a>'
-        return html.escape(token)
-
-    def line(text: str) -> str:
-        return "".join(word(t) if t.strip() else t for t in re.split(r"(\s+)", text))
-
-    paragraphs = re.split(r"\n{2,}", text.strip())
-    return "".join("<p>" + "<br />".join(line(x) for x in p.split("\n")) + "</p>" for p in paragraphs)
-
-
-class FakeBluesky(FakeNetwork):
-    def __init__(self) -> None:
-        super().__init__()
-        self.reset()
-
-    def reset(self) -> None:
-        self.faults, self.requests, self.hang_next, self.echo_credentials = [], [], 0.0, False
-        self.tokens: dict[str, bool] = {}  # access token -> expired
-        self.sessions_created = 0
-        self.issue_expired = False  # a server that refuses every session it hands out
-        self.records: dict[str, dict[str, Any]] = {}
-        self.creations = 0
-        self.conflict = "500"  # how a second write to a key is refused
-
-    def expire_sessions(self) -> None:
-        self.tokens = dict.fromkeys(self.tokens, True)
-
-    def seed(self, rkey: str, text: str) -> dict[str, Any]:
-        value = {"$type": "app.bsky.feed.post", "text": text, "createdAt": iso(now())}
-        cid = "bafyrei" + hashlib.sha256(repr(value).encode()).hexdigest()[:40]
-        self.records[rkey] = {"uri": f"at://{DID}/app.bsky.feed.post/{rkey}", "cid": cid, "value": value}
-        return self.records[rkey]
-
-    def build(self) -> FastAPI:
-        app = self.app()
-
-        def xrpc_error(status: int, error: str, message: str) -> JSONResponse:
-            return JSONResponse({"error": error, "message": message}, status_code=status)
-
-        def refused(request: Request) -> JSONResponse | None:
-            token = request.headers.get("authorization", "").removeprefix("Bearer ")
-            if token not in self.tokens:
-                return xrpc_error(401, "AuthenticationRequired", "Authentication Required")
-            return xrpc_error(400, "ExpiredToken", "Token has expired") if self.tokens[token] else None
-
-        @app.post("/xrpc/com.atproto.server.createSession")
-        async def create_session(request: Request) -> Any:
-            body = await request.json()
-            if body.get("identifier") not in (HANDLE, DID) or body.get("password") != APP_PASSWORD:
-                echo = f" ({body.get('password')})" if self.echo_credentials else ""
-                return xrpc_error(401, "AuthenticationRequired", "Invalid identifier or password" + echo)
-            self.sessions_created += 1
-            token = f"jwt-{self.sessions_created}-{uuid4().hex}"
-            self.tokens[token] = self.issue_expired
-            return {"accessJwt": token, "refreshJwt": "r" + token, "handle": HANDLE, "did": DID, "active": True}
-
-        @app.post("/xrpc/com.atproto.repo.createRecord")
-        async def create_record(request: Request) -> Any:
-            if (no := refused(request)) is not None:
-                return no
-            body = await request.json()
-            rkey, text = body.get("rkey", ""), body.get("record", {}).get("text", "")
-            if body.get("repo") not in (DID, HANDLE):
-                return xrpc_error(401, "AuthenticationRequired", "Authentication Required")
-            if not TID.match(rkey):  # strict PDSes hold post keys to the lexicon's key type
-                return xrpc_error(400, "InvalidRequest", f"Invalid record key: {rkey}")
-            if len(text) > 300:
-                return xrpc_error(
-                    400,
-                    "InvalidRequest",
-                    "Invalid app.bsky.feed.post record: Record/text must not be longer than 300 graphemes",
-                )
-            if rkey in self.records:
-                return {
-                    "500": xrpc_error(500, "InternalServerError", "Internal Server Error"),
-                    "409": xrpc_error(409, "RecordAlreadyExists", "Record already exists"),
-                    "400": xrpc_error(400, "InvalidRequest", "Record already exists"),
-                }[self.conflict]
-            record = self.seed(rkey, text)
-            record["value"] = body["record"]
-            self.creations += 1
-            await self.answer_late()
-            return {"uri": record["uri"], "cid": record["cid"], "validationStatus": "valid"}
-
-        @app.get("/xrpc/com.atproto.repo.getRecord")
-        async def get_record(request: Request, repo: str, collection: str, rkey: str) -> Any:
-            if (no := refused(request)) is not None:
-                return no
-            if repo in (DID, HANDLE) and rkey in self.records:
-                return self.records[rkey]
-            return xrpc_error(400, "RecordNotFound", f"Could not locate record: at://{repo}/{collection}/{rkey}")
-
-        return app
 
 
 # --- fixtures ------------------------------------------------------------------------
