@@ -105,6 +105,13 @@ def post(
     )
 
 
+def as_published(status: dict[str, Any]) -> Published:
+    """What the publisher should make of a Mastodon status: its id, url and the server's creation time."""
+    return Published(
+        external_id=status["id"], url=status["url"], created_at=datetime.fromisoformat(status["created_at"])
+    )
+
+
 def everything_said(exc: BaseException) -> str:
     """The error, its reason and its whole chain of causes, as a log or a traceback would show them."""
     return "".join(traceback.format_exception(exc)) + repr(exc) + getattr(exc, "reason", "")
@@ -119,7 +126,7 @@ def test_given_a_mastodon_account_when_a_share_is_published_then_the_status_id_a
     published = to_mastodon.publish(mastodon_post(mastodon))
 
     [status] = mastodon.statuses
-    assert published == Published(external_id=status["id"], url=status["url"])
+    assert published == as_published(status)
 
 
 def test_given_a_share_published_once_when_it_is_published_again_then_mastodon_keeps_one_status(
@@ -206,7 +213,7 @@ def test_given_mastodon_posted_but_answered_too_late_then_the_outcome_is_unknown
 
     assert caught.value.outcome_unknown is True
     [status] = mastodon.statuses
-    assert found == Published(external_id=status["id"], url=status["url"])
+    assert found == as_published(status)
     assert mastodon.creations == 1
 
 
@@ -241,7 +248,7 @@ def test_given_our_status_is_several_pages_back_when_find_runs_then_it_pages_unt
     for n in range(90):
         mastodon.seed(f"chatter {n}", now())
 
-    assert to_mastodon.find(share) == Published(external_id=ours["id"], url=ours["url"])
+    assert to_mastodon.find(share) == as_published(ours)
 
 
 def test_given_mastodon_fails_while_reconciling_when_find_runs_then_the_outcome_stays_unknown(
@@ -308,7 +315,9 @@ def test_given_a_bluesky_account_when_a_share_is_published_then_the_record_sits_
     assert TID.match(rkey)
     assert list(bluesky.records) == [rkey]
     assert published == Published(
-        external_id=f"at://{DID}/app.bsky.feed.post/{rkey}", url=f"https://bsky.app/profile/{HANDLE}/post/{rkey}"
+        external_id=f"at://{DID}/app.bsky.feed.post/{rkey}",
+        url=f"https://bsky.app/profile/{HANDLE}/post/{rkey}",
+        created_at=datetime.fromisoformat(bluesky.records[rkey]["value"]["createdAt"]),
     )
 
 
