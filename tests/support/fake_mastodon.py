@@ -26,7 +26,7 @@ import re
 from collections import Counter
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import asdict, dataclass, field, fields
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -58,6 +58,7 @@ class Knobs:
     fault_rate: float = 0.0  # share of POST /api/v1/statuses answered 429 (before) or 502 (after the write)
     seed: int = 0  # of the random faults, so a run can be replayed
     retry_after: int = 1  # seconds, sent with a random 429
+    clock_offset: float = 0.0  # seconds the server's clock is ahead of ours (behind, when negative)
     plain_text_errors: bool = False  # a refused token gets a text/plain answer, not JSON
     auth_error_status: int = 401  # the status that answers a refused token
     max_characters: int = 500
@@ -179,7 +180,7 @@ class FakeMastodon(FakeNetwork):
             if status is None:
                 status = self.seed(
                     text,
-                    now(),
+                    now() + timedelta(seconds=self.knobs.clock_offset),
                     visibility=str(body.get("visibility", "public")),
                     in_reply_to_id=body.get("in_reply_to_id"),
                 )
@@ -386,6 +387,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--plain-text-errors", action="store_true")
     parser.add_argument("--max-characters", type=int, default=500)
+    parser.add_argument("--clock-offset", type=float, default=0.0, help="seconds the server's clock is ahead")
     args = parser.parse_args(argv)
     knobs = Knobs(
         latency=args.latency,
@@ -396,6 +398,7 @@ def main(argv: list[str] | None = None) -> None:
         seed=args.seed,
         plain_text_errors=args.plain_text_errors,
         max_characters=args.max_characters,
+        clock_offset=args.clock_offset,
     )
     fake = FakeMastodon(knobs, token=args.token)
     fake.base_url = f"http://127.0.0.1:{args.port}"

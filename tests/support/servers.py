@@ -15,7 +15,7 @@ from typing import Any
 
 import uvicorn
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 
 def free_port() -> int:
@@ -58,7 +58,7 @@ def iso(moment: datetime) -> str:
 @dataclass
 class Fault:
     status: int
-    body: dict[str, Any]
+    body: dict[str, Any] | str  # JSON, or text: an HTML page when it starts with "<", else plain text
     headers: dict[str, str]
     path: str | None
 
@@ -83,7 +83,7 @@ class FakeNetwork:
         times: int,
         status: int,
         *,
-        body: dict[str, Any] | None = None,
+        body: dict[str, Any] | str | None = None,
         headers: dict[str, str] | None = None,
         path: str | None = None,
     ) -> None:
@@ -100,9 +100,13 @@ class FakeNetwork:
                     self.faults.remove(fault)
                     raise Injected(fault)
 
-        async def injected(request: Request, exc: Exception) -> JSONResponse:
+        async def injected(request: Request, exc: Exception) -> Response:
             assert isinstance(exc, Injected)
-            return JSONResponse(exc.fault.body, status_code=exc.fault.status, headers=exc.fault.headers)
+            fault = exc.fault
+            if isinstance(fault.body, str):
+                kind = "text/html" if fault.body.lstrip().startswith("<") else "text/plain"
+                return Response(fault.body, status_code=fault.status, headers=fault.headers, media_type=kind)
+            return JSONResponse(fault.body, status_code=fault.status, headers=fault.headers)
 
         app = FastAPI(dependencies=[Depends(intercept)])
         app.add_exception_handler(Injected, injected)
