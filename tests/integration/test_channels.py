@@ -31,6 +31,7 @@ from tests.support.fake_mastodon import TOKEN, FakeMastodon
 from tests.support.servers import free_port, iso, now, serve
 from workers.channels import ChannelError, PermanentChannelError, Post, Published, TransientChannelError
 from workers.channels.bluesky import BlueskyPublisher, record_key
+from workers.channels.console import ConsolePublisher
 from workers.channels.mastodon import MastodonPublisher
 
 READ_TIMEOUT = 0.5
@@ -1026,3 +1027,39 @@ def test_given_a_record_of_another_repo_or_collection_when_deleting_then_the_err
 
     # Then no deleteRecord was sent
     assert "POST /xrpc/com.atproto.repo.deleteRecord" not in bluesky.requests
+
+
+# --- console: removal lines -------------------------------------------------------------
+
+
+def test_given_a_console_post_deleted_by_another_process_then_find_no_longer_sees_it_and_the_file_keeps_both_lines(
+    tmp_path: Path,
+) -> None:
+    # Given a share published by one publisher (one process) and found there
+    here, there = ConsolePublisher(tmp_path), ConsolePublisher(tmp_path)
+    share = post({}, "On the console")
+    published = here.publish(share)
+    assert here.find(share) == published
+
+    # When another publisher deletes it
+    there.delete(share, published.external_id)
+
+    # Then the first no longer finds it, and the file holds the post and its removal
+    assert here.find(share) is None
+    assert [sorted(line) for line in here.lines_for("team")] == [
+        ["account", "attempt", "published_at", "scheduled_at", "share_id", "text", "workspace_id"],
+        ["account", "removed", "removed_at"],
+    ]
+
+
+def test_given_a_console_post_then_find_in_another_process_reports_the_same_creation_time(tmp_path: Path) -> None:
+    # Given a share published by one publisher
+    share = post({}, "On the console")
+    published = ConsolePublisher(tmp_path).publish(share)
+
+    # When another finds it
+    found = ConsolePublisher(tmp_path).find(share)
+
+    # Then it reads the creation time from the file
+    assert found == published
+    assert published.created_at is not None
