@@ -224,7 +224,7 @@ class FakeMastodon(FakeNetwork):
             status = self.status(status_id)
             if status is None:
                 return not_found()
-            ancestors = []
+            ancestors: list[dict[str, Any]] = []
             parent = self.status(status["in_reply_to_id"]) if status["in_reply_to_id"] else None
             while parent is not None:
                 ancestors.insert(0, parent)

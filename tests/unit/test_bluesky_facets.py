@@ -13,7 +13,7 @@ _LABEL = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,8}[a-z0-9])?", fullmatch=True)
 _TLD = st.from_regex(r"[a-z][a-z0-9]{1,5}", fullmatch=True)
 handles = st.builds(lambda labels, tld: ".".join([*labels, tld]), st.lists(_LABEL, min_size=1, max_size=3), _TLD)
 # Text around a mention: anything, emoji and accents included, ending where a mention may start.
-before = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12).map(lambda t: t + " ")
+before = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=12).map(lambda t: t + " ")
 after = st.sampled_from(["", " ", ".", ", and more", "! 🎉", ")", "\nnext line"])
 
 
