@@ -1,294 +1,41 @@
 """The Mastodon and Bluesky publishers against fake networks served on loopback.
 
-The fakes behave like the real APIs where the publishers depend on it: Mastodon
-dedupes by ``Idempotency-Key``, renders ``content`` as HTML (links with hidden spans,
-remote mentions shortened to ``@user``) and pages statuses newest first; Bluesky issues
-sessions that expire (400 ExpiredToken), refuses a second record at the same key (500, as
-the reference PDS does today, or 409/400 as others do) and answers RecordNotFound.
-Both can fail the next requests with a given answer, or answer too late after doing
-the work (a read timeout whose outcome is unknown). No database is needed.
+The fakes (``tests/support/fake_mastodon.py``, ``tests/support/fake_bluesky.py``) behave
+like the real APIs where the publishers depend on it, and like the worst real servers
+when a test turns their knobs: late answers after the work is done, ignored idempotency
+keys, hidden followers-only posts, connections dropped after the write, plain-text
+errors. No database is needed.
 """
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import html
-import re
+import subprocess
+import sys
+import time
 import traceback
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
 import httpx
 import pytest
-from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
+from structlog.testing import capture_logs
 
 from scheduler.domain.share import idempotency_key
-from tests.support.servers import free_port, serve
+from tests.support.fake_bluesky import APP_PASSWORD, COLLECTION, DID, HANDLE, TID, FakeBluesky
+from tests.support.fake_mastodon import TOKEN, FakeMastodon
+from tests.support.servers import free_port, iso, now, serve
 from workers.channels import ChannelError, PermanentChannelError, Post, Published, TransientChannelError
 from workers.channels.bluesky import BlueskyPublisher, record_key
+from workers.channels.console import ConsolePublisher
 from workers.channels.mastodon import MastodonPublisher
 
-TOKEN = "mastodon-token-5ecret-0f-the-team"
-APP_PASSWORD = "abcd-efgh-ijkl-mnop"
-HANDLE = "team.example.com"
-DID = "did:plc:faketeam0000000000000000"
 READ_TIMEOUT = 0.5
 HANG = 1.5  # longer than READ_TIMEOUT: the fake does the work, then answers too late
-TID = re.compile(r"^[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}$")
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
-def iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-# --- the fakes -----------------------------------------------------------------------
-
-
-@dataclass
-class Fault:
-    status: int
-    body: dict[str, Any]
-    headers: dict[str, str]
-    path: str | None
-
-
-class Injected(Exception):
-    def __init__(self, fault: Fault) -> None:
-        self.fault = fault
-
-
-@dataclass
-class FakeNetwork:
-    """What both fakes share: injected failures, late answers, and a log of requests."""
-
-    base_url: str = ""
-    faults: list[Fault] = field(default_factory=list)
-    requests: list[str] = field(default_factory=list)
-    hang_next: float = 0.0
-    echo_credentials: bool = False  # a misbehaving server that repeats what it was sent
-
-    def fail_next(
-        self,
-        times: int,
-        status: int,
-        *,
-        body: dict[str, Any] | None = None,
-        headers: dict[str, str] | None = None,
-        path: str | None = None,
-    ) -> None:
-        self.faults += [Fault(status, body or {"error": f"injected {status}"}, headers or {}, path)] * times
-
-    def app(self) -> FastAPI:
-        async def intercept(request: Request) -> None:
-            self.requests.append(f"{request.method} {request.url.path}")
-            for fault in self.faults:
-                if fault.path is None or request.url.path.endswith(fault.path):
-                    self.faults.remove(fault)
-                    raise Injected(fault)
-
-        async def injected(request: Request, exc: Exception) -> JSONResponse:
-            assert isinstance(exc, Injected)
-            return JSONResponse(exc.fault.body, status_code=exc.fault.status, headers=exc.fault.headers)
-
-        app = FastAPI(dependencies=[Depends(intercept)])
-        app.add_exception_handler(Injected, injected)
-        return app
-
-    async def answer_late(self) -> None:
-        delay, self.hang_next = self.hang_next, 0.0
-        await asyncio.sleep(delay)
-
-
-class FakeMastodon(FakeNetwork):
-    def __init__(self) -> None:
-        super().__init__()
-        self.reset()
-
-    def reset(self) -> None:
-        self.faults, self.requests, self.hang_next, self.echo_credentials = [], [], 0.0, False
-        self.statuses: list[dict[str, Any]] = []  # oldest first
-        self.by_key: dict[str, dict[str, Any]] = {}
-        self.creations = 0
-        self.next_id = 110_000_000_000_000_000
-
-    def forget_idempotency_keys(self) -> None:
-        """An hour has passed: Mastodon no longer knows the keys."""
-        self.by_key.clear()
-
-    def seed(self, text: str, created_at: datetime) -> dict[str, Any]:
-        self.next_id += 1
-        status = {
-            "id": str(self.next_id),
-            "created_at": iso(created_at),
-            "content": render(text),
-            "url": f"{self.base_url}/@team/{self.next_id}",
-            "uri": f"{self.base_url}/users/team/statuses/{self.next_id}",
-            "visibility": "public",
-            "account": {"id": "42", "username": "team"},
-        }
-        self.statuses.append(status)
-        return status
-
-    def build(self) -> FastAPI:
-        app = self.app()
-
-        def refused(request: Request) -> JSONResponse | None:
-            given = request.headers.get("authorization", "")
-            if given == f"Bearer {TOKEN}":
-                return None
-            error = "The access token is invalid" + (f" ({given})" if self.echo_credentials else "")
-            return JSONResponse({"error": error}, status_code=401)
-
-        @app.post("/api/v1/statuses")
-        async def create(request: Request) -> Any:
-            if (no := refused(request)) is not None:
-                return no
-            text = str((await request.json()).get("status", "")).strip()
-            if not text or len(text) > 500:
-                return JSONResponse({"error": "Validation failed: Text character limit of 500 exceeded"}, 422)
-            key = request.headers.get("idempotency-key")
-            status = self.by_key.get(key) if key else None
-            if status is None:
-                status = self.seed(text, now())
-                self.creations += 1
-                if key:
-                    self.by_key[key] = status
-            await self.answer_late()
-            return status
-
-        @app.get("/api/v1/accounts/verify_credentials")
-        async def me(request: Request) -> Any:
-            return refused(request) or {"id": "42", "username": "team", "acct": "team"}
-
-        @app.get("/api/v1/accounts/{account_id}/statuses")
-        async def statuses(request: Request, account_id: str, limit: int = 20, max_id: str | None = None) -> Any:
-            if (no := refused(request)) is not None:
-                return no
-            newest_first = [s for s in reversed(self.statuses) if max_id is None or int(s["id"]) < int(max_id)]
-            return newest_first[: min(limit, 40)] if account_id == "42" else JSONResponse({"error": "Not found"}, 404)
-
-        return app
-
-
-def render(text: str) -> str:
-    """Mastodon's HTML for a status: paragraphs, <br />, links with hidden parts, mentions, tags."""
-
-    def word(token: str) -> str:
-        if link := re.fullmatch(r"(https?://)(\S+)", token):
-            scheme, rest = link.groups()
-            return (
-                f'<a href="{html.escape(token)}" rel="nofollow noopener" target="_blank">'
-                f'<span class="invisible">{scheme}</span><span class="ellipsis">{html.escape(rest[:12])}</span>'
-                f'<span class="invisible">{html.escape(rest[12:])}</span></a>'
-            )
-        if mention := re.fullmatch(r"@(\w+)@([\w.-]+\w)", token):
-            user, host = mention.groups()
-            anchor = f'<a href="https://{host}/@{user}" class="u-url mention">@<span>{user}</span></a>'
-            return f'<span class="h-card">{anchor}</span>'
-        if tag := re.fullmatch(r"#(\w+)", token):
-            return f'<a href="/tags/{tag[1]}" class="mention hashtag" rel="tag">#<span>{tag[1]}</span></a>'
-        return html.escape(token)
-
-    def line(text: str) -> str:
-        return "".join(word(t) if t.strip() else t for t in re.split(r"(\s+)", text))
-
-    paragraphs = re.split(r"\n{2,}", text.strip())
-    return "".join("<p>" + "<br />".join(line(x) for x in p.split("\n")) + "</p>" for p in paragraphs)
-
-
-class FakeBluesky(FakeNetwork):
-    def __init__(self) -> None:
-        super().__init__()
-        self.reset()
-
-    def reset(self) -> None:
-        self.faults, self.requests, self.hang_next, self.echo_credentials = [], [], 0.0, False
-        self.tokens: dict[str, bool] = {}  # access token -> expired
-        self.sessions_created = 0
-        self.issue_expired = False  # a server that refuses every session it hands out
-        self.records: dict[str, dict[str, Any]] = {}
-        self.creations = 0
-        self.conflict = "500"  # how a second write to a key is refused
-
-    def expire_sessions(self) -> None:
-        self.tokens = dict.fromkeys(self.tokens, True)
-
-    def seed(self, rkey: str, text: str) -> dict[str, Any]:
-        value = {"$type": "app.bsky.feed.post", "text": text, "createdAt": iso(now())}
-        cid = "bafyrei" + hashlib.sha256(repr(value).encode()).hexdigest()[:40]
-        self.records[rkey] = {"uri": f"at://{DID}/app.bsky.feed.post/{rkey}", "cid": cid, "value": value}
-        return self.records[rkey]
-
-    def build(self) -> FastAPI:
-        app = self.app()
-
-        def xrpc_error(status: int, error: str, message: str) -> JSONResponse:
-            return JSONResponse({"error": error, "message": message}, status_code=status)
-
-        def refused(request: Request) -> JSONResponse | None:
-            token = request.headers.get("authorization", "").removeprefix("Bearer ")
-            if token not in self.tokens:
-                return xrpc_error(401, "AuthenticationRequired", "Authentication Required")
-            return xrpc_error(400, "ExpiredToken", "Token has expired") if self.tokens[token] else None
-
-        @app.post("/xrpc/com.atproto.server.createSession")
-        async def create_session(request: Request) -> Any:
-            body = await request.json()
-            if body.get("identifier") not in (HANDLE, DID) or body.get("password") != APP_PASSWORD:
-                echo = f" ({body.get('password')})" if self.echo_credentials else ""
-                return xrpc_error(401, "AuthenticationRequired", "Invalid identifier or password" + echo)
-            self.sessions_created += 1
-            token = f"jwt-{self.sessions_created}-{uuid4().hex}"
-            self.tokens[token] = self.issue_expired
-            return {"accessJwt": token, "refreshJwt": "r" + token, "handle": HANDLE, "did": DID, "active": True}
-
-        @app.post("/xrpc/com.atproto.repo.createRecord")
-        async def create_record(request: Request) -> Any:
-            if (no := refused(request)) is not None:
-                return no
-            body = await request.json()
-            rkey, text = body.get("rkey", ""), body.get("record", {}).get("text", "")
-            if body.get("repo") not in (DID, HANDLE):
-                return xrpc_error(401, "AuthenticationRequired", "Authentication Required")
-            if not TID.match(rkey):  # strict PDSes hold post keys to the lexicon's key type
-                return xrpc_error(400, "InvalidRequest", f"Invalid record key: {rkey}")
-            if len(text) > 300:
-                return xrpc_error(
-                    400,
-                    "InvalidRequest",
-                    "Invalid app.bsky.feed.post record: Record/text must not be longer than 300 graphemes",
-                )
-            if rkey in self.records:
-                return {
-                    "500": xrpc_error(500, "InternalServerError", "Internal Server Error"),
-                    "409": xrpc_error(409, "RecordAlreadyExists", "Record already exists"),
-                    "400": xrpc_error(400, "InvalidRequest", "Record already exists"),
-                }[self.conflict]
-            record = self.seed(rkey, text)
-            record["value"] = body["record"]
-            self.creations += 1
-            await self.answer_late()
-            return {"uri": record["uri"], "cid": record["cid"], "validationStatus": "valid"}
-
-        @app.get("/xrpc/com.atproto.repo.getRecord")
-        async def get_record(request: Request, repo: str, collection: str, rkey: str) -> Any:
-            if (no := refused(request)) is not None:
-                return no
-            if repo in (DID, HANDLE) and rkey in self.records:
-                return self.records[rkey]
-            return xrpc_error(400, "RecordNotFound", f"Could not locate record: at://{repo}/{collection}/{rkey}")
-
-        return app
 
 
 # --- fixtures ------------------------------------------------------------------------
@@ -338,8 +85,10 @@ def to_bluesky(client: httpx.Client) -> BlueskyPublisher:
     return BlueskyPublisher(client, env={"TEAM_BLUESKY_PASSWORD": APP_PASSWORD})
 
 
-def mastodon_post(fake: FakeMastodon, text: str = "We launched! https://example.com/launch", **kw: Any) -> Post:
-    config = {"base_url": fake.base_url, "access_token_env": "TEAM_MASTODON_TOKEN", "visibility": "public"}
+def mastodon_post(
+    fake: FakeMastodon, text: str = "We launched! https://example.com/launch", *, visibility: str = "public", **kw: Any
+) -> Post:
+    config = {"base_url": fake.base_url, "access_token_env": "TEAM_MASTODON_TOKEN", "visibility": visibility}
     return post(config, text, **kw)
 
 
@@ -364,6 +113,13 @@ def post(
     )
 
 
+def as_published(status: dict[str, Any]) -> Published:
+    """What the publisher should make of a Mastodon status: its id, url and the server's creation time."""
+    return Published(
+        external_id=status["id"], url=status["url"], created_at=datetime.fromisoformat(status["created_at"])
+    )
+
+
 def everything_said(exc: BaseException) -> str:
     """The error, its reason and its whole chain of causes, as a log or a traceback would show them."""
     return "".join(traceback.format_exception(exc)) + repr(exc) + getattr(exc, "reason", "")
@@ -378,7 +134,7 @@ def test_given_a_mastodon_account_when_a_share_is_published_then_the_status_id_a
     published = to_mastodon.publish(mastodon_post(mastodon))
 
     [status] = mastodon.statuses
-    assert published == Published(external_id=status["id"], url=status["url"])
+    assert published == as_published(status)
 
 
 def test_given_a_share_published_once_when_it_is_published_again_then_mastodon_keeps_one_status(
@@ -465,7 +221,7 @@ def test_given_mastodon_posted_but_answered_too_late_then_the_outcome_is_unknown
 
     assert caught.value.outcome_unknown is True
     [status] = mastodon.statuses
-    assert found == Published(external_id=status["id"], url=status["url"])
+    assert found == as_published(status)
     assert mastodon.creations == 1
 
 
@@ -500,7 +256,7 @@ def test_given_our_status_is_several_pages_back_when_find_runs_then_it_pages_unt
     for n in range(90):
         mastodon.seed(f"chatter {n}", now())
 
-    assert to_mastodon.find(share) == Published(external_id=ours["id"], url=ours["url"])
+    assert to_mastodon.find(share) == as_published(ours)
 
 
 def test_given_mastodon_fails_while_reconciling_when_find_runs_then_the_outcome_stays_unknown(
@@ -567,7 +323,9 @@ def test_given_a_bluesky_account_when_a_share_is_published_then_the_record_sits_
     assert TID.match(rkey)
     assert list(bluesky.records) == [rkey]
     assert published == Published(
-        external_id=f"at://{DID}/app.bsky.feed.post/{rkey}", url=f"https://bsky.app/profile/{HANDLE}/post/{rkey}"
+        external_id=f"at://{DID}/app.bsky.feed.post/{rkey}",
+        url=f"https://bsky.app/profile/{HANDLE}/post/{rkey}",
+        created_at=datetime.fromisoformat(bluesky.records[rkey]["value"]["createdAt"]),
     )
 
 
@@ -748,3 +506,560 @@ def test_given_no_record_at_the_key_when_find_runs_then_nothing_is_found(
     bluesky: FakeBluesky, to_bluesky: BlueskyPublisher
 ) -> None:
     assert to_bluesky.find(bluesky_post(bluesky)) is None
+
+
+# --- clear errors from any server ----------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [400, 401])
+def test_given_a_server_that_refuses_the_token_in_plain_text_then_the_reason_shows_it_and_says_to_check_the_secret(
+    mastodon: FakeMastodon, client: httpx.Client, status: int
+) -> None:
+    # Given a server that answers a refused token with text/plain, not JSON
+    mastodon.knobs.plain_text_errors = True
+    mastodon.knobs.auth_error_status = status
+    publisher = MastodonPublisher(client, env={"TEAM_MASTODON_TOKEN": "a-revoked-token"})
+
+    # When a share is published with that token
+    with pytest.raises(PermanentChannelError) as caught:
+        publisher.publish(mastodon_post(mastodon))
+
+    # Then the reason carries the server's words and names the config key of the secret
+    assert caught.value.reason.startswith(f"mastodon answered {status}: Invalid Bearer token")
+    assert "check the account's secret: the environment variable named by access_token_env" in caught.value.reason
+    assert mastodon.creations == 0
+
+
+def test_given_a_bluesky_password_refused_then_the_reason_says_to_check_the_app_password_variable(
+    bluesky: FakeBluesky, client: httpx.Client
+) -> None:
+    # Given a wrong app password
+    publisher = BlueskyPublisher(client, env={"TEAM_BLUESKY_PASSWORD": "wxyz-wxyz-wxyz-wxyz"})
+
+    # When a share is published
+    with pytest.raises(PermanentChannelError) as caught:
+        publisher.publish(bluesky_post(bluesky))
+
+    # Then the reason names the config key that names the variable
+    assert "Invalid identifier or password" in caught.value.reason
+    assert "the environment variable named by app_password_env" in caught.value.reason
+
+
+def test_given_an_html_error_page_then_the_reason_shows_its_text_without_markup_or_the_token(
+    mastodon: FakeMastodon, to_mastodon: MastodonPublisher
+) -> None:
+    # Given a proxy that answers with an HTML page repeating the token
+    page = f"<html><head><title>502 Bad Gateway</title><style>h1 {{ color: red }}</style></head>\n<body>" \
+           f"<h1>502   Bad Gateway</h1><p>upstream refused Bearer {TOKEN} &amp; gave up</p></body></html>"
+    mastodon.fail_next(1, 502, body=page)
+
+    # When a share is published
+    with pytest.raises(TransientChannelError) as caught:
+        to_mastodon.publish(mastodon_post(mastodon))
+
+    # Then the reason reads as text, whitespace collapsed, the token redacted
+    assert caught.value.reason == (
+        "mastodon answered 502: 502 Bad Gateway 502 Bad Gateway upstream refused Bearer [redacted] & gave up"
+    )
+    assert caught.value.outcome_unknown is True
+
+
+def test_given_a_long_plain_text_error_then_the_reason_shows_only_its_start(
+    mastodon: FakeMastodon, to_mastodon: MastodonPublisher
+) -> None:
+    # Given a server that answers a whole log as its error
+    mastodon.fail_next(1, 422, body="line of a stack trace\n" * 100)
+
+    # When a share is published
+    with pytest.raises(PermanentChannelError) as caught:
+        to_mastodon.publish(mastodon_post(mastodon))
+
+    # Then the reason holds about 200 characters of it, on one line
+    detail = caught.value.reason.removeprefix("mastodon answered 422: ")
+    assert detail.startswith("line of a stack trace line of a stack trace")
+    assert len(detail) == 200
+    assert "\n" not in detail
+
+
+# --- Mastodon: what find can see, creation times, limits, delete ----------------------
+
+
+@pytest.mark.parametrize(
+    ("visibility", "can_find"),
+    [("public", True), ("unlisted", True), ("private", False), ("direct", False)],
+)
+def test_given_an_account_visibility_then_can_find_says_whether_find_can_see_its_posts(
+    mastodon: FakeMastodon, to_mastodon: MastodonPublisher, visibility: str, can_find: bool
+) -> None:
+    # Given a Mastodon account posting with this visibility
+    share = mastodon_post(mastodon, visibility=visibility)
+
+    # Then can_find is False exactly where servers may hide its posts
+    assert to_mastodon.can_find(share) is can_find
+
+
+def test_given_a_server_hiding_private_posts_when_find_runs_then_the_post_is_missed_as_can_find_warns(
+    mastodon: FakeMastodon, to_mastodon: MastodonPublisher
+) -> None:
+    # Given a server hiding followers-only posts from the account's listing, and one such post
+    mastodon.knobs.hide_non_public = True
+    share = mastodon_post(mastodon, visibility="private")
+    to_mastodon.publish(share)
+    mastodon.forget_idempotency_keys()
+
+    # When find looks for it
+    found = to_mastodon.find(share)
+
+    # Then it is not seen though it exists: can_find said so
+    assert found is None
+    assert [s["visibility"] for s in mastodon.statuses] == ["private"]
+    assert to_mastodon.can_find(share) is False
+
+
+def test_given_a_server_whose_clock_is_ahead_then_created_at_is_the_servers_time_from_publish_and_find(
+    mastodon: FakeMastodon, to_mastodon: MastodonPublisher
+) -> None:
+    # Given a server whose clock runs two minutes ahead of ours
+    mastodon.knobs.clock_offset = 120
+    share = mastodon_post(mastodon)
+
+    # When a share is published, then found again
+    published = to_mastodon.publish(share)
+    mastodon.forget_idempotency_keys()
+    found = to_mastodon.find(share)
+
+    # Then both report the server's creation time, to the millisecond
+    [status] = mastodon.statuses
+    assert found is not None
+    assert found.created_at == published.created_at == datetime.fromisoformat(status["created_at"])
+    assert published.created_at is not None
+    assert published.created_at > now() + timedelta(seconds=60)
+
+
+def test_given_an_instance_describing_its_limits_then_text_limit_reads_them_from_v2_once(
+    mastodon: FakeMastodon, to_mastodon: MastodonPublisher
+) -> None:
+    # Given an instance allowing 1000 characters, URLs counting 30
+    mastodon.knobs.max_characters, mastodon.knobs.characters_reserved_per_url = 1000, 30
+    config = mastodon_post(mastodon).account_config
+
+    # When the limit is asked for twice
+    first, second = to_mastodon.text_limit(config), to_mastodon.text_limit(config)
+
+    # Then it comes from /api/v2/instance, asked once
+    assert first == second == (1000, 30)
+    assert mastodon.requests == ["GET /api/v2/instance"]
+
+
+def test_given_an_instance_without_v2_then_text_limit_falls_back_to_v1(
+    mastodon: FakeMastodon, to_mastodon: MastodonPublisher
+) -> None:
+    # Given a Pleroma-like server: no /api/v2/instance, max_toot_chars in v1
+    mastodon.knobs.instance_v2 = False
+    mastodon.knobs.max_characters = 5000
+
+    # When the limit is asked for
+    limit = to_mastodon.text_limit(mastodon_post(mastodon).account_config)
+
+    # Then v1's length counts, URLs the default 23
+    assert limit == (5000, 23)
+    assert mastodon.requests == ["GET /api/v2/instance", "GET /api/v1/instance"]
+
+
+def test_given_an_instance_that_does_not_answer_then_text_limit_gives_the_defaults_and_asks_again_later(
+    mastodon: FakeMastodon, client: httpx.Client
+) -> None:
+    # Given an instance whose instance endpoints both fail, and a clock we move
+    mastodon.knobs.instance_v2 = mastodon.knobs.instance_v1 = False
+    clock = [1000.0]
+    publisher = MastodonPublisher(client, env={}, monotonic=lambda: clock[0])
+    config = mastodon_post(mastodon).account_config
+
+    # When the limit is asked for, again at once, and again two minutes later
+    limits = [publisher.text_limit(config), publisher.text_limit(config)]
+    clock[0] += 120
+    limits.append(publisher.text_limit(config))
+
+    # Then the defaults stand in, and the instance is asked again after a while
+    assert limits == [(500, 23)] * 3
+    assert mastodon.requests.count("GET /api/v2/instance") == 2
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        pytest.param({"base_url": f"http://127.0.0.1:{free_port()}"}, id="nothing listens"),
+        pytest.param({"base_url": "ftp://example.com"}, id="no usable base_url"),
+        pytest.param({}, id="no base_url"),
+    ],
+)
+def test_given_an_unreachable_instance_or_bad_config_then_text_limit_gives_the_defaults_without_raising(
+    to_mastodon: MastodonPublisher, config: dict[str, Any]
+) -> None:
+    # When the limit is asked of an instance that cannot answer
+    limit = to_mastodon.text_limit(config)
+
+    # Then Mastodon's defaults come back
+    assert limit == (500, 23)
+
+
+def test_given_a_duplicate_on_mastodon_when_it_is_deleted_then_it_is_gone_and_a_second_delete_is_no_error(
+    mastodon: FakeMastodon, to_mastodon: MastodonPublisher
+) -> None:
+    # Given a published share
+    share = mastodon_post(mastodon)
+    published = to_mastodon.publish(share)
+    mastodon.forget_idempotency_keys()
+
+    # When it is deleted, twice
+    to_mastodon.delete(share, published.external_id)
+    to_mastodon.delete(share, published.external_id)
+
+    # Then the server removed it once and find no longer sees it
+    assert mastodon.deletions == 1
+    assert mastodon.statuses == []
+    assert to_mastodon.find(share) is None
+
+
+def test_given_someone_elses_status_when_deleting_it_then_the_error_is_permanent(
+    mastodon: FakeMastodon, to_mastodon: MastodonPublisher
+) -> None:
+    # Given a reply by another account
+    share = mastodon_post(mastodon)
+    ours = to_mastodon.publish(share)
+    reply = mastodon.add_reply(ours.external_id, "Congrats!")
+
+    # When it is deleted through our account
+    with pytest.raises(PermanentChannelError) as caught:
+        to_mastodon.delete(share, reply["id"])
+
+    # Then the server's refusal is reported and the reply stays
+    assert caught.value.reason.startswith("mastodon answered 403: This action is not allowed")
+    assert mastodon.status(reply["id"]) is not None
+
+
+# --- the hostile Mastodon's knobs -----------------------------------------------------
+
+
+def test_given_a_server_ignoring_idempotency_keys_when_a_share_is_published_twice_then_it_holds_two_posts(
+    mastodon: FakeMastodon, to_mastodon: MastodonPublisher
+) -> None:
+    # Given a server that ignores Idempotency-Key
+    mastodon.knobs.honour_idempotency_key = False
+    share = mastodon_post(mastodon, "Twice, alas")
+
+    # When the same share is published twice
+    first, second = to_mastodon.publish(share), to_mastodon.publish(share)
+
+    # Then the server counted two posts of that text
+    assert first.external_id != second.external_id
+    assert mastodon.counts_by_text() == {"Twice, alas": 2}
+
+
+def test_given_a_server_that_drops_the_connection_after_the_write_then_the_outcome_is_unknown_and_the_post_exists(
+    mastodon: FakeMastodon, to_mastodon: MastodonPublisher
+) -> None:
+    # Given a server that makes the next post, then drops the connection unanswered
+    mastodon.drop_next_after_write()
+    share = mastodon_post(mastodon)
+
+    # When the share is published
+    with pytest.raises(TransientChannelError) as caught:
+        to_mastodon.publish(share)
+
+    # Then the outcome is unknown, the post exists, and find returns it
+    assert caught.value.outcome_unknown is True
+    assert "connection to mastodon failed" in caught.value.reason
+    [status] = mastodon.statuses
+    assert to_mastodon.find(share) == as_published(status)
+    assert mastodon.creations == 1
+
+
+def test_given_drop_after_write_every_second_post_then_every_second_publish_has_an_unknown_outcome(
+    mastodon: FakeMastodon, to_mastodon: MastodonPublisher
+) -> None:
+    # Given a server that drops the connection of every second new post
+    mastodon.knobs.drop_after_write_every = 2
+    outcomes = []
+
+    # When four shares are published
+    for n in range(4):
+        try:
+            to_mastodon.publish(mastodon_post(mastodon, f"share {n}"))
+            outcomes.append("sent")
+        except TransientChannelError as exc:
+            outcomes.append("unknown" if exc.outcome_unknown else "failed")
+
+    # Then the second and fourth were made but not answered
+    assert outcomes == ["sent", "unknown", "sent", "unknown"]
+    assert mastodon.creations == 4
+
+
+def test_given_latency_beyond_the_read_timeout_then_the_outcome_is_unknown_and_the_post_landed(
+    mastodon: FakeMastodon, to_mastodon: MastodonPublisher
+) -> None:
+    # Given a server that answers posts later than the client waits
+    mastodon.knobs.latency = HANG
+    share = mastodon_post(mastodon)
+
+    # When the share is published
+    with pytest.raises(TransientChannelError) as caught:
+        to_mastodon.publish(share)
+
+    # Then the outcome is unknown though the write landed
+    assert caught.value.outcome_unknown is True
+    assert mastodon.counts_by_text() == {share.text: 1}
+
+
+def test_given_latency_on_one_path_when_find_runs_then_its_outcome_stays_unknown(
+    mastodon: FakeMastodon, to_mastodon: MastodonPublisher
+) -> None:
+    # Given a server slow to say who the account is
+    mastodon.knobs.latency_by_path = {"/api/v1/accounts/verify_credentials": HANG}
+
+    # When find runs
+    with pytest.raises(TransientChannelError) as caught:
+        to_mastodon.find(mastodon_post(mastodon))
+
+    # Then the earlier attempt's outcome is still unknown
+    assert caught.value.outcome_unknown is True
+
+
+def test_given_a_server_failing_every_post_at_random_then_429s_made_nothing_and_502s_made_the_post(
+    mastodon: FakeMastodon, to_mastodon: MastodonPublisher
+) -> None:
+    # Given a server answering every post with 429 or 502 (seeded), a 502 after the write
+    mastodon.knobs.fault_rate = 1.0
+    mastodon.knobs.retry_after = 9
+    errors = []
+
+    # When eight shares are published
+    for n in range(8):
+        with pytest.raises(TransientChannelError) as caught:
+            to_mastodon.publish(mastodon_post(mastodon, f"share {n}"))
+        errors.append(caught.value)
+
+    # Then rate limits carry Retry-After and made nothing; bad gateways read as text and made the post
+    limited = [e for e in errors if "answered 429" in e.reason]
+    gateways = [e for e in errors if e.reason == "mastodon answered 502: 502 Bad Gateway 502 Bad Gateway nginx"]
+    assert len(limited) + len(gateways) == 8
+    assert all(e.retry_after == timedelta(seconds=9) and not e.outcome_unknown for e in limited)
+    assert all(e.outcome_unknown for e in gateways)
+    assert mastodon.creations == len(gateways)
+
+
+def test_given_replies_under_a_post_then_the_context_lists_the_thread_depth_first(
+    mastodon: FakeMastodon, to_mastodon: MastodonPublisher, client: httpx.Client
+) -> None:
+    # Given a post, two replies, a reply of ours under the first, and one under that
+    root = to_mastodon.publish(mastodon_post(mastodon)).external_id
+    first = mastodon.add_reply(root, "Nice!")
+    second = mastodon.add_reply(root, "When?", author="bo@example.net")
+    answer = mastodon.add_reply(first["id"], "Thanks!", author="team")
+    deeper = mastodon.add_reply(answer["id"], "🙂")
+
+    # When the thread is read
+    context = client.get(
+        f"{mastodon.base_url}/api/v1/statuses/{root}/context", headers={"Authorization": f"Bearer {TOKEN}"}
+    ).json()
+    above = client.get(
+        f"{mastodon.base_url}/api/v1/statuses/{deeper['id']}/context", headers={"Authorization": f"Bearer {TOKEN}"}
+    ).json()
+
+    # Then descendants come depth first, ancestors from the root down, with authors and parents
+    assert [s["id"] for s in context["descendants"]] == [first["id"], answer["id"], deeper["id"], second["id"]]
+    assert [s["id"] for s in above["ancestors"]] == [root, first["id"], answer["id"]]
+    assert answer["account"]["acct"] == "team"
+    assert answer["in_reply_to_id"] == first["id"]
+
+
+def test_given_posts_and_deletes_then_the_fakes_stats_endpoint_reports_the_counts(
+    mastodon: FakeMastodon, to_mastodon: MastodonPublisher, client: httpx.Client
+) -> None:
+    # Given two posts of one text (keys ignored), one of them deleted
+    mastodon.knobs.honour_idempotency_key = False
+    share = mastodon_post(mastodon, "Counted")
+    first = to_mastodon.publish(share)
+    to_mastodon.publish(share)
+    to_mastodon.delete(share, first.external_id)
+
+    # When another process would read the counts
+    stats = client.get(f"{mastodon.base_url}/_fake/stats").json()
+
+    # Then they say what the server did
+    assert stats == {"posts": 2, "deletes": 1, "live": 1, "by_text": {"Counted": 2}}
+
+
+def test_given_the_fake_run_as_its_own_process_then_its_flags_set_its_knobs(client: httpx.Client) -> None:
+    # Given the fake Mastodon started as a process that ignores idempotency keys
+    port = free_port()
+    command = [sys.executable, "-m", "tests.support.fake_mastodon", "--port", str(port), "--ignore-idempotency-key"]
+    process = subprocess.Popen(command, cwd=Path(__file__).parents[2])
+    try:
+        base_url = f"http://127.0.0.1:{port}"
+        wait_until_up(base_url, process)
+        config = {"base_url": base_url, "access_token_env": "TEAM_MASTODON_TOKEN"}
+        share = post(config, "From another process")
+
+        # When a share is published twice through it
+        publisher = MastodonPublisher(client, env={"TEAM_MASTODON_TOKEN": TOKEN})
+        publisher.publish(share)
+        publisher.publish(share)
+
+        # Then its stats, read over HTTP, count two posts
+        assert client.get(f"{base_url}/_fake/stats").json()["by_text"] == {"From another process": 2}
+    finally:
+        process.terminate()
+        process.wait()
+
+
+def wait_until_up(base_url: str, process: subprocess.Popen[bytes]) -> None:
+    while process.poll() is None:
+        try:
+            httpx.get(f"{base_url}/_fake/stats")
+            return
+        except httpx.TransportError:
+            time.sleep(0.05)
+    raise RuntimeError(f"the fake exited with {process.returncode}")
+
+
+# --- Bluesky: mentions, created_at, delete ----------------------------------------------
+
+
+def test_given_mentions_in_the_text_then_resolved_handles_become_mention_facets_and_others_stay_text(
+    bluesky: FakeBluesky, to_bluesky: BlueskyPublisher
+) -> None:
+    # Given a text with a known handle after an emoji, an unknown one, and a link
+    alice = "did:plc:alice00000000000000000000"
+    bluesky.handles["alice.bsky.social"] = alice
+    text = "Café ☕ with @alice.bsky.social and @ghost.example.org: https://example.com/x"
+
+    # When it is published
+    with capture_logs() as logs:
+        to_bluesky.publish(bluesky_post(bluesky, text))
+
+    # Then the known handle is a mention facet at its UTF-8 bytes, the unknown one is logged
+    [record] = bluesky.records.values()
+    facets = record["value"]["facets"]
+    [mention] = [f for f in facets if f["features"][0]["$type"] == "app.bsky.richtext.facet#mention"]
+    assert mention["$type"] == "app.bsky.richtext.facet"
+    assert mention["features"] == [{"$type": "app.bsky.richtext.facet#mention", "did": alice}]
+    index = mention["index"]
+    assert text.encode()[index["byteStart"] : index["byteEnd"]] == b"@alice.bsky.social"
+    assert [f["index"]["byteStart"] for f in facets] == sorted(f["index"]["byteStart"] for f in facets)
+    assert len(facets) == 2
+    assert [(e["event"], e["handle"]) for e in logs if e["event"] == "bluesky_mention_unresolved"] == [
+        ("bluesky_mention_unresolved", "ghost.example.org")
+    ]
+
+
+def test_given_a_handle_resolved_once_then_later_posts_do_not_ask_again(
+    bluesky: FakeBluesky, to_bluesky: BlueskyPublisher
+) -> None:
+    # Given a known handle
+    bluesky.handles["alice.bsky.social"] = "did:plc:alice00000000000000000000"
+
+    # When two posts mention it
+    to_bluesky.publish(bluesky_post(bluesky, "Hi @alice.bsky.social"))
+    to_bluesky.publish(bluesky_post(bluesky, "Again, @Alice.bsky.social!"))
+
+    # Then it was resolved once
+    assert bluesky.requests.count("GET /xrpc/com.atproto.identity.resolveHandle") == 1
+    assert all("facets" in r["value"] for r in bluesky.records.values())
+
+
+def test_given_the_resolver_fails_when_publishing_then_the_error_is_transient_and_nothing_was_posted(
+    bluesky: FakeBluesky, to_bluesky: BlueskyPublisher
+) -> None:
+    # Given a service whose handle resolution is down
+    bluesky.fail_next(1, 503, path="resolveHandle")
+
+    # When a post with a mention is published
+    with pytest.raises(TransientChannelError) as caught:
+        to_bluesky.publish(bluesky_post(bluesky, "Hi @alice.bsky.social"))
+
+    # Then it can be retried, and nothing was written
+    assert caught.value.outcome_unknown is False
+    assert bluesky.creations == 0
+
+
+def test_given_a_bluesky_post_then_publish_and_find_report_the_created_at_written_in_the_record(
+    bluesky: FakeBluesky, client: httpx.Client
+) -> None:
+    # Given a publisher whose clock says nine o'clock
+    nine = datetime(2026, 3, 1, 9, 0, 0, 123456, tzinfo=UTC)
+    publisher = BlueskyPublisher(client, env={"TEAM_BLUESKY_PASSWORD": APP_PASSWORD}, clock=lambda: nine)
+    share = bluesky_post(bluesky)
+
+    # When the share is published and found
+    published, found = publisher.publish(share), publisher.find(share)
+
+    # Then both carry the record's createdAt (milliseconds, as written)
+    assert published.created_at == nine.replace(microsecond=123000)
+    assert found == published
+
+
+def test_given_a_duplicate_on_bluesky_when_it_is_deleted_then_the_record_is_gone_and_a_second_delete_is_no_error(
+    bluesky: FakeBluesky, to_bluesky: BlueskyPublisher
+) -> None:
+    # Given a published share
+    share = bluesky_post(bluesky)
+    published = to_bluesky.publish(share)
+
+    # When it is deleted, twice
+    to_bluesky.delete(share, published.external_id)
+    to_bluesky.delete(share, published.external_id)
+
+    # Then the record is gone, deleted once, and find no longer sees it
+    assert bluesky.records == {}
+    assert bluesky.deletions == 1
+    assert to_bluesky.find(share) is None
+
+
+def test_given_a_record_of_another_repo_or_collection_when_deleting_then_the_error_is_permanent_and_nothing_is_sent(
+    bluesky: FakeBluesky, to_bluesky: BlueskyPublisher
+) -> None:
+    share = bluesky_post(bluesky)
+    for foreign in (f"at://did:plc:someoneelse/{COLLECTION}/3kabc", f"at://{DID}/app.bsky.feed.like/3kabc"):
+        # When a record that is not one of the account's posts is deleted
+        with pytest.raises(PermanentChannelError, match="is not a post of account"):
+            to_bluesky.delete(share, foreign)
+
+    # Then no deleteRecord was sent
+    assert "POST /xrpc/com.atproto.repo.deleteRecord" not in bluesky.requests
+
+
+# --- console: removal lines -------------------------------------------------------------
+
+
+def test_given_a_console_post_deleted_by_another_process_then_find_no_longer_sees_it_and_the_file_keeps_both_lines(
+    tmp_path: Path,
+) -> None:
+    # Given a share published by one publisher (one process) and found there
+    here, there = ConsolePublisher(tmp_path), ConsolePublisher(tmp_path)
+    share = post({}, "On the console")
+    published = here.publish(share)
+    assert here.find(share) == published
+
+    # When another publisher deletes it
+    there.delete(share, published.external_id)
+
+    # Then the first no longer finds it, and the file holds the post and its removal
+    assert here.find(share) is None
+    assert [sorted(line) for line in here.lines_for("team")] == [
+        ["account", "attempt", "published_at", "scheduled_at", "share_id", "text", "workspace_id"],
+        ["account", "removed", "removed_at"],
+    ]
+
+
+def test_given_a_console_post_then_find_in_another_process_reports_the_same_creation_time(tmp_path: Path) -> None:
+    # Given a share published by one publisher
+    share = post({}, "On the console")
+    published = ConsolePublisher(tmp_path).publish(share)
+
+    # When another finds it
+    found = ConsolePublisher(tmp_path).find(share)
+
+    # Then it reads the creation time from the file
+    assert found == published
+    assert published.created_at is not None

@@ -1,15 +1,21 @@
-"""Serving an ASGI app on a loopback port for tests that speak real HTTP."""
+"""Serving ASGI apps on a loopback port for tests that speak real HTTP, and what every
+fake network served that way shares: injected failures, late answers, a request log."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import uvicorn
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
 
 
 def free_port() -> int:
@@ -20,6 +26,7 @@ def free_port() -> int:
 
 @contextmanager
 def serve(app: Any) -> Iterator[str]:
+    """``app`` served by uvicorn on 127.0.0.1 in a thread of this process; yields its base URL."""
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -34,3 +41,78 @@ def serve(app: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime) -> str:
+    """A time as the networks write it: UTC, milliseconds, ``Z``."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# --- what every fake network shares ----------------------------------------------------
+
+
+@dataclass
+class Fault:
+    status: int
+    body: dict[str, Any] | str  # JSON, or text: an HTML page when it starts with "<", else plain text
+    headers: dict[str, str]
+    path: str | None
+
+
+class Injected(Exception):
+    def __init__(self, fault: Fault) -> None:
+        self.fault = fault
+
+
+@dataclass
+class FakeNetwork:
+    """Injected failures (answered before any work), one late answer, and a log of requests."""
+
+    base_url: str = ""
+    faults: list[Fault] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+    hang_next: float = 0.0
+    echo_credentials: bool = False  # a misbehaving server that repeats what it was sent
+
+    def fail_next(
+        self,
+        times: int,
+        status: int,
+        *,
+        body: dict[str, Any] | str | None = None,
+        headers: dict[str, str] | None = None,
+        path: str | None = None,
+    ) -> None:
+        """The next ``times`` requests (to a path ending in ``path``, if given) answer ``status``."""
+        self.faults += [Fault(status, body or {"error": f"injected {status}"}, headers or {}, path)] * times
+
+    def app(self) -> FastAPI:
+        async def intercept(request: Request) -> None:
+            if request.url.path.startswith("/_fake/"):
+                return  # the fake's own controls: neither logged nor failed
+            self.requests.append(f"{request.method} {request.url.path}")
+            for fault in self.faults:
+                if fault.path is None or request.url.path.endswith(fault.path):
+                    self.faults.remove(fault)
+                    raise Injected(fault)
+
+        async def injected(request: Request, exc: Exception) -> Response:
+            assert isinstance(exc, Injected)
+            fault = exc.fault
+            if isinstance(fault.body, str):
+                kind = "text/html" if fault.body.lstrip().startswith("<") else "text/plain"
+                return Response(fault.body, status_code=fault.status, headers=fault.headers, media_type=kind)
+            return JSONResponse(fault.body, status_code=fault.status, headers=fault.headers)
+
+        app = FastAPI(dependencies=[Depends(intercept)])
+        app.add_exception_handler(Injected, injected)
+        return app
+
+    async def answer_late(self) -> None:
+        """Wait out ``hang_next`` once (the work is done, the answer comes too late)."""
+        delay, self.hang_next = self.hang_next, 0.0
+        await asyncio.sleep(delay)

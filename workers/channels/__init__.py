@@ -25,8 +25,12 @@ class Post:
 
 @dataclass(frozen=True, slots=True)
 class Published:
+    """A post on the network. ``created_at`` is its creation time as the network reports it
+    (the share's ``sent_at``); None when the network does not say."""
+
     external_id: str
     url: str | None
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +68,18 @@ class TransientChannelError(ChannelError):
 
 
 class Publisher(Protocol):
+    """One network. Every method raises only ``ChannelError`` subclasses for the network's failures.
+
+    Exactly once rests on two methods: ``publish`` dedupes by the idempotency key while the
+    network remembers it, and ``find`` looks for the post an earlier attempt may have made
+    when that attempt's outcome is unknown. ``find`` means something only where
+    ``can_find`` says so: a server that hides an account's non-public posts from its own
+    listing (Mastodon's ``private`` and ``direct`` visibilities on several servers) would
+    answer "not found" for a post that exists, so a share on such an account is held for a
+    person instead of being sent again. A duplicate that happens anyway can be removed with
+    ``delete``.
+    """
+
     channel: str
 
     def publish(self, post: Post) -> Published:
@@ -72,6 +88,14 @@ class Publisher(Protocol):
 
     def find(self, post: Post) -> Published | None:
         """Look for a post an earlier attempt may have made (reconciliation)."""
+        ...
+
+    def can_find(self, post: Post) -> bool:
+        """Whether ``find`` can see an earlier post of this account (from its config; no I/O)."""
+        ...
+
+    def delete(self, post: Post, external_id: str) -> None:
+        """Remove the post ``external_id`` (a duplicate) of ``post``'s account; one already gone is no error."""
         ...
 
 

@@ -12,7 +12,12 @@ hash of the idempotency key. ``scheduled_at`` cannot change once an attempt has 
 (only planned or held shares are rescheduled), so the key is stable across retries.
 A second write to the key fails (the reference PDS answers 500 today, others 409 or 400),
 so after any refused write the publisher reads the key back: a record there holding the
-share's text is the post an earlier attempt made, and is returned as published.
+share's text is the post an earlier attempt made, and is returned as published. The same
+read is ``find``, which always works (``can_find``): the key names the record.
+
+Rich text: URLs become link facets, and ``@handle`` mentions become mention facets once
+the account's service resolves the handle to a DID (``resolveHandle``, cached per process);
+a handle that does not resolve stays plain text. Positions count UTF-8 bytes.
 """
 
 from __future__ import annotations
@@ -25,19 +30,40 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
+import structlog
 
 from workers.channels import ChannelError, PermanentChannelError, Post, Published, TransientChannelError
-from workers.channels.http import ChannelHttp, base_url_of, error_fields, secret_from_env, still_unknown
+from workers.channels.http import (
+    ChannelHttp,
+    base_url_of,
+    error_fields,
+    parse_time,
+    secret_from_env,
+    still_unknown,
+)
 
 CHANNEL = "bluesky"
+CREDENTIAL_CONFIG = "app_password_env"
 COLLECTION = "app.bsky.feed.post"
 DEFAULT_SERVICE = "https://bsky.social"
 _BASE32_SORTABLE = "234567abcdefghijklmnopqrstuvwxyz"
 _LINK = re.compile(r"https?://[^\s<>\"]+")
 _LINK_TAIL = ".,;:!?'\")]"  # punctuation after a link belongs to the sentence, not the link
+# A handle (atproto's syntax: domain labels, the last one starting with a letter) after "@",
+# at the start or after whitespace or "(" (so never inside an e-mail address or a URL), and
+# not running on into more of a name ("@a.b.c-" is no mention; a sentence's full stop may follow).
+_MENTION = re.compile(
+    r"(?<![^\s(])@"
+    r"((?:[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)"
+    r"(?!\.?[a-zA-Z0-9-])"
+)
+_MAX_HANDLE = 253
+_AT_URI = re.compile(r"^at://([^/]+)/([^/]+)/([^/]+)$")
+
+log = structlog.get_logger("workers.channels.bluesky")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,14 +96,19 @@ class BlueskyPublisher:
         # One lock for the cache: worker threads share a publisher, and createSession is
         # rate-limited per account, so concurrent refreshes must not stampede it.
         self._lock = threading.Lock()
+        self._dids: dict[tuple[str, str], str] = {}  # (service, handle) -> DID, for mentions
+        self._dids_lock = threading.Lock()
 
     def publish(self, post: Post) -> Published:
         account, http = self._account(post)
         rkey = record_key(post)
         session = self._session(account, http)
-        record: dict[str, Any] = {"$type": COLLECTION, "text": post.text, "createdAt": _iso(self.clock())}
-        if facets := link_facets(post.text):
-            record["facets"] = facets  # Bluesky shows a URL as a link only when a facet says so
+        created_at = _iso(self.clock())
+        record: dict[str, Any] = {"$type": COLLECTION, "text": post.text, "createdAt": created_at}
+        # Bluesky shows a URL as a link, and a handle as a mention, only when a facet says so.
+        facets = link_facets(post.text) + self._mention_facets(account, http, post.text)
+        if facets:
+            record["facets"] = sorted(facets, key=lambda facet: int(facet["index"]["byteStart"]))
         response = self._authed(
             account,
             http,
@@ -90,7 +121,7 @@ class BlueskyPublisher:
             uri = http.answer(response, may_publish=True).get("uri")
             if not isinstance(uri, str):
                 raise http.malformed("no 'uri' in the answer", may_publish=True)
-            return Published(external_id=uri, url=post_url(session.handle, rkey))
+            return Published(external_id=uri, url=post_url(session.handle, rkey), created_at=parse_time(created_at))
         error = http.failure(response, may_publish=True)
         if response.status_code in (403, 429) or _session_refused(response):
             raise error  # refused before writing anything
@@ -111,6 +142,67 @@ class BlueskyPublisher:
         except TransientChannelError as exc:
             raise still_unknown(exc) from exc
         return None if existing is None else _ours(existing, post, session, rkey)
+
+    def can_find(self, post: Post) -> bool:
+        """Always: the record key is chosen before the call, and a record is read by its key."""
+        return True
+
+    def delete(self, post: Post, external_id: str) -> None:
+        """``deleteRecord`` of the post ``external_id`` (its at-uri, or its record key); a
+        record already gone is no error (the PDS answers success)."""
+        account, http = self._account(post)
+        session = self._session(account, http)
+        found = _AT_URI.match(external_id)
+        repo, collection, rkey = found.groups() if found else (session.did, COLLECTION, external_id)
+        if collection != COLLECTION or repo not in (session.did, session.handle) or not rkey or "/" in rkey:
+            raise PermanentChannelError(f"bluesky: {external_id!r} is not a post of account {post.account_name!r}")
+        http.answer(
+            self._authed(
+                account,
+                http,
+                "POST",
+                "com.atproto.repo.deleteRecord",
+                json={"repo": session.did, "collection": COLLECTION, "rkey": rkey},
+            )
+        )
+
+    def _mention_facets(self, account: _Account, http: ChannelHttp, text: str) -> list[dict[str, Any]]:
+        facets = []
+        for mention in mentions(text):
+            did = self._did(account, http, mention.handle)
+            if did is None:
+                log.warning("bluesky_mention_unresolved", handle=mention.handle)
+                continue
+            facets.append(
+                {
+                    "$type": "app.bsky.richtext.facet",
+                    "index": {"byteStart": mention.byte_start, "byteEnd": mention.byte_end},
+                    "features": [{"$type": "app.bsky.richtext.facet#mention", "did": did}],
+                }
+            )
+        return facets
+
+    def _did(self, account: _Account, http: ChannelHttp, handle: str) -> str | None:
+        """The DID of ``handle`` as the account's service resolves it; None when it says there is none.
+
+        Only resolved handles are kept: a handle may be registered later. A failure of the
+        service itself is raised (transient: nothing was posted yet)."""
+        key = (account.service, handle.lower())
+        with self._dids_lock:
+            if (cached := self._dids.get(key)) is not None:
+                return cached
+        response = http.send(
+            "GET", f"{account.service}/xrpc/com.atproto.identity.resolveHandle", params={"handle": handle}
+        )
+        if 400 <= response.status_code < 500 and response.status_code not in (401, 408, 429):
+            return None  # an unknown handle: 400 InvalidRequest "Unable to resolve handle"
+        body = http.answer(response)
+        did = body.get("did") if isinstance(body, dict) else None
+        if not isinstance(did, str) or not did.startswith("did:"):
+            raise http.malformed("no 'did' in the answer to resolveHandle")
+        with self._dids_lock:
+            self._dids[key] = did
+        return did
 
     def _read(self, account: _Account, http: ChannelHttp, session: _Session, rkey: str) -> dict[str, Any] | None:
         """The record at ``rkey`` (``uri`` and ``value``), or None when there is none."""
@@ -189,17 +281,18 @@ class BlueskyPublisher:
         handle = config.get("handle")
         if not isinstance(handle, str) or not handle:
             raise PermanentChannelError("bluesky account config needs handle, e.g. team.bsky.social")
-        password = secret_from_env(config, "app_password_env", self.env, network=CHANNEL,
+        password = secret_from_env(config, CREDENTIAL_CONFIG, self.env, network=CHANNEL,
                                    account=post.account_name, what="an app password")
         account = _Account(service=service, handle=handle.removeprefix("@"), password=password)
-        return account, ChannelHttp(self.client, CHANNEL, (password,))
+        return account, ChannelHttp(self.client, CHANNEL, (password,), CREDENTIAL_CONFIG)
 
 
 def _ours(record: dict[str, Any], post: Post, session: _Session, rkey: str) -> Published:
     # The key is ours alone; a different text there means a hash collision or a hand-made record.
     if record["value"].get("text") != post.text:
         raise PermanentChannelError(f"bluesky record key {rkey} already holds a different post ({record['uri']})")
-    return Published(external_id=record["uri"], url=post_url(session.handle, rkey))
+    created_at = parse_time(record["value"].get("createdAt"))
+    return Published(external_id=record["uri"], url=post_url(session.handle, rkey), created_at=created_at)
 
 
 def record_key(post: Post) -> str:
@@ -215,19 +308,44 @@ def post_url(handle: str, rkey: str) -> str:
     return f"https://bsky.app/profile/{handle}/post/{rkey}"
 
 
+class Mention(NamedTuple):
+    """An ``@handle`` in a text: the handle, and where ``@handle`` sits in the UTF-8 bytes."""
+
+    handle: str
+    byte_start: int
+    byte_end: int
+
+
+def mentions(text: str) -> list[Mention]:
+    """The ``@handle`` mentions in ``text``, with the byte range a mention facet covers (``@`` included)."""
+    found = []
+    for match in _MENTION.finditer(text):
+        handle = match.group(1)
+        if len(handle) <= _MAX_HANDLE:
+            start, end = _byte_range(text, match.start(), match.end())
+            found.append(Mention(handle, start, end))
+    return found
+
+
 def link_facets(text: str) -> list[dict[str, Any]]:
     """Rich-text facets for the URLs in ``text`` (their positions count UTF-8 bytes)."""
     facets = []
     for match in _LINK.finditer(text):
         url = match.group().rstrip(_LINK_TAIL)
-        start = len(text[: match.start()].encode())
+        start, end = _byte_range(text, match.start(), match.start() + len(url))
         facets.append(
             {
-                "index": {"byteStart": start, "byteEnd": start + len(url.encode())},
+                "index": {"byteStart": start, "byteEnd": end},
                 "features": [{"$type": "app.bsky.richtext.facet#link", "uri": url}],
             }
         )
     return facets
+
+
+def _byte_range(text: str, start: int, end: int) -> tuple[int, int]:
+    """Character positions ``start:end`` of ``text`` as UTF-8 byte offsets (facets count bytes)."""
+    byte_start = len(text[:start].encode())
+    return byte_start, byte_start + len(text[start:end].encode())
 
 
 def _session_refused(response: httpx.Response) -> bool:

@@ -6,6 +6,12 @@ exclusive lock shared by every worker process, a publisher reads the lines other
 processes appended since it last looked, and writes a share's line only if no line
 holds that share yet. There is no second record to fall out of step with the
 first, so a crash at any point leaves either the line or nothing.
+
+Deleting a post appends a removal line, ``{"removed": <share id>, "account": ...,
+"removed_at": ...}``, instead of rewriting the file: the file stays append-only (other
+processes keep reading it from where they stopped) and keeps the history of what was
+posted and taken down. A removed share is no longer found; publishing it again writes a
+new line. A post's ``created_at`` is its line's ``published_at``.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from uuid import UUID
 
 import orjson
 
@@ -26,6 +33,9 @@ from workers.channels import PermanentChannelError, Post, Published
 
 CHANNEL = "console"
 SHARE_ID = re.compile(rb'\{"share_id":"([0-9a-f-]{36})"')
+# The last field but one of a post's line (``text`` comes earlier, JSON-escaped, so no quote in it ends here).
+PUBLISHED_AT = re.compile(rb'"published_at":"([^"]+)","attempt":\d+\}$')
+REMOVED = re.compile(rb'\{"removed":"([0-9a-f-]{36})"')
 
 
 @dataclass
@@ -35,25 +45,46 @@ class _AccountFile:
     fd: int
     offset: int = 0
     torn: bool = False
-    published: set[str] = field(default_factory=set)
+    published: dict[str, datetime | None] = field(default_factory=dict)  # share id -> published_at
     threads: threading.Lock = field(default_factory=threading.Lock)
 
     def catch_up(self) -> None:
         """Learn the shares other processes published since we last looked."""
         size = os.fstat(self.fd).st_size
         if size < self.offset:  # truncated by hand: start over
-            self.offset, self.published = 0, set()
+            self.offset, self.published = 0, {}
         if size == self.offset:
             return
         chunk = os.pread(self.fd, size - self.offset, self.offset)
         complete = chunk.rfind(b"\n") + 1
         for line in chunk[:complete].splitlines():
             # Only whole lines count: a torn one (a crash mid-write) is not a post.
-            found = SHARE_ID.match(line) if line.endswith(b"}") else None
-            if found:
-                self.published.add(found.group(1).decode())
+            if not line.endswith(b"}"):
+                continue
+            if found := SHARE_ID.match(line):
+                self.published[found.group(1).decode()] = _published_at(line)
+            elif removed := REMOVED.match(line):
+                self.published.pop(removed.group(1).decode(), None)
         self.offset += complete
         self.torn = complete < len(chunk)
+
+    def append(self, line: bytes) -> None:
+        """Write one line, under the lock, once caught up."""
+        # One write on an O_APPEND descriptor. No fsync: a line must survive the worker
+        # being killed (the page cache keeps it), not a power cut.
+        if self.torn:
+            line = b"\n" + line  # end the torn line so ours stands alone
+        os.write(self.fd, line + b"\n")
+        self.offset = os.fstat(self.fd).st_size
+        self.torn = False
+
+
+def _published_at(line: bytes) -> datetime | None:
+    found = PUBLISHED_AT.search(line)
+    try:
+        return datetime.fromisoformat(found.group(1).decode()) if found else None
+    except ValueError:
+        return None
 
 
 class ConsolePublisher:
@@ -69,29 +100,45 @@ class ConsolePublisher:
         share = str(post.share_id)
         with self._locked(post.account_name) as account:
             if share not in account.published:
-                line = orjson.dumps({
+                published_at = datetime.now(UTC)
+                account.append(orjson.dumps({
                     "share_id": share,
                     "workspace_id": post.workspace_id,
                     "account": post.account_name,
                     "text": post.text,
                     "scheduled_at": post.scheduled_at.isoformat(),
-                    "published_at": datetime.now(UTC).isoformat(),
+                    "published_at": published_at.isoformat(),
                     "attempt": post.attempt,
-                }) + b"\n"
-                # One write on an O_APPEND descriptor, under the lock. No fsync: a line must
-                # survive the worker being killed (the page cache keeps it), not a power cut.
-                if account.torn:
-                    line = b"\n" + line  # end the torn line so ours stands alone
-                os.write(account.fd, line)
-                account.offset = os.fstat(account.fd).st_size
-                account.torn = False
-                account.published.add(share)
-        return self._published(post)
+                }))
+                account.published[share] = published_at
+            created_at = account.published[share]
+        return self._published(post, created_at)
 
     def find(self, post: Post) -> Published | None:
+        share = str(post.share_id)
         with self._locked(post.account_name) as account:
-            found = str(post.share_id) in account.published
-        return self._published(post) if found else None
+            found = share in account.published
+            created_at = account.published.get(share)
+        return self._published(post, created_at) if found else None
+
+    def can_find(self, post: Post) -> bool:
+        """Always: the file holds every post."""
+        return True
+
+    def delete(self, post: Post, external_id: str) -> None:
+        """Append a removal line for the post ``external_id`` (a share id); one not there is no error."""
+        try:
+            share = str(UUID(external_id))
+        except ValueError:
+            raise PermanentChannelError(f"console: {external_id!r} is not a console post's id") from None
+        with self._locked(post.account_name) as account:
+            if share in account.published:
+                account.append(orjson.dumps({
+                    "removed": share,
+                    "account": post.account_name,
+                    "removed_at": datetime.now(UTC).isoformat(),
+                }))
+                del account.published[share]
 
     def lines_for(self, account_name: str) -> list[dict[str, object]]:
         path = self._path(account_name)
@@ -110,11 +157,11 @@ class ConsolePublisher:
             raise PermanentChannelError(f"account name {account_name!r} cannot name a console file")
         return self.folder / f"{account_name}.jsonl"
 
-    def _published(self, post: Post) -> Published:
+    def _published(self, post: Post, created_at: datetime | None) -> Published:
         base = self._uris.get(post.account_name)
         if base is None:  # resolving a path costs several system calls: once per account
             base = self._uris[post.account_name] = self._path(post.account_name).resolve().as_uri()
-        return Published(external_id=str(post.share_id), url=f"{base}#{post.share_id}")
+        return Published(external_id=str(post.share_id), url=f"{base}#{post.share_id}", created_at=created_at)
 
     def _account(self, account_name: str) -> _AccountFile:
         with self._guard:

@@ -3,6 +3,7 @@ translated into channel errors (permanent, or transient with Retry-After)."""
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,6 +17,12 @@ import httpx
 from workers.channels import ChannelError, PermanentChannelError, TransientChannelError
 
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+EXCERPT = 200  # characters of a body that is not the network's JSON error, shown in a reason
+_READ = 4000  # characters of such a body looked at (an HTML page's text starts late)
+_CREDENTIALS = re.compile(r"token|credential|password|bearer|unauthori[sz]ed|authenticat|login", re.IGNORECASE)
+_MARKUP = re.compile(r"<\s*(?:!doctype|html|head|body|title|h1|p|div|center)\b", re.IGNORECASE)
+_HIDDEN_MARKUP = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<[^>]*>")
 
 
 def base_url_of(value: Any, network: str, key: str, *, example: str) -> str:
@@ -52,12 +59,15 @@ class ChannelHttp:
     """Calls to one network whose failures become channel errors that never show ``secrets``.
 
     ``may_publish`` says whether the request can create a post: then a failure after the
-    request may have reached the server is marked ``outcome_unknown``.
+    request may have reached the server is marked ``outcome_unknown``. ``secret_key`` is the
+    account config key naming the environment variable of the account's secret, which a
+    refusal of the credentials tells the reader to check.
     """
 
     client: httpx.Client
     network: str
     secrets: tuple[str, ...]
+    secret_key: str = ""
 
     def send(self, method: str, url: str, *, may_publish: bool = False, **kwargs: Any) -> httpx.Response:
         try:
@@ -83,23 +93,40 @@ class ChannelHttp:
         try:
             return response.json()
         except ValueError:
-            raise self.malformed("its answer is not JSON", may_publish=may_publish) from None
+            excerpt = self.excerpt(response)
+            what = "its answer is not JSON" + (f": {excerpt}" if excerpt else "")
+            raise self.malformed(what, may_publish=may_publish) from None
 
     def failure(self, response: httpx.Response, *, may_publish: bool = False) -> ChannelError:
+        """The channel error for an unsuccessful answer, with what the server said in its reason:
+        the JSON error fields, else the start of its body (plain text, an HTML error page)."""
         status = response.status_code
         error, message = error_fields(response)
         detail = ": ".join(part for part in (error, message) if part)
+        if not detail and not _is_json(response):
+            detail = self.excerpt(response)
         reason = self.redact(f"{self.network} answered {status}" + (f": {detail}" if detail else ""))
         if status in (408, 429):  # refused before any work: nothing was published
             return TransientChannelError(reason, retry_after=retry_after(response.headers))
         if status >= 500:
             return TransientChannelError(reason, retry_after=retry_after(response.headers), outcome_unknown=may_publish)
-        if status in (401, 403):
-            return PermanentChannelError(f"{reason} (check the credentials and their scopes)")
+        if status in (401, 403) or (status == 400 and _CREDENTIALS.search(detail)):
+            scopes = " and its scopes" if status == 403 else ""
+            return PermanentChannelError(f"{reason} ({self.check_secret()}{scopes})")
         return PermanentChannelError(reason)
 
+    def check_secret(self) -> str:
+        if not self.secret_key:
+            return "check the account's credentials"
+        return f"check the account's secret: the environment variable named by {self.secret_key}"
+
+    def excerpt(self, response: httpx.Response) -> str:
+        """The start of a body, as text, redacted: for reasons when the body is not the JSON expected."""
+        return self.redact(readable_body(response.text[:_READ]))[:EXCERPT]
+
     def malformed(self, what: str, *, may_publish: bool = False) -> TransientChannelError:
-        return TransientChannelError(f"{self.network}: unexpected answer, {what}", outcome_unknown=may_publish)
+        reason = self.redact(f"{self.network}: unexpected answer, {what}")
+        return TransientChannelError(reason, outcome_unknown=may_publish)
 
     def redact(self, text: str) -> str:
         for secret in self.secrets:
@@ -118,6 +145,21 @@ def error_fields(response: httpx.Response) -> tuple[str, str]:
         return "", ""
     error, message = body.get("error"), body.get("message") or body.get("error_description")
     return (error if isinstance(error, str) else ""), (message if isinstance(message, str) else "")
+
+
+def readable_body(text: str) -> str:
+    """A body as one line of text: an HTML page's text without its markup, whitespace collapsed."""
+    if _MARKUP.search(text):
+        text = html.unescape(_TAG.sub(" ", _HIDDEN_MARKUP.sub(" ", text)))
+    return " ".join(text.split())
+
+
+def _is_json(response: httpx.Response) -> bool:
+    try:
+        response.json()
+    except ValueError:
+        return False
+    return True
 
 
 def still_unknown(exc: TransientChannelError) -> TransientChannelError:

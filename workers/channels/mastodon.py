@@ -17,6 +17,11 @@ whitespace, and dropping the ``@host`` of remote mentions (Mastodon shows
 ``@user@host`` as ``@user``). An identical text posted by hand in that window would be
 taken for ours: acceptable, since it is the same words on the same account.
 
+``find`` sees only what the server lists among the account's statuses, and several servers
+leave ``private`` and ``direct`` posts out of that listing: ``can_find`` is False for an
+account posting with those visibilities. ``text_limit`` reads the instance's own text limit
+(``/api/v2/instance``, then ``/api/v1/instance``), cached per server.
+
 HTTP failures become channel errors in ``workers.channels.http``, shared with bluesky.py.
 """
 
@@ -24,19 +29,29 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from html.parser import HTMLParser
-from typing import Any
+from typing import Any, TypeGuard
+from urllib.parse import quote
 
 import httpx
+import structlog
 
-from workers.channels import PermanentChannelError, Post, Published, TransientChannelError
+from workers.channels import ChannelError, PermanentChannelError, Post, Published, TransientChannelError
 from workers.channels.http import ChannelHttp, base_url_of, parse_time, secret_from_env, still_unknown
 
 CHANNEL = "mastodon"
+CREDENTIAL_CONFIG = "access_token_env"
 VISIBILITIES = frozenset({"public", "unlisted", "private", "direct"})
+UNLISTED_FOR_FIND = frozenset({"private", "direct"})  # servers may hide these from the account's listing
+DEFAULT_TEXT_LIMIT = (500, 23)  # Mastodon's defaults: characters per status, characters a URL counts for
+TEXT_LIMIT_TTL = 3600.0  # seconds an instance's answer is kept
+TEXT_LIMIT_RETRY = 60.0  # seconds the defaults stand in for an instance that did not answer
+INSTANCE_TIMEOUT = httpx.Timeout(3.0)  # asked while a person plans a share: never the worker's long wait
 CLOCK_SKEW = timedelta(minutes=5)  # our clock and the server's may disagree by this much
 PAGE_SIZE = 40  # the most Mastodon returns per page
 MAX_PAGES = 5  # find() looks through at most 200 statuses newer than the scheduled time
@@ -49,16 +64,28 @@ class _Account:
     visibility: str
 
 
+log = structlog.get_logger("workers.channels.mastodon")
+
+
 class MastodonPublisher:
     channel = CHANNEL
 
-    def __init__(self, client: httpx.Client, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        client: httpx.Client,
+        env: Mapping[str, str] | None = None,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.client = client
         self.env = os.environ if env is None else env
+        self.monotonic = monotonic
+        self._limits: dict[str, tuple[float, tuple[int, int]]] = {}  # base_url -> (good until, limit)
+        self._limits_lock = threading.Lock()
 
     def publish(self, post: Post) -> Published:
         account = self._account(post)
-        http = ChannelHttp(self.client, CHANNEL, (account.token,))
+        http = self._http(account)
         response = http.send(
             "POST",
             f"{account.base_url}/api/v1/statuses",
@@ -70,11 +97,63 @@ class MastodonPublisher:
 
     def find(self, post: Post) -> Published | None:
         account = self._account(post)
-        http = ChannelHttp(self.client, CHANNEL, (account.token,))
+        http = self._http(account)
         try:
             return self._find(account, post, http)
         except TransientChannelError as exc:
             raise still_unknown(exc) from exc
+
+    def can_find(self, post: Post) -> bool:
+        """False for ``private`` and ``direct`` posts: servers may leave them out of the listing ``find`` reads."""
+        return post.account_config.get("visibility", "public") not in UNLISTED_FOR_FIND
+
+    def delete(self, post: Post, external_id: str) -> None:
+        """``DELETE /api/v1/statuses/:id`` (scope ``write:statuses``); a status already gone is no error."""
+        account = self._account(post)
+        http = self._http(account)
+        response = http.send(
+            "DELETE", f"{account.base_url}/api/v1/statuses/{quote(external_id, safe='')}", headers=_auth(account)
+        )
+        if response.status_code != 404:
+            http.answer(response)
+
+    def text_limit(self, config: Mapping[str, Any]) -> tuple[int, int]:
+        """``(max_characters, characters_reserved_per_url)`` of the account's server.
+
+        Read from ``/api/v2/instance``, else ``/api/v1/instance`` (``max_toot_chars`` on
+        Pleroma and Akkoma), and kept an hour per server. Never raises: a server that does not
+        answer, or a config without a usable ``base_url``, gets Mastodon's defaults (500, 23),
+        asked again after a minute. Safe to call from several threads (two may ask at once).
+        """
+        try:
+            base_url = base_url_of(config.get("base_url"), CHANNEL, "base_url", example="https://mastodon.social")
+        except PermanentChannelError:
+            return DEFAULT_TEXT_LIMIT
+        now = self.monotonic()
+        with self._limits_lock:
+            cached = self._limits.get(base_url)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        found = self._instance_limit(base_url)
+        limit = found or DEFAULT_TEXT_LIMIT
+        with self._limits_lock:
+            self._limits[base_url] = (now + (TEXT_LIMIT_TTL if found else TEXT_LIMIT_RETRY), limit)
+        return limit
+
+    def _instance_limit(self, base_url: str) -> tuple[int, int] | None:
+        http = ChannelHttp(self.client, CHANNEL, ())
+        reasons = []
+        for path in ("/api/v2/instance", "/api/v1/instance"):
+            try:
+                body = http.answer(http.send("GET", f"{base_url}{path}", timeout=INSTANCE_TIMEOUT))
+            except ChannelError as exc:
+                reasons.append(exc.reason)
+                continue
+            if limit := instance_text_limit(body):
+                return limit
+            reasons.append(f"no text limit in {path}")
+        log.warning("mastodon_text_limit_unknown", base_url=base_url, reasons=reasons)
+        return None
 
     def _find(self, account: _Account, post: Post, http: ChannelHttp) -> Published | None:
         me = http.answer(
@@ -107,7 +186,7 @@ class MastodonPublisher:
     def _account(self, post: Post) -> _Account:
         config = post.account_config
         base_url = base_url_of(config.get("base_url"), CHANNEL, "base_url", example="https://mastodon.social")
-        token = secret_from_env(config, "access_token_env", self.env, network=CHANNEL, account=post.account_name,
+        token = secret_from_env(config, CREDENTIAL_CONFIG, self.env, network=CHANNEL, account=post.account_name,
                                 what="the access token")
         visibility = config.get("visibility", "public")
         if visibility not in VISIBILITIES:
@@ -115,6 +194,28 @@ class MastodonPublisher:
                 f"mastodon visibility must be one of {sorted(VISIBILITIES)}, not {visibility!r}"
             )
         return _Account(base_url=base_url, token=token, visibility=str(visibility))
+
+    def _http(self, account: _Account) -> ChannelHttp:
+        return ChannelHttp(self.client, CHANNEL, (account.token,), CREDENTIAL_CONFIG)
+
+
+def instance_text_limit(body: Any) -> tuple[int, int] | None:
+    """The text limit an instance describes: ``configuration.statuses`` (Mastodon, v2 and v1),
+    else ``max_toot_chars`` (Pleroma, Akkoma) with the default URL length."""
+    if not isinstance(body, dict):
+        return None
+    configuration = body.get("configuration")
+    statuses = configuration.get("statuses") if isinstance(configuration, dict) else None
+    statuses = statuses if isinstance(statuses, dict) else {}
+    characters = statuses.get("max_characters", body.get("max_toot_chars"))
+    per_url = statuses.get("characters_reserved_per_url", DEFAULT_TEXT_LIMIT[1])
+    if not (_positive(characters) and _positive(per_url)):
+        return None
+    return characters, per_url
+
+
+def _positive(value: Any) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 def _auth(account: _Account) -> dict[str, str]:
@@ -124,7 +225,8 @@ def _auth(account: _Account) -> dict[str, str]:
 def _published(status: Any, http: ChannelHttp, *, may_publish: bool = False) -> Published:
     external_id = _text_field(status, "id", http, may_publish=may_publish)
     url = status.get("url") or status.get("uri")
-    return Published(external_id=external_id, url=url if isinstance(url, str) else None)
+    created_at = parse_time(status.get("created_at"))
+    return Published(external_id=external_id, url=url if isinstance(url, str) else None, created_at=created_at)
 
 
 def _is_ours(status: Any, *, since: datetime, text: str) -> bool:
