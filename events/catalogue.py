@@ -133,17 +133,39 @@ class ShareFailed(Event, type_name="ShareFailed"):
 
 
 class ShareHeld(Event, type_name="ShareHeld"):
-    """Found too far past due: held for a person to decide (the account's late policy)."""
+    """Held for a person to decide: found too far past due (the account's late policy), or
+    an earlier attempt's outcome is unknown and the channel cannot look for its post
+    (``outcome_unknown``; ``candidate_url`` is where a person can look)."""
 
     held_at: AwareDatetime
     lateness_ms: int
     reason: str
+    outcome_unknown: bool = False
+    candidate_url: str | None = None
 
 
 class ShareAbandoned(Event, type_name="ShareAbandoned"):
     attempts: int
     abandoned_at: AwareDatetime
     reason: str
+
+
+class DuplicatePosted(Event, type_name="DuplicatePosted"):
+    """An attempt's post went out although the share was already recorded sent: the
+    extra post, never silent (counted in the read model and in /metrics)."""
+
+    attempt: int = Field(ge=1)
+    external_id: str
+    url: str | None = None
+    created_at: AwareDatetime | None = None
+    detected_at: AwareDatetime
+
+
+class DuplicateRemoved(Event, type_name="DuplicateRemoved"):
+    """The extra post was deleted through the channel (account option ``remove_duplicates``)."""
+
+    external_id: str
+    removed_at: AwareDatetime
 
 
 class ResponseTasksCancelled(Event, type_name="ResponseTasksCancelled"):

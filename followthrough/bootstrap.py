@@ -7,7 +7,8 @@ these at its start (through ``followthrough.cli``, or ``workers.main`` for Drama
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -27,6 +28,7 @@ from followthrough.local import embedded
 from followthrough.settings import Settings
 from scheduler.dispatch.dispatcher import Dispatcher
 from scheduler.dispatch.schedule_table import DueItem
+from scheduler.domain.limits import InstanceLimit
 from scheduler.errors import ConfigurationError
 from scheduler.services.share_stream import ShareStreams
 from scheduler.services.shares import ShareService
@@ -38,6 +40,12 @@ from workers.channels.console import ConsolePublisher
 from workers.channels.mastodon import MastodonPublisher
 from workers.middleware import LogContext, Resources
 from workers.runtime import Runtime, WorkerConfig
+
+# The fixed parts of one request's timeout to a network (the answer's is a setting).
+CONNECT_TIMEOUT = 5.0
+WRITE_TIMEOUT = 5.0
+POOL_TIMEOUT = 5.0
+LEASE_MARGIN = 5.0
 
 # --- settings and servers ------------------------------------------------------------
 
@@ -110,11 +118,25 @@ def build_store(settings: Settings, role: str, *, pool_size: int | None = None) 
     return EventStore(build_pool(settings, role, pool_size=pool_size), notifier), notifier
 
 
+def channel_client(settings: Settings) -> httpx.Client:
+    """One HTTP client per process, for its lifetime: connection reuse across posts. Its
+    timeouts bound one request (see ``call_budget_seconds``)."""
+    timeout = httpx.Timeout(settings.channel_timeout_seconds, connect=CONNECT_TIMEOUT, write=WRITE_TIMEOUT,
+                            pool=POOL_TIMEOUT)
+    return httpx.Client(timeout=timeout, headers={"User-Agent": "followthrough"})
+
+
+def call_budget_seconds(settings: Settings) -> float:
+    """The longest one request to a network can take (waiting for a pooled connection,
+    connecting, sending, then the answer) plus a margin: the lease a worker holds on a
+    share before a request that may publish."""
+    return POOL_TIMEOUT + CONNECT_TIMEOUT + WRITE_TIMEOUT + settings.channel_timeout_seconds + LEASE_MARGIN
+
+
 def build_publishers(settings: Settings) -> Publishers:
     publishers = Publishers()
     publishers.register(ConsolePublisher(settings.console_dir.resolve()))
-    # One client per worker process, for its lifetime: connection reuse across posts.
-    client = httpx.Client(timeout=httpx.Timeout(20.0, connect=5.0), headers={"User-Agent": "followthrough"})
+    client = channel_client(settings)
     publishers.register(MastodonPublisher(client))
     publishers.register(BlueskyPublisher(client))
     return publishers
@@ -127,16 +149,19 @@ def worker_config(settings: Settings) -> WorkerConfig:
         max_attempts=settings.max_attempts,
         retry_base_seconds=settings.retry_base_seconds,
         retry_cap_seconds=settings.retry_cap_seconds,
+        call_budget_seconds=call_budget_seconds(settings),
     )
 
 
 def build_runtime(settings: Settings) -> Runtime:
     wait_for_schema(settings)
-    store, notifier = build_store(settings, "worker", pool_size=settings.worker_threads + 2)
+    # A connection per actor thread, and a few for the call threads' lease extensions.
+    store, notifier = build_store(settings, "worker", pool_size=settings.worker_threads + 4)
     store.pool.open(wait=True, timeout=30)
     notifier.start()
+    calls = ThreadPoolExecutor(settings.worker_call_threads, thread_name_prefix="call")
     return Runtime(config=worker_config(settings), pool=store.pool, store=store, notifier=notifier,
-                   publishers=build_publishers(settings))
+                   publishers=build_publishers(settings), calls=calls)
 
 
 def build_broker(settings: Settings) -> tuple[dramatiq.Broker, actor_module.Actors]:
@@ -164,7 +189,13 @@ def build_api(settings: Settings) -> Any:
 
     store, notifier = build_store(settings, "api")
     broker, _ = build_broker(settings)
-    shares = ShareService(pool=store.pool, streams=ShareStreams(store, notifier))
+    client = channel_client(settings)
+    mastodon = MastodonPublisher(client)
+
+    def instance_limit(channel: str, config: Mapping[str, Any]) -> InstanceLimit | None:
+        return mastodon.text_limit(config) if channel == "mastodon" else None
+
+    shares = ShareService(pool=store.pool, streams=ShareStreams(store, notifier), instance_limit=instance_limit)
 
     def start() -> None:
         store.pool.open(wait=True, timeout=30)
@@ -174,6 +205,7 @@ def build_api(settings: Settings) -> Any:
         notifier.stop()
         store.pool.close()
         broker.close()
+        client.close()
 
     services = Services(
         pool=store.pool,

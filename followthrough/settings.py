@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     worker_processes: int = Field(default=2, ge=1)
     worker_threads: int = Field(default=8, ge=1)
     worker_shutdown_seconds: int = Field(default=30, ge=1)
+    # Calls to networks: how long to wait for an answer, and how many calls of one group
+    # delivery (shares due together) run at once in a worker process.
+    channel_timeout_seconds: float = Field(default=20.0, gt=0, le=300)
+    worker_call_threads: int = Field(default=16, ge=1, le=256)
 
     # Database.
     pool_min: int = Field(default=1, ge=0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,6 +32,9 @@ class WorkerConfig:
     max_attempts: int = 5
     retry_base_seconds: float = 30.0
     retry_cap_seconds: float = 3600.0
+    # The lease a share's attempt holds before a request that may publish: one request's
+    # longest time (pool, connect, write, answer) plus a margin.
+    call_budget_seconds: float = 40.0
 
 
 @dataclass
@@ -43,6 +47,8 @@ class Runtime:
     clock: Callable[[], datetime] = utc_now
     random: Callable[[], float] = field(default=random.random)
     sleep: Callable[[float], None] = time.sleep
+    # Runs the network calls of a group delivery concurrently; None runs them one by one.
+    calls: Executor | None = None
     streams: ShareStreams = field(init=False)
 
     def __post_init__(self) -> None:
@@ -66,6 +72,8 @@ class Runtime:
         return timedelta(seconds=self.config.lease_seconds)
 
     def close(self) -> None:
+        if self.calls is not None:
+            self.calls.shutdown(wait=True)
         if self.notifier is not None:
             self.notifier.stop()
         self.pool.close()

@@ -14,6 +14,8 @@ import psycopg
 
 from events import sqlfiles
 from events.catalogue import (
+    DuplicatePosted,
+    DuplicateRemoved,
     ResponseReceived,
     ResponseTaskCompleted,
     ResponseTasksCancelled,
@@ -103,3 +105,7 @@ class SharesProjection:
                 cur.execute(Q["touch"], base)
             case ResponseReceived():
                 cur.execute(Q["reply"], base)
+            case DuplicatePosted():
+                cur.execute(Q["duplicate_posted"], base)
+            case DuplicateRemoved():
+                cur.execute(Q["duplicate_removed"], base)

@@ -29,7 +29,9 @@ SET dispatched_at = clock_timestamp(),
     -- after one lease, but work stuck behind an outage does not flood the queue.
     lease_until = clock_timestamp()
                   + make_interval(secs => %(lease_seconds)s * power(2, least(s.dispatch_count, 5))),
-    dispatch_count = s.dispatch_count + 1
+    dispatch_count = s.dispatch_count + 1,
+    -- Handed out again only once any call's lease ran out: no attempt holds it now.
+    holder_attempt = 0
 FROM claimed
 WHERE s.id = claimed.id
 RETURNING s.id, s.kind, s.share_id, s.workspace_id, s.due_at, s.dispatch_count

@@ -21,11 +21,15 @@ class TextLimit:
     maximum: int
     unit: str  # "characters" or "graphemes"
     max_bytes: int | None = None  # Bluesky also caps a post's text at 3000 UTF-8 bytes
+    # What a URL counts for in "characters" (Mastodon: 23); None counts it in full.
+    url_weight: int | None = MASTODON_URL_WEIGHT
 
     def measure(self, text: str) -> int:
         if self.unit == "graphemes":
             return len(regex.findall(r"\X", text))
-        return len(_URL.sub("x" * MASTODON_URL_WEIGHT, text))
+        if self.url_weight is None:
+            return len(text)
+        return len(_URL.sub("x" * self.url_weight, text))
 
 
 DEFAULT_LIMITS: Mapping[str, TextLimit] = {
@@ -37,20 +41,29 @@ DEFAULT_LIMITS: Mapping[str, TextLimit] = {
 CHANNELS = tuple(DEFAULT_LIMITS)
 
 
-def limit_for(channel: str, config: Mapping[str, Any]) -> TextLimit:
-    """The limit for an account: the channel's default, or the instance's own
-    ``max_characters`` (Mastodon servers may raise it)."""
+# What a server says of itself: (max_characters, characters a URL counts for, or None:
+# in full). Read by the caller (I/O); Mastodon servers may raise or lower the default.
+InstanceLimit = tuple[int, int | None]
+
+
+def limit_for(channel: str, config: Mapping[str, Any], instance: InstanceLimit | None = None) -> TextLimit:
+    """The limit for an account: the account's own ``max_characters`` if set, else what
+    its server says of itself (``instance``), else the channel's default."""
     base = DEFAULT_LIMITS[channel]
+    if base.unit != "characters":
+        return base
     custom = config.get("max_characters")
-    if isinstance(custom, int) and custom > 0 and base.unit == "characters":
-        return TextLimit(custom, base.unit)
+    if isinstance(custom, int) and not isinstance(custom, bool) and custom > 0:
+        return TextLimit(custom, base.unit, url_weight=instance[1] if instance else base.url_weight)
+    if instance is not None:
+        return TextLimit(instance[0], base.unit, url_weight=instance[1])
     return base
 
 
-def check_text(channel: str, config: Mapping[str, Any], text: str) -> None:
+def check_text(channel: str, config: Mapping[str, Any], text: str, instance: InstanceLimit | None = None) -> None:
     if not text.strip():
         raise InvalidInputError("text", "must not be empty")
-    limit = limit_for(channel, config)
+    limit = limit_for(channel, config, instance)
     length = limit.measure(text)
     if length > limit.maximum:
         raise InvalidInputError(

@@ -8,7 +8,7 @@ commit. Results are domain values; the API renders them and chooses status codes
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -26,7 +26,7 @@ from events.catalogue import SharePlanned
 from events.errors import ConcurrencyError
 from events.records import AppendResult, NewEvent, RecordedEvent
 from scheduler.domain import share as lifecycle
-from scheduler.domain.limits import check_text
+from scheduler.domain.limits import InstanceLimit, check_text
 from scheduler.domain.plans import StepInput, validate_plan
 from scheduler.domain.share import ShareState
 from scheduler.errors import IdempotencyKeyReusedError, InvalidInputError, NotFoundError
@@ -87,11 +87,17 @@ def _remember(
         )
 
 
+def no_instance_limit(_channel: str, _config: Mapping[str, Any]) -> InstanceLimit | None:
+    return None
+
+
 @dataclass
 class ShareService:
     pool: ConnectionPool[Any]
     streams: ShareStreams
     clock: Callable[[], datetime] = utc_now
+    # What an account's server says of its text limit (the channel asks it; cached there).
+    instance_limit: Callable[[str, Mapping[str, Any]], InstanceLimit | None] = no_instance_limit
 
     # --- reading ------------------------------------------------------------------
 
@@ -168,7 +174,8 @@ class ShareService:
         self, conn: psycopg.Connection[Any], workspace_id: str, command: PlanShare, now: datetime
     ) -> SharePlanned:
         account = accounts.get(conn, workspace_id, command.account_id)
-        check_text(account.channel, account.config, command.text)
+        check_text(account.channel, account.config, command.text,
+                   self.instance_limit(account.channel, account.config))
         scheduled_at = command.scheduled_at or now
         if scheduled_at.tzinfo is None:
             raise InvalidInputError("scheduled_at", "must carry a time-zone offset (RFC 3339)")

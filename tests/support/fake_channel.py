@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from workers.channels import PermanentChannelError, Post, Published, TransientChannelError
@@ -22,6 +22,8 @@ class FakeChannel:
     posts: dict[str, Published] = field(default_factory=dict)
     publish_calls: list[UUID] = field(default_factory=list)
     find_calls: list[UUID] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    findable: bool = True  # False: like a server hiding the account's non-public posts
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def publish(self, post: Post) -> Published:
@@ -37,8 +39,12 @@ class FakeChannel:
         if step == "crash_before":
             raise Crash
         with self.lock:
+            if post.before_write is not None:
+                post.before_write()
             published = self.posts.setdefault(
-                post.idempotency_key, Published(external_id=f"post-{len(self.posts) + 1}", url="https://example/p")
+                post.idempotency_key,
+                Published(external_id=f"post-{len(self.posts) + 1}", url="https://example/p",
+                          created_at=datetime.now(UTC)),
             )
         if step == "unknown":
             raise TransientChannelError("read timeout after sending", outcome_unknown=True)
@@ -48,7 +54,14 @@ class FakeChannel:
 
     def find(self, post: Post) -> Published | None:
         self.find_calls.append(post.share_id)
-        return self.posts.get(post.idempotency_key)
+        return self.posts.get(post.idempotency_key) if self.findable else None
+
+    def can_find(self, post: Post) -> bool:
+        return self.findable
+
+    def delete(self, post: Post, external_id: str) -> None:
+        with self.lock:
+            self.deleted.append(external_id)
 
     def count_for(self, share_id: UUID) -> int:
         return sum(1 for key in self.posts if key.endswith(str(share_id)))

@@ -4,6 +4,7 @@ the share service and a worker runtime over a fake channel, and a clock to move.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Executor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -44,11 +45,26 @@ def share_service(pool: ConnectionPool[Any], store: EventStore, notifier: Notifi
 
 
 def runtime(pool: ConnectionPool[Any], store: EventStore, channel: Publisher, *, clock: Callable[[], datetime],
-            lease_seconds: float = 5.0, max_attempts: int = 5) -> Runtime:
+            lease_seconds: float = 5.0, max_attempts: int = 5, call_budget_seconds: float = 1.0,
+            calls: Executor | None = None) -> Runtime:
+    """A worker's runtime over one channel. The call lease is short (``call_budget_seconds``)
+    so that a test can wait for it to run out, as a takeover does."""
     publishers = Publishers()
     publishers.register(channel)
-    config = WorkerConfig(lease_seconds=lease_seconds, max_attempts=max_attempts)
-    return Runtime(config=config, pool=pool, store=store, publishers=publishers, clock=clock, random=lambda: 0.5)
+    config = WorkerConfig(lease_seconds=lease_seconds, max_attempts=max_attempts,
+                          call_budget_seconds=call_budget_seconds)
+    return Runtime(config=config, pool=pool, store=store, publishers=publishers, clock=clock, random=lambda: 0.5,
+                   calls=calls)
+
+
+def lease_ran_out(pool: ConnectionPool[Any], share_id: UUID) -> bool:
+    """True once no attempt holds the share's call lease any more (in the database's time)."""
+    with pool.connection() as conn:
+        row = conn.execute(
+            "SELECT holder_attempt = 0 OR lease_until <= clock_timestamp() FROM schedule"
+            " WHERE kind = 'publish' AND share_id = %s", (share_id,),
+        ).fetchone()
+    return row is None or bool(row[0])
 
 
 def make_account(pool: ConnectionPool[Any], **kw: Any) -> accounts.Account:

@@ -278,10 +278,30 @@ def test_recording_sent_measures_lateness_from_the_scheduled_time() -> None:
 def test_recording_sent_twice_records_it_once() -> None:
     # Given a sent share
     state = share.fold(sent_history())
-    # When the outcome is recorded again (a duplicate delivery found the post)
-    again = share.record_sent(state, attempt=2, external_id="42", url=None, sent_at=T0, reconciled=True)
+    # When the outcome is recorded again (a duplicate delivery found the same post)
+    again = share.record_sent(state, attempt=2, external_id="109", url=None, sent_at=T0, reconciled=True)
     # Then nothing is appended
     assert again == ()
+
+
+def test_a_second_post_for_a_sent_share_is_recorded_as_a_duplicate_once() -> None:
+    # Given a sent share (post 109)
+    state = share.fold(sent_history())
+    # When a late attempt reports another post
+    extra = share.record_sent(state, attempt=2, external_id="42", url="https://example.social/@team/42",
+                              sent_at=T0 + timedelta(seconds=3), reconciled=False, now=T0 + timedelta(seconds=4))
+    # Then the extra post is recorded, not dropped, and the share stays sent with its first post
+    assert [e.event.type_name for e in extra] == ["DuplicatePosted"]
+    after = share.fold((e.event for e in extra), state)
+    assert after.status == "sent"
+    assert after.sent is not None
+    assert after.sent.external_id == "109"
+    assert after.duplicates == ("42",)
+    # And reporting it again records nothing more; its removal is recorded once
+    assert share.record_sent(after, attempt=2, external_id="42", url=None, sent_at=T0, reconciled=False) == ()
+    removed = share.duplicate_removed(after, external_id="42", now=T0)
+    assert [e.event.type_name for e in removed] == ["DuplicateRemoved"]
+    assert share.duplicate_removed(share.fold((e.event for e in removed), after), external_id="42", now=T0) == ()
 
 
 def test_recording_sent_without_recorded_tasks_is_refused() -> None:

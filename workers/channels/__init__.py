@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -21,6 +21,9 @@ class Post:
     scheduled_at: datetime
     idempotency_key: str
     attempt: int
+    # Called right before every request that may publish: the worker extends its lease on
+    # the share there, and raises ``LeaseLost`` when another attempt has taken it over.
+    before_write: Callable[[], None] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +43,11 @@ class Reply:
     text: str
     url: str | None
     received_at: datetime
+
+
+class LeaseLost(Exception):
+    """The worker no longer holds the share's lease: another attempt took it over, so this
+    one must not send. Not a ``ChannelError``: channel code lets it through untouched."""
 
 
 class ChannelError(Exception):

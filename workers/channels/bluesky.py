@@ -284,7 +284,8 @@ class BlueskyPublisher:
         password = secret_from_env(config, CREDENTIAL_CONFIG, self.env, network=CHANNEL,
                                    account=post.account_name, what="an app password")
         account = _Account(service=service, handle=handle.removeprefix("@"), password=password)
-        return account, ChannelHttp(self.client, CHANNEL, (password,), CREDENTIAL_CONFIG)
+        return account, ChannelHttp(self.client, CHANNEL, (password,), CREDENTIAL_CONFIG,
+                                    before_write=post.before_write)
 
 
 def _ours(record: dict[str, Any], post: Post, session: _Session, rkey: str) -> Published:

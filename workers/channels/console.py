@@ -100,6 +100,8 @@ class ConsolePublisher:
         share = str(post.share_id)
         with self._locked(post.account_name) as account:
             if share not in account.published:
+                if post.before_write is not None:
+                    post.before_write()
                 published_at = datetime.now(UTC)
                 account.append(orjson.dumps({
                     "share_id": share,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -68,8 +68,11 @@ class ChannelHttp:
     network: str
     secrets: tuple[str, ...]
     secret_key: str = ""
+    before_write: Callable[[], None] | None = None
 
     def send(self, method: str, url: str, *, may_publish: bool = False, **kwargs: Any) -> httpx.Response:
+        if may_publish and self.before_write is not None:
+            self.before_write()  # the worker's lease covers this request, or it is not sent
         try:
             return self.client.request(method, url, **kwargs)
         except httpx.UnsupportedProtocol as exc:

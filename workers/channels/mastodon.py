@@ -48,7 +48,8 @@ CHANNEL = "mastodon"
 CREDENTIAL_CONFIG = "access_token_env"
 VISIBILITIES = frozenset({"public", "unlisted", "private", "direct"})
 UNLISTED_FOR_FIND = frozenset({"private", "direct"})  # servers may hide these from the account's listing
-DEFAULT_TEXT_LIMIT = (500, 23)  # Mastodon's defaults: characters per status, characters a URL counts for
+# Mastodon's defaults: characters per status, characters a URL counts for.
+DEFAULT_TEXT_LIMIT: tuple[int, int | None] = (500, 23)
 TEXT_LIMIT_TTL = 3600.0  # seconds an instance's answer is kept
 TEXT_LIMIT_RETRY = 60.0  # seconds the defaults stand in for an instance that did not answer
 INSTANCE_TIMEOUT = httpx.Timeout(3.0)  # asked while a person plans a share: never the worker's long wait
@@ -80,12 +81,12 @@ class MastodonPublisher:
         self.client = client
         self.env = os.environ if env is None else env
         self.monotonic = monotonic
-        self._limits: dict[str, tuple[float, tuple[int, int]]] = {}  # base_url -> (good until, limit)
+        self._limits: dict[str, tuple[float, tuple[int, int | None]]] = {}  # base_url -> (good until, limit)
         self._limits_lock = threading.Lock()
 
     def publish(self, post: Post) -> Published:
         account = self._account(post)
-        http = self._http(account)
+        http = self._http(account, post)
         response = http.send(
             "POST",
             f"{account.base_url}/api/v1/statuses",
@@ -97,7 +98,7 @@ class MastodonPublisher:
 
     def find(self, post: Post) -> Published | None:
         account = self._account(post)
-        http = self._http(account)
+        http = self._http(account, post)
         try:
             return self._find(account, post, http)
         except TransientChannelError as exc:
@@ -110,14 +111,14 @@ class MastodonPublisher:
     def delete(self, post: Post, external_id: str) -> None:
         """``DELETE /api/v1/statuses/:id`` (scope ``write:statuses``); a status already gone is no error."""
         account = self._account(post)
-        http = self._http(account)
+        http = self._http(account, post)
         response = http.send(
             "DELETE", f"{account.base_url}/api/v1/statuses/{quote(external_id, safe='')}", headers=_auth(account)
         )
         if response.status_code != 404:
             http.answer(response)
 
-    def text_limit(self, config: Mapping[str, Any]) -> tuple[int, int]:
+    def text_limit(self, config: Mapping[str, Any]) -> tuple[int, int | None]:
         """``(max_characters, characters_reserved_per_url)`` of the account's server.
 
         Read from ``/api/v2/instance``, else ``/api/v1/instance`` (``max_toot_chars`` on
@@ -140,7 +141,7 @@ class MastodonPublisher:
             self._limits[base_url] = (now + (TEXT_LIMIT_TTL if found else TEXT_LIMIT_RETRY), limit)
         return limit
 
-    def _instance_limit(self, base_url: str) -> tuple[int, int] | None:
+    def _instance_limit(self, base_url: str) -> tuple[int, int | None] | None:
         http = ChannelHttp(self.client, CHANNEL, ())
         reasons = []
         for path in ("/api/v2/instance", "/api/v1/instance"):
@@ -195,23 +196,24 @@ class MastodonPublisher:
             )
         return _Account(base_url=base_url, token=token, visibility=str(visibility))
 
-    def _http(self, account: _Account) -> ChannelHttp:
-        return ChannelHttp(self.client, CHANNEL, (account.token,), CREDENTIAL_CONFIG)
+    def _http(self, account: _Account, post: Post | None = None) -> ChannelHttp:
+        return ChannelHttp(self.client, CHANNEL, (account.token,), CREDENTIAL_CONFIG,
+                           before_write=post.before_write if post else None)
 
 
-def instance_text_limit(body: Any) -> tuple[int, int] | None:
+def instance_text_limit(body: Any) -> tuple[int, int | None] | None:
     """The text limit an instance describes: ``configuration.statuses`` (Mastodon, v2 and v1),
-    else ``max_toot_chars`` (Pleroma, Akkoma) with the default URL length."""
+    else ``max_toot_chars`` (Pleroma, Akkoma, which count a URL in full: ``None``)."""
     if not isinstance(body, dict):
         return None
     configuration = body.get("configuration")
     statuses = configuration.get("statuses") if isinstance(configuration, dict) else None
     statuses = statuses if isinstance(statuses, dict) else {}
-    characters = statuses.get("max_characters", body.get("max_toot_chars"))
-    per_url = statuses.get("characters_reserved_per_url", DEFAULT_TEXT_LIMIT[1])
-    if not (_positive(characters) and _positive(per_url)):
-        return None
-    return characters, per_url
+    if "max_characters" in statuses:
+        characters, per_url = statuses.get("max_characters"), statuses.get("characters_reserved_per_url", 23)
+        return (characters, per_url) if _positive(characters) and _positive(per_url) else None
+    characters = body.get("max_toot_chars")
+    return (characters, None) if _positive(characters) else None
 
 
 def _positive(value: Any) -> TypeGuard[int]:

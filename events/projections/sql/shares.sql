@@ -69,3 +69,13 @@ WHERE share_id = %(share_id)s
 
 -- name: touch
 UPDATE rm_shares SET version = %(version)s, updated_at = %(at)s WHERE share_id = %(share_id)s
+
+-- name: duplicate_posted
+UPDATE rm_shares
+SET duplicate_posts = duplicate_posts + 1, version = %(version)s, updated_at = %(at)s
+WHERE share_id = %(share_id)s
+
+-- name: duplicate_removed
+UPDATE rm_shares
+SET duplicates_removed = duplicates_removed + 1, version = %(version)s, updated_at = %(at)s
+WHERE share_id = %(share_id)s

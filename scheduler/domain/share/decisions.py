@@ -13,6 +13,8 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from events.catalogue import (
+    DuplicatePosted,
+    DuplicateRemoved,
     Event,
     ResponseReceived,
     ResponseTask,
@@ -31,7 +33,7 @@ from events.records import NewEvent
 
 from scheduler.domain.plans import tasks_for
 from scheduler.domain.retry import GiveUp, RetryPolicy
-from scheduler.domain.share.state import ShareState, event_id
+from scheduler.domain.share.state import ShareState, event_id, fold
 from scheduler.errors import ConflictError, NotFoundError
 
 
@@ -77,8 +79,28 @@ def idempotency_key(share_id: UUID) -> str:
     return f"followthrough-{share_id}"
 
 
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """What the channel can do about an earlier attempt whose outcome is unknown.
+
+    ``can_look_up``: whether it can find this account's earlier post (a server hiding
+    non-public posts from the account's own timeline cannot). ``resend_unknown``: the
+    account chose to post again anyway (``on_unknown_outcome: "resend"``).
+    ``candidate_url``: where a person can look for the post.
+    """
+
+    can_look_up: bool = True
+    resend_unknown: bool = False
+    candidate_url: str | None = None
+
+
 def start_attempt(
-    state: ShareState, *, now: datetime, in_flight_grace: timedelta, early_window: timedelta = timedelta(0)
+    state: ShareState,
+    *,
+    now: datetime,
+    in_flight_grace: timedelta,
+    early_window: timedelta = timedelta(0),
+    lookup: Lookup = Lookup(),
 ) -> AttemptDecision:
     """Decide what a "publish this share now" delivery does.
 
@@ -99,29 +121,16 @@ def start_attempt(
         started = state.attempt_started_at
         if started is not None and now - started < in_flight_grace:
             return Skip("an attempt is in flight")
-    planned = state.planned
-    if planned.late_policy == "hold" and planned.max_lateness_seconds is not None and state.attempts == 0:
-        lateness = now - planned.scheduled_at if state.scheduled_at is None else now - state.scheduled_at
-        if lateness > timedelta(seconds=planned.max_lateness_seconds):
-            ms = int(lateness / timedelta(milliseconds=1))
-            return Hold(
-                (
-                    _new(
-                        share_id,
-                        f"held-{state.version}",
-                        ShareHeld(
-                            held_at=now,
-                            lateness_ms=ms,
-                            reason=f"{ms} ms past due, over the account's limit of "
-                            f"{planned.max_lateness_seconds} s: held for a person to send or cancel",
-                        ),
-                    ),
-                )
-            )
+    if (late := _late_hold(state, now)) is not None:
+        return late
     attempt = state.attempts + 1
     # An attempt that never recorded an outcome (worker died, timeout after the
     # request left) may have published: the next one must look before it posts.
     reconcile = state.status == "sending" or state.outcome_unknown
+    if reconcile and not lookup.can_look_up:
+        if not lookup.resend_unknown:
+            return _unknown_outcome_hold(state, now, lookup)
+        reconcile = False  # the account chose to post again rather than wait for a person
     key = idempotency_key(share_id)
     # Fresh event ids, unlike other decisions: two deliveries racing for the same attempt
     # must not pass for an idempotent retry of one another. The loser's append fails
@@ -131,16 +140,69 @@ def start_attempt(
     ]
     if not state.tasks_recorded:
         # The task ids inside stay deterministic (plans.task_id); only the event id is fresh.
-        new.append(NewEvent(event=ResponseTasksRecorded(tasks=tasks_for(share_id, planned.response_plan))))
+        new.append(NewEvent(event=ResponseTasksRecorded(tasks=tasks_for(share_id, state.planned.response_plan))))
     return Publish(tuple(new), attempt, key, reconcile)
 
 
+def _lateness_ms(state: ShareState, now: datetime) -> int:
+    assert state.planned is not None
+    return int((now - (state.scheduled_at or state.planned.scheduled_at)) / timedelta(milliseconds=1))
+
+
+def _late_hold(state: ShareState, now: datetime) -> Hold | None:
+    """The account's late policy: a first attempt found too far past due waits for a person."""
+    planned = state.planned
+    assert planned is not None
+    assert state.share_id is not None
+    if planned.late_policy != "hold" or planned.max_lateness_seconds is None or state.attempts != 0:
+        return None
+    ms = _lateness_ms(state, now)
+    if ms <= planned.max_lateness_seconds * 1000:
+        return None
+    reason = (f"{ms} ms past due, over the account's limit of {planned.max_lateness_seconds} s: "
+              "held for a person to send or cancel")
+    return Hold((_new(state.share_id, f"held-{state.version}",
+                      ShareHeld(held_at=now, lateness_ms=ms, reason=reason)),))
+
+
+def _unknown_outcome_hold(state: ShareState, now: datetime, lookup: Lookup) -> Hold:
+    """An earlier attempt may have posted and the channel cannot look: a person decides."""
+    assert state.planned is not None
+    assert state.share_id is not None
+    where = f" (look at {lookup.candidate_url})" if lookup.candidate_url else ""
+    reason = (f"attempt {state.attempts} may have posted, and {state.planned.channel} cannot show this account's "
+              f"earlier posts{where}: if the post is there, mark the share sent with its url; if not, "
+              "reschedule it; or cancel it")
+    held = ShareHeld(held_at=now, lateness_ms=_lateness_ms(state, now), reason=reason, outcome_unknown=True,
+                     candidate_url=lookup.candidate_url)
+    return Hold((_new(state.share_id, f"held-{state.version}", held),))
+
+
 def record_sent(
-    state: ShareState, *, attempt: int, external_id: str, url: str | None, sent_at: datetime, reconciled: bool
+    state: ShareState,
+    *,
+    attempt: int,
+    external_id: str,
+    url: str | None,
+    sent_at: datetime,
+    reconciled: bool,
+    now: datetime | None = None,
 ) -> tuple[NewEvent, ...]:
-    """The channel accepted the post (or reconciliation found it)."""
-    if state.share_id is None or state.status == "sent":
+    """The channel accepted the post (or reconciliation found it); ``sent_at`` is the
+    post's own creation time as the network reports it.
+
+    A post for a share already recorded sent with another post is a duplicate: it is
+    recorded as such (``DuplicatePosted``), never dropped in silence.
+    """
+    if state.share_id is None:
         return ()
+    if state.status == "sent":
+        known = {state.sent.external_id if state.sent else None, *state.duplicates}
+        if external_id in known:
+            return ()
+        duplicate = DuplicatePosted(attempt=attempt, external_id=external_id, url=url, created_at=sent_at,
+                                    detected_at=now or sent_at)
+        return (_new(state.share_id, f"duplicate-{external_id}", duplicate),)
     if not state.tasks_recorded:
         # Unreachable through start_attempt; refusing here keeps the invariant explicit.
         raise ConflictError("a share cannot be recorded as sent before its response tasks")
@@ -154,22 +216,43 @@ def record_sent(
             _new(state.share_id, f"tasks-revived-{state.version}",
                  ResponseTasksRecorded(tasks=tasks_for(state.share_id, state.planned.response_plan))),
         )
-    return (
-        *revived,
-        _new(
-            state.share_id,
-            f"sent-{attempt}",
-            ShareSent(
-                attempt=attempt,
-                external_id=external_id,
-                url=url,
-                scheduled_at=scheduled,
-                sent_at=sent_at,
-                lateness_ms=lateness_ms,
-                reconciled=reconciled,
-            ),
-        ),
-    )
+    sent = ShareSent(attempt=attempt, external_id=external_id, url=url, scheduled_at=scheduled, sent_at=sent_at,
+                     lateness_ms=lateness_ms, reconciled=reconciled)
+    return (*revived, _new(state.share_id, f"sent-{attempt}", sent))
+
+
+def mark_sent(
+    state: ShareState, *, url: str, external_id: str | None, sent_at: datetime | None, now: datetime
+) -> tuple[NewEvent, ...]:
+    """A person found the post (a share held for an unknown outcome, or one they posted by
+    hand): record it sent at the post's time (``sent_at``, else when the last attempt
+    started), so its tasks count from there. Marking it again with the same url is a no-op."""
+    if state.share_id is None or state.planned is None:
+        raise NotFoundError("share", "?")
+    if state.status == "sent":
+        if state.sent is not None and state.sent.url == url:
+            return ()
+        raise ConflictError("this share is already sent, with another post", field="url")
+    if state.status == "planned" or (state.status == "cancelled" and state.attempts == 0):
+        raise ConflictError(f"a share that is {state.status} and was never attempted cannot be marked sent; "
+                            "cancel it, or let it publish")
+    first: tuple[NewEvent, ...] = ()
+    if not state.tasks_recorded:
+        # Posted by hand before any attempt (a share held as too late): its tasks go first.
+        first = (_new(state.share_id, "tasks-marked", ResponseTasksRecorded(
+            tasks=tasks_for(state.share_id, state.planned.response_plan))),)
+    after = fold((e.event for e in first), state)
+    when = sent_at or state.attempt_started_at or now
+    return (*first, *record_sent(after, attempt=max(state.attempts, 1), external_id=external_id or url, url=url,
+                                 sent_at=when, reconciled=True, now=now))
+
+
+def duplicate_removed(state: ShareState, *, external_id: str, now: datetime) -> tuple[NewEvent, ...]:
+    """The extra post was deleted through the channel."""
+    if state.share_id is None or external_id not in state.duplicates or external_id in state.duplicates_removed:
+        return ()
+    return (_new(state.share_id, f"duplicate-removed-{external_id}",
+                 DuplicateRemoved(external_id=external_id, removed_at=now)),)
 
 
 def record_failure(

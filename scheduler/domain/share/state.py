@@ -13,6 +13,8 @@ from typing import Literal
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from events.catalogue import (
+    DuplicatePosted,
+    DuplicateRemoved,
     Event,
     ResponseReceived,
     ResponseTaskCompleted,
@@ -78,6 +80,9 @@ class ShareState:
     next_attempt_at: datetime | None = None
     retryable: bool = True
     replies: tuple[str, ...] = field(default=())
+    # Extra posts of a share already sent (external ids), and those deleted again.
+    duplicates: tuple[str, ...] = ()
+    duplicates_removed: tuple[str, ...] = ()
 
     @property
     def exists(self) -> bool:
@@ -95,8 +100,12 @@ def evolve(state: ShareState, event: Event) -> ShareState:
             return replace(state, share_id=event.share_id, version=version, planned=event, status="planned",
                            scheduled_at=event.scheduled_at)
         case ShareRescheduled():
+            # A person who reschedules a share held for an unknown outcome has looked and
+            # found no post: the next attempt publishes without looking again.
+            held = state.status == "held"
             return replace(state, version=version, scheduled_at=event.scheduled_at,
-                           status="planned" if state.status == "held" else state.status)
+                           status="planned" if held else state.status,
+                           outcome_unknown=False if held else state.outcome_unknown)
         case ShareCancelled():
             return replace(state, version=version, status="cancelled", next_attempt_at=None)
         case ShareAttemptStarted():
@@ -144,6 +153,10 @@ def _evolve_follow_through(state: ShareState, event: Event) -> ShareState:
                                               if t.task_id == event.task_id else t for t in state.tasks))
         case ResponseReceived():
             return replace(state, replies=(*state.replies, event.reply_id))
+        case DuplicatePosted():
+            return replace(state, duplicates=(*state.duplicates, event.external_id))
+        case DuplicateRemoved():
+            return replace(state, duplicates_removed=(*state.duplicates_removed, event.external_id))
     return state
 
 
