@@ -18,8 +18,8 @@ from followthrough.settings import Settings
 from scheduler.services.shares import ShareService
 from tests.support.fake_channel import Crash, FakeChannel
 from tests.support.shares import WS, Clock, lease_ran_out, make_account, plan, runtime, share_service
-from tests.support.system import wait_until
 from tests.support.shares import view as share_view_of
+from tests.support.system import wait_until
 from workers import actors as actor_module
 from workers import runtime as runtime_module
 from workers.execution import execute_share, execute_shares
