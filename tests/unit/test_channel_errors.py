@@ -123,5 +123,7 @@ def test_readable_body_leaves_plain_text_with_angle_brackets_alone() -> None:
         pytest.param(["not", "an", "object"], None, id="not an object"),
     ],
 )
-def test_an_instances_text_limit_is_read_from_what_it_describes(body: Any, limit: tuple[int, int | None] | None) -> None:
+def test_an_instances_text_limit_is_read_from_what_it_describes(
+    body: Any, limit: tuple[int, int | None] | None
+) -> None:
     assert instance_text_limit(body) == limit
