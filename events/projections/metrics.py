@@ -18,6 +18,8 @@ class Figures:
     shares_by_status: dict[str, int]
     tasks_by_state: dict[str, int]
     sent_without_tasks: int
+    duplicate_posts: int
+    duplicates_removed: int
     lateness_p50_ms: float
     lateness_p99_ms: float
     # kind -> {"due", "leased", "total"}
@@ -27,10 +29,13 @@ class Figures:
 def figures(conn: psycopg.Connection[Any]) -> Figures:
     integrity = conn.execute(Q["integrity"]).fetchone()
     p50, p99 = conn.execute(Q["lateness"]).fetchone() or (0, 0)
+    duplicates, removed = conn.execute(Q["duplicates"]).fetchone() or (0, 0)
     return Figures(
         shares_by_status=dict(conn.execute(Q["shares_by_status"])),
         tasks_by_state=dict(conn.execute(Q["tasks_by_state"])),
         sent_without_tasks=int(integrity[0]) if integrity else 0,
+        duplicate_posts=int(duplicates),
+        duplicates_removed=int(removed),
         lateness_p50_ms=float(p50),
         lateness_p99_ms=float(p99),
         schedule={

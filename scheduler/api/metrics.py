@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from psycopg_pool import ConnectionPool
 
@@ -23,7 +23,7 @@ class ReadModelCollector(Collector):
     def __init__(self, pool: ConnectionPool[Any]) -> None:
         self.pool = pool
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         with self.pool.connection(timeout=5) as conn:
             figures = metrics.figures(conn)
             lags = monitoring.follower_lags(conn)
@@ -39,6 +39,12 @@ class ReadModelCollector(Collector):
         yield GaugeMetricFamily("followthrough_sent_shares_without_response_tasks",
                                 "Sent shares whose response tasks were not recorded first (must be 0)",
                                 value=figures.sent_without_tasks)
+        yield CounterMetricFamily("followthrough_duplicate_posts",
+                                  "Extra posts made for shares already sent (should stay 0)",
+                                  value=figures.duplicate_posts)
+        yield CounterMetricFamily("followthrough_duplicate_posts_removed",
+                                  "Extra posts deleted again through the channel (remove_duplicates)",
+                                  value=figures.duplicates_removed)
         late = GaugeMetricFamily("followthrough_send_lateness_ms",
                                  "Lateness of shares sent in the last hour", labels=["quantile"])
         late.add_metric(["0.5"], figures.lateness_p50_ms)

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from events.projections import reports
 from scheduler.api.deps import Reader, ServicesDep, Writer
-from scheduler.api.schemas import AccountIn, CancelIn, CompleteIn, PlanStepIn, RescheduleIn, ShareIn
+from scheduler.api.schemas import AccountIn, CancelIn, CompleteIn, MarkSentIn, PlanStepIn, RescheduleIn, ShareIn
 from scheduler.api.views import duration, event_view, share_view, task_view
 from scheduler.domain.plans import StepInput
 from scheduler.services import accounts
@@ -122,6 +122,14 @@ def share_events(share_id: UUID, who: Reader, svc: ServicesDep) -> list[dict[str
 def reschedule_share(share_id: UUID, body: RescheduleIn, who: Writer, svc: ServicesDep) -> dict[str, Any]:
     state, history = svc.shares.reschedule(who.workspace_id, share_id, body.scheduled_at,
                                            actor=f"token:{who.token_id}")
+    return share_view(state, history, svc.shares.clock())
+
+
+@router.post("/shares/{share_id}/mark-sent")
+def mark_share_sent(share_id: UUID, body: MarkSentIn, who: Writer, svc: ServicesDep) -> dict[str, Any]:
+    """Settle a share held for an unknown outcome: the post is there, at ``url``."""
+    state, history = svc.shares.mark_sent(who.workspace_id, share_id, url=body.url, external_id=body.external_id,
+                                          sent_at=body.sent_at, actor=f"token:{who.token_id}")
     return share_view(state, history, svc.shares.clock())
 
 

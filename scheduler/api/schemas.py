@@ -39,6 +39,15 @@ class RescheduleIn(Body):
     scheduled_at: AwareDatetime
 
 
+class MarkSentIn(Body):
+    url: str = Field(min_length=1, max_length=2000, pattern=r"^https?://\S+$",
+                     examples=["https://mastodon.social/@team/113456789012345678"])
+    external_id: str | None = Field(default=None, max_length=500,
+                                    description="the network's id of the post (default: the url)")
+    sent_at: AwareDatetime | None = Field(
+        default=None, description="the post's creation time (default: when the last attempt started)")
+
+
 class CancelIn(Body):
     reason: str = ""
 

@@ -74,6 +74,9 @@ def share_view(state: ShareState, history: Sequence[RecordedEvent], now: datetim
         "next_attempt_at": iso(state.next_attempt_at),
         "last_error": state.last_error,
         "replies_received": len(state.replies),
+        "held": _held(history) if status == "held" else None,
+        "duplicate_posts": [_duplicate(r, state.duplicates_removed) for r in history
+                            if r.type_name == "DuplicatePosted"],
         "created_at": iso(history[0].recorded_at) if history else None,
         "version": state.version,
         "response_tasks": tasks,
@@ -87,3 +90,19 @@ def event_view(recorded: RecordedEvent) -> dict[str, Any]:
         "recorded_at": recorded.recorded_at.isoformat(),
         "data": recorded.event.model_dump(mode="json"),
     }
+
+
+def _held(history: Sequence[RecordedEvent]) -> dict[str, Any] | None:
+    """Why the share waits for a person, from its last ShareHeld."""
+    held = next((r.event for r in reversed(history) if r.type_name == "ShareHeld"), None)
+    if held is None:
+        return None
+    data = held.model_dump(mode="json")
+    return {"reason": data["reason"], "held_at": data["held_at"], "outcome_unknown": data["outcome_unknown"],
+            "candidate_url": data["candidate_url"]}
+
+
+def _duplicate(recorded: RecordedEvent, removed: Sequence[str]) -> dict[str, Any]:
+    data = recorded.event.model_dump(mode="json")
+    return {"external_id": data["external_id"], "url": data["url"], "created_at": data["created_at"],
+            "detected_at": data["detected_at"], "removed": data["external_id"] in removed}

@@ -58,6 +58,10 @@ def _from_row(row: Sequence[Any]) -> Account:
     )
 
 
+# Options of the exactly-once machinery, kept in the account's config beside the channel's.
+UNKNOWN_OUTCOME_CHOICES = ("hold", "resend")
+
+
 def validate_config(config: Mapping[str, Any]) -> None:
     for key in config:
         if SECRET_KEY.search(key):
@@ -66,6 +70,13 @@ def validate_config(config: Mapping[str, Any]) -> None:
                 f"credentials are not stored: put the secret in an environment variable of the "
                 f"workers and give its name as {key}_env",
             )
+    if config.get("on_unknown_outcome", "hold") not in UNKNOWN_OUTCOME_CHOICES:
+        raise InvalidInputError(
+            "config.on_unknown_outcome",
+            "must be hold (a person settles a share whose post cannot be looked for) or resend (post again)",
+        )
+    if not isinstance(config.get("remove_duplicates", False), bool):
+        raise InvalidInputError("config.remove_duplicates", "must be true or false")
 
 
 def create(

@@ -42,6 +42,7 @@ WRITE_TRIES = 3
 CREATED = 201
 
 _EVENT_LOG_NAMES = {
+    "ShareSent": "share_marked_sent",
     "ShareCancelled": "share_cancelled",
     "ShareRescheduled": "share_rescheduled",
     "ResponseTasksCancelled": "response_tasks_cancelled",
@@ -223,6 +224,18 @@ class ShareService:
         return self._change(
             workspace_id, share_id, by, lambda s: lifecycle.complete_task(s, task_id=task_id, now=now, by=by, note=note)
         )
+
+    def mark_sent(
+        self, workspace_id: str, share_id: UUID, *, url: str, external_id: str | None, sent_at: datetime | None,
+        actor: str,
+    ) -> tuple[ShareState, list[RecordedEvent]]:
+        """A person found the post (a share held for an unknown outcome): record it sent."""
+        now = self.clock()
+        if sent_at is not None and sent_at > now + PAST_TOLERANCE:
+            raise InvalidInputError("sent_at", "is in the future")
+        return self._change(workspace_id, share_id, actor, lambda s: lifecycle.mark_sent(
+            s, url=url, external_id=external_id, sent_at=None if sent_at is None else sent_at.astimezone(UTC),
+            now=now))
 
     def _change(
         self,

@@ -6,6 +6,9 @@ SELECT status, count(*) FROM rm_shares GROUP BY status
 -- name: tasks_by_state
 SELECT state, count(*) FROM response_inbox GROUP BY state
 
+-- name: duplicates
+SELECT coalesce(sum(duplicate_posts), 0), coalesce(sum(duplicates_removed), 0) FROM rm_shares
+
 -- name: integrity
 SELECT sent_shares_without_response_tasks FROM integrity
 
