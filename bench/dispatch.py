@@ -10,12 +10,17 @@ Phases, in one run on one machine:
   4. no-op baseline: a no-op Dramatiq actor draining 10,000 messages with the same
      broker, worker processes, threads and poll interval;
   5. commit baseline: raw single-row INSERT commits on as many connections as the
-     workers have threads, for a few seconds.
+     workers have threads, for a few seconds;
+  6. latency: shares due at one instant on a Mastodon account whose server (the tests'
+     fake, in its own process on loopback) answers every post 500 ms late; shares/s
+     against the bound of one call per worker thread at a time,
+     (worker processes x threads) / latency.
 
 Lateness is when the publish call starts minus the scheduled time (ShareSent records
 both). Goals (issue #4): shares/s >= 0.5 x min(no-op msgs/s, commits/s / commits per
 share); p99 lateness <= 250 ms for a burst within that rate; p99 <= 100 ms under light
-load. Readable lines first; the last line of standard output is one JSON object.
+load; latency phase shares/s >= 0.7 x (processes x threads) / latency (issue #8).
+Readable lines first; the last line of standard output is one JSON object.
 
     python bench/dispatch.py [--shares 10000] [--light 200] [--quick]
 """
@@ -40,6 +45,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import httpx
 import orjson
 import psutil
 import psycopg
@@ -57,9 +63,36 @@ from scheduler.domain.plans import StepInput
 from scheduler.services import accounts, workspaces
 from scheduler.services.share_stream import ShareStreams
 from scheduler.services.shares import PlanShare, ShareService
+from tests.support.fake_mastodon import TOKEN as MASTODON_TOKEN
+from tests.support.servers import free_port
 
 WS = "bench"
+MASTODON_TOKEN_ENV = "BENCH_MASTODON_TOKEN"
 PLAN = [StepInput(kind="check_replies", after=timedelta(hours=1), owner="ops")]
+
+
+@contextmanager
+def slow_mastodon(latency: float) -> Iterator[str]:
+    """The tests' fake Mastodon in its own process, answering every post ``latency`` s late."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.fake_mastodon", "--port", str(port), "--latency", str(latency)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/_fake/stats", timeout=1).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise SystemExit("the fake Mastodon did not start")
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 def progress(message: str) -> None:
@@ -295,12 +328,16 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=8, help="threads per worker process")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 1,000 burst, 50 light")
     parser.add_argument("--keep-log", type=Path, help="copy the roles' log lines here")
+    parser.add_argument("--latency-shares", type=int, default=400, help="shares of the latency phase")
+    parser.add_argument("--latency-ms", type=float, default=500.0, help="how late the server answers each post")
     args = parser.parse_args()
     if args.quick:
-        args.shares, args.light, args.light_seconds = 1000, 50, 5.0
+        args.shares, args.light, args.light_seconds, args.latency_shares = 1000, 50, 5.0, 100
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
 
-    with tempfile.TemporaryDirectory(prefix="bench-dispatch-") as tmp, servers(Path(tmp) / "servers") as (url, broker):
+    latency = args.latency_ms / 1000
+    with tempfile.TemporaryDirectory(prefix="bench-dispatch-") as tmp, \
+            servers(Path(tmp) / "servers") as (url, broker), slow_mastodon(latency) as mastodon_url:
         home = Path(tmp) / "home"
         prefix = f"benchdispatch{uuid.uuid4().hex[:6]}"
         env = {
@@ -311,6 +348,7 @@ def main() -> None:
             "FOLLOWTHROUGH_HOME": str(home),
             "FOLLOWTHROUGH_LOG_FORMAT": "json",
             "FOLLOWTHROUGH_WORKER_THREADS": str(args.threads),
+            MASTODON_TOKEN_ENV: MASTODON_TOKEN,
         }
         settings = Settings(database_url=url, broker_url=broker, home=home, queue_prefix=prefix, pool_max=8)
         from followthrough.bootstrap import migrate
@@ -333,6 +371,11 @@ def main() -> None:
                 default_response_plan=None,
                 late_policy="send",
                 max_lateness_seconds=None,
+            )
+            slow_account = accounts.create(
+                conn, workspace_id=WS, name="bench-mastodon", channel="mastodon",
+                config={"base_url": mastodon_url, "access_token_env": MASTODON_TOKEN_ENV},
+                default_response_plan=None, late_policy="send", max_lateness_seconds=None,
             )
         log_path = Path(tmp) / "roles.log"
         roles = Roles(env, log_path)
@@ -385,6 +428,15 @@ def main() -> None:
                 raise SystemExit("planning the capacity burst overran its due time: lower --shares")
             wait_all_sent(url, capacity_ids, timeout=600)
             capacity_lateness, capacity_due, _, capacity_last = sent_figures(url, capacity_ids)
+
+            # Phase 6: a slow network. Shares due at one instant on a server answering each post late.
+            t0 = datetime.now(UTC) + timedelta(seconds=5)
+            progress(f"latency: {args.latency_shares} shares due at once, "
+                     f"the server answering {args.latency_ms:.0f} ms late")
+            slow_ids = plan_many(svc, slow_account.id, [t0] * args.latency_shares, threads=4)
+            wait_all_sent(url, slow_ids, timeout=600)
+            _, slow_due, _, slow_last = sent_figures(url, slow_ids)
+            slow_posts = httpx.get(f"{mastodon_url}/_fake/stats").json()["posts"]
         finally:
             roles.stop()
             if args.keep_log:
@@ -410,6 +462,10 @@ def main() -> None:
         commits = commit_baseline(url, connections=args.processes * args.threads, seconds=5.0)
 
     bound = min(noop, commits / commits_per_share)
+    # The sent time is the post's creation on the server; the answer comes `latency` later.
+    latency_span = (slow_last - slow_due).total_seconds() + latency
+    latency_per_s = args.latency_shares / latency_span
+    latency_bound = args.processes * args.threads / latency
     arrival = args.shares / args.burst_seconds
     within = arrival <= shares_per_s
     figures: dict[str, Any] = {
@@ -436,6 +492,12 @@ def main() -> None:
         "cpu_seconds_in_burst": {k: round(cpu_after.get(k, 0) - v, 1) for k, v in cpu_before.items()},
         "worker_processes": args.processes,
         "worker_threads": args.threads,
+        "latency_ms": args.latency_ms,
+        "latency_shares": args.latency_shares,
+        "latency_posts_made": slow_posts,
+        "latency_shares_per_s": round(latency_per_s, 1),
+        "latency_bound": round(latency_bound, 1),
+        "ratio_latency": round(latency_per_s / latency_bound, 2),
     }
 
     def verdict(ok: bool) -> str:
@@ -468,6 +530,15 @@ def main() -> None:
         f"p99 {figures['light_p99_ms']} ms, max {figures['light_max_ms']} ms"
     )
     print(f"goal light p99 <= 100 ms: {verdict(figures['light_p99_ms'] <= 100)}")
+    print(
+        f"latency: {args.latency_shares} shares due at once, each post answered {args.latency_ms:.0f} ms late: "
+        f"{latency_per_s:.1f} shares/s ({slow_posts} posts made on the server)"
+    )
+    print(
+        f"goal latency shares/s >= 0.7 x (processes x threads) / latency = 0.7 x {latency_bound:.1f}: "
+        f"{latency_per_s:.1f} vs {0.7 * latency_bound:.1f} (ratio {latency_per_s / latency_bound:.2f}) "
+        f"{verdict(latency_per_s >= 0.7 * latency_bound)}"
+    )
     print(orjson.dumps(figures).decode())
 
 

@@ -86,6 +86,7 @@ class FakeMastodon(FakeNetwork):
         self.creations = 0  # posts made through the API
         self.deletions = 0
         self.texts: Counter[str] = Counter()  # posts made through the API, by their text
+        self.made: list[dict[str, Any]] = []  # posts made through the API: id, text, created_at
         self.drops_pending = 0
         self.next_id = FIRST_ID
         self.accounts: dict[str, str] = {ACCT: ACCOUNT_ID}
@@ -106,7 +107,8 @@ class FakeMastodon(FakeNetwork):
 
     def stats(self) -> dict[str, Any]:
         ours = [s for s in self.statuses if s["account"]["id"] == ACCOUNT_ID]
-        return {"posts": self.creations, "deletes": self.deletions, "live": len(ours), "by_text": dict(self.texts)}
+        return {"posts": self.creations, "deletes": self.deletions, "live": len(ours), "by_text": dict(self.texts),
+                "made": list(self.made)}
 
     def seed(
         self,
@@ -186,6 +188,7 @@ class FakeMastodon(FakeNetwork):
                 )
                 self.creations += 1
                 self.texts[text] += 1
+                self.made.append({"id": status["id"], "text": text, "created_at": status["created_at"]})
                 if key:
                     self.by_key[key] = status
                 every = self.knobs.drop_after_write_every
