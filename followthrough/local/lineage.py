@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import structlog
 
@@ -50,7 +50,8 @@ def die_with_parent() -> None:
 def children(pid: int) -> dict[int, str]:
     """The children of ``pid``, each with its state letter (``Z``: a zombie), from /proc.
 
-    About 2 ms for 300 processes, so it can run on every supervision tick."""
+    About 0.6 ms with 100 processes on the machine (~6 µs each), so it runs on every
+    supervision tick."""
     found: dict[int, str] = {}
     if not LINUX:
         return found
@@ -83,13 +84,14 @@ def exited(proc: subprocess.Popen[bytes]) -> bool:
         return proc.poll() is not None
 
 
-@dataclass(frozen=True)
+@dataclass
 class Lineage:
     """`up`'s hold on its descendants (see the module's docstring)."""
 
     me: int
     subreaper: bool
     spared: frozenset[int]
+    killed: set[int] = field(default_factory=set)  # signalled, not reaped yet
 
     @classmethod
     def claim(cls) -> Lineage:
@@ -108,16 +110,21 @@ class Lineage:
         """Kill and reap every orphan; one still dying is reaped on a later call."""
         reaped = []
         for pid, state in self.orphans(owned).items():
-            if state != "Z":
+            if state != "Z" and pid not in self.killed:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
+                self.killed.add(pid)
             try:
                 done, status = os.waitpid(pid, os.WNOHANG)
             except ChildProcessError:
+                self.killed.discard(pid)
                 continue
             if done:
                 reaped.append(pid)
-                log.warning("orphan_reaped", pid=pid, was_running=state != "Z", exit_code=_code(status))
+                # killed: still running when it came to us; else it had died on its own
+                # (a worker process's lifeline) and only needed reaping.
+                log.warning("orphan_reaped", pid=pid, killed=pid in self.killed, exit_code=_code(status))
+                self.killed.discard(pid)
         return reaped
 
     def sweep(self, owned: Collection[int] = (), *, timeout: float = 10.0) -> None:
