@@ -38,6 +38,7 @@ from workers.channels import Publishers
 from workers.channels.bluesky import BlueskyPublisher
 from workers.channels.console import ConsolePublisher
 from workers.channels.mastodon import MastodonPublisher
+from workers.lifeline import Lifeline
 from workers.middleware import LogContext, Resources
 from workers.runtime import Runtime, WorkerConfig
 
@@ -178,6 +179,7 @@ def build_broker(settings: Settings) -> tuple[dramatiq.Broker, actor_module.Acto
 def worker_broker(settings: Settings, *, build: Callable[[], Runtime] | None = None) -> dramatiq.Broker:
     """The broker a Dramatiq worker process runs (see ``workers.main``)."""
     broker, _ = build_broker(settings)
+    broker.add_middleware(Lifeline())  # at boot, before Resources: an orphan opens nothing
     broker.add_middleware(Resources(build or (lambda: build_runtime(settings))))
     dramatiq.set_broker(broker)
     return broker

@@ -92,7 +92,11 @@ def exec_worker(settings: Settings, *, processes: int | None, threads: int | Non
 
 def worker(run: Run) -> int:
     argv = worker_argv(run.settings, processes=run.args.processes, threads=run.args.threads)
-    proc = subprocess.Popen(argv, env=child_env(run.settings))
+    from followthrough.local import lineage
+
+    # Dramatiq's master stops with this process (its worker processes stop with it).
+    # No threads run here yet, so the preexec function is safe.
+    proc = subprocess.Popen(argv, env=child_env(run.settings), preexec_fn=lineage.die_with_parent)  # noqa: PLW1509
     try:
         return proc.wait()
     except KeyboardInterrupt:
@@ -100,6 +104,7 @@ def worker(run: Run) -> int:
 
 
 def up(run: Run) -> int:
+    from followthrough.local.lineage import Lineage
     from followthrough.local.supervisor import Supervisor
 
     settings = run.settings
@@ -120,15 +125,19 @@ def up(run: Run) -> int:
     # stops all its processes if one does), the others keep working while it restarts.
     for i in range(settings.worker_processes):
         supervisor.add(f"worker-{i + 1}", [*me, "worker", "--processes", "1"])
-    supervisor.start_all()
-    banner(f"http://{settings.api_host}:{settings.api_port}", token, settings)
+    # From here every process the roles start stays ours: an orphan comes back to `up`.
+    lineage = Lineage.claim()
     try:
+        supervisor.start_all()
+        banner(f"http://{settings.api_host}:{settings.api_port}", token, settings)
         while not stop.is_set():
             supervisor.poll()
+            lineage.reap(owned=supervisor.pids())
             stop.wait(0.5)
     finally:
         print("\nstopping Followthrough...", file=sys.stderr)
         supervisor.stop_all()
+        lineage.sweep()
     print("stopped.", file=sys.stderr)
     return 0
 

@@ -2,36 +2,31 @@
 dies (with backoff, logged), and stop them all cleanly.
 
 Children run in their own process groups, so Ctrl-C reaches only `up`, which then
-stops them in order (SIGTERM, a grace period, then SIGKILL to the whole group:
-no orphans). On Linux each child also gets SIGTERM if `up` itself dies.
+stops them in order (SIGTERM, a grace period, then SIGKILL to the whole group).
+A role whose main process dies loses the rest of its group at once (a Dramatiq
+master's forked worker processes), before it starts again. On Linux each child also
+gets SIGTERM if `up` itself dies. (`lineage` catches whatever leaves its group.)
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import structlog
 
+from followthrough.local import lineage
+
 log = structlog.get_logger("followthrough.local.supervisor")
 
-PR_SET_PDEATHSIG = 1
 # A role that ran this long before dying starts over at the shortest backoff.
 HEALTHY_AFTER = 15.0
 FIRST_BACKOFF = 0.5
-
-
-def _die_with_parent() -> None:
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError):
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 @dataclass
@@ -55,6 +50,10 @@ class Supervisor:
     def add(self, role: str, argv: Sequence[str]) -> None:
         self.children.append(Child(role, argv))
 
+    def pids(self) -> set[int]:
+        """The roles' main processes held now (exited ones included until polled)."""
+        return {c.process.pid for c in self.children if c.process is not None}
+
     def start_all(self) -> None:
         for child in self.children:
             self._start(child)
@@ -64,7 +63,7 @@ class Supervisor:
             list(child.argv),
             env=dict(self.env),
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=lineage.die_with_parent,
         )
         child.started_at = time.monotonic()
         log.info("role_started", child_role=child.role, pid=child.process.pid)
@@ -78,9 +77,11 @@ class Supervisor:
                 if now >= child.next_start and not self.stopping:
                     self._start(child)
                 continue
-            code = proc.poll()
-            if code is None or self.stopping:
+            if self.stopping or not lineage.exited(proc):
                 continue
+            # Its main process is gone: so goes the rest of its group, before it is reaped.
+            _signal_group(proc, signal.SIGKILL)
+            code = proc.wait()
             ran = now - child.started_at
             if ran > HEALTHY_AFTER:
                 child.restarts = 0
@@ -98,21 +99,24 @@ class Supervisor:
 
     def stop_all(self) -> None:
         self.stopping = True
-        running = [c for c in self.children if c.process is not None and c.process.poll() is None]
+        held = [c for c in self.children if c.process is not None]
+        running = [c for c in held if c.process is not None and not lineage.exited(c.process)]
         for child in running:
             assert child.process is not None
             log.info("role_stopping", child_role=child.role, pid=child.process.pid)
             # Only the role's main process: it stops its own children (Dramatiq's master
-            # forwards the signal once; a second one would make them abort).
-            child.process.send_signal(signal.SIGTERM)
+            # forwards the signal once; a second one would make them abort). Not through
+            # Popen.send_signal, which would reap a process that just exited.
+            os.kill(child.process.pid, signal.SIGTERM)
         deadline = time.monotonic() + self.grace_seconds
         for child in running:
             assert child.process is not None
-            try:
-                child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                log.warning("role_killed", child_role=child.role, pid=child.process.pid)
-        for child in running:
+            while not lineage.exited(child.process):  # not reaped yet: its group id stays ours
+                if time.monotonic() > deadline:
+                    log.warning("role_killed", child_role=child.role, pid=child.process.pid)
+                    break
+                time.sleep(0.05)
+        for child in held:
             assert child.process is not None
             # Whatever is left in the group (a worker's forked processes) goes too.
             _signal_group(child.process, signal.SIGKILL)
