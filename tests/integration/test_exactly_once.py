@@ -18,7 +18,7 @@ from events.store import EventStore
 from scheduler.services import accounts, workspaces
 from scheduler.services.shares import ShareService
 from tests.support.fake_channel import Crash, FakeChannel
-from tests.support.shares import WS, Clock, lease_ran_out, make_account, plan, runtime, share_service, view
+from tests.support.shares import WS, Clock, expire_lease, make_account, plan, runtime, share_service, view
 from tests.support.system import wait_until
 from workers.execution import execute_share, execute_shares
 from workers.runtime import Runtime
@@ -133,7 +133,7 @@ def test_a_reconciled_share_is_sent_at_the_posts_own_creation_time(
         execute_share(rt, share_id)
     made = channel.made[0][1]
     # When the lease runs out and a later delivery looks for the post
-    wait_until(lambda: lease_ran_out(pool, share_id), timeout=10, what="the call lease to run out")
+    expire_lease(pool, share_id)
     assert execute_share(rt, share_id) == "share_sent"
     # Then it is found, not posted again, and sent_at is the post's creation time, not the look-up's
     assert channel.count_for(share_id) == 1
@@ -155,7 +155,7 @@ def test_an_unknown_outcome_that_cannot_be_looked_up_is_held_for_a_person(
     with pytest.raises(Crash):
         execute_share(rt, share_id)
     # When the lease runs out and the share is delivered again
-    wait_until(lambda: lease_ran_out(pool, share_id), timeout=10, what="the call lease to run out")
+    expire_lease(pool, share_id)
     outcome = execute_share(rt, share_id)
     # Then it is held for a person, with the reason and where to look, and nothing is posted again
     assert outcome == "share_held"
@@ -185,7 +185,7 @@ def test_a_held_share_rescheduled_by_a_person_is_posted_without_looking_again(
     channel.script = ["crash_before"]
     with pytest.raises(Crash):
         execute_share(rt, share_id)
-    wait_until(lambda: lease_ran_out(pool, share_id), timeout=10, what="the call lease to run out")
+    expire_lease(pool, share_id)
     assert execute_share(rt, share_id) == "share_held"
     # When a person, having looked and found nothing, reschedules it for now
     shares.reschedule(WS, share_id, datetime.now(UTC), actor="test")
@@ -203,7 +203,7 @@ def test_an_account_that_chose_to_resend_posts_again_instead_of_holding(
     channel.script = ["crash_after"]
     with pytest.raises(Crash):
         execute_share(rt, share_id)
-    wait_until(lambda: lease_ran_out(pool, share_id), timeout=10, what="the call lease to run out")
+    expire_lease(pool, share_id)
     # When it is delivered again
     # Then it is posted again, knowingly
     assert execute_share(rt, share_id) == "share_sent"
@@ -225,7 +225,7 @@ def test_a_duplicate_that_happens_anyway_is_recorded_and_removed_when_asked(
         wait_until(lambda: channel.in_flight == 1, timeout=10, what="the first call to be in flight")
         # And a takeover once the lease ran out, on a server whose timeline does not show the
         # first post yet (indexing lag), which therefore posts again
-        wait_until(lambda: lease_ran_out(pool, share_id), timeout=10, what="the call lease to run out")
+        expire_lease(pool, share_id)
         channel.posts.clear()
         del channel.gates[share_id]
         assert execute_share(rt, share_id) == "share_sent"

@@ -17,9 +17,8 @@ from events.store import EventStore
 from followthrough.settings import Settings
 from scheduler.services.shares import ShareService
 from tests.support.fake_channel import Crash, FakeChannel
-from tests.support.shares import WS, Clock, lease_ran_out, make_account, plan, runtime, share_service
+from tests.support.shares import WS, Clock, expire_lease, make_account, plan, runtime, share_service
 from tests.support.shares import view as share_view_of
-from tests.support.system import wait_until
 from workers import actors as actor_module
 from workers import runtime as runtime_module
 from workers.execution import execute_share, execute_shares
@@ -192,7 +191,7 @@ def test_a_worker_that_dies_mid_attempt_is_followed_by_one_that_looks_first(
     assert execute_share(rt, share_id) == "share_skipped"
     # After the lease, the next delivery reconciles, and publishes only if needed
     clock.offset = timedelta(seconds=rt.config.lease_seconds + 1)
-    wait_until(lambda: lease_ran_out(pool, share_id), timeout=10, what="the call lease to run out")
+    expire_lease(pool, share_id)
     assert execute_share(rt, share_id) == "share_sent"
     assert channel.find_calls == [share_id]
     assert channel.count_for(share_id) == 1

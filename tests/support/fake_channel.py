@@ -37,6 +37,8 @@ class FakeChannel:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def publish(self, post: Post) -> Published:
+        if post.before_write is not None:
+            post.before_write()  # as the HTTP channels do: no lease, no request
         with self.lock:
             self.publish_calls.append(post.share_id)
             step = self.script.pop(0) if self.script else "ok"
@@ -48,8 +50,6 @@ class FakeChannel:
             raise PermanentChannelError("422 text rejected by the network")
         if step == "crash_before":
             raise Crash
-        if post.before_write is not None:
-            post.before_write()
         published = self._make(post)
         self._answer_late(post.share_id)
         if step == "unknown":

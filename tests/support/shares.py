@@ -45,10 +45,9 @@ def share_service(pool: ConnectionPool[Any], store: EventStore, notifier: Notifi
 
 
 def runtime(pool: ConnectionPool[Any], store: EventStore, channel: Publisher, *, clock: Callable[[], datetime],
-            lease_seconds: float = 5.0, max_attempts: int = 5, call_budget_seconds: float = 1.0,
+            lease_seconds: float = 5.0, max_attempts: int = 5, call_budget_seconds: float = 30.0,
             calls: Executor | None = None) -> Runtime:
-    """A worker's runtime over one channel. The call lease is short (``call_budget_seconds``)
-    so that a test can wait for it to run out, as a takeover does."""
+    """A worker's runtime over one channel (a test makes a call lease run out with ``expire_lease``)."""
     publishers = Publishers()
     publishers.register(channel)
     config = WorkerConfig(lease_seconds=lease_seconds, max_attempts=max_attempts,
@@ -57,14 +56,12 @@ def runtime(pool: ConnectionPool[Any], store: EventStore, channel: Publisher, *,
                    calls=calls)
 
 
-def lease_ran_out(pool: ConnectionPool[Any], share_id: UUID) -> bool:
-    """True once no attempt holds the share's call lease any more (in the database's time)."""
+def expire_lease(pool: ConnectionPool[Any], share_id: UUID) -> None:
+    """The share's call lease runs out, as if its time had passed (a worker that died keeps it
+    until then; only then may another attempt start)."""
     with pool.connection() as conn:
-        row = conn.execute(
-            "SELECT holder_attempt = 0 OR lease_until <= clock_timestamp() FROM schedule"
-            " WHERE kind = 'publish' AND share_id = %s", (share_id,),
-        ).fetchone()
-    return row is None or bool(row[0])
+        conn.execute("UPDATE schedule SET lease_until = clock_timestamp() - interval '1 millisecond'"
+                     " WHERE kind = 'publish' AND share_id = %s", (share_id,))
 
 
 def make_account(pool: ConnectionPool[Any], **kw: Any) -> accounts.Account:
