@@ -52,7 +52,7 @@ class Settings(BaseSettings):
     # Calls to networks: how long to wait for an answer, and how many calls of one group
     # delivery (shares due together) run at once in a worker process.
     channel_timeout_seconds: float = Field(default=20.0, gt=0, le=300)
-    worker_call_threads: int = Field(default=16, ge=1, le=256)
+    worker_call_threads: int = Field(default=50, ge=1, le=500)
 
     # Database.
     pool_min: int = Field(default=1, ge=0)
