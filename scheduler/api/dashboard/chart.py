@@ -11,8 +11,8 @@ from datetime import date, timedelta
 from typing import Any, Literal
 
 Bucket = Literal["day", "week"]
-WIDTH, HEIGHT = 720, 220
-LEFT, RIGHT, TOP, BOTTOM = 44, 8, 10, 30
+WIDTH, HEIGHT = 560, 220
+LEFT, RIGHT, TOP, BOTTOM = 44, 8, 18, 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +41,7 @@ class Bar:
     y: float
     height: float
     show_label: bool
+    show_value: bool
 
 
 def week_start(day: date) -> date:
@@ -79,9 +80,8 @@ def bars(series: list[Point]) -> list[Bar]:
     for i, point in enumerate(series):
         rate = point.rate or 0.0
         height = plot_h * rate if point.rate is not None else 0.0
-        out.append(
-            Bar(point, LEFT + i * slot + (slot - width) / 2, width, TOP + plot_h - height, height, i % every == 0)
-        )
+        x = LEFT + i * slot + (slot - width) / 2
+        out.append(Bar(point, x, width, TOP + plot_h - height, height, i % every == 0, len(series) <= 16))
     return out
 
 
