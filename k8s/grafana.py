@@ -134,7 +134,8 @@ def sql_table(title: str, raw_sql: str, *, description: str = "") -> table.Panel
 
 
 FOLLOWTHROUGH_COLUMNS = """
-    sum(open) AS open, sum(done_on_time) AS done_on_time, sum(done_late) AS done_late, sum(overdue) AS overdue,
+    sum(open)::bigint AS open, sum(done_on_time)::bigint AS done_on_time, sum(done_late)::bigint AS done_late,
+    sum(overdue)::bigint AS overdue,
     sum(done_on_time)::float8 / nullif(sum(done_on_time + done_late + overdue), 0) AS rate"""
 
 
