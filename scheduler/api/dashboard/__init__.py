@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -31,7 +32,8 @@ def mount(app: FastAPI) -> None:
     async def forbidden(request: Request, exc: Exception) -> Response:
         reason = exc.reason if isinstance(exc, Forbidden) else "refused"
         response: HTMLResponse = templates.TemplateResponse(
-            request, "refused.html", {"session": None, "page": "refused", "reason": reason}, status_code=403
+            request, "refused.html", {"session": None, "page": "refused", "reason": reason, "now": datetime.now(UTC)},
+            status_code=403,
         )
         return response
 

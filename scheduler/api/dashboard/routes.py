@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from scheduler.api.dashboard import filters, pages, period, session
 from scheduler.api.dashboard.session import Forbidden, NotSignedIn, Session
 from scheduler.api.deps import Services, ServicesDep
-from scheduler.errors import SchedulerError
+from scheduler.errors import NotFoundError, SchedulerError
 from scheduler.services import workspaces
 
 HERE = Path(__file__).parent
@@ -146,7 +146,13 @@ def shares(request: Request, who: SessionDep, svc: ServicesDep) -> HTMLResponse:
 @router.get("/shares/{share_id}", response_class=HTMLResponse)
 def share(share_id: UUID, request: Request, who: SessionDep, svc: ServicesDep, *, done: str | None = None,
           error: str | None = None) -> HTMLResponse:
-    data = pages.share(svc, who.principal.workspace_id, share_id)
+    try:
+        data = pages.share(svc, who.principal.workspace_id, share_id)
+    except NotFoundError:
+        response = _render(request, "refused.html", who, "shares", heading="No such share",
+                           reason=f"No share {share_id} in workspace {who.principal.workspace_id}.")
+        response.status_code = 404
+        return response
     return _render(request, "share.html", who, "shares", done=done, error=error, **data)
 
 
