@@ -159,3 +159,33 @@ def test_pages_answer_bad_input_with_a_message_never_a_500(base_url: str, databa
         assert "must not be before" in reversed_period.text
         assert missing.status_code == 404
         assert "No such share" in missing.text
+
+
+def test_a_share_is_settled_from_its_page_and_a_refused_change_is_said_on_the_page(
+    base_url: str, database_url: str
+) -> None:
+    # Given a planned share (planned through the API) and a write session
+    token = _token(database_url, "write")
+    api = httpx.Client(base_url=base_url, timeout=10, headers={"Authorization": f"Bearer {token}"})
+    with api, _signed_in(base_url, token) as writer:
+        account = api.post("/v1/accounts", json={"name": "main", "channel": "console"}).json()["id"]
+        share = api.post("/v1/shares", json={
+            "account_id": account, "text": "Later", "scheduled_at": "2099-01-01T00:00:00+00:00",
+            "response_plan": [{"kind": "check_replies", "after": "PT1H", "owner": "alice"}]}).json()["id"]
+        page = writer.get(f"/dashboard/shares/{share}")
+        assert page.status_code == 200
+        csrf = _csrf(page.text)
+        # When it is marked sent (it is not held: refused) and then cancelled from its page
+        refused = writer.post(f"/dashboard/shares/{share}/settle",
+                              data={"csrf": csrf, "action": "mark-sent", "url": "https://example.social/@a/1"})
+        cancelled = writer.post(f"/dashboard/shares/{share}/settle",
+                                data={"csrf": csrf, "action": "cancel", "reason": "not needed"})
+        # Then the refusal comes back to the page as a message, and the cancel is done
+        assert refused.status_code == 303
+        assert "error=" in refused.headers["location"]
+        assert writer.get(refused.headers["location"]).status_code == 200
+        assert cancelled.headers["location"] == f"/dashboard/shares/{share}?done=cancelled"
+        assert api.get(f"/v1/shares/{share}").json()["status"] == "cancelled"
+        shown = writer.get(cancelled.headers["location"]).text
+        assert "Share cancelled." in shown
+        assert "ShareCancelled" in shown
