@@ -11,8 +11,9 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page
 
+from tests.support import fake_mastodon
 from tests.support.browser import chromium, guarded_page, screenshot
-from tests.support.servers import free_port
+from tests.support.servers import free_port, serve
 from tests.support.system import System, running, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -39,10 +40,13 @@ def _share(api: httpx.Client, share_id: str) -> dict[str, Any]:
     return body
 
 
-def _seed(api: httpx.Client) -> dict[str, Any]:
-    """Shares that end sent, failed, abandoned, planned and cancelled, with tasks done on time,
-    done late, overdue and open."""
+def _seed(api: httpx.Client, mastodon: str) -> dict[str, Any]:
+    """Shares that end sent, failed, abandoned, held, planned and cancelled, with tasks done on
+    time, done late, overdue and open."""
     launch, support = _account(api, "launch", "console"), _account(api, "support", "console")
+    # followers-only posts on a server that drops the connection after each write and hides them
+    team = _account(api, "team", "mastodon",
+                    {"base_url": mastodon, "access_token_env": "FT_MASTODON_TOKEN", "visibility": "private"})
     broken = _account(api, "broken", "mastodon", {"base_url": "http://127.0.0.1:9", "access_token_env": "FT_UNSET"})
     offline = _account(api, "offline", "mastodon",
                        {"base_url": f"http://127.0.0.1:{free_port()}", "access_token_env": "FT_OFFLINE_TOKEN"})
@@ -51,19 +55,22 @@ def _seed(api: httpx.Client) -> dict[str, Any]:
     sent.append(_plan(api, support, "Support hours changed", [("PT2S", "dave")], at=soon))
     failed = _plan(api, broken, "A post with no token", [("PT1H", "alice")], at=soon)
     abandoned = _plan(api, offline, "A post to a server that is down", [("PT1H", "alice")], at=soon)
+    held = _plan(api, team, "Followers only: the doors open at nine", [("PT1H", "erin")], at=soon)
     planned = _plan(api, launch, "Next week's announcement", [("PT1H", "bob")], at=soon + timedelta(days=2))
     cancelled = _plan(api, launch, "A post we dropped", [("PT1H", "bob")], at=soon + timedelta(days=1))
     assert api.post(f"/v1/shares/{cancelled}/cancel", json={"reason": "dropped"}).status_code == 200
     wait_until(lambda: all(_share(api, s)["status"] == "sent" for s in sent), timeout=60, what="shares sent")
     wait_until(lambda: _share(api, failed)["status"] == "failed", timeout=60, what="the share to fail")
     wait_until(lambda: _share(api, abandoned)["status"] == "abandoned", timeout=60, what="the share abandoned")
+    wait_until(lambda: _share(api, held)["status"] == "held", timeout=90, what="the share to be held")
     tasks = {s: _share(api, s)["response_tasks"] for s in sent}
     # bob's task of the first share done on time; alice's of the second done late (after it fell due)
     assert api.post(f"/v1/response-tasks/{tasks[sent[0]][1]['id']}/complete").status_code == 200
     wait_until(lambda: _share(api, sent[1])["response_tasks"][0]["status"] == "overdue", timeout=30,
                what="alice's task to fall due")
     assert api.post(f"/v1/response-tasks/{tasks[sent[1]][0]['id']}/complete").status_code == 200
-    return {"sent": sent, "failed": failed, "abandoned": abandoned, "planned": planned, "cancelled": cancelled,
+    return {"sent": sent, "failed": failed, "abandoned": abandoned, "held": held, "planned": planned,
+            "cancelled": cancelled,
             "bob_open": tasks[sent[2]][1]["id"]}
 
 
@@ -135,10 +142,11 @@ def _walk(browser: Browser, system: System, api: httpx.Client, token: str, run: 
 
         # And the Shares timeline shows every outcome, with the failure's last error
         page.goto(f"{system.base_url}/dashboard/shares?preset=all")
-        for status in ("sent", "failed", "abandoned", "planned", "cancelled"):
+        for status in ("sent", "failed", "abandoned", "held", "planned", "cancelled"):
             assert page.locator(f"li.share.status-{status}").count() >= 1, status
         assert "FT_UNSET" in page.locator(f'li[data-share="{run["failed"]}"] .error-text').inner_text()
         screenshot(page, shots, "shares")
+        _settle_held(page, api, run["held"], shots)
         page.locator(f'li[data-share="{run["sent"][0]}"] a').first.click()
         page.wait_for_url(f"**/dashboard/shares/{run['sent'][0]}")
         history = page.locator("ol.events li strong").all_inner_texts()
@@ -165,16 +173,35 @@ def _walk(browser: Browser, system: System, api: httpx.Client, token: str, run: 
         assert guard.refused == []
 
 
+def _settle_held(page: Page, api: httpx.Client, share_id: str, shots: Path) -> None:
+    """A held share says why on the timeline, links to its page, and is settled there."""
+    held = page.locator(f'li[data-share="{share_id}"] .held')
+    assert "Held:" in held.inner_text()
+    held.get_by_role("link", name="settle it").click()
+    page.wait_for_url(f"**/dashboard/shares/{share_id}#settle")
+    screenshot(page, shots, "share-held")
+    page.get_by_label("The post is there: its address").fill("https://mastodon.example/@team/1")
+    page.get_by_role("button", name="Mark sent").click()
+    page.wait_for_url(f"**/dashboard/shares/{share_id}?done=*")
+    assert page.get_by_role("status").inner_text() == "Share marked sent."
+    assert _share(api, share_id)["status"] == "sent"
+    page.goto(page.url.split("/dashboard/")[0] + "/dashboard/shares?preset=all")
+
+
 def test_the_dashboard_shows_a_real_run_as_the_api_does_and_completing_a_task_changes_the_rate(
     tmp_path: Path, database_url: str, broker_url: str, queue_prefix: str
 ) -> None:
-    env = {"FOLLOWTHROUGH_MAX_ATTEMPTS": "1", "FT_OFFLINE_TOKEN": "offline-token"}
-    with running(tmp_path, database_url=database_url, broker_url=broker_url, queue_prefix=queue_prefix,
-                 extra_env=env) as system:
+    env = {"FOLLOWTHROUGH_MAX_ATTEMPTS": "2", "FOLLOWTHROUGH_RETRY_BASE_SECONDS": "1",
+           "FOLLOWTHROUGH_CHANNEL_TIMEOUT_SECONDS": "2", "FT_OFFLINE_TOKEN": "offline-token",
+           "FT_MASTODON_TOKEN": fake_mastodon.TOKEN}
+    fake = fake_mastodon.FakeMastodon(fake_mastodon.Knobs(hide_non_public=True, drop_after_write_every=1))
+    with serve(fake.build()) as mastodon, running(
+        tmp_path, database_url=database_url, broker_url=broker_url, queue_prefix=queue_prefix, extra_env=env
+    ) as system:
         # Given a run with shares sent, failed, abandoned, planned and cancelled, and tasks in every state
         token = system.cli("token", "create", "--workspace", "acme", "--scope", "write")
         with system.client(token) as api:
-            run = _seed(api)
+            run = _seed(api, mastodon)
             # When a person signs in with the write token and walks every page
             with chromium() as browser:
                 _walk(browser, system, api, token, run, tmp_path / "screenshots")
