@@ -95,7 +95,13 @@ def test_a_forged_expired_or_revoked_session_is_sent_back_to_sign_in(base_url: s
     token = _token(database_url, "read")
     with _signed_in(base_url, token) as client:
         good = client.cookies[session.COOKIE]
-        assert client.get("/dashboard").status_code == 200
+        page = client.get("/dashboard")
+        assert page.status_code == 200
+        # (a page is never cached, framed, or allowed a script or an asset from elsewhere)
+        assert page.headers["cache-control"] == "no-store"
+        assert page.headers["x-frame-options"] == "DENY"
+        assert "default-src 'none'" in page.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
         # When the signature is altered, or the expiry moved on
         token_id, expires, signature = good.split(".")
         forged = [f"{token_id}.{expires}.{signature[:-2]}AA", f"{token_id}.{int(expires) + 3600}.{signature}"]

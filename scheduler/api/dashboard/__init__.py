@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from scheduler.api.dashboard.routes import router, templates
+from scheduler.api.dashboard.routes import HEADERS, router, templates
 from scheduler.api.dashboard.session import Forbidden, NotSignedIn
 
 STATIC = Path(__file__).parent / "static"
@@ -33,7 +33,7 @@ def mount(app: FastAPI) -> None:
         reason = exc.reason if isinstance(exc, Forbidden) else "refused"
         response: HTMLResponse = templates.TemplateResponse(
             request, "refused.html", {"session": None, "page": "refused", "reason": reason, "now": datetime.now(UTC)},
-            status_code=403,
+            status_code=403, headers=HEADERS,
         )
         return response
 

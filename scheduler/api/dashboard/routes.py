@@ -23,6 +23,16 @@ HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
 filters.install(templates.env)
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
+# Pages hold a session's data and its forms: not cached, not framed (clickjacking), no script
+# or asset from elsewhere, and no address of ours sent along when a link leads off the site.
+HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+                               "frame-ancestors 'none'; base-uri 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 
 
 def current(request: Request, svc: ServicesDep) -> Session:
@@ -38,7 +48,7 @@ SessionDep = Annotated[Session, Depends(current)]
 def _render(request: Request, name: str, who: Session | None, page: str, **context: Any) -> HTMLResponse:
     return templates.TemplateResponse(
         request, name, {"session": who, "page": page, "now": datetime.now(UTC), **context},
-        headers={"Cache-Control": "no-store"},
+        headers=HEADERS,
     )
 
 
