@@ -11,7 +11,7 @@ ARGS ?=
 # Branch coverage of events, scheduler, workers and followthrough in `make test`; it only rises.
 COVERAGE_FLOOR := 75
 
-.PHONY: run test check lint typecheck unit bench-eventlog bench-dispatch clean
+.PHONY: run test check lint typecheck unit bench-eventlog bench-dispatch grafana screenshots clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -48,6 +48,14 @@ bench-eventlog: $(VENV)/.synced
 
 bench-dispatch: $(VENV)/.synced
 	$(BIN)/python bench/dispatch.py $(ARGS)
+
+## grafana: regenerate the Grafana dashboards (k8s/base/grafana/*.json) from k8s/grafana.py
+grafana: $(VENV)/.synced
+	$(BIN)/python k8s/grafana.py
+
+## screenshots: run the dashboard's browser test and copy its screenshots to docs/screenshots/
+screenshots: $(VENV)/.synced
+	FOLLOWTHROUGH_UPDATE_SCREENSHOTS=1 $(BIN)/pytest tests/e2e/test_dashboard.py -k real_run $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache

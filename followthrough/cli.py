@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from followthrough import report as followthrough_report
 from followthrough import roles, tools
 from followthrough.run import Run
 from followthrough.settings import Settings
@@ -90,10 +91,12 @@ def parser() -> argparse.ArgumentParser:
     bump = command(log, "bump-epoch", tools.log_bump_epoch, "cli", "after a restore or logical migration")
     bump.add_argument("--reason", required=True)
 
-    report = command(sub, "report", tools.report, "cli", "follow-through report")
+    report = command(sub, "report", followthrough_report.report, "cli", "follow-through report")
     report.add_argument("--workspace", default="default")
     report.add_argument("--by", choices=("account", "owner", "channel", "day", "workspace"), default="account")
-    report.add_argument("--format", choices=("table", "json"), default="table")
+    report.add_argument("--from", dest="start", metavar="YYYY-MM-DD", help="tasks due from this UTC day")
+    report.add_argument("--to", dest="end", metavar="YYYY-MM-DD", help="through this UTC day")
+    report.add_argument("--format", choices=("table", "json", "csv"), default="table")
     return p
 
 

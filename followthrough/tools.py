@@ -1,16 +1,14 @@
-"""The operator's commands: tokens, the event log (tail, status, epoch) and the report."""
+"""The operator's commands: tokens and the event log (tail, status, epoch). The report: ``report.py``."""
 
 from __future__ import annotations
 
 import sys
 import threading
-from datetime import UTC, datetime
 
 import orjson
 
 from events import monitoring
 from events.follow import tail
-from events.projections import reports
 from events.records import Checkpoint, RecordedEvent
 from followthrough import bootstrap
 from followthrough.run import Run
@@ -100,26 +98,4 @@ def log_bump_epoch(run: Run) -> int:
     with bootstrap.connect(run.settings) as conn, conn.transaction():
         epoch = monitoring.bump_epoch(conn, run.args.reason)
     print(f"log epoch is now {epoch}")
-    return 0
-
-
-def report(run: Run) -> int:
-    args = run.args
-    with bootstrap.connect(run.settings) as conn:
-        rows = reports.followthrough(conn, args.workspace, by=args.by)
-        integrity = reports.sent_without_tasks(conn, args.workspace)
-    if args.format == "json":
-        print(orjson.dumps({"rows": rows, "sent_shares_without_response_tasks": integrity}).decode())
-        return 0
-    header = f"{args.by:<24} {'open':>6} {'on time':>8} {'late':>6} {'overdue':>8} {'rate':>7}"
-    print(header)
-    print("-" * len(header))
-    for row in rows:
-        rate = "-" if row["rate"] is None else f"{row['rate']:.0%}"
-        print(
-            f"{row['key']!s:<24} {row['open']:>6} {row['done_on_time']:>8} {row['done_late']:>6} "
-            f"{row['overdue']:>8} {rate:>7}"
-        )
-    print(f"\nsent shares without response tasks: {integrity}")
-    print(f"as of {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC")
     return 0

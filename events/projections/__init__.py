@@ -13,5 +13,6 @@ and BI tools read them as the ``followthrough_reader`` role).
 | ``schedule`` | table, an *inline* projection (written with the events) | ``services.share_stream`` | 0002 |
 
 Queries: ``reports`` (follow-through, inbox, share lists, integrity; used by the API and
-the CLI) and ``metrics`` (operators' figures for Prometheus). Their SQL sits in ``sql/``.
+the CLI), ``timeline`` (the dashboard's share timeline and per-workspace health) and
+``metrics`` (operators' figures for Prometheus, follow-through per workspace included). Their SQL sits in ``sql/``.
 """

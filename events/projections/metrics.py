@@ -3,7 +3,7 @@ Prometheus scrapes the API. The API turns them into metric families."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
@@ -24,6 +24,19 @@ class Figures:
     lateness_p99_ms: float
     # kind -> {"due", "leased", "total"}
     schedule: dict[str, dict[str, int]]
+    followthrough: list[WorkspaceFollowthrough] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkspaceFollowthrough:
+    """Tasks due in the last 30 days (and open now) of one workspace; rate None when none settled."""
+
+    workspace_id: str
+    open: int
+    done_on_time: int
+    done_late: int
+    overdue: int
+    rate: float | None
 
 
 def figures(conn: psycopg.Connection[Any]) -> Figures:
@@ -42,4 +55,8 @@ def figures(conn: psycopg.Connection[Any]) -> Figures:
             kind: {"due": due, "leased": leased, "total": total}
             for kind, due, leased, total in conn.execute(Q["schedule_counts"])
         },
+        followthrough=[
+            WorkspaceFollowthrough(str(ws), int(o), int(on_time), int(late), int(over), rate)
+            for ws, o, on_time, late, over, rate in conn.execute(Q["followthrough_by_workspace"])
+        ],
     )

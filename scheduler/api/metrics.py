@@ -58,8 +58,26 @@ class ReadModelCollector(Collector):
         yield GaugeMetricFamily("followthrough_log_horizon_held_seconds",
                                 "How long committed events have waited behind the oldest open transaction",
                                 value=horizon.held_seconds or 0.0)
+        yield from _followthrough(figures.followthrough)
         due = GaugeMetricFamily("followthrough_schedule_items", "Schedule rows", labels=["kind", "state"])
         for kind, counts in figures.schedule.items():
             for state, count in counts.items():
                 due.add_metric([kind, state], count)
         yield due
+
+
+def _followthrough(rows: list[metrics.WorkspaceFollowthrough]) -> Iterator[GaugeMetricFamily]:
+    """The follow-through rate per workspace (no sample while nothing is settled) and its counts."""
+    rate = GaugeMetricFamily("followthrough_follow_through_rate",
+                             "Response tasks done on time out of those settled, due in the last 30 days",
+                             labels=["workspace"])
+    counts = GaugeMetricFamily("followthrough_follow_through_tasks",
+                               "Response tasks due in the last 30 days (and open now) by outcome",
+                               labels=["workspace", "outcome"])
+    for row in rows:
+        if row.rate is not None:
+            rate.add_metric([row.workspace_id], row.rate)
+        for outcome in ("open", "done_on_time", "done_late", "overdue"):
+            counts.add_metric([row.workspace_id, outcome], getattr(row, outcome))
+    yield rate
+    yield counts

@@ -69,3 +69,16 @@ def authenticate(conn: psycopg.Connection[Any], token: str) -> Principal | None:
 def token_is_valid(conn: psycopg.Connection[Any], token: str, workspace_id: str, scope: Scope) -> bool:
     principal = authenticate(conn, token)
     return principal is not None and principal.workspace_id == workspace_id and principal.scope == scope
+
+
+def session_key(conn: psycopg.Connection[Any], token_id: UUID) -> tuple[Principal, bytes] | None:
+    """A live token by its id, with its stored hash (the key a dashboard session is signed with).
+
+    Revoking the token ends every session signed with it."""
+    row = conn.execute(
+        "SELECT id, workspace_id, scope, token_hash FROM api_tokens WHERE id = %s AND revoked_at IS NULL",
+        (token_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    return Principal(token_id=row[0], workspace_id=row[1], scope=row[2]), bytes(row[3])

@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 import orjson
+import psycopg
 import pytest
 
 from events.catalogue import ShareCancelled
@@ -70,3 +71,37 @@ def test_log_tail_prints_one_line_per_event_and_log_status_reports_the_horizon(
     followthrough = cli("report", "--workspace", "acme", "--format", "json", env=env)
     assert followthrough.returncode == 0, followthrough.stderr
     assert orjson.loads(followthrough.stdout) == {"rows": [], "sent_shares_without_response_tasks": 0}
+
+
+def test_report_prints_a_table_csv_and_json_with_no_rate_where_nothing_is_settled(
+    env: dict[str, str], database_url: str
+) -> None:
+    # Given a response task of a sent share, still open (nothing settled yet)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO rm_response_tasks (task_id, share_id, workspace_id, account_id, account_name, channel,"
+            " kind, owner, after_seconds, status, recorded_at, due_at)"
+            " VALUES (gen_random_uuid(), gen_random_uuid(), 'acme', gen_random_uuid(), 'launch', 'console',"
+            " 'check_replies', 'alice', 3600, 'open', now(), now() + interval '1 hour')")
+    # When the report is asked for in each format
+    table = cli("report", "--workspace", "acme", "--by", "owner", env={**env, "COLUMNS": "140"})
+    as_csv = cli("report", "--workspace", "acme", "--by", "owner", "--format", "csv", env=env)
+    as_json = cli("report", "--workspace", "acme", "--by", "owner", "--format", "json", env=env)
+    bad = cli("report", "--workspace", "acme", "--from", "yesterday", env=env)
+    # Then the table has a row for alice that says no tasks are due rather than a rate
+    assert table.returncode == 0, table.stderr
+    assert "Follow-through by owner, all time" in table.stdout
+    line = next(row for row in table.stdout.splitlines() if "alice" in row)
+    assert "no tasks due" in line
+    assert "%" not in line
+    assert "sent shares without response tasks: 0" in table.stdout
+    # And the CSV and JSON say the same, with an empty (null) rate
+    assert as_csv.stdout.splitlines() == [
+        "key,open,done_on_time,done_late,overdue,rate,median_seconds_to_complete,p90_seconds_to_complete",
+        "alice,1,0,0,0,,,",
+    ]
+    [row] = orjson.loads(as_json.stdout)["rows"]
+    assert (row["key"], row["open"], row["rate"]) == ("alice", 1, None)
+    # And a bad date names the option
+    assert bad.returncode == 2
+    assert "--from" in bad.stderr

@@ -1,0 +1,89 @@
+"""`followthrough report`: the follow-through figures in the terminal (a rich table), or as
+JSON or CSV for scripts."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import sys
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import orjson
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from events.projections import reports
+from followthrough import bootstrap
+from followthrough.run import Run
+from scheduler.api.dashboard.filters import percent, seconds
+from scheduler.errors import InvalidInputError
+
+COLUMNS = ("key", "open", "done_on_time", "done_late", "overdue", "rate", "median_seconds_to_complete",
+           "p90_seconds_to_complete")
+
+
+def _day(value: str | None, field: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.combine(date.fromisoformat(value), time(), UTC)
+    except ValueError as exc:
+        raise InvalidInputError(field, "must be a date, YYYY-MM-DD") from exc
+
+
+def report(run: Run) -> int:
+    args = run.args
+    start = _day(args.start, "--from")
+    last = _day(args.end, "--to")
+    end = None if last is None else last + timedelta(days=1)
+    with bootstrap.connect(run.settings) as conn:
+        rows = reports.followthrough(conn, args.workspace, by=args.by, start=start, end=end)
+        integrity = reports.sent_without_tasks(conn, args.workspace)
+    if args.format == "json":
+        print(orjson.dumps({"rows": rows, "sent_shares_without_response_tasks": integrity}).decode())
+    elif args.format == "csv":
+        sys.stdout.write(as_csv(rows))
+    else:
+        period = "all time" if start is None and end is None else f"{args.start or '…'} to {args.end or '…'} (UTC)"
+        _console().print(as_table(rows, by=args.by, period=period, integrity=integrity))
+    return 0
+
+
+def as_csv(rows: list[dict[str, Any]]) -> str:
+    """One line per row; an empty rate when nothing is settled (never 0)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for row in rows:
+        writer.writerow(["" if row[c] is None else row[c] for c in COLUMNS])
+    return out.getvalue()
+
+
+def as_table(rows: list[dict[str, Any]], *, by: str, period: str, integrity: int) -> Table:
+    table = Table(title=f"Follow-through by {by}, {period}", title_justify="left",
+                  caption=_caption(integrity), caption_justify="left")
+    table.add_column(by, style="bold")
+    for name in ("open", "on time", "late", "overdue", "rate", "median to respond", "p90 to respond"):
+        table.add_column(name, justify="right")
+    for row in rows:
+        rate = Text("no tasks due", style="dim italic") if row["rate"] is None else Text(percent(row["rate"]))
+        table.add_row(str(row["key"]), str(row["open"]), str(row["done_on_time"]), str(row["done_late"]),
+                      str(row["overdue"]), rate, seconds(row["median_seconds_to_complete"]),
+                      seconds(row["p90_seconds_to_complete"]))
+    if not rows:
+        table.add_row(Text("no response tasks due", style="dim italic"), *[""] * 7)
+    return table
+
+
+def _caption(integrity: int) -> str:
+    mark = "[green]0[/]" if integrity == 0 else f"[bold red]{integrity}[/]"
+    return f"sent shares without response tasks: {mark} · as of {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC"
+
+
+def _console() -> Console:
+    """Full width on a terminal; wide enough for every column when piped."""
+    width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "120"))
+    return Console(width=width, highlight=False)

@@ -1,0 +1,107 @@
+"""What each dashboard page shows, read through the read side and the services."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from datetime import date, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from events import monitoring
+from events.projections import reports, timeline
+from scheduler.api.dashboard import chart
+from scheduler.api.dashboard.period import Period
+from scheduler.api.deps import Services
+from scheduler.api.views import event_view, share_view
+
+BREAKDOWNS: tuple[tuple[reports.GroupBy, str], ...] = (
+    ("account", "Account"), ("owner", "Owner"), ("channel", "Channel"),
+)
+SHARE_STATUSES = ("planned", "sending", "sent", "failed", "held", "abandoned", "cancelled")
+SOON = timedelta(hours=24)
+
+
+def overview(svc: Services, workspace_id: str, period: Period, today: date) -> dict[str, Any]:
+    start, end = period.start, period.end
+    with svc.pool.connection() as conn:
+        tables = {
+            by: reports.followthrough(conn, workspace_id, by=by, start=start, end=end) for by, _ in BREAKDOWNS
+        }
+        days = reports.followthrough(conn, workspace_id, by="day", start=start, end=end)
+        total = reports.followthrough(conn, workspace_id, by="workspace", start=start, end=end)
+        integrity = reports.sent_without_tasks(conn, workspace_id)
+    keys = sorted(date.fromisoformat(str(r["key"])) for r in days)
+    first = period.first or (keys[0] if keys else today)
+    last = period.last or (keys[-1] if keys else today)
+    series = chart.points(days, first, last, period.by)
+    return {
+        "breakdowns": [(by, title, tables[by]) for by, title in BREAKDOWNS],
+        "total": total[0] if total else None,
+        "bars": chart.bars(series),
+        "gridlines": chart.gridlines(),
+        "chart": {"width": chart.WIDTH, "height": chart.HEIGHT, "left": chart.LEFT, "right": chart.RIGHT,
+                  "bottom": chart.HEIGHT - chart.BOTTOM},
+        "series": series,
+        "integrity": integrity,
+    }
+
+
+def inbox(svc: Services, workspace_id: str, now: datetime) -> dict[str, Any]:
+    with svc.pool.connection() as conn:
+        tasks = reports.inbox(conn, workspace_id, states=["overdue", "open"], owner=None, limit=1000)
+    owners: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: {"overdue": [], "soon": [], "later": []})
+    for task in tasks:
+        due = datetime.fromisoformat(task["due_at"]) if task["due_at"] else None
+        task["due"] = due
+        if task["status"] == "overdue":
+            owners[task["owner"]]["overdue"].append(task)
+        elif due is not None and due - now <= SOON:
+            owners[task["owner"]]["soon"].append(task)
+        else:
+            owners[task["owner"]]["later"].append(task)
+    ordered = sorted(owners.items(), key=lambda kv: (-len(kv[1]["overdue"]), kv[0]))
+    return {"owners": ordered, "count": len(tasks)}
+
+
+def shares(svc: Services, workspace_id: str, period: Period, status: str | None) -> dict[str, Any]:
+    statuses = [status] if status in SHARE_STATUSES else None
+    with svc.pool.connection() as conn:
+        rows = timeline.timeline(conn, workspace_id, statuses=statuses, start=period.start, end=period.end,
+                                 limit=500)
+        health = timeline.workspace_health(conn, workspace_id)
+    for row in rows:
+        if row["status"] == "held":
+            state, history = svc.shares.load(workspace_id, row["share_id"])
+            row["held"] = share_view(state, history, svc.shares.clock())["held"]
+    days: dict[date, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        days[row["scheduled_at"].date()].append(row)
+    return {"days": sorted(days.items(), reverse=True), "count": len(rows), "counts": health.shares_by_status,
+            "status": status if statuses else None, "statuses": SHARE_STATUSES}
+
+
+def share(svc: Services, workspace_id: str, share_id: UUID) -> dict[str, Any]:
+    state, history = svc.shares.load(workspace_id, share_id)
+    return {"share": share_view(state, history, svc.shares.clock()), "events": [event_view(r) for r in history]}
+
+
+def health(svc: Services, workspace_id: str) -> dict[str, Any]:
+    with svc.pool.connection() as conn:
+        integrity = reports.sent_without_tasks(conn, workspace_id)
+        figures = timeline.workspace_health(conn, workspace_id)
+        lags = monitoring.follower_lags(conn)
+        horizon = monitoring.horizon(conn)
+    return {"integrity": integrity, "figures": figures, "lags": lags, "horizon": horizon}
+
+
+def wait_for_task(svc: Services, workspace_id: str, task_id: UUID, status: str, timeout: float = 3.0) -> bool:
+    """Wait (briefly) for the projector to show a task's new status, so the page redirected to shows it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with svc.pool.connection() as conn:
+            if timeline.task_status(conn, workspace_id, str(task_id)) == status:
+                return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)

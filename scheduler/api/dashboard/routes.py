@@ -1,0 +1,206 @@
+"""The dashboard's pages (GET) and forms (POST), under /dashboard."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import parse_qs, urlencode
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
+
+from scheduler.api.dashboard import filters, pages, period, session
+from scheduler.api.dashboard.session import Forbidden, NotSignedIn, Session
+from scheduler.api.deps import Services, ServicesDep
+from scheduler.errors import NotFoundError, SchedulerError
+from scheduler.services import workspaces
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=HERE / "templates")
+filters.install(templates.env)
+router = APIRouter(prefix="/dashboard", include_in_schema=False)
+# Pages hold a session's data and its forms: not cached, not framed (clickjacking), no script
+# or asset from elsewhere, and no address of ours sent along when a link leads off the site.
+HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+                               "frame-ancestors 'none'; base-uri 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    # same-origin, not no-referrer: with no-referrer a browser sends "Origin: null" on our own forms.
+    "Referrer-Policy": "same-origin",
+}
+
+
+def current(request: Request, svc: ServicesDep) -> Session:
+    found = session.verify(svc.pool, request.cookies.get(session.COOKIE))
+    if found is None:
+        raise NotSignedIn
+    return found
+
+
+SessionDep = Annotated[Session, Depends(current)]
+
+
+def _render(request: Request, name: str, who: Session | None, page: str, **context: Any) -> HTMLResponse:
+    return templates.TemplateResponse(
+        request, name, {"session": who, "page": page, "now": datetime.now(UTC), **context},
+        headers=HEADERS,
+    )
+
+
+def _params(request: Request) -> dict[str, str]:
+    return {k: v for k, v in request.query_params.items() if v}
+
+
+async def _form(request: Request, who: Session, *, write: bool = True) -> dict[str, str]:
+    """The form's fields, once its origin, CSRF value and (for writes) token scope check out."""
+    fields = {k: v[-1] for k, v in parse_qs((await request.body()).decode(errors="replace")).items()}
+    if not session.same_origin(request):
+        raise Forbidden("this form was sent from another site")
+    if not who.csrf_ok(fields.get("csrf")):
+        raise Forbidden("this form has expired; reload the page and try again")
+    if write and not who.principal.can_write:
+        raise Forbidden("this session has a read token; signing in with a write token lets you act")
+    return fields
+
+
+def _back(path: str, **params: str) -> RedirectResponse:
+    return RedirectResponse(f"{path}?{urlencode(params)}" if params else path, status_code=303)
+
+
+@router.get("/signin", response_class=HTMLResponse)
+def signin_page(request: Request, next: str = "/dashboard") -> HTMLResponse:
+    return _render(request, "signin.html", None, "signin", next=_safe_next(next), error=None)
+
+
+@router.post("/signin", response_model=None)
+async def signin(request: Request, svc: ServicesDep) -> Response:
+    fields = {k: v[-1] for k, v in parse_qs((await request.body()).decode(errors="replace")).items()}
+    next_page = _safe_next(fields.get("next", "/dashboard"))
+    if not session.same_origin(request):
+        raise Forbidden("this form was sent from another site")
+    token = fields.get("token", "").strip()
+    found = await run_in_threadpool(_exchange, svc, token) if token else None
+    if found is None:
+        response = _render(request, "signin.html", None, "signin", next=next_page,
+                           error="That token is unknown or revoked. Paste a token from "
+                                 "`followthrough token create`.")
+        response.status_code = 401
+        return response
+    redirect = RedirectResponse(next_page, status_code=303)
+    redirect.set_cookie(value=found, max_age=session.LIFETIME_SECONDS, **session.cookie_settings(request))
+    return redirect
+
+
+def _exchange(svc: Services, token: str) -> str | None:
+    with svc.pool.connection() as conn:
+        principal = workspaces.authenticate(conn, token)
+        found = None if principal is None else workspaces.session_key(conn, principal.token_id)
+    return None if found is None else session.issue(*found)
+
+
+def _safe_next(value: str) -> str:
+    """Only a dashboard path: never an open redirect to another site."""
+    ok = value.startswith("/dashboard") and not value.startswith("//") and "\\" not in value
+    return value if ok else "/dashboard"
+
+
+@router.post("/signout")
+async def signout(request: Request, who: SessionDep) -> RedirectResponse:
+    await _form(request, who, write=False)
+    redirect = _back("/dashboard/signin")
+    redirect.delete_cookie(**session.cookie_settings(request))
+    return redirect
+
+
+@router.get("", response_class=HTMLResponse)
+def overview(request: Request, who: SessionDep, svc: ServicesDep) -> HTMLResponse:
+    today = svc.shares.clock().date()
+    chosen = period.parse(_params(request), today)
+    data = pages.overview(svc, who.principal.workspace_id, chosen, today)
+    return _render(request, "overview.html", who, "overview", period=chosen, presets=period.PRESETS, **data)
+
+
+@router.get("/inbox", response_class=HTMLResponse)
+def inbox(request: Request, who: SessionDep, svc: ServicesDep, *, done: str | None = None,
+          error: str | None = None) -> HTMLResponse:
+    data = pages.inbox(svc, who.principal.workspace_id, svc.shares.clock())
+    return _render(request, "inbox.html", who, "inbox", done=done, error=error, **data)
+
+
+@router.post("/inbox/{task_id}/complete")
+async def complete(task_id: UUID, request: Request, who: SessionDep, svc: ServicesDep) -> RedirectResponse:
+    fields = await _form(request, who)
+    by = fields.get("completed_by", "").strip()[:200] or f"token:{who.principal.token_id}"
+    try:
+        await run_in_threadpool(svc.shares.complete_task, who.principal.workspace_id, task_id, by=by,
+                                note=fields.get("note", "")[:2000])
+    except SchedulerError as exc:
+        return _back("/dashboard/inbox", error=str(exc))
+    await run_in_threadpool(pages.wait_for_task, svc, who.principal.workspace_id, task_id, "done")
+    return _back("/dashboard/inbox", done=str(task_id))
+
+
+@router.get("/shares", response_class=HTMLResponse)
+def shares(request: Request, who: SessionDep, svc: ServicesDep) -> HTMLResponse:
+    params = _params(request)
+    chosen = period.parse(params, svc.shares.clock().date())
+    data = pages.shares(svc, who.principal.workspace_id, chosen, params.get("status"))
+    return _render(request, "shares.html", who, "shares", period=chosen, presets=period.PRESETS, **data)
+
+
+@router.get("/shares/{share_id}", response_class=HTMLResponse)
+def share(share_id: UUID, request: Request, who: SessionDep, svc: ServicesDep, *, done: str | None = None,
+          error: str | None = None) -> HTMLResponse:
+    try:
+        data = pages.share(svc, who.principal.workspace_id, share_id)
+    except NotFoundError:
+        response = _render(request, "refused.html", who, "shares", heading="No such share",
+                           reason=f"No share {share_id} in workspace {who.principal.workspace_id}.")
+        response.status_code = 404
+        return response
+    return _render(request, "share.html", who, "shares", done=done, error=error, **data)
+
+
+@router.post("/shares/{share_id}/settle")
+async def settle(share_id: UUID, request: Request, who: SessionDep, svc: ServicesDep) -> RedirectResponse:
+    fields = await _form(request, who)
+    here = f"/dashboard/shares/{share_id}"
+    try:
+        done = await run_in_threadpool(_settle, svc, who, share_id, fields)
+    except (SchedulerError, ValueError) as exc:
+        return _back(here, error=str(exc))
+    return _back(here, done=done)
+
+
+def _settle(svc: Services, who: Session, share_id: UUID, fields: dict[str, str]) -> str:
+    ws, actor = who.principal.workspace_id, f"token:{who.principal.token_id}"
+    action = fields.get("action")
+    if action == "mark-sent":
+        url = fields.get("url", "").strip()
+        if not url.startswith(("https://", "http://")):
+            raise ValueError("url: give the post's address (https://…)")
+        svc.shares.mark_sent(ws, share_id, url=url, external_id=fields.get("external_id") or None, sent_at=None,
+                             actor=actor)
+        return "marked sent"
+    if action == "reschedule":
+        try:
+            moment = datetime.fromisoformat(fields.get("scheduled_at", "")).replace(tzinfo=UTC)
+        except ValueError as exc:
+            raise ValueError("scheduled_at: give a date and time (UTC)") from exc
+        svc.shares.reschedule(ws, share_id, moment, actor=actor)
+        return "rescheduled"
+    if action == "cancel":
+        svc.shares.cancel(ws, share_id, reason=fields.get("reason", "")[:500], actor=actor)
+        return "cancelled"
+    raise ValueError("action: one of mark-sent, reschedule, cancel")
+
+
+@router.get("/health", response_class=HTMLResponse)
+def health(request: Request, who: SessionDep, svc: ServicesDep) -> HTMLResponse:
+    return _render(request, "health.html", who, "health", **pages.health(svc, who.principal.workspace_id))
