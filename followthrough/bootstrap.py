@@ -22,6 +22,7 @@ from events import pool as db
 from events.notifier import Notifier
 from events.projections.runner import ProjectionRunner
 from events.projections.shares import SharesProjection
+from events.projections.webhooks import WebhooksProjection
 from events.store import EventStore
 from followthrough import schema
 from followthrough.local import embedded
@@ -32,6 +33,7 @@ from scheduler.domain.limits import InstanceLimit
 from scheduler.errors import ConfigurationError
 from scheduler.services.share_stream import ShareStreams
 from scheduler.services.shares import ShareService
+from scheduler.services.webhook_outbox import DeliveryPolicy
 from workers import actors as actor_module
 from workers.broker import make_broker, ping
 from workers.channels import Publishers
@@ -41,6 +43,7 @@ from workers.channels.mastodon import MastodonPublisher
 from workers.lifeline import Lifeline
 from workers.middleware import LogContext, Resources
 from workers.runtime import Runtime, WorkerConfig
+from workers.webhooks import DelivererConfig, WebhookDeliverer
 
 # The fixed parts of one request's timeout to a network (the answer's is a setting).
 CONNECT_TIMEOUT = 5.0
@@ -250,22 +253,51 @@ def projection_runners(settings: Settings, store: EventStore) -> list[Projection
     return [
         ProjectionRunner(
             store,
-            SharesProjection(),
+            projection,
             conninfo=database_url(settings),
             connect_kwargs=connect_kwargs(settings, "projector-lead"),
             batch_size=settings.projector_batch,
             poll_seconds=settings.projector_poll_seconds,
-        ),
+        )
+        for projection in (SharesProjection(), WebhooksProjection())
     ]
 
 
+def webhook_deliverer(settings: Settings, pool: ConnectionPool[Any], client: httpx.Client) -> WebhookDeliverer:
+    """Delivers the ``webhooks`` projection's outbox (in the projector role)."""
+    policy = DeliveryPolicy(
+        max_attempts=settings.webhook_max_attempts,
+        retry_base_seconds=settings.webhook_retry_base_seconds,
+        retry_cap_seconds=settings.webhook_retry_cap_seconds,
+        disable_after_failures=settings.webhook_disable_after_failures,
+        disable_after_seconds=settings.webhook_disable_after_seconds,
+    )
+    config = DelivererConfig(
+        policy=policy,
+        lease_seconds=settings.webhook_timeout_seconds + CONNECT_TIMEOUT + LEASE_MARGIN + 30,
+        poll_seconds=settings.webhook_poll_seconds,
+        overdue_every_seconds=settings.webhook_overdue_sweep_seconds,
+    )
+    return WebhookDeliverer(pool, client, config, conninfo=database_url(settings),
+                            connect_kwargs=connect_kwargs(settings, "projector-webhooks"))
+
+
+def webhook_client(settings: Settings) -> httpx.Client:
+    # Redirects are not followed: a receiver answers 2xx itself, or the attempt failed.
+    timeout = httpx.Timeout(settings.webhook_timeout_seconds, connect=CONNECT_TIMEOUT)
+    return httpx.Client(timeout=timeout, follow_redirects=False, headers={"User-Agent": "followthrough-webhooks"})
+
+
 def run_projector(settings: Settings, stop: threading.Event) -> None:
-    store, _ = build_store(settings, "projector", pool_size=4)
+    store, _ = build_store(settings, "projector", pool_size=8)
     store.pool.open(wait=True, timeout=30)
+    client = webhook_client(settings)
     threads = [
         threading.Thread(target=runner.run, args=(stop,), name=f"projection-{runner.projection.name}")
         for runner in projection_runners(settings, store)
     ]
+    threads.append(threading.Thread(target=webhook_deliverer(settings, store.pool, client).run, args=(stop,),
+                                    name="webhooks"))
     for thread in threads:
         thread.start()
     try:
@@ -275,4 +307,5 @@ def run_projector(settings: Settings, stop: threading.Event) -> None:
         stop.set()
         for thread in threads:
             thread.join(timeout=10)
+        client.close()
         store.pool.close()

@@ -63,6 +63,18 @@ class Settings(BaseSettings):
     projector_poll_seconds: float = Field(default=1.0, gt=0)
     projector_batch: int = Field(default=500, gt=0)
 
+    # Webhooks out (delivered by the projector role): one request's timeout, attempts per
+    # delivery and their backoff, when a failing endpoint is disabled, and how often the
+    # inbox is swept for tasks gone overdue.
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    webhook_max_attempts: int = Field(default=8, ge=1, le=50)
+    webhook_retry_base_seconds: float = Field(default=5.0, gt=0)
+    webhook_retry_cap_seconds: float = Field(default=10 * 3600.0, gt=0)
+    webhook_disable_after_failures: int = Field(default=50, ge=1)
+    webhook_disable_after_seconds: float = Field(default=5 * 86_400.0, gt=0)
+    webhook_poll_seconds: float = Field(default=1.0, gt=0)
+    webhook_overdue_sweep_seconds: float = Field(default=30.0, gt=0)
+
     # Supervision by `followthrough up`.
     restart_backoff_max_seconds: float = Field(default=30.0, gt=0)
 

@@ -15,6 +15,7 @@ from scheduler.api import problems
 from scheduler.api.deps import Services
 from scheduler.api.metrics import ReadModelCollector
 from scheduler.api.routes import router
+from scheduler.api.webhooks import router as webhooks_router
 
 
 def create_app(services: Services) -> FastAPI:
@@ -35,6 +36,7 @@ def create_app(services: Services) -> FastAPI:
     app.state.services = services
     problems.install(app)
     app.include_router(router)
+    app.include_router(webhooks_router)
 
     registry = CollectorRegistry(auto_describe=False)
     registry.register(ReadModelCollector(services.pool))
