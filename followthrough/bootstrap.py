@@ -6,10 +6,13 @@ these at its start (through ``followthrough.cli``, or ``workers.main`` for Drama
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import dramatiq
@@ -34,6 +37,7 @@ from scheduler.errors import ConfigurationError
 from scheduler.services.share_stream import ShareStreams
 from scheduler.services.shares import ShareService
 from scheduler.services.webhook_outbox import DeliveryPolicy
+from scheduler.services.webhook_secrets import SecretBox, generate_key
 from workers import actors as actor_module
 from workers.broker import make_broker, ping
 from workers.channels import Publishers
@@ -219,6 +223,7 @@ def build_api(settings: Settings) -> Any:
         check_broker=lambda: ping(broker),
         start=start,
         stop=stop,
+        webhook_secrets=webhook_secrets(settings),
     )
     return create_app(services)
 
@@ -263,6 +268,27 @@ def projection_runners(settings: Settings, store: EventStore) -> list[Projection
     ]
 
 
+def webhook_secrets(settings: Settings) -> SecretBox:
+    """The keys sealing webhook signing secrets: the setting, else one kept under home."""
+    if settings.webhook_secret_keys is not None:
+        return SecretBox.from_setting(settings.webhook_secret_keys.get_secret_value())
+    return SecretBox([local_key(settings.home / "webhook-secret.key")])
+
+
+def local_key(path: Path) -> str:
+    """Read the key at ``path``, or create it (mode 0600) if no role has yet: written aside
+    and linked into place, so two roles starting at once agree on one key."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        aside = path.with_name(f".{path.name}.{os.getpid()}")
+        aside.write_text(generate_key() + "\n")
+        aside.chmod(0o600)
+        with contextlib.suppress(FileExistsError):
+            os.link(aside, path)
+        aside.unlink()
+    return path.read_text().strip()
+
+
 def webhook_deliverer(settings: Settings, pool: ConnectionPool[Any], client: httpx.Client) -> WebhookDeliverer:
     """Delivers the ``webhooks`` projection's outbox (in the projector role)."""
     policy = DeliveryPolicy(
@@ -278,7 +304,7 @@ def webhook_deliverer(settings: Settings, pool: ConnectionPool[Any], client: htt
         poll_seconds=settings.webhook_poll_seconds,
         overdue_every_seconds=settings.webhook_overdue_sweep_seconds,
     )
-    return WebhookDeliverer(pool, client, config, conninfo=database_url(settings),
+    return WebhookDeliverer(pool, client, webhook_secrets(settings), config, conninfo=database_url(settings),
                             connect_kwargs=connect_kwargs(settings, "projector-webhooks"))
 
 

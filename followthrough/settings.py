@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     # Webhooks out (delivered by the projector role): one request's timeout, attempts per
     # delivery and their backoff, when a failing endpoint is disabled, and how often the
     # inbox is swept for tasks gone overdue.
+    # Fernet keys sealing the signing secrets at rest, comma-separated (the first seals, any
+    # opens: rotation). Unset: one key kept under ``home`` (fine for `followthrough up`; the
+    # api and projector roles of a cluster must share it, so set it there).
+    webhook_secret_keys: SecretStr | None = None
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     webhook_max_attempts: int = Field(default=8, ge=1, le=50)
     webhook_retry_base_seconds: float = Field(default=5.0, gt=0)

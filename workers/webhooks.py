@@ -30,6 +30,7 @@ from events.notifier import listen, wait_for_notify
 from events.projections.webhooks import WAKE_CHANNEL, enqueue_overdue
 from scheduler.services import webhook_outbox as outbox
 from scheduler.services.webhook_outbox import Claimed, DeliveryPolicy
+from scheduler.services.webhook_secrets import SecretBox, SecretUnreadableError
 from scheduler.services.webhooks import message_id
 
 log = structlog.get_logger("workers.webhooks")
@@ -37,11 +38,11 @@ log = structlog.get_logger("workers.webhooks")
 MAX_ERROR = 300  # characters of a receiver's answer kept as the attempt's error
 
 
-def signed_request(item: Claimed, now: datetime) -> tuple[bytes, dict[str, str]]:
+def signed_request(item: Claimed, secret: str, now: datetime) -> tuple[bytes, dict[str, str]]:
     """The body and the Standard Webhooks headers of one attempt (signed at ``now``)."""
     body = orjson.dumps(item.payload)
     msg_id = message_id(item.id)
-    signature = Webhook(item.secret).sign(msg_id, now, body.decode())
+    signature = Webhook(secret).sign(msg_id, now, body.decode())
     headers = {
         "content-type": "application/json",
         "webhook-id": msg_id,
@@ -67,6 +68,7 @@ class WebhookDeliverer:
         self,
         pool: ConnectionPool[Any],
         client: httpx.Client,
+        secrets: SecretBox,
         config: DelivererConfig,
         *,
         conninfo: str,
@@ -76,6 +78,7 @@ class WebhookDeliverer:
     ) -> None:
         self.pool = pool
         self.client = client
+        self.secrets = secrets
         self.config = config
         self.conninfo = conninfo
         self.connect_kwargs = connect_kwargs or {}
@@ -113,15 +116,8 @@ class WebhookDeliverer:
     def deliver(self, item: Claimed) -> bool:
         """One attempt; True when the receiver took it (any 2xx)."""
         now = self.clock()
-        body, headers = signed_request(item, now)
         started = time.monotonic()
-        status: int | None = None
-        try:
-            response = self.client.post(item.url, content=body, headers=headers)
-            status = response.status_code
-            error = None if response.is_success else f"{status} {response.text[:MAX_ERROR]}".strip()
-        except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR]
+        status, error = self._post(item, now)
         duration_ms = int((time.monotonic() - started) * 1000)
         fields = {"endpoint_id": str(item.endpoint_id), "webhook_id": message_id(item.id),
                   "event_id": item.event_key, "event_type": item.event_type, "workspace_id": item.workspace_id,
@@ -141,6 +137,20 @@ class WebhookDeliverer:
             log.warning("webhook_endpoint_disabled", endpoint_id=str(item.endpoint_id),
                         workspace_id=item.workspace_id, reason=failure.disabled_reason)
         return False
+
+    def _post(self, item: Claimed, now: datetime) -> tuple[int | None, str | None]:
+        """The receiver's status (None when no answer) and the error (None on a 2xx)."""
+        try:
+            secret = self.secrets.open(item.sealed_secret)
+        except SecretUnreadableError as exc:
+            return None, f"cannot sign: {exc} (check FOLLOWTHROUGH_WEBHOOK_SECRET_KEYS)"
+        body, headers = signed_request(item, secret, now)
+        try:
+            response = self.client.post(item.url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            return None, f"{type(exc).__name__}: {exc}"[:MAX_ERROR]
+        status = response.status_code
+        return status, None if response.is_success else f"{status} {response.text[:MAX_ERROR]}".strip()
 
     def run(self, stop: threading.Event) -> None:
         """Deliver until ``stop`` is set: woken by the projection's NOTIFY, else at the next due time."""

@@ -73,8 +73,9 @@ def delivery_view(row: dict[str, Any]) -> dict[str, Any]:
 
 @router.post("", status_code=201)
 def register_webhook(body: WebhookIn, who: Writer, svc: ServicesDep) -> JSONResponse:
+    assert svc.webhook_secrets is not None, "the composition root gives the API its webhook secret keys"
     with svc.pool.connection() as conn:
-        registered = webhooks.register(conn, who.workspace_id, url=body.url, events=body.events,
+        registered = webhooks.register(conn, svc.webhook_secrets, who.workspace_id, url=body.url, events=body.events,
                                        description=body.description)
         view = endpoint_view(webhooks.endpoint(conn, who.workspace_id, registered.id))
     # The only answer that carries the secret: it is not shown again.

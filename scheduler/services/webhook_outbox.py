@@ -62,10 +62,8 @@ class Claimed:
     payload: Mapping[str, Any]
     attempt: int
     url: str
-    secret: str
+    sealed_secret: str  # opened by the deliverer (``SecretBox``) only to sign
 
-    def __repr__(self) -> str:  # never the secret, whoever prints this
-        return f"Claimed(id={self.id}, endpoint_id={self.endpoint_id}, attempt={self.attempt})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +78,7 @@ def claim(conn: psycopg.Connection[Any], *, limit: int, lease_seconds: float) ->
     with conn.transaction():
         rows = conn.execute(Q["claim"], {"limit": limit, "lease_seconds": lease_seconds}).fetchall()
     return [Claimed(id=r[0], endpoint_id=r[1], workspace_id=r[2], event_type=r[3], event_key=r[4], payload=r[5],
-                    attempt=r[6], url=r[7], secret=r[8]) for r in rows]
+                    attempt=r[6], url=r[7], sealed_secret=r[8]) for r in rows]
 
 
 def seconds_to_next(conn: psycopg.Connection[Any]) -> float | None:

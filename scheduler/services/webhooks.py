@@ -22,6 +22,7 @@ from psycopg.rows import dict_row
 from events import sqlfiles
 from events.projections.webhooks import EVENT_TYPES
 from scheduler.errors import ConflictError, InvalidInputError, NotFoundError
+from scheduler.services.webhook_secrets import SecretBox
 
 Q = sqlfiles.load("scheduler.services", "webhooks.sql")
 
@@ -88,8 +89,9 @@ def validate_events(events: Sequence[str]) -> list[str]:
     return sorted(set(events), key=EVENT_TYPES.index)
 
 
-def register(conn: psycopg.Connection[Any], workspace_id: str, *, url: str, events: Sequence[str],
+def register(conn: psycopg.Connection[Any], box: SecretBox, workspace_id: str, *, url: str, events: Sequence[str],
              description: str = "") -> Registered:
+    """A new endpoint; its secret is stored sealed (``box``) and returned in clear only here."""
     clean_url, clean_events = validate_url(url), validate_events(events)
     secret = new_secret()
     with conn.transaction():
@@ -99,7 +101,7 @@ def register(conn: psycopg.Connection[Any], workspace_id: str, *, url: str, even
         endpoint_id = uuid4()
         conn.execute(Q["insert_endpoint"], {"id": endpoint_id, "workspace_id": workspace_id, "url": clean_url,
                                             "events": clean_events, "description": description,
-                                            "secret": secret})
+                                            "secret": box.seal(secret)})
     return Registered(id=endpoint_id, secret=secret)
 
 

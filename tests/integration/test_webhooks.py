@@ -64,6 +64,10 @@ def test_a_registered_endpoint_gets_signed_events_that_verify_with_the_standard_
     assert [e["id"] for e in listed] == [endpoint["id"]]
     assert "secret" not in listed[0]
     assert endpoint["secret"] not in client.get(f"/v1/webhooks/{endpoint['id']}", headers=auth).text
+    with pool.connection() as conn:
+        [(stored,)] = conn.execute("SELECT secret FROM webhook_endpoints").fetchall()
+    assert stored.startswith("fernet:")  # sealed at rest
+    assert endpoint["secret"].removeprefix("whsec_") not in stored
     # When a share is sent and the projection and deliverer catch up
     shares = share_service(pool, store)
     share_id = plan(shares, make_account(pool))
