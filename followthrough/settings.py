@@ -74,7 +74,7 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = Field(default=8, ge=1, le=50)
     webhook_retry_base_seconds: float = Field(default=5.0, gt=0)
     webhook_retry_cap_seconds: float = Field(default=10 * 3600.0, gt=0)
-    webhook_disable_after_failures: int = Field(default=50, ge=1)
+    webhook_disable_after_failures: int = Field(default=100, ge=1)
     webhook_disable_after_seconds: float = Field(default=5 * 86_400.0, gt=0)
     webhook_poll_seconds: float = Field(default=1.0, gt=0)
     webhook_overdue_sweep_seconds: float = Field(default=30.0, gt=0)

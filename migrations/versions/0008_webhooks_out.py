@@ -13,6 +13,11 @@ row comes back. Its own table rather than a new kind in ``schedule``: deliveries
 many per event, carry their payload and attempts, and are retried on their own
 backoff, none of which the share schedule has.
 
+While an endpoint fails (``consecutive_failures`` > 0) it is probed with one delivery at a
+time, after a pause that grows with its run of failures (``paused_until``): the other
+events wait for it to answer instead of each spending its attempts on a receiver that is
+down. Its first success lets them all go.
+
 ``webhook_attempts``: every attempt's answer, for ``GET /v1/webhooks/{id}/deliveries``.
 
 Revision ID: 0008_webhooks_out
@@ -45,6 +50,7 @@ def upgrade() -> None:
         deleted_at timestamptz,
         consecutive_failures integer NOT NULL DEFAULT 0,
         failing_since timestamptz,
+        paused_until timestamptz,
         created_at timestamptz NOT NULL DEFAULT now()
     );
     CREATE INDEX webhook_endpoints_workspace_idx ON webhook_endpoints (workspace_id) WHERE state <> 'deleted';
@@ -89,7 +95,7 @@ def upgrade() -> None:
         END IF;
         IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'followthrough_reader') THEN
             GRANT SELECT (id, workspace_id, url, events, description, state, disabled_reason, disabled_at,
-                          deleted_at, consecutive_failures, failing_since, created_at)
+                          deleted_at, consecutive_failures, failing_since, paused_until, created_at)
                 ON webhook_endpoints TO followthrough_reader;
             GRANT SELECT ON webhook_deliveries, webhook_attempts TO followthrough_reader;
         END IF;

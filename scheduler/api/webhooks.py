@@ -48,6 +48,7 @@ def endpoint_view(row: dict[str, Any]) -> dict[str, Any]:
         "disabled_at": _iso(row["disabled_at"]),
         "consecutive_failures": row["consecutive_failures"],
         "failing_since": _iso(row["failing_since"]),
+        "paused_until": _iso(row["paused_until"]),
         "created_at": _iso(row["created_at"]),
         "last_delivery": last,
     }

@@ -31,7 +31,7 @@ class DeliveryPolicy:
     retry_base_seconds: float = 5.0
     retry_factor: float = 4.0
     retry_cap_seconds: float = 10 * 3600.0
-    disable_after_failures: int = 50
+    disable_after_failures: int = 100
     disable_after_seconds: float = 5 * 86_400.0
 
     def retry_delay(self, attempt: int, random: float) -> timedelta | None:
@@ -40,6 +40,12 @@ class DeliveryPolicy:
         if attempt >= self.max_attempts:
             return None
         seconds = min(self.retry_cap_seconds, self.retry_base_seconds * self.retry_factor ** (attempt - 1))
+        return timedelta(seconds=seconds * (0.75 + 0.5 * random))
+
+    def pause(self, failures: int, random: float) -> timedelta:
+        """How long a failing endpoint waits before its next probe: the same backoff, by its
+        run of failures rather than by one delivery's attempts."""
+        seconds = min(self.retry_cap_seconds, self.retry_base_seconds * self.retry_factor ** (max(failures, 1) - 1))
         return timedelta(seconds=seconds * (0.75 + 0.5 * random))
 
     def disable_reason(self, failures: int, failing_since: datetime, now: datetime) -> str | None:
@@ -112,6 +118,8 @@ def record_failure(conn: psycopg.Connection[Any], item: Claimed, *, at: datetime
                                    "retry_at": retry_at})
         run = conn.execute(Q["endpoint_failed"], {"endpoint_id": item.endpoint_id, "at": at}).fetchone()
         if run is not None:
+            conn.execute(Q["pause_endpoint"], {"endpoint_id": item.endpoint_id,
+                                               "until": at + policy.pause(int(run[0]), random())})
             reason = policy.disable_reason(int(run[0]), run[1], at)
             if reason is not None and conn.execute(
                 Q["disable_endpoint"], {"endpoint_id": item.endpoint_id, "reason": reason, "at": at}

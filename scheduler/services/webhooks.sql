@@ -9,7 +9,7 @@ SELECT count(*) FROM webhook_endpoints WHERE workspace_id = %(workspace_id)s AND
 -- name: list_endpoints
 -- Each endpoint with its last delivery's outcome (the secret is never read here).
 SELECT e.id, e.url, e.events, e.description, e.state, e.disabled_reason, e.disabled_at,
-       e.consecutive_failures, e.failing_since, e.created_at,
+       e.consecutive_failures, e.failing_since, e.paused_until, e.created_at,
        last.id AS last_delivery_id, last.event_type AS last_event_type, last.status AS last_delivery_status,
        last.last_status AS last_http_status, last.last_error, last.last_attempt_at
 FROM webhook_endpoints e
@@ -37,7 +37,8 @@ WHERE endpoint_id = %(id)s AND status = 'pending'
 -- Back on after a person fixed the receiver: the run of failures starts again, and the
 -- deliveries that waited are due now.
 UPDATE webhook_endpoints
-SET state = 'enabled', disabled_reason = NULL, disabled_at = NULL, consecutive_failures = 0, failing_since = NULL
+SET state = 'enabled', disabled_reason = NULL, disabled_at = NULL, consecutive_failures = 0, failing_since = NULL,
+    paused_until = NULL
 WHERE id = %(id)s AND workspace_id = %(workspace_id)s AND state <> 'deleted'
 RETURNING id
 
@@ -60,22 +61,46 @@ ORDER BY d.created_at DESC, d.id
 LIMIT %(limit)s
 
 -- name: claim
--- Due deliveries of enabled endpoints, not leased or leased by a deliverer that is gone.
--- The attempt is counted at the claim: a deliverer that dies mid-call has still tried.
-WITH due AS (
+-- Due deliveries, not leased or leased by a deliverer that is gone: all of a healthy
+-- endpoint's, and one (the earliest due) of an endpoint that is failing, once its pause
+-- is over and no other attempt to it is in flight. The attempt is counted at the claim:
+-- a deliverer that dies mid-call has still tried.
+WITH healthy AS (
     SELECT d.id
     FROM webhook_deliveries d
-    JOIN webhook_endpoints e ON e.id = d.endpoint_id AND e.state = 'enabled'
+    JOIN webhook_endpoints e ON e.id = d.endpoint_id AND e.state = 'enabled' AND e.consecutive_failures = 0
     WHERE d.status = 'pending' AND d.due_at <= clock_timestamp()
       AND (d.lease_until IS NULL OR d.lease_until <= clock_timestamp())
     ORDER BY d.due_at
     LIMIT %(limit)s
     FOR UPDATE OF d SKIP LOCKED
+), probes AS (
+    SELECT probe.id
+    FROM webhook_endpoints e
+    CROSS JOIN LATERAL (
+        SELECT d.id
+        FROM webhook_deliveries d
+        WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.due_at <= clock_timestamp()
+          AND (d.lease_until IS NULL OR d.lease_until <= clock_timestamp())
+        ORDER BY d.due_at
+        LIMIT 1
+        FOR UPDATE SKIP LOCKED
+    ) probe
+    WHERE e.state = 'enabled' AND e.consecutive_failures > 0
+      AND (e.paused_until IS NULL OR e.paused_until <= clock_timestamp())
+      AND NOT EXISTS (SELECT 1 FROM webhook_deliveries f
+                      WHERE f.endpoint_id = e.id AND f.status = 'pending' AND f.lease_until > clock_timestamp())
+    LIMIT %(limit)s
+), claimed AS (
+    SELECT id FROM healthy
+    UNION ALL
+    SELECT id FROM probes
+    LIMIT %(limit)s
 )
 UPDATE webhook_deliveries d
 SET lease_until = clock_timestamp() + make_interval(secs => %(lease_seconds)s), attempts = d.attempts + 1
-FROM due, webhook_endpoints e
-WHERE d.id = due.id AND e.id = d.endpoint_id
+FROM claimed, webhook_endpoints e
+WHERE d.id = claimed.id AND e.id = d.endpoint_id
 RETURNING d.id, d.endpoint_id, d.workspace_id, d.event_type, d.event_key, d.payload, d.attempts, e.url, e.secret
 
 -- name: record_attempt
@@ -90,7 +115,8 @@ SET status = 'delivered', delivered_at = %(at)s, last_attempt_at = %(at)s, last_
 WHERE id = %(id)s AND status = 'pending'
 
 -- name: endpoint_succeeded
-UPDATE webhook_endpoints SET consecutive_failures = 0, failing_since = NULL WHERE id = %(endpoint_id)s
+UPDATE webhook_endpoints SET consecutive_failures = 0, failing_since = NULL, paused_until = NULL
+WHERE id = %(endpoint_id)s
 
 -- name: failed
 -- Retry at ``retry_at``, or give the delivery up (``retry_at`` NULL: no attempts left).
@@ -106,13 +132,16 @@ SET consecutive_failures = consecutive_failures + 1, failing_since = coalesce(fa
 WHERE id = %(endpoint_id)s AND state = 'enabled'
 RETURNING consecutive_failures, failing_since
 
+-- name: pause_endpoint
+UPDATE webhook_endpoints SET paused_until = greatest(paused_until, %(until)s) WHERE id = %(endpoint_id)s
+
 -- name: disable_endpoint
 UPDATE webhook_endpoints SET state = 'disabled', disabled_reason = %(reason)s, disabled_at = %(at)s
 WHERE id = %(endpoint_id)s AND state = 'enabled'
 RETURNING id
 
 -- name: next_due
-SELECT extract(epoch FROM min(d.due_at) - clock_timestamp())
+SELECT extract(epoch FROM min(greatest(d.due_at, e.paused_until)) - clock_timestamp())
 FROM webhook_deliveries d
 JOIN webhook_endpoints e ON e.id = d.endpoint_id AND e.state = 'enabled'
 WHERE d.status = 'pending' AND d.lease_until IS NULL

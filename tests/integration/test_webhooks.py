@@ -28,7 +28,7 @@ from scheduler.services.shares import PlanShare, ShareService
 from tests.support.fake_channel import FakeChannel
 from tests.support.shares import WS, Clock, make_account, plan, runtime, share_service, view
 from tests.support.webhook_receiver import Receiver, receiving
-from tests.support.webhooks import api, bearer, deliver_until, deliverer, fast, projection, register
+from tests.support.webhooks import api, bearer, deliver_until, deliverer, fast, projection, register, settle
 from workers.execution import execute_share
 
 
@@ -242,7 +242,7 @@ def test_deleting_an_endpoint_stops_its_deliveries(
     assert client.delete(f"/v1/webhooks/{endpoint['id']}", headers=auth).status_code == 204
     receiver.fail_always = False
     execute_share(runtime(pool, store, FakeChannel(), clock=Clock()), plan(shares, account))
-    runner.catch_up()
+    settle(runner, pool)
     with pool.connection() as conn:
         conn.execute("UPDATE webhook_deliveries SET due_at = now()")  # the retry's time, brought forward
     hooks.drain()
@@ -327,3 +327,48 @@ def test_registering_needs_a_write_token_and_reading_a_read_token(
     assert refused.status_code == 403
     assert client.get("/v1/webhooks", headers=reader).status_code == 200
     assert client.get("/v1/webhooks").status_code == 401
+
+
+def test_a_failing_receiver_is_probed_with_one_delivery_at_a_time_and_its_recovery_lets_the_rest_go(
+    settings: Settings, store: EventStore, pool: ConnectionPool[Any], client: httpx.Client, receiver: Receiver,
+    http: httpx.Client,
+) -> None:
+    # Given a receiver that is down, and a first delivery that failed (an hour's pause)
+    auth = bearer(settings.database_url or "", WS)
+    endpoint = register(client, auth, receiver.url, ["share.sent"])
+    receiver.secret, receiver.fail_always = endpoint["secret"], True
+    shares, account = share_service(pool, store), make_account(pool)
+    rt = runtime(pool, store, FakeChannel(), clock=Clock())
+    execute_share(rt, plan(shares, account))
+    hooks = deliverer(fast(settings, webhook_retry_base_seconds=3600.0), pool, http)
+    runner = projection(store, settings)
+    deliver_until(hooks, runner, lambda: receiver.requests, what="the first failed attempt")
+    paused = client.get(f"/v1/webhooks/{endpoint['id']}", headers=auth).json()
+    assert paused["paused_until"] is not None
+    # When three more shares are sent while it is paused
+    for _ in range(3):
+        execute_share(rt, plan(shares, account))
+
+    settle(runner, pool)
+    hooks.drain()
+    # Then nothing goes to it during the pause
+    assert len(receiver.requests) == 1
+
+    def pause_over() -> None:
+        with pool.connection() as conn:
+            conn.execute("UPDATE webhook_endpoints SET paused_until = now()")
+
+    # And after the pause one delivery probes it, not all four
+    pause_over()
+    hooks.drain()
+    assert [r.answered for r in receiver.requests] == [500, 500]
+    # When it answers again, the probe succeeds and every waiting event follows, once each
+    receiver.fail_always = False
+    pause_over()
+    with pool.connection() as conn:
+        conn.execute("UPDATE webhook_deliveries SET due_at = now() WHERE status = 'pending'")
+    hooks.drain()
+    assert receiver.types() == ["share.sent"] * 4
+    assert len({r.webhook_id for r in receiver.accepted()}) == 4
+    shown = client.get(f"/v1/webhooks/{endpoint['id']}", headers=auth).json()
+    assert (shown["state"], shown["consecutive_failures"], shown["paused_until"]) == ("enabled", 0, None)
