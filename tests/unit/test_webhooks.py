@@ -111,3 +111,9 @@ def test_secrets_are_sealed_at_rest_opened_with_any_configured_key_and_not_with_
     with pytest.raises(SecretUnreadableError):
         SecretBox([new]).open(sealed)
     assert old not in repr(SecretBox([old]))
+
+
+def test_a_failing_endpoint_pauses_longer_with_each_failure_up_to_the_cap() -> None:
+    policy = DeliveryPolicy(retry_base_seconds=5, retry_factor=4, retry_cap_seconds=60)
+    assert [policy.pause(n, 0.5) for n in (1, 2, 3, 50)] == [
+        timedelta(seconds=5), timedelta(seconds=20), timedelta(seconds=60), timedelta(seconds=60)]
