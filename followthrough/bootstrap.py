@@ -303,6 +303,7 @@ def webhook_deliverer(settings: Settings, pool: ConnectionPool[Any], client: htt
         lease_seconds=settings.webhook_timeout_seconds + CONNECT_TIMEOUT + LEASE_MARGIN + 30,
         poll_seconds=settings.webhook_poll_seconds,
         overdue_every_seconds=settings.webhook_overdue_sweep_seconds,
+        retention_seconds=settings.webhook_retention_days * 86_400,
     )
     return WebhookDeliverer(pool, client, webhook_secrets(settings), config, conninfo=database_url(settings),
                             connect_kwargs=connect_kwargs(settings, "projector-webhooks"))

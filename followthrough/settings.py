@@ -78,6 +78,7 @@ class Settings(BaseSettings):
     webhook_disable_after_seconds: float = Field(default=5 * 86_400.0, gt=0)
     webhook_poll_seconds: float = Field(default=1.0, gt=0)
     webhook_overdue_sweep_seconds: float = Field(default=30.0, gt=0)
+    webhook_retention_days: float = Field(default=30.0, ge=2)
 
     # Supervision by `followthrough up`.
     restart_backoff_max_seconds: float = Field(default=30.0, gt=0)

@@ -61,6 +61,8 @@ class DelivererConfig:
     poll_seconds: float = 1.0
     overdue_every_seconds: float = 30.0
     overdue_lookback_seconds: float = 7 * 86_400.0
+    # Settled deliveries are kept this long for GET .../deliveries; longer than the look-back.
+    retention_seconds: float = 30 * 86_400.0
 
 
 class WebhookDeliverer:
@@ -87,10 +89,15 @@ class WebhookDeliverer:
         self._last_sweep = float("-inf")
 
     def sweep_overdue(self) -> int:
+        """Enqueue task.overdue deliveries, and forget settled deliveries past the retention."""
+        lookback = min(self.config.overdue_lookback_seconds, self.config.retention_seconds / 2)
         with self.pool.connection() as conn:
-            added = enqueue_overdue(conn, lookback_seconds=self.config.overdue_lookback_seconds)
+            added = enqueue_overdue(conn, lookback_seconds=lookback)
+            pruned = outbox.prune(conn, keep_seconds=self.config.retention_seconds)
         if added:
             log.info("webhook_overdue_tasks_enqueued", deliveries=added)
+        if pruned:
+            log.info("webhook_deliveries_pruned", deliveries=pruned)
         return added
 
     def step(self) -> int:

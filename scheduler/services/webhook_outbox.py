@@ -87,6 +87,13 @@ def claim(conn: psycopg.Connection[Any], *, limit: int, lease_seconds: float) ->
                     attempt=r[6], url=r[7], sealed_secret=r[8]) for r in rows]
 
 
+def prune(conn: psycopg.Connection[Any], *, keep_seconds: float) -> int:
+    """Forget settled deliveries (and their attempts) older than ``keep_seconds``."""
+    with conn.transaction():
+        conn.execute(Q["prune_attempts"], {"keep_seconds": keep_seconds})
+        return conn.execute(Q["prune_deliveries"], {"keep_seconds": keep_seconds}).rowcount
+
+
 def seconds_to_next(conn: psycopg.Connection[Any]) -> float | None:
     row = conn.execute(Q["next_due"]).fetchone()
     return None if row is None or row[0] is None else float(row[0])

@@ -140,6 +140,18 @@ UPDATE webhook_endpoints SET state = 'disabled', disabled_reason = %(reason)s, d
 WHERE id = %(endpoint_id)s AND state = 'enabled'
 RETURNING id
 
+-- name: prune_attempts
+DELETE FROM webhook_attempts a
+USING webhook_deliveries d
+WHERE a.delivery_id = d.id AND d.status <> 'pending'
+  AND d.created_at < clock_timestamp() - make_interval(secs => %(keep_seconds)s)
+
+-- name: prune_deliveries
+-- Settled deliveries past the retention. The overdue sweep looks back less far than this,
+-- so a pruned task.overdue is never enqueued again.
+DELETE FROM webhook_deliveries
+WHERE status <> 'pending' AND created_at < clock_timestamp() - make_interval(secs => %(keep_seconds)s)
+
 -- name: next_due
 SELECT extract(epoch FROM min(greatest(d.due_at, e.paused_until)) - clock_timestamp())
 FROM webhook_deliveries d

@@ -13,6 +13,7 @@ from uuid import UUID
 import httpx
 import pytest
 from psycopg_pool import ConnectionPool
+from pydantic import SecretStr
 from structlog.testing import capture_logs
 
 from events.catalogue import ResponseReceived
@@ -25,6 +26,7 @@ from scheduler.api.views import share_view
 from scheduler.domain.plans import StepInput
 from scheduler.services import accounts
 from scheduler.services.shares import PlanShare, ShareService
+from scheduler.services.webhook_secrets import generate_key
 from tests.support.fake_channel import FakeChannel
 from tests.support.shares import WS, Clock, make_account, plan, runtime, share_service, view
 from tests.support.webhook_receiver import Receiver, receiving
@@ -372,3 +374,30 @@ def test_a_failing_receiver_is_probed_with_one_delivery_at_a_time_and_its_recove
     assert len({r.webhook_id for r in receiver.accepted()}) == 4
     shown = client.get(f"/v1/webhooks/{endpoint['id']}", headers=auth).json()
     assert (shown["state"], shown["consecutive_failures"], shown["paused_until"]) == ("enabled", 0, None)
+
+
+def test_a_secret_no_configured_key_opens_fails_the_attempt_saying_why_and_old_deliveries_are_pruned(
+    settings: Settings, store: EventStore, pool: ConnectionPool[Any], client: httpx.Client, receiver: Receiver,
+    http: httpx.Client,
+) -> None:
+    # Given an endpoint registered under one key, and a deliverer holding another
+    auth = bearer(settings.database_url or "", WS)
+    endpoint = register(client, auth, receiver.url, ["share.sent"])
+    execute_share(runtime(pool, store, FakeChannel(), clock=Clock()),
+                  plan(share_service(pool, store), make_account(pool)))
+    other_key = SecretStr(generate_key())
+    hooks = deliverer(fast(settings, webhook_secret_keys=other_key, webhook_retry_base_seconds=3600.0), pool, http)
+    runner = projection(store, settings)
+    # When it tries to deliver
+    deliver_until(hooks, runner, lambda: client.get(f"/v1/webhooks/{endpoint['id']}/deliveries",
+                                                    headers=auth).json()["deliveries"][0]["attempts"],
+                  what="an attempt")
+    # Then nothing unsigned left, and the attempt says why
+    assert receiver.requests == []
+    [delivery] = client.get(f"/v1/webhooks/{endpoint['id']}/deliveries", headers=auth).json()["deliveries"]
+    assert delivery["last_error"].startswith("cannot sign: no configured key opens this secret")
+    # And once settled and older than the retention, the delivery is forgotten
+    with pool.connection() as conn:
+        conn.execute("UPDATE webhook_deliveries SET status = 'failed', created_at = now() - interval '31 days'")
+    hooks.sweep_overdue()
+    assert client.get(f"/v1/webhooks/{endpoint['id']}/deliveries", headers=auth).json()["deliveries"] == []
