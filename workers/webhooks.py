@@ -56,8 +56,9 @@ def signed_request(item: Claimed, secret: str, now: datetime) -> tuple[bytes, di
 class DelivererConfig:
     policy: DeliveryPolicy = field(default_factory=DeliveryPolicy)
     lease_seconds: float = 60.0  # longer than one request (the client's timeouts)
-    batch: int = 50
-    threads: int = 4
+    # Requests at once; a round claims no more than this, so each claimed delivery is sent
+    # at once and its lease only has to outlast one request.
+    threads: int = 8
     poll_seconds: float = 1.0
     overdue_every_seconds: float = 30.0
     overdue_lookback_seconds: float = 7 * 86_400.0
@@ -87,6 +88,7 @@ class WebhookDeliverer:
         self.clock = clock
         self.random = random
         self._last_sweep = float("-inf")
+        self._calls = ThreadPoolExecutor(config.threads, thread_name_prefix="webhook")
 
     def sweep_overdue(self) -> int:
         """Enqueue task.overdue deliveries, and forget settled deliveries past the retention."""
@@ -103,14 +105,15 @@ class WebhookDeliverer:
     def step(self) -> int:
         """Claim due deliveries and attempt each once; returns how many were attempted."""
         with self.pool.connection() as conn:
-            claimed = outbox.claim(conn, limit=self.config.batch, lease_seconds=self.config.lease_seconds)
-        if len(claimed) <= 1 or self.config.threads <= 1:
-            for item in claimed:
-                self.deliver(item)
+            claimed = outbox.claim(conn, limit=self.config.threads, lease_seconds=self.config.lease_seconds)
+        if len(claimed) == 1:
+            self.deliver(claimed[0])
         else:
-            with ThreadPoolExecutor(min(self.config.threads, len(claimed)), thread_name_prefix="webhook") as calls:
-                list(calls.map(self.deliver, claimed))
+            list(self._calls.map(self.deliver, claimed))
         return len(claimed)
+
+    def close(self) -> None:
+        self._calls.shutdown(wait=True)
 
     def drain(self) -> int:
         """Sweep, then deliver until nothing is due now (tests and one-shot runs)."""
@@ -161,15 +164,21 @@ class WebhookDeliverer:
 
     def run(self, stop: threading.Event) -> None:
         """Deliver until ``stop`` is set: woken by the projection's NOTIFY, else at the next due time."""
-        while not stop.is_set():
-            try:
-                with psycopg.connect(self.conninfo, autocommit=True, **self.connect_kwargs) as conn:
-                    listen(conn, WAKE_CHANNEL)
-                    log.info("webhook_deliverer_started")
-                    self._loop(conn, stop)
-            except psycopg.OperationalError as exc:
-                log.warning("webhook_deliverer_connection_lost", error=str(exc))
-                stop.wait(1.0)
+        try:
+            while not stop.is_set():
+                try:
+                    with psycopg.connect(self.conninfo, autocommit=True, **self.connect_kwargs) as conn:
+                        listen(conn, WAKE_CHANNEL)
+                        log.info("webhook_deliverer_started")
+                        self._loop(conn, stop)
+                except psycopg.OperationalError as exc:
+                    log.warning("webhook_deliverer_connection_lost", error=str(exc))
+                    stop.wait(1.0)
+                except Exception:  # a bad round must not end deliveries for good
+                    log.exception("webhook_deliverer_failed")
+                    stop.wait(1.0)
+        finally:
+            self.close()
 
     def _loop(self, conn: psycopg.Connection[Any], stop: threading.Event) -> None:
         while not stop.is_set():
