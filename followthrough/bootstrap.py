@@ -6,13 +6,10 @@ these at its start (through ``followthrough.cli``, or ``workers.main`` for Drama
 
 from __future__ import annotations
 
-import contextlib
-import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import dramatiq
@@ -36,8 +33,6 @@ from scheduler.domain.limits import InstanceLimit
 from scheduler.errors import ConfigurationError
 from scheduler.services.share_stream import ShareStreams
 from scheduler.services.shares import ShareService
-from scheduler.services.webhook_outbox import DeliveryPolicy
-from scheduler.services.webhook_secrets import SecretBox, generate_key
 from workers import actors as actor_module
 from workers.broker import make_broker, ping
 from workers.channels import Publishers
@@ -47,7 +42,6 @@ from workers.channels.mastodon import MastodonPublisher
 from workers.lifeline import Lifeline
 from workers.middleware import LogContext, Resources
 from workers.runtime import Runtime, WorkerConfig
-from workers.webhooks import DelivererConfig, WebhookDeliverer
 
 # The fixed parts of one request's timeout to a network (the answer's is a setting).
 CONNECT_TIMEOUT = 5.0
@@ -193,6 +187,7 @@ def worker_broker(settings: Settings, *, build: Callable[[], Runtime] | None = N
 
 
 def build_api(settings: Settings) -> Any:
+    from followthrough import webhooks
     from scheduler.api.app import create_app
     from scheduler.api.deps import Services
 
@@ -223,7 +218,7 @@ def build_api(settings: Settings) -> Any:
         check_broker=lambda: ping(broker),
         start=start,
         stop=stop,
-        webhook_secrets=webhook_secrets(settings),
+        webhook_secrets=webhooks.secrets(settings),
     )
     return create_app(services)
 
@@ -268,62 +263,17 @@ def projection_runners(settings: Settings, store: EventStore) -> list[Projection
     ]
 
 
-def webhook_secrets(settings: Settings) -> SecretBox:
-    """The keys sealing webhook signing secrets: the setting, else one kept under home."""
-    if settings.webhook_secret_keys is not None:
-        return SecretBox.from_setting(settings.webhook_secret_keys.get_secret_value())
-    return SecretBox([local_key(settings.home / "webhook-secret.key")])
-
-
-def local_key(path: Path) -> str:
-    """Read the key at ``path``, or create it (mode 0600) if no role has yet: written aside
-    and linked into place, so two roles starting at once agree on one key."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        aside = path.with_name(f".{path.name}.{os.getpid()}")
-        aside.write_text(generate_key() + "\n")
-        aside.chmod(0o600)
-        with contextlib.suppress(FileExistsError):
-            os.link(aside, path)
-        aside.unlink()
-    return path.read_text().strip()
-
-
-def webhook_deliverer(settings: Settings, pool: ConnectionPool[Any], client: httpx.Client) -> WebhookDeliverer:
-    """Delivers the ``webhooks`` projection's outbox (in the projector role)."""
-    policy = DeliveryPolicy(
-        max_attempts=settings.webhook_max_attempts,
-        retry_base_seconds=settings.webhook_retry_base_seconds,
-        retry_cap_seconds=settings.webhook_retry_cap_seconds,
-        disable_after_failures=settings.webhook_disable_after_failures,
-        disable_after_seconds=settings.webhook_disable_after_seconds,
-    )
-    config = DelivererConfig(
-        policy=policy,
-        lease_seconds=settings.webhook_timeout_seconds + CONNECT_TIMEOUT + LEASE_MARGIN + 30,
-        poll_seconds=settings.webhook_poll_seconds,
-        overdue_every_seconds=settings.webhook_overdue_sweep_seconds,
-        retention_seconds=settings.webhook_retention_days * 86_400,
-    )
-    return WebhookDeliverer(pool, client, webhook_secrets(settings), config, conninfo=database_url(settings),
-                            connect_kwargs=connect_kwargs(settings, "projector-webhooks"))
-
-
-def webhook_client(settings: Settings) -> httpx.Client:
-    # Redirects are not followed: a receiver answers 2xx itself, or the attempt failed.
-    timeout = httpx.Timeout(settings.webhook_timeout_seconds, connect=CONNECT_TIMEOUT)
-    return httpx.Client(timeout=timeout, follow_redirects=False, headers={"User-Agent": "followthrough-webhooks"})
-
-
 def run_projector(settings: Settings, stop: threading.Event) -> None:
+    from followthrough import webhooks
+
     store, _ = build_store(settings, "projector", pool_size=8)
     store.pool.open(wait=True, timeout=30)
-    client = webhook_client(settings)
+    client = webhooks.client(settings)
     threads = [
         threading.Thread(target=runner.run, args=(stop,), name=f"projection-{runner.projection.name}")
         for runner in projection_runners(settings, store)
     ]
-    threads.append(threading.Thread(target=webhook_deliverer(settings, store.pool, client).run, args=(stop,),
+    threads.append(threading.Thread(target=webhooks.deliverer(settings, store.pool, client).run, args=(stop,),
                                     name="webhooks"))
     for thread in threads:
         thread.start()

@@ -63,12 +63,12 @@ class Settings(BaseSettings):
     projector_poll_seconds: float = Field(default=1.0, gt=0)
     projector_batch: int = Field(default=500, gt=0)
 
-    # Webhooks out (delivered by the projector role): one request's timeout, attempts per
-    # delivery and their backoff, when a failing endpoint is disabled, and how often the
-    # inbox is swept for tasks gone overdue.
-    # Fernet keys sealing the signing secrets at rest, comma-separated (the first seals, any
-    # opens: rotation). Unset: one key kept under ``home`` (fine for `followthrough up`; the
-    # api and projector roles of a cluster must share it, so set it there).
+    # Webhooks out (delivered by the projector role). The keys seal signing secrets at rest:
+    # comma-separated Fernet keys, the first seals, any opens (rotation). Unset: one key kept
+    # under ``home`` (fine for `followthrough up`; the api and projector roles of a cluster
+    # must share it, so set it there). Then one request's timeout, attempts per delivery and
+    # their backoff, when a failing endpoint is disabled, how often the inbox is swept for
+    # tasks gone overdue, and how long settled deliveries are kept.
     webhook_secret_keys: SecretStr | None = None
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     webhook_max_attempts: int = Field(default=8, ge=1, le=50)

@@ -14,7 +14,7 @@ from psycopg_pool import ConnectionPool
 from events.projections.runner import ProjectionRunner
 from events.projections.webhooks import WebhooksProjection
 from events.store import EventStore
-from followthrough import bootstrap
+from followthrough import bootstrap, webhooks
 from followthrough.settings import Settings
 from scheduler.services import workspaces
 from tests.support.servers import serve
@@ -31,7 +31,7 @@ def fast(settings: Settings, **overrides: Any) -> Settings:
 
 
 def deliverer(settings: Settings, pool: ConnectionPool[Any], client: httpx.Client) -> WebhookDeliverer:
-    built = bootstrap.webhook_deliverer(settings, pool, client)
+    built = webhooks.deliverer(settings, pool, client)
     built.random = lambda: 0.5
     return built
 
