@@ -38,9 +38,13 @@ def test_a_receiver_registered_through_the_api_is_told_of_a_sent_share_and_its_o
                        what="share.sent and task.overdue at the receiver")
             assert {r.payload["data"]["share_id"] for r in receiver.accepted() if r.payload} == {share_id}
             assert all(r.payload is not None for r in receiver.requests)
-            # And the API and the logs show the deliveries, never the secret
-            [endpoint] = api.get("/v1/webhooks").json()["webhooks"]
-            assert endpoint["last_delivery"]["status"] == "delivered"
-            delivered = [line for line in system.logs() if line.get("event") == "webhook_delivered"]
-            assert {line["event_type"] for line in delivered} == {"share.sent", "task.overdue"}
+            # And the API and the logs show the deliveries (recorded once the answers are in),
+            # never the secret
+            def recorded() -> bool:
+                [endpoint] = api.get("/v1/webhooks").json()["webhooks"]
+                logged = {line["event_type"] for line in system.logs() if line.get("event") == "webhook_delivered"}
+                last = endpoint["last_delivery"]
+                return bool(last and last["status"] == "delivered" and logged == {"share.sent", "task.overdue"})
+
+            wait_until(recorded, timeout=20, what="the deliveries recorded and logged")
             assert receiver.secret.removeprefix("whsec_") not in system.log_path.read_text()
