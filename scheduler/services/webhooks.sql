@@ -25,7 +25,8 @@ WHERE e.workspace_id = %(workspace_id)s AND e.state <> 'deleted'
 ORDER BY e.created_at, e.id
 
 -- name: delete_endpoint
-UPDATE webhook_endpoints SET state = 'deleted', deleted_at = now()
+-- Kept (its deliveries' history refers to it) but its secret is wiped.
+UPDATE webhook_endpoints SET state = 'deleted', deleted_at = now(), secret = ''
 WHERE id = %(id)s AND workspace_id = %(workspace_id)s AND state <> 'deleted'
 RETURNING id
 

@@ -254,6 +254,8 @@ def test_deleting_an_endpoint_stops_its_deliveries(
     with pool.connection() as conn:
         statuses = conn.execute("SELECT status, count(*) FROM webhook_deliveries GROUP BY 1").fetchall()
     assert statuses == [("cancelled", 1)]
+    with pool.connection() as conn:
+        assert conn.execute("SELECT secret FROM webhook_endpoints").fetchall() == [("",)]  # wiped
 
 
 @pytest.mark.parametrize(
