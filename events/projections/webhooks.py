@@ -9,6 +9,7 @@ task. Payloads follow the Standard Webhooks shape: ``{"type", "timestamp", "data
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -109,3 +110,23 @@ def enqueue_overdue(conn: psycopg.Connection[Any], *, lookback_seconds: float) -
         if added:
             conn.execute(Q["wake"])
     return added
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxFigures:
+    """Operators' view of webhooks out (all workspaces), read when Prometheus scrapes."""
+
+    deliveries_by_status: dict[str, int]
+    due: int
+    oldest_due_seconds: float
+    endpoints_by_state: dict[str, int]
+
+
+def figures(conn: psycopg.Connection[Any]) -> OutboxFigures:
+    due, oldest = conn.execute(Q["backlog"]).fetchone() or (0, 0)
+    return OutboxFigures(
+        deliveries_by_status={str(k): int(v) for k, v in conn.execute(Q["delivery_counts"])},
+        due=int(due),
+        oldest_due_seconds=float(oldest),
+        endpoints_by_state={str(k): int(v) for k, v in conn.execute(Q["endpoint_counts"])},
+    )

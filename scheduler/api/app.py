@@ -15,6 +15,7 @@ from scheduler.api import problems
 from scheduler.api.deps import Services
 from scheduler.api.metrics import ReadModelCollector
 from scheduler.api.routes import router
+from scheduler.api.webhook_metrics import WebhookCollector
 from scheduler.api.webhooks import router as webhooks_router
 
 
@@ -40,6 +41,7 @@ def create_app(services: Services) -> FastAPI:
 
     registry = CollectorRegistry(auto_describe=False)
     registry.register(ReadModelCollector(services.pool))
+    registry.register(WebhookCollector(services.pool))
 
     @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
     def metrics() -> PlainTextResponse:

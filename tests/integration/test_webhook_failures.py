@@ -73,6 +73,9 @@ def test_an_endpoint_that_keeps_failing_is_disabled_and_says_so(
     assert shown["consecutive_failures"] == 3
     assert shown["last_delivery"]["http_status"] == 500
     assert [e["endpoint_id"] for e in logs if e["event"] == "webhook_endpoint_disabled"] == [endpoint["id"]]
+    metrics = client.get("/metrics").text
+    assert 'followthrough_webhook_endpoints{state="disabled"} 1.0' in metrics
+    assert 'followthrough_webhook_deliveries{status="pending"} 1.0' in metrics
     # And enabled again after the receiver is fixed, the waiting delivery goes out
     receiver.fail_always = False
     enabled = client.post(f"/v1/webhooks/{endpoint['id']}/enable", headers=auth).json()

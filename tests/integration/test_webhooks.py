@@ -90,6 +90,10 @@ def test_a_registered_endpoint_gets_signed_events_that_verify_with_the_standard_
     [delivery] = client.get(f"/v1/webhooks/{endpoint['id']}/deliveries", headers=auth).json()["deliveries"]
     assert (delivery["id"], delivery["status"], delivery["attempts"]) == (got.webhook_id, "delivered", 1)
     assert [a["http_status"] for a in delivery["attempt_log"]] == [204]
+    # And /metrics counts it
+    metrics = client.get("/metrics").text
+    assert 'followthrough_webhook_deliveries{status="delivered"} 1.0' in metrics
+    assert "followthrough_webhook_deliveries_due 0.0" in metrics
 
 
 def test_a_receiver_that_fails_twice_then_succeeds_gets_the_event_exactly_once_more(

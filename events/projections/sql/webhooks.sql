@@ -51,3 +51,16 @@ WHERE t.status = 'open'
   AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d
                   WHERE d.endpoint_id = e.id AND d.event_key = 'task.overdue:' || t.task_id::text)
 ON CONFLICT (endpoint_id, event_key) DO NOTHING
+
+-- name: delivery_counts
+SELECT status, count(*) FROM webhook_deliveries GROUP BY status
+
+-- name: backlog
+-- Deliveries to enabled endpoints that are due now, and how long the oldest has waited.
+SELECT count(*), coalesce(extract(epoch FROM clock_timestamp() - min(d.due_at)), 0)
+FROM webhook_deliveries d
+JOIN webhook_endpoints e ON e.id = d.endpoint_id AND e.state = 'enabled'
+WHERE d.status = 'pending' AND d.due_at <= clock_timestamp()
+
+-- name: endpoint_counts
+SELECT state, count(*) FROM webhook_endpoints WHERE state <> 'deleted' GROUP BY state
