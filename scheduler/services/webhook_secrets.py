@@ -1,7 +1,6 @@
 """Signing secrets at rest: sealed with Fernet (AES-128-CBC + HMAC-SHA256, from the
 ``cryptography`` package) before they reach the database, opened only by the deliverer
-to sign. Several keys allow rotation: the first seals, any of them opens; ``rotate``
-re-seals a stored value with the first.
+to sign. Several keys allow rotation: the first seals, any of them opens.
 
 A stolen database dump (or a dashboard role reading tables) then yields no secret that
 can forge our signatures without the key, which lives in the roles' environment.
@@ -52,9 +51,6 @@ class SecretBox:
             return self._fernet.decrypt(stored.removeprefix(PREFIX).encode()).decode()
         except InvalidToken:
             raise SecretUnreadableError("no configured key opens this secret") from None
-
-    def rotate(self, stored: str) -> str:
-        return PREFIX + self._fernet.rotate(stored.removeprefix(PREFIX).encode()).decode()
 
     def __repr__(self) -> str:
         return "SecretBox(keys=[redacted])"
