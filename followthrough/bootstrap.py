@@ -22,6 +22,7 @@ from events import pool as db
 from events.notifier import Notifier
 from events.projections.runner import ProjectionRunner
 from events.projections.shares import SharesProjection
+from events.projections.webhooks import WebhooksProjection
 from events.store import EventStore
 from followthrough import schema
 from followthrough.local import embedded
@@ -186,6 +187,7 @@ def worker_broker(settings: Settings, *, build: Callable[[], Runtime] | None = N
 
 
 def build_api(settings: Settings) -> Any:
+    from followthrough import webhooks
     from scheduler.api.app import create_app
     from scheduler.api.deps import Services
 
@@ -216,6 +218,7 @@ def build_api(settings: Settings) -> Any:
         check_broker=lambda: ping(broker),
         start=start,
         stop=stop,
+        webhook_secrets=webhooks.secrets(settings),
     )
     return create_app(services)
 
@@ -250,22 +253,28 @@ def projection_runners(settings: Settings, store: EventStore) -> list[Projection
     return [
         ProjectionRunner(
             store,
-            SharesProjection(),
+            projection,
             conninfo=database_url(settings),
             connect_kwargs=connect_kwargs(settings, "projector-lead"),
             batch_size=settings.projector_batch,
             poll_seconds=settings.projector_poll_seconds,
-        ),
+        )
+        for projection in (SharesProjection(), WebhooksProjection())
     ]
 
 
 def run_projector(settings: Settings, stop: threading.Event) -> None:
-    store, _ = build_store(settings, "projector", pool_size=4)
+    from followthrough import webhooks
+
+    store, _ = build_store(settings, "projector", pool_size=8)
     store.pool.open(wait=True, timeout=30)
+    client = webhooks.client(settings)
     threads = [
         threading.Thread(target=runner.run, args=(stop,), name=f"projection-{runner.projection.name}")
         for runner in projection_runners(settings, store)
     ]
+    threads.append(threading.Thread(target=webhooks.deliverer(settings, store.pool, client).run, args=(stop,),
+                                    name="webhooks"))
     for thread in threads:
         thread.start()
     try:
@@ -275,4 +284,5 @@ def run_projector(settings: Settings, stop: threading.Event) -> None:
         stop.set()
         for thread in threads:
             thread.join(timeout=10)
+        client.close()
         store.pool.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -62,6 +62,23 @@ class Settings(BaseSettings):
     # Projections.
     projector_poll_seconds: float = Field(default=1.0, gt=0)
     projector_batch: int = Field(default=500, gt=0)
+
+    # Webhooks out (delivered by the projector role). The keys seal signing secrets at rest:
+    # comma-separated Fernet keys, the first seals, any opens (rotation). Unset: one key kept
+    # under ``home`` (fine for `followthrough up`; the api and projector roles of a cluster
+    # must share it, so set it there). Then one request's timeout, attempts per delivery and
+    # their backoff, when a failing endpoint is disabled, how often the inbox is swept for
+    # tasks gone overdue, and how long settled deliveries are kept.
+    webhook_secret_keys: SecretStr | None = None
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    webhook_max_attempts: int = Field(default=8, ge=1, le=50)
+    webhook_retry_base_seconds: float = Field(default=5.0, gt=0)
+    webhook_retry_cap_seconds: float = Field(default=10 * 3600.0, gt=0)
+    webhook_disable_after_failures: int = Field(default=100, ge=1)
+    webhook_disable_after_seconds: float = Field(default=5 * 86_400.0, gt=0)
+    webhook_poll_seconds: float = Field(default=1.0, gt=0)
+    webhook_overdue_sweep_seconds: float = Field(default=30.0, gt=0)
+    webhook_retention_days: float = Field(default=30.0, ge=2)
 
     # Supervision by `followthrough up`.
     restart_backoff_max_seconds: float = Field(default=30.0, gt=0)

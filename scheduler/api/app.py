@@ -15,6 +15,8 @@ from scheduler.api import dashboard, problems
 from scheduler.api.deps import Services
 from scheduler.api.metrics import ReadModelCollector
 from scheduler.api.routes import router
+from scheduler.api.webhook_metrics import WebhookCollector
+from scheduler.api.webhooks import router as webhooks_router
 
 
 def create_app(services: Services) -> FastAPI:
@@ -36,9 +38,11 @@ def create_app(services: Services) -> FastAPI:
     problems.install(app)
     app.include_router(router)
     dashboard.mount(app)
+    app.include_router(webhooks_router)
 
     registry = CollectorRegistry(auto_describe=False)
     registry.register(ReadModelCollector(services.pool))
+    registry.register(WebhookCollector(services.pool))
 
     @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
     def metrics() -> PlainTextResponse:

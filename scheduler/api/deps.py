@@ -12,6 +12,7 @@ from psycopg_pool import ConnectionPool
 from events.store import EventStore
 from scheduler.services import workspaces
 from scheduler.services.shares import ShareService
+from scheduler.services.webhook_secrets import SecretBox
 from scheduler.services.workspaces import Principal
 
 
@@ -25,6 +26,7 @@ class Services:
     check_broker: Callable[[], None]
     start: Callable[[], None]
     stop: Callable[[], None]
+    webhook_secrets: SecretBox | None = None
 
 
 def services(request: Request) -> Services:

@@ -1,0 +1,132 @@
+"""The webhooks projection: log events -> an outbox of deliveries (``webhook_deliveries``).
+
+Each batch's outbox rows commit with the runner's checkpoint (exactly-once effect): a
+delivery is enqueued once per (endpoint, event) whatever the runner's restarts. The
+overdue-task sweep adds ``task.overdue`` deliveries from the inbox read model, once per
+task. Payloads follow the Standard Webhooks shape: ``{"type", "timestamp", "data"}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+import psycopg
+
+from events import sqlfiles
+from events.catalogue import (
+    Event,
+    ResponseReceived,
+    ShareAbandoned,
+    ShareFailed,
+    ShareHeld,
+    ShareSent,
+)
+from events.records import RecordedEvent
+
+Q = sqlfiles.load("events.projections.sql", "webhooks.sql")
+
+WAKE_CHANNEL = "followthrough_webhooks"
+TASK_OVERDUE = "task.overdue"
+
+# The log's event types a receiver can ask for, by their webhook names.
+FROM_LOG: dict[str, str] = {
+    ShareSent.type_name: "share.sent",
+    ShareFailed.type_name: "share.failed",
+    ShareAbandoned.type_name: "share.abandoned",
+    ShareHeld.type_name: "share.held",
+    ResponseReceived.type_name: "reply.received",
+}
+# Every event type an endpoint may subscribe to, in the order the docs list them.
+EVENT_TYPES: tuple[str, ...] = (*FROM_LOG.values(), TASK_OVERDUE)
+
+
+def iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def event_data(event: Event) -> dict[str, Any]:
+    """What a receiver learns from each event beyond the share it concerns."""
+    match event:
+        case ShareSent():
+            return {"attempt": event.attempt, "external_id": event.external_id, "url": event.url,
+                    "sent_at": iso(event.sent_at), "lateness_ms": event.lateness_ms}
+        case ShareFailed():
+            return {"attempt": event.attempt, "reason": event.reason, "retryable": event.retryable,
+                    "failed_at": iso(event.failed_at), "next_attempt_at": iso(event.next_attempt_at)}
+        case ShareAbandoned():
+            return {"attempts": event.attempts, "reason": event.reason, "abandoned_at": iso(event.abandoned_at)}
+        case ShareHeld():
+            return {"reason": event.reason, "lateness_ms": event.lateness_ms, "held_at": iso(event.held_at),
+                    "outcome_unknown": event.outcome_unknown, "candidate_url": event.candidate_url}
+        case ResponseReceived():
+            return {"reply_id": event.reply_id, "author": event.author, "text": event.text, "url": event.url,
+                    "received_at": iso(event.received_at)}
+    return {}
+
+
+class WebhooksProjection:
+    name = "webhooks"
+    types: frozenset[str] | None = frozenset(FROM_LOG)
+
+    def apply(self, conn: psycopg.Connection[Any], events: Sequence[RecordedEvent]) -> None:
+        cur = conn.cursor()
+        wanted = {(str(ws), str(kind)) for ws, kind in cur.execute(Q["subscriptions"]).fetchall()}
+        if not wanted:
+            return
+        enqueued = 0
+        for recorded in events:
+            event_type = FROM_LOG.get(recorded.type_name)
+            if event_type is None or (recorded.workspace_id, event_type) not in wanted:
+                continue
+            payload = {"type": event_type, "timestamp": iso(recorded.recorded_at),
+                       "data": {**self._share(cur, recorded), **event_data(recorded.event)}}
+            cur.execute(Q["enqueue"], {
+                "event_key": str(recorded.event_id), "event_type": event_type,
+                "workspace_id": recorded.workspace_id, "recorded_at": recorded.recorded_at,
+                "payload": orjson.dumps(payload).decode(),
+            })
+            enqueued += cur.rowcount
+        if enqueued:
+            cur.execute(Q["wake"])
+
+    @staticmethod
+    def _share(cur: psycopg.Cursor[Any], recorded: RecordedEvent) -> dict[str, Any]:
+        share: dict[str, Any] = {"share_id": recorded.stream_id.removeprefix("share-")}
+        row = cur.execute(Q["share_context"], {"stream_id": recorded.stream_id}).fetchone()
+        if row is not None:
+            share.update(account_id=row[0], account_name=row[1], channel=row[2], scheduled_at=row[3])
+        return share
+
+
+def enqueue_overdue(conn: psycopg.Connection[Any], *, lookback_seconds: float) -> int:
+    """Add a ``task.overdue`` delivery for each task that passed its due time undone; returns
+    how many were added (0 on a second sweep)."""
+    with conn.transaction():
+        added = conn.execute(Q["enqueue_overdue"], {"lookback_seconds": lookback_seconds}).rowcount
+        if added:
+            conn.execute(Q["wake"])
+    return added
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxFigures:
+    """Operators' view of webhooks out (all workspaces), read when Prometheus scrapes."""
+
+    deliveries_by_status: dict[str, int]
+    due: int
+    oldest_due_seconds: float
+    endpoints_by_state: dict[str, int]
+
+
+def figures(conn: psycopg.Connection[Any]) -> OutboxFigures:
+    due, oldest = conn.execute(Q["backlog"]).fetchone() or (0, 0)
+    return OutboxFigures(
+        deliveries_by_status={str(k): int(v) for k, v in conn.execute(Q["delivery_counts"])},
+        due=int(due),
+        oldest_due_seconds=float(oldest),
+        endpoints_by_state={str(k): int(v) for k, v in conn.execute(Q["endpoint_counts"])},
+    )

@@ -1,0 +1,194 @@
+"""The webhook deliverer: takes due deliveries from the outbox, signs each per the
+Standard Webhooks specification, POSTs it, and records the outcome (retry with backoff,
+or give up; an endpoint that keeps failing is disabled). It also sweeps the inbox read
+model for tasks that went overdue, once per task.
+
+At least once: a delivery is claimed under a lease longer than one request, so a
+deliverer that dies mid-request leaves it to another once the lease runs out. Every
+attempt carries the same ``webhook-id``; receivers de-duplicate on it.
+"""
+
+from __future__ import annotations
+
+import random as random_module
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import orjson
+import psycopg
+import structlog
+from psycopg_pool import ConnectionPool
+from standardwebhooks.webhooks import Webhook
+
+from events.notifier import listen, wait_for_notify
+from events.projections.webhooks import WAKE_CHANNEL, enqueue_overdue
+from scheduler.services import webhook_outbox as outbox
+from scheduler.services.webhook_outbox import Claimed, DeliveryPolicy
+from scheduler.services.webhook_secrets import SecretBox, SecretUnreadableError
+from scheduler.services.webhooks import message_id
+
+log = structlog.get_logger("workers.webhooks")
+
+MAX_ERROR = 300  # characters of a receiver's answer kept as the attempt's error
+
+
+def signed_request(item: Claimed, secret: str, now: datetime) -> tuple[bytes, dict[str, str]]:
+    """The body and the Standard Webhooks headers of one attempt (signed at ``now``)."""
+    body = orjson.dumps(item.payload)
+    msg_id = message_id(item.id)
+    signature = Webhook(secret).sign(msg_id, now, body.decode())
+    headers = {
+        "content-type": "application/json",
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": signature,
+    }
+    return body, headers
+
+
+@dataclass
+class DelivererConfig:
+    policy: DeliveryPolicy = field(default_factory=DeliveryPolicy)
+    lease_seconds: float = 60.0  # longer than one request (the client's timeouts)
+    # Requests at once; a round claims no more than this, so each claimed delivery is sent
+    # at once and its lease only has to outlast one request.
+    threads: int = 8
+    poll_seconds: float = 1.0
+    overdue_every_seconds: float = 30.0
+    overdue_lookback_seconds: float = 7 * 86_400.0
+    # Settled deliveries are kept this long for GET .../deliveries; longer than the look-back.
+    retention_seconds: float = 30 * 86_400.0
+
+
+class WebhookDeliverer:
+    def __init__(
+        self,
+        pool: ConnectionPool[Any],
+        client: httpx.Client,
+        secrets: SecretBox,
+        config: DelivererConfig,
+        *,
+        conninfo: str,
+        connect_kwargs: dict[str, Any] | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        random: Callable[[], float] = random_module.random,
+    ) -> None:
+        self.pool = pool
+        self.client = client
+        self.secrets = secrets
+        self.config = config
+        self.conninfo = conninfo
+        self.connect_kwargs = connect_kwargs or {}
+        self.clock = clock
+        self.random = random
+        self._last_sweep = float("-inf")
+        self._calls = ThreadPoolExecutor(config.threads, thread_name_prefix="webhook")
+
+    def sweep_overdue(self) -> int:
+        """Enqueue task.overdue deliveries, and forget settled deliveries past the retention."""
+        lookback = min(self.config.overdue_lookback_seconds, self.config.retention_seconds / 2)
+        with self.pool.connection() as conn:
+            added = enqueue_overdue(conn, lookback_seconds=lookback)
+            pruned = outbox.prune(conn, keep_seconds=self.config.retention_seconds)
+        if added:
+            log.info("webhook_overdue_tasks_enqueued", deliveries=added)
+        if pruned:
+            log.info("webhook_deliveries_pruned", deliveries=pruned)
+        return added
+
+    def step(self) -> int:
+        """Claim due deliveries and attempt each once; returns how many were attempted."""
+        with self.pool.connection() as conn:
+            claimed = outbox.claim(conn, limit=self.config.threads, lease_seconds=self.config.lease_seconds)
+        if len(claimed) == 1:
+            self.deliver(claimed[0])
+        else:
+            list(self._calls.map(self.deliver, claimed))
+        return len(claimed)
+
+    def close(self) -> None:
+        self._calls.shutdown(wait=True)
+
+    def drain(self) -> int:
+        """Sweep, then deliver until nothing is due now (tests and one-shot runs)."""
+        self.sweep_overdue()
+        total = 0
+        while (n := self.step()) > 0:
+            total += n
+        return total
+
+    def deliver(self, item: Claimed) -> bool:
+        """One attempt; True when the receiver took it (any 2xx)."""
+        now = self.clock()
+        started = time.monotonic()
+        status, error = self._post(item, now)
+        duration_ms = int((time.monotonic() - started) * 1000)
+        fields = {"endpoint_id": str(item.endpoint_id), "webhook_id": message_id(item.id),
+                  "event_id": item.event_key, "event_type": item.event_type, "workspace_id": item.workspace_id,
+                  "attempt": item.attempt, "status": status, "duration_ms": duration_ms}
+        with self.pool.connection() as conn:
+            if error is None:
+                assert status is not None
+                outbox.record_success(conn, item, at=now, http_status=status, duration_ms=duration_ms)
+                log.info("webhook_delivered", **fields)
+                return True
+            failure = outbox.record_failure(conn, item, at=now, http_status=status, error=error,
+                                            duration_ms=duration_ms, policy=self.config.policy, random=self.random)
+        log.warning("webhook_delivery_failed", **fields, error=error,
+                    retry_at=None if failure.retry_at is None else failure.retry_at.isoformat(),
+                    gave_up=failure.retry_at is None)
+        if failure.disabled_reason is not None:
+            log.warning("webhook_endpoint_disabled", endpoint_id=str(item.endpoint_id),
+                        workspace_id=item.workspace_id, reason=failure.disabled_reason)
+        return False
+
+    def _post(self, item: Claimed, now: datetime) -> tuple[int | None, str | None]:
+        """The receiver's status (None when no answer) and the error (None on a 2xx)."""
+        try:
+            secret = self.secrets.open(item.sealed_secret)
+        except SecretUnreadableError as exc:
+            return None, f"cannot sign: {exc} (check FOLLOWTHROUGH_WEBHOOK_SECRET_KEYS)"
+        body, headers = signed_request(item, secret, now)
+        try:
+            response = self.client.post(item.url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            return None, f"{type(exc).__name__}: {exc}"[:MAX_ERROR]
+        status = response.status_code
+        return status, None if response.is_success else f"{status} {response.text[:MAX_ERROR]}".strip()
+
+    def run(self, stop: threading.Event) -> None:
+        """Deliver until ``stop`` is set: woken by the projection's NOTIFY, else at the next due time."""
+        try:
+            while not stop.is_set():
+                try:
+                    with psycopg.connect(self.conninfo, autocommit=True, **self.connect_kwargs) as conn:
+                        listen(conn, WAKE_CHANNEL)
+                        log.info("webhook_deliverer_started")
+                        self._loop(conn, stop)
+                except psycopg.OperationalError as exc:
+                    log.warning("webhook_deliverer_connection_lost", error=str(exc))
+                    stop.wait(1.0)
+                except Exception:  # a bad round must not end deliveries for good
+                    log.exception("webhook_deliverer_failed")
+                    stop.wait(1.0)
+        finally:
+            self.close()
+
+    def _loop(self, conn: psycopg.Connection[Any], stop: threading.Event) -> None:
+        while not stop.is_set():
+            if time.monotonic() - self._last_sweep >= self.config.overdue_every_seconds:
+                self._last_sweep = time.monotonic()
+                self.sweep_overdue()
+            if self.step():
+                continue
+            with self.pool.connection() as pooled:
+                until_next = outbox.seconds_to_next(pooled)
+            wait = self.config.poll_seconds if until_next is None else min(self.config.poll_seconds, until_next)
+            if wait > 0:
+                wait_for_notify(conn, wait)
