@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from scheduler.api import problems
 from scheduler.api.deps import Services
 from scheduler.api.metrics import ReadModelCollector
+from scheduler.api.replies import router as replies_router
 from scheduler.api.routes import router
 
 
@@ -35,6 +36,7 @@ def create_app(services: Services) -> FastAPI:
     app.state.services = services
     problems.install(app)
     app.include_router(router)
+    app.include_router(replies_router)
 
     registry = CollectorRegistry(auto_describe=False)
     registry.register(ReadModelCollector(services.pool))

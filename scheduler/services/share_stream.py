@@ -23,7 +23,7 @@ from events.notifier import Notifier
 from events.records import AppendResult, NewEvent, RecordedEvent, StreamAppend, metadata
 from events.store import EventStore
 from scheduler.domain import share as lifecycle
-from scheduler.domain.schedule import Remove, ScheduleOp, Upsert, ops_for
+from scheduler.domain.schedule import Remove, ScheduleOp, Upsert, Wake, ops_for
 from scheduler.domain.share import ShareState
 
 Conn = psycopg.Connection[Any]
@@ -41,6 +41,9 @@ def apply_schedule(conn: Conn, *, share_id: UUID, workspace_id: str, ops: Sequen
         match op:
             case Upsert():
                 conn.execute(Q["upsert"], {**params, "workspace_id": workspace_id, "due_at": op.due_at})
+                wake = True
+            case Wake():
+                conn.execute(Q["wake"], {**params, "workspace_id": workspace_id, "due_at": op.due_at})
                 wake = True
             case Remove():
                 conn.execute(Q["remove"], params)
@@ -128,7 +131,7 @@ class ShareStreams:
                 apply_schedule(conn, share_id=share_id, workspace_id=workspace_id, ops=ops)
                 if also is not None:
                     also(conn, result)
-        self.committed(wake=any(isinstance(op, Upsert) for op in ops))
+        self.committed(wake=any(isinstance(op, Upsert | Wake) for op in ops))
         return result
 
     def commit_many(self, conn: Conn, batch: Sequence[tuple[UUID, StreamAppend]]) -> dict[str, int | None]:
