@@ -284,6 +284,18 @@ class FakeMastodon(FakeNetwork):
         async def stats() -> Any:
             return self.stats()
 
+        @app.post("/_fake/reply")
+        async def reply(request: Request) -> Any:
+            """A reply written by someone on the server (tests in another process arrange threads)."""
+            body = await request.json()
+            return self.add_reply(str(body["parent_id"]), str(body["text"]),
+                                  author=str(body.get("author", "ana@example.social")))
+
+        @app.get("/_fake/replies_to/{status_id}")
+        async def replies_to(status_id: str) -> Any:
+            """The statuses answering ``status_id`` (every account's), oldest first."""
+            return [{**s, "text": visible(s)} for s in self.statuses if s["in_reply_to_id"] == status_id]
+
         @app.post("/_fake/knobs")
         async def change(request: Request) -> Any:
             known = {f.name for f in fields(Knobs)}
