@@ -298,3 +298,30 @@ def test_a_bluesky_thread_is_read_from_getpostthread_and_answered_in_it(
     catch_up(store, settings.database_url or "")
     assert len(inbox_page(pool, share_id=share_id)) == 2
     assert inbox_page(pool, state="answered")[0]["answer_url"].startswith("https://bsky.app/profile/")
+
+
+def test_bad_replies_requests_get_problems_naming_the_field_and_write_nothing(
+    settings: Settings, store: EventStore, pool: ConnectionPool[Any],
+) -> None:
+    # Given the API, a write token and a read token
+    with psycopg.connect(settings.database_url or "", autocommit=True) as conn:
+        write = {"Authorization": f"Bearer {workspaces.create_token(conn, WS, 'write')}"}
+        read = {"Authorization": f"Bearer {workspaces.create_token(conn, WS, 'read')}"}
+        before = conn.execute("SELECT count(*) FROM events").fetchone()
+    unknown = "00000000-0000-4000-8000-00000000beef"
+    with serve(bootstrap.build_api(settings)) as base_url, httpx.Client(base_url=base_url, timeout=10) as api:
+        # When the inbox is asked with a cursor it never gave, and a state it does not know
+        cursor = api.get("/v1/replies", params={"cursor": "not-a-cursor"}, headers=read)
+        state = api.get("/v1/replies", params={"state": "maybe"}, headers=read)
+        # And an unknown reply is answered, an empty answer sent, and a read token writes
+        missing = api.post(f"/v1/replies/{unknown}/answer", json={"text": "hi"}, headers=write)
+        empty = api.post(f"/v1/replies/{unknown}/answer", json={"text": ""}, headers=write)
+        refused = api.post(f"/v1/replies/{unknown}/dismiss", json={}, headers=read)
+    # Then each is a problem+json naming what is wrong, and nothing was written
+    for response, status in ((cursor, 422), (state, 422), (missing, 404), (empty, 422), (refused, 403)):
+        assert response.status_code == status, response.text
+        assert response.headers["content-type"].startswith("application/problem+json")
+    assert "cursor" in cursor.text
+    assert "text" in empty.text
+    with psycopg.connect(settings.database_url or "", autocommit=True) as conn:
+        assert conn.execute("SELECT count(*) FROM events").fetchone() == before
