@@ -7,12 +7,13 @@ and BI tools read them as the ``followthrough_reader`` role).
 | ``projection_checkpoints`` | table | each runner, in the batch's transaction | migration 0003 |
 | ``rm_shares`` | table | ``shares.SharesProjection`` | migration 0003 |
 | ``rm_response_tasks`` | table | ``shares.SharesProjection`` | migration 0003 |
-| ``rm_replies`` | table: the replies inbox (and ``rm_shares``' reply columns) | ``replies.apply``, run by ``SharesProjection`` | migration 0008 |
+| ``rm_replies`` | table: the replies inbox | ``replies.apply`` (in ``SharesProjection``) | migration 0008 |
 | ``response_inbox`` | view over ``rm_response_tasks`` (open / overdue by now) | — | migration 0003 |
 | ``followthrough_daily`` | view: follow-through by workspace, account, owner, day | — | migration 0003 |
 | ``integrity`` | view: sent shares without response tasks (must be 0) | — | migration 0003 |
 | ``schedule`` | table, an *inline* projection (written with the events) | ``services.share_stream`` | 0002 |
 
-Queries: ``replies`` (the inbox page, reply figures), ``reports`` (follow-through, inbox, share lists, integrity; used by the API and
-the CLI) and ``metrics`` (operators' figures for Prometheus). Their SQL sits in ``sql/``.
+Queries: ``replies`` (the inbox page, reply figures), ``reports`` (follow-through, inbox, share
+lists, integrity; used by the API and the CLI) and ``metrics`` (operators' figures for
+Prometheus). Their SQL sits in ``sql/``.
 """

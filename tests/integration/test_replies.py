@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 import httpx
 import orjson
@@ -18,12 +19,14 @@ from structlog.testing import capture_logs
 from events.store import EventStore
 from followthrough import bootstrap
 from followthrough.settings import Settings
+from scheduler.api.views import share_view
 from scheduler.services import workspaces
-from scheduler.services.shares import ShareService
+from scheduler.services.shares import PlanShare, ShareService
 from tests.support.fake_bluesky import APP_PASSWORD, HANDLE, FakeBluesky
 from tests.support.fake_channel import FakeChannel
 from tests.support.fake_mastodon import ACCT, TOKEN, FakeMastodon
 from tests.support.replies import (
+    ANSWER_PLAN,
     account_on,
     catch_up,
     inbox_page,
@@ -39,6 +42,7 @@ from workers.channels.console import ConsolePublisher
 from workers.channels.console_replies import write_reply
 from workers.channels.mastodon import MastodonPublisher
 from workers.collection import collect_one
+from workers.execution import execute_shares
 
 FAST = {"replies": {"cadence": [{"until": "P1D", "every": "PT1S"}], "before_due": "PT1S"}}
 
@@ -325,3 +329,21 @@ def test_bad_replies_requests_get_problems_naming_the_field_and_write_nothing(
     assert "text" in empty.text
     with psycopg.connect(settings.database_url or "", autocommit=True) as conn:
         assert conn.execute("SELECT count(*) FROM events").fetchone() == before
+
+
+def test_shares_sent_together_each_get_their_first_look_on_the_schedule(
+    store: EventStore, pool: ConnectionPool[Any], shares: ShareService, clock: Clock, settings: Settings,
+) -> None:
+    # Given three console shares due together, on an account looking every 5 seconds
+    rt = runtime(pool, store, ConsolePublisher(settings.console_dir.resolve()), clock=clock)
+    account = account_on(pool, "console", {"replies": {"cadence": [{"until": "P1D", "every": "PT5S"}]}})
+    ids = [UUID(shares.plan(WS, PlanShare(account_id=account.id, text=f"note {i}", scheduled_at=None,
+                                          response_plan=ANSWER_PLAN), actor="test", render=share_view).body["id"])
+           for i in range(3)]
+    # When one message publishes them (their posts recorded in one transaction)
+    assert set(execute_shares(rt, ids).values()) == {"share_sent"}
+    # Then each has its first look 5 seconds after its own post, and no publish row
+    for share_id in ids:
+        sent_at = datetime.fromisoformat(view(shares, share_id)["sent_at"])
+        assert schedule_due(pool, "check_replies", share_id) == sent_at + timedelta(seconds=5)
+        assert schedule_due(pool, "publish", share_id) is None
