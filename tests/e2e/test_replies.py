@@ -5,7 +5,7 @@ through the API, and the `answer_replies` task settles from what happened."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +81,8 @@ def test_replies_written_on_the_console_are_collected_answered_and_settle_the_an
                 task: dict[str, Any] = next(t for t in tasks if t["id"] == task_id)
                 return task if task["status"] == "done" else None
 
-            task = wait_until(settled, timeout=20, what="the answer_replies task to settle")
+            until_due = max(0.0, (due - datetime.now(UTC)).total_seconds())
+            task = wait_until(settled, timeout=until_due + 20, what="the answer_replies task to settle")
             assert datetime.fromisoformat(task["completed_at"]) == due
             shown = api.get(f"/v1/shares/{share_id}").json()
             assert [t["status"] for t in shown["response_tasks"]][1] == "open"
