@@ -7,6 +7,7 @@ share's answered count and its looks (last, next, and whether replies are collec
 
 ``schedule`` gains the kind ``answer`` (a share's answers waiting to be published).
 ``reply_look_budget`` counts each account's looks per hour (its ``budget_per_hour``).
+Shares sent in the week before this revision get a first look at once.
 
 Revision ID: 0008_replies_inbox
 Revises: 0007_call_leases_and_duplicates
@@ -69,6 +70,13 @@ def upgrade() -> None:
         CONSTRAINT rm_replies_share_reply_key UNIQUE (share_id, network_reply_id)
     );
     CREATE INDEX rm_replies_inbox_idx ON rm_replies (workspace_id, state, collected_at DESC, id DESC);
+
+    -- Shares sent in the last week, before replies were collected: a first look now.
+    INSERT INTO schedule (workspace_id, kind, share_id, due_at)
+    SELECT workspace_id, 'check_replies', share_id, now()
+    FROM rm_shares
+    WHERE status = 'sent' AND sent_at > now() - interval '7 days'
+    ON CONFLICT (kind, share_id) DO NOTHING;
 
     DO $$
     BEGIN

@@ -128,6 +128,13 @@ def test_console_replies_reach_the_inbox_once_and_are_answered_and_dismissed_thr
         assert set(both) == {"ana", "bo"}
         assert both["ana"]["owner"] == "alice"
         assert both["bo"]["in_reply_to"] == first["reply_id"]
+        # And the filters narrow it by owner, account and share
+        def count(**params: str) -> int:
+            return len(api.get("/v1/replies", params=params, headers=auth).json()["items"])
+
+        assert (count(owner="alice"), count(owner="bob")) == (2, 0)
+        assert count(account_id=str(account.id), share_id=str(share_id)) == 2
+        assert count(share_id="00000000-0000-4000-8000-00000000beef") == 0
         # And when one is answered and the other dismissed
         answered = api.post(f"/v1/replies/{both['ana']['id']}/answer", json={"text": "Next week!"}, headers=auth)
         assert answered.status_code == 202, answered.text
