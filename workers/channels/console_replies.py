@@ -93,10 +93,16 @@ class ConsoleThreads:
         for line in _lines(path):
             if line.get("share_id") != str(post.share_id) or not isinstance(line.get("reply_id"), str):
                 continue
+            try:
+                created_at = datetime.fromisoformat(str(line.get("created_at")))
+            except ValueError:
+                continue  # a line written by hand without a time is no reply we can date
+            if created_at.tzinfo is None:
+                created_at = created_at.replace(tzinfo=UTC)
             posts.append(ThreadPost(
                 reply_id=line["reply_id"], parent_id=line.get("parent_id"), author=str(line.get("author", "")),
                 text=str(line.get("text", "")), url=f"{base}#{line['reply_id']}",
-                created_at=datetime.fromisoformat(line["created_at"]),
+                created_at=created_at,
                 by_account=bool(line.get("by_account")),
             ))
         return sorted(posts, key=lambda p: p.created_at)
