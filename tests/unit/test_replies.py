@@ -290,3 +290,44 @@ def test_a_reply_id_is_the_same_in_the_domain_and_in_the_read_model() -> None:
     # Then they agree
     assert share.reply_uuid(SHARE_ID, "at://did:plc:x/app.bsky.feed.post/3k") == projected_reply_uuid(
         SHARE_ID, "at://did:plc:x/app.bsky.feed.post/3k")
+
+
+@settings(max_examples=80, deadline=None)
+@given(replies=st.lists(st.tuples(st.integers(1, 1200), st.one_of(st.none(), st.integers(1, 1500)),
+                                  st.booleans()), max_size=5))
+def test_an_answer_replies_task_settles_at_the_time_the_rule_says(
+    replies: list[tuple[int, int | None, bool]],
+) -> None:
+    # Given replies collected at various times (seconds after the post), each handled later
+    # (answered or dismissed) or never, and a task due 600 s after the post
+    history = sent_history(plan=ANSWER_PLAN)
+    events: list[tuple[int, str, int, bool]] = []  # (when, what, which, answered)
+    for i, (collected, handled_after, answered) in enumerate(replies):
+        events.append((collected, "collect", i, answered))
+        if handled_after is not None:
+            events.append((collected + handled_after, "handle", i, answered))
+    events.append((600, "due", -1, False))
+    seen: list[ThreadPost] = []
+    for when, what, i, answered in sorted(events, key=lambda e: (e[0], e[1] != "collect")):
+        state = share.fold(history)
+        at = T0 + timedelta(seconds=when)
+        # When each happens in time order (a look at each collection and at the due time)
+        if what in ("collect", "due"):
+            if what == "collect":
+                seen.append(post(str(i), at_seconds=max(when - 5, 0)))  # written a little before it is seen
+            history += [e.event for e in share.record_look(state, list(seen), now=at)]
+        elif answered:
+            history += [e.event for e in share.request_answer(state, reply_id=str(i), text="ok", by="a", now=at)]
+            history += [e.event for e in share.record_answer(
+                share.fold(history), reply_id=str(i), attempt=1, external_id=f"a{i}", url=None, answered_at=at,
+                reconciled=False, now=at)]
+        else:
+            history += [e.event for e in share.dismiss(state, reply_id=str(i), reason="", by="a", now=at)]
+    # Then the task is done at its due time when every reply collected before it was handled by
+    # then, at the last handling when that came later, and not done while one waits
+    owed = [(c, h) for c, h, _ in replies if c < 600]
+    if any(h is None for _, h in owed):
+        expected = None
+    else:
+        expected = T0 + timedelta(seconds=max([600, *(c + (h or 0) for c, h in owed)]))
+    assert share.fold(history).tasks[0].completed_at == expected
