@@ -70,6 +70,18 @@ class ResponseTask(BaseModel):
     owner: str
 
 
+class ReplyCadence(BaseModel):
+    """How often a share's replies are looked for: ``bands`` of (until this post age, look
+    this often), a look ``before_due_seconds`` ahead of each task's due time, empty looks
+    stretching the interval up to ``max_backoff`` times."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    bands: tuple[tuple[int, int], ...]
+    before_due_seconds: int = Field(default=30, ge=0)
+    max_backoff: int = Field(default=4, ge=1)
+
+
 # --- the share lifecycle (stream ``share-<uuid>``) --------------------------------------
 
 
@@ -85,6 +97,8 @@ class SharePlanned(Event, type_name="SharePlanned", version=2):
     response_plan: tuple[ResponseStep, ...]
     late_policy: str = "send"
     max_lateness_seconds: int | None = None
+    # The account's reply cadence when the share was planned (None: the default).
+    reply_cadence: ReplyCadence | None = None
 
 
 class ShareRescheduled(Event, type_name="ShareRescheduled"):
@@ -119,6 +133,8 @@ class ShareSent(Event, type_name="ShareSent"):
     sent_at: AwareDatetime
     lateness_ms: int
     reconciled: bool = False
+    # The first look for replies (a schedule row), from the share's cadence and tasks.
+    replies_first_look_at: AwareDatetime | None = None
 
 
 class ShareFailed(Event, type_name="ShareFailed"):
@@ -174,11 +190,17 @@ class ResponseTasksCancelled(Event, type_name="ResponseTasksCancelled"):
 
 
 class ResponseReceived(Event, type_name="ResponseReceived"):
+    """A reply in the thread under the post (``received_at``: the network's time;
+    ``collected_at``: when a look found it; ``parent_id``: the reply it answers, None for
+    the post itself)."""
+
     reply_id: str
     author: str
     text: str
     url: str | None = None
     received_at: AwareDatetime
+    parent_id: str | None = None
+    collected_at: AwareDatetime | None = None
 
 
 class ResponseTaskCompleted(Event, type_name="ResponseTaskCompleted"):
@@ -187,3 +209,69 @@ class ResponseTaskCompleted(Event, type_name="ResponseTaskCompleted"):
     completed_by: str
     note: str = ""
     reply_external_id: str | None = None
+
+
+# --- the replies under a sent share, and their answers ------------------------------
+
+
+class RepliesLooked(Event, type_name="RepliesLooked"):
+    """One look at the thread under the post. ``next_look_at`` None: no more looks.
+    ``collected`` False: the channel cannot read replies (its tasks stay manual)."""
+
+    looked_at: AwareDatetime
+    found: int = Field(ge=0)
+    new: int = Field(ge=0)
+    empty_looks: int = Field(ge=0)
+    next_look_at: AwareDatetime | None = None
+    collected: bool = True
+    error: str | None = None
+
+
+class ReplyAnswerRequested(Event, type_name="ReplyAnswerRequested"):
+    """A person wrote an answer to a reply; it is published through the channel."""
+
+    reply_id: str
+    text: str
+    requested_by: str
+    requested_at: AwareDatetime
+
+
+class ReplyAnswerAttemptStarted(Event, type_name="ReplyAnswerAttemptStarted"):
+    """Recorded before the network call. ``attempt`` counts the share's answer calls (all
+    replies together): it names the holder of the share's answer lease."""
+
+    reply_id: str
+    attempt: int = Field(ge=1)
+    started_at: AwareDatetime
+    idempotency_key: str
+    reconcile: bool = False
+
+
+class ReplyAnswered(Event, type_name="ReplyAnswered"):
+    """The reply has its answer on the network: ours (``attempt``), or one the account wrote
+    in the network's own app (``native``)."""
+
+    reply_id: str
+    external_id: str
+    url: str | None = None
+    answered_at: AwareDatetime
+    attempt: int | None = None
+    native: bool = False
+    reconciled: bool = False
+
+
+class ReplyAnswerFailed(Event, type_name="ReplyAnswerFailed"):
+    reply_id: str
+    attempt: int = Field(ge=1)
+    failed_at: AwareDatetime
+    reason: str
+    retryable: bool
+    outcome_unknown: bool = False
+    next_attempt_at: AwareDatetime | None = None
+
+
+class ReplyDismissed(Event, type_name="ReplyDismissed"):
+    reply_id: str
+    reason: str = ""
+    dismissed_by: str
+    dismissed_at: AwareDatetime

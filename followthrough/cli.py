@@ -13,8 +13,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from followthrough import console_replies, roles, tools
 from followthrough import report as followthrough_report
-from followthrough import roles, tools
 from followthrough.run import Run
 from followthrough.settings import Settings
 from scheduler.errors import SchedulerError
@@ -90,6 +90,15 @@ def parser() -> argparse.ArgumentParser:
     status.add_argument("--format", choices=("auto", "json", "console"), default="auto")
     bump = command(log, "bump-epoch", tools.log_bump_epoch, "cli", "after a restore or logical migration")
     bump.add_argument("--reason", required=True)
+
+    console = sub.add_parser("console", help="the console channel").add_subparsers(dest="console_command",
+                                                                                   required=True)
+    reply = command(console, "reply", console_replies.reply, "cli",
+                    "write a reply under a console share (prints the reply's id)")
+    reply.add_argument("share_id")
+    reply.add_argument("text")
+    reply.add_argument("--author", required=True, help="who replies, e.g. ana@example.social")
+    reply.add_argument("--to", help="the id of the reply this one answers (default: the post itself)")
 
     report = command(sub, "report", followthrough_report.report, "cli", "follow-through report")
     report.add_argument("--workspace", default="default")

@@ -16,7 +16,7 @@ from uuid import UUID
 import dramatiq
 from dramatiq.middleware import CurrentMessage
 
-from workers import execution, runtime
+from workers import answering, collection, execution, runtime
 
 TIME_LIMIT_MS = 5 * 60 * 1000
 
@@ -35,12 +35,31 @@ def execute_shares(share_ids: list[str]) -> None:
     execution.execute_shares(runtime.current(), [UUID(s) for s in share_ids], message_id=_message_id())
 
 
+def collect_replies(share_ids: list[str]) -> None:
+    """One look at the thread under each share (due together)."""
+    collection.collect_replies(runtime.current(), [UUID(s) for s in share_ids], message_id=_message_id())
+
+
+def publish_answers(share_id: str) -> None:
+    """The answers due on one share, one after the other under its answer lease."""
+    answering.publish_answers(runtime.current(), UUID(share_id), message_id=_message_id())
+
+
 @dataclass(frozen=True)
 class Actors:
     execute_share: dramatiq.Actor[Any, Any]
     execute_shares: dramatiq.Actor[Any, Any]
+    collect_replies: dramatiq.Actor[Any, Any]
+    publish_answers: dramatiq.Actor[Any, Any]
 
     def send_for(self, kind: str, share_ids: Sequence[UUID]) -> None:
+        if kind == "check_replies":
+            self.collect_replies.send([str(s) for s in share_ids])
+            return
+        if kind == "answer":
+            for share_id in share_ids:
+                self.publish_answers.send(str(share_id))
+            return
         if kind != "publish":
             raise ValueError(f"no actor handles schedule kind {kind!r}")
         if len(share_ids) == 1:
@@ -50,17 +69,20 @@ class Actors:
 
 
 def queue_names(prefix: str) -> dict[str, str]:
-    return {"publish": f"{prefix}.publish"}
+    # Replies on their own queue: looks never wait behind a burst of posts, nor these behind them.
+    return {"publish": f"{prefix}.publish", "replies": f"{prefix}.replies"}
 
 
 def declare(broker: dramatiq.Broker, *, queue_prefix: str) -> Actors:
-    queue = queue_names(queue_prefix)["publish"]
+    queues = queue_names(queue_prefix)
 
-    def declare_one(fn: Any, name: str) -> dramatiq.Actor[Any, Any]:
-        return dramatiq.actor(actor_name=name, queue_name=queue, broker=broker, max_retries=0,
+    def declare_one(fn: Any, name: str, queue: str = "publish") -> dramatiq.Actor[Any, Any]:
+        return dramatiq.actor(actor_name=name, queue_name=queues[queue], broker=broker, max_retries=0,
                               time_limit=TIME_LIMIT_MS)(fn)
 
     return Actors(
         execute_share=declare_one(execute_share, "execute_share"),
         execute_shares=declare_one(execute_shares, "execute_shares"),
+        collect_replies=declare_one(collect_replies, "collect_replies", "replies"),
+        publish_answers=declare_one(publish_answers, "publish_answers", "replies"),
     )

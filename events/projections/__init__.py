@@ -7,6 +7,7 @@ and BI tools read them as the ``followthrough_reader`` role).
 | ``projection_checkpoints`` | table | each runner, in the batch's transaction | migration 0003 |
 | ``rm_shares`` | table | ``shares.SharesProjection`` | migration 0003 |
 | ``rm_response_tasks`` | table | ``shares.SharesProjection`` | migration 0003 |
+| ``rm_replies`` | table: the replies inbox | ``replies.apply`` (in ``SharesProjection``) | migration 0008 |
 | ``response_inbox`` | view over ``rm_response_tasks`` (open / overdue by now) | — | migration 0003 |
 | ``followthrough_daily`` | view: follow-through by workspace, account, owner, day | — | migration 0003 |
 | ``integrity`` | view: sent shares without response tasks (must be 0) | — | migration 0003 |
@@ -14,7 +15,8 @@ and BI tools read them as the ``followthrough_reader`` role).
 | ``webhook_deliveries`` | table: the webhook outbox, a row per (endpoint, event) | ``webhooks`` (+ sweep) | 0008 |
 | ``webhook_endpoints``, ``webhook_attempts`` | tables: endpoints, attempts | scheduler's services | 0008 |
 
-Queries: ``reports`` (follow-through, inbox, share lists, integrity; used by the API and
-the CLI), ``timeline`` (the dashboard's share timeline and per-workspace health) and
-``metrics`` (operators' figures for Prometheus, follow-through per workspace included). Their SQL sits in ``sql/``.
+Queries: ``replies`` (the inbox page, reply figures), ``reports`` (follow-through, inbox,
+share lists, integrity; used by the API and the CLI), ``timeline`` (the dashboard's share
+timeline and per-workspace health) and ``metrics`` (operators' figures for Prometheus,
+follow-through per workspace included). Their SQL sits in ``sql/``.
 """

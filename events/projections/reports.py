@@ -8,6 +8,7 @@ from typing import Any, Literal
 import psycopg
 
 from events import sqlfiles
+from events.projections import replies
 
 Q = sqlfiles.load("events.projections.sql", "reports.sql")
 GroupBy = Literal["account", "owner", "channel", "day", "workspace"]
@@ -24,7 +25,23 @@ def followthrough(
 ) -> list[dict[str, Any]]:
     cur = conn.execute(Q["followthrough"], {"workspace_id": workspace_id, "by": by, "from": start, "to": end})
     names = [c.name for c in cur.description or ()]
-    return [dict(zip(names, row, strict=True)) for row in cur]
+    rows = [dict(zip(names, row, strict=True)) for row in cur]
+    return _with_replies(rows, replies.figures(conn, workspace_id, by=by, start=start, end=end))
+
+
+NO_REPLIES = {"replies_received": 0, "replies_answered": 0, "median_seconds_to_answer": None,
+              "p90_seconds_to_answer": None}
+NO_TASKS = {"open": 0, "done_on_time": 0, "done_late": 0, "overdue": 0, "rate": None,
+            "median_seconds_to_complete": None, "p90_seconds_to_complete": None}
+
+
+def _with_replies(rows: list[dict[str, Any]], figures: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each row with its replies received and answered (and time to answer); a key with
+    replies but no task due in the period gets a row of its own."""
+    merged = [{**row, **figures.get(str(row["key"]), NO_REPLIES)} for row in rows]
+    keys = {str(row["key"]) for row in rows}
+    merged += [{"key": key, **NO_TASKS, **found} for key, found in figures.items() if key not in keys]
+    return sorted(merged, key=lambda row: str(row["key"]))
 
 
 def inbox(

@@ -29,6 +29,7 @@ from events.catalogue import (
     ShareRescheduled,
     ShareSent,
 )
+from events.projections import replies
 from events.records import RecordedEvent
 
 Q = sqlfiles.load("events.projections.sql", "shares.sql")
@@ -55,8 +56,10 @@ class SharesProjection:
             ResponseTasksCancelled,
             ResponseTaskCompleted,
             ResponseReceived,
+            DuplicatePosted,
+            DuplicateRemoved,
         )
-    )
+    ) | replies.TYPES
 
     def apply(self, conn: psycopg.Connection[Any], events: Sequence[RecordedEvent]) -> None:
         # One cursor for the batch: a fresh one per statement costs more than the
@@ -105,7 +108,10 @@ class SharesProjection:
                 cur.execute(Q["touch"], base)
             case ResponseReceived():
                 cur.execute(Q["reply"], base)
+                replies.apply(cur, event, base)
             case DuplicatePosted():
                 cur.execute(Q["duplicate_posted"], base)
             case DuplicateRemoved():
                 cur.execute(Q["duplicate_removed"], base)
+            case _:
+                replies.apply(cur, event, base)

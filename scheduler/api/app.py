@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from scheduler.api import dashboard, problems
 from scheduler.api.deps import Services
 from scheduler.api.metrics import ReadModelCollector
+from scheduler.api.replies import router as replies_router
 from scheduler.api.routes import router
 from scheduler.api.webhook_metrics import WebhookCollector
 from scheduler.api.webhooks import router as webhooks_router
@@ -39,6 +40,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(router)
     dashboard.mount(app)
     app.include_router(webhooks_router)
+    app.include_router(replies_router)
 
     registry = CollectorRegistry(auto_describe=False)
     registry.register(ReadModelCollector(services.pool))

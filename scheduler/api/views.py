@@ -74,6 +74,7 @@ def share_view(state: ShareState, history: Sequence[RecordedEvent], now: datetim
         "next_attempt_at": iso(state.next_attempt_at),
         "last_error": state.last_error,
         "replies_received": len(state.replies),
+        "replies": _replies(state),
         "held": _held(history) if status == "held" else None,
         "duplicate_posts": [_duplicate(r, state.duplicates_removed) for r in history
                             if r.type_name == "DuplicatePosted"],
@@ -106,3 +107,19 @@ def _duplicate(recorded: RecordedEvent, removed: Sequence[str]) -> dict[str, Any
     data = recorded.event.model_dump(mode="json")
     return {"external_id": data["external_id"], "url": data["url"], "created_at": data["created_at"],
             "detected_at": data["detected_at"], "removed": data["external_id"] in removed}
+
+
+def _replies(state: ShareState) -> dict[str, Any]:
+    """The share's replies in short, and its looks (``note`` when they cannot be collected)."""
+    thread = state.thread
+    return {
+        "received": len(thread.replies),
+        "answered": sum(1 for r in thread.replies if r.answered_at is not None),
+        "dismissed": sum(1 for r in thread.replies if r.dismissed_at is not None and r.answered_at is None),
+        "collected": thread.collected,
+        "looks": thread.looks,
+        "last_look_at": iso(thread.last_look_at),
+        "next_look_at": iso(thread.next_look_at),
+        "last_error": thread.last_error,
+        "note": "replies not collected" if thread.collected is False else None,
+    }

@@ -13,6 +13,8 @@ from typing import Literal
 
 from events.catalogue import (
     Event,
+    RepliesLooked,
+    ReplyAnswerRequested,
     ShareAbandoned,
     ShareCancelled,
     ShareFailed,
@@ -22,7 +24,7 @@ from events.catalogue import (
     ShareSent,
 )
 
-Kind = Literal["publish", "check_replies"]
+Kind = Literal["publish", "check_replies", "answer"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,11 +36,20 @@ class Upsert:
 
 
 @dataclass(frozen=True, slots=True)
+class Wake:
+    """Due no later than ``due_at``, leaving a lease that is held as it is: a worker may be
+    calling the network for this row (its answers), and it looks again before it lets go."""
+
+    kind: Kind
+    due_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Remove:
     kind: Kind
 
 
-ScheduleOp = Upsert | Remove
+ScheduleOp = Upsert | Wake | Remove
 
 
 def ops_for(events: Iterable[Event]) -> list[ScheduleOp]:
@@ -52,6 +63,16 @@ def ops_for(events: Iterable[Event]) -> list[ScheduleOp]:
             # single-statement append.
             case ShareFailed() if event.next_attempt_at is not None:
                 ops.append(Upsert("publish", event.next_attempt_at))
-            case ShareSent() | ShareFailed() | ShareCancelled() | ShareAbandoned() | ShareHeld():
+            case ShareSent():
                 ops.append(Remove("publish"))
+                if event.replies_first_look_at is not None:
+                    ops.append(Upsert("check_replies", event.replies_first_look_at))
+            case ShareFailed() | ShareCancelled() | ShareAbandoned() | ShareHeld():
+                ops.append(Remove("publish"))
+            # The looks for replies: each look writes the next (or ends them).
+            case RepliesLooked():
+                ops.append(Upsert("check_replies", event.next_look_at) if event.next_look_at is not None
+                           else Remove("check_replies"))
+            case ReplyAnswerRequested():
+                ops.append(Wake("answer", event.requested_at))
     return ops

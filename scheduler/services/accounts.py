@@ -21,6 +21,7 @@ from events import sqlfiles
 from events.catalogue import ResponseStep
 from scheduler.domain.limits import CHANNELS
 from scheduler.domain.plans import StepInput, validate_plan
+from scheduler.domain.replies import cadence_from_config
 from scheduler.errors import ConflictError, InvalidInputError, NotFoundError
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -77,6 +78,7 @@ def validate_config(config: Mapping[str, Any]) -> None:
         )
     if not isinstance(config.get("remove_duplicates", False), bool):
         raise InvalidInputError("config.remove_duplicates", "must be true or false")
+    cadence_from_config(config)  # the replies' cadence and budget (scheduler.domain.replies)
 
 
 def create(

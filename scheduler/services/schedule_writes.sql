@@ -7,6 +7,25 @@ ON CONFLICT (kind, share_id) DO UPDATE
 SET due_at = EXCLUDED.due_at, lease_until = NULL, dispatched_at = NULL, dispatch_count = 0, holder_attempt = 0,
     updated_at = now()
 
+-- name: upsert_many
+-- ``upsert`` for many shares of one kind in one statement (a group's posts and their first looks).
+INSERT INTO schedule (workspace_id, kind, share_id, due_at)
+SELECT u.workspace_id, %(kind)s, u.share_id, u.due_at
+FROM unnest(%(workspace_ids)s::text[], %(share_ids)s::uuid[], %(due_ats)s::timestamptz[])
+    AS u(workspace_id, share_id, due_at)
+ON CONFLICT (kind, share_id) DO UPDATE
+SET due_at = EXCLUDED.due_at, lease_until = NULL, dispatched_at = NULL, dispatch_count = 0, holder_attempt = 0,
+    updated_at = now()
+
+-- name: wake
+-- Due no later than due_at; a row handed out (leased) stays as it is: its worker looks
+-- again before it lets the row go, and a lost one comes back when the lease runs out.
+INSERT INTO schedule (workspace_id, kind, share_id, due_at)
+VALUES (%(workspace_id)s, %(kind)s, %(share_id)s, %(due_at)s)
+ON CONFLICT (kind, share_id) DO UPDATE
+SET due_at = least(schedule.due_at, EXCLUDED.due_at), updated_at = now()
+WHERE schedule.lease_until IS NULL
+
 -- name: remove
 DELETE FROM schedule WHERE kind = %(kind)s AND share_id = %(share_id)s
 

@@ -23,7 +23,7 @@ from events.notifier import Notifier
 from events.records import AppendResult, NewEvent, RecordedEvent, StreamAppend, metadata
 from events.store import EventStore
 from scheduler.domain import share as lifecycle
-from scheduler.domain.schedule import Remove, ScheduleOp, Upsert, ops_for
+from scheduler.domain.schedule import Remove, ScheduleOp, Upsert, Wake, ops_for
 from scheduler.domain.share import ShareState
 
 Conn = psycopg.Connection[Any]
@@ -42,24 +42,37 @@ def apply_schedule(conn: Conn, *, share_id: UUID, workspace_id: str, ops: Sequen
             case Upsert():
                 conn.execute(Q["upsert"], {**params, "workspace_id": workspace_id, "due_at": op.due_at})
                 wake = True
+            case Wake():
+                conn.execute(Q["wake"], {**params, "workspace_id": workspace_id, "due_at": op.due_at})
+                wake = True
             case Remove():
                 conn.execute(Q["remove"], params)
     return wake
 
 
 def apply_schedule_many(conn: Conn, items: Sequence[tuple[UUID, str, Sequence[ScheduleOp]]]) -> bool:
-    """``apply_schedule`` for many shares: their removals in one statement per kind."""
+    """``apply_schedule`` for many shares: their removals and upserts in one statement per kind
+    (a share's ops are of distinct kinds, so their order across kinds does not matter)."""
     removals: dict[str, list[UUID]] = {}
+    upserts: dict[str, list[tuple[str, UUID, Any]]] = {}
     wake = False
     for share_id, workspace_id, ops in items:
-        rest = [op for op in ops if not isinstance(op, Remove)]
+        rest: list[ScheduleOp] = []
         for op in ops:
             if isinstance(op, Remove):
                 removals.setdefault(op.kind, []).append(share_id)
+            elif isinstance(op, Upsert):
+                upserts.setdefault(op.kind, []).append((workspace_id, share_id, op.due_at))
+            else:
+                rest.append(op)
         if rest:
             wake = apply_schedule(conn, share_id=share_id, workspace_id=workspace_id, ops=rest) or wake
     for kind, share_ids in removals.items():
         conn.execute(Q["remove_many"], {"kind": kind, "share_ids": share_ids})
+    for kind, rows in upserts.items():
+        conn.execute(Q["upsert_many"], {"kind": kind, "workspace_ids": [r[0] for r in rows],
+                                        "share_ids": [r[1] for r in rows], "due_ats": [r[2] for r in rows]})
+        wake = True
     return wake
 
 
@@ -128,7 +141,7 @@ class ShareStreams:
                 apply_schedule(conn, share_id=share_id, workspace_id=workspace_id, ops=ops)
                 if also is not None:
                     also(conn, result)
-        self.committed(wake=any(isinstance(op, Upsert) for op in ops))
+        self.committed(wake=any(isinstance(op, Upsert | Wake) for op in ops))
         return result
 
     def commit_many(self, conn: Conn, batch: Sequence[tuple[UUID, StreamAppend]]) -> dict[str, int | None]:

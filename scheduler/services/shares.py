@@ -28,6 +28,7 @@ from events.records import AppendResult, NewEvent, RecordedEvent
 from scheduler.domain import share as lifecycle
 from scheduler.domain.limits import InstanceLimit, check_text
 from scheduler.domain.plans import StepInput, validate_plan
+from scheduler.domain.replies import cadence_from_config
 from scheduler.domain.share import ShareState
 from scheduler.errors import IdempotencyKeyReusedError, InvalidInputError, NotFoundError
 from scheduler.services import accounts
@@ -198,6 +199,7 @@ class ShareService:
             response_plan=plan,
             late_policy=account.late_policy,
             max_lateness_seconds=account.max_lateness_seconds,
+            reply_cadence=cadence_from_config(account.config),
         )
 
     # --- changing -----------------------------------------------------------------

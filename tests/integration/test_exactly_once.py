@@ -14,6 +14,9 @@ from uuid import UUID
 import pytest
 from psycopg_pool import ConnectionPool
 
+from events.projections import metrics
+from events.projections.runner import ProjectionRunner
+from events.projections.shares import SharesProjection
 from events.store import EventStore
 from scheduler.services import accounts, workspaces
 from scheduler.services.shares import ShareService
@@ -213,7 +216,7 @@ def test_an_account_that_chose_to_resend_posts_again_instead_of_holding(
 @pytest.mark.parametrize("remove", [False, True])
 def test_a_duplicate_that_happens_anyway_is_recorded_and_removed_when_asked(
     rt: Runtime, shares: ShareService, pool: ConnectionPool[Any], channel: FakeChannel, store: EventStore,
-    remove: bool,
+    database_url: str, remove: bool,
 ) -> None:
     # Given an attempt whose answer takes longer than its lease (a server hanging past every timeout)
     share_id = plan(shares, account_with(pool, remove_duplicates=remove))
@@ -245,3 +248,8 @@ def test_a_duplicate_that_happens_anyway_is_recorded_and_removed_when_asked(
     # And it is deleted through the channel only when the account asks for that
     assert channel.deleted == ([extra["external_id"]] if remove else [])
     assert ("DuplicateRemoved" in types(store, share_id)) is remove
+    # And the read model (dashboards, /metrics) counts it
+    ProjectionRunner(store, SharesProjection(), conninfo=database_url).catch_up()
+    with pool.connection() as conn:
+        counted = metrics.figures(conn)
+    assert (counted.duplicate_posts, counted.duplicates_removed) == (1, 1 if remove else 0)

@@ -38,6 +38,45 @@ class FakeBluesky(FakeNetwork):
         self.deletions = 0
         self.conflict = "500"  # how a second write to a key is refused
         self.handles: dict[str, str] = {HANDLE: DID}  # what resolveHandle knows
+        self.others: dict[str, dict[str, Any]] = {}  # posts of other accounts, by at-uri
+        self.handle_of: dict[str, str] = {DID: HANDLE}
+        self.thread_requests = 0
+
+    def post_view(self, record: dict[str, Any]) -> dict[str, Any]:
+        """A post as the AppView shows it (``app.bsky.feed.defs#postView``)."""
+        did = record["uri"].split("/")[2]
+        return {"uri": record["uri"], "cid": record["cid"], "record": record["value"],
+                "author": {"did": did, "handle": self.handle_of.get(did, did)},
+                "indexedAt": record["value"].get("createdAt")}
+
+    def every_post(self) -> list[dict[str, Any]]:
+        return [*self.records.values(), *self.others.values()]
+
+    def add_reply(self, parent_uri: str, text: str, *, handle: str = "ana.example.com") -> dict[str, Any]:
+        """A reply by another account (or, with ``handle=HANDLE``, by the team itself) under ``parent_uri``."""
+        parent = next(r for r in self.every_post() if r["uri"] == parent_uri)
+        root = (parent["value"].get("reply") or {}).get("root") or {"uri": parent["uri"], "cid": parent["cid"]}
+        did = DID if handle == HANDLE else f"did:plc:{hashlib.sha256(handle.encode()).hexdigest()[:24]}"
+        self.handle_of[did] = handle
+        value = {"$type": COLLECTION, "text": text, "createdAt": iso(now()),
+                 "reply": {"root": root, "parent": {"uri": parent["uri"], "cid": parent["cid"]}}}
+        rkey = uuid4().hex[:13]
+        cid = "bafyrei" + hashlib.sha256(repr(value).encode()).hexdigest()[:40]
+        record = {"uri": f"at://{did}/{COLLECTION}/{rkey}", "cid": cid, "value": value}
+        if did == DID:
+            self.records[rkey] = record
+        else:
+            self.others[record["uri"]] = record
+        return record
+
+    def thread(self, uri: str) -> dict[str, Any]:
+        """``app.bsky.feed.defs#threadViewPost`` of ``uri``, every level of replies, oldest first."""
+        posts = self.every_post()
+        node = next(r for r in posts if r["uri"] == uri)
+        children = sorted((r for r in posts if ((r["value"].get("reply") or {}).get("parent") or {}).get("uri") == uri),
+                          key=lambda r: r["value"]["createdAt"])
+        return {"$type": "app.bsky.feed.defs#threadViewPost", "post": self.post_view(node),
+                "replies": [self.thread(child["uri"]) for child in children]}
 
     def expire_sessions(self) -> None:
         self.tokens = dict.fromkeys(self.tokens, True)
@@ -111,6 +150,22 @@ class FakeBluesky(FakeNetwork):
             if repo in (DID, HANDLE) and collection == COLLECTION and rkey in self.records:
                 return self.records[rkey]
             return xrpc_error(400, "RecordNotFound", f"Could not locate record: at://{repo}/{collection}/{rkey}")
+
+        @app.get("/xrpc/app.bsky.feed.getPostThread")
+        async def get_post_thread(request: Request, uri: str) -> Any:
+            if (no := refused(request)) is not None:
+                return no
+            self.thread_requests += 1
+            if not any(r["uri"] == uri for r in self.every_post()):
+                return xrpc_error(400, "NotFound", f"Post not found: {uri}")
+            return {"thread": self.thread(uri)}
+
+        @app.get("/xrpc/app.bsky.feed.getPosts")
+        async def get_posts(request: Request) -> Any:
+            if (no := refused(request)) is not None:
+                return no
+            wanted = request.query_params.getlist("uris")
+            return {"posts": [self.post_view(r) for r in self.every_post() if r["uri"] in wanted]}
 
         @app.post("/xrpc/com.atproto.repo.deleteRecord")
         async def delete_record(request: Request) -> Any:

@@ -65,6 +65,7 @@ class Knobs:
     characters_reserved_per_url: int = 23
     instance_v2: bool = True  # False: /api/v2/instance is unknown (404 HTML page), as on older servers
     instance_v1: bool = True  # False: /api/v1/instance fails too (500 HTML page)
+    context_page_size: int = 0  # > 0: a status' context pages its descendants (Link: rel="next")
 
 
 DROP = "fake.drop"  # set in a request's scope by its handler: leave it without any HTTP answer
@@ -221,7 +222,7 @@ class FakeMastodon(FakeNetwork):
             return {**status, "text": visible(status)}
 
         @app.get("/api/v1/statuses/{status_id}/context")
-        async def context(request: Request, status_id: str) -> Any:
+        async def context(request: Request, status_id: str, page: int = 0) -> Any:
             if (no := refused(request)) is not None:
                 return no
             status = self.status(status_id)
@@ -232,7 +233,14 @@ class FakeMastodon(FakeNetwork):
             while parent is not None:
                 ancestors.insert(0, parent)
                 parent = self.status(parent["in_reply_to_id"]) if parent["in_reply_to_id"] else None
-            return {"ancestors": ancestors, "descendants": self._below(status_id)}
+            below, size = self._below(status_id), self.knobs.context_page_size
+            if not size:
+                return {"ancestors": ancestors, "descendants": below}
+            headers = {}
+            if (page + 1) * size < len(below):
+                headers["Link"] = f'<{self.base_url}/api/v1/statuses/{status_id}/context?page={page + 1}>; rel="next"'
+            body = {"ancestors": ancestors if page == 0 else [], "descendants": below[page * size:(page + 1) * size]}
+            return JSONResponse(body, headers=headers)
 
         @app.get("/api/v1/accounts/verify_credentials")
         async def me(request: Request) -> Any:
@@ -275,6 +283,18 @@ class FakeMastodon(FakeNetwork):
         @app.get("/_fake/stats")
         async def stats() -> Any:
             return self.stats()
+
+        @app.post("/_fake/reply")
+        async def reply(request: Request) -> Any:
+            """A reply written by someone on the server (tests in another process arrange threads)."""
+            body = await request.json()
+            return self.add_reply(str(body["parent_id"]), str(body["text"]),
+                                  author=str(body.get("author", "ana@example.social")))
+
+        @app.get("/_fake/replies_to/{status_id}")
+        async def replies_to(status_id: str) -> Any:
+            """The statuses answering ``status_id`` (every account's), oldest first."""
+            return [{**s, "text": visible(s)} for s in self.statuses if s["in_reply_to_id"] == status_id]
 
         @app.post("/_fake/knobs")
         async def change(request: Request) -> Any:

@@ -118,7 +118,8 @@ def test_replaying_a_history_leaves_a_publish_row_exactly_while_the_share_can_st
     # When its operations are applied in order to an empty schedule
     row = None
     for op in ops_for(history):
-        row = op.due_at if isinstance(op, Upsert) else None
+        if op.kind == "publish":
+            row = op.due_at if isinstance(op, Upsert) else None
     state = share.fold(history)
     # Then a planned share, or one awaiting a retry, has a row due at its next time; settled ones have none.
     # (An attempt in flight keeps its row: the dispatcher's lease hands it out again if the worker dies.)

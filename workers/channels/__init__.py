@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
+
+from scheduler.domain.share import ThreadPost
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +45,34 @@ class Reply:
     text: str
     url: str | None
     received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SharePost:
+    """A share's post on the network, whose thread is read and answered in."""
+
+    share_id: UUID
+    workspace_id: str
+    account_name: str
+    account_config: Mapping[str, Any]
+    external_id: str
+    url: str | None
+    sent_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """An answer to one reply in a share's thread, on one attempt. ``requested_at``: a
+    look-up for it considers only posts from then on (less the clocks' skew)."""
+
+    post: SharePost
+    reply_id: str
+    text: str
+    idempotency_key: str
+    attempt: int
+    requested_at: datetime
+    # As ``Post.before_write``: the worker's lease on the share's answers must cover the request.
+    before_write: Callable[[], None] | None = field(default=None, compare=False)
 
 
 class LeaseLost(Exception):
@@ -104,6 +134,28 @@ class Publisher(Protocol):
 
     def delete(self, post: Post, external_id: str) -> None:
         """Remove the post ``external_id`` (a duplicate) of ``post``'s account; one already gone is no error."""
+        ...
+
+
+@runtime_checkable
+class ThreadReader(Protocol):
+    """A channel that reads the replies under a post and answers them (beside ``Publisher``).
+    A channel without these methods cannot collect replies: its tasks stay manual.
+
+    Exactly once for answers rests on the same two legs as for posts: ``answer`` dedupes by
+    the answer's idempotency key while the network remembers it, and ``find_answer`` looks
+    for an answer an earlier attempt may have made."""
+
+    def read_thread(self, post: SharePost) -> list[ThreadPost]:
+        """Every post in the thread under ``post`` (replies of replies too), oldest first."""
+        ...
+
+    def answer(self, answer: Answer) -> Published:
+        """Publish ``answer`` as a reply to ``answer.reply_id``, once per idempotency key."""
+        ...
+
+    def find_answer(self, answer: Answer) -> Published | None:
+        """The answer an earlier attempt may have made, or None."""
         ...
 
 

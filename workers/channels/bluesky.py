@@ -30,7 +30,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import httpx
 import structlog
@@ -44,6 +44,10 @@ from workers.channels.http import (
     secret_from_env,
     still_unknown,
 )
+
+if TYPE_CHECKING:
+    from scheduler.domain.share import ThreadPost
+    from workers.channels import Answer, SharePost
 
 CHANNEL = "bluesky"
 CREDENTIAL_CONFIG = "app_password_env"
@@ -98,13 +102,29 @@ class BlueskyPublisher:
         self._lock = threading.Lock()
         self._dids: dict[tuple[str, str], str] = {}  # (service, handle) -> DID, for mentions
         self._dids_lock = threading.Lock()
+        self.threads = BlueskyThreads(self)
+
+    # --- the thread under a post (bluesky_threads.py) -----------------------------
+
+    def read_thread(self, post: SharePost) -> list[ThreadPost]:
+        return self.threads.read_thread(post)
+
+    def answer(self, answer: Answer) -> Published:
+        return self.threads.answer(answer)
+
+    def find_answer(self, answer: Answer) -> Published | None:
+        return self.threads.find_answer(answer)
 
     def publish(self, post: Post) -> Published:
+        return self.create(post)
+
+    def create(self, post: Post, extra: Mapping[str, Any] | None = None) -> Published:
+        """Write ``post`` at its record key (``extra``: more fields of the record, e.g. ``reply``)."""
         account, http = self._account(post)
         rkey = record_key(post)
         session = self._session(account, http)
         created_at = _iso(self.clock())
-        record: dict[str, Any] = {"$type": COLLECTION, "text": post.text, "createdAt": created_at}
+        record: dict[str, Any] = {"$type": COLLECTION, "text": post.text, "createdAt": created_at, **(extra or {})}
         # Bluesky shows a URL as a link, and a handle as a mention, only when a facet says so.
         facets = link_facets(post.text) + self._mention_facets(account, http, post.text)
         if facets:
@@ -365,3 +385,6 @@ def _not_found(response: httpx.Response) -> bool:
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+from workers.channels.bluesky_threads import BlueskyThreads  # noqa: E402 - it imports this module's helpers

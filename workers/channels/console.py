@@ -29,7 +29,9 @@ from uuid import UUID
 
 import orjson
 
-from workers.channels import PermanentChannelError, Post, Published
+from scheduler.domain.share import ThreadPost
+from workers.channels import Answer, PermanentChannelError, Post, Published, SharePost
+from workers.channels.console_replies import ConsoleThreads
 
 CHANNEL = "console"
 SHARE_ID = re.compile(rb'\{"share_id":"([0-9a-f-]{36})"')
@@ -95,6 +97,18 @@ class ConsolePublisher:
         self._files: dict[str, _AccountFile] = {}
         self._uris: dict[str, str] = {}
         self._guard = threading.Lock()
+        self._threads = ConsoleThreads(folder)
+
+    # --- the thread under a post (console_replies.py) -----------------------------
+
+    def read_thread(self, post: SharePost) -> list[ThreadPost]:
+        return self._threads.read_thread(post)
+
+    def answer(self, answer: Answer) -> Published:
+        return self._threads.answer(answer)
+
+    def find_answer(self, answer: Answer) -> Published | None:
+        return self._threads.find_answer(answer)
 
     def publish(self, post: Post) -> Published:
         share = str(post.share_id)

@@ -35,7 +35,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from html.parser import HTMLParser
-from typing import Any, TypeGuard
+from typing import TYPE_CHECKING, Any, TypeGuard
 from urllib.parse import quote
 
 import httpx
@@ -43,6 +43,10 @@ import structlog
 
 from workers.channels import ChannelError, PermanentChannelError, Post, Published, TransientChannelError
 from workers.channels.http import ChannelHttp, base_url_of, parse_time, secret_from_env, still_unknown
+
+if TYPE_CHECKING:
+    from scheduler.domain.share import ThreadPost
+    from workers.channels import Answer, SharePost
 
 CHANNEL = "mastodon"
 CREDENTIAL_CONFIG = "access_token_env"
@@ -83,6 +87,18 @@ class MastodonPublisher:
         self.monotonic = monotonic
         self._limits: dict[str, tuple[float, tuple[int, int | None]]] = {}  # base_url -> (good until, limit)
         self._limits_lock = threading.Lock()
+        self._threads = MastodonThreads(self)
+
+    # --- the thread under a post (mastodon_threads.py) ----------------------------
+
+    def read_thread(self, post: SharePost) -> list[ThreadPost]:
+        return self._threads.read_thread(post)
+
+    def answer(self, answer: Answer) -> Published:
+        return self._threads.answer(answer)
+
+    def find_answer(self, answer: Answer) -> Published | None:
+        return self._threads.find_answer(answer)
 
     def publish(self, post: Post) -> Published:
         account = self._account(post)
@@ -279,3 +295,6 @@ def visible_text(content: Any) -> str:
 
 def comparable(text: str) -> str:
     return " ".join(_REMOTE_MENTION.sub(r"@\1", text).split())
+
+
+from workers.channels.mastodon_threads import MastodonThreads  # noqa: E402 - it imports this module's helpers

@@ -1,6 +1,20 @@
 """The share lifecycle, pure: ``state`` folds a stream's history, ``decisions`` decide
 from a state and a command which events to append. Callers use this package's names."""
 
+from scheduler.domain.share.answers import (
+    AnswerCall,
+    ThreadPost,
+    answer_key,
+    dismiss,
+    next_answer_at,
+    record_answer,
+    record_answer_failure,
+    record_look,
+    reply_uuid,
+    request_answer,
+    settle_tasks,
+    start_answer,
+)
 from scheduler.domain.share.decisions import (
     AttemptDecision,
     Hold,
@@ -32,6 +46,7 @@ from scheduler.domain.share.state import (
 )
 
 __all__ = [
+    "AnswerCall",
     "AttemptDecision",
     "Hold",
     "Lookup",
@@ -41,20 +56,31 @@ __all__ = [
     "Status",
     "TaskState",
     "TaskStatus",
+    "ThreadPost",
     "Wait",
+    "answer_key",
     "cancel",
     "complete_task",
+    "dismiss",
     "duplicate_removed",
     "event_id",
     "evolve",
     "fold",
     "idempotency_key",
     "mark_sent",
+    "next_answer_at",
     "receive_replies",
+    "record_answer",
+    "record_answer_failure",
     "record_failure",
+    "record_look",
     "record_sent",
+    "reply_uuid",
+    "request_answer",
     "reschedule",
     "response_tasks",
+    "settle_tasks",
+    "start_answer",
     "start_attempt",
     "stream_id",
 ]

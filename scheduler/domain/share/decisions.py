@@ -33,6 +33,7 @@ from events.records import NewEvent
 
 from scheduler.domain.plans import tasks_for
 from scheduler.domain.retry import GiveUp, RetryPolicy
+from scheduler.domain.share.answers import first_look
 from scheduler.domain.share.state import ShareState, event_id, fold
 from scheduler.errors import ConflictError, NotFoundError
 
@@ -218,6 +219,8 @@ def record_sent(
         )
     sent = ShareSent(attempt=attempt, external_id=external_id, url=url, scheduled_at=scheduled, sent_at=sent_at,
                      lateness_ms=lateness_ms, reconciled=reconciled)
+    first = first_look(fold((*(e.event for e in revived), sent), state), sent_at)
+    sent = sent.model_copy(update={"replies_first_look_at": first})
     return (*revived, _new(state.share_id, f"sent-{attempt}", sent))
 
 

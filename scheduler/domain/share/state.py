@@ -16,6 +16,12 @@ from events.catalogue import (
     DuplicatePosted,
     DuplicateRemoved,
     Event,
+    RepliesLooked,
+    ReplyAnswerAttemptStarted,
+    ReplyAnswered,
+    ReplyAnswerFailed,
+    ReplyAnswerRequested,
+    ReplyDismissed,
     ResponseReceived,
     ResponseTaskCompleted,
     ResponseTasksCancelled,
@@ -29,6 +35,8 @@ from events.catalogue import (
     ShareRescheduled,
     ShareSent,
 )
+
+from scheduler.domain.share.thread import ThreadState, evolve_thread
 
 Status = Literal["planned", "sending", "sent", "failed", "held", "abandoned", "cancelled"]
 TaskStatus = Literal["pending", "open", "overdue", "done", "cancelled"]
@@ -83,6 +91,8 @@ class ShareState:
     # Extra posts of a share already sent (external ids), and those deleted again.
     duplicates: tuple[str, ...] = ()
     duplicates_removed: tuple[str, ...] = ()
+    # The replies under the post, their answers and the looks for them.
+    thread: ThreadState = field(default_factory=ThreadState)
 
     @property
     def exists(self) -> bool:
@@ -152,7 +162,12 @@ def _evolve_follow_through(state: ShareState, event: Event) -> ShareState:
             return replace(state, tasks=tuple(replace(t, completed_at=event.completed_at)
                                               if t.task_id == event.task_id else t for t in state.tasks))
         case ResponseReceived():
-            return replace(state, replies=(*state.replies, event.reply_id))
+            if event.reply_id in state.replies:
+                return state
+            return replace(state, replies=(*state.replies, event.reply_id), thread=evolve_thread(state.thread, event))
+        case (RepliesLooked() | ReplyAnswerRequested() | ReplyAnswerAttemptStarted() | ReplyAnswered()
+              | ReplyAnswerFailed() | ReplyDismissed()):
+            return replace(state, thread=evolve_thread(state.thread, event))
         case DuplicatePosted():
             return replace(state, duplicates=(*state.duplicates, event.external_id))
         case DuplicateRemoved():

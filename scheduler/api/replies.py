@@ -1,0 +1,143 @@
+"""The replies inbox: ``GET /v1/replies``, and answering or dismissing one."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+from pydantic import Field
+
+from events.projections import replies as inbox
+from scheduler.api.deps import Reader, ServicesDep, Writer
+from scheduler.api.schemas import Body
+from scheduler.api.views import iso
+from scheduler.domain.share import ShareState, reply_uuid
+from scheduler.domain.share.thread import ReplyState
+from scheduler.errors import InvalidInputError
+from scheduler.services.replies import ReplyService
+
+router = APIRouter(prefix="/v1", tags=["replies"])
+
+
+class AnswerIn(Body):
+    text: str = Field(min_length=1, max_length=5000, examples=["Thanks! It ships on Monday."])
+
+
+class DismissIn(Body):
+    reason: str = Field(default="", max_length=1000, examples=["spam"])
+
+
+def _service(svc: ServicesDep) -> ReplyService:
+    return ReplyService(pool=svc.pool, streams=svc.shares.streams, clock=svc.shares.clock)
+
+
+def encode_cursor(collected_at: datetime, reply_id: UUID) -> str:
+    return base64.urlsafe_b64encode(f"{collected_at.isoformat()}|{reply_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        moment, _, ident = raw.partition("|")
+        parsed = datetime.fromisoformat(moment)
+        if parsed.tzinfo is None:
+            raise ValueError(moment)
+        return parsed, UUID(ident)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidInputError("cursor", "is not a cursor this API gave out (use next_cursor as it is)") from None
+
+
+def row_view(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": str(row["id"]),
+        "share_id": str(row["share_id"]),
+        "account_id": str(row["account_id"]),
+        "account_name": row["account_name"],
+        "channel": row["channel"],
+        "owner": row["owner"],
+        "author": row["author"],
+        "text": row["text"],
+        "url": row["url"],
+        "in_reply_to": row["parent_id"],
+        "received_at": iso(row["received_at"]),
+        "collected_at": iso(row["collected_at"]),
+        "state": row["state"],
+        "answer": None if row["answer_status"] is None and not row["answered_natively"] else {
+            "text": row["answer_text"], "status": row["answer_status"], "error": row["answer_error"],
+            "url": row["answer_url"], "native": row["answered_natively"],
+        },
+        "answered_at": iso(row["answered_at"]),
+        "dismissed_at": iso(row["dismissed_at"]),
+        "dismiss_reason": row["dismiss_reason"],
+    }
+
+
+def reply_view(state: ShareState, reply: ReplyState) -> dict[str, Any]:
+    """A reply as the answer and dismiss endpoints return it (from the share's stream)."""
+    assert state.share_id is not None
+    assert state.planned is not None
+    answer = None
+    if reply.answer_status != "none" or reply.answer_native:
+        answer = {"text": reply.answer_text, "status": reply.answer_status, "error": reply.answer_error,
+                  "url": reply.answer_url, "native": reply.answer_native}
+    return {
+        "id": str(reply_uuid(state.share_id, reply.reply_id)),
+        "share_id": str(state.share_id),
+        "account_id": str(state.planned.account_id),
+        "account_name": state.planned.account_name,
+        "channel": state.planned.channel,
+        "author": reply.author,
+        "text": reply.text,
+        "url": reply.url,
+        "in_reply_to": reply.parent_id,
+        "received_at": iso(reply.received_at),
+        "collected_at": iso(reply.collected_at),
+        "state": reply.inbox_state,
+        "answer": answer,
+        "answered_at": iso(reply.answered_at),
+        "dismissed_at": iso(reply.dismissed_at),
+        "dismiss_reason": reply.dismiss_reason,
+    }
+
+
+@router.get("/replies")
+def list_replies(
+    who: Reader,
+    svc: ServicesDep,
+    *,
+    state: Literal["unanswered", "answered", "dismissed"] | None = None,
+    account_id: UUID | None = None,
+    owner: str | None = None,
+    share_id: UUID | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> dict[str, Any]:
+    """Replies collected under the workspace's shares, newest first, a page at a time."""
+    after = decode_cursor(cursor) if cursor else None
+    with svc.pool.connection() as conn:
+        rows = inbox.inbox(conn, who.workspace_id, state=state, account_id=account_id, owner=owner,
+                           share_id=share_id, cursor=after, limit=limit + 1)
+    page = rows[:limit]
+    following = encode_cursor(page[-1]["collected_at"], page[-1]["id"]) if len(rows) > limit else None
+    return {"items": [row_view(r) for r in page], "next_cursor": following}
+
+
+@router.post("/replies/{reply_id}/answer", status_code=202)
+def answer_reply(reply_id: UUID, body: AnswerIn, who: Writer, svc: ServicesDep) -> JSONResponse:
+    """Publish ``text`` as a reply to this one, through the share's channel (asynchronously:
+    ``answer.status`` goes requested -> sending -> answered, with ``answer.url``)."""
+    state, reply = _service(svc).answer(who.workspace_id, reply_id, text=body.text, by=f"token:{who.token_id}")
+    return JSONResponse(reply_view(state, reply), status_code=202)
+
+
+@router.post("/replies/{reply_id}/dismiss")
+def dismiss_reply(reply_id: UUID, who: Writer, svc: ServicesDep, body: DismissIn | None = None) -> dict[str, Any]:
+    """Mark a reply that needs no answer."""
+    state, reply = _service(svc).dismiss(who.workspace_id, reply_id, reason=body.reason if body else "",
+                                         by=f"token:{who.token_id}")
+    return reply_view(state, reply)

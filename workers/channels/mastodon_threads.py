@@ -1,0 +1,128 @@
+"""The thread under a Mastodon status: read through ``GET /api/v1/statuses/:id/context``
+(its ``descendants``: replies of replies too, following a ``Link: rel="next"`` where a
+server pages them), answered with ``POST /api/v1/statuses`` ``in_reply_to_id`` and an
+``Idempotency-Key``; an answer whose outcome is unknown is looked for among the account's
+own statuses under the reply, by its visible text.
+
+Needs ``read:statuses`` (and ``read:accounts`` to know the account's own posts) besides
+``write:statuses``.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from scheduler.domain.share import ThreadPost
+from workers.channels import Answer, Post, Published, SharePost, TransientChannelError
+from workers.channels.http import ChannelHttp, parse_time, still_unknown
+from workers.channels.mastodon import _auth, _published, _text_field, comparable, visible_text
+
+if TYPE_CHECKING:
+    from workers.channels.mastodon import MastodonPublisher, _Account
+
+MAX_CONTEXT_PAGES = 20
+
+
+def _as_post(post: SharePost, answer: Answer | None = None) -> Post:
+    return Post(share_id=post.share_id, workspace_id=post.workspace_id, account_name=post.account_name,
+                account_config=post.account_config, text=answer.text if answer else "",
+                scheduled_at=answer.requested_at if answer else post.sent_at,
+                idempotency_key=answer.idempotency_key if answer else "", attempt=answer.attempt if answer else 0,
+                before_write=answer.before_write if answer else None)
+
+
+class MastodonThreads:
+    def __init__(self, publisher: MastodonPublisher) -> None:
+        self.publisher = publisher
+        self._me: dict[tuple[str, str], str] = {}  # (base_url, token) -> the account's id
+        self._lock = threading.Lock()
+
+    def read_thread(self, post: SharePost) -> list[ThreadPost]:
+        account = self.publisher._account(_as_post(post))
+        http = self.publisher._http(account)
+        me = self._account_id(account, http)
+        return [_thread_post(s, post.external_id, me, http) for s in self._descendants(account, http,
+                                                                                       post.external_id)]
+
+    def answer(self, answer: Answer) -> Published:
+        as_post = _as_post(answer.post, answer)
+        account = self.publisher._account(as_post)
+        http = self.publisher._http(account, as_post)
+        response = http.send(
+            "POST", f"{account.base_url}/api/v1/statuses", may_publish=True,
+            headers={**_auth(account), "Idempotency-Key": answer.idempotency_key},
+            json={"status": answer.text, "in_reply_to_id": answer.reply_id, "visibility": account.visibility},
+        )
+        return _published(http.answer(response, may_publish=True), http, may_publish=True)
+
+    def find_answer(self, answer: Answer) -> Published | None:
+        account = self.publisher._account(_as_post(answer.post, answer))
+        http = self.publisher._http(account)
+        try:
+            me = self._account_id(account, http)
+            wanted = comparable(answer.text)
+            for status in self._descendants(account, http, answer.reply_id):
+                if (isinstance(status, dict) and str(status.get("in_reply_to_id")) == answer.reply_id
+                        and _author_id(status) == me
+                        and comparable(visible_text(status.get("content"))) == wanted):
+                    return _published(status, http)
+        except TransientChannelError as exc:
+            raise still_unknown(exc) from exc
+        return None
+
+    def _account_id(self, account: _Account, http: ChannelHttp) -> str:
+        key = (account.base_url, account.token)
+        with self._lock:
+            if (known := self._me.get(key)) is not None:
+                return known
+        me = http.answer(http.send("GET", f"{account.base_url}/api/v1/accounts/verify_credentials",
+                                   headers=_auth(account)))
+        found = _text_field(me, "id", http)
+        with self._lock:
+            self._me[key] = found
+        return found
+
+    def _descendants(self, account: _Account, http: ChannelHttp, status_id: str) -> list[Any]:
+        url: str | None = f"{account.base_url}/api/v1/statuses/{quote(status_id, safe='')}/context"
+        found: list[Any] = []
+        for _ in range(MAX_CONTEXT_PAGES):
+            if url is None:
+                break
+            response = http.send("GET", url, headers=_auth(account))
+            body = http.answer(response)
+            descendants = body.get("descendants") if isinstance(body, dict) else None
+            if not isinstance(descendants, list):
+                raise http.malformed("no 'descendants' in the status' context")
+            found.extend(descendants)
+            following = response.links.get("next", {}).get("url")
+            url = following if following and following.startswith(account.base_url) else None
+        return found
+
+
+def _author_id(status: dict[str, Any]) -> str | None:
+    author = status.get("account")
+    value = author.get("id") if isinstance(author, dict) else None
+    return None if value is None else str(value)
+
+
+def _thread_post(status: Any, post_id: str, me: str, http: ChannelHttp) -> ThreadPost:
+    if not isinstance(status, dict):
+        raise http.malformed("a descendant that is not a status")
+    published = _published(status, http)
+    parent = status.get("in_reply_to_id")
+    found = status.get("account")
+    author: dict[str, Any] = found if isinstance(found, dict) else {}
+    created = published.created_at or parse_time(status.get("created_at"))
+    if created is None:
+        raise http.malformed("a reply without 'created_at'")
+    return ThreadPost(
+        reply_id=published.external_id,
+        parent_id=None if parent is None or str(parent) == post_id else str(parent),
+        author=str(author.get("acct") or author.get("username") or ""),
+        text=" ".join(visible_text(status.get("content")).split()),
+        url=published.url,
+        created_at=created,
+        by_account=_author_id(status) == me,
+    )

@@ -1,0 +1,111 @@
+"""Collecting replies: one look at the thread under a sent share.
+
+Order, for each share of a "look now" message: read the share -> count the look against
+the account's hourly budget (spent: the look moves to the next hour) -> read the thread
+through the channel -> append what the look found (new replies, answers the account wrote
+itself, tasks that settle, the look with the next one's time: the schedule row) with the
+expected version, deciding again on the newer state when another writer got there first.
+A look repeated (a redelivered message) records nothing twice: reply events carry ids
+derived from the share and the network's reply id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from uuid import UUID
+
+import structlog
+
+from events.catalogue import RepliesLooked
+from scheduler.domain import share as lifecycle
+from scheduler.domain.replies import budget_per_hour
+from scheduler.domain.share import ShareState, ThreadPost
+from scheduler.errors import InvalidInputError
+from scheduler.services.answer_queue import postpone_look, take_look_budget
+from workers.channels import ChannelError, SharePost, ThreadReader, TransientChannelError
+from workers.execution import account_config
+from workers.outcomes import Delivery
+from workers.runtime import Runtime
+
+log = structlog.get_logger("workers.collection")
+
+
+def collect_replies(rt: Runtime, share_ids: Sequence[UUID], *, message_id: str | None = None) -> dict[UUID, str]:
+    """One look at each share's thread; each share's outcome by id."""
+    outcomes = {}
+    for share_id in dict.fromkeys(share_ids):
+        with structlog.contextvars.bound_contextvars(share_id=str(share_id)):
+            outcomes[share_id] = collect_one(rt, share_id, message_id=message_id)
+    return outcomes
+
+
+def share_post(d: Delivery, state: ShareState) -> SharePost:
+    assert state.planned is not None
+    assert state.sent is not None
+    return SharePost(share_id=d.share_id, workspace_id=d.workspace_id, account_name=state.planned.account_name,
+                     account_config=account_config(d.conn, state.planned.account_id),
+                     external_id=state.sent.external_id, url=state.sent.url, sent_at=state.sent.sent_at)
+
+
+def collect_one(rt: Runtime, share_id: UUID, *, message_id: str | None = None) -> str:
+    with rt.pool.connection() as conn:
+        d = Delivery(rt, conn, share_id, message_id)
+        state, _ = d.load()
+        if state.planned is None or state.sent is None or state.status != "sent":
+            log.info("replies_skipped", reason=f"share is {state.status if state.planned else 'unknown'}")
+            return "replies_skipped"
+        now = rt.clock()
+        post = share_post(d, state)
+        if not _within_budget(d, state, post, now):
+            return "replies_postponed"
+        posts, error, retry_after = _read(rt, state, post)
+        _, written = rt.streams.change(
+            conn, share_id,
+            lambda s: lifecycle.record_look(s, posts, now=now, error=error, retry_after=retry_after),
+            workspace_id=d.workspace_id, actor="worker", causation_id=message_id, state=state,
+        )
+    looked = next((e.event for e in written if isinstance(e.event, RepliesLooked)), None)
+    if looked is None:
+        log.info("replies_skipped", reason="the share is no longer sent")
+        return "replies_skipped"
+    log.info("replies_collected", channel=state.planned.channel, found=looked.found, new=looked.new,
+             answered_natively=sum(1 for e in written if e.event.type_name == "ReplyAnswered"),
+             tasks_settled=sum(1 for e in written if e.event.type_name == "ResponseTaskCompleted"),
+             collected=looked.collected, error=looked.error,
+             next_look_at=looked.next_look_at.isoformat() if looked.next_look_at else None)
+    return "replies_collected" if looked.collected else "replies_not_collected"
+
+
+def _within_budget(d: Delivery, state: ShareState, post: SharePost, now: datetime) -> bool:
+    assert state.planned is not None
+    try:
+        budget = budget_per_hour(post.account_config)
+    except InvalidInputError:
+        budget = 1  # a broken setting costs looks, never floods the network
+    used = take_look_budget(d.conn, state.planned.account_id, now)
+    if used <= budget:
+        return True
+    next_hour = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    postpone_look(d.conn, d.share_id, next_hour)
+    log.warning("replies_look_postponed", reason="the account's budget of looks for this hour is spent",
+                budget_per_hour=budget, next_look_at=next_hour.isoformat())
+    return False
+
+
+def _read(rt: Runtime, state: ShareState, post: SharePost) -> tuple[
+        list[ThreadPost] | None, str | None, timedelta | None]:
+    """The thread's posts (None: the channel cannot read replies), or why the look failed."""
+    assert state.planned is not None
+    try:
+        publisher = rt.publishers.for_channel(state.planned.channel)
+    except ChannelError as exc:
+        return [], exc.reason, None
+    if not isinstance(publisher, ThreadReader):
+        return None, None, None
+    try:
+        return publisher.read_thread(post), None, None
+    except TransientChannelError as exc:
+        return [], exc.reason, exc.retry_after
+    except ChannelError as exc:
+        return [], exc.reason, None
