@@ -233,6 +233,7 @@ def api_config(settings: Settings) -> Any:
         rate_limit_per_token=settings.rate_limit_per_token if settings.rate_limit_enabled else None,
         rate_limit_per_address=settings.rate_limit_per_address if settings.rate_limit_enabled else None,
         rate_limit_storage=rate_limit_storage(settings.broker_url),
+        rate_limit_namespace=settings.queue_prefix,
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from followthrough.settings import Settings
 from scheduler.errors import SchedulerError
 
 Command = Callable[[Run], int]
+SERVER_ROLES = frozenset({"api", "dispatcher", "projector", "worker"})
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -41,7 +43,9 @@ def run(args: argparse.Namespace) -> int:
     command: Command = args.func
     if command is roles.worker and settings.database_url and settings.broker_url:
         roles.exec_worker(settings, processes=args.processes, threads=args.threads)  # does not return
-    configure_logging(role=args.role, level=settings.log_level, fmt=settings.log_format)
+    # Servers log to stdout; a command's stdout is its output, so its logs go to stderr.
+    stream = sys.stdout if args.role in SERVER_ROLES else sys.stderr
+    configure_logging(role=args.role, level=settings.log_level, fmt=settings.log_format, stream=stream)
     if command is roles.up:
         settings.home.mkdir(parents=True, exist_ok=True)
     with bootstrap.resolved(settings) as ready:
@@ -79,6 +83,15 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--workspace", required=True)
     create.add_argument("--scope", required=True, choices=("write", "read"))
     create.add_argument("--label", default="")
+    create.add_argument("--expires-in", type=tools.duration_arg, metavar="DURATION",
+                        help="the token stops working after this (ISO 8601, e.g. P90D or PT12H; default: never)")
+    listing = command(token, "list", tools.token_list, "cli", "a workspace's tokens (never the tokens themselves)")
+    listing.add_argument("--workspace", required=True)
+    listing.add_argument("--all", action="store_true", help="include revoked tokens")
+    listing.add_argument("--format", choices=("table", "json"), default="table")
+    revoke = command(token, "revoke", tools.token_revoke, "cli", "revoke a token by its id")
+    revoke.add_argument("--workspace", required=True)
+    revoke.add_argument("token_id", type=uuid.UUID, metavar="TOKEN_ID")
 
     log = sub.add_parser("log", help="the event log").add_subparsers(dest="log_command", required=True)
     tail = command(log, "tail", tools.log_tail, "cli", "follow the log, one line per event")

@@ -35,8 +35,8 @@ class Settings(BaseSettings):
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
     metrics_token: str | None = None
     # Rate limits ("limits" library notation), per token and per client address before auth.
-    rate_limit_per_token: str = "600/minute"  # noqa: S105 - a rate, not a secret
-    rate_limit_per_address: str = "1200/minute"
+    rate_limit_per_token: str = "100/second"  # noqa: S105 - a rate, not a secret
+    rate_limit_per_address: str = "200/second"
     rate_limit_enabled: bool = True
 
     # Dispatch and execution.

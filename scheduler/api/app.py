@@ -25,7 +25,8 @@ from scheduler.errors import NotFoundError
 
 def create_app(services: Services) -> FastAPI:
     config = services.config
-    limits = RateLimits(config.rate_limit_per_address, config.rate_limit_per_token, config.rate_limit_storage)
+    limits = RateLimits(config.rate_limit_per_address, config.rate_limit_per_token, config.rate_limit_storage,
+                        config.rate_limit_namespace)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

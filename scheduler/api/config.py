@@ -14,8 +14,10 @@ class ApiConfig:
     schedule_horizon: timedelta = timedelta(days=365)
     # /metrics on the API port answers only with this bearer token (None: not served there).
     metrics_token: str | None = None
-    # "limits" notation ("600/minute"); None turns a limit off.
-    rate_limit_per_token: str | None = "600/minute"  # noqa: S105 - a rate, not a secret
-    rate_limit_per_address: str | None = "1200/minute"
+    # "limits" notation ("100/second"); None turns a limit off.
+    rate_limit_per_token: str | None = "100/second"  # noqa: S105 - a rate, not a secret
+    rate_limit_per_address: str | None = "200/second"
     # Where the counters live: "memory://" or the broker's "redis://..." (shared by replicas).
     rate_limit_storage: str = "memory://"
+    # Keys in that storage start with this (the deployment's queue prefix).
+    rate_limit_namespace: str = "followthrough"

@@ -21,7 +21,9 @@ log = structlog.get_logger("scheduler.api")
 
 
 class RateLimits:
-    def __init__(self, per_address: str | None, per_token: str | None, storage: str = "memory://") -> None:
+    def __init__(self, per_address: str | None, per_token: str | None, storage: str = "memory://",
+                 namespace: str = "followthrough") -> None:
+        self.namespace = namespace
         self.per_address: RateLimitItem | None = parse(per_address) if per_address else None
         self.per_token: RateLimitItem | None = parse(per_token) if per_token else None
         self.storage_uri = _async_uri(storage)
@@ -58,9 +60,9 @@ class RateLimits:
                 continue
             try:
                 limiter = self._get()
-                if await limiter.hit(item, "followthrough", kind, key):
+                if await limiter.hit(item, self.namespace, kind, key):
                     continue
-                stats = await limiter.get_window_stats(item, "followthrough", kind, key)
+                stats = await limiter.get_window_stats(item, self.namespace, kind, key)
             except Exception as exc:  # noqa: BLE001 - fail open, loudly
                 log.warning("rate_limit_unavailable", error=type(exc).__name__)
                 return None
