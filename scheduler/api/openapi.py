@@ -6,6 +6,9 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from pydantic.json_schema import models_json_schema
+
+from scheduler.api import responses
 
 PROBLEM_MEDIA = "application/problem+json"
 PROBLEM_SCHEMA: dict[str, Any] = {
@@ -27,6 +30,7 @@ PROBLEM_SCHEMA: dict[str, Any] = {
     },
 }
 _WHY = {
+    "400": "the body cannot be read (not UTF-8)",
     "401": "no valid bearer token (missing, unknown, expired or revoked)",
     "403": "the token has the read scope",
     "404": "not found in the token's workspace",
@@ -54,7 +58,7 @@ def _errors_of(path: str, method: str, operation: dict[str, Any]) -> list[str]:
         if method == "post" and path != "/v1/tokens":
             statuses.append("409")
     if "requestBody" in operation or method in ("post", "put", "patch"):
-        statuses.append("413")
+        statuses += ["400", "413"]
     return sorted(statuses)
 
 
@@ -73,12 +77,43 @@ def complete(app: FastAPI) -> dict[str, Any]:
         "bearer": {"type": "http", "scheme": "bearer",
                    "description": "a workspace token (`followthrough token create` or POST /v1/tokens)"},
     }
+    schemas.update(_answer_schemas())
     for path, item in schema.get("paths", {}).items():
         for method, operation in item.items():
-            responses = operation.setdefault("responses", {})
+            answers = operation.setdefault("responses", {})
+            _success(answers, method, path)
             for status in _errors_of(path, method, operation):
-                responses[status] = _problem(status)
+                answers[status] = _problem(status)
             if path.startswith("/v1"):
                 operation["security"] = [{"bearer": []}]
     app.openapi_schema = schema
     return schema
+
+
+def _answer_schemas() -> dict[str, Any]:
+    models = {m for _, m, _ in responses.SUCCESS.values() if m is not None} | {responses.EventOut}
+    _, found = models_json_schema([(m, "serialization") for m in sorted(models, key=lambda m: m.__name__)],
+                                  ref_template="#/components/schemas/{model}")
+    defs: dict[str, Any] = dict(found.get("$defs", {}))
+    defs[responses.EVENT_LIST] = {"type": "array", "items": {"$ref": "#/components/schemas/EventOut"}}
+    return defs
+
+
+def _success(answers: dict[str, Any], method: str, path: str) -> None:
+    """The operation's success answer with its model (replacing FastAPI's bare ``object``)."""
+    known = responses.SUCCESS.get((method, path))
+    if known is None:
+        return
+    status, model, description = known
+    for other in ("200", "201", "204"):
+        if other != status:
+            answers.pop(other, None)
+    if status == "204":
+        answers[status] = {"description": description}
+        return
+    name = model.__name__ if model is not None else responses.EVENT_LIST
+    answers[status] = {"description": description,
+                       "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}}
+    if path == "/readyz":
+        answers["503"] = {"description": "the database or the broker does not answer",
+                          "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Readiness"}}}}

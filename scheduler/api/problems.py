@@ -5,6 +5,7 @@ HTTP status codes live here and nowhere else.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import psycopg
@@ -125,9 +126,24 @@ _TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not 
            413: "Content too large", 415: "Unsupported media type"}
 
 
-def _http(_: Request, exc: Exception) -> JSONResponse:
+def _allowed(request: Request) -> str:
+    """Every method the path answers, from the OpenAPI paths (Starlette names only the first
+    route whose path matched, and /v1/accounts has a GET route and a POST route)."""
+    table: list[tuple[re.Pattern[str], list[str]]] | None = getattr(request.app.state, "allow_table", None)
+    if table is None:
+        table = [(re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(path)) + "$"),
+                  sorted(m.upper() for m in item))
+                 for path, item in request.app.openapi().get("paths", {}).items()]
+        request.app.state.allow_table = table
+    methods = {m for pattern, allowed in table if pattern.match(request.url.path) for m in allowed}
+    return ", ".join(sorted(methods or {"GET"}))
+
+
+def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     headers = dict(exc.headers) if exc.headers else None
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "Allow": _allowed(request)}
     extra: dict[str, Any] = {}
     if exc.status_code == 413:
         extra["errors"] = [{"field": "body", "message": "is too large"}]

@@ -6,11 +6,12 @@ every time carries an offset and converts to UTC without overflowing.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from scheduler.domain import inputs
 
@@ -19,6 +20,18 @@ def _storable(value: str) -> str:
     problem = inputs.text_problem(value)
     if problem is not None:
         raise ValueError(problem)
+    return value
+
+
+RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+
+
+def _looks_like_a_time(value: Any) -> Any:
+    """A time is written as RFC 3339 text, not as a number of seconds (pydantic would take both)."""
+    if isinstance(value, str) and not RFC3339.match(value):
+        raise ValueError("must be RFC 3339 with a time-zone offset, e.g. 2026-11-25T18:00:00+01:00")
+    if isinstance(value, int | float):
+        raise ValueError("must be RFC 3339 text with a time-zone offset, not a number")
     return value
 
 
@@ -38,7 +51,7 @@ def _not_negative(span: timedelta) -> timedelta:
     return span
 
 
-Moment = Annotated[AwareDatetime, AfterValidator(_in_range)]
+Moment = Annotated[AwareDatetime, BeforeValidator(_looks_like_a_time), AfterValidator(_in_range)]
 PositiveSpan = Annotated[timedelta, AfterValidator(_not_negative)]
 
 Storable = AfterValidator(_storable)
