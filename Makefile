@@ -11,7 +11,7 @@ ARGS ?=
 # Branch coverage of events, scheduler, workers and followthrough in `make test`; it only rises.
 COVERAGE_FLOOR := 80
 
-.PHONY: run test check lint typecheck unit bench-eventlog bench-dispatch clean
+.PHONY: run test check lint typecheck unit bench-eventlog bench-dispatch bench-api clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -48,6 +48,9 @@ bench-eventlog: $(VENV)/.synced
 
 bench-dispatch: $(VENV)/.synced
 	$(BIN)/python bench/dispatch.py $(ARGS)
+
+bench-api: $(VENV)/.synced
+	$(BIN)/python bench/api.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache

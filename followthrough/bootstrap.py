@@ -223,6 +223,16 @@ def build_api(settings: Settings) -> Any:
     return create_app(services)
 
 
+def api_from_environment() -> Any:
+    """The API app of one uvicorn worker process (``api_workers`` > 1): settings from the
+    environment, logging as the `api` role logs."""
+    from followthrough.logs import configure_logging
+
+    settings = Settings()
+    configure_logging(role="api", level=settings.log_level, fmt=settings.log_format)
+    return build_api(settings)
+
+
 def api_config(settings: Settings) -> Any:
     from scheduler.api.config import ApiConfig
 

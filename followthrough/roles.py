@@ -32,6 +32,14 @@ def api(run: Run) -> int:
 
     bootstrap.wait_for_schema(run.settings)
     settings = run.settings
+    if settings.api_workers > 1:
+        # Each uvicorn worker process builds its own app from the environment; each counts
+        # its own HTTP metrics, so a separate metrics port is not served (see README).
+        os.environ.update({"DATABASE_URL": bootstrap.database_url(settings),
+                           "BROKER_URL": bootstrap.broker_url(settings)})
+        uvicorn.run("followthrough.bootstrap:api_from_environment", factory=True, workers=settings.api_workers,
+                    host=settings.api_host, port=settings.api_port, **bootstrap.API_SERVER_OPTIONS)
+        return 0
     app = bootstrap.build_api(settings)
     if settings.metrics_port:
         from prometheus_client import start_http_server

@@ -28,6 +28,8 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # uvicorn worker processes of the `api` role (HTTP metrics are then counted per process).
+    api_workers: int = Field(default=1, ge=1, le=64)
     # Bounds on what a client may send (see README, "Limits").
     api_max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
     api_schedule_horizon_days: int = Field(default=365, ge=1, le=3650)

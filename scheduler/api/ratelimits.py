@@ -13,7 +13,7 @@ from typing import Any
 import structlog
 from limits import RateLimitItem, parse
 from limits.aio.storage import Storage
-from limits.aio.strategies import MovingWindowRateLimiter
+from limits.aio.strategies import FixedWindowRateLimiter
 from limits.storage import storage_from_string
 from redis import asyncio as redis_async
 
@@ -27,10 +27,10 @@ class RateLimits:
         self.per_address: RateLimitItem | None = parse(per_address) if per_address else None
         self.per_token: RateLimitItem | None = parse(per_token) if per_token else None
         self.storage_uri = _async_uri(storage)
-        self._limiter: MovingWindowRateLimiter | None = None
+        self._limiter: FixedWindowRateLimiter | None = None
         self._redis: redis_async.ConnectionPool | None = None
 
-    def _get(self) -> MovingWindowRateLimiter:
+    def _get(self) -> FixedWindowRateLimiter:
         """Built on first use, inside the server's event loop (the Redis client belongs to it)."""
         if self._limiter is None:
             options: dict[str, Any] = {}
@@ -41,7 +41,7 @@ class RateLimits:
                 options = {"implementation": "redispy", "connection_pool": self._redis}
             store = storage_from_string(self.storage_uri, **options)
             assert isinstance(store, Storage)
-            self._limiter = MovingWindowRateLimiter(store)
+            self._limiter = FixedWindowRateLimiter(store)
         return self._limiter
 
     async def close(self) -> None:
