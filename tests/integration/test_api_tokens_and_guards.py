@@ -3,14 +3,17 @@ logged once with the request id the client got."""
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
 import structlog
 
-from followthrough import bootstrap
+from followthrough import bootstrap, roles
 from followthrough.settings import Settings
 from tests.support.api import api_client, assert_problem, bearer
 from tests.support.database import connect
@@ -129,3 +132,19 @@ def test_an_unexpected_error_is_a_500_problem_logged_once_with_the_request_id(se
     assert failures[0]["request_id"] == "req-000000001"
     access = [e for e in logs if e["event"] == "http_request"]
     assert [(e["route"], e["status"]) for e in access] == [("/boom", 500)]
+
+
+def test_the_default_token_file_is_private_from_the_moment_it_exists(tmp_path: Path) -> None:
+    # Given a permissive umask and an old world-readable file in the way
+    path = tmp_path / "default-write-token"
+    path.write_text("old\n")
+    path.chmod(0o644)
+    previous = os.umask(0)
+    try:
+        # When the token is written
+        roles.write_private(path, "ft_new\n")
+    finally:
+        os.umask(previous)
+    # Then only its owner can read it, and it holds the new token
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert path.read_text() == "ft_new\n"
