@@ -148,3 +148,21 @@ def test_the_default_token_file_is_private_from_the_moment_it_exists(tmp_path: P
     # Then only its owner can read it, and it holds the new token
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert path.read_text() == "ft_new\n"
+
+
+def test_a_constraint_the_api_does_not_know_is_a_4xx_and_its_row_is_not_logged(
+    client: httpx.Client, database_url: str
+) -> None:
+    # Given a database rule the API does not check itself
+    with connect(database_url) as conn:
+        conn.execute("ALTER TABLE accounts ADD CONSTRAINT test_no_region CHECK (NOT config ? 'region')")
+    auth = bearer(database_url)
+    with structlog.testing.capture_logs() as logs:
+        # When an account breaks it
+        response = client.post("/v1/accounts", headers=auth, json={
+            "name": "m", "channel": "console", "config": {"region": "eu-private-value"}})
+    # Then the client gets a 4xx problem, and no log line holds the row's config
+    assert_problem(response, 422, "body")
+    assert "eu-private-value" not in repr(logs)
+    answered = [e for e in logs if e["event"] == "database_error_answered"]
+    assert [e["constraint"] for e in answered] == ["test_no_region"]
