@@ -158,7 +158,7 @@ class Guard:
     def _record(self, scope: Scope, status: int, seconds: float, request_id: str) -> None:
         route = route_of(scope)
         state = scope.get("state") or {}
-        self.metrics.observe(scope["method"], route, status, seconds)
+        self.metrics.observe(scope["method"], route, status, seconds, state.get("workspace_id"))
         log.info("http_request", method=scope["method"], route=route, status=status,
                  duration_ms=round(seconds * 1000, 2), workspace_id=state.get("workspace_id"),
                  request_id=request_id)

@@ -110,6 +110,7 @@ def test_metrics_count_requests_per_route_and_need_the_metrics_token(settings: S
         text = client.get("/metrics", headers={"Authorization": "Bearer m-secret-123"}).text
     assert 'followthrough_http_requests_total{method="GET",route="/v1/accounts",status="200"} 1.0' in text
     assert 'followthrough_http_request_duration_seconds_count{method="GET",route="/v1/accounts"} 1.0' in text
+    assert 'followthrough_http_workspace_requests_total{status_class="2xx",workspace="acme"} 1.0' in text
 
 
 def test_an_unexpected_error_is_a_500_problem_logged_once_with_the_request_id(settings: Settings) -> None:
