@@ -11,7 +11,7 @@ ARGS ?=
 # Branch coverage of events, scheduler, workers and followthrough in `make test`; it only rises.
 COVERAGE_FLOOR := 75
 
-.PHONY: run test check lint typecheck unit bench-eventlog bench-dispatch grafana screenshots clean
+.PHONY: run test check lint typecheck unit bench-eventlog bench-dispatch bench-api grafana screenshots clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -56,6 +56,9 @@ grafana: $(VENV)/.synced
 ## screenshots: run the dashboard's browser test and copy its screenshots to docs/screenshots/
 screenshots: $(VENV)/.synced
 	FOLLOWTHROUGH_UPDATE_SCREENSHOTS=1 $(BIN)/pytest tests/e2e/test_dashboard.py -k real_run $(ARGS)
+
+bench-api: $(VENV)/.synced
+	$(BIN)/python bench/api.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache

@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 import dramatiq
@@ -199,7 +200,8 @@ def build_api(settings: Settings) -> Any:
     def instance_limit(channel: str, config: Mapping[str, Any]) -> InstanceLimit | None:
         return mastodon.text_limit(config) if channel == "mastodon" else None
 
-    shares = ShareService(pool=store.pool, streams=ShareStreams(store, notifier), instance_limit=instance_limit)
+    shares = ShareService(pool=store.pool, streams=ShareStreams(store, notifier), instance_limit=instance_limit,
+                          horizon=timedelta(days=settings.api_schedule_horizon_days))
 
     def start() -> None:
         store.pool.open(wait=True, timeout=30)
@@ -219,8 +221,46 @@ def build_api(settings: Settings) -> Any:
         start=start,
         stop=stop,
         webhook_secrets=webhooks.secrets(settings),
+        config=api_config(settings),
     )
     return create_app(services)
+
+
+def api_from_environment() -> Any:
+    """The API app of one uvicorn worker process (``api_workers`` > 1): settings from the
+    environment, logging as the `api` role logs."""
+    from followthrough.logs import configure_logging
+
+    settings = Settings()
+    configure_logging(role="api", level=settings.log_level, fmt=settings.log_format)
+    return build_api(settings)
+
+
+def api_config(settings: Settings) -> Any:
+    from scheduler.api.config import ApiConfig
+
+    return ApiConfig(
+        max_body_bytes=settings.api_max_body_bytes,
+        schedule_horizon=timedelta(days=settings.api_schedule_horizon_days),
+        metrics_token=settings.metrics_token,
+        rate_limit_per_token=settings.rate_limit_per_token if settings.rate_limit_enabled else None,
+        rate_limit_per_address=settings.rate_limit_per_address if settings.rate_limit_enabled else None,
+        rate_limit_storage=rate_limit_storage(settings.broker_url),
+        rate_limit_namespace=settings.queue_prefix,
+    )
+
+
+def rate_limit_storage(broker: str | None) -> str:
+    """The broker's Redis when there is one (replicas share counters), memory otherwise."""
+    if broker and broker.startswith(("redis://", "rediss://")):
+        return broker
+    if broker and broker.startswith("unix://"):
+        return "redis+unix://" + broker.removeprefix("unix://")
+    return "memory://"
+
+
+# What uvicorn is told when it serves the API: no Server banner.
+API_SERVER_OPTIONS: dict[str, Any] = {"server_header": False, "log_config": None, "access_log": False}
 
 
 @contextmanager

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from followthrough.settings import Settings
 from scheduler.errors import SchedulerError
 
 Command = Callable[[Run], int]
+SERVER_ROLES = frozenset({"api", "dispatcher", "projector", "worker"})
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -42,11 +44,16 @@ def run(args: argparse.Namespace) -> int:
     command: Command = args.func
     if command is roles.worker and settings.database_url and settings.broker_url:
         roles.exec_worker(settings, processes=args.processes, threads=args.threads)  # does not return
-    configure_logging(role=args.role, level=settings.log_level, fmt=settings.log_format)
+    # Servers log to stdout; a command's stdout is its output, so its logs go to stderr.
+    stream = sys.stdout if args.role in SERVER_ROLES else sys.stderr
+    configure_logging(role=args.role, level=settings.log_level, fmt=settings.log_format, stream=stream)
     if command is roles.up:
         settings.home.mkdir(parents=True, exist_ok=True)
     with bootstrap.resolved(settings) as ready:
         return int(command(Run(args=args, settings=ready)))
+
+
+Add = Callable[[Any, str, Command, str, str], argparse.ArgumentParser]
 
 
 def parser() -> argparse.ArgumentParser:
@@ -63,6 +70,12 @@ def parser() -> argparse.ArgumentParser:
         cmd.set_defaults(func=func, role=role)
         return cmd
 
+    for add_commands in (_role_commands, _token_commands, _log_commands, _console_commands, _report_commands):
+        add_commands(sub, command)
+    return p
+
+
+def _role_commands(sub: Any, command: Add) -> None:
     up = command(sub, "up", roles.up, "up", "run every role on this machine (embedded servers by default)")
     up.add_argument("--port", type=int, help="API port (default 8000)")
     command(sub, "migrate", roles.migrate, "migrate", "apply database migrations")
@@ -75,12 +88,25 @@ def parser() -> argparse.ArgumentParser:
     worker.add_argument("--processes", type=int)
     worker.add_argument("--threads", type=int)
 
+
+def _token_commands(sub: Any, command: Add) -> None:
     token = sub.add_parser("token", help="API tokens").add_subparsers(dest="token_command", required=True)
     create = command(token, "create", tools.token_create, "cli", "create a token; prints only the token")
     create.add_argument("--workspace", required=True)
     create.add_argument("--scope", required=True, choices=("write", "read"))
     create.add_argument("--label", default="")
+    create.add_argument("--expires-in", type=tools.duration_arg, metavar="DURATION",
+                        help="the token stops working after this (ISO 8601, e.g. P90D or PT12H; default: never)")
+    listing = command(token, "list", tools.token_list, "cli", "a workspace's tokens (never the tokens themselves)")
+    listing.add_argument("--workspace", required=True)
+    listing.add_argument("--all", action="store_true", help="include revoked tokens")
+    listing.add_argument("--format", choices=("table", "json"), default="table")
+    revoke = command(token, "revoke", tools.token_revoke, "cli", "revoke a token by its id")
+    revoke.add_argument("--workspace", required=True)
+    revoke.add_argument("token_id", type=uuid.UUID, metavar="TOKEN_ID")
 
+
+def _log_commands(sub: Any, command: Add) -> None:
     log = sub.add_parser("log", help="the event log").add_subparsers(dest="log_command", required=True)
     tail = command(log, "tail", tools.log_tail, "cli", "follow the log, one line per event")
     tail.add_argument("--from-start", action="store_true", help="replay the whole log first")
@@ -91,6 +117,8 @@ def parser() -> argparse.ArgumentParser:
     bump = command(log, "bump-epoch", tools.log_bump_epoch, "cli", "after a restore or logical migration")
     bump.add_argument("--reason", required=True)
 
+
+def _console_commands(sub: Any, command: Add) -> None:
     console = sub.add_parser("console", help="the console channel").add_subparsers(dest="console_command",
                                                                                    required=True)
     reply = command(console, "reply", console_replies.reply, "cli",
@@ -100,13 +128,14 @@ def parser() -> argparse.ArgumentParser:
     reply.add_argument("--author", required=True, help="who replies, e.g. ana@example.social")
     reply.add_argument("--to", help="the id of the reply this one answers (default: the post itself)")
 
+
+def _report_commands(sub: Any, command: Add) -> None:
     report = command(sub, "report", followthrough_report.report, "cli", "follow-through report")
     report.add_argument("--workspace", default="default")
     report.add_argument("--by", choices=("account", "owner", "channel", "day", "workspace"), default="account")
     report.add_argument("--from", dest="start", metavar="YYYY-MM-DD", help="tasks due from this UTC day")
     report.add_argument("--to", dest="end", metavar="YYYY-MM-DD", help="through this UTC day")
     report.add_argument("--format", choices=("table", "json", "csv"), default="table")
-    return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,7 +12,7 @@ import logging
 import re
 import sys
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 from structlog.typing import EventDict, Processor
@@ -73,11 +73,16 @@ def _shared_processors(role: str) -> list[Processor]:
     ]
 
 
-def configure_logging(*, role: str, level: str = "info", fmt: str = "auto") -> None:
-    """Set up structlog and route the standard library's loggers through it."""
-    use_json = fmt == "json" or (fmt == "auto" and not sys.stdout.isatty())
+def configure_logging(*, role: str, level: str = "info", fmt: str = "auto", stream: TextIO | None = None) -> None:
+    """Set up structlog and route the standard library's loggers through it.
+
+    Servers log to stdout (the platform collects it); commands whose stdout is their
+    output (``token create``, ``report --format json``) pass ``sys.stderr``.
+    """
+    out = stream or sys.stdout
+    use_json = fmt == "json" or (fmt == "auto" and not out.isatty())
     renderer: Processor = (
-        structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
+        structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer(colors=out.isatty())
     )
     shared = _shared_processors(role)
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
@@ -91,7 +96,7 @@ def configure_logging(*, role: str, level: str = "info", fmt: str = "auto") -> N
             structlog.processors.format_exc_info if use_json else _keep,
             renderer,
         ],
-        logger_factory=_named_writer,
+        logger_factory=functools.partial(_named_writer, out),
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         cache_logger_on_first_use=True,
     )
@@ -103,7 +108,7 @@ def configure_logging(*, role: str, level: str = "info", fmt: str = "auto") -> N
             renderer,
         ],
     )
-    handler = logging.StreamHandler(sys.stdout)
+    handler = logging.StreamHandler(out)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -120,13 +125,13 @@ def configure_logging(*, role: str, level: str = "info", fmt: str = "auto") -> N
 class _NamedWriteLogger(structlog.WriteLogger):
     """structlog's thread-safe line writer, with the name that add_logger_name reads."""
 
-    def __init__(self, name: str) -> None:
-        super().__init__(sys.stdout)
+    def __init__(self, name: str, out: TextIO) -> None:
+        super().__init__(out)
         self.name = name
 
 
-def _named_writer(*args: Any) -> _NamedWriteLogger:
-    return _NamedWriteLogger(str(args[0]) if args else "followthrough")
+def _named_writer(out: TextIO, *args: Any) -> _NamedWriteLogger:
+    return _NamedWriteLogger(str(args[0]) if args else "followthrough", out)
 
 
 def _keep(_: Any, __: str, event_dict: EventDict) -> EventDict:

@@ -31,8 +31,22 @@ def api(run: Run) -> int:
     import uvicorn
 
     bootstrap.wait_for_schema(run.settings)
-    app = bootstrap.build_api(run.settings)
-    uvicorn.run(app, host=run.settings.api_host, port=run.settings.api_port, log_config=None, access_log=False)
+    settings = run.settings
+    if settings.api_workers > 1:
+        # Each uvicorn worker process builds its own app from the environment; each counts
+        # its own HTTP metrics, so a separate metrics port is not served (see README).
+        os.environ.update({"DATABASE_URL": bootstrap.database_url(settings),
+                           "BROKER_URL": bootstrap.broker_url(settings)})
+        uvicorn.run("followthrough.bootstrap:api_from_environment", factory=True, workers=settings.api_workers,
+                    host=settings.api_host, port=settings.api_port, **bootstrap.API_SERVER_OPTIONS)
+        return 0
+    app = bootstrap.build_api(settings)
+    if settings.metrics_port:
+        from prometheus_client import start_http_server
+
+        # Its own port, for the cluster's scraper only (never exposed like the API).
+        start_http_server(settings.metrics_port, addr=settings.api_host, registry=app.state.metrics_registry)
+    uvicorn.run(app, host=settings.api_host, port=settings.api_port, **bootstrap.API_SERVER_OPTIONS)
     return 0
 
 
@@ -150,9 +164,16 @@ def default_token(conn: psycopg.Connection[Any], home: Path) -> str:
         if workspaces.token_is_valid(conn, token, "default", "write"):
             return token
     token = str(workspaces.create_token(conn, "default", "write", label="followthrough up"))
-    path.write_text(token + "\n")
-    path.chmod(0o600)
+    write_private(path, token + "\n")
     return token
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to a file readable by its owner only, from the moment it exists."""
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
 
 
 def banner(base: str, token: str, settings: Settings) -> None:
@@ -162,7 +183,7 @@ def banner(base: str, token: str, settings: Settings) -> None:
         f"  API:            {base}   (docs: {base}/docs)",
         f"  write token:    {token}   (workspace: default)",
         f"  state:          {settings.home.resolve()}",
-        f"  console posts:  {settings.console_dir.resolve()}/<account>.jsonl",
+        f"  console posts:  {settings.console_dir.resolve()}/<workspace>/<account>.jsonl",
         "",
         "Try:",
         f"  export FT={token}",

@@ -28,6 +28,18 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # uvicorn worker processes of the `api` role (HTTP metrics are then counted per process).
+    api_workers: int = Field(default=1, ge=1, le=64)
+    # Bounds on what a client may send (see README, "Limits").
+    api_max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    api_schedule_horizon_days: int = Field(default=365, ge=1, le=3650)
+    # /metrics: on its own port when set (0 = off), and/or on the API port behind this token.
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    metrics_token: str | None = None
+    # Rate limits ("limits" library notation), per token and per client address before auth.
+    rate_limit_per_token: str = "100/second"  # noqa: S105 - a rate, not a secret
+    rate_limit_per_address: str = "200/second"
+    rate_limit_enabled: bool = True
 
     # Dispatch and execution.
     lease_seconds: float = Field(default=30.0, gt=0)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import orjson
+from pydantic import TypeAdapter, ValidationError
 
 from events import monitoring
 from events.follow import tail
@@ -19,11 +23,59 @@ def _wants_json(fmt: str) -> bool:
     return fmt == "json" or (fmt == "auto" and not sys.stdout.isatty())
 
 
+def duration_arg(text: str) -> timedelta:
+    """An ISO 8601 duration option (P90D, PT12H), as argparse's ``type``."""
+    try:
+        span = TypeAdapter(timedelta).validate_python(text)
+    except ValidationError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 duration such as P90D or PT12H") from None
+    if span <= timedelta(0):
+        raise argparse.ArgumentTypeError("must be positive")
+    return span
+
+
 def token_create(run: Run) -> int:
+    """Prints the token alone on stdout: ``FT=$(followthrough token create ...)``."""
     bootstrap.wait_for_schema(run.settings, timeout=10)
+    expires = run.args.expires_in
     with bootstrap.connect(run.settings) as conn:
-        token = workspaces.create_token(conn, run.args.workspace, run.args.scope, label=run.args.label)
+        token = workspaces.create_token(conn, run.args.workspace, run.args.scope, label=run.args.label,
+                                        expires_at=None if expires is None else datetime.now(UTC) + expires)
     print(token)
+    return 0
+
+
+def token_list(run: Run) -> int:
+    with bootstrap.connect(run.settings) as conn:
+        found = workspaces.list_tokens(conn, run.args.workspace, include_revoked=run.args.all)
+    views = [_token_view(t) for t in found]
+    if run.args.format == "json":
+        print(orjson.dumps({"tokens": views}).decode())
+        return 0
+    print(f"{'id':<36}  {'scope':<5}  {'created':<16}  {'expires':<16}  {'last used':<16}  {'revoked':<16}  label")
+    for v in views:
+        print(f"{v['id']:<36}  {v['scope']:<5}  {_day(v['created_at'])}  {_day(v['expires_at'])}  "
+              f"{_day(v['last_used_at'])}  {_day(v['revoked_at'])}  {v['label']}")
+    return 0
+
+
+def _token_view(info: workspaces.TokenInfo) -> dict[str, Any]:
+    def iso(moment: datetime | None) -> str | None:
+        return None if moment is None else moment.isoformat()
+
+    return {"id": str(info.id), "scope": info.scope, "label": info.label, "created_at": iso(info.created_at),
+            "expires_at": iso(info.expires_at), "last_used_at": iso(info.last_used_at),
+            "revoked_at": iso(info.revoked_at)}
+
+
+def _day(iso: str | None) -> str:
+    return f"{iso[:16]:<16}" if iso else f"{'-':<16}"
+
+
+def token_revoke(run: Run) -> int:
+    with bootstrap.connect(run.settings) as conn:
+        info = workspaces.revoke_token(conn, run.args.workspace, run.args.token_id)
+    print(f"revoked {info.id} ({info.scope}, {info.label or 'no label'})")
     return 0
 
 

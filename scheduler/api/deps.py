@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 from psycopg_pool import ConnectionPool
 
 from events.store import EventStore
+from scheduler.api.config import ApiConfig
 from scheduler.services import workspaces
 from scheduler.services.shares import ShareService
 from scheduler.services.webhook_secrets import SecretBox
@@ -27,6 +28,7 @@ class Services:
     start: Callable[[], None]
     stop: Callable[[], None]
     webhook_secrets: SecretBox | None = None
+    config: ApiConfig = field(default_factory=ApiConfig)
 
 
 def services(request: Request) -> Services:
@@ -49,7 +51,8 @@ def principal(request: Request, svc: ServicesDep) -> Principal:
     with svc.pool.connection() as conn:
         found = workspaces.authenticate(conn, token.strip())
     if found is None:
-        raise HTTPException(401, "unknown or revoked token", headers=CHALLENGE)
+        raise HTTPException(401, "unknown, expired or revoked token", headers=CHALLENGE)
+    request.state.workspace_id = found.workspace_id  # for the access log
     return found
 
 

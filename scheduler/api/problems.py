@@ -5,12 +5,16 @@ HTTP status codes live here and nowhere else.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+import psycopg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from psycopg import errors as pg_errors
+from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from events.errors import ConcurrencyError
@@ -58,15 +62,25 @@ _FRIENDLY = {
 }
 
 
-def _field(loc: tuple[int | str, ...]) -> str:
+def _field(loc: tuple[int | str, ...], kind: str) -> str:
+    if kind == "json_invalid":
+        return "body"  # the location is a byte offset, not a field
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or "body"
+
+
+def _message(error: dict[str, Any]) -> str:
+    kind = error.get("type", "")
+    if kind == "json_invalid":
+        return f"is not valid JSON ({error.get('ctx', {}).get('error', 'syntax error')})"
+    msg = str(error.get("msg", "invalid"))
+    return _FRIENDLY.get(kind, msg.removeprefix("Value error, "))
 
 
 def _validation(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [
-        {"field": _field(tuple(e.get("loc", ()))), "message": _FRIENDLY.get(e.get("type", ""), e.get("msg", "invalid"))}
+        {"field": _field(tuple(e.get("loc", ())), e.get("type", "")), "message": _message(e)}
         for e in exc.errors()
     ] or [{"field": "body", "message": "invalid request"}]
     return invalid(errors)
@@ -108,16 +122,58 @@ def _busy(_: Request, __: Exception) -> JSONResponse:
     )
 
 
-def _http(_: Request, exc: Exception) -> JSONResponse:
+_TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
+           413: "Content too large", 415: "Unsupported media type"}
+
+
+def _allowed(request: Request) -> str:
+    """Every method the path answers, from the OpenAPI paths (Starlette names only the first
+    route whose path matched, and /v1/accounts has a GET route and a POST route)."""
+    table: list[tuple[re.Pattern[str], list[str]]] | None = getattr(request.app.state, "allow_table", None)
+    if table is None:
+        table = [(re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(path)) + "$"),
+                  sorted(m.upper() for m in item))
+                 for path, item in request.app.openapi().get("paths", {}).items()]
+        request.app.state.allow_table = table
+    methods = {m for pattern, allowed in table if pattern.match(request.url.path) for m in allowed}
+    return ", ".join(sorted(methods or {"GET"}))
+
+
+def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     headers = dict(exc.headers) if exc.headers else None
-    titles = {401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed"}
-    return problem(exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail), headers=headers)
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "Allow": _allowed(request)}
+    extra: dict[str, Any] = {}
+    if exc.status_code == 413:
+        extra["errors"] = [{"field": "body", "message": "is too large"}]
+    return problem(exc.status_code, _TITLES.get(exc.status_code, "Error"), str(exc.detail), headers=headers, **extra)
 
 
-def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-    log.exception("request_failed", error=repr(exc))
-    return problem(500, "Internal error", "the request failed; the error was logged")
+def _database(_: Request, exc: Exception) -> JSONResponse:
+    """Every driver error a request can cause, as a 4xx (or 503 when the database is away).
+
+    Logged with its SQLSTATE and constraint only: a driver message can quote the row
+    (an account's config), and rows are not for logs.
+    """
+    assert isinstance(exc, psycopg.Error | PoolTimeout)
+    diag = getattr(exc, "diag", None)
+    log.warning("database_error_answered", error=type(exc).__name__, sqlstate=getattr(exc, "sqlstate", None),
+                constraint=getattr(diag, "constraint_name", None))
+    if isinstance(exc, pg_errors.UniqueViolation):
+        return problem(409, "Conflict", "body: this would duplicate something that exists",
+                       type_="urn:followthrough:problem:conflict", field="body")
+    if isinstance(exc, psycopg.IntegrityError | psycopg.DataError):
+        return invalid([{"field": "body", "message": "holds a value the database cannot store (out of range?)"}])
+    if isinstance(exc, PoolTimeout | psycopg.OperationalError):
+        return problem(503, "Unavailable", "the database is busy or away; try again", headers={"Retry-After": "1"})
+    raise exc
+
+
+def _unstorable(_: Request, exc: Exception) -> JSONResponse:
+    log.warning("input_unstorable", error=type(exc).__name__)
+    return invalid([{"field": "body", "message": "holds a value that cannot be stored (unpaired surrogate or "
+                                                 "out-of-range number or time)"}])
 
 
 def install(app: FastAPI) -> None:
@@ -128,4 +184,9 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(IdempotencyKeyReusedError, _key_reused)
     app.add_exception_handler(ConcurrencyError, _busy)
     app.add_exception_handler(StarletteHTTPException, _http)
-    app.add_exception_handler(Exception, _unexpected)
+    app.add_exception_handler(psycopg.Error, _database)
+    app.add_exception_handler(PoolTimeout, _database)
+    app.add_exception_handler(UnicodeError, _unstorable)
+    app.add_exception_handler(OverflowError, _unstorable)
+    # Anything else is caught, logged once with the request id and answered 500 by
+    # middleware.Guard (a handler for Exception would be logged again by the server).

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -12,13 +11,26 @@ from starlette.concurrency import run_in_threadpool
 
 from events.projections import reports
 from scheduler.api.deps import Reader, ServicesDep, Writer
-from scheduler.api.schemas import AccountIn, CancelIn, CompleteIn, MarkSentIn, PlanStepIn, RescheduleIn, ShareIn
+from scheduler.api.schemas import (
+    AccountIn,
+    CancelIn,
+    CompleteIn,
+    MarkSentIn,
+    Moment,
+    PlanStepIn,
+    RescheduleIn,
+    ShareIn,
+)
 from scheduler.api.views import duration, event_view, share_view, task_view
+from scheduler.domain import inputs
 from scheduler.domain.plans import StepInput
+from scheduler.errors import InvalidInputError
 from scheduler.services import accounts
 from scheduler.services.shares import PlanShare
 
 router = APIRouter(prefix="/v1")
+
+ShareStatus = Literal["planned", "sending", "sent", "failed", "abandoned", "cancelled", "held"]
 
 
 def _steps(steps: list[PlanStepIn] | None) -> list[StepInput] | None:
@@ -30,7 +42,7 @@ def _account_view(a: accounts.Account) -> dict[str, Any]:
         "id": str(a.id),
         "name": a.name,
         "channel": a.channel,
-        "config": dict(a.config),
+        "config": inputs.without_secrets(dict(a.config)),
         "default_response_plan": None
         if a.default_response_plan is None
         else [{"kind": s.kind, "after": duration(s.after_seconds), "owner": s.owner} for s in a.default_response_plan],
@@ -99,7 +111,7 @@ async def plan_share(
 def list_shares(
     who: Reader,
     svc: ServicesDep,
-    status: str | None = None,
+    status: ShareStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     with svc.pool.connection() as conn:
@@ -155,9 +167,11 @@ def response_inbox(
     who: Reader,
     svc: ServicesDep,
     status: Annotated[list[Literal["open", "overdue", "done", "pending", "cancelled"]] | None, Query()] = None,
-    owner: str | None = None,
+    owner: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
+    if owner is not None and (problem := inputs.text_problem(owner)) is not None:
+        raise InvalidInputError("owner", problem)
     states: list[str] = [str(s) for s in status] if status else ["open", "overdue"]
     with svc.pool.connection() as conn:
         return {"tasks": reports.inbox(conn, who.workspace_id, states=states, owner=owner, limit=limit)}
@@ -168,9 +182,11 @@ def followthrough(
     who: Reader,
     svc: ServicesDep,
     by: Literal["account", "owner", "channel", "day", "workspace"] = "account",
-    start: Annotated[datetime | None, Query(alias="from")] = None,
-    end: Annotated[datetime | None, Query(alias="to")] = None,
+    start: Annotated[Moment | None, Query(alias="from", description="RFC 3339 with an offset")] = None,
+    end: Annotated[Moment | None, Query(alias="to", description="RFC 3339 with an offset")] = None,
 ) -> dict[str, Any]:
+    if start is not None and end is not None and end < start:
+        raise InvalidInputError("to", "must not be before from")
     with svc.pool.connection() as conn:
         rows = reports.followthrough(conn, who.workspace_id, by=by, start=start, end=end)
         integrity = reports.sent_without_tasks(conn, who.workspace_id)

@@ -10,6 +10,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from events.catalogue import ResponseStep, ResponseTask
 
+from scheduler.domain.inputs import text_problem
 from scheduler.errors import InvalidInputError
 
 KIND = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -54,6 +55,8 @@ def validate_plan(steps: Sequence[StepInput] | None, *, field: str = "response_p
         if step.after % timedelta(seconds=1):
             raise InvalidInputError(f"{where}.after", "must be a whole number of seconds")
         owner = step.owner.strip()
+        if (problem := text_problem(owner)) is not None:
+            raise InvalidInputError(f"{where}.owner", problem)
         if not owner or len(owner) > 200:
             raise InvalidInputError(f"{where}.owner", "must name who does this step (1-200 characters)")
         result.append(ResponseStep(kind=step.kind, after_seconds=int(step.after.total_seconds()), owner=owner))

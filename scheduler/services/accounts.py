@@ -19,13 +19,13 @@ from psycopg.types.json import Jsonb
 
 from events import sqlfiles
 from events.catalogue import ResponseStep
+from scheduler.domain import inputs
 from scheduler.domain.limits import CHANNELS
 from scheduler.domain.plans import StepInput, validate_plan
 from scheduler.domain.replies import cadence_from_config
 from scheduler.errors import ConflictError, InvalidInputError, NotFoundError
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-SECRET_KEY = re.compile(r"(token|secret|password|credential|private_key|app_password)$", re.I)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,13 +64,8 @@ UNKNOWN_OUTCOME_CHOICES = ("hold", "resend")
 
 
 def validate_config(config: Mapping[str, Any]) -> None:
-    for key in config:
-        if SECRET_KEY.search(key):
-            raise InvalidInputError(
-                f"config.{key}",
-                f"credentials are not stored: put the secret in an environment variable of the "
-                f"workers and give its name as {key}_env",
-            )
+    """Storable, bounded, and free of credentials at any depth (``inputs.check_config``)."""
+    inputs.check_config(config)
     if config.get("on_unknown_outcome", "hold") not in UNKNOWN_OUTCOME_CHOICES:
         raise InvalidInputError(
             "config.on_unknown_outcome",

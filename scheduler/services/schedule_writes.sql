@@ -52,3 +52,12 @@ UPDATE schedule
 SET lease_until = greatest(lease_until, clock_timestamp() + make_interval(secs => %(budget)s))
 WHERE kind = 'publish' AND share_id = %(share_id)s AND holder_attempt = %(attempt)s
 RETURNING lease_until
+
+-- name: index_tasks
+-- A planned share's response tasks (ids fixed at planning) -> the share, for look-ups by task id.
+INSERT INTO share_tasks (task_id, share_id, workspace_id)
+SELECT unnest(%(task_ids)s::uuid[]), %(share_id)s, %(workspace_id)s
+ON CONFLICT (task_id) DO NOTHING
+
+-- name: share_of_task
+SELECT share_id FROM share_tasks WHERE task_id = %(task_id)s AND workspace_id = %(workspace_id)s

@@ -18,11 +18,13 @@ from uuid import UUID
 import psycopg
 
 from events import sqlfiles
+from events.catalogue import SharePlanned
 from events.errors import ConcurrencyError
 from events.notifier import Notifier
 from events.records import AppendResult, NewEvent, RecordedEvent, StreamAppend, metadata
 from events.store import EventStore
 from scheduler.domain import share as lifecycle
+from scheduler.domain.plans import tasks_for
 from scheduler.domain.schedule import Remove, ScheduleOp, Upsert, Wake, ops_for
 from scheduler.domain.share import ShareState
 
@@ -129,7 +131,9 @@ class ShareStreams:
         ``ConcurrencyError`` when the stream moved past ``expected_version``."""
         ops = ops_for(e.event for e in events)
         stream = lifecycle.stream_id(share_id)
-        if not ops and also is None:
+        task_ids = [t.task_id for e in events if isinstance(e.event, SharePlanned)
+                    for t in tasks_for(share_id, e.event.response_plan)]
+        if not ops and also is None and not task_ids:
             # A single statement is its own transaction: one round trip.
             result = self.store.append(stream, events, expected_version=expected_version,
                                        workspace_id=workspace_id, conn=conn)
@@ -139,6 +143,9 @@ class ShareStreams:
                 result = self.store.append(stream, events, expected_version=expected_version,
                                            workspace_id=workspace_id, conn=conn)
                 apply_schedule(conn, share_id=share_id, workspace_id=workspace_id, ops=ops)
+                if task_ids:
+                    conn.execute(Q["index_tasks"], {"task_ids": task_ids, "share_id": share_id,
+                                                    "workspace_id": workspace_id})
                 if also is not None:
                     also(conn, result)
         self.committed(wake=any(isinstance(op, Upsert | Wake) for op in ops))

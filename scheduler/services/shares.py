@@ -32,6 +32,7 @@ from scheduler.domain.replies import cadence_from_config
 from scheduler.domain.share import ShareState
 from scheduler.errors import IdempotencyKeyReusedError, InvalidInputError, NotFoundError
 from scheduler.services import accounts
+from scheduler.services.share_stream import Q as SQ
 from scheduler.services.share_stream import ShareStreams, stamp
 
 log = structlog.get_logger("scheduler.services.shares")
@@ -100,6 +101,16 @@ class ShareService:
     clock: Callable[[], datetime] = utc_now
     # What an account's server says of its text limit (the channel asks it; cached there).
     instance_limit: Callable[[str, Mapping[str, Any]], InstanceLimit | None] = no_instance_limit
+    # How far ahead a share may be scheduled (FOLLOWTHROUGH_API_SCHEDULE_HORIZON_DAYS).
+    horizon: timedelta = timedelta(days=365)
+
+    def _check_when(self, scheduled_at: datetime, now: datetime) -> None:
+        if scheduled_at.tzinfo is None:
+            raise InvalidInputError("scheduled_at", "must carry a time-zone offset (RFC 3339)")
+        if scheduled_at < now - PAST_TOLERANCE:
+            raise InvalidInputError("scheduled_at", "is more than 5 minutes in the past")
+        if scheduled_at > now + self.horizon:
+            raise InvalidInputError("scheduled_at", f"is more than {self.horizon.days} days ahead")
 
     # --- reading ------------------------------------------------------------------
 
@@ -179,10 +190,7 @@ class ShareService:
         check_text(account.channel, account.config, command.text,
                    self.instance_limit(account.channel, account.config))
         scheduled_at = command.scheduled_at or now
-        if scheduled_at.tzinfo is None:
-            raise InvalidInputError("scheduled_at", "must carry a time-zone offset (RFC 3339)")
-        if scheduled_at < now - PAST_TOLERANCE:
-            raise InvalidInputError("scheduled_at", "is more than 5 minutes in the past")
+        self._check_when(scheduled_at, now)
         if command.response_plan:
             plan = validate_plan(command.response_plan)
         elif account.default_response_plan:
@@ -207,8 +215,7 @@ class ShareService:
     def reschedule(
         self, workspace_id: str, share_id: UUID, scheduled_at: datetime, *, actor: str
     ) -> tuple[ShareState, list[RecordedEvent]]:
-        if scheduled_at < self.clock() - PAST_TOLERANCE:
-            raise InvalidInputError("scheduled_at", "is more than 5 minutes in the past")
+        self._check_when(scheduled_at, self.clock())
         return self._change(
             workspace_id, share_id, actor, lambda s: lifecycle.reschedule(s, scheduled_at=scheduled_at.astimezone(UTC))
         )
@@ -260,20 +267,9 @@ class ShareService:
         return self.load(workspace_id, share_id)
 
     def _share_of_task(self, workspace_id: str, task_id: UUID) -> UUID:
+        """The task's share, from the index written with the share's plan (``share_tasks``)."""
         with self.pool.connection() as conn:
-            row = conn.execute(
-                "SELECT share_id FROM rm_response_tasks WHERE task_id = %s AND workspace_id = %s",
-                (task_id, workspace_id),
-            ).fetchone()
-            if row is None:
-                # The inbox may lag the log by a moment: look in the log itself.
-                row = conn.execute(
-                    "SELECT stream_id FROM events WHERE type = 'ResponseTasksRecorded' AND workspace_id = %s"
-                    " AND data @> %s",
-                    (workspace_id, Jsonb({"tasks": [{"task_id": str(task_id)}]})),
-                ).fetchone()
-                if row is not None:
-                    return UUID(str(row[0]).removeprefix("share-"))
+            row = conn.execute(SQ["share_of_task"], {"task_id": task_id, "workspace_id": workspace_id}).fetchone()
         if row is None:
             raise NotFoundError("response task", str(task_id))
         return UUID(str(row[0]))

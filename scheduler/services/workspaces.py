@@ -1,21 +1,32 @@
-"""Workspaces and their bearer tokens (stored as sha256 hashes, never in clear)."""
+"""Workspaces and their bearer tokens (stored as sha256 hashes, never in clear).
+
+A token belongs to one workspace and carries a scope; it may expire, can be revoked, and
+records when it was last used (refreshed at most once a minute, so that authenticating
+stays one indexed read).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID, uuid4
 
 import psycopg
 
-from scheduler.errors import InvalidInputError
+from events import sqlfiles
+from scheduler.domain.inputs import text_problem
+from scheduler.errors import InvalidInputError, NotFoundError
 
 Scope = Literal["read", "write"]
 WORKSPACE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 TOKEN_PREFIX = "ft_"  # noqa: S105 - a prefix, not a secret
+MAX_LABEL = 200
+Q = sqlfiles.load("scheduler.services", "tokens.sql")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +42,25 @@ class Principal:
         return self.scope == "write"
 
 
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    """What can be known of a token after its creation (never the token)."""
+
+    id: UUID
+    workspace_id: str
+    scope: Scope
+    label: str
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+def _info(row: Sequence[Any]) -> TokenInfo:
+    return TokenInfo(id=row[0], workspace_id=row[1], scope=row[2], label=row[3], created_at=row[4],
+                     expires_at=row[5], last_used_at=row[6], revoked_at=row[7])
+
+
 def hash_token(token: str) -> bytes:
     # Tokens are 256 random bits, so a fast hash is enough (no dictionary to guess from).
     return hashlib.sha256(token.encode()).digest()
@@ -42,27 +72,58 @@ def ensure_workspace(conn: psycopg.Connection[Any], workspace_id: str) -> None:
     conn.execute("INSERT INTO workspaces (id) VALUES (%s) ON CONFLICT (id) DO NOTHING", (workspace_id,))
 
 
-def create_token(conn: psycopg.Connection[Any], workspace_id: str, scope: Scope, *, label: str = "") -> str:
-    """Create a token (and the workspace if new); returns the token, shown only this once."""
+def issue_token(
+    conn: psycopg.Connection[Any], workspace_id: str, scope: Scope, *, label: str = "",
+    expires_at: datetime | None = None,
+) -> tuple[TokenInfo, str]:
+    """Create a token (and the workspace if new); returns it with the token, shown only this once."""
     if scope not in ("read", "write"):
         raise InvalidInputError("scope", "must be read or write")
+    if (problem := text_problem(label)) is not None or len(label) > MAX_LABEL:
+        raise InvalidInputError("label", problem or f"must be at most {MAX_LABEL} characters")
+    if expires_at is not None and expires_at.tzinfo is None:
+        raise InvalidInputError("expires_at", "must carry a time-zone offset (RFC 3339)")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with conn.transaction():
         ensure_workspace(conn, workspace_id)
-        conn.execute(
-            "INSERT INTO api_tokens (id, workspace_id, scope, token_hash, label) VALUES (%s, %s, %s, %s, %s)",
-            (uuid4(), workspace_id, scope, hash_token(token), label),
-        )
-    return token
+        row = conn.execute(Q["insert"], {"id": uuid4(), "workspace_id": workspace_id, "scope": scope,
+                                         "token_hash": hash_token(token), "label": label,
+                                         "expires_at": expires_at}).fetchone()
+    assert row is not None
+    return _info(row), token
+
+
+def create_token(
+    conn: psycopg.Connection[Any], workspace_id: str, scope: Scope, *, label: str = "",
+    expires_at: datetime | None = None,
+) -> str:
+    """Create a token (and the workspace if new); returns the token, shown only this once."""
+    return issue_token(conn, workspace_id, scope, label=label, expires_at=expires_at)[1]
+
+
+def list_tokens(conn: psycopg.Connection[Any], workspace_id: str, *, include_revoked: bool = False) -> list[TokenInfo]:
+    rows = conn.execute(Q["list"], {"workspace_id": workspace_id, "include_revoked": include_revoked}).fetchall()
+    return [_info(r) for r in rows]
+
+
+def revoke_token(conn: psycopg.Connection[Any], workspace_id: str, token_id: UUID) -> TokenInfo:
+    """Revoke a token of this workspace (revoking twice is the same as once)."""
+    with conn.transaction():
+        row = conn.execute(Q["revoke"], {"id": token_id, "workspace_id": workspace_id}).fetchone()
+    if row is None:
+        raise NotFoundError("token", str(token_id))
+    return _info(row)
 
 
 def authenticate(conn: psycopg.Connection[Any], token: str) -> Principal | None:
-    row = conn.execute(
-        "SELECT id, workspace_id, scope FROM api_tokens WHERE token_hash = %s AND revoked_at IS NULL",
-        (hash_token(token),),
-    ).fetchone()
+    """The token's principal when it is known, not revoked and not expired."""
+    if len(token) > 200 or not token.isascii():
+        return None
+    row = conn.execute(Q["authenticate"], {"token_hash": hash_token(token)}).fetchone()
     if row is None:
         return None
+    if row[3]:
+        conn.execute(Q["touch"], {"id": row[0]})
     return Principal(token_id=row[0], workspace_id=row[1], scope=row[2])
 
 

@@ -15,6 +15,8 @@ import pytest
 from events.catalogue import ShareCancelled
 from events.records import NewEvent
 from events.store import EventStore
+from scheduler.services import workspaces
+from tests.support.database import connect
 
 pytestmark = pytest.mark.e2e
 
@@ -105,3 +107,34 @@ def test_report_prints_a_table_csv_and_json_with_no_rate_where_nothing_is_settle
     # And a bad date names the option
     assert bad.returncode == 2
     assert "--from" in bad.stderr
+
+
+def test_tokens_can_be_created_listed_and_revoked_with_only_output_on_stdout(
+    env: dict[str, str], database_url: str
+) -> None:
+    # Given chatty logging (debug), which must stay on stderr
+    chatty = {**env, "FOLLOWTHROUGH_LOG_LEVEL": "debug"}
+    # When a token is created with an expiry, the way a script captures it
+    created = cli("token", "create", "--workspace", "acme", "--scope", "write", "--label", "ci",
+                  "--expires-in", "P30D", env=chatty)
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.strip()
+    # Then stdout holds the token alone
+    assert created.stdout == token + "\n"
+    assert token.startswith("ft_")
+    # And the list shows it (never the token) with its expiry
+    listed = cli("token", "list", "--workspace", "acme", "--format", "json", env=chatty)
+    assert listed.returncode == 0, listed.stderr
+    tokens = orjson.loads(listed.stdout)["tokens"]
+    assert [(t["scope"], t["label"]) for t in tokens] == [("write", "ci")]
+    assert tokens[0]["expires_at"] is not None
+    assert token not in listed.stdout
+    # When it is revoked
+    revoked = cli("token", "revoke", "--workspace", "acme", tokens[0]["id"], env=chatty)
+    assert revoked.returncode == 0, revoked.stderr
+    # Then it no longer authenticates, and another workspace cannot revoke it (no such token there)
+    with connect(database_url) as conn:
+        assert workspaces.authenticate(conn, token) is None
+    elsewhere = cli("token", "revoke", "--workspace", "other", tokens[0]["id"], env=chatty)
+    assert elsewhere.returncode == 2
+    assert "not found" in elsewhere.stderr

@@ -22,7 +22,8 @@ PLAN = [{"kind": "check_replies", "after": "PT1H", "owner": "alice"}]
 @pytest.fixture
 def client(settings: Settings) -> Iterator[httpx.Client]:
     """The API served by uvicorn on a loopback port, called over real HTTP."""
-    with serve(bootstrap.build_api(settings)) as base_url, httpx.Client(base_url=base_url, timeout=10) as c:
+    app = bootstrap.build_api(settings)
+    with serve(app, **bootstrap.API_SERVER_OPTIONS) as base_url, httpx.Client(base_url=base_url, timeout=10) as c:
         yield c
 
 
@@ -199,15 +200,29 @@ def test_cancelling_a_planned_share_cancels_its_tasks_and_its_schedule(
         assert conn.execute("SELECT count(*) FROM schedule").fetchone() == (0,)
 
 
-def test_completing_a_task_before_its_share_was_attempted_is_a_404(
+def test_completing_a_task_of_a_share_not_sent_yet_is_a_409_saying_why(
     client: httpx.Client, auth: dict[str, str], account: dict[str, Any]
 ) -> None:
+    # Given a share planned for an hour from now (its tasks pending)
     due = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     share = client.post("/v1/shares", headers=auth, json={
         "account_id": account["id"], "text": "later", "scheduled_at": due, "response_plan": PLAN}).json()
     task_id = share["response_tasks"][0]["id"]
-    # Tasks are recorded with the first attempt: until then the log does not know them
+    # When one of its tasks is completed
     response = client.post(f"/v1/response-tasks/{task_id}/complete", headers=auth)
+    # Then the answer is a conflict that says the share is not sent yet
+    assert response.status_code == 409, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert "only after its share is sent" in response.json()["detail"]
+    # And once the share is cancelled, it says so
+    client.post(f"/v1/shares/{share['id']}/cancel", headers=auth, json={"reason": "changed plans"})
+    response = client.post(f"/v1/response-tasks/{task_id}/complete", headers=auth)
+    assert response.status_code == 409
+    assert "cancelled" in response.json()["detail"]
+
+
+def test_completing_an_unknown_task_is_a_404(client: httpx.Client, auth: dict[str, str]) -> None:
+    response = client.post("/v1/response-tasks/00000000-0000-4000-8000-000000000000/complete", headers=auth)
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("application/problem+json")
 

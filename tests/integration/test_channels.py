@@ -1048,7 +1048,7 @@ def test_given_a_console_post_deleted_by_another_process_then_find_no_longer_see
 
     # Then the first no longer finds it, and the file holds the post and its removal
     assert here.find(share) is None
-    assert [sorted(line) for line in here.lines_for("team")] == [
+    assert [sorted(line) for line in here.lines_for("default", "team")] == [
         ["account", "attempt", "published_at", "scheduled_at", "share_id", "text", "workspace_id"],
         ["account", "removed", "removed_at"],
     ]

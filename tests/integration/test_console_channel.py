@@ -29,7 +29,7 @@ def test_publishing_a_share_twice_writes_one_line(tmp_path: Path) -> None:
     first = publisher.publish(post(share))
     again = publisher.publish(post(share))
     assert first == again
-    assert [line["share_id"] for line in publisher.lines_for("main")] == [str(share)]
+    assert [line["share_id"] for line in publisher.lines_for("acme", "main")] == [str(share)]
 
 
 def test_processes_and_threads_publishing_the_same_shares_write_each_once(tmp_path: Path) -> None:
@@ -47,28 +47,28 @@ def test_processes_and_threads_publishing_the_same_shares_write_each_once(tmp_pa
     for t in threads:
         t.join()
     # Then the file holds one line per share
-    lines = ConsolePublisher(tmp_path).lines_for("main")
+    lines = ConsolePublisher(tmp_path).lines_for("acme", "main")
     assert sorted(line["share_id"] for line in lines) == sorted(ids)
 
 
 def test_find_sees_a_line_written_by_another_process_and_ignores_a_torn_line(tmp_path: Path) -> None:
     written, torn = uuid.uuid4(), uuid.uuid4()
     ConsolePublisher(tmp_path).publish(post(written))
-    with (tmp_path / "main.jsonl").open("ab") as f:
+    with (tmp_path / "acme" / "main.jsonl").open("ab") as f:
         f.write(f'{{"share_id":"{torn}","text":"cut sh'.encode())  # a crash mid-write
     other = ConsolePublisher(tmp_path)
     assert other.find(post(written)) is not None
     assert other.find(post(torn)) is None
     # And publishing the torn share again writes a whole line of its own
     other.publish(post(torn))
-    assert [line["share_id"] for line in other.lines_for("main")] == [str(written), str(torn)]
+    assert [line["share_id"] for line in other.lines_for("acme", "main")] == [str(written), str(torn)]
     assert ConsolePublisher(tmp_path).find(post(torn)) is not None
 
 
 def test_a_removed_file_starts_over(tmp_path: Path) -> None:
     publisher = ConsolePublisher(tmp_path)
     publisher.publish(post(uuid.uuid4()))
-    (tmp_path / "main.jsonl").unlink()
+    (tmp_path / "acme" / "main.jsonl").unlink()
     share = uuid.uuid4()
     publisher.publish(post(share))
-    assert [line["share_id"] for line in publisher.lines_for("main")] == [str(share)]
+    assert [line["share_id"] for line in publisher.lines_for("acme", "main")] == [str(share)]

@@ -25,10 +25,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(app: Any) -> Iterator[str]:
-    """``app`` served by uvicorn on 127.0.0.1 in a thread of this process; yields its base URL."""
+def serve(app: Any, **options: Any) -> Iterator[str]:
+    """``app`` served by uvicorn on 127.0.0.1 in a thread of this process; yields its base URL.
+    ``options`` go to uvicorn (e.g. the API's production ones)."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on",
+                                           **{"log_config": None, **options}))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

@@ -38,8 +38,8 @@ class System:
     def client(self, token: str) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
 
-    def console_lines(self, account: str) -> list[dict[str, Any]]:
-        path = self.home / "console" / f"{account}.jsonl"
+    def console_lines(self, account: str, workspace: str = "default") -> list[dict[str, Any]]:
+        path = self.home / "console" / workspace / f"{account}.jsonl"
         if not path.exists():
             return []
         return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]

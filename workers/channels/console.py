@@ -1,6 +1,7 @@
 """The console channel: a real local channel for dry runs and demos.
 
-Publishing appends one JSON line per share to ``<home>/console/<account>.jsonl``,
+Publishing appends one JSON line per share to ``<home>/console/<workspace>/<account>.jsonl``
+(a folder per workspace: two workspaces' accounts of the same name never share a file),
 idempotently: the file itself is the record of what was published. Under an
 exclusive lock shared by every worker process, a publisher reads the lines other
 processes appended since it last looked, and writes a share's line only if no line
@@ -112,7 +113,7 @@ class ConsolePublisher:
 
     def publish(self, post: Post) -> Published:
         share = str(post.share_id)
-        with self._locked(post.account_name) as account:
+        with self._locked(post.workspace_id, post.account_name) as account:
             if share not in account.published:
                 if post.before_write is not None:
                     post.before_write()
@@ -132,7 +133,7 @@ class ConsolePublisher:
 
     def find(self, post: Post) -> Published | None:
         share = str(post.share_id)
-        with self._locked(post.account_name) as account:
+        with self._locked(post.workspace_id, post.account_name) as account:
             found = share in account.published
             created_at = account.published.get(share)
         return self._published(post, created_at) if found else None
@@ -147,7 +148,7 @@ class ConsolePublisher:
             share = str(UUID(external_id))
         except ValueError:
             raise PermanentChannelError(f"console: {external_id!r} is not a console post's id") from None
-        with self._locked(post.account_name) as account:
+        with self._locked(post.workspace_id, post.account_name) as account:
             if share in account.published:
                 account.append(orjson.dumps({
                     "removed": share,
@@ -156,8 +157,8 @@ class ConsolePublisher:
                 }))
                 del account.published[share]
 
-    def lines_for(self, account_name: str) -> list[dict[str, object]]:
-        path = self._path(account_name)
+    def lines_for(self, workspace_id: str, account_name: str) -> list[dict[str, object]]:
+        path = self._path(workspace_id, account_name)
         if not path.exists():
             return []
         lines = []
@@ -168,32 +169,36 @@ class ConsolePublisher:
                 continue  # a torn line
         return lines
 
-    def _path(self, account_name: str) -> Path:
-        if "/" in account_name or account_name.startswith("."):
-            raise PermanentChannelError(f"account name {account_name!r} cannot name a console file")
-        return self.folder / f"{account_name}.jsonl"
+    def _path(self, workspace_id: str, account_name: str) -> Path:
+        for kind, name in (("workspace", workspace_id), ("account name", account_name)):
+            if not name or "/" in name or name.startswith(".") or "\x00" in name:
+                raise PermanentChannelError(f"{kind} {name!r} cannot name a console file or folder")
+        return self.folder / workspace_id / f"{account_name}.jsonl"
 
     def _published(self, post: Post, created_at: datetime | None) -> Published:
-        base = self._uris.get(post.account_name)
+        key = f"{post.workspace_id}/{post.account_name}"
+        base = self._uris.get(key)
         if base is None:  # resolving a path costs several system calls: once per account
-            base = self._uris[post.account_name] = self._path(post.account_name).resolve().as_uri()
+            base = self._uris[key] = self._path(post.workspace_id, post.account_name).resolve().as_uri()
         return Published(external_id=str(post.share_id), url=f"{base}#{post.share_id}", created_at=created_at)
 
-    def _account(self, account_name: str) -> _AccountFile:
+    def _account(self, workspace_id: str, account_name: str) -> _AccountFile:
+        key = f"{workspace_id}/{account_name}"
         with self._guard:
-            account = self._files.get(account_name)
+            account = self._files.get(key)
             if account is not None and os.fstat(account.fd).st_nlink == 0:
                 os.close(account.fd)  # someone removed the file to start over
                 account = None
             if account is None:
-                self.folder.mkdir(parents=True, exist_ok=True)
-                fd = os.open(self._path(account_name), os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-                account = self._files[account_name] = _AccountFile(fd)
+                path = self._path(workspace_id, account_name)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+                account = self._files[key] = _AccountFile(fd)
             return account
 
     @contextmanager
-    def _locked(self, account_name: str) -> Iterator[_AccountFile]:
-        account = self._account(account_name)
+    def _locked(self, workspace_id: str, account_name: str) -> Iterator[_AccountFile]:
+        account = self._account(workspace_id, account_name)
         # flock excludes other processes; this process's threads share the descriptor,
         # so they take a thread lock first.
         with account.threads:

@@ -358,6 +358,14 @@ def complete_task(
 ) -> tuple[NewEvent, ...]:
     task = state.task(task_id)
     if state.share_id is None or task is None:
+        planned = state.planned
+        if state.share_id is not None and planned is not None and any(
+            t.task_id == task_id for t in tasks_for(state.share_id, planned.response_plan)
+        ):
+            if state.status in ("cancelled", "abandoned"):
+                raise ConflictError(f"this response task cannot be done: its share is {state.status}")
+            raise ConflictError(f"a response task can be completed only after its share is sent "
+                                f"(the share is {state.status})")
         raise NotFoundError("response task", str(task_id))
     if task.completed_at is not None:
         return ()  # completing twice is the same as once

@@ -1,0 +1,164 @@
+"""What every request goes through before any route: an id, a body bound, rate limits,
+security headers, one access-log line, metrics, and the last word on unexpected errors.
+
+Plain ASGI (no BaseHTTPMiddleware): the body is counted as it arrives, so a client cannot
+make the API read more than ``max_body_bytes`` of it, with or without a token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+from uuid import uuid4
+
+import orjson
+import structlog
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException
+
+from scheduler.api.config import ApiConfig
+from scheduler.api.http_metrics import HttpMetrics
+from scheduler.api.ratelimits import RateLimits
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+App = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+log = structlog.get_logger("scheduler.api")
+
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
+PROBLEM = "application/problem+json"
+DOCS_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "connect-src 'self'; font-src 'self' data:; worker-src 'self' blob:; frame-ancestors 'none'; "
+    "base-uri 'none'; form-action 'none'"
+)
+API_CSP = "default-src 'none'; frame-ancestors 'none'"
+DOCS_PATHS = ("/docs", "/redoc", "/static/docs")
+
+
+class BodyTooLargeError(HTTPException):
+    """Raised from ``receive`` once the body passes the bound (FastAPI lets HTTPExceptions through)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"body: the request body is larger than {limit} bytes")
+
+
+def request_id_of(scope: Scope) -> str:
+    state = scope.get("state") or {}
+    return str(state.get("request_id", ""))
+
+
+def route_of(scope: Scope) -> str:
+    route = scope.get("route")
+    return str(getattr(route, "path", None) or "unmatched")
+
+
+def _security_headers(path: str, headers: MutableHeaders) -> None:
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["X-Frame-Options"] = "DENY"
+    headers["Referrer-Policy"] = "no-referrer"
+    docs = path.startswith(DOCS_PATHS)
+    headers["Content-Security-Policy"] = DOCS_CSP if docs else API_CSP
+    if path.startswith("/v1") or path == "/metrics":
+        headers["Cache-Control"] = "no-store"
+
+
+async def send_problem(send: Send, status: int, title: str, detail: str, *, request_id: str,
+                       headers: dict[str, str] | None = None, **extra: Any) -> None:
+    body = orjson.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail,
+                         "request_id": request_id, **extra})
+    raw = [(b"content-type", PROBLEM.encode()), (b"content-length", str(len(body)).encode())]
+    raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+
+
+class Guard:
+    """The outermost layer of our own: see the module's docstring."""
+
+    def __init__(self, app: App, config: ApiConfig, metrics: HttpMetrics, limits: RateLimits) -> None:
+        self.app = app
+        self.config = config
+        self.metrics = metrics
+        self.limits = limits
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        given = headers.get("x-request-id", "")
+        request_id = given if REQUEST_ID.match(given) else uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        outcome = {"status": 500, "sent": False}
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                outcome["status"], outcome["sent"] = message["status"], True
+                out = MutableHeaders(scope=message)
+                out["X-Request-ID"] = request_id
+                _security_headers(scope["path"], out)
+            await send(message)
+
+        try:
+            refused = await self._refuse_early(scope, headers)
+            if refused is not None:
+                status, title, detail, extra_headers, extra = refused
+                await send_problem(send_with_headers, status, title, detail, request_id=request_id,
+                                   headers=extra_headers, **extra)
+            else:
+                await self.app(scope, self._bounded(receive), send_with_headers)
+        except Exception as exc:
+            log.exception("request_failed", request_id=request_id, method=scope["method"], route=route_of(scope),
+                          error=type(exc).__name__)
+            if not outcome["sent"]:
+                await send_problem(send_with_headers, 500, "Internal error",
+                                   f"the request failed; quote request id {request_id}", request_id=request_id)
+        finally:
+            self._record(scope, int(outcome["status"]), time.perf_counter() - started, request_id)
+
+    async def _refuse_early(self, scope: Scope, headers: Headers) -> tuple[Any, ...] | None:
+        length = headers.get("content-length")
+        limit = self.config.max_body_bytes
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            return (413, "Content too large", f"body: the request body is larger than {limit} bytes", None,
+                    {"errors": [{"field": "body", "message": f"must be at most {limit} bytes"}]})
+        client = scope.get("client")
+        address = client[0] if client else "unknown"
+        auth = headers.get("authorization", "")
+        token_key = hashlib.sha256(auth.encode()).hexdigest()[:32] if auth else None
+        retry_after = await self.limits.hit(address, token_key)
+        if retry_after is not None:
+            return (429, "Too many requests", f"rate limit reached; retry in {retry_after} s",
+                    {"Retry-After": str(retry_after)}, {})
+        return None
+
+    def _bounded(self, receive: Receive) -> Receive:
+        limit = self.config.max_body_bytes
+        seen = 0
+
+        async def bounded() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise BodyTooLargeError(limit)
+            return message
+
+        return bounded
+
+    def _record(self, scope: Scope, status: int, seconds: float, request_id: str) -> None:
+        route = route_of(scope)
+        state = scope.get("state") or {}
+        self.metrics.observe(scope["method"], route, status, seconds, state.get("workspace_id"))
+        log.info("http_request", method=scope["method"], route=route, status=status,
+                 duration_ms=round(seconds * 1000, 2), workspace_id=state.get("workspace_id"),
+                 request_id=request_id)

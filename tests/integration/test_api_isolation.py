@@ -1,0 +1,120 @@
+"""Workspace isolation: for every endpoint, another workspace's token gets 404 or an empty
+list, never this workspace's data; /metrics does not open to workspace tokens; console
+files are kept apart per workspace."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import httpx
+import pytest
+
+from followthrough.settings import Settings
+from tests.support.api import PLAN, api_client, bearer
+from workers.channels import Post
+from workers.channels.console import ConsolePublisher
+
+Probe = Callable[[httpx.Client, dict[str, str], dict[str, str]], httpx.Response]
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[httpx.Client]:
+    with api_client(settings.model_copy(update={"metrics_token": "metrics-only-0001"})) as c:
+        yield c
+
+
+@pytest.fixture
+def acme(client: httpx.Client, database_url: str) -> dict[str, Any]:
+    """Workspace acme: an account, a share with a task, a second token."""
+    auth = bearer(database_url, "acme")
+    account = client.post("/v1/accounts", headers=auth, json={"name": "demo", "channel": "console"}).json()
+    share = client.post("/v1/shares", headers=auth, json={
+        "account_id": account["id"], "text": "acme's secret plans", "response_plan": PLAN,
+        "scheduled_at": (datetime.now(UTC) + timedelta(hours=1)).isoformat()}).json()
+    token = client.post("/v1/tokens", headers=auth, json={"scope": "read", "label": "acme-dash"}).json()
+    return {"auth": auth, "account": account["id"], "share": share["id"],
+            "task": share["response_tasks"][0]["id"], "token": token["id"]}
+
+
+def _fmt(path: str, ids: dict[str, str]) -> str:
+    return path.format(**ids)
+
+
+# (method, path template) -> what another workspace's token must get: 404, or 200 with nothing of acme's.
+PROBES: dict[tuple[str, str], tuple[str, str, dict[str, Any] | None, int]] = {
+    ("post", "/v1/accounts"): ("POST", "/v1/accounts", {"name": "demo", "channel": "console"}, 201),
+    ("get", "/v1/accounts"): ("GET", "/v1/accounts", None, 200),
+    ("get", "/v1/accounts/{account_id}"): ("GET", "/v1/accounts/{account}", None, 404),
+    ("post", "/v1/shares"): ("POST", "/v1/shares", {"account_id": "{account}", "text": "x", "response_plan": PLAN},
+                             422),
+    ("get", "/v1/shares"): ("GET", "/v1/shares", None, 200),
+    ("get", "/v1/shares/{share_id}"): ("GET", "/v1/shares/{share}", None, 404),
+    ("get", "/v1/shares/{share_id}/events"): ("GET", "/v1/shares/{share}/events", None, 404),
+    ("post", "/v1/shares/{share_id}/reschedule"): (
+        "POST", "/v1/shares/{share}/reschedule",
+        {"scheduled_at": (datetime.now(UTC) + timedelta(hours=2)).isoformat()}, 404),
+    ("post", "/v1/shares/{share_id}/mark-sent"): (
+        "POST", "/v1/shares/{share}/mark-sent", {"url": "https://example.org/p/1"}, 404),
+    ("post", "/v1/shares/{share_id}/cancel"): ("POST", "/v1/shares/{share}/cancel", {"reason": "x"}, 404),
+    ("post", "/v1/response-tasks/{task_id}/complete"): ("POST", "/v1/response-tasks/{task}/complete", {}, 404),
+    ("get", "/v1/response-tasks"): ("GET", "/v1/response-tasks?status=pending&status=open", None, 200),
+    ("get", "/v1/followthrough"): ("GET", "/v1/followthrough?by=account", None, 200),
+    ("post", "/v1/tokens"): ("POST", "/v1/tokens", {"scope": "read"}, 201),
+    ("get", "/v1/tokens"): ("GET", "/v1/tokens", None, 200),
+    ("delete", "/v1/tokens/{token_id}"): ("DELETE", "/v1/tokens/{token}", None, 404),
+}
+
+
+def test_another_workspace_gets_404_or_nothing_of_ours_from_every_endpoint(
+    client: httpx.Client, database_url: str, acme: dict[str, Any]
+) -> None:
+    # Given every /v1 operation the API documents is probed here
+    documented = {(m, p) for p, item in client.get("/openapi.json").json()["paths"].items() for m in item
+                  if p.startswith("/v1")}
+    assert documented == set(PROBES), f"probe these endpoints too: {documented - set(PROBES)}"
+    globex = bearer(database_url, "globex")
+    ids = {k: str(v) for k, v in acme.items() if k != "auth"}
+    # (A 404 may repeat the id it was asked for; an answer with content must hold none of acme's.)
+    acme_ids = [ids["account"], ids["share"], ids["task"], ids["token"]]
+    acme_data = ["acme's secret plans", "acme-dash"]
+    for method, path, body, status in PROBES.values():
+        # When globex's token calls it with acme's ids
+        json_body = None if body is None else {k: _fmt(v, ids) if isinstance(v, str) else v for k, v in body.items()}
+        response = client.request(method, _fmt(path, ids), headers=globex, json=json_body)
+        # Then it gets 404 (or its own, empty answer), and nothing of acme's
+        assert response.status_code == status, (method, path, response.text)
+        for secret in acme_data + (acme_ids if response.status_code < 300 else []):
+            assert secret not in response.text, (method, path, secret)
+    # And acme's share is untouched
+    share = client.get(f"/v1/shares/{ids['share']}", headers=acme["auth"]).json()
+    assert share["status"] == "planned"
+    assert client.get("/v1/accounts", headers=acme["auth"]).status_code == 200
+
+
+def test_metrics_do_not_open_to_a_workspace_token(client: httpx.Client, database_url: str,
+                                                   acme: dict[str, Any]) -> None:
+    assert client.get("/metrics", headers=bearer(database_url, "globex")).status_code == 404
+    assert client.get("/metrics", headers=acme["auth"]).status_code == 404
+    assert client.get("/metrics", headers={"Authorization": "Bearer metrics-only-0001"}).status_code == 200
+
+
+def test_two_workspaces_accounts_of_one_name_write_separate_console_files(tmp_path: Path) -> None:
+    # Given accounts named demo in two workspaces
+    publisher = ConsolePublisher(tmp_path)
+
+    def post(workspace: str, text: str) -> Post:
+        return Post(share_id=uuid4(), workspace_id=workspace, account_name="demo", account_config={}, text=text,
+                    scheduled_at=datetime.now(UTC), idempotency_key=str(uuid4()), attempt=1)
+
+    # When each publishes
+    publisher.publish(post("acme", "for acme"))
+    publisher.publish(post("globex", "for globex"))
+    # Then each post is in its own workspace's file only
+    assert [line["text"] for line in publisher.lines_for("acme", "demo")] == ["for acme"]
+    assert [line["text"] for line in publisher.lines_for("globex", "demo")] == ["for globex"]
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.jsonl")) == [
+        "acme/demo.jsonl", "globex/demo.jsonl"]
