@@ -36,8 +36,13 @@ def acme(client: httpx.Client, database_url: str) -> dict[str, Any]:
         "account_id": account["id"], "text": "acme's secret plans", "response_plan": PLAN,
         "scheduled_at": (datetime.now(UTC) + timedelta(hours=1)).isoformat()}).json()
     token = client.post("/v1/tokens", headers=auth, json={"scope": "read", "label": "acme-dash"}).json()
+    hook = client.post("/v1/webhooks", headers=auth, json={
+        "url": "http://127.0.0.1:9/acme-hooks", "events": ["share.sent"], "description": "acme-dash"}).json()
+    # A reply id of acme's kind (replies are derived from the share and the network's reply id);
+    # none exists for globex either way, so the probe shows no reply is reachable across workspaces.
     return {"auth": auth, "account": account["id"], "share": share["id"],
-            "task": share["response_tasks"][0]["id"], "token": token["id"]}
+            "task": share["response_tasks"][0]["id"], "token": token["id"], "webhook": hook["id"],
+            "reply": str(uuid4())}
 
 
 def _fmt(path: str, ids: dict[str, str]) -> str:
@@ -66,6 +71,16 @@ PROBES: dict[tuple[str, str], tuple[str, str, dict[str, Any] | None, int]] = {
     ("post", "/v1/tokens"): ("POST", "/v1/tokens", {"scope": "read"}, 201),
     ("get", "/v1/tokens"): ("GET", "/v1/tokens", None, 200),
     ("delete", "/v1/tokens/{token_id}"): ("DELETE", "/v1/tokens/{token}", None, 404),
+    ("get", "/v1/replies"): ("GET", "/v1/replies?share_id={share}", None, 200),
+    ("post", "/v1/replies/{reply_id}/answer"): ("POST", "/v1/replies/{reply}/answer", {"text": "hi"}, 404),
+    ("post", "/v1/replies/{reply_id}/dismiss"): ("POST", "/v1/replies/{reply}/dismiss", {"reason": "x"}, 404),
+    ("post", "/v1/webhooks"): ("POST", "/v1/webhooks",
+                               {"url": "http://127.0.0.1:9/globex", "events": ["share.sent"]}, 201),
+    ("get", "/v1/webhooks"): ("GET", "/v1/webhooks", None, 200),
+    ("get", "/v1/webhooks/{endpoint_id}"): ("GET", "/v1/webhooks/{webhook}", None, 404),
+    ("delete", "/v1/webhooks/{endpoint_id}"): ("DELETE", "/v1/webhooks/{webhook}", None, 404),
+    ("post", "/v1/webhooks/{endpoint_id}/enable"): ("POST", "/v1/webhooks/{webhook}/enable", None, 404),
+    ("get", "/v1/webhooks/{endpoint_id}/deliveries"): ("GET", "/v1/webhooks/{webhook}/deliveries", None, 404),
 }
 
 
@@ -79,7 +94,7 @@ def test_another_workspace_gets_404_or_nothing_of_ours_from_every_endpoint(
     globex = bearer(database_url, "globex")
     ids = {k: str(v) for k, v in acme.items() if k != "auth"}
     # (A 404 may repeat the id it was asked for; an answer with content must hold none of acme's.)
-    acme_ids = [ids["account"], ids["share"], ids["task"], ids["token"]]
+    acme_ids = [ids["account"], ids["share"], ids["task"], ids["token"], ids["webhook"]]
     acme_data = ["acme's secret plans", "acme-dash"]
     for method, path, body, status in PROBES.values():
         # When globex's token calls it with acme's ids
@@ -93,6 +108,7 @@ def test_another_workspace_gets_404_or_nothing_of_ours_from_every_endpoint(
     share = client.get(f"/v1/shares/{ids['share']}", headers=acme["auth"]).json()
     assert share["status"] == "planned"
     assert client.get("/v1/accounts", headers=acme["auth"]).status_code == 200
+    assert client.get(f"/v1/webhooks/{ids['webhook']}", headers=acme["auth"]).json()["state"] == "enabled"
 
 
 def test_metrics_do_not_open_to_a_workspace_token(client: httpx.Client, database_url: str,

@@ -6,6 +6,7 @@ import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -176,7 +177,8 @@ def test_a_share_is_settled_from_its_page_and_a_refused_change_is_said_on_the_pa
     with api, _signed_in(base_url, token) as writer:
         account = api.post("/v1/accounts", json={"name": "main", "channel": "console"}).json()["id"]
         share = api.post("/v1/shares", json={
-            "account_id": account, "text": "Later", "scheduled_at": "2099-01-01T00:00:00+00:00",
+            "account_id": account, "text": "Later",
+            "scheduled_at": (datetime.now(UTC) + timedelta(days=300)).isoformat(),
             "response_plan": [{"kind": "check_replies", "after": "PT1H", "owner": "alice"}]}).json()["id"]
         page = writer.get(f"/dashboard/shares/{share}")
         assert page.status_code == 200
