@@ -94,6 +94,12 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument("--workspace", default="default")
     report.add_argument("--by", choices=("account", "owner", "channel", "day", "workspace"), default="account")
     report.add_argument("--format", choices=("table", "json"), default="table")
+
+    audit = command(sub, "audit", tools.audit, "cli", "recount every figure from the log; exit 1 on any difference")
+    audit.add_argument("--workspace", help="one workspace (default: every workspace)")
+    audit.add_argument("--format", choices=("auto", "table", "json"), default="auto")
+    audit.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                       help="first wait up to this long for the projector to apply the whole log")
     return p
 
 

@@ -55,6 +55,9 @@ class SharesProjection:
             ResponseTasksCancelled,
             ResponseTaskCompleted,
             ResponseReceived,
+            # Without these two the duplicate counters never moved (found by the audit).
+            DuplicatePosted,
+            DuplicateRemoved,
         )
     )
 

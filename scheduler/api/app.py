@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.concurrency import run_in_threadpool
 
-from scheduler.api import problems
+from scheduler.api import audit, problems
 from scheduler.api.deps import Services
 from scheduler.api.metrics import ReadModelCollector
 from scheduler.api.routes import router
@@ -35,6 +35,7 @@ def create_app(services: Services) -> FastAPI:
     app.state.services = services
     problems.install(app)
     app.include_router(router)
+    app.include_router(audit.router)
 
     registry = CollectorRegistry(auto_describe=False)
     registry.register(ReadModelCollector(services.pool))
