@@ -129,14 +129,13 @@ def report(run: Run) -> int:
 def audit(run: Run) -> int:
     """Recount every figure from the log and compare it with the read models: exit 1 on any difference."""
     args = run.args
-    store, _ = bootstrap.build_store(run.settings, "audit", pool_size=1)
     with bootstrap.connect(run.settings, role="audit") as conn:
         if args.wait:
             left = audit_service.wait_for_projection(conn, timeout=args.wait)
             if left:
                 print(f"the projector has {left} events left after {args.wait:g} s; auditing at its checkpoint",
                       file=sys.stderr)
-        found = audit_service.audit(conn, store, workspace_id=args.workspace)
+        found = audit_service.audit(conn, workspace_id=args.workspace)
     if _wants_json(args.format):
         print(orjson.dumps(found.as_dict()).decode())
         return 0 if found.clean else 1

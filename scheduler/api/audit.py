@@ -18,5 +18,5 @@ def workspace_audit(who: Reader, svc: ServicesDep) -> dict[str, Any]:
     compare them with the read models, at the projection's checkpoint. ``clean`` is false
     when any figure differs or the log breaks the invariant; the differences are listed."""
     with svc.pool.connection() as conn:
-        found = audit_service.audit(conn, svc.store, workspace_id=who.workspace_id)
+        found = audit_service.audit(conn, workspace_id=who.workspace_id)
     return found.as_dict()

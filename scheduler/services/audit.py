@@ -1,5 +1,5 @@
 """The audit: recount every share, task and follow-through figure from the log alone
-(``recount``: the domain's fold, not the projections' code) and compare the result with
+(``recount``: its own counting, not the projections' code) and compare the result with
 the read models (``rm_shares``, ``rm_response_tasks``, ``followthrough_daily``,
 ``integrity``); check the invariant on the log itself.
 
@@ -22,33 +22,16 @@ from uuid import UUID
 import psycopg
 
 from events import sqlfiles
-from events.catalogue import (
-    DuplicatePosted,
-    DuplicateRemoved,
-    ResponseReceived,
-    ResponseTaskCompleted,
-    ResponseTasksCancelled,
-    ResponseTasksRecorded,
-    ShareAbandoned,
-    ShareAttemptStarted,
-    ShareCancelled,
-    ShareFailed,
-    ShareHeld,
-    SharePlanned,
-    ShareRescheduled,
-    ShareSent,
-)
-from events.records import Checkpoint, RecordedEvent
-from events.store import EventStore
-from scheduler.services.recount import Recount, Violation, daily_counts, share_row, task_row
+from events.records import Checkpoint
+from scheduler.services.recount import Recount, StoredEvent, Violation, daily_counts, share_row, task_row
 
 Q = sqlfiles.load("scheduler.services", "audit.sql")
 
 PROJECTION = "shares"
-SHARE_TYPES = frozenset(cls.type_name for cls in (
-    SharePlanned, ShareRescheduled, ShareCancelled, ShareAttemptStarted, ResponseTasksRecorded, ShareSent,
-    ShareFailed, ShareHeld, ShareAbandoned, DuplicatePosted, DuplicateRemoved, ResponseTasksCancelled,
-    ResponseReceived, ResponseTaskCompleted,
+SHARE_TYPES = frozenset((
+    "SharePlanned", "ShareRescheduled", "ShareCancelled", "ShareAttemptStarted", "ResponseTasksRecorded", "ShareSent",
+    "ShareFailed", "ShareHeld", "ShareAbandoned", "DuplicatePosted", "DuplicateRemoved", "ResponseTasksCancelled",
+    "ResponseReceived", "ResponseTaskCompleted",
 ))
 DAILY_FIELDS = ("open", "done_on_time", "done_late", "overdue")
 # Differences listed per workspace; the rest are counted.
@@ -130,18 +113,14 @@ class AuditReport:
         }
 
 
-def audit(
-    conn: psycopg.Connection[Any], store: EventStore, *, workspace_id: str | None = None, batch_size: int = 5000
-) -> AuditReport:
+def audit(conn: psycopg.Connection[Any], *, workspace_id: str | None = None, batch_size: int = 5000) -> AuditReport:
     """Audit every workspace (or one) on ``conn`` (an autocommit connection of its own)."""
     started = time.perf_counter()
     conn.execute(Q["begin_snapshot"])
     try:
         checkpoint, as_of = _checkpoint(conn)
         recount = Recount()
-        for recorded in _log_upto(store, conn, checkpoint, batch_size):
-            if workspace_id is None or recorded.workspace_id == workspace_id:
-                recount.add(recorded)
+        recount.add_all(_log_upto(conn, checkpoint, workspace_id, batch_size))
         report = AuditReport(checkpoint, as_of, events_read=recount.events)
         for violation in recount.violations:
             report.of(violation.workspace_id).violations.append(violation)
@@ -189,19 +168,15 @@ def _checkpoint(conn: psycopg.Connection[Any]) -> tuple[Checkpoint, datetime]:
 
 
 def _log_upto(
-    store: EventStore, conn: psycopg.Connection[Any], upto: Checkpoint, batch_size: int
-) -> Iterator[RecordedEvent]:
-    """The share events at or before ``upto``, in log order, batch by batch."""
-    after = Checkpoint.start()
-    while after < upto:
-        batch = store.read_batch(after, limit=batch_size, types=SHARE_TYPES, conn=conn)
-        for recorded in batch:
-            if recorded.checkpoint > upto:
-                return
-            yield recorded
-        if len(batch) < batch_size:
-            return
-        after = batch[-1].checkpoint
+    conn: psycopg.Connection[Any], upto: Checkpoint, workspace_id: str | None, batch_size: int
+) -> Iterator[StoredEvent]:
+    """The log streamed once through a server-side cursor: memory stays bounded by the batch."""
+    params = {"epoch": upto.epoch, "tx_id": str(upto.tx_id), "position": upto.position,
+              "types": sorted(SHARE_TYPES), "workspace_id": workspace_id}
+    with conn.cursor(name="audit_log") as cur:
+        cur.itersize = batch_size
+        cur.execute(Q["log_upto"], params)
+        yield from cur
 
 
 def _compare_rows(
@@ -228,12 +203,11 @@ def _compare_shares(
     conn: psycopg.Connection[Any], recount: Recount, report: AuditReport, scope: dict[str, Any]
 ) -> None:
     expected: dict[str, tuple[str, Mapping[str, Any]]] = {}
-    for share_id, state in recount.in_workspace(scope["workspace_id"]):
-        if not state.exists:
+    for share_id, share in recount.in_workspace(scope["workspace_id"]):
+        if not share.planned:
             continue
-        workspace_id = recount.workspace_of[share_id]
-        report.of(workspace_id).shares += 1
-        expected[str(share_id)] = (workspace_id, share_row(state, share_id in recount.sent_without_tasks))
+        report.of(share.workspace_id).shares += 1
+        expected[share_id] = (share.workspace_id, share_row(share))
     cur = conn.execute(Q["shares"], scope)
     names = [d.name for d in cur.description or ()]
     stored = {str(row[0]): (row[1], dict(zip(names[2:], row[2:], strict=True))) for row in cur}
@@ -244,11 +218,10 @@ def _compare_tasks(
     conn: psycopg.Connection[Any], recount: Recount, report: AuditReport, scope: dict[str, Any]
 ) -> None:
     expected: dict[str, tuple[str, Mapping[str, Any]]] = {}
-    for share_id, state in recount.in_workspace(scope["workspace_id"]):
-        workspace_id = recount.workspace_of[share_id]
-        report.of(workspace_id).tasks += len(state.tasks)
-        for task in state.tasks:
-            expected[str(task.task_id)] = (workspace_id, task_row(share_id, task))
+    for share_id, share in recount.in_workspace(scope["workspace_id"]):
+        report.of(share.workspace_id).tasks += len(share.tasks)
+        for task_id, task in share.tasks.items():
+            expected[task_id] = (share.workspace_id, task_row(share_id, task))
     cur = conn.execute(Q["tasks"], scope)
     names = [d.name for d in cur.description or ()]
     stored = {str(row[0]): (row[1], dict(zip(names[2:], row[2:], strict=True))) for row in cur}
@@ -274,6 +247,6 @@ def _compare_daily(
 def _compare_integrity(conn: psycopg.Connection[Any], recount: Recount, report: AuditReport) -> None:
     row = conn.execute(Q["integrity"]).fetchone()
     stored = int(row[0] or 0) if row else 0
-    if stored != len(recount.sent_without_tasks):
-        report.of("*").note(Difference("integrity", "sent_shares_without_response_tasks", "count",
-                                       len(recount.sent_without_tasks), stored))
+    counted = sum(1 for share in recount.shares.values() if share.sent_without_tasks)
+    if stored != counted:
+        report.of("*").note(Difference("integrity", "sent_shares_without_response_tasks", "count", counted, stored))

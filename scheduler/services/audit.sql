@@ -20,6 +20,16 @@ WHERE (epoch, tx_id, position) > (%(epoch)s, %(tx_id)s::text::xid8, %(position)s
   AND stream_id LIKE 'share-%%' AND type = ANY(%(types)s::text[])
   AND (%(workspace_id)s::text IS NULL OR workspace_id = %(workspace_id)s)
 
+-- name: log_upto
+-- The share events at or before the projection's checkpoint, in log order. Every one of
+-- them is committed (the checkpoint was taken below the log's horizon) and visible here.
+SELECT position, stream_id, stream_version, type, workspace_id, data::text
+FROM events
+WHERE (epoch, tx_id, position) <= (%(epoch)s, %(tx_id)s::text::xid8, %(position)s)
+  AND stream_id LIKE 'share-%%' AND type = ANY(%(types)s::text[])
+  AND (%(workspace_id)s::text IS NULL OR workspace_id = %(workspace_id)s)
+ORDER BY epoch, tx_id, position
+
 -- name: shares
 SELECT share_id, workspace_id, status, account_id::text, scheduled_at, attempts, sent_at, lateness_ms, url,
        external_id, tasks_recorded, sent_without_tasks, replies_received, duplicate_posts, duplicates_removed

@@ -46,9 +46,9 @@ def catch_up(store: EventStore, settings: Settings) -> None:
     raise AssertionError("the shares projection did not catch up")
 
 
-def run_audit(database_url: str, store: EventStore, workspace_id: str | None = None) -> Any:
+def run_audit(database_url: str, workspace_id: str | None = None) -> Any:
     with psycopg.connect(database_url, autocommit=True) as conn:
-        return audit(conn, store, workspace_id=workspace_id)
+        return audit(conn, workspace_id=workspace_id)
 
 
 def cli_audit(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
@@ -79,7 +79,7 @@ def test_a_faithful_read_model_audits_clean_with_every_share_and_task_recounted(
 ) -> None:
     # Given shares planned, sent, completed and cancelled, and the projection caught up
     # When the audit recounts the log
-    found = run_audit(settings.database_url or "", store)
+    found = run_audit(settings.database_url or "")
     # Then nothing differs, and it saw every share and task of the workspace
     assert found.clean, found.as_dict()
     [workspace] = found.workspaces.values()
@@ -124,7 +124,7 @@ def test_an_altered_task_and_a_deleted_task_show_in_the_tasks_and_the_follow_thr
         conn.execute("DELETE FROM rm_response_tasks WHERE share_id = %s AND owner = 'alice'",
                      (sent_and_followed[2],))
     # When the audit runs
-    found = run_audit(settings.database_url or "", store, WS)
+    found = run_audit(settings.database_url or "", WS)
     # Then both tasks are reported, and so are the follow-through rows they moved
     relations = {(d.relation, d.field) for d in found.workspaces[WS].differences}
     assert ("rm_response_tasks", "status") in relations
@@ -150,7 +150,7 @@ def test_a_share_sent_without_its_tasks_in_the_log_is_a_violation_even_when_the_
     ], expected_version=len(history), workspace_id=WS)
     catch_up(store, settings)
     # When the audit runs
-    found = run_audit(settings.database_url or "", store)
+    found = run_audit(settings.database_url or "")
     # Then the log itself breaks the invariant, whatever the read models say
     assert WS in found.workspaces, found.as_dict()
     [violation] = found.workspaces[WS].violations
