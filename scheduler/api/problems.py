@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from events.errors import ConcurrencyError
@@ -22,6 +24,8 @@ from scheduler.errors import (
 )
 
 MEDIA_TYPE = "application/problem+json"
+# What a client is told to wait while the database is away (a restart takes seconds).
+RETRY_AFTER_SECONDS = 5
 log = structlog.get_logger("scheduler.api")
 
 
@@ -115,6 +119,18 @@ def _http(_: Request, exc: Exception) -> JSONResponse:
     return problem(exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail), headers=headers)
 
 
+def _database_away(_: Request, exc: Exception) -> JSONResponse:
+    log.warning("database_unavailable", error=type(exc).__name__, detail=str(exc).splitlines()[0] if str(exc) else "")
+    return problem(
+        503,
+        "Service unavailable",
+        "the database is not answering (restarting or failing over); retry after Retry-After seconds "
+        "(with the same Idempotency-Key when planning: a write that did land is then not repeated)",
+        type_="urn:followthrough:problem:database-unavailable",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
 def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     log.exception("request_failed", error=repr(exc))
     return problem(500, "Internal error", "the request failed; the error was logged")
@@ -128,4 +144,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(IdempotencyKeyReusedError, _key_reused)
     app.add_exception_handler(ConcurrencyError, _busy)
     app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(psycopg.OperationalError, _database_away)
+    app.add_exception_handler(PoolTimeout, _database_away)
     app.add_exception_handler(Exception, _unexpected)
