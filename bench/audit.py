@@ -75,7 +75,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--shares", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--keep", action="store_true", help="keep the scratch database (its URL is printed)")
+    parser.add_argument("--reuse", metavar="URL", help="audit a database a --keep run left, without loading")
     args = parser.parse_args(argv)
+    if args.reuse:
+        return run(args.reuse, args)
     with server() as admin_url:
         name = f"bench_audit_{uuid.uuid4().hex[:8]}"
         with psycopg.connect(admin_url, autocommit=True) as conn:
@@ -83,22 +87,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             return run(with_database(admin_url, name), args)
         finally:
-            with psycopg.connect(admin_url, autocommit=True) as conn:
-                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            if args.keep:
+                progress(f"kept: {with_database(admin_url, name)}")
+            else:
+                with psycopg.connect(admin_url, autocommit=True) as conn:
+                    conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def run(url: str, args: argparse.Namespace) -> int:
     from followthrough.schema import migrate
 
-    migrate(url)
     pool = pool_of(url, 2)
     store = EventStore(pool)
+    load_s = project_s = 0.0
     try:
-        progress(f"loading {args.shares} shares")
-        load_s = load(store, args.shares)
-        progress(f"loaded in {load_s:.1f} s; projecting")
-        project_s = project(store, url)
-        progress(f"projected in {project_s:.1f} s; auditing {args.runs} times")
+        if not args.reuse:
+            migrate(url)
+            progress(f"loading {args.shares} shares")
+            load_s = load(store, args.shares)
+            progress(f"loaded in {load_s:.1f} s; projecting")
+            project_s = project(store, url)
+        progress(f"auditing {args.runs} times")
         timings: list[float] = []
         found: Any = None
         for _ in range(args.runs):
@@ -111,7 +120,7 @@ def run(url: str, args: argparse.Namespace) -> int:
     assert found is not None
     [workspace] = found.workspaces.values()
     result = {
-        "bench": "audit", "shares": args.shares, "tasks": workspace.tasks, "events": found.events_read,
+        "bench": "audit", "shares": workspace.shares, "tasks": workspace.tasks, "events": found.events_read,
         "audit_seconds_best": round(min(timings), 2), "audit_seconds_worst": round(max(timings), 2),
         "events_per_second": round(found.events_read / min(timings)), "clean": found.clean,
         "load_seconds": round(load_s, 1), "projection_seconds": round(project_s, 1),

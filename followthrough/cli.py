@@ -79,6 +79,11 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--workspace", required=True)
     create.add_argument("--scope", required=True, choices=("write", "read"))
     create.add_argument("--label", default="")
+    listing = command(token, "list", tools.token_list, "cli", "a workspace's tokens (ids, scopes, labels, revoked)")
+    listing.add_argument("--workspace", required=True)
+    listing.add_argument("--format", choices=("auto", "json", "table"), default="auto")
+    revoke = command(token, "revoke", tools.token_revoke, "cli", "revoke a token (its next request gets 401)")
+    revoke.add_argument("token", help="the token's id (from `token list`) or the token itself")
 
     log = sub.add_parser("log", help="the event log").add_subparsers(dest="log_command", required=True)
     tail = command(log, "tail", tools.log_tail, "cli", "follow the log, one line per event")

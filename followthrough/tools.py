@@ -15,7 +15,7 @@ from events.records import Checkpoint, RecordedEvent
 from followthrough import bootstrap
 from followthrough.run import Run
 from scheduler.services import audit as audit_service
-from scheduler.services import workspaces
+from scheduler.services import token_admin, workspaces
 
 
 def _wants_json(fmt: str) -> bool:
@@ -27,6 +27,25 @@ def token_create(run: Run) -> int:
     with bootstrap.connect(run.settings) as conn:
         token = workspaces.create_token(conn, run.args.workspace, run.args.scope, label=run.args.label)
     print(token)
+    return 0
+
+
+def token_list(run: Run) -> int:
+    with bootstrap.connect(run.settings) as conn:
+        tokens = token_admin.list_tokens(conn, run.args.workspace)
+    if _wants_json(run.args.format):
+        print(orjson.dumps([t.as_dict() for t in tokens]).decode())
+        return 0
+    for t in tokens:
+        state = "active" if t.revoked_at is None else f"revoked {t.revoked_at:%Y-%m-%d %H:%M}"
+        print(f"{t.id}  {t.scope:<5}  {t.created_at:%Y-%m-%d %H:%M}  {state:<24}  {t.label}")
+    return 0
+
+
+def token_revoke(run: Run) -> int:
+    with bootstrap.connect(run.settings) as conn:
+        revoked = token_admin.revoke(conn, run.args.token)
+    print(f"revoked {revoked.id} ({revoked.scope}, workspace {revoked.workspace_id})")
     return 0
 
 
