@@ -13,7 +13,7 @@ Events after it are counted as not yet projected and left to the next run.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -23,7 +23,16 @@ import psycopg
 
 from events import sqlfiles
 from events.records import Checkpoint
-from scheduler.services.recount import Recount, StoredEvent, Violation, daily_counts, share_row, task_row
+from scheduler.services.recount import (
+    SHARE_FIELDS,
+    TASK_FIELDS,
+    Recount,
+    StoredEvent,
+    Violation,
+    daily_counts,
+    share_row,
+    task_row,
+)
 
 Q = sqlfiles.load("scheduler.services", "audit.sql")
 
@@ -174,26 +183,30 @@ def _log_upto(
     params = {"epoch": upto.epoch, "tx_id": str(upto.tx_id), "position": upto.position,
               "types": sorted(SHARE_TYPES), "workspace_id": workspace_id}
     with conn.cursor(name="audit_log") as cur:
-        cur.itersize = batch_size
         cur.execute(Q["log_upto"], params)
-        yield from cur
+        while batch := cur.fetchmany(batch_size):
+            yield from batch
 
 
-def _compare_rows(
-    report: AuditReport,
-    relation: str,
-    expected: Mapping[str, tuple[str, Mapping[str, Any]]],
-    stored: Mapping[str, tuple[str, Mapping[str, Any]]],
-) -> None:
-    """Compare rows keyed by id, each with its workspace; missing and extra rows included."""
+Rows = dict[str, tuple[str, tuple[Any, ...]]]
+
+
+def _stored(conn: psycopg.Connection[Any], query: str, scope: dict[str, Any]) -> Rows:
+    """Read-model rows by key: (workspace, the checked columns)."""
+    return {row[0]: (row[1], tuple(row[2:])) for row in conn.execute(query, scope).fetchall()}
+
+
+def _compare_rows(report: AuditReport, relation: str, fields: tuple[str, ...], expected: Rows, stored: Rows) -> None:
+    """Compare rows keyed by id, each with its workspace; missing and extra rows included.
+    Equal rows cost one tuple comparison; only a differing row is compared field by field."""
     for key, (workspace_id, want) in expected.items():
         found = stored.get(key)
         if found is None:
             report.of(workspace_id).note(Difference(relation, key, "row", "present", "missing"))
-            continue
-        for name, value in want.items():
-            if found[1].get(name) != value:
-                report.of(workspace_id).note(Difference(relation, key, name, value, found[1].get(name)))
+        elif found[1] != want:
+            for name, w, got in zip(fields, want, found[1], strict=True):
+                if w != got:
+                    report.of(workspace_id).note(Difference(relation, key, name, w, got))
     for key, (workspace_id, _) in stored.items():
         if key not in expected:
             report.of(workspace_id).note(Difference(relation, key, "row", "missing", "present"))
@@ -202,30 +215,24 @@ def _compare_rows(
 def _compare_shares(
     conn: psycopg.Connection[Any], recount: Recount, report: AuditReport, scope: dict[str, Any]
 ) -> None:
-    expected: dict[str, tuple[str, Mapping[str, Any]]] = {}
+    expected: Rows = {}
     for share_id, share in recount.in_workspace(scope["workspace_id"]):
         if not share.planned:
             continue
         report.of(share.workspace_id).shares += 1
         expected[share_id] = (share.workspace_id, share_row(share))
-    cur = conn.execute(Q["shares"], scope)
-    names = [d.name for d in cur.description or ()]
-    stored = {str(row[0]): (row[1], dict(zip(names[2:], row[2:], strict=True))) for row in cur}
-    _compare_rows(report, "rm_shares", expected, stored)
+    _compare_rows(report, "rm_shares", SHARE_FIELDS, expected, _stored(conn, Q["shares"], scope))
 
 
 def _compare_tasks(
     conn: psycopg.Connection[Any], recount: Recount, report: AuditReport, scope: dict[str, Any]
 ) -> None:
-    expected: dict[str, tuple[str, Mapping[str, Any]]] = {}
+    expected: Rows = {}
     for share_id, share in recount.in_workspace(scope["workspace_id"]):
         report.of(share.workspace_id).tasks += len(share.tasks)
         for task_id, task in share.tasks.items():
             expected[task_id] = (share.workspace_id, task_row(share_id, task))
-    cur = conn.execute(Q["tasks"], scope)
-    names = [d.name for d in cur.description or ()]
-    stored = {str(row[0]): (row[1], dict(zip(names[2:], row[2:], strict=True))) for row in cur}
-    _compare_rows(report, "rm_response_tasks", expected, stored)
+    _compare_rows(report, "rm_response_tasks", TASK_FIELDS, expected, _stored(conn, Q["tasks"], scope))
 
 
 def _compare_daily(

@@ -31,13 +31,15 @@ WHERE (epoch, tx_id, position) <= (%(epoch)s, %(tx_id)s::text::xid8, %(position)
 ORDER BY epoch, tx_id, position
 
 -- name: shares
-SELECT share_id, workspace_id, status, account_id::text, scheduled_at, attempts, sent_at, lateness_ms, url,
-       external_id, tasks_recorded, sent_without_tasks, replies_received, duplicate_posts, duplicates_removed
+-- Columns in the order of recount.SHARE_FIELDS, after the key and the workspace.
+SELECT share_id::text, workspace_id, status, account_id::text, scheduled_at, attempts, sent_at, lateness_ms,
+       url, external_id, tasks_recorded, sent_without_tasks, replies_received, duplicate_posts, duplicates_removed
 FROM rm_shares
 WHERE %(workspace_id)s::text IS NULL OR workspace_id = %(workspace_id)s
 
 -- name: tasks
-SELECT task_id, workspace_id, share_id::text, status, kind, owner, due_at, completed_at
+-- Columns in the order of recount.TASK_FIELDS, after the key and the workspace.
+SELECT task_id::text, workspace_id, share_id::text, status, kind, owner, due_at, completed_at
 FROM rm_response_tasks
 WHERE %(workspace_id)s::text IS NULL OR workspace_id = %(workspace_id)s
 

@@ -161,32 +161,23 @@ def _apply(share: ShareTally, type_name: str, data: dict[str, Any]) -> None:
         share.duplicates_removed += 1
 
 
-def share_row(share: ShareTally) -> dict[str, Any]:
-    """A share as ``rm_shares`` should hold it (the columns the audit checks)."""
+# The columns the audit checks, in the order ``audit.sql`` selects them.
+SHARE_FIELDS = ("status", "account_id", "scheduled_at", "attempts", *SENT_FIELDS, "tasks_recorded",
+                "sent_without_tasks", "replies_received", "duplicate_posts", "duplicates_removed")
+TASK_FIELDS = ("share_id", "status", "kind", "owner", "due_at", "completed_at")
+
+
+def share_row(share: ShareTally) -> tuple[Any, ...]:
+    """A share as ``rm_shares`` should hold it (``SHARE_FIELDS``)."""
     sent = share.sent or {}
-    return {
-        "status": share.status,
-        "account_id": share.account_id,
-        "scheduled_at": share.scheduled_at,
-        "attempts": share.attempts,
-        **{name: sent.get(name) for name in SENT_FIELDS},
-        "tasks_recorded": share.tasks_recorded,
-        "sent_without_tasks": share.sent_without_tasks,
-        "replies_received": share.replies,
-        "duplicate_posts": share.duplicates,
-        "duplicates_removed": share.duplicates_removed,
-    }
+    return (share.status, share.account_id, share.scheduled_at, share.attempts,
+            *(sent.get(name) for name in SENT_FIELDS), share.tasks_recorded, share.sent_without_tasks,
+            share.replies, share.duplicates, share.duplicates_removed)
 
 
-def task_row(share_id: str, task: TaskTally) -> dict[str, Any]:
-    return {
-        "share_id": share_id,
-        "status": task.stored_status,
-        "kind": task.kind,
-        "owner": task.owner,
-        "due_at": task.due_at,
-        "completed_at": task.completed_at,
-    }
+def task_row(share_id: str, task: TaskTally) -> tuple[Any, ...]:
+    """A task as ``rm_response_tasks`` should hold it (``TASK_FIELDS``)."""
+    return (share_id, task.stored_status, task.kind, task.owner, task.due_at, task.completed_at)
 
 
 def daily_counts(recount: Recount, workspace_id: str | None, now: datetime) -> dict[DailyKey, DailyCounts]:
