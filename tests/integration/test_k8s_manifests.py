@@ -9,8 +9,9 @@ import copy
 from pathlib import Path
 
 import pytest
+import yaml
 
-from tests.support.k8s_manifests import OVERLAYS, PROBES_NOTE, problems, render
+from tests.support.k8s_manifests import OVERLAYS, PROBES_NOTE, ROOT, problems, render
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS, ids=lambda p: p.name)
@@ -65,3 +66,15 @@ def test_the_rules_catch_a_deployment_that_breaks_one(breakage: str) -> None:
     found = problems(docs)
     assert found
     assert all(line.startswith("Deployment followthrough-api") for line in found), found
+
+
+def test_every_alert_rule_has_its_runbook_section_in_the_operations_guide() -> None:
+    # Given the alert rules kept as code and the runbook
+    rules = yaml.safe_load((ROOT / "k8s" / "monitoring" / "alerts.yaml").read_text())
+    runbook = (ROOT / "docs" / "operations.md").read_text()
+    alerts = [rule for group in rules["groups"] for rule in group["rules"]]
+    assert alerts
+    # Then each alert links a section of docs/operations.md named after it
+    for rule in alerts:
+        assert rule["annotations"]["runbook"] == f"docs/operations.md#{rule['alert'].lower()}"
+        assert f"\n### {rule['alert']}\n" in runbook, rule["alert"]
