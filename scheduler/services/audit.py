@@ -127,6 +127,7 @@ def audit(conn: psycopg.Connection[Any], *, workspace_id: str | None = None, bat
     started = time.perf_counter()
     conn.execute(Q["begin_snapshot"])
     try:
+        conn.execute(Q["no_jit"])
         checkpoint, as_of = _checkpoint(conn)
         recount = Recount()
         recount.add_all(_log_upto(conn, checkpoint, workspace_id, batch_size))
