@@ -140,7 +140,7 @@ def lateness_p99(db: str) -> float | None:
     with psycopg.connect(db, autocommit=True) as conn:
         row = conn.execute("SELECT percentile_cont(0.99) WITHIN GROUP (ORDER BY lateness_ms), count(*) "
                            "FROM rm_shares WHERE status = 'sent'").fetchone()
-    return None if row is None or row[0] is None else float(row[0])
+    return None if row is None or row[0] is None else round(float(row[0]), 1)
 
 
 def audit(db: str, broker: str, home: Path) -> dict[str, Any]:
