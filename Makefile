@@ -11,7 +11,7 @@ ARGS ?=
 # Branch coverage of events, scheduler, workers and followthrough in `make test`; it only rises.
 COVERAGE_FLOOR := 75
 
-.PHONY: run test check lint typecheck unit bench-eventlog bench-dispatch bench-api grafana screenshots clean
+.PHONY: run test check lint typecheck unit k8s-validate bench-eventlog bench-dispatch bench-api bench-audit grafana screenshots soak clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -19,14 +19,20 @@ $(UV):
 
 $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@ $(VENV)/.synced-run
+
+# `make run` needs no dev tools: only the runtime dependencies (--inexact leaves alone
+# the dev tools that `make test` installed).
+$(VENV)/.synced-run: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --no-dev --inexact --python $(PYTHON)
 	@touch $@
 
 ## run: every role on this machine (embedded PostgreSQL and Redis unless DATABASE_URL / BROKER_URL are set)
-run: $(VENV)/.synced
+run: $(VENV)/.synced-run
 	$(BIN)/followthrough up $(ARGS)
 
 ## test: lint, type-check, then every test (unit, contract, integration, end-to-end, faults) with coverage
-test: lint typecheck
+test: lint typecheck k8s-validate
 	$(BIN)/pytest --cov --cov-report=term:skip-covered --cov-fail-under=$(COVERAGE_FLOOR) $(ARGS)
 
 ## check: the quick loop: lint, type-check, every test but the fault and slow ones
@@ -39,6 +45,23 @@ lint: $(VENV)/.synced
 
 typecheck: $(VENV)/.synced
 	$(BIN)/mypy
+
+# The Kubernetes versions the manifests are validated against (kubernetes-validate --strict).
+K8S_VERSIONS := 1.33.0 1.34.0 1.35.0 1.36.0 1.37.0
+K8S_RENDERED := $(VENV)/k8s-rendered
+
+## k8s-validate: render every overlay (kustomize inside the locked kubectl wheel) and validate it strictly
+k8s-validate: $(VENV)/.synced
+	@rm -rf $(K8S_RENDERED) && mkdir -p $(K8S_RENDERED)
+	@for overlay in k8s/overlays/*/; do \
+	  name=$$(basename $$overlay); \
+	  $(BIN)/kubectl kustomize $$overlay > $(K8S_RENDERED)/$$name.yaml || exit 1; \
+	  for version in $(K8S_VERSIONS); do \
+	    $(BIN)/kubernetes-validate --strict --quiet -k $$version $(K8S_RENDERED)/$$name.yaml || exit 1; \
+	  done; \
+	  echo "k8s/overlays/$$name: valid (strict) for Kubernetes $(K8S_VERSIONS)"; \
+	done
+	$(BIN)/pytest -q -p no:cacheprovider --no-cov tests/integration/test_k8s_manifests.py
 
 unit: $(VENV)/.synced
 	$(BIN)/pytest tests/unit $(ARGS)
@@ -59,6 +82,12 @@ screenshots: $(VENV)/.synced
 
 bench-api: $(VENV)/.synced
 	$(BIN)/python bench/api.py $(ARGS)
+
+bench-audit: $(VENV)/.synced
+	$(BIN)/python -m bench.audit $(ARGS)
+
+soak: $(VENV)/.synced
+	$(BIN)/python -m bench.soak $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache

@@ -14,6 +14,7 @@ from psycopg_pool import ConnectionPool
 from events.connection import LogConnection
 
 DEFAULT_IDLE_IN_TRANSACTION_SECONDS = 60
+CONNECT_TIMEOUT_SECONDS = 5
 
 
 def connect_kwargs(
@@ -24,6 +25,8 @@ def connect_kwargs(
     timeout_ms = idle_in_transaction_seconds * 1000
     return {
         "application_name": f"followthrough-{role}",
+        # A server that is away (restarting, failing over) is reported, not waited for.
+        "connect_timeout": CONNECT_TIMEOUT_SECONDS,
         "options": f"-c idle_in_transaction_session_timeout={timeout_ms}",
     }
 
@@ -51,10 +54,12 @@ def make_pool(
     max_size: int,
     min_size: int = 1,
     idle_in_transaction_seconds: int = DEFAULT_IDLE_IN_TRANSACTION_SECONDS,
+    timeout: float = 30.0,
 ) -> ConnectionPool[Any]:
     """A pool of autocommit connections (one statement = one transaction; units of
     work open ``conn.transaction()`` themselves). Not opened here: the caller opens
-    it where its lifetime starts (FastAPI's lifespan, a worker's boot)."""
+    it where its lifetime starts (FastAPI's lifespan, a worker's boot). ``timeout``:
+    how long a checkout waits for a connection before ``PoolTimeout``."""
     kwargs = {"autocommit": True, **connect_kwargs(role, idle_in_transaction_seconds=idle_in_transaction_seconds)}
     return ConnectionPool(
         conninfo,
@@ -62,6 +67,7 @@ def make_pool(
         max_size=max_size,
         kwargs=kwargs,
         open=False,
+        timeout=timeout,
         check=_check_if_idle,
         connection_class=LogConnection,
         name=f"followthrough-{role}",

@@ -106,19 +106,24 @@ def connect(settings: Settings, role: str = "cli") -> psycopg.Connection[Any]:
                       idle_in_transaction_seconds=settings.idle_in_transaction_timeout_seconds)
 
 
-def build_pool(settings: Settings, role: str, *, pool_size: int | None = None) -> ConnectionPool[Any]:
+def build_pool(
+    settings: Settings, role: str, *, pool_size: int | None = None, timeout: float = 30.0
+) -> ConnectionPool[Any]:
     return db.make_pool(
         database_url(settings),
         role=role,
         max_size=pool_size or settings.pool_max,
         min_size=settings.pool_min,
         idle_in_transaction_seconds=settings.idle_in_transaction_timeout_seconds,
+        timeout=timeout,
     )
 
 
-def build_store(settings: Settings, role: str, *, pool_size: int | None = None) -> tuple[EventStore, Notifier]:
+def build_store(
+    settings: Settings, role: str, *, pool_size: int | None = None, timeout: float = 30.0
+) -> tuple[EventStore, Notifier]:
     notifier = Notifier(database_url(settings), connect_kwargs=connect_kwargs(settings, f"{role}-notify"))
-    return EventStore(build_pool(settings, role, pool_size=pool_size), notifier), notifier
+    return EventStore(build_pool(settings, role, pool_size=pool_size, timeout=timeout), notifier), notifier
 
 
 def channel_client(settings: Settings) -> httpx.Client:
@@ -187,12 +192,17 @@ def worker_broker(settings: Settings, *, build: Callable[[], Runtime] | None = N
     return broker
 
 
+API_POOL_TIMEOUT_SECONDS = 3.0
+
+
 def build_api(settings: Settings) -> Any:
     from followthrough import webhooks
     from scheduler.api.app import create_app
     from scheduler.api.deps import Services
 
-    store, notifier = build_store(settings, "api")
+    # A request waits at most this long for a connection: while the database is away the
+    # API answers 503 with Retry-After instead of hanging (scheduler.api.problems).
+    store, notifier = build_store(settings, "api", timeout=API_POOL_TIMEOUT_SECONDS)
     broker, _ = build_broker(settings)
     client = channel_client(settings)
     mastodon = MastodonPublisher(client)

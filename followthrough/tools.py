@@ -1,4 +1,4 @@
-"""The operator's commands: tokens and the event log (tail, status, epoch). The report: ``report.py``."""
+"""The operator's commands: tokens, the event log (tail, status, epoch) and the audit. The report: ``report.py``."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from events.follow import tail
 from events.records import Checkpoint, RecordedEvent
 from followthrough import bootstrap
 from followthrough.run import Run
+from scheduler.services import audit as audit_service
 from scheduler.services import workspaces
 
 
@@ -151,3 +152,35 @@ def log_bump_epoch(run: Run) -> int:
         epoch = monitoring.bump_epoch(conn, run.args.reason)
     print(f"log epoch is now {epoch}")
     return 0
+
+
+def audit(run: Run) -> int:
+    """Recount every figure from the log and compare it with the read models: exit 1 on any difference."""
+    args = run.args
+    with bootstrap.connect(run.settings, role="audit") as conn:
+        if args.wait:
+            left = audit_service.wait_for_projection(conn, timeout=args.wait)
+            if left:
+                print(f"the projector has {left} events left after {args.wait:g} s; auditing at its checkpoint",
+                      file=sys.stderr)
+        found = audit_service.audit(conn, workspace_id=args.workspace)
+    if _wants_json(args.format):
+        print(orjson.dumps(found.as_dict()).decode())
+        return 0 if found.clean else 1
+    print(f"audit at checkpoint {found.checkpoint}: {found.events_read} events recounted in {found.seconds:.2f} s; "
+          f"{found.unprojected_events} not projected yet (left to the next run)")
+    header = f"{'workspace':<28} {'shares':>8} {'tasks':>8} {'differences':>12} {'violations':>11}"
+    print(header)
+    print("-" * len(header))
+    for ws in sorted(found.workspaces.values(), key=lambda w: w.workspace_id):
+        print(f"{ws.workspace_id:<28} {ws.shares:>8} {ws.tasks:>8} {ws.differences_total:>12} {len(ws.violations):>11}")
+    for ws in sorted(found.workspaces.values(), key=lambda w: w.workspace_id):
+        for d in ws.differences:
+            print(f"  {ws.workspace_id}: {d.relation} {d.key} {d.field}: log {audit_service.plain(d.log)!r}, "
+                  f"read model {audit_service.plain(d.read_model)!r}")
+        if ws.differences_total > len(ws.differences):
+            print(f"  {ws.workspace_id}: … and {ws.differences_total - len(ws.differences)} more")
+        for v in ws.violations:
+            print(f"  {ws.workspace_id}: invariant broken by share {v.share_id} at position {v.position}: {v.rule}")
+    print("clean" if found.clean else "DIFFERENCES FOUND")
+    return 0 if found.clean else 1

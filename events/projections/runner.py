@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 import psycopg
 import structlog
+from psycopg_pool import PoolTimeout
 
 from events import sqlfiles
 from events.notifier import EVENTS_CHANNEL, listen, wait_for_notify
@@ -97,7 +98,7 @@ class ProjectionRunner:
                             log.debug("projection_applied", projection=name, events=applied)
                             continue
                         wait_for_notify(conn, self.poll_seconds)
-            except psycopg.OperationalError as exc:
+            except (psycopg.OperationalError, PoolTimeout) as exc:
                 log.warning("projection_connection_lost", projection=name, error=str(exc))
                 stop.wait(1.0)
 

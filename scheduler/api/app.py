@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.concurrency import run_in_threadpool
 
-from scheduler.api import dashboard, docs, problems, tokens
+from scheduler.api import audit, dashboard, docs, problems, tokens
 from scheduler.api.deps import Services
 from scheduler.api.http_metrics import HttpMetrics
 from scheduler.api.metrics import ReadModelCollector
@@ -52,6 +52,7 @@ def create_app(services: Services) -> FastAPI:
     problems.install(app)
     app.include_router(router)
     app.include_router(tokens.router)
+    app.include_router(audit.router)
     dashboard.mount(app)
     app.include_router(webhooks_router)
     app.include_router(replies_router)

@@ -26,6 +26,8 @@ from scheduler.errors import (
 )
 
 MEDIA_TYPE = "application/problem+json"
+# What a client is told to wait while the database is away (a restart takes seconds).
+RETRY_AFTER_SECONDS = 5
 log = structlog.get_logger("scheduler.api")
 
 
@@ -166,8 +168,20 @@ def _database(_: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, psycopg.IntegrityError | psycopg.DataError):
         return invalid([{"field": "body", "message": "holds a value the database cannot store (out of range?)"}])
     if isinstance(exc, PoolTimeout | psycopg.OperationalError):
-        return problem(503, "Unavailable", "the database is busy or away; try again", headers={"Retry-After": "1"})
+        return _database_away(exc)
     raise exc
+
+
+def _database_away(exc: Exception) -> JSONResponse:
+    log.warning("database_unavailable", error=type(exc).__name__)
+    return problem(
+        503,
+        "Service unavailable",
+        "the database is not answering (restarting or failing over); retry after Retry-After seconds "
+        "(with the same Idempotency-Key when planning: a write that did land is then not repeated)",
+        type_="urn:followthrough:problem:database-unavailable",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
 
 
 def _unstorable(_: Request, exc: Exception) -> JSONResponse:

@@ -17,7 +17,7 @@ from typing import Any
 
 import psycopg
 import structlog
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from events.notifier import listen, wait_for_notify
 from scheduler.dispatch import schedule_table as schedule
@@ -115,7 +115,7 @@ class Dispatcher:
                     self.leading.set()
                     log.info("dispatcher_leading")
                     self._loop(lock_conn, stop)
-            except psycopg.OperationalError as exc:
+            except (psycopg.OperationalError, PoolTimeout) as exc:
                 log.warning("dispatcher_connection_lost", error=str(exc))
                 stop.wait(1.0)
             finally:
@@ -128,7 +128,7 @@ class Dispatcher:
             try:
                 if self.dispatch_once() >= self.batch:
                     continue
-            except psycopg.OperationalError:
+            except (psycopg.OperationalError, PoolTimeout):
                 raise  # reconnect (and re-acquire the lead) in run()
             except Exception as exc:  # noqa: BLE001 - a broker outage must not end the dispatcher
                 # Claimed rows that were not sent come back when their lease runs out.

@@ -1,0 +1,260 @@
+"""The audit: recount every share, task and follow-through figure from the log alone
+(``recount``: its own counting, not the projections' code) and compare the result with
+the read models (``rm_shares``, ``rm_response_tasks``, ``followthrough_daily``,
+``integrity``); check the invariant on the log itself.
+
+The projector applies events asynchronously, so the audit compares at one consistent
+point: inside one REPEATABLE READ snapshot it reads the shares projection's checkpoint,
+the log up to that checkpoint (in log order, gap-safe: every event at or before it is
+committed and was applied) and the rows the projector committed with that checkpoint.
+Events after it are counted as not yet projected and left to the next run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+import psycopg
+
+from events import sqlfiles
+from events.records import Checkpoint
+from scheduler.services.recount import (
+    SHARE_FIELDS,
+    TASK_FIELDS,
+    Recount,
+    StoredEvent,
+    Violation,
+    daily_counts,
+    share_row,
+    task_row,
+)
+
+Q = sqlfiles.load("scheduler.services", "audit.sql")
+
+PROJECTION = "shares"
+SHARE_TYPES = frozenset((
+    "SharePlanned", "ShareRescheduled", "ShareCancelled", "ShareAttemptStarted", "ResponseTasksRecorded", "ShareSent",
+    "ShareFailed", "ShareHeld", "ShareAbandoned", "DuplicatePosted", "DuplicateRemoved", "ResponseTasksCancelled",
+    "ResponseReceived", "ResponseTaskCompleted",
+))
+DAILY_FIELDS = ("open", "done_on_time", "done_late", "overdue")
+# Differences listed per workspace; the rest are counted.
+LISTED = 100
+
+
+def plain(value: Any) -> Any:
+    """A value as JSON shows it."""
+    if isinstance(value, datetime | date | UUID):
+        return value.isoformat() if not isinstance(value, UUID) else str(value)
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Difference:
+    relation: str
+    key: str
+    field: str
+    log: Any
+    read_model: Any
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"relation": self.relation, "key": self.key, "field": self.field,
+                "log": plain(self.log), "read_model": plain(self.read_model)}
+
+
+@dataclass(slots=True)
+class WorkspaceAudit:
+    workspace_id: str
+    shares: int = 0
+    tasks: int = 0
+    differences: list[Difference] = field(default_factory=list)
+    differences_total: int = 0
+    violations: list[Violation] = field(default_factory=list)
+
+    def note(self, difference: Difference) -> None:
+        self.differences_total += 1
+        if len(self.differences) < LISTED:
+            self.differences.append(difference)
+
+    @property
+    def clean(self) -> bool:
+        return self.differences_total == 0 and not self.violations
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "workspace_id": self.workspace_id, "clean": self.clean, "shares": self.shares, "tasks": self.tasks,
+            "differences_total": self.differences_total,
+            "differences": [d.as_dict() for d in self.differences],
+            "violations": [{"share_id": v.share_id, "rule": v.rule, "position": v.position} for v in self.violations],
+        }
+
+
+@dataclass(slots=True)
+class AuditReport:
+    checkpoint: Checkpoint
+    as_of: datetime
+    events_read: int = 0
+    unprojected_events: int = 0
+    seconds: float = 0.0
+    workspaces: dict[str, WorkspaceAudit] = field(default_factory=dict)
+
+    def of(self, workspace_id: str) -> WorkspaceAudit:
+        found = self.workspaces.get(workspace_id)
+        if found is None:
+            found = self.workspaces[workspace_id] = WorkspaceAudit(workspace_id)
+        return found
+
+    @property
+    def clean(self) -> bool:
+        return all(w.clean for w in self.workspaces.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "clean": self.clean, "checkpoint": str(self.checkpoint), "as_of": self.as_of.isoformat(),
+            "events_read": self.events_read, "unprojected_events": self.unprojected_events,
+            "seconds": round(self.seconds, 3),
+            "workspaces": [self.workspaces[k].as_dict() for k in sorted(self.workspaces)],
+        }
+
+
+def audit(conn: psycopg.Connection[Any], *, workspace_id: str | None = None, batch_size: int = 5000) -> AuditReport:
+    """Audit every workspace (or one) on ``conn`` (an autocommit connection of its own)."""
+    started = time.perf_counter()
+    conn.execute(Q["begin_snapshot"])
+    try:
+        conn.execute(Q["no_jit"])
+        checkpoint, as_of = _checkpoint(conn)
+        recount = Recount()
+        recount.add_all(_log_upto(conn, checkpoint, workspace_id, batch_size))
+        report = AuditReport(checkpoint, as_of, events_read=recount.events)
+        for violation in recount.violations:
+            report.of(violation.workspace_id).violations.append(violation)
+        scope = {"workspace_id": workspace_id}
+        _compare_shares(conn, recount, report, scope)
+        _compare_tasks(conn, recount, report, scope)
+        _compare_daily(conn, recount, report, scope, as_of)
+        if workspace_id is None:
+            _compare_integrity(conn, recount, report)
+        report.unprojected_events = unprojected(conn, checkpoint, workspace_id)
+    finally:
+        if not conn.closed:
+            conn.execute(Q["end_snapshot"])
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def unprojected(conn: psycopg.Connection[Any], checkpoint: Checkpoint, workspace_id: str | None = None) -> int:
+    """Share events in the log after ``checkpoint`` (the projector's lag, in events)."""
+    row = conn.execute(Q["unprojected"], {
+        "workspace_id": workspace_id, "types": sorted(SHARE_TYPES),
+        "epoch": checkpoint.epoch, "tx_id": str(checkpoint.tx_id), "position": checkpoint.position,
+    }).fetchone()
+    return int(row[0]) if row else 0
+
+
+def wait_for_projection(conn: psycopg.Connection[Any], *, timeout: float, poll: float = 0.2) -> int:
+    """Wait until the shares projection has applied every share event in the log, or
+    ``timeout`` passes; returns the events still not applied (0: caught up)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = unprojected(conn, _checkpoint(conn)[0])
+        if left == 0 or time.monotonic() >= deadline:
+            return left
+        time.sleep(poll)
+
+
+def _checkpoint(conn: psycopg.Connection[Any]) -> tuple[Checkpoint, datetime]:
+    row = conn.execute(Q["checkpoint"], {"name": PROJECTION}).fetchone()
+    if row is None:
+        now = conn.execute(Q["now"]).fetchone()
+        assert now is not None
+        return Checkpoint.start(), now[0]
+    return Checkpoint(int(row[0]), int(row[1]), int(row[2])), row[3]
+
+
+def _log_upto(
+    conn: psycopg.Connection[Any], upto: Checkpoint, workspace_id: str | None, batch_size: int
+) -> Iterator[StoredEvent]:
+    """The log streamed once through a server-side cursor: memory stays bounded by the batch."""
+    params = {"epoch": upto.epoch, "tx_id": str(upto.tx_id), "position": upto.position,
+              "types": sorted(SHARE_TYPES), "workspace_id": workspace_id}
+    with conn.cursor(name="audit_log") as cur:
+        cur.execute(Q["log_upto"], params)
+        while batch := cur.fetchmany(batch_size):
+            yield from batch
+
+
+Rows = dict[str, tuple[str, tuple[Any, ...]]]
+
+
+def _stored(conn: psycopg.Connection[Any], query: str, scope: dict[str, Any]) -> Rows:
+    """Read-model rows by key: (workspace, the checked columns)."""
+    return {row[0]: (row[1], tuple(row[2:])) for row in conn.execute(query, scope).fetchall()}
+
+
+def _compare_rows(report: AuditReport, relation: str, fields: tuple[str, ...], expected: Rows, stored: Rows) -> None:
+    """Compare rows keyed by id, each with its workspace; missing and extra rows included.
+    Equal rows cost one tuple comparison; only a differing row is compared field by field."""
+    for key, (workspace_id, want) in expected.items():
+        found = stored.get(key)
+        if found is None:
+            report.of(workspace_id).note(Difference(relation, key, "row", "present", "missing"))
+        elif found[1] != want:
+            for name, w, got in zip(fields, want, found[1], strict=True):
+                if w != got:
+                    report.of(workspace_id).note(Difference(relation, key, name, w, got))
+    for key, (workspace_id, _) in stored.items():
+        if key not in expected:
+            report.of(workspace_id).note(Difference(relation, key, "row", "missing", "present"))
+
+
+def _compare_shares(
+    conn: psycopg.Connection[Any], recount: Recount, report: AuditReport, scope: dict[str, Any]
+) -> None:
+    expected: Rows = {}
+    for share_id, share in recount.in_workspace(scope["workspace_id"]):
+        if not share.planned:
+            continue
+        report.of(share.workspace_id).shares += 1
+        expected[share_id] = (share.workspace_id, share_row(share))
+    _compare_rows(report, "rm_shares", SHARE_FIELDS, expected, _stored(conn, Q["shares"], scope))
+
+
+def _compare_tasks(
+    conn: psycopg.Connection[Any], recount: Recount, report: AuditReport, scope: dict[str, Any]
+) -> None:
+    expected: Rows = {}
+    for share_id, share in recount.in_workspace(scope["workspace_id"]):
+        report.of(share.workspace_id).tasks += len(share.tasks)
+        for task_id, task in share.tasks.items():
+            expected[task_id] = (share.workspace_id, task_row(share_id, task))
+    _compare_rows(report, "rm_response_tasks", TASK_FIELDS, expected, _stored(conn, Q["tasks"], scope))
+
+
+def _compare_daily(
+    conn: psycopg.Connection[Any], recount: Recount, report: AuditReport, scope: dict[str, Any], as_of: datetime
+) -> None:
+    expected = daily_counts(recount, scope["workspace_id"], as_of)
+    stored = {}
+    for workspace_id, account_id, owner, day, *counts in conn.execute(Q["daily"], scope):
+        if any(counts):
+            stored[(workspace_id, account_id, owner, day)] = tuple(counts)
+    for key in expected.keys() | stored.keys():
+        want, got = expected.get(key, (0, 0, 0, 0)), stored.get(key, (0, 0, 0, 0))
+        label = f"account={key[1]} owner={key[2]} day={plain(key[3])}"
+        for name, w, g in zip(DAILY_FIELDS, want, got, strict=True):
+            if w != g:
+                report.of(key[0]).note(Difference("followthrough_daily", label, name, w, g))
+
+
+def _compare_integrity(conn: psycopg.Connection[Any], recount: Recount, report: AuditReport) -> None:
+    row = conn.execute(Q["integrity"]).fetchone()
+    stored = int(row[0] or 0) if row else 0
+    counted = sum(1 for share in recount.shares.values() if share.sent_without_tasks)
+    if stored != counted:
+        report.of("*").note(Difference("integrity", "sent_shares_without_response_tasks", "count", counted, stored))

@@ -1,0 +1,58 @@
+-- The audit's reads of the read models, all inside one REPEATABLE READ snapshot so that
+-- the projection's checkpoint and the rows it wrote with it are seen together.
+
+-- name: begin_snapshot
+BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY
+
+-- name: no_jit
+-- JIT compiling the log's scan costs more than it saves on a streamed read (measured).
+SET LOCAL jit = off
+
+-- name: end_snapshot
+ROLLBACK
+
+-- name: checkpoint
+SELECT epoch, tx_id::text, position, now() FROM projection_checkpoints WHERE name = %(name)s
+
+-- name: now
+SELECT now()
+
+-- name: unprojected
+-- Events after the checkpoint that the audit leaves for the next run (projector lag).
+SELECT count(*) FROM events
+WHERE (epoch, tx_id, position) > (%(epoch)s, %(tx_id)s::text::xid8, %(position)s)
+  AND stream_id LIKE 'share-%%' AND type = ANY(%(types)s::text[])
+  AND (%(workspace_id)s::text IS NULL OR workspace_id = %(workspace_id)s)
+
+-- name: log_upto
+-- The share events at or before the projection's checkpoint, in log order. Every one of
+-- them is committed (the checkpoint was taken below the log's horizon) and visible here.
+SELECT position, stream_id, stream_version, type, workspace_id, data::text
+FROM events
+WHERE (epoch, tx_id, position) <= (%(epoch)s, %(tx_id)s::text::xid8, %(position)s)
+  AND stream_id LIKE 'share-%%' AND type = ANY(%(types)s::text[])
+  AND (%(workspace_id)s::text IS NULL OR workspace_id = %(workspace_id)s)
+ORDER BY epoch, tx_id, position
+
+-- name: shares
+-- Columns in the order of recount.SHARE_FIELDS, after the key and the workspace.
+SELECT share_id::text, workspace_id, status, account_id::text, scheduled_at, attempts, sent_at, lateness_ms,
+       url, external_id, tasks_recorded, sent_without_tasks, replies_received, duplicate_posts, duplicates_removed
+FROM rm_shares
+WHERE %(workspace_id)s::text IS NULL OR workspace_id = %(workspace_id)s
+
+-- name: tasks
+-- Columns in the order of recount.TASK_FIELDS, after the key and the workspace.
+SELECT task_id::text, workspace_id, share_id::text, status, kind, owner, due_at, completed_at
+FROM rm_response_tasks
+WHERE %(workspace_id)s::text IS NULL OR workspace_id = %(workspace_id)s
+
+-- name: daily
+SELECT workspace_id, account_id::text, owner, day,
+       sum(open)::int, sum(done_on_time)::int, sum(done_late)::int, sum(overdue)::int
+FROM followthrough_daily
+WHERE %(workspace_id)s::text IS NULL OR workspace_id = %(workspace_id)s
+GROUP BY 1, 2, 3, 4
+
+-- name: integrity
+SELECT sent_shares_without_response_tasks FROM integrity

@@ -1,0 +1,186 @@
+"""The audit against a real PostgreSQL: a recount from the log that agrees with faithful read
+models, and that names the row, the field and the workspace when a read model was altered."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import httpx
+import orjson
+import psycopg
+import pytest
+from psycopg_pool import ConnectionPool
+
+from events.catalogue import ResponseTasksRecorded, SharePlanned, ShareSent
+from events.projections.runner import ProjectionRunner
+from events.projections.shares import SharesProjection
+from events.records import NewEvent
+from events.store import EventStore
+from followthrough import bootstrap
+from followthrough.settings import Settings
+from scheduler.services import workspaces
+from scheduler.services.audit import audit, wait_for_projection
+from tests.support.fake_channel import FakeChannel
+from tests.support.servers import serve
+from tests.support.shares import WS, Clock, make_account, plan, runtime, share_service, view
+from workers.execution import execute_share
+
+
+def catch_up(store: EventStore, settings: Settings) -> None:
+    """Apply the whole log: a transaction running elsewhere on the server can hold the
+    log's horizon back for a moment, so apply until nothing is left."""
+    runner = ProjectionRunner(store, SharesProjection(), conninfo=settings.database_url or "")
+    with psycopg.connect(settings.database_url or "", autocommit=True) as conn:
+        for _ in range(300):
+            runner.catch_up()
+            if wait_for_projection(conn, timeout=0) == 0:
+                return
+            time.sleep(0.1)
+    raise AssertionError("the shares projection did not catch up")
+
+
+def run_audit(database_url: str, workspace_id: str | None = None) -> Any:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        return audit(conn, workspace_id=workspace_id)
+
+
+def cli_audit(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DATABASE_URL": settings.database_url or "", "BROKER_URL": settings.broker_url or "",
+           "FOLLOWTHROUGH_HOME": str(settings.home), "FOLLOWTHROUGH_LOG_FORMAT": "json"}
+    return subprocess.run([sys.executable, "-m", "followthrough.cli", "audit", *args], env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+@pytest.fixture
+def sent_and_followed(settings: Settings, store: EventStore, pool: ConnectionPool[Any]) -> list[UUID]:
+    """Three shares sent (one task done on time), one cancelled, one still planned; projected."""
+    shares = share_service(pool, store, None)
+    rt = runtime(pool, store, FakeChannel(), clock=Clock())
+    account = make_account(pool)
+    sent = [plan(shares, account) for _ in range(3)]
+    for share_id in sent:
+        assert execute_share(rt, share_id) == "share_sent"
+    shares.complete_task(WS, UUID(view(shares, sent[0])["response_tasks"][0]["id"]), by="alice", note="")
+    shares.cancel(WS, plan(shares, account, at=datetime.now(UTC) + timedelta(hours=2)), reason="no", actor="test")
+    plan(shares, account, at=datetime.now(UTC) + timedelta(hours=3))
+    catch_up(store, settings)
+    return sent
+
+
+def test_a_faithful_read_model_audits_clean_with_every_share_and_task_recounted(
+    settings: Settings, store: EventStore, sent_and_followed: list[UUID]
+) -> None:
+    # Given shares planned, sent, completed and cancelled, and the projection caught up
+    # When the audit recounts the log
+    found = run_audit(settings.database_url or "")
+    # Then nothing differs, and it saw every share and task of the workspace
+    assert found.clean, found.as_dict()
+    [workspace] = found.workspaces.values()
+    assert (workspace.workspace_id, workspace.shares, workspace.tasks) == (WS, 5, 6)
+    assert found.unprojected_events == 0
+
+
+def test_an_altered_share_row_is_reported_with_its_field_and_the_cli_exits_non_zero(
+    settings: Settings, store: EventStore, sent_and_followed: list[UUID]
+) -> None:
+    # Given a clean audit from the command line
+    clean = cli_audit(settings, "--format", "json")
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert orjson.loads(clean.stdout.splitlines()[-1])["clean"] is True
+    # When someone edits a read-model row by hand
+    with psycopg.connect(settings.database_url or "", autocommit=True) as conn:
+        conn.execute("UPDATE rm_shares SET status = 'planned', attempts = 7 WHERE share_id = %s",
+                     (sent_and_followed[1],))
+    # Then the audit names that row's fields, with both values, under its workspace, and exits 1
+    result = cli_audit(settings, "--format", "json")
+    assert result.returncode == 1, result.stderr
+    body = orjson.loads(result.stdout.splitlines()[-1])
+    [workspace] = body["workspaces"]
+    assert workspace["workspace_id"] == WS
+    assert {(d["relation"], d["key"], d["field"], d["log"], d["read_model"]) for d in workspace["differences"]} == {
+        ("rm_shares", str(sent_and_followed[1]), "status", "sent", "planned"),
+        ("rm_shares", str(sent_and_followed[1]), "attempts", 1, 7),
+    }
+    # And the table for a person says the same
+    table = cli_audit(settings, "--format", "table")
+    assert table.returncode == 1
+    assert f"rm_shares {sent_and_followed[1]} status: log 'sent', read model 'planned'" in table.stdout
+
+
+def test_an_altered_task_and_a_deleted_task_show_in_the_tasks_and_the_follow_through_rows(
+    settings: Settings, store: EventStore, sent_and_followed: list[UUID]
+) -> None:
+    # Given a task marked done by hand and another deleted from the read model
+    with psycopg.connect(settings.database_url or "", autocommit=True) as conn:
+        conn.execute("UPDATE rm_response_tasks SET status = 'done', completed_at = due_at "
+                     "WHERE share_id = %s AND owner = 'bob'", (sent_and_followed[1],))
+        conn.execute("DELETE FROM rm_response_tasks WHERE share_id = %s AND owner = 'alice'",
+                     (sent_and_followed[2],))
+    # When the audit runs
+    found = run_audit(settings.database_url or "", WS)
+    # Then both tasks are reported, and so are the follow-through rows they moved
+    relations = {(d.relation, d.field) for d in found.workspaces[WS].differences}
+    assert ("rm_response_tasks", "status") in relations
+    assert ("rm_response_tasks", "row") in relations
+    assert ("followthrough_daily", "done_on_time") in relations
+    assert ("followthrough_daily", "open") in relations
+    assert not found.clean
+
+
+def test_a_share_sent_without_its_tasks_in_the_log_is_a_violation_even_when_the_read_model_agrees(
+    settings: Settings, store: EventStore, pool: ConnectionPool[Any]
+) -> None:
+    # Given a stream written around the domain: sent first, its tasks recorded after
+    shares = share_service(pool, store, None)
+    share_id = plan(shares, make_account(pool))
+    history = store.read_stream(f"share-{share_id}")
+    planned = history[0].event
+    assert isinstance(planned, SharePlanned)
+    now = datetime.now(UTC)
+    store.append(f"share-{share_id}", [
+        NewEvent(ShareSent(attempt=1, external_id="x", url=None, scheduled_at=now, sent_at=now, lateness_ms=0)),
+        NewEvent(ResponseTasksRecorded(tasks=())),
+    ], expected_version=len(history), workspace_id=WS)
+    catch_up(store, settings)
+    # When the audit runs
+    found = run_audit(settings.database_url or "")
+    # Then the log itself breaks the invariant, whatever the read models say
+    assert WS in found.workspaces, found.as_dict()
+    [violation] = found.workspaces[WS].violations
+    assert (violation.share_id, violation.rule) == (str(share_id), "ShareSent without ResponseTasksRecorded before it")
+    assert not found.clean
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[httpx.Client]:
+    with serve(bootstrap.build_api(settings)) as base_url, httpx.Client(base_url=base_url, timeout=30) as c:
+        yield c
+
+
+def test_get_audit_answers_for_the_tokens_workspace_only(
+    settings: Settings, store: EventStore, sent_and_followed: list[UUID], client: httpx.Client
+) -> None:
+    # Given a second workspace whose read model was altered
+    with psycopg.connect(settings.database_url or "", autocommit=True) as conn:
+        ours = workspaces.create_token(conn, WS, "read")
+        theirs = workspaces.create_token(conn, "globex", "read")
+        conn.execute("UPDATE rm_shares SET workspace_id = 'globex' WHERE share_id = %s", (sent_and_followed[0],))
+    # When each workspace asks for its audit
+    mine = client.get("/v1/audit", headers={"Authorization": f"Bearer {ours}"})
+    other = client.get("/v1/audit", headers={"Authorization": f"Bearer {theirs}"})
+    # Then each sees its own side: the share went missing here and appeared there
+    assert mine.status_code == 200, mine.text
+    [ws] = mine.json()["workspaces"]
+    assert (ws["workspace_id"], ws["clean"]) == (WS, False)
+    assert {(d["key"], d["field"], d["read_model"]) for d in ws["differences"] if d["relation"] == "rm_shares"} == {
+        (str(sent_and_followed[0]), "row", "missing")}
+    [theirs_ws] = other.json()["workspaces"]
+    assert theirs_ws["workspace_id"] == "globex"
+    assert [(d["key"], d["log"]) for d in theirs_ws["differences"]] == [(str(sent_and_followed[0]), "missing")]
