@@ -6,11 +6,12 @@ Documented read API: dashboards read these tables and the views over them
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
 import psycopg
+from psycopg import sql
 
 from events import sqlfiles
 from events.catalogue import (
@@ -29,13 +30,12 @@ from events.catalogue import (
     ShareRescheduled,
     ShareSent,
 )
+from events.projections.shares_fold import SHARE_COLUMNS, TASK_COLUMNS, Row, SharesFold, share_id_of
 from events.records import RecordedEvent
 
 Q = sqlfiles.load("events.projections.sql", "shares.sql")
 
-
-def share_id_of(stream_id: str) -> UUID:
-    return UUID(stream_id.removeprefix("share-"))
+__all__ = ["SharesProjection", "share_id_of"]
 
 
 class SharesProjection:
@@ -55,8 +55,12 @@ class SharesProjection:
             ResponseTasksCancelled,
             ResponseTaskCompleted,
             ResponseReceived,
+            DuplicatePosted,
+            DuplicateRemoved,
         )
     )
+    # The tables it owns, in the order a rebuild builds and swaps them.
+    tables = ("rm_shares", "rm_response_tasks")
 
     def apply(self, conn: psycopg.Connection[Any], events: Sequence[RecordedEvent]) -> None:
         # One cursor for the batch: a fresh one per statement costs more than the
@@ -109,3 +113,37 @@ class SharesProjection:
                 cur.execute(Q["duplicate_posted"], base)
             case DuplicateRemoved():
                 cur.execute(Q["duplicate_removed"], base)
+
+    # --- rebuilding ---------------------------------------------------------------
+
+    def rebuild_window(
+        self, conn: psycopg.Connection[Any], events: Sequence[RecordedEvent], tables: Mapping[str, str]
+    ) -> None:
+        """Apply ``events`` to the tables named in ``tables`` (live name -> table being
+        built) in bulk: read the rows they touch, fold the events over them in memory
+        (``SharesFold``, equal in effect to the statements above), and write the rows
+        back (delete, then COPY)."""
+        shares, tasks = sql.Identifier(tables["rm_shares"]), sql.Identifier(tables["rm_response_tasks"])
+        touched = list({share_id_of(r.stream_id) for r in events})
+        fold = SharesFold(
+            _rows(conn, shares, SHARE_COLUMNS, touched), _rows(conn, tasks, TASK_COLUMNS, touched)
+        )
+        fold.apply(events)
+        with conn.cursor() as cur:
+            for table, rows, columns in (
+                (shares, fold.shares.values(), SHARE_COLUMNS), (tasks, fold.tasks.values(), TASK_COLUMNS)
+            ):
+                cur.execute(sql.SQL("DELETE FROM {} WHERE share_id = ANY(%s)").format(table), (touched,))
+                names = sql.SQL(", ").join(map(sql.Identifier, columns))
+                with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(table, names)) as copy:
+                    for row in rows:
+                        copy.write_row([row[c] for c in columns])
+
+
+def _rows(
+    conn: psycopg.Connection[Any], table: sql.Identifier, columns: Sequence[str], share_ids: list[UUID]
+) -> list[Row]:
+    query = sql.SQL("SELECT {} FROM {} WHERE share_id = ANY(%s)").format(
+        sql.SQL(", ").join(map(sql.Identifier, columns)), table
+    )
+    return [dict(zip(columns, row, strict=True)) for row in conn.execute(query, (share_ids,))]
