@@ -90,6 +90,15 @@ def parser() -> argparse.ArgumentParser:
     bump = command(log, "bump-epoch", tools.log_bump_epoch, "cli", "after a restore or logical migration")
     bump.add_argument("--reason", required=True)
 
+    projections = sub.add_parser("projections", help="the read models").add_subparsers(
+        dest="projections_command", required=True)
+    rebuild = command(projections, "rebuild", tools.projections_rebuild, "cli",
+                      "rebuild a projection from the start of the log and swap it in")
+    rebuild.add_argument("name", help="the projection (see `projections status`)")
+    rebuild.add_argument("--window", type=int, default=5000, help="events folded and written at a time (5000)")
+    pstatus = command(projections, "status", tools.projections_status, "cli", "each projection's checkpoint and lag")
+    pstatus.add_argument("--format", choices=("auto", "json", "console"), default="auto")
+
     report = command(sub, "report", tools.report, "cli", "follow-through report")
     report.add_argument("--workspace", default="default")
     report.add_argument("--by", choices=("account", "owner", "channel", "day", "workspace"), default="account")

@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import psycopg
 import structlog
@@ -37,6 +37,7 @@ SUFFIX = "__rebuild"
 RETIRED = "__retired"
 
 
+@runtime_checkable
 class Rebuildable(Protocol):
     name: str
     types: frozenset[str] | None
@@ -202,3 +203,34 @@ def _windows(events: Iterator[RecordedEvent], size: int) -> Iterator[list[Record
             batch = []
     if batch:
         yield batch
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectionStatus:
+    name: str
+    checkpoint: str
+    events_applied: int
+    events_behind: int
+    lag_seconds: float
+    """Age of the oldest event it has not applied yet (0 when caught up)."""
+    updated_at: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {field: getattr(self, field) for field in self.__slots__}
+
+
+def status(conn: psycopg.Connection[Any], projections: Iterable[Rebuildable]) -> list[ProjectionStatus]:
+    """Each projection's checkpoint and how far behind the log it is."""
+    rows = {name: rest for name, *rest in conn.execute(RUNNER["lags"])}
+    found = []
+    for projection in projections:
+        epoch, tx_id, position, applied, updated = rows.get(projection.name, (0, "0", 0, 0, None))
+        types = None if projection.types is None else sorted(projection.types)
+        behind, age = conn.execute(Q["lag"], {"epoch": epoch, "tx_id": tx_id, "position": position,
+                                             "types": types}).fetchone() or (0, None)
+        found.append(ProjectionStatus(
+            name=projection.name, checkpoint=f"{epoch}/{tx_id}/{position}", events_applied=int(applied),
+            events_behind=int(behind), lag_seconds=max(0.0, float(age or 0.0)),
+            updated_at=None if updated is None else updated.isoformat(),
+        ))
+    return found
