@@ -2,7 +2,7 @@
 
 1. Fresh tables ``<table>__rebuild`` (``LIKE <table> INCLUDING ALL``: columns,
    defaults, constraints, indexes) are filled from the whole log in windows of
-   events, each window folded in memory and written in bulk (``rebuild_window``).
+   events by the projection's ``rebuilder`` (folded in memory, written in bulk).
    Readers keep reading the live tables, which the live projector keeps current.
 2. The swap, one transaction: lock the projection's checkpoint row (a live step
    takes it first, so the live projector now waits), apply what the log gained
@@ -37,15 +37,23 @@ SUFFIX = "__rebuild"
 RETIRED = "__retired"
 
 
+class Rebuilder(Protocol):
+    def apply(self, events: Sequence[RecordedEvent]) -> None: ...
+
+    def flush(self) -> None: ...
+
+
 @runtime_checkable
 class Rebuildable(Protocol):
     name: str
     types: frozenset[str] | None
     tables: tuple[str, ...]
 
-    def rebuild_window(
-        self, conn: psycopg.Connection[Any], events: Sequence[RecordedEvent], tables: Mapping[str, str]
-    ) -> None: ...
+    def rebuilder(self, conn: psycopg.Connection[Any], tables: Mapping[str, str]) -> Rebuilder:
+        """Something that builds the model into ``tables`` (live name -> table being
+        built) on ``conn``: ``apply`` a window of events at a time, in log order, then
+        ``flush`` (each inside the caller's transaction)."""
+        ...
 
 
 class RebuildBusyError(EventStoreError):
@@ -89,13 +97,14 @@ def rebuild(
                 total = _count(conn, projection)
                 log.info("projection_rebuild_started", projection=projection.name, events=total)
                 after, applied = Checkpoint.start(), 0
+                builder = projection.rebuilder(conn, names)
                 for batch in _windows(store.read_all(types=projection.types, batch_size=1000), window):
                     with conn.transaction():
-                        projection.rebuild_window(conn, batch, names)
+                        builder.apply(batch)
                     after, applied = batch[-1].checkpoint, applied + len(batch)
                     if progress is not None:
                         progress(applied, max(total, applied))
-                after, applied = _swap(store, conn, projection, names, after=after, applied=applied)
+                after, applied = _swap(store, conn, projection, builder, names, after=after, applied=applied)
             finally:
                 _drop_tables(conn, names.values())
         finally:
@@ -110,6 +119,7 @@ def _swap(
     store: EventStore,
     conn: psycopg.Connection[Any],
     projection: Rebuildable,
+    builder: Rebuilder,
     names: Mapping[str, str],
     *,
     after: Checkpoint,
@@ -120,8 +130,9 @@ def _swap(
     with conn.transaction():
         conn.execute(RUNNER["lock_checkpoint"], {"name": name})
         while batch := store.read_batch(after, limit=5000, types=projection.types, conn=conn):
-            projection.rebuild_window(conn, batch, names)
+            builder.apply(batch)
             after, applied = batch[-1].checkpoint, applied + len(batch)
+        builder.flush()
         live = [sql.Identifier(table) for table in names]
         conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(sql.SQL(", ").join(live)))
         for table, fresh in names.items():

@@ -52,13 +52,31 @@ def share_id_of(stream_id: str) -> UUID:
 
 
 class SharesFold:
-    """Rows touched by a window of events. Load the rows its events touch that exist
-    already (``shares``, ``tasks``), then :meth:`apply` the events in log order."""
+    """Rows of the shares in flight. Give it the rows of a share that exist already
+    (:meth:`add`) before :meth:`apply` folds that share's events over them, in log
+    order; :meth:`pop` takes a share's rows out."""
 
     def __init__(self, shares: Iterable[Row] = (), tasks: Iterable[Row] = ()) -> None:
-        self.shares: dict[UUID, Row] = {row["share_id"]: row for row in shares}
+        self.shares: dict[UUID, Row] = {}
         self.tasks: dict[UUID, Row] = {}
         self._tasks_of: dict[UUID, list[Row]] = {}
+        self._ids: dict[str, UUID] = {}
+        self.add(shares, tasks)
+
+    def share_id(self, stream_id: str) -> UUID:
+        """The share of a stream, parsed once per stream (``forget_ids`` bounds the memo)."""
+        found = self._ids.get(stream_id)
+        if found is None:
+            found = self._ids[stream_id] = share_id_of(stream_id)
+        return found
+
+    def forget_ids(self) -> None:
+        self._ids.clear()
+
+    def add(self, shares: Iterable[Row], tasks: Iterable[Row]) -> None:
+        """Rows that exist already (read back from the tables)."""
+        for row in shares:
+            self.shares[row["share_id"]] = row
         for row in tasks:
             self._add_task(row)
 
@@ -66,12 +84,19 @@ class SharesFold:
         self.tasks[row["task_id"]] = row
         self._tasks_of.setdefault(row["share_id"], []).append(row)
 
+    def pop(self, share_id: UUID) -> tuple[Row | None, list[Row]]:
+        """Take a share's row and its tasks' rows out of the fold."""
+        tasks = self._tasks_of.pop(share_id, [])
+        for task in tasks:
+            del self.tasks[task["task_id"]]
+        return self.shares.pop(share_id, None), tasks
+
     def apply(self, events: Iterable[RecordedEvent]) -> None:
         for recorded in events:
             self._apply_one(recorded)
 
     def _apply_one(self, r: RecordedEvent) -> None:
-        share_id = share_id_of(r.stream_id)
+        share_id = self.share_id(r.stream_id)
         event = r.event
         if isinstance(event, SharePlanned):
             self.shares[share_id] = _planned(share_id, r, event)
