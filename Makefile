@@ -11,7 +11,7 @@ ARGS ?=
 # Branch coverage of events, scheduler, workers and followthrough in `make test`; it only rises.
 COVERAGE_FLOOR := 80
 
-.PHONY: run test check lint typecheck unit bench-eventlog bench-dispatch clean
+.PHONY: run test check lint typecheck unit bench-eventlog bench-rebuild bench-dispatch clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -45,6 +45,9 @@ unit: $(VENV)/.synced
 
 bench-eventlog: $(VENV)/.synced
 	$(BIN)/python bench/eventlog.py $(ARGS)
+
+bench-rebuild: $(VENV)/.synced
+	$(BIN)/python bench/rebuild.py $(ARGS)
 
 bench-dispatch: $(VENV)/.synced
 	$(BIN)/python bench/dispatch.py $(ARGS)

@@ -12,6 +12,10 @@ and BI tools read them as the ``followthrough_reader`` role).
 | ``integrity`` | view: sent shares without response tasks (must be 0) | — | migration 0003 |
 | ``schedule`` | table, an *inline* projection (written with the events) | ``services.share_stream`` | 0002 |
 
+Rebuilds: ``rebuild`` fills fresh tables from the whole log and swaps them in (one
+transaction; the views are rebound, the privileges copied); ``shares_fold`` is the shares
+model as a pure fold, the rebuild's counterpart of the live statements in ``sql/shares.sql``.
+
 Queries: ``reports`` (follow-through, inbox, share lists, integrity; used by the API and
 the CLI) and ``metrics`` (operators' figures for Prometheus). Their SQL sits in ``sql/``.
 """
