@@ -25,9 +25,11 @@ import structlog
 from psycopg import sql
 
 from events import sqlfiles
-from events.errors import EventStoreError
+from events.errors import RebuildBusyError
 from events.records import Checkpoint, RecordedEvent
 from events.store import EventStore
+
+__all__ = ["RebuildBusyError", "Rebuildable", "Rebuilder", "rebuild", "status"]
 
 Q = sqlfiles.load("events.projections.sql", "rebuild.sql")
 RUNNER = sqlfiles.load("events.projections.sql", "runner.sql")
@@ -54,12 +56,6 @@ class Rebuildable(Protocol):
         built) on ``conn``: ``apply`` a window of events at a time, in log order, then
         ``flush`` (each inside the caller's transaction)."""
         ...
-
-
-class RebuildBusyError(EventStoreError):
-    def __init__(self, name: str) -> None:
-        super().__init__(f"projection {name!r} is being rebuilt by another process")
-        self.name = name
 
 
 @dataclass(frozen=True, slots=True)
