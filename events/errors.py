@@ -60,3 +60,11 @@ class UnknownEventTypeError(EventStoreError):
 
 class AppendOnlyViolationError(EventStoreError):
     """Something tried to change or remove a stored event."""
+
+
+class RebuildBusyError(EventStoreError):
+    """Another process is rebuilding this projection (one rebuild of each at a time)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"projection {name!r} is being rebuilt by another process")
+        self.name = name

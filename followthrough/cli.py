@@ -70,7 +70,8 @@ def parser() -> argparse.ArgumentParser:
         cmd.set_defaults(func=func, role=role)
         return cmd
 
-    for add_commands in (_role_commands, _token_commands, _log_commands, _console_commands, _report_commands):
+    for add_commands in (_role_commands, _token_commands, _log_commands, _projection_commands, _console_commands,
+                         _report_commands, _audit_commands):
         add_commands(sub, command)
     return p
 
@@ -118,6 +119,17 @@ def _log_commands(sub: Any, command: Add) -> None:
     bump.add_argument("--reason", required=True)
 
 
+def _projection_commands(sub: Any, command: Add) -> None:
+    projections = sub.add_parser("projections", help="the read models").add_subparsers(
+        dest="projections_command", required=True)
+    rebuild = command(projections, "rebuild", tools.projections_rebuild, "cli",
+                      "rebuild a projection from the start of the log and swap it in")
+    rebuild.add_argument("name", help="the projection (see `projections status`)")
+    rebuild.add_argument("--window", type=int, default=5000, help="events folded and written at a time (5000)")
+    pstatus = command(projections, "status", tools.projections_status, "cli", "each projection's checkpoint and lag")
+    pstatus.add_argument("--format", choices=("auto", "json", "console"), default="auto")
+
+
 def _console_commands(sub: Any, command: Add) -> None:
     console = sub.add_parser("console", help="the console channel").add_subparsers(dest="console_command",
                                                                                    required=True)
@@ -136,6 +148,14 @@ def _report_commands(sub: Any, command: Add) -> None:
     report.add_argument("--from", dest="start", metavar="YYYY-MM-DD", help="tasks due from this UTC day")
     report.add_argument("--to", dest="end", metavar="YYYY-MM-DD", help="through this UTC day")
     report.add_argument("--format", choices=("table", "json", "csv"), default="table")
+
+
+def _audit_commands(sub: Any, command: Add) -> None:
+    audit = command(sub, "audit", tools.audit, "cli", "recount every figure from the log; exit 1 on any difference")
+    audit.add_argument("--workspace", help="one workspace (default: every workspace)")
+    audit.add_argument("--format", choices=("auto", "table", "json"), default="auto")
+    audit.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                       help="first wait up to this long for the projector to apply the whole log")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,4 +1,5 @@
-"""The operator's commands: tokens, the event log (tail, status, epoch) and the audit. The report: ``report.py``."""
+"""The operator's commands: tokens, the event log (tail, status, epoch), projections (rebuild,
+status) and the audit. The report: ``report.py``."""
 
 from __future__ import annotations
 
@@ -10,12 +11,19 @@ from typing import Any
 
 import orjson
 from pydantic import TypeAdapter, ValidationError
+from rich.console import Console
+from rich.progress import MofNCompleteColumn, Progress
+from rich.table import Table
 
 from events import monitoring
 from events.follow import tail
+from events.projections.rebuild import Rebuildable, RebuildBusyError, rebuild
+from events.projections.rebuild import status as projection_status
 from events.records import Checkpoint, RecordedEvent
+from events.store import EventStore
 from followthrough import bootstrap
 from followthrough.run import Run
+from followthrough.settings import Settings
 from scheduler.services import audit as audit_service
 from scheduler.services import workspaces
 
@@ -184,3 +192,55 @@ def audit(run: Run) -> int:
             print(f"  {ws.workspace_id}: invariant broken by share {v.share_id} at position {v.position}: {v.rule}")
     print("clean" if found.clean else "DIFFERENCES FOUND")
     return 0 if found.clean else 1
+
+
+def _projections(store: EventStore, settings: Settings) -> dict[str, Rebuildable]:
+    found = (runner.projection for runner in bootstrap.projection_runners(settings, store))
+    return {p.name: p for p in found if isinstance(p, Rebuildable)}
+
+
+def projections_rebuild(run: Run) -> int:
+    """Rebuild a projection from the start of the log and swap it in; a progress bar on
+    a terminal, one summary line otherwise."""
+    settings, name = run.settings, run.args.name
+    bootstrap.wait_for_schema(settings, timeout=10)
+    store, _ = bootstrap.build_store(settings, "projections-rebuild", pool_size=2)
+    projection = _projections(store, settings).get(name)
+    if projection is None:
+        print(f"followthrough: no projection named {name!r} (known: {', '.join(_projections(store, settings))})",
+              file=sys.stderr)
+        return 2
+    store.pool.open(wait=True, timeout=30)
+    try:
+        if sys.stderr.isatty():
+            with Progress(*Progress.get_default_columns(), MofNCompleteColumn(), transient=True,
+                          console=Console(stderr=True)) as bar:
+                task = bar.add_task(f"rebuilding {name}", total=None)
+                result = rebuild(store, projection, window=run.args.window,
+                                 progress=lambda done, total: bar.update(task, completed=done, total=total))
+        else:
+            result = rebuild(store, projection, window=run.args.window)
+    except RebuildBusyError as exc:
+        print(f"followthrough: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        store.pool.close()
+    print(f"rebuilt {name}: {result.events:,} events in {result.seconds:.1f} s "
+          f"({result.events_per_second:,.0f}/s), checkpoint {result.checkpoint}")
+    return 0
+
+
+def projections_status(run: Run) -> int:
+    settings = run.settings
+    store, _ = bootstrap.build_store(settings, "projections-status", pool_size=1)
+    with bootstrap.connect(settings) as conn:
+        found = projection_status(conn, _projections(store, settings).values())
+    if _wants_json(run.args.format):
+        print(orjson.dumps({"projections": [p.as_dict() for p in found]}).decode())
+        return 0
+    table = Table("projection", "checkpoint", "applied", "behind", "lag", "updated")
+    for p in found:
+        table.add_row(p.name, p.checkpoint, f"{p.events_applied:,}", f"{p.events_behind:,}", f"{p.lag_seconds:.1f} s",
+                      p.updated_at or "never")
+    Console().print(table)
+    return 0

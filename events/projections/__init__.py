@@ -15,6 +15,10 @@ and BI tools read them as the ``followthrough_reader`` role).
 | ``webhook_deliveries`` | table: the webhook outbox, a row per (endpoint, event) | ``webhooks`` (+ sweep) | 0008 |
 | ``webhook_endpoints``, ``webhook_attempts`` | tables: endpoints, attempts | scheduler's services | 0008 |
 
+Rebuilds: ``rebuild`` fills fresh tables from the whole log and swaps them in (one
+transaction; the views are rebound, the privileges copied); ``shares_fold`` is the shares
+model as a pure fold, the rebuild's counterpart of the live statements in ``sql/shares.sql``.
+
 Queries: ``replies`` (the inbox page, reply figures), ``reports`` (follow-through, inbox,
 share lists, integrity; used by the API and the CLI), ``timeline`` (the dashboard's share
 timeline and per-workspace health) and ``metrics`` (operators' figures for Prometheus,

@@ -55,10 +55,21 @@ class ProjectionRunner:
             return Checkpoint.start()
         return Checkpoint(int(row[0]), int(row[1]), int(row[2]))
 
+    def _locked_checkpoint(self, conn: psycopg.Connection[Any]) -> Checkpoint:
+        """The checkpoint, its row locked until the step commits: a rebuild's swap
+        takes the same lock, so a step never applies a batch across a swap."""
+        name = {"name": self.projection.name}
+        row = conn.execute(Q["lock_checkpoint"], name).fetchone()
+        if row is None:
+            conn.execute(Q["ensure_checkpoint"], name)
+            row = conn.execute(Q["lock_checkpoint"], name).fetchone()
+        assert row is not None
+        return Checkpoint(int(row[0]), int(row[1]), int(row[2]))
+
     def step(self) -> int:
         """Apply one batch; returns how many events it applied (0: caught up)."""
         with self.store.pool.connection() as conn, conn.transaction():
-            after = self.checkpoint(conn)
+            after = self._locked_checkpoint(conn)
             events = self.store.read_batch(after, limit=self.batch_size, types=self.projection.types, conn=conn)
             if not events:
                 return 0

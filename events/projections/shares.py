@@ -6,11 +6,13 @@ Documented read API: dashboards read these tables and the views over them
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 from uuid import UUID
 
 import psycopg
+from psycopg import sql
 
 from events import sqlfiles
 from events.catalogue import (
@@ -30,13 +32,12 @@ from events.catalogue import (
     ShareSent,
 )
 from events.projections import replies
+from events.projections.shares_fold import SHARE_COLUMNS, TASK_COLUMNS, Row, SharesFold, share_id_of
 from events.records import RecordedEvent
 
 Q = sqlfiles.load("events.projections.sql", "shares.sql")
 
-
-def share_id_of(stream_id: str) -> UUID:
-    return UUID(stream_id.removeprefix("share-"))
+__all__ = ["SharesProjection", "share_id_of"]
 
 
 class SharesProjection:
@@ -60,6 +61,8 @@ class SharesProjection:
             DuplicateRemoved,
         )
     ) | replies.TYPES
+    # The tables it owns, in the order a rebuild builds and swaps them.
+    tables = ("rm_shares", "rm_response_tasks")
 
     def apply(self, conn: psycopg.Connection[Any], events: Sequence[RecordedEvent]) -> None:
         # One cursor for the batch: a fresh one per statement costs more than the
@@ -115,3 +118,88 @@ class SharesProjection:
                 cur.execute(Q["duplicate_removed"], base)
             case _:
                 replies.apply(cur, event, base)
+
+    # --- rebuilding ---------------------------------------------------------------
+
+    def rebuilder(self, conn: psycopg.Connection[Any], tables: Mapping[str, str]) -> SharesRebuilder:
+        return SharesRebuilder(conn, tables)
+
+
+class SharesRebuilder:
+    """Builds the shares model into the tables named in ``tables`` (live name -> table
+    being built), in bulk: events are folded in memory (``SharesFold``, equal in
+    effect to the live statements above) over the shares in flight, and a share's
+    rows are written (COPY) once it has gone ``KEEP_WINDOWS`` windows untouched, so
+    most shares are written once and memory holds only the shares in flight. A
+    share touched again after it was written is read back (and its rows deleted)."""
+
+    KEEP_WINDOWS = 3
+
+    def __init__(self, conn: psycopg.Connection[Any], tables: Mapping[str, str]) -> None:
+        self._conn = conn
+        self._shares = sql.Identifier(tables["rm_shares"])
+        self._tasks = sql.Identifier(tables["rm_response_tasks"])
+        self._fold = SharesFold()
+        self._last_window: dict[UUID, int] = {}  # in memory: share -> the last window that touched it
+        self._written: set[UUID] = set()
+        self._window = 0
+
+    def apply(self, events: Sequence[RecordedEvent]) -> None:
+        """Fold one window of events (in log order), writing the shares it leaves behind."""
+        self._window += 1
+        share_id_of_stream = self._fold.share_id
+        touched = dict.fromkeys(share_id_of_stream(r.stream_id) for r in events)
+        self._read_back([s for s in touched if s in self._written])
+        self._fold.apply(events)
+        last = self._last_window
+        for share_id in touched:
+            last.pop(share_id, None)
+            last[share_id] = self._window  # insertion order: least recently touched first
+        done = []
+        for share_id, window in last.items():
+            if window > self._window - self.KEEP_WINDOWS:
+                break
+            done.append(share_id)
+        self._write_out(done)
+        self._fold.forget_ids()
+
+    def flush(self) -> None:
+        """Write every share still in memory."""
+        self._write_out(list(self._last_window))
+
+    def _write_out(self, share_ids: list[UUID]) -> None:
+        shares, tasks = [], []
+        for share_id in share_ids:
+            del self._last_window[share_id]
+            share, its_tasks = self._fold.pop(share_id)
+            if share is not None:
+                shares.append(share)
+                self._written.add(share_id)
+            tasks.extend(its_tasks)
+        with self._conn.cursor() as cur:
+            for table, rows, columns in ((self._shares, shares, SHARE_COLUMNS), (self._tasks, tasks, TASK_COLUMNS)):
+                if not rows:
+                    continue
+                names = sql.SQL(", ").join(map(sql.Identifier, columns))
+                values = itemgetter(*columns)
+                with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(table, names)) as copy:
+                    for row in rows:
+                        copy.write_row(values(row))
+
+    def _read_back(self, share_ids: list[UUID]) -> None:
+        if not share_ids:
+            return
+        shares = _take_rows(self._conn, self._shares, SHARE_COLUMNS, share_ids)
+        tasks = _take_rows(self._conn, self._tasks, TASK_COLUMNS, share_ids)
+        self._fold.add(shares, tasks)
+        self._written.difference_update(share_ids)
+
+
+def _take_rows(
+    conn: psycopg.Connection[Any], table: sql.Identifier, columns: Sequence[str], share_ids: list[UUID]
+) -> list[Row]:
+    """Delete the rows of these shares from ``table``, returning them."""
+    query = sql.SQL("DELETE FROM {} WHERE share_id = ANY(%s) RETURNING {}").format(
+        table, sql.SQL(", ").join(map(sql.Identifier, columns))
+    )
+    return [dict(zip(columns, row, strict=True)) for row in conn.execute(query, (share_ids,))]

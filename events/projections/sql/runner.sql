@@ -13,3 +13,17 @@ SELECT pg_try_advisory_lock(hashtext('followthrough:projection:' || %(name)s))
 
 -- name: lags
 SELECT name, epoch, tx_id::text, position, events_applied, updated_at FROM projection_checkpoints ORDER BY name
+
+-- name: ensure_checkpoint
+INSERT INTO projection_checkpoints (name) VALUES (%(name)s) ON CONFLICT (name) DO NOTHING
+
+-- name: lock_checkpoint
+-- Taken first by every live step and by the swap: a live step waits while the swap
+-- runs, then reads the checkpoint the swap left (never applies an event twice).
+SELECT epoch, tx_id::text, position FROM projection_checkpoints WHERE name = %(name)s FOR UPDATE
+
+-- name: set_checkpoint
+UPDATE projection_checkpoints
+SET epoch = %(epoch)s, tx_id = %(tx_id)s::text::xid8, position = %(position)s,
+    events_applied = %(applied)s, updated_at = now()
+WHERE name = %(name)s

@@ -1,0 +1,243 @@
+"""Rebuilding a projection from the start of the log, with no downtime for readers.
+
+1. Fresh tables ``<table>__rebuild`` (``LIKE <table> INCLUDING ALL``: columns,
+   defaults, constraints, indexes) are filled from the whole log in windows of
+   events by the projection's ``rebuilder`` (folded in memory, written in bulk).
+   Readers keep reading the live tables, which the live projector keeps current.
+2. The swap, one transaction: lock the projection's checkpoint row (a live step
+   takes it first, so the live projector now waits), apply what the log gained
+   since step 1, rename the live tables away and the rebuilt ones in, give them the
+   live tables' index names and privileges, rebind the views that read them, drop
+   the old tables, and set the checkpoint to where the rebuild read up to.
+   Readers see the old model until the commit and the whole new one after it;
+   the waiting live step resumes from the new checkpoint, so nothing is applied twice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import psycopg
+import structlog
+from psycopg import sql
+
+from events import sqlfiles
+from events.errors import RebuildBusyError
+from events.records import Checkpoint, RecordedEvent
+from events.store import EventStore
+
+__all__ = ["RebuildBusyError", "Rebuildable", "Rebuilder", "rebuild", "status"]
+
+Q = sqlfiles.load("events.projections.sql", "rebuild.sql")
+RUNNER = sqlfiles.load("events.projections.sql", "runner.sql")
+log = structlog.get_logger("events.projections")
+
+SUFFIX = "__rebuild"
+RETIRED = "__retired"
+
+
+class Rebuilder(Protocol):
+    def apply(self, events: Sequence[RecordedEvent]) -> None: ...
+
+    def flush(self) -> None: ...
+
+
+@runtime_checkable
+class Rebuildable(Protocol):
+    name: str
+    types: frozenset[str] | None
+    tables: tuple[str, ...]
+
+    def rebuilder(self, conn: psycopg.Connection[Any], tables: Mapping[str, str]) -> Rebuilder:
+        """Something that builds the model into ``tables`` (live name -> table being
+        built) on ``conn``: ``apply`` a window of events at a time, in log order, then
+        ``flush`` (each inside the caller's transaction)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class RebuildResult:
+    name: str
+    events: int
+    checkpoint: Checkpoint
+    seconds: float
+
+    @property
+    def events_per_second(self) -> float:
+        return self.events / self.seconds if self.seconds else 0.0
+
+
+Progress = Callable[[int, int], None]  # (events read so far, events to read)
+
+
+def rebuild(
+    store: EventStore,
+    projection: Rebuildable,
+    *,
+    window: int = 5000,
+    progress: Progress | None = None,
+) -> RebuildResult:
+    """Rebuild ``projection`` from the start of the log and swap it in. ``store``'s
+    pool needs two connections (one reads the log ahead while the other writes)."""
+    started = time.perf_counter()
+    with store.pool.connection() as conn:
+        if not _fetch_bool(conn, Q["try_rebuild_lock"], {"name": projection.name}):
+            raise RebuildBusyError(projection.name)
+        try:
+            names = {table: table + SUFFIX for table in projection.tables}
+            _create_tables(conn, names)
+            try:
+                total = _count(conn, projection)
+                log.info("projection_rebuild_started", projection=projection.name, events=total)
+                after, applied = Checkpoint.start(), 0
+                builder = projection.rebuilder(conn, names)
+                for batch in _windows(store.read_all(types=projection.types, batch_size=1000), window):
+                    with conn.transaction():
+                        builder.apply(batch)
+                    after, applied = batch[-1].checkpoint, applied + len(batch)
+                    if progress is not None:
+                        progress(applied, max(total, applied))
+                after, applied = _swap(store, conn, projection, builder, names, after=after, applied=applied)
+            finally:
+                _drop_tables(conn, names.values())
+        finally:
+            conn.execute(Q["rebuild_unlock"], {"name": projection.name})
+    result = RebuildResult(projection.name, applied, after, time.perf_counter() - started)
+    log.info("projection_rebuilt", projection=projection.name, events=applied, checkpoint=str(after),
+             seconds=round(result.seconds, 3))
+    return result
+
+
+def _swap(
+    store: EventStore,
+    conn: psycopg.Connection[Any],
+    projection: Rebuildable,
+    builder: Rebuilder,
+    names: Mapping[str, str],
+    *,
+    after: Checkpoint,
+    applied: int,
+) -> tuple[Checkpoint, int]:
+    name = projection.name
+    conn.execute(RUNNER["ensure_checkpoint"], {"name": name})
+    with conn.transaction():
+        conn.execute(RUNNER["lock_checkpoint"], {"name": name})
+        while batch := store.read_batch(after, limit=5000, types=projection.types, conn=conn):
+            builder.apply(batch)
+            after, applied = batch[-1].checkpoint, applied + len(batch)
+        builder.flush()
+        live = [sql.Identifier(table) for table in names]
+        conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(sql.SQL(", ").join(live)))
+        for table, fresh in names.items():
+            _swap_table(conn, table, fresh)
+        conn.execute(RUNNER["set_checkpoint"], {"name": name, "epoch": after.epoch, "tx_id": str(after.tx_id),
+                                           "position": after.position, "applied": applied})
+    return after, applied
+
+
+def _swap_table(conn: psycopg.Connection[Any], table: str, fresh: str) -> None:
+    """Put ``fresh`` in the place of ``table`` (inside the swap's transaction)."""
+    views = conn.execute(Q["dependent_views"], {"table": table}).fetchall()
+    grants = conn.execute(Q["grants"], {"table": table}).fetchall()
+    old_indexes = _indexes(conn, table)
+    new_indexes = _indexes(conn, fresh)
+    retired = table + RETIRED
+    conn.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(sql.Identifier(table), sql.Identifier(retired)))
+    for index in old_indexes.values():
+        conn.execute(sql.SQL("ALTER INDEX {} RENAME TO {}").format(
+            sql.Identifier(index), sql.Identifier(_retired_name(index))))
+    conn.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(sql.Identifier(fresh), sql.Identifier(table)))
+    for shape, index in new_indexes.items():
+        if shape in old_indexes:
+            conn.execute(sql.SQL("ALTER INDEX {} RENAME TO {}").format(
+                sql.Identifier(index), sql.Identifier(old_indexes[shape])))
+    for role, privilege in grants:
+        grantee = sql.SQL("PUBLIC") if role is None else sql.Identifier(role)
+        conn.execute(sql.SQL("GRANT {} ON {} TO {}").format(sql.SQL(privilege), sql.Identifier(table), grantee))
+    for schema, view, definition in views:
+        conn.execute(sql.SQL("CREATE OR REPLACE VIEW {}.{} AS {}").format(
+            sql.Identifier(schema), sql.Identifier(view), sql.SQL(definition)))
+    conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(retired)))
+
+
+def _indexes(conn: psycopg.Connection[Any], table: str) -> dict[tuple[bool, str], str]:
+    """The table's indexes by shape (unique or not, method and columns) -> name."""
+    shapes = {}
+    for name, definition in conn.execute(Q["indexes"], {"table": table}):
+        head, _, using = definition.partition(" USING ")
+        shapes[(head.startswith("CREATE UNIQUE"), using)] = name
+    return shapes
+
+
+def _retired_name(index: str) -> str:
+    return index[: 63 - len(RETIRED)] + RETIRED
+
+
+def _create_tables(conn: psycopg.Connection[Any], names: Mapping[str, str]) -> None:
+    with conn.transaction():
+        for table, fresh in names.items():
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(fresh)))  # a failed run's
+            conn.execute(sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING ALL)").format(
+                sql.Identifier(fresh), sql.Identifier(table)))
+
+
+def _drop_tables(conn: psycopg.Connection[Any], tables: Iterable[str]) -> None:
+    with conn.transaction():
+        for table in tables:
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(table)))
+
+
+def _count(conn: psycopg.Connection[Any], projection: Rebuildable) -> int:
+    types = None if projection.types is None else sorted(projection.types)
+    row = conn.execute(Q["events_to_read"], {"types": types}).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _fetch_bool(conn: psycopg.Connection[Any], query: Any, params: dict[str, Any]) -> bool:
+    row = conn.execute(query, params).fetchone()
+    return bool(row and row[0])
+
+
+def _windows(events: Iterator[RecordedEvent], size: int) -> Iterator[list[RecordedEvent]]:
+    batch: list[RecordedEvent] = []
+    for recorded in events:
+        batch.append(recorded)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectionStatus:
+    name: str
+    checkpoint: str
+    events_applied: int
+    events_behind: int
+    lag_seconds: float
+    """Age of the oldest event it has not applied yet (0 when caught up)."""
+    updated_at: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {field: getattr(self, field) for field in self.__slots__}
+
+
+def status(conn: psycopg.Connection[Any], projections: Iterable[Rebuildable]) -> list[ProjectionStatus]:
+    """Each projection's checkpoint and how far behind the log it is."""
+    rows = {name: rest for name, *rest in conn.execute(RUNNER["lags"])}
+    found = []
+    for projection in projections:
+        epoch, tx_id, position, applied, updated = rows.get(projection.name, (0, "0", 0, 0, None))
+        types = None if projection.types is None else sorted(projection.types)
+        behind, age = conn.execute(Q["lag"], {"epoch": epoch, "tx_id": tx_id, "position": position,
+                                             "types": types}).fetchone() or (0, None)
+        found.append(ProjectionStatus(
+            name=projection.name, checkpoint=f"{epoch}/{tx_id}/{position}", events_applied=int(applied),
+            events_behind=int(behind), lag_seconds=max(0.0, float(age or 0.0)),
+            updated_at=None if updated is None else updated.isoformat(),
+        ))
+    return found

@@ -1,0 +1,47 @@
+-- Rebuilding a projection into fresh tables and swapping them in (projections/rebuild.py).
+-- Table and index names are passed as regclass/text values here and as identifiers
+-- (psycopg.sql) in the DDL the module composes.
+
+-- name: try_rebuild_lock
+-- One rebuild of a projection at a time (the live projector's lock is another key).
+SELECT pg_try_advisory_lock(hashtext('followthrough:projection-rebuild:' || %(name)s))
+
+-- name: rebuild_unlock
+SELECT pg_advisory_unlock(hashtext('followthrough:projection-rebuild:' || %(name)s))
+
+-- name: events_to_read
+-- How many events a rebuild reads (for its progress bar): every one of its types.
+SELECT count(*) FROM events WHERE %(types)s::text[] IS NULL OR type = ANY(%(types)s::text[])
+
+-- name: dependent_views
+-- Plain views that read the table directly: rebound to the rebuilt table at the swap.
+SELECT DISTINCT n.nspname, v.relname, pg_get_viewdef(v.oid)
+FROM pg_depend d
+JOIN pg_rewrite r ON r.oid = d.objid
+JOIN pg_class v ON v.oid = r.ev_class
+JOIN pg_namespace n ON n.oid = v.relnamespace
+WHERE d.classid = 'pg_rewrite'::regclass
+  AND d.refclassid = 'pg_class'::regclass
+  AND d.refobjid = %(table)s::regclass
+  AND v.oid <> %(table)s::regclass
+  AND v.relkind = 'v'
+
+-- name: indexes
+SELECT i.relname, pg_get_indexdef(i.oid)
+FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+WHERE x.indrelid = %(table)s::regclass
+
+-- name: grants
+-- The table's privileges as (grantee, privilege); grantee NULL means PUBLIC.
+SELECT r.rolname, a.privilege_type
+FROM pg_class c, aclexplode(c.relacl) a
+LEFT JOIN pg_roles r ON r.oid = a.grantee
+WHERE c.oid = %(table)s::regclass
+
+-- name: lag
+-- Events of the projection's types after its checkpoint (committed, whether the
+-- horizon has passed them yet or not), and the age of the oldest of them.
+SELECT count(*), extract(epoch FROM now() - min(recorded_at))
+FROM events
+WHERE (epoch, tx_id, position) > (%(epoch)s, %(tx_id)s::text::xid8, %(position)s)
+  AND (%(types)s::text[] IS NULL OR type = ANY(%(types)s::text[]))

@@ -1,0 +1,55 @@
+"""`followthrough projections status` and `followthrough projections rebuild`, as an operator runs them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import Any
+
+import orjson
+
+from events.store import EventStore
+from tests.support.share_histories import in_chunks, share_appends
+from tests.support.system import wait_until
+
+
+def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "followthrough.cli", *args], env=env, capture_output=True, text=True,
+                          timeout=120, check=False)
+
+
+def status(env: dict[str, str]) -> dict[str, Any]:
+    done = cli("projections", "status", "--format", "json", env=env)
+    assert done.returncode == 0, done.stderr
+    [shares] = orjson.loads(done.stdout)["projections"]
+    return dict(shares)
+
+
+def test_an_operator_sees_a_projection_behind_rebuilds_it_and_sees_it_caught_up(
+    database_url: str, broker_url: str, store: EventStore
+) -> None:
+    # Given a log of share histories that no projector has read yet
+    written = 0
+    with store.pool.connection() as conn:
+        for chunk in in_chunks(share_appends(600, seed=3), 100):
+            store.append_many(chunk, conn=conn)
+            written += sum(len(a.events) for a in chunk)
+    env = {**os.environ, "DATABASE_URL": database_url, "BROKER_URL": broker_url}
+    # When the operator asks for the projections' status
+    before = wait_until(lambda: (s := status(env))["events_behind"] == written and s, timeout=30, what="status")
+    # Then the shares projection is listed at the start of the log, every event behind
+    assert before["name"] == "shares"
+    assert before["checkpoint"] == "0/0/0"
+    assert before["lag_seconds"] >= 0
+    # When the operator rebuilds it (no terminal: no progress bar, a summary line after the log lines)
+    done = cli("projections", "rebuild", "shares", env=env)
+    # Then it says what it did, and the status shows it caught up with every event applied
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1].startswith(f"rebuilt shares: {written:,} events")
+    after = status(env)
+    assert (after["events_behind"], after["events_applied"], after["lag_seconds"]) == (0, written, 0.0)
+    # And a projection that does not exist is named in a one-line error
+    unknown = cli("projections", "rebuild", "nope", env=env)
+    assert unknown.returncode == 2
+    assert "no projection named 'nope'" in unknown.stderr
