@@ -18,7 +18,6 @@ from tests.support.database import IN_CI
 REPO = Path(__file__).resolve().parents[2]
 GRAFANA = REPO / "k8s" / "base" / "grafana"
 RULES = REPO / "k8s" / "base" / "prometheus"
-METRIC = re.compile(r"\bfollowthrough_[a-z0-9_]+\b")
 TIME_FILTER = re.compile(r"\$__timeFilter\(([^()]*)\)")
 
 
@@ -58,6 +57,24 @@ def expand_macros(raw_sql: str, workspaces: list[str]) -> str:
 def rule_expressions() -> list[str]:
     document = yaml.safe_load((RULES / "followthrough-rules.yaml").read_text())
     return [rule["expr"] for group in document["groups"] for rule in group["rules"]]
+
+
+_PROMQL_NOT_NAMES = (
+    re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`'),  # string literals
+    re.compile(r"\{[^}]*\}"),  # label matchers
+    re.compile(r"\[[^\]]*\]"),  # ranges and subqueries
+    re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)"),  # label lists
+)
+_PROMQL_IDENTIFIER = re.compile(r"(?<![\w:$.])([a-zA-Z_:][a-zA-Z0-9_:]*)\b(?!\s*\()")
+_PROMQL_KEYWORDS = frozenset({"and", "or", "unless", "bool", "offset", "by", "without", "on", "ignoring",
+                              "group_left", "group_right", "inf", "nan"})
+
+
+def promql_metric_names(expr: str) -> set[str]:
+    """Every metric a PromQL expression selects (any prefix): not functions, labels, keywords."""
+    for pattern in _PROMQL_NOT_NAMES:
+        expr = pattern.sub(" ", expr)
+    return {name for name in _PROMQL_IDENTIFIER.findall(expr) if name.lower() not in _PROMQL_KEYWORDS}
 
 
 def metric_names(text: str) -> set[str]:
