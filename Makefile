@@ -11,7 +11,7 @@ ARGS ?=
 # Branch coverage of events, scheduler, workers and followthrough in `make test`; it only rises.
 COVERAGE_FLOOR := 80
 
-.PHONY: run test check lint typecheck unit bench-eventlog bench-dispatch clean
+.PHONY: run test check lint typecheck unit devnet bench-eventlog bench-dispatch clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -26,7 +26,7 @@ run: $(VENV)/.synced
 	$(BIN)/followthrough up $(ARGS)
 
 ## test: lint, type-check, then every test (unit, contract, integration, end-to-end, faults) with coverage
-test: lint typecheck
+test: lint typecheck devnet
 	$(BIN)/pytest --cov --cov-report=term:skip-covered --cov-fail-under=$(COVERAGE_FLOOR) $(ARGS)
 
 ## check: the quick loop: lint, type-check, every test but the fault and slow ones
@@ -39,6 +39,12 @@ lint: $(VENV)/.synced
 
 typecheck: $(VENV)/.synced
 	$(BIN)/mypy
+
+## devnet: the AT Protocol development network (PLC, PDS, AppView) and its Node 22, pinned in
+## tests/devnet/package-lock.json, installed once per pin in a cache outside the clone
+## (${XDG_CACHE_HOME:-~/.cache}/followthrough/devnet-<hash>); prints that folder
+devnet:
+	@bash tests/devnet/install.sh
 
 unit: $(VENV)/.synced
 	$(BIN)/pytest tests/unit $(ARGS)
