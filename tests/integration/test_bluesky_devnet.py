@@ -117,6 +117,21 @@ def test_a_post_with_a_link_and_a_mention_is_written_with_facets_at_utf8_byte_of
     assert post["record"]["facets"] == record["facets"]
 
 
+def test_a_mention_of_a_handle_the_network_does_not_know_stays_plain_text(
+    devnet: Devnet, publisher: BlueskyPublisher
+) -> None:
+    # Given a text mentioning a handle no account has, and one an account has
+    text = unique("Thanks @nobody.test and @bob.test")
+    # When it is published
+    published = publisher.publish(post_of(devnet, text))
+    # Then the record is there with one mention facet only: the known account's
+    record = get_record(devnet, published.external_id).json()["value"]
+    assert record["text"] == text
+    assert [f["features"][0]["did"] for f in record["facets"]] == [devnet.account("bob.test").did]
+    start = text.index("@bob.test")
+    assert record["facets"][0]["index"] == {"byteStart": start, "byteEnd": start + len("@bob.test")}
+
+
 def test_300_graphemes_are_accepted_by_the_pds_and_more_are_refused_by_the_planner_as_by_the_pds(
     devnet: Devnet, publisher: BlueskyPublisher, pool: ConnectionPool[Any], store: EventStore
 ) -> None:
