@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import httpx
 import pytest
 from psycopg_pool import ConnectionPool
 
@@ -33,6 +34,7 @@ from tests.support.devnet import (  # noqa: F401 (devnet_network: the session fi
     ROOT,
     Devnet,
     devnet_network,
+    expired,
     get_record,
     on_appview,
     post_records,
@@ -203,6 +205,40 @@ def test_a_reply_from_a_second_account_is_in_the_posts_thread_on_the_appview(
     assert reply["post"]["author"]["handle"] == "bob.test"
     assert reply["post"]["record"]["text"] == "Looks great! 👍"
     assert reply["post"]["record"]["reply"]["parent"]["uri"] == published.external_id
+
+
+def test_a_session_token_that_expired_is_replaced_once_and_the_post_written_once(
+    devnet: Devnet, alice_env: dict[str, str]
+) -> None:
+    # Given a worker whose session token has expired by the time it writes the post
+    seen: list[tuple[str, int, str]] = []
+    expire_next_write = [True]
+
+    def on_request(request: httpx.Request) -> None:
+        if request.url.path.endswith("/com.atproto.repo.createRecord") and expire_next_write:
+            expire_next_write.clear()
+            token = request.headers["Authorization"].removeprefix("Bearer ")
+            request.headers["Authorization"] = f"Bearer {expired(token)}"
+
+    def on_response(response: httpx.Response) -> None:
+        response.read()
+        error = response.json().get("error", "") if not response.is_success else ""
+        seen.append((response.request.url.path.rsplit("/", 1)[1], response.status_code, error))
+
+    client = channel_client(Settings())
+    client.event_hooks = {"request": [on_request], "response": [on_response]}
+    share = post_of(devnet, unique("Written after a new session"))
+    # When it publishes
+    try:
+        published = BlueskyPublisher(client, env=alice_env).publish(share)
+    finally:
+        client.close()
+    # Then the PDS refused the expired token, the publisher opened one new session and wrote once
+    writes = [s for s in seen if s[0] == "com.atproto.repo.createRecord"]
+    assert writes == [("com.atproto.repo.createRecord", 400, "ExpiredToken"),
+                      ("com.atproto.repo.createRecord", 200, "")]
+    assert [s[0] for s in seen].count("com.atproto.server.createSession") == 2
+    assert [r["uri"] for r in texts_on_pds(devnet, share.text)] == [published.external_id]
 
 
 # --- a worker killed mid-call ------------------------------------------------------------

@@ -12,6 +12,9 @@ Helpers here speak XRPC to it as a second party would (a person reading or reply
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import os
 import selectors
@@ -34,6 +37,7 @@ SCRIPT = ROOT / "tests" / "devnet" / "devnet.mjs"
 HANDLES = ("alice.test", "bob.test")
 START_TIMEOUT = 240.0  # the AppView's migrations and the first indexing, on a busy 2-core machine
 INSTALL_TIMEOUT = 1200.0
+DEV_JWT_SECRET = b"jwt-secret"  # the dev-env PDS's fixed secret for its session tokens (const.js)
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +202,21 @@ def on_appview(devnet: Devnet, nsid: str, params: dict[str, Any], found: Callabl
             return value
         time.sleep(0.25)
     raise AssertionError(f"the AppView never showed it ({nsid} {params}): last answer {last}")
+
+
+def expired(access_jwt: str) -> str:
+    """The same session token, expired an hour ago, signed as the development PDS signs them:
+    what a worker holds once its session has outlived the token."""
+    header, payload, _ = access_jwt.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims["exp"] = int(time.time()) - 3600
+    claims["iat"] = claims["exp"] - 7200
+    signed = f"{header}.{_b64(json.dumps(claims).encode())}"
+    return f"{signed}.{_b64(hmac.new(DEV_JWT_SECRET, signed.encode(), hashlib.sha256).digest())}"
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 def _now_iso() -> str:
