@@ -7,7 +7,8 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 digest="$(cat "$here/package.json" "$here/package-lock.json" "$here/install.sh" | sha256sum | cut -c1-16)"
-root="${FOLLOWTHROUGH_DEVNET_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/followthrough/devnet-$digest}"
+cache="${XDG_CACHE_HOME:-${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}/.cache}"
+root="${FOLLOWTHROUGH_DEVNET_HOME:-$cache/followthrough/devnet-$digest}"
 
 if [ -f "$root/.installed" ]; then
     touch "$root/.installed"  # in use: kept by the clean-up below
