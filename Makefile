@@ -11,7 +11,7 @@ ARGS ?=
 # Branch coverage of events, scheduler, workers and followthrough in `make test`; it only rises.
 COVERAGE_FLOOR := 75
 
-.PHONY: run test check lint typecheck unit k8s-validate bench-eventlog bench-rebuild bench-dispatch bench-api bench-audit grafana screenshots soak clean
+.PHONY: run test check lint typecheck unit k8s-validate devnet bench-eventlog bench-rebuild bench-dispatch bench-api bench-audit grafana screenshots soak clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -32,7 +32,7 @@ run: $(VENV)/.synced-run
 	$(BIN)/followthrough up $(ARGS)
 
 ## test: lint, type-check, then every test (unit, contract, integration, end-to-end, faults) with coverage
-test: lint typecheck k8s-validate
+test: lint typecheck k8s-validate devnet
 	$(BIN)/pytest --cov --cov-report=term:skip-covered --cov-fail-under=$(COVERAGE_FLOOR) $(ARGS)
 
 ## check: the quick loop: lint, type-check, every test but the fault and slow ones
@@ -62,6 +62,12 @@ k8s-validate: $(VENV)/.synced
 	  echo "k8s/overlays/$$name: valid (strict) for Kubernetes $(K8S_VERSIONS)"; \
 	done
 	$(BIN)/pytest -q -p no:cacheprovider --no-cov tests/integration/test_k8s_manifests.py
+
+## devnet: the AT Protocol development network (PLC, PDS, AppView) and its Node 22, pinned in
+## tests/devnet/package-lock.json, installed once per pin in a cache outside the clone
+## (${XDG_CACHE_HOME:-~/.cache}/followthrough/devnet-<hash>); prints that folder
+devnet:
+	@bash tests/devnet/install.sh
 
 unit: $(VENV)/.synced
 	$(BIN)/pytest tests/unit $(ARGS)
