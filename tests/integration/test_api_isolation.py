@@ -72,6 +72,7 @@ PROBES: dict[tuple[str, str], tuple[str, str, dict[str, Any] | None, int]] = {
     ("get", "/v1/tokens"): ("GET", "/v1/tokens", None, 200),
     ("delete", "/v1/tokens/{token_id}"): ("DELETE", "/v1/tokens/{token}", None, 404),
     ("get", "/v1/replies"): ("GET", "/v1/replies?share_id={share}", None, 200),
+    ("get", "/v1/audit"): ("GET", "/v1/audit", None, 200),
     ("post", "/v1/replies/{reply_id}/answer"): ("POST", "/v1/replies/{reply}/answer", {"text": "hi"}, 404),
     ("post", "/v1/replies/{reply_id}/dismiss"): ("POST", "/v1/replies/{reply}/dismiss", {"reason": "x"}, 404),
     ("post", "/v1/webhooks"): ("POST", "/v1/webhooks",

@@ -78,6 +78,9 @@ def running(
         "FOLLOWTHROUGH_QUEUE_PREFIX": queue_prefix,
         "FOLLOWTHROUGH_LOG_FORMAT": "json",
         "FOLLOWTHROUGH_HOME": str(home),
+        # The API's rate limits are tested on their own; here clients plan in bursts.
+        "FOLLOWTHROUGH_RATE_LIMIT_PER_TOKEN": "100000/second",
+        "FOLLOWTHROUGH_RATE_LIMIT_PER_ADDRESS": "100000/second",
         **(extra_env or {}),
     }
     log_path = tmp_path / "up.log"
