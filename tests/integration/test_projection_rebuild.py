@@ -20,7 +20,7 @@ from tests.support.system import wait_until
 COUNTS = (
     "SELECT (SELECT count(*) FROM rm_shares), (SELECT count(*) FROM rm_response_tasks),"
     " (SELECT count(*) FROM response_inbox), (SELECT sum(open + done_on_time + done_late + overdue)"
-    " FROM followthrough_daily)"
+    " FROM followthrough_daily), (SELECT count(*) FROM rm_replies)"
 )
 
 
@@ -45,11 +45,40 @@ def all_readable(store: EventStore, count: int) -> None:
     wait_until(lambda: sum(1 for _ in store.read_all()) >= count, timeout=30, what="the horizon")
 
 
-def model(pool: ConnectionPool[Any]) -> tuple[list[Any], list[Any]]:
+def model(pool: ConnectionPool[Any]) -> tuple[list[Any], list[Any], list[Any]]:
+    """Every row of the tables the shares projection owns, every column."""
     with pool.connection() as conn:
         shares = conn.execute("SELECT * FROM rm_shares ORDER BY share_id").fetchall()
         tasks = conn.execute("SELECT * FROM rm_response_tasks ORDER BY task_id").fetchall()
-    return shares, tasks
+        replies = conn.execute("SELECT * FROM rm_replies ORDER BY id").fetchall()
+    return shares, tasks, replies
+
+
+def reply_coverage(pool: ConnectionPool[Any]) -> dict[str, int]:
+    """How many rows of the model show each reply outcome (the comparison is only as
+    good as the cases the histories reach)."""
+    with pool.connection() as conn:
+        cur = conn.execute(Q_COVERAGE)
+        row = cur.fetchone()
+        assert row is not None
+        return {c.name: int(v) for c, v in zip(cur.description or (), row, strict=True)}
+
+
+Q_COVERAGE = """
+SELECT (SELECT count(*) FROM rm_replies WHERE state = 'unanswered' AND answer_status IS NULL) AS left_alone,
+       (SELECT count(*) FROM rm_replies WHERE state = 'answered' AND NOT answered_natively) AS answered,
+       (SELECT count(*) FROM rm_replies WHERE state = 'answered' AND answered_natively) AS answered_natively,
+       (SELECT count(*) FROM rm_replies WHERE state = 'answered' AND dismissed_at IS NOT NULL)
+           AS dismissed_then_answered,
+       (SELECT count(*) FROM rm_replies WHERE state = 'dismissed') AS dismissed,
+       (SELECT count(*) FROM rm_replies WHERE answer_status = 'given_up') AS given_up,
+       (SELECT count(*) FROM rm_replies WHERE parent_id IS NOT NULL) AS threaded,
+       (SELECT count(*) FROM rm_shares s
+        WHERE replies_received > (SELECT count(*) FROM rm_replies r WHERE r.share_id = s.share_id)) AS counted_twice,
+       (SELECT count(*) FROM rm_shares WHERE replies_answered > 0) AS shares_answered,
+       (SELECT count(*) FROM rm_shares WHERE replies_collected) AS shares_looked,
+       (SELECT count(*) FROM rm_shares WHERE NOT replies_collected) AS shares_not_collectable
+"""
 
 
 def applied(pool: ConnectionPool[Any]) -> int:
@@ -62,7 +91,7 @@ def privileges(pool: ConnectionPool[Any]) -> list[Any]:
     with pool.connection() as conn:
         return conn.execute(
             "SELECT table_name, grantee, privilege_type FROM information_schema.role_table_grants"
-            " WHERE table_name IN ('rm_shares', 'rm_response_tasks', 'response_inbox', 'integrity')"
+            " WHERE table_name IN ('rm_shares', 'rm_response_tasks', 'rm_replies', 'response_inbox', 'integrity')"
             " ORDER BY 1, 2, 3"
         ).fetchall()
 
@@ -70,13 +99,15 @@ def privileges(pool: ConnectionPool[Any]) -> list[Any]:
 def test_a_rebuilt_shares_model_equals_the_one_the_live_projector_built(
     settings: Settings, store: EventStore, pool: ConnectionPool[Any]
 ) -> None:
-    # Given a log of varied share histories (retries, holds, abandons, replies, duplicates)
+    # Given a log of varied share histories (retries, holds, abandons, duplicates, looks,
+    # replies answered, failed, given up, answered natively, dismissed)
     written = append_histories(store, pool, 3000, seed=7)
     all_readable(store, written)
     # And the live projector caught up on it, with the tables' privileges noted
     live = runner(store, settings)
     assert live.catch_up() == written
     built_live = model(pool)
+    assert 0 not in reply_coverage(pool).values(), reply_coverage(pool)
     grants = privileges(pool)
     # When the projection is rebuilt from the start of the log
     seen: list[tuple[int, int]] = []
@@ -90,7 +121,8 @@ def test_a_rebuilt_shares_model_equals_the_one_the_live_projector_built(
         assert conn.execute("SELECT sent_shares_without_response_tasks FROM integrity").fetchone() == (0,)
         names = conn.execute("SELECT relname FROM pg_class WHERE relname LIKE 'rm_%%' ORDER BY 1").fetchall()
     assert [n for (n,) in names] == sorted(
-        ["rm_response_tasks", "rm_response_tasks_due_idx", "rm_response_tasks_pkey", "rm_response_tasks_share_idx",
+        ["rm_replies", "rm_replies_inbox_idx", "rm_replies_pkey", "rm_replies_share_reply_key",
+         "rm_response_tasks", "rm_response_tasks_due_idx", "rm_response_tasks_pkey", "rm_response_tasks_share_idx",
          "rm_shares", "rm_shares_pkey", "rm_shares_workspace_idx"])
     # And the live projector resumes from the rebuild's checkpoint: nothing applied twice
     assert live.catch_up() == 0
