@@ -190,3 +190,56 @@ def test_readers_never_see_the_model_shrink_while_it_is_rebuilt_under_live_traff
     followed = model(pool)
     rebuild(store, SharesProjection(), window=500)
     assert model(pool) == followed
+
+
+WAITING_FOR_REPLIES = (
+    "SELECT count(*) FROM pg_locks WHERE relation = 'rm_replies'::regclass AND mode = 'AccessExclusiveLock'"
+    " AND NOT granted"
+)
+
+
+def test_a_reader_holding_one_table_while_it_reads_another_is_not_deadlocked_by_the_swap(
+    settings: Settings, store: EventStore, pool: ConnectionPool[Any]
+) -> None:
+    # Given a log of share histories and the live model built from it
+    written = append_histories(store, pool, 600, seed=5)
+    all_readable(store, written)
+    assert runner(store, settings).catch_up() == written
+    # And a reader whose transaction has read rm_replies (its lock held until it ends)
+    stop_waiting = threading.Event()
+    seen_waiting: list[bool] = []
+    errors: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            with pool.connection() as conn, conn.transaction():
+                conn.execute("SELECT count(*) FROM rm_replies").fetchone()
+                holding.set()
+                # (it waits until the swap queues behind it, then reads a table the swap takes first)
+                wait_until(lambda: stop_waiting.is_set() or _count(pool, WAITING_FOR_REPLIES) > 0, timeout=60,
+                           interval=0.005, what="the swap to wait for rm_replies")
+                seen_waiting.append(not stop_waiting.is_set())
+                conn.execute("SELECT count(*) FROM rm_shares").fetchone()
+        except Exception as exc:  # any failure the reader sees is the finding
+            errors.append(exc)
+
+    holding = threading.Event()
+    reader = threading.Thread(target=read)
+    reader.start()
+    assert holding.wait(30)
+    # When the projection is rebuilt meanwhile
+    try:
+        result = rebuild(store, SharesProjection(), window=500)
+    finally:
+        stop_waiting.set()
+        reader.join(timeout=60)
+    # Then the swap waited for the reader, the reader's transaction went through, and the rebuild too
+    assert seen_waiting == [True]
+    assert errors == []
+    assert result.events == written
+
+
+def _count(pool: ConnectionPool[Any], query: str) -> int:
+    with pool.connection() as conn:
+        row = conn.execute(query).fetchone()
+    return int(row[0]) if row else 0
