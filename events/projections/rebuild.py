@@ -40,7 +40,7 @@ log = structlog.get_logger("events.projections")
 SUFFIX = "__rebuild"
 RETIRED = "__retired"
 LOCK_TIMEOUT_MS = 200  # a swap's wait for its locks before it gives them back and tries again
-LOCK_ATTEMPTS = 300  # (about two minutes of readers holding them)
+LOCK_ATTEMPTS = 180  # (with the pauses between them: about two minutes of readers holding them)
 
 
 class SwapLockError(RebuildBusyError):
