@@ -7,6 +7,7 @@ import threading
 from itertools import pairwise
 from typing import Any
 
+import pytest
 from psycopg_pool import ConnectionPool
 
 from events.projections.rebuild import rebuild
@@ -243,3 +244,24 @@ def _count(pool: ConnectionPool[Any], query: str) -> int:
     with pool.connection() as conn:
         row = conn.execute(query).fetchone()
     return int(row[0]) if row else 0
+
+
+def test_a_rebuild_refuses_a_table_with_a_column_its_fold_does_not_fill(
+    settings: Settings, store: EventStore, pool: ConnectionPool[Any]
+) -> None:
+    # Given the live model built from a log of share histories
+    written = append_histories(store, pool, 300, seed=3)
+    all_readable(store, written)
+    assert runner(store, settings).catch_up() == written
+    # And a column a migration gave rm_replies that the rebuild's fold does not know
+    with pool.connection() as conn:
+        conn.execute("ALTER TABLE rm_replies ADD COLUMN sentiment text")
+        conn.execute("UPDATE rm_replies SET sentiment = 'glad'")
+    before = model(pool)
+    # When the projection is rebuilt
+    with pytest.raises(RuntimeError, match="rm_replies: sentiment"):
+        rebuild(store, SharesProjection(), window=500)
+    # Then the live model is as it was (the column's values kept), and no half-built table is left
+    assert model(pool) == before
+    with pool.connection() as conn:
+        assert conn.execute("SELECT count(*) FROM pg_class WHERE relname LIKE '%%__rebuild'").fetchone() == (0,)
