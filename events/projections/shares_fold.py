@@ -66,7 +66,9 @@ class SharesFold:
     def __init__(self, shares: Iterable[Row] = (), tasks: Iterable[Row] = (), replies: Iterable[Row] = ()) -> None:
         self.shares: dict[UUID, Row] = {}
         self.tasks: dict[UUID, Row] = {}
-        self.replies: dict[UUID, Row] = {}
+        # Replies by (share, the network's reply id): their id derives from these two, so
+        # an event finds its reply without deriving the id (a SHA-1 per event).
+        self.replies: dict[tuple[UUID, str], Row] = {}
         self._tasks_of: dict[UUID, list[Row]] = {}
         self._replies_of: dict[UUID, list[Row]] = {}
         self._ids: dict[str, UUID] = {}
@@ -96,7 +98,7 @@ class SharesFold:
         self._tasks_of.setdefault(row["share_id"], []).append(row)
 
     def _add_reply(self, row: Row) -> None:
-        self.replies[row["id"]] = row
+        self.replies[(row["share_id"], row["network_reply_id"])] = row
         self._replies_of.setdefault(row["share_id"], []).append(row)
 
     def pop(self, share_id: UUID) -> tuple[Row | None, list[Row], list[Row]]:
@@ -106,7 +108,7 @@ class SharesFold:
             del self.tasks[task["task_id"]]
         replies = self._replies_of.pop(share_id, [])
         for reply in replies:
-            del self.replies[reply["id"]]
+            del self.replies[(share_id, reply["network_reply_id"])]
         return self.shares.pop(share_id, None), tasks, replies
 
     def apply(self, events: Iterable[RecordedEvent]) -> None:
@@ -145,16 +147,15 @@ class SharesFold:
                 self._reply_received(share, event)
 
     def _reply_received(self, share: Row, event: ResponseReceived) -> None:
-        reply_id = reply_uuid(share["share_id"], event.reply_id)
-        if reply_id not in self.replies:  # collected again: the live insert does nothing
-            self._add_reply(replies_fold.received(share, reply_id, event))
+        if (share["share_id"], event.reply_id) not in self.replies:  # collected again: the live insert does nothing
+            self._add_reply(replies_fold.received(share, reply_uuid(share["share_id"], event.reply_id), event))
 
     def _reply_event(self, share_id: UUID, share: Row | None, r: RecordedEvent) -> None:
         """An answer or dismissal: its reply's row (if held), and the share's answered
         count and version when the reply became answered; the share is not touched otherwise."""
         event = r.event
         assert isinstance(event, REPLY_EVENTS)
-        reply = self.replies.get(reply_uuid(share_id, event.reply_id))
+        reply = self.replies.get((share_id, event.reply_id))
         if reply is None or not replies_fold.reply_event(reply, event) or share is None:
             return
         share["replies_answered"] += 1
