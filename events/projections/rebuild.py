@@ -6,7 +6,9 @@
    Readers keep reading the live tables, which the live projector keeps current.
 2. The swap, one transaction: lock the projection's checkpoint row (a live step
    takes it first, so the live projector now waits), apply what the log gained
-   since step 1, rename the live tables away and the rebuilt ones in, give them the
+   since step 1, lock the live tables and their views (giving the locks back and
+   trying again while a reader holds one, rather than deadlock with it: see
+   ``_lock_for_swap``), rename the live tables away and the rebuilt ones in, give them the
    live tables' index names and privileges, rebind the views that read them, drop
    the old tables, and set the checkpoint to where the rebuild read up to.
    Readers see the old model until the commit and the whole new one after it;
@@ -25,11 +27,11 @@ import structlog
 from psycopg import sql
 
 from events import sqlfiles
-from events.errors import RebuildBusyError
+from events.errors import EventStoreError, RebuildBusyError
 from events.records import Checkpoint, RecordedEvent
 from events.store import EventStore
 
-__all__ = ["RebuildBusyError", "Rebuildable", "Rebuilder", "rebuild", "status"]
+__all__ = ["RebuildBusyError", "Rebuildable", "Rebuilder", "SwapLockError", "rebuild", "status"]
 
 Q = sqlfiles.load("events.projections.sql", "rebuild.sql")
 RUNNER = sqlfiles.load("events.projections.sql", "runner.sql")
@@ -37,6 +39,17 @@ log = structlog.get_logger("events.projections")
 
 SUFFIX = "__rebuild"
 RETIRED = "__retired"
+LOCK_TIMEOUT_MS = 200  # a swap's wait for its locks before it gives them back and tries again
+LOCK_ATTEMPTS = 180  # (with the pauses between them: about two minutes of readers holding them)
+
+
+class SwapLockError(RebuildBusyError):
+    """The swap could not take the live tables: readers kept holding them (the rebuild is
+    abandoned; the live model is untouched)."""
+
+    def __init__(self, tables: Sequence[str]) -> None:
+        EventStoreError.__init__(self, f"readers kept holding {', '.join(tables)}: the rebuild was not swapped in")
+        self.name = ", ".join(tables)
 
 
 class Rebuilder(Protocol):
@@ -129,13 +142,35 @@ def _swap(
             builder.apply(batch)
             after, applied = batch[-1].checkpoint, applied + len(batch)
         builder.flush()
-        live = [sql.Identifier(table) for table in names]
-        conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(sql.SQL(", ").join(live)))
+        _lock_for_swap(conn, list(names))
         for table, fresh in names.items():
             _swap_table(conn, table, fresh)
         conn.execute(RUNNER["set_checkpoint"], {"name": name, "epoch": after.epoch, "tx_id": str(after.tx_id),
                                            "position": after.position, "applied": applied})
     return after, applied
+
+
+def _lock_for_swap(conn: psycopg.Connection[Any], tables: Sequence[str]) -> None:
+    """Take the live tables and the views over them (ACCESS EXCLUSIVE) for the swap. A
+    reader can hold one of them while it waits for another (a transaction reading several
+    tables, in any order): rather than deadlock with it, the swap gives back what it took
+    after ``LOCK_TIMEOUT_MS`` (below PostgreSQL's ``deadlock_timeout``) and tries again, so
+    the reader goes first and the swap follows."""
+    views = {(schema, view) for table in tables
+             for schema, view, _ in conn.execute(Q["dependent_views"], {"table": table})}
+    targets = [sql.Identifier(table) for table in tables] + [sql.Identifier(*view) for view in sorted(views)]
+    statement = sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(sql.SQL(", ").join(targets))
+    for attempt in range(1, LOCK_ATTEMPTS + 1):
+        try:
+            with conn.transaction():  # a savepoint: giving up releases the locks it took
+                previous = _fetch_one(conn, Q["set_lock_timeout"], {"timeout": f"{LOCK_TIMEOUT_MS}ms"})
+                conn.execute(statement)
+                conn.execute(Q["set_lock_timeout"], {"timeout": previous})
+            return
+        except psycopg.errors.LockNotAvailable:
+            log.info("projection_swap_lock_waiting", tables=list(tables), attempt=attempt)
+            time.sleep(min(0.02 * attempt, 0.5))
+    raise SwapLockError(tables)
 
 
 def _swap_table(conn: psycopg.Connection[Any], table: str, fresh: str) -> None:
@@ -194,6 +229,11 @@ def _count(conn: psycopg.Connection[Any], projection: Rebuildable) -> int:
     types = None if projection.types is None else sorted(projection.types)
     row = conn.execute(Q["events_to_read"], {"types": types}).fetchone()
     return int(row[0]) if row else 0
+
+
+def _fetch_one(conn: psycopg.Connection[Any], query: Any, params: dict[str, Any]) -> Any:
+    row = conn.execute(query, params).fetchone()
+    return row[0] if row else None
 
 
 def _fetch_bool(conn: psycopg.Connection[Any], query: Any, params: dict[str, Any]) -> bool:

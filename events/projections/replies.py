@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
 import psycopg
 
@@ -24,16 +24,13 @@ from events.catalogue import (
     ReplyDismissed,
     ResponseReceived,
 )
+from events.projections.replies_fold import reply_uuid
+
+__all__ = ["TYPES", "apply", "figures", "inbox", "reply_uuid", "share_of_reply"]
 
 Q = sqlfiles.load("events.projections.sql", "replies.sql")
 TYPES = frozenset(cls.type_name for cls in (RepliesLooked, ReplyAnswerRequested, ReplyAnswerAttemptStarted,
                                             ReplyAnswered, ReplyAnswerFailed, ReplyDismissed))
-
-
-def reply_uuid(share_id: UUID, reply_id: str) -> UUID:
-    """A reply's id, from its share and the network's reply id (the domain derives the same:
-    ``scheduler.domain.share.reply_uuid``; a unit test holds them equal)."""
-    return uuid5(NAMESPACE_URL, f"followthrough:share:{share_id}:reply:{reply_id}")
 
 
 def apply(cur: psycopg.Cursor[Any], event: Event, base: dict[str, Any]) -> None:

@@ -1,4 +1,5 @@
-"""The shares read model (``rm_shares``) and the response inbox (``rm_response_tasks``).
+"""The shares read model (``rm_shares``), the response inbox (``rm_response_tasks``)
+and the replies inbox (``rm_replies``, kept through ``replies``).
 
 Documented read API: dashboards read these tables and the views over them
 (``response_inbox``, ``followthrough_daily``, ``integrity``).
@@ -32,12 +33,24 @@ from events.catalogue import (
     ShareSent,
 )
 from events.projections import replies
-from events.projections.shares_fold import SHARE_COLUMNS, TASK_COLUMNS, Row, SharesFold, share_id_of
+from events.projections.shares_fold import (
+    REPLY_COLUMNS,
+    SHARE_COLUMNS,
+    TASK_COLUMNS,
+    Row,
+    SharesFold,
+    share_id_of,
+)
 from events.records import RecordedEvent
 
 Q = sqlfiles.load("events.projections.sql", "shares.sql")
 
 __all__ = ["SharesProjection", "share_id_of"]
+
+# The columns a rebuild writes, per table (every column the live statements keep).
+COLUMNS: Mapping[str, Sequence[str]] = {
+    "rm_shares": SHARE_COLUMNS, "rm_response_tasks": TASK_COLUMNS, "rm_replies": REPLY_COLUMNS,
+}
 
 
 class SharesProjection:
@@ -61,8 +74,10 @@ class SharesProjection:
             DuplicateRemoved,
         )
     ) | replies.TYPES
-    # The tables it owns, in the order a rebuild builds and swaps them.
-    tables = ("rm_shares", "rm_response_tasks")
+    # The tables it owns, in the order a rebuild builds them and locks them for the swap:
+    # the order readers take them in (rm_shares before its tasks; the replies inbox reads
+    # rm_replies, then rm_response_tasks), so a reader never holds one the swap waits for.
+    tables = ("rm_shares", "rm_replies", "rm_response_tasks")
 
     def apply(self, conn: psycopg.Connection[Any], events: Sequence[RecordedEvent]) -> None:
         # One cursor for the batch: a fresh one per statement costs more than the
@@ -137,8 +152,10 @@ class SharesRebuilder:
 
     def __init__(self, conn: psycopg.Connection[Any], tables: Mapping[str, str]) -> None:
         self._conn = conn
+        _check_columns(conn, tables, COLUMNS)
         self._shares = sql.Identifier(tables["rm_shares"])
         self._tasks = sql.Identifier(tables["rm_response_tasks"])
+        self._replies = sql.Identifier(tables["rm_replies"])
         self._fold = SharesFold()
         self._last_window: dict[UUID, int] = {}  # in memory: share -> the last window that touched it
         self._written: set[UUID] = set()
@@ -168,16 +185,18 @@ class SharesRebuilder:
         self._write_out(list(self._last_window))
 
     def _write_out(self, share_ids: list[UUID]) -> None:
-        shares, tasks = [], []
+        shares, tasks, replies = [], [], []
         for share_id in share_ids:
             del self._last_window[share_id]
-            share, its_tasks = self._fold.pop(share_id)
+            share, its_tasks, its_replies = self._fold.pop(share_id)
             if share is not None:
                 shares.append(share)
                 self._written.add(share_id)
             tasks.extend(its_tasks)
+            replies.extend(its_replies)
         with self._conn.cursor() as cur:
-            for table, rows, columns in ((self._shares, shares, SHARE_COLUMNS), (self._tasks, tasks, TASK_COLUMNS)):
+            for table, rows, columns in ((self._shares, shares, SHARE_COLUMNS), (self._tasks, tasks, TASK_COLUMNS),
+                                         (self._replies, replies, REPLY_COLUMNS)):
                 if not rows:
                     continue
                 names = sql.SQL(", ").join(map(sql.Identifier, columns))
@@ -191,8 +210,21 @@ class SharesRebuilder:
             return
         shares = _take_rows(self._conn, self._shares, SHARE_COLUMNS, share_ids)
         tasks = _take_rows(self._conn, self._tasks, TASK_COLUMNS, share_ids)
-        self._fold.add(shares, tasks)
+        replies = _take_rows(self._conn, self._replies, REPLY_COLUMNS, share_ids)
+        self._fold.add(shares, tasks, replies)
         self._written.difference_update(share_ids)
+
+
+def _check_columns(
+    conn: psycopg.Connection[Any], tables: Mapping[str, str], columns: Mapping[str, Sequence[str]]
+) -> None:
+    """Refuse to rebuild a table with a column the fold does not fill (a migration added it
+    to the live statements only): the swap would lose that column's values."""
+    for table, fresh in tables.items():
+        found = {name for (name,) in conn.execute(Q["table_columns"], {"table": fresh})}
+        unknown = sorted(found - set(columns.get(table, ())))
+        if unknown:
+            raise RuntimeError(f"the shares rebuild does not fill {table}: {', '.join(unknown)}")
 
 
 def _take_rows(

@@ -1,6 +1,7 @@
 """The shares read model as a pure fold, for rebuilds: events in, rows of
-``rm_shares`` and ``rm_response_tasks`` out, with the same effect as the live
-projection's statements in ``sql/shares.sql`` (a test holds the two equal).
+``rm_shares``, ``rm_response_tasks`` and ``rm_replies`` out, with the same effect as
+the live projection's statements in ``sql/shares.sql`` and ``sql/replies.sql`` (a
+test holds the two equal; the replies part is in ``replies_fold``).
 
 The live projection runs one statement per event, which suits a few events a
 second; a rebuild folds a window of events over the rows they touch in memory and
@@ -17,6 +18,7 @@ from uuid import UUID
 from events.catalogue import (
     DuplicatePosted,
     DuplicateRemoved,
+    RepliesLooked,
     ResponseReceived,
     ResponseTask,
     ResponseTaskCompleted,
@@ -31,6 +33,8 @@ from events.catalogue import (
     ShareRescheduled,
     ShareSent,
 )
+from events.projections import replies_fold
+from events.projections.replies_fold import REPLY_COLUMNS, REPLY_EVENTS, SHARE_REPLY_COLUMNS, reply_uuid
 from events.records import RecordedEvent
 
 Row = dict[str, Any]
@@ -39,12 +43,15 @@ SHARE_COLUMNS = (
     "share_id", "workspace_id", "account_id", "account_name", "channel", "text", "status", "scheduled_at",
     "planned_at", "sent_at", "lateness_ms", "attempts", "next_attempt_at", "last_error", "external_id", "url",
     "tasks_recorded", "sent_without_tasks", "replies_received", "version", "updated_at", "duplicate_posts",
-    "duplicates_removed",
+    "duplicates_removed", *SHARE_REPLY_COLUMNS,
 )
 TASK_COLUMNS = (
     "task_id", "share_id", "workspace_id", "account_id", "account_name", "channel", "kind", "owner",
     "after_seconds", "due_at", "status", "completed_at", "completed_by", "recorded_at",
 )
+
+
+__all__ = ["REPLY_COLUMNS", "SHARE_COLUMNS", "TASK_COLUMNS", "Row", "SharesFold", "share_id_of"]
 
 
 def share_id_of(stream_id: str) -> UUID:
@@ -54,14 +61,18 @@ def share_id_of(stream_id: str) -> UUID:
 class SharesFold:
     """Rows of the shares in flight. Give it the rows of a share that exist already
     (:meth:`add`) before :meth:`apply` folds that share's events over them, in log
-    order; :meth:`pop` takes a share's rows out."""
+    order; :meth:`pop` takes a share's rows out (its share row, tasks and replies)."""
 
-    def __init__(self, shares: Iterable[Row] = (), tasks: Iterable[Row] = ()) -> None:
+    def __init__(self, shares: Iterable[Row] = (), tasks: Iterable[Row] = (), replies: Iterable[Row] = ()) -> None:
         self.shares: dict[UUID, Row] = {}
         self.tasks: dict[UUID, Row] = {}
+        # Replies by (share, the network's reply id): their id derives from these two, so
+        # an event finds its reply without deriving the id (a SHA-1 per event).
+        self.replies: dict[tuple[UUID, str], Row] = {}
         self._tasks_of: dict[UUID, list[Row]] = {}
+        self._replies_of: dict[UUID, list[Row]] = {}
         self._ids: dict[str, UUID] = {}
-        self.add(shares, tasks)
+        self.add(shares, tasks, replies)
 
     def share_id(self, stream_id: str) -> UUID:
         """The share of a stream, parsed once per stream (``forget_ids`` bounds the memo)."""
@@ -73,23 +84,32 @@ class SharesFold:
     def forget_ids(self) -> None:
         self._ids.clear()
 
-    def add(self, shares: Iterable[Row], tasks: Iterable[Row]) -> None:
+    def add(self, shares: Iterable[Row], tasks: Iterable[Row], replies: Iterable[Row] = ()) -> None:
         """Rows that exist already (read back from the tables)."""
         for row in shares:
             self.shares[row["share_id"]] = row
         for row in tasks:
             self._add_task(row)
+        for row in replies:
+            self._add_reply(row)
 
     def _add_task(self, row: Row) -> None:
         self.tasks[row["task_id"]] = row
         self._tasks_of.setdefault(row["share_id"], []).append(row)
 
-    def pop(self, share_id: UUID) -> tuple[Row | None, list[Row]]:
-        """Take a share's row and its tasks' rows out of the fold."""
+    def _add_reply(self, row: Row) -> None:
+        self.replies[(row["share_id"], row["network_reply_id"])] = row
+        self._replies_of.setdefault(row["share_id"], []).append(row)
+
+    def pop(self, share_id: UUID) -> tuple[Row | None, list[Row], list[Row]]:
+        """Take a share's row and its tasks' and replies' rows out of the fold."""
         tasks = self._tasks_of.pop(share_id, [])
         for task in tasks:
             del self.tasks[task["task_id"]]
-        return self.shares.pop(share_id, None), tasks
+        replies = self._replies_of.pop(share_id, [])
+        for reply in replies:
+            del self.replies[(share_id, reply["network_reply_id"])]
+        return self.shares.pop(share_id, None), tasks, replies
 
     def apply(self, events: Iterable[RecordedEvent]) -> None:
         for recorded in events:
@@ -102,6 +122,9 @@ class SharesFold:
             self.shares[share_id] = _planned(share_id, r, event)
             return
         share = self.shares.get(share_id)
+        if isinstance(event, REPLY_EVENTS):
+            self._reply_event(share_id, share, r)
+            return
         if isinstance(event, ResponseTasksCancelled | ResponseTaskCompleted):
             self._task_event(event)
         elif isinstance(event, ShareSent):
@@ -116,8 +139,27 @@ class SharesFold:
             share["tasks_recorded"] = True
             for step in event.tasks:
                 self._task_recorded(share, step, r)
+        elif isinstance(event, RepliesLooked):
+            replies_fold.looked(share, event)
         else:
             _share_event(share, event)
+            if isinstance(event, ResponseReceived):
+                self._reply_received(share, event)
+
+    def _reply_received(self, share: Row, event: ResponseReceived) -> None:
+        if (share["share_id"], event.reply_id) not in self.replies:  # collected again: the live insert does nothing
+            self._add_reply(replies_fold.received(share, reply_uuid(share["share_id"], event.reply_id), event))
+
+    def _reply_event(self, share_id: UUID, share: Row | None, r: RecordedEvent) -> None:
+        """An answer or dismissal: its reply's row (if held), and the share's answered
+        count and version when the reply became answered; the share is not touched otherwise."""
+        event = r.event
+        assert isinstance(event, REPLY_EVENTS)
+        reply = self.replies.get((share_id, event.reply_id))
+        if reply is None or not replies_fold.reply_event(reply, event) or share is None:
+            return
+        share["replies_answered"] += 1
+        share["version"], share["updated_at"] = r.stream_version, r.recorded_at
 
     def _task_event(self, event: ResponseTasksCancelled | ResponseTaskCompleted) -> None:
         if isinstance(event, ResponseTaskCompleted):
@@ -151,7 +193,7 @@ def _planned(share_id: UUID, r: RecordedEvent, event: SharePlanned) -> Row:
         "scheduled_at": event.scheduled_at, "planned_at": r.recorded_at, "sent_at": None, "lateness_ms": None,
         "attempts": 0, "next_attempt_at": None, "last_error": None, "external_id": None, "url": None,
         "tasks_recorded": False, "sent_without_tasks": False, "replies_received": 0, "version": r.stream_version,
-        "updated_at": r.recorded_at, "duplicate_posts": 0, "duplicates_removed": 0,
+        "updated_at": r.recorded_at, "duplicate_posts": 0, "duplicates_removed": 0, **SHARE_REPLY_COLUMNS,
     }
 
 

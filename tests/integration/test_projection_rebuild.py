@@ -7,6 +7,7 @@ import threading
 from itertools import pairwise
 from typing import Any
 
+import pytest
 from psycopg_pool import ConnectionPool
 
 from events.projections.rebuild import rebuild
@@ -20,7 +21,7 @@ from tests.support.system import wait_until
 COUNTS = (
     "SELECT (SELECT count(*) FROM rm_shares), (SELECT count(*) FROM rm_response_tasks),"
     " (SELECT count(*) FROM response_inbox), (SELECT sum(open + done_on_time + done_late + overdue)"
-    " FROM followthrough_daily)"
+    " FROM followthrough_daily), (SELECT count(*) FROM rm_replies)"
 )
 
 
@@ -45,11 +46,40 @@ def all_readable(store: EventStore, count: int) -> None:
     wait_until(lambda: sum(1 for _ in store.read_all()) >= count, timeout=30, what="the horizon")
 
 
-def model(pool: ConnectionPool[Any]) -> tuple[list[Any], list[Any]]:
+def model(pool: ConnectionPool[Any]) -> tuple[list[Any], list[Any], list[Any]]:
+    """Every row of the tables the shares projection owns, every column."""
     with pool.connection() as conn:
         shares = conn.execute("SELECT * FROM rm_shares ORDER BY share_id").fetchall()
         tasks = conn.execute("SELECT * FROM rm_response_tasks ORDER BY task_id").fetchall()
-    return shares, tasks
+        replies = conn.execute("SELECT * FROM rm_replies ORDER BY id").fetchall()
+    return shares, tasks, replies
+
+
+def reply_coverage(pool: ConnectionPool[Any]) -> dict[str, int]:
+    """How many rows of the model show each reply outcome (the comparison is only as
+    good as the cases the histories reach)."""
+    with pool.connection() as conn:
+        cur = conn.execute(Q_COVERAGE)
+        row = cur.fetchone()
+        assert row is not None
+        return {c.name: int(v) for c, v in zip(cur.description or (), row, strict=True)}
+
+
+Q_COVERAGE = """
+SELECT (SELECT count(*) FROM rm_replies WHERE state = 'unanswered' AND answer_status IS NULL) AS left_alone,
+       (SELECT count(*) FROM rm_replies WHERE state = 'answered' AND NOT answered_natively) AS answered,
+       (SELECT count(*) FROM rm_replies WHERE state = 'answered' AND answered_natively) AS answered_natively,
+       (SELECT count(*) FROM rm_replies WHERE state = 'answered' AND dismissed_at IS NOT NULL)
+           AS dismissed_then_answered,
+       (SELECT count(*) FROM rm_replies WHERE state = 'dismissed') AS dismissed,
+       (SELECT count(*) FROM rm_replies WHERE answer_status = 'given_up') AS given_up,
+       (SELECT count(*) FROM rm_replies WHERE parent_id IS NOT NULL) AS threaded,
+       (SELECT count(*) FROM rm_shares s
+        WHERE replies_received > (SELECT count(*) FROM rm_replies r WHERE r.share_id = s.share_id)) AS counted_twice,
+       (SELECT count(*) FROM rm_shares WHERE replies_answered > 0) AS shares_answered,
+       (SELECT count(*) FROM rm_shares WHERE replies_collected) AS shares_looked,
+       (SELECT count(*) FROM rm_shares WHERE NOT replies_collected) AS shares_not_collectable
+"""
 
 
 def applied(pool: ConnectionPool[Any]) -> int:
@@ -62,7 +92,7 @@ def privileges(pool: ConnectionPool[Any]) -> list[Any]:
     with pool.connection() as conn:
         return conn.execute(
             "SELECT table_name, grantee, privilege_type FROM information_schema.role_table_grants"
-            " WHERE table_name IN ('rm_shares', 'rm_response_tasks', 'response_inbox', 'integrity')"
+            " WHERE table_name IN ('rm_shares', 'rm_response_tasks', 'rm_replies', 'response_inbox', 'integrity')"
             " ORDER BY 1, 2, 3"
         ).fetchall()
 
@@ -70,17 +100,20 @@ def privileges(pool: ConnectionPool[Any]) -> list[Any]:
 def test_a_rebuilt_shares_model_equals_the_one_the_live_projector_built(
     settings: Settings, store: EventStore, pool: ConnectionPool[Any]
 ) -> None:
-    # Given a log of varied share histories (retries, holds, abandons, replies, duplicates)
+    # Given a log of varied share histories (retries, holds, abandons, duplicates, looks,
+    # replies answered, failed, given up, answered natively, dismissed)
     written = append_histories(store, pool, 3000, seed=7)
     all_readable(store, written)
     # And the live projector caught up on it, with the tables' privileges noted
     live = runner(store, settings)
     assert live.catch_up() == written
     built_live = model(pool)
+    assert 0 not in reply_coverage(pool).values(), reply_coverage(pool)
     grants = privileges(pool)
-    # When the projection is rebuilt from the start of the log
+    # When the projection is rebuilt from the start of the log, in windows small enough that
+    # shares are written out and read back mid-history (their tasks and replies with them)
     seen: list[tuple[int, int]] = []
-    result = rebuild(store, SharesProjection(), window=700, progress=lambda done, total: seen.append((done, total)))
+    result = rebuild(store, SharesProjection(), window=150, progress=lambda done, total: seen.append((done, total)))
     # Then the rebuilt model is the live one, row for row, reached through the same names
     assert result.events == written
     assert model(pool) == built_live
@@ -90,7 +123,8 @@ def test_a_rebuilt_shares_model_equals_the_one_the_live_projector_built(
         assert conn.execute("SELECT sent_shares_without_response_tasks FROM integrity").fetchone() == (0,)
         names = conn.execute("SELECT relname FROM pg_class WHERE relname LIKE 'rm_%%' ORDER BY 1").fetchall()
     assert [n for (n,) in names] == sorted(
-        ["rm_response_tasks", "rm_response_tasks_due_idx", "rm_response_tasks_pkey", "rm_response_tasks_share_idx",
+        ["rm_replies", "rm_replies_inbox_idx", "rm_replies_pkey", "rm_replies_share_reply_key",
+         "rm_response_tasks", "rm_response_tasks_due_idx", "rm_response_tasks_pkey", "rm_response_tasks_share_idx",
          "rm_shares", "rm_shares_pkey", "rm_shares_workspace_idx"])
     # And the live projector resumes from the rebuild's checkpoint: nothing applied twice
     assert live.catch_up() == 0
@@ -157,3 +191,77 @@ def test_readers_never_see_the_model_shrink_while_it_is_rebuilt_under_live_traff
     followed = model(pool)
     rebuild(store, SharesProjection(), window=500)
     assert model(pool) == followed
+
+
+WAITING_FOR_REPLIES = (
+    "SELECT count(*) FROM pg_locks WHERE relation = 'rm_replies'::regclass AND mode = 'AccessExclusiveLock'"
+    " AND NOT granted"
+)
+
+
+def test_a_reader_holding_one_table_while_it_reads_another_is_not_deadlocked_by_the_swap(
+    settings: Settings, store: EventStore, pool: ConnectionPool[Any]
+) -> None:
+    # Given a log of share histories and the live model built from it
+    written = append_histories(store, pool, 600, seed=5)
+    all_readable(store, written)
+    assert runner(store, settings).catch_up() == written
+    # And a reader whose transaction has read rm_replies (its lock held until it ends)
+    stop_waiting = threading.Event()
+    seen_waiting: list[bool] = []
+    errors: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            with pool.connection() as conn, conn.transaction():
+                conn.execute("SELECT count(*) FROM rm_replies").fetchone()
+                holding.set()
+                # (it waits until the swap queues behind it, then reads a table the swap takes first)
+                wait_until(lambda: stop_waiting.is_set() or _count(pool, WAITING_FOR_REPLIES) > 0, timeout=60,
+                           interval=0.005, what="the swap to wait for rm_replies")
+                seen_waiting.append(not stop_waiting.is_set())
+                conn.execute("SELECT count(*) FROM rm_shares").fetchone()
+        except Exception as exc:  # any failure the reader sees is the finding
+            errors.append(exc)
+
+    holding = threading.Event()
+    reader = threading.Thread(target=read)
+    reader.start()
+    assert holding.wait(30)
+    # When the projection is rebuilt meanwhile
+    try:
+        result = rebuild(store, SharesProjection(), window=500)
+    finally:
+        stop_waiting.set()
+        reader.join(timeout=60)
+    # Then the swap waited for the reader, the reader's transaction went through, and the rebuild too
+    assert seen_waiting == [True]
+    assert errors == []
+    assert result.events == written
+
+
+def _count(pool: ConnectionPool[Any], query: str) -> int:
+    with pool.connection() as conn:
+        row = conn.execute(query).fetchone()
+    return int(row[0]) if row else 0
+
+
+def test_a_rebuild_refuses_a_table_with_a_column_its_fold_does_not_fill(
+    settings: Settings, store: EventStore, pool: ConnectionPool[Any]
+) -> None:
+    # Given the live model built from a log of share histories
+    written = append_histories(store, pool, 300, seed=3)
+    all_readable(store, written)
+    assert runner(store, settings).catch_up() == written
+    # And a column a migration gave rm_replies that the rebuild's fold does not know
+    with pool.connection() as conn:
+        conn.execute("ALTER TABLE rm_replies ADD COLUMN sentiment text")
+        conn.execute("UPDATE rm_replies SET sentiment = 'glad'")
+    before = model(pool)
+    # When the projection is rebuilt
+    with pytest.raises(RuntimeError, match="rm_replies: sentiment"):
+        rebuild(store, SharesProjection(), window=500)
+    # Then the live model is as it was (the column's values kept), and no half-built table is left
+    assert model(pool) == before
+    with pool.connection() as conn:
+        assert conn.execute("SELECT count(*) FROM pg_class WHERE relname LIKE '%%__rebuild'").fetchone() == (0,)

@@ -1,6 +1,8 @@
 """Realistic share histories for the log: planned, sometimes rescheduled or cancelled,
-attempted with their response tasks, failed and retried, sent, abandoned, replies
-received, tasks completed or cancelled, the odd duplicate post. Shares progress
+attempted with their response tasks, failed and retried, sent, abandoned, looks at
+the thread (some finding replies, some on a channel that cannot read them), replies
+answered (after failed attempts, given up, natively in the network's app), dismissed
+or left alone, tasks completed or cancelled, the odd duplicate post. Shares progress
 interleaved (many in flight at once), as the service writes them.
 
 Deterministic for a seed. Used by the rebuild tests and ``bench/rebuild.py``.
@@ -17,6 +19,12 @@ from events.catalogue import (
     DuplicatePosted,
     DuplicateRemoved,
     Event,
+    RepliesLooked,
+    ReplyAnswerAttemptStarted,
+    ReplyAnswered,
+    ReplyAnswerFailed,
+    ReplyAnswerRequested,
+    ReplyDismissed,
     ResponseReceived,
     ResponseStep,
     ResponseTask,
@@ -84,14 +92,87 @@ def share_history(rng: random.Random, workspace_id: str) -> list[list[Event]]:
     if rng.random() < 0.01:
         appends.append([DuplicatePosted(attempt=attempts, external_id="dup", detected_at=sent_at)])
         appends.append([DuplicateRemoved(external_id="dup", removed_at=sent_at)])
-    for n in range(rng.choice((0, 0, 1, 2))):
-        appends.append([ResponseReceived(reply_id=f"r{n}", author="@someone", text="nice!",
-                                         received_at=sent_at + timedelta(minutes=n + 5))])
+    appends.extend(thread_history(rng, sent_at))
     for task in tasks:
         if rng.random() < 0.8:
             late = rng.random() < 0.2
             done = sent_at + timedelta(seconds=task.after_seconds * (2 if late else 0.5))
             appends.append([ResponseTaskCompleted(task_id=task.task_id, completed_at=done, completed_by=task.owner)])
+    return appends
+
+
+def thread_history(rng: random.Random, sent_at: datetime) -> list[list[Event]]:
+    """The appends of the looks at a sent share's thread and of its replies' answers."""
+    roll = rng.random()
+    if roll < 0.1:  # a channel that cannot read replies: one look, then none
+        return [[RepliesLooked(looked_at=sent_at + timedelta(minutes=5), found=0, new=0, empty_looks=1,
+                               collected=False)]]
+    if roll < 0.15:  # sent before replies were collected: a reply recorded by hand, no looks
+        return [[ResponseReceived(reply_id="r0", author="@someone", text="nice!",
+                                  received_at=sent_at + timedelta(minutes=5))]]
+    appends: list[list[Event]] = []
+    replies: list[str] = []
+    empty = 0
+    for look in range(1, rng.choice((1, 2, 3)) + 1):
+        at = sent_at + timedelta(minutes=10 * look)
+        found = [f"r{look}-{n}" for n in range(rng.choice((0, 0, 1, 2)))]
+        empty = 0 if found else empty + 1
+        received: list[Event] = [ResponseReceived(
+            reply_id=reply, author=f"@fan{n}", text="nice!", url=f"https://m.example/@fan{n}/{look}",
+            received_at=at - timedelta(minutes=n + 1), parent_id=rng.choice((None, replies[-1] if replies else None)),
+            collected_at=at) for n, reply in enumerate(found)]
+        if replies and rng.random() < 0.05:  # found again (collected twice): counted, not inserted again
+            received.append(ResponseReceived(reply_id=replies[0], author="@fan0", text="nice!", received_at=at))
+        replies.extend(found)
+        appends.append([*received, RepliesLooked(looked_at=at, found=len(replies), new=len(found),
+                                                 empty_looks=empty, next_look_at=at + timedelta(minutes=10))])
+    for reply in replies:
+        appends.extend(reply_history(rng, reply, sent_at + timedelta(hours=1)))
+    if rng.random() < 0.02:  # an answer to a reply the model never held
+        appends.append([ReplyDismissed(reply_id="unknown", dismissed_by="bob", dismissed_at=sent_at)])
+    return appends
+
+
+def reply_history(rng: random.Random, reply: str, at: datetime) -> list[list[Event]]:
+    """One reply's answer or dismissal (or nothing), as the appends that record it."""
+    roll = rng.random()
+    owner = rng.choice(OWNERS)
+    if roll < 0.3:
+        return []
+    if roll < 0.45:
+        dismissed = [[ReplyDismissed(reply_id=reply, reason="spam", dismissed_by=owner, dismissed_at=at)]]
+        if roll < 0.35:  # then answered in the network's own app after all
+            dismissed.append([ReplyAnswered(reply_id=reply, external_id=f"own-{reply}", answered_at=at,
+                                            native=True)])
+        return dismissed
+    if roll < 0.55:
+        return [[ReplyAnswered(reply_id=reply, external_id=f"own-{reply}", url="https://m.example/@a/own",
+                               answered_at=at, native=True)]]
+    appends: list[list[Event]] = [[ReplyAnswerRequested(reply_id=reply, text="Thanks!", requested_by=owner,
+                                                        requested_at=at)]]
+    attempts = 1 + (rng.random() < 0.2) + (rng.random() < 0.1)
+    given_up = roll > 0.95
+    for attempt in range(1, attempts + 1):
+        started = at + timedelta(seconds=attempt * 30)
+        appends.append([ReplyAnswerAttemptStarted(reply_id=reply, attempt=attempt, started_at=started,
+                                                  idempotency_key=f"a{attempt}")])
+        if attempt < attempts or given_up:
+            last = attempt == attempts
+            appends.append([ReplyAnswerFailed(
+                reply_id=reply, attempt=attempt, failed_at=started, reason="HTTP 503" if not last else "HTTP 422",
+                retryable=not last, next_attempt_at=None if last else started + timedelta(seconds=30))])
+    if not given_up:
+        answered = at + timedelta(seconds=attempts * 30 + 1)
+        appends.append([ReplyAnswered(reply_id=reply, external_id=f"ans-{reply}", url="https://m.example/@a/2",
+                                      answered_at=answered, attempt=attempts)])
+        if rng.random() < 0.1:  # late news of a settled reply: already answered, nothing changes
+            appends.append([ReplyAnswered(reply_id=reply, external_id=f"ans-{reply}", answered_at=answered,
+                                          reconciled=True),
+                            ReplyAnswerAttemptStarted(reply_id=reply, attempt=attempts + 1, started_at=answered,
+                                                      idempotency_key="late", reconcile=True),
+                            ReplyAnswerFailed(reply_id=reply, attempt=attempts + 1, failed_at=answered,
+                                              reason="HTTP 409", retryable=False),
+                            ReplyDismissed(reply_id=reply, dismissed_by=owner, dismissed_at=answered)])
     return appends
 
 

@@ -45,3 +45,7 @@ SELECT count(*), extract(epoch FROM now() - min(recorded_at))
 FROM events
 WHERE (epoch, tx_id, position) > (%(epoch)s, %(tx_id)s::text::xid8, %(position)s)
   AND (%(types)s::text[] IS NULL OR type = ANY(%(types)s::text[]))
+
+-- name: set_lock_timeout
+-- For the rest of the transaction (or savepoint); returns the setting it replaces.
+SELECT current_setting('lock_timeout'), set_config('lock_timeout', %(timeout)s, true)

@@ -79,3 +79,8 @@ WHERE share_id = %(share_id)s
 UPDATE rm_shares
 SET duplicates_removed = duplicates_removed + 1, version = %(version)s, updated_at = %(at)s
 WHERE share_id = %(share_id)s
+
+-- name: table_columns
+-- A table's columns (the rebuild checks that its fold fills every one).
+SELECT attname FROM pg_attribute
+WHERE attrelid = %(table)s::regclass AND attnum > 0 AND NOT attisdropped
