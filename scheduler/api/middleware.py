@@ -60,11 +60,13 @@ def route_of(scope: Scope) -> str:
 
 
 def _security_headers(path: str, headers: MutableHeaders) -> None:
-    headers["X-Content-Type-Options"] = "nosniff"
-    headers["X-Frame-Options"] = "DENY"
-    headers["Referrer-Policy"] = "no-referrer"
+    """Defaults for every answer; a route that sets its own (the dashboard's pages: their CSP,
+    and a referrer policy under which a browser still sends our Origin on our forms) keeps them."""
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Referrer-Policy", "no-referrer")
     docs = path.startswith(DOCS_PATHS)
-    headers["Content-Security-Policy"] = DOCS_CSP if docs else API_CSP
+    headers.setdefault("Content-Security-Policy", DOCS_CSP if docs else API_CSP)
     if path.startswith("/v1") or path == "/metrics":
         headers["Cache-Control"] = "no-store"
 
