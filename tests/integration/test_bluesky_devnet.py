@@ -40,8 +40,7 @@ from tests.support.devnet import (  # noqa: F401 (devnet_network: the session fi
     post_records,
     reply_to,
 )
-from tests.support.shares import WS, Clock, lease_ran_out, runtime, share_service
-from tests.support.system import wait_until
+from tests.support.shares import WS, Clock, expire_lease, runtime, share_service
 from workers.channels import PermanentChannelError, Post
 from workers.channels.bluesky import BlueskyPublisher, record_key
 from workers.execution import execute_share
@@ -261,7 +260,7 @@ def test_a_worker_killed_after_the_write_is_reconciled_by_the_next_delivery_into
     [written] = texts_on_pds(devnet, text)
     assert types(store, share_id) == ["SharePlanned", "ShareAttemptStarted", "ResponseTasksRecorded"]
     # When a later delivery comes, once the dead worker's call lease has run out
-    wait_until(lambda: lease_ran_out(pool, share_id), timeout=30, what="the dead worker's lease to run out")
+    expire_lease(pool, share_id)
     client = channel_client(settings)
     rt = runtime(pool, store, BlueskyPublisher(client, env=alice_env), clock=Clock(), call_budget_seconds=1.0)
     try:
