@@ -8,8 +8,8 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
 ARGS ?=
-# Branch coverage of events, scheduler, workers and followthrough in `make test`; it only rises.
-COVERAGE_FLOOR := 75
+# Branch coverage of events, scheduler, workers and followthrough in `make test` (measured 83 %); it only rises.
+COVERAGE_FLOOR := 80
 
 .PHONY: run test check lint typecheck unit k8s-validate devnet bench-eventlog bench-rebuild bench-dispatch bench-api bench-audit grafana screenshots soak clean
 
