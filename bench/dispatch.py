@@ -64,6 +64,7 @@ from scheduler.services import accounts, workspaces
 from scheduler.services.share_stream import ShareStreams
 from scheduler.services.shares import PlanShare, ShareService
 from tests.support.fake_mastodon import TOKEN as MASTODON_TOKEN
+from tests.support.fake_mastodon_process import fake_mastodon
 from tests.support.servers import free_port
 
 WS = "bench"
@@ -75,25 +76,8 @@ PLAN = [StepInput(kind="check_replies", after=timedelta(hours=1), owner="ops")]
 @contextmanager
 def slow_mastodon(latency: float) -> Iterator[str]:
     """The tests' fake Mastodon in its own process, answering every post ``latency`` s late."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.fake_mastodon", "--port", str(port), "--latency", str(latency)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/_fake/stats", timeout=1).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise SystemExit("the fake Mastodon did not start")
-            time.sleep(0.1)
+    with fake_mastodon(free_port(), "--latency", str(latency)) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def progress(message: str) -> None:

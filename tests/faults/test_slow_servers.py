@@ -10,10 +10,6 @@ Afterwards the server itself counts exactly one post per share; every sent share
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,6 +19,7 @@ import psutil
 import pytest
 
 from tests.support.database import connect, delete_rabbit_queues
+from tests.support.fake_mastodon_process import fake_mastodon
 from tests.support.servers import free_port
 from tests.support.system import System, running, wait_until
 from workers.actors import queue_names
@@ -44,27 +41,6 @@ ENV = {
     "FOLLOWTHROUGH_RETRY_BASE_SECONDS": "3",
     "FOLLOWTHROUGH_MAX_ATTEMPTS": "8",
 }
-
-
-@contextmanager
-def fake_mastodon(*flags: str) -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "tests.support.fake_mastodon", "--port", str(port), *flags],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: _answers(url), timeout=30, what="the fake Mastodon to start")
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/_fake/stats", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def kill_worker_processes(system: System) -> int:
@@ -100,7 +76,7 @@ def settled(api: httpx.Client, ids: list[str]) -> list[dict[str, Any]] | None:
 
 def run(tmp_path: Path, database_url: str, broker_url: str, queue_prefix: str, *, visibility: str,
         mastodon_flags: tuple[str, ...]) -> tuple[list[dict[str, Any]], dict[str, Any], System]:
-    with fake_mastodon("--latency", "3", "--ignore-idempotency-key", *mastodon_flags) as mastodon, \
+    with fake_mastodon(free_port(), "--latency", "3", "--ignore-idempotency-key", *mastodon_flags) as mastodon, \
             running(tmp_path, database_url=database_url, broker_url=broker_url, queue_prefix=queue_prefix,
                     extra_env=ENV) as system:
         token = system.cli("token", "create", "--workspace", "default", "--scope", "write")
