@@ -19,6 +19,7 @@ import orjson
 import pytest
 from psycopg_pool import ConnectionPool
 
+from events.notifier import Notifier
 from events.store import EventStore
 from followthrough.settings import Settings
 from tests.support.shares import make_account, plan, share_service
@@ -75,9 +76,12 @@ def two_dispatchers(settings: Settings, tmp_path: Path) -> Iterator[tuple[Dispat
 
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["sigkill", "sigterm"])
 def test_the_standby_takes_the_lead_within_seconds_and_redispatches_nothing_early(
-    settings: Settings, store: EventStore, pool: ConnectionPool[Any], tmp_path: Path, how: signal.Signals
+    settings: Settings, store: EventStore, pool: ConnectionPool[Any], notifier: Notifier, tmp_path: Path,
+    how: signal.Signals,
 ) -> None:
-    shares = share_service(pool, store, None)
+    # Planned as the API plans: a NOTIFY wakes the leader (without it, it looks only every 5 s,
+    # as long as the test waits for the new leader to dispatch)
+    shares = share_service(pool, store, notifier)
     account = make_account(pool)
     with two_dispatchers(settings, tmp_path) as (leader, standby):
         # Given shares the leader has handed out
