@@ -1,14 +1,17 @@
 """Publishing you can trust, shown under faults: workers SIGKILLed again and again and
-the broker restarted once while 500 shares fall due over a minute. Afterwards every
-share is sent, exactly once, and never before its response tasks were recorded."""
+the broker restarted once (Redis with and without persistence, RabbitMQ) while 500 shares
+fall due over a minute. Afterwards every share is sent, exactly once, and never before its
+response tasks were recorded."""
 
 from __future__ import annotations
 
+import contextlib
 import random
 import signal
 import threading
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +20,7 @@ from typing import Any
 
 import psutil
 import pytest
+import redis
 
 from tests.support.brokers import OwnRedis, restart_rabbitmq
 from tests.support.database import connect, delete_rabbit_queues
@@ -53,7 +57,7 @@ def worker_processes(system: System) -> list[psutil.Process]:
 
 
 def run_faults(tmp_path: Path, database_url: str, broker_url: str, queue_prefix: str,
-               restart_broker: Any) -> None:
+               restart_broker: Callable[[System], None]) -> None:
     with running(tmp_path, database_url=database_url, broker_url=broker_url, queue_prefix=queue_prefix,
                  extra_env=FAULT_ENV) as system:
         token = system.cli("token", "create", "--workspace", "default", "--scope", "write")
@@ -89,7 +93,7 @@ def run_faults(tmp_path: Path, database_url: str, broker_url: str, queue_prefix:
                         victim.send_signal(signal.SIGKILL)
                         kills.append(victim.pid)
                     if not restarted and time.monotonic() - begin > FIRST_DUE + SPREAD / 2:
-                        restart_broker()
+                        restart_broker(system)
                         restarted = True
 
             faults = threading.Thread(target=inflict)
@@ -147,15 +151,57 @@ def run_faults(tmp_path: Path, database_url: str, broker_url: str, queue_prefix:
         wait_until(projected, timeout=60, what="the shares projection to catch up")
 
 
+def queued_messages(redis_server: OwnRedis) -> int:
+    """Messages the Redis broker holds (queued or delivered and not yet acknowledged)."""
+    client = redis.Redis.from_url(redis_server.url, socket_timeout=2)
+    return sum(int(client.hlen(key)) for key in client.scan_iter(match="*.msgs"))
+
+
+def restart_with_a_backlog(redis_server: OwnRedis, lost: list[int]) -> Callable[[System], None]:
+    """Stops the workers for a few seconds so messages pile up, then restarts the broker:
+    without persistence, what it held is gone."""
+    def restart(system: System) -> None:
+        stopped = worker_processes(system)
+        for process in stopped:
+            process.send_signal(signal.SIGSTOP)
+        try:
+            time.sleep(3.0)
+            lost.append(queued_messages(redis_server))
+            redis_server.restart()
+        finally:
+            for process in stopped:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    process.send_signal(signal.SIGCONT)
+    return restart
+
+
 def test_shares_survive_worker_kills_and_a_redis_restart(
     tmp_path: Path, database_url: str, queue_prefix: str
 ) -> None:
     redis_server = OwnRedis(tmp_path / "redis")
     redis_server.start()
     try:
-        run_faults(tmp_path, database_url, redis_server.url, queue_prefix, redis_server.restart)
+        run_faults(tmp_path, database_url, redis_server.url, queue_prefix, lambda _: redis_server.restart())
     finally:
         redis_server.stop()
+
+
+def test_shares_survive_a_redis_restart_that_loses_every_queued_message(
+    tmp_path: Path, database_url: str, queue_prefix: str
+) -> None:
+    # Given a Redis that keeps nothing on disk, restarted while it holds a backlog
+    redis_server = OwnRedis(tmp_path / "redis", persist=False)
+    redis_server.start()
+    lost: list[int] = []
+    try:
+        run_faults(tmp_path, database_url, redis_server.url, queue_prefix, restart_with_a_backlog(redis_server, lost))
+    finally:
+        redis_server.stop()
+    # Then the restart did drop messages, and (run_faults) every share was still sent exactly once:
+    # the call leases in the database brought the dropped ones back
+    print(f"the Redis restart dropped {lost} queued messages")
+    assert len(lost) == 1
+    assert lost[0] > 0
 
 
 @pytest.mark.rabbitmq
@@ -163,6 +209,6 @@ def test_shares_survive_worker_kills_and_a_rabbitmq_restart(
     tmp_path: Path, database_url: str, rabbitmq_url: str, queue_prefix: str
 ) -> None:
     try:
-        run_faults(tmp_path, database_url, rabbitmq_url, queue_prefix, restart_rabbitmq)
+        run_faults(tmp_path, database_url, rabbitmq_url, queue_prefix, lambda _: restart_rabbitmq())
     finally:
         delete_rabbit_queues(rabbitmq_url, list(queue_names(queue_prefix).values()))

