@@ -1,6 +1,7 @@
 """``followthrough console reply``: a reply under a share posted on the console channel,
-written to the account's replies file as a person on a network would write it, so the
-whole follow-through runs on one machine with no network."""
+written to the account's replies file, ``console/<workspace>/<account>.replies.jsonl``
+(the share's workspace and account as its stream records them), as a person on a network
+would write it, so the whole follow-through runs on one machine with no network."""
 
 from __future__ import annotations
 
@@ -23,14 +24,16 @@ def reply(run: Run) -> int:
     store, _ = bootstrap.build_store(run.settings, "cli", pool_size=1)
     store.pool.open(wait=True, timeout=30)
     try:
-        state = lifecycle.fold(r.event for r in store.read_stream(lifecycle.stream_id(share_id)))
+        records = store.read_stream(lifecycle.stream_id(share_id))
     finally:
         store.pool.close()
+    state = lifecycle.fold(r.event for r in records)
     if state.planned is None:
         raise NotFoundError("share", str(share_id))
     if state.planned.channel != "console":
         raise InvalidInputError("share_id", f"share {share_id} is on {state.planned.channel}, not the console channel")
-    line = write_reply(run.settings.console_dir.resolve(), state.planned.account_name, share_id=str(share_id),
-                       text=args.text, author=args.author, parent_id=args.to)
+    # The share's workspace is its stream's; the replies file sits next to the account's posts.
+    line = write_reply(run.settings.console_dir.resolve(), records[0].workspace_id, state.planned.account_name,
+                       share_id=str(share_id), text=args.text, author=args.author, parent_id=args.to)
     print(line["reply_id"])
     return 0

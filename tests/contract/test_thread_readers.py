@@ -74,7 +74,7 @@ def console(tmp_path: Path, client: httpx.Client, mastodon: FakeMastodon, bluesk
     folder = tmp_path / "console"
 
     def reply(post: SharePost, text: str, parent: str | None) -> str:
-        return str(write_reply(folder, "team", share_id=str(post.share_id), text=text, author="ana",
+        return str(write_reply(folder, post.workspace_id, "team", share_id=str(post.share_id), text=text, author="ana",
                                parent_id=parent)["reply_id"])
 
     return Thread(ConsolePublisher(folder), {}, reply)

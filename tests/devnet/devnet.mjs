@@ -3,7 +3,7 @@
 // then runs until SIGTERM, SIGINT or the end of its standard input (its parent is gone).
 //
 //   DEVNET_HOME=<install folder> DB_POSTGRES_URL=postgresql://... REDIS_HOST=127.0.0.1:6379 \
-//     node devnet.mjs [handle ...]          (default: alice.test bob.test)
+//     node devnet.mjs [handle ...]          (default: alice.test bob.test; the tests add carol.test)
 //
 // DEVNET_HOME is the folder `tests/devnet/install.sh` prints; the script runs on its Node 22.
 // DB_POSTGRES_URL names a database of the network's own (the AppView, bsync and Ozone create

@@ -67,8 +67,9 @@ def test_replies_written_on_the_console_are_collected_answered_and_settle_the_an
                 return done[0] if done and done[0]["answer"]["url"] else None
 
             reply = wait_until(answered, timeout=10, what="the answer to be published")
-            lines = [orjson.loads(x) for x in (system.home / "console" / "launch.replies.jsonl").read_bytes()
-                     .splitlines()]
+            replies_file = system.home / "console" / "default" / "launch.replies.jsonl"  # next to its posts
+            lines = [orjson.loads(x) for x in replies_file.read_bytes().splitlines()]
+            assert not (system.home / "console" / "launch.replies.jsonl").exists()
             assert [x["text"] for x in lines if x["by_account"]] == ["Yes: x86-64 and arm64."]
             assert reply["answer"]["url"].endswith(lines[-1]["reply_id"]) or any(
                 reply["answer"]["url"].endswith(x["reply_id"]) for x in lines if x["by_account"])

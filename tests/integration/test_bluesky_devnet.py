@@ -2,7 +2,9 @@
 PLC, PDS and AppView on loopback; ``tests/support/devnet.py``). The publisher is built as a
 worker builds it (``followthrough.bootstrap.channel_client``) and called as a worker calls it.
 
-Accounts: alice.test publishes, bob.test is mentioned and replies.
+Accounts: alice.test publishes, bob.test is mentioned and replies, carol.test replies to him.
+The reply loop runs as a user sees it: replies collected by the worker's look, read and
+answered through the HTTP API, the answer published by the worker and seen in the thread.
 """
 
 from __future__ import annotations
@@ -11,18 +13,21 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 import httpx
+import psycopg
 import pytest
 from psycopg_pool import ConnectionPool
 
-from events.catalogue import ShareSent
+from events.catalogue import ReplyAnswered, ShareSent
 from events.store import EventStore
+from followthrough import bootstrap
 from followthrough.bootstrap import channel_client
 from followthrough.settings import Settings
 from scheduler.api.views import share_view
@@ -40,10 +45,15 @@ from tests.support.devnet import (  # noqa: F401 (devnet_network: the session fi
     post_records,
     reply_to,
 )
+from tests.support.replies import ANSWER_PLAN, catch_up, inbox_page, reply_service, sent_share
+from tests.support.servers import serve
 from tests.support.shares import WS, Clock, expire_lease, runtime, share_service
+from workers.answering import publish_answers
 from workers.channels import PermanentChannelError, Post
 from workers.channels.bluesky import BlueskyPublisher, record_key
+from workers.collection import collect_one
 from workers.execution import execute_share
+from workers.runtime import Runtime
 
 PASSWORD_ENV = "DEVNET_ALICE_PASSWORD"
 PLAN = [StepInput(kind="check_replies", after=timedelta(hours=1), owner="alice")]
@@ -274,14 +284,204 @@ def test_a_worker_killed_after_the_write_is_reconciled_by_the_next_delivery_into
     assert len(texts_on_pds(devnet, text)) == 1
 
 
+# --- the reply loop: collected, answered through the API, seen in the thread ------------------
+
+
+def test_a_reply_from_bob_is_collected_answered_through_the_api_and_the_answer_is_in_the_thread(
+    devnet: Devnet, alice_env: dict[str, str], pool: ConnectionPool[Any], store: EventStore, settings: Settings
+) -> None:
+    # Given alice's Bluesky account (its threads read on the AppView), a share sent on it by the
+    # worker, and a write token of the workspace
+    shares = share_service(pool, store)
+    client = channel_client(settings)
+    rt = runtime(pool, store, BlueskyPublisher(client, env=alice_env), clock=Clock())
+    try:
+        share_id = sent_share(rt, shares, bluesky_account(pool, devnet, appview=True), unique("What do you think?"),
+                              plan=ANSWER_PLAN)
+        post_uri = sent_uri(store, share_id)
+        with psycopg.connect(settings.database_url or "", autocommit=True) as conn:
+            auth = {"Authorization": f"Bearer {workspaces.create_token(conn, WS, 'write')}"}
+        # When bob replies in the network, and carol replies to bob's reply, deeper in the thread
+        bob_uri = reply_to(devnet, "bob.test", post_uri, "Does it work offline? 🤔")
+        carol_uri = reply_to(devnet, "carol.test", bob_uri, "Asking myself the same")
+        # And the worker looks at the thread until the AppView has indexed both
+        collected = collect_until(rt, store, settings, share_id, lambda rows: len(rows) == 2)
+        # Then both are recorded, each once, carol's as a reply to bob's
+        by_author = {r["author"]: r for r in collected}
+        assert set(by_author) == {"bob.test", "carol.test"}
+        assert by_author["carol.test"]["parent_id"] == bob_uri
+        with serve(bootstrap.build_api(settings)) as base_url, httpx.Client(base_url=base_url, timeout=30) as api:
+            # And the API's inbox shows bob's reply as unanswered, with its author, text and url
+            unanswered = api.get("/v1/replies", params={"state": "unanswered", "share_id": str(share_id)},
+                                 headers=auth)
+            assert unanswered.status_code == 200, unanswered.text
+            items = {r["author"]: r for r in unanswered.json()["items"]}
+            assert set(items) == {"bob.test", "carol.test"}
+            bob = items["bob.test"]
+            assert bob["text"] == "Does it work offline? 🤔"
+            assert bob["url"] == f"https://bsky.app/profile/bob.test/post/{rkey_of(bob_uri)}"
+            assert (bob["channel"], bob["in_reply_to"], bob["owner"]) == ("bluesky", None, "alice")
+            assert items["carol.test"]["in_reply_to"] == bob_uri
+            # When alice answers bob through the API, and the worker publishes the answer
+            text = unique("Yes: fully offline, it syncs when you are back online")
+            answered = api.post(f"/v1/replies/{bob['id']}/answer", json={"text": text}, headers=auth)
+            assert answered.status_code == 202, answered.text
+            assert answered.json()["answer"]["status"] == "requested"
+            assert publish_answers(rt, share_id) == "reply_answered"
+            assert publish_answers(rt, share_id) == "answers_idle"
+            catch_up(store, settings.database_url or "")
+            # Then the API shows bob's reply answered, with the answer's url; carol's is still unanswered
+            done = api.get("/v1/replies", params={"state": "answered", "share_id": str(share_id)},
+                           headers=auth).json()["items"]
+            assert [(r["author"], r["answer"]["text"], r["answer"]["status"], r["answer"]["native"])
+                    for r in done] == [("bob.test", text, "answered", False)]
+            answer_url = done[0]["answer"]["url"]
+            assert answer_url.startswith("https://bsky.app/profile/alice.test/post/")
+            still = api.get("/v1/replies", params={"state": "unanswered", "share_id": str(share_id)},
+                            headers=auth).json()["items"]
+            assert [r["author"] for r in still] == ["carol.test"]
+        # And alice's repository holds exactly one record of the answer: a reply to bob's, in the share's thread
+        [record] = texts_on_pds(devnet, text)
+        assert record["value"]["reply"]["parent"]["uri"] == bob_uri
+        assert record["value"]["reply"]["root"]["uri"] == post_uri
+        assert answer_url.endswith("/" + rkey_of(record["uri"]))
+        # And the AppView shows it in the thread, by alice, under bob's reply (next to carol's)
+        def bob_answered(body: dict[str, Any]) -> dict[str, Any] | None:
+            node = child(body["thread"], bob_uri)
+            return node if node is not None and child(node, record["uri"]) is not None else None
+
+        under_bob = on_appview(devnet, "app.bsky.feed.getPostThread", {"uri": post_uri, "depth": 10}, bob_answered)
+        answer = child(under_bob, record["uri"])
+        assert answer is not None
+        assert answer["post"]["author"]["handle"] == "alice.test"
+        assert answer["post"]["author"]["did"] == devnet.account("alice.test").did
+        assert answer["post"]["record"]["text"] == text
+        assert child(under_bob, carol_uri) is not None
+        # And the next look, which sees the answer, takes it for alice's answer, not for a new reply
+        assert collect_one(rt, share_id) == "replies_collected"
+        catch_up(store, settings.database_url or "")
+        after = {r["author"]: r for r in inbox_page(pool, share_id=share_id)}
+        assert set(after) == {"bob.test", "carol.test"}
+        assert (after["bob.test"]["state"], after["bob.test"]["answered_natively"]) == ("answered", False)
+        assert len(texts_on_pds(devnet, text)) == 1
+    finally:
+        client.close()
+
+
+def test_a_reply_alice_writes_in_the_network_is_recorded_as_the_answer_to_the_reply_it_answers(
+    devnet: Devnet, alice_env: dict[str, str], pool: ConnectionPool[Any], store: EventStore, settings: Settings
+) -> None:
+    # Given a share sent on alice's account, and bob's reply to it, collected (this account names
+    # no AppView: its threads are read through its PDS, which proxies the AppView with the session)
+    shares = share_service(pool, store)
+    client = channel_client(settings)
+    rt = runtime(pool, store, BlueskyPublisher(client, env=alice_env), clock=Clock())
+    try:
+        share_id = sent_share(rt, shares, bluesky_account(pool, devnet), unique("Questions welcome"),
+                              plan=ANSWER_PLAN)
+        bob_uri = reply_to(devnet, "bob.test", sent_uri(store, share_id), "Is there a dark mode?")
+        [bob] = collect_until(rt, store, settings, share_id, lambda rows: len(rows) == 1)
+        assert (bob["author"], bob["state"]) == ("bob.test", "unanswered")
+        # When alice answers him in the app itself, not through Followthrough
+        mine = reply_to(devnet, "alice.test", bob_uri, "Yes, since version 2.")
+        # Then a later look records alice's post as the answer to bob's reply, and no new reply
+        [answered] = collect_until(rt, store, settings, share_id, lambda rows: rows[0]["state"] == "answered")
+        assert answered["answered_natively"] is True
+        assert answered["answer_url"] == f"https://bsky.app/profile/alice.test/post/{rkey_of(mine)}"
+        # And nothing is left for the worker to publish: the answer stays the one alice wrote
+        assert publish_answers(rt, share_id) == "answers_idle"
+        assert [r["uri"] for r in texts_on_pds(devnet, "Yes, since version 2.")] == [mine]
+    finally:
+        client.close()
+
+
+def test_an_answer_whose_response_was_lost_is_found_by_its_record_key_and_written_once(
+    devnet: Devnet, alice_env: dict[str, str], pool: ConnectionPool[Any], store: EventStore, settings: Settings
+) -> None:
+    # Given bob's reply to a share, collected, and an answer to it asked for
+    clock = Clock()
+    shares = share_service(pool, store, clock=clock)
+    lose_next_answer = [True]
+
+    def on_response(response: httpx.Response) -> None:
+        request = response.request
+        if (request.url.path.endswith("/com.atproto.repo.createRecord") and b'"reply"' in request.content
+                and lose_next_answer):
+            lose_next_answer.clear()
+            response.read()
+            raise httpx.ReadError("connection reset after the PDS wrote the record", request=request)
+
+    client = channel_client(settings)
+    client.event_hooks = {"request": [], "response": [on_response]}
+    rt = runtime(pool, store, BlueskyPublisher(client, env=alice_env), clock=clock)
+    try:
+        share_id = sent_share(rt, shares, bluesky_account(pool, devnet, appview=True), unique("Feedback please"),
+                              plan=ANSWER_PLAN)
+        bob_uri = reply_to(devnet, "bob.test", sent_uri(store, share_id), "The export is slow")
+        [bob] = collect_until(rt, store, settings, share_id, lambda rows: len(rows) == 1)
+        text = unique("Fixed in 2.1, thanks for the report")
+        reply_service(pool, store, shares).answer(WS, bob["id"], text=text, by="alice")
+        # When the worker writes the answer and the connection drops before the PDS's answer comes back
+        assert publish_answers(rt, share_id) == "answer_retry_scheduled"
+        [written] = texts_on_pds(devnet, text)
+        # And the retry comes, at its time
+        clock.offset += timedelta(hours=2)
+        assert publish_answers(rt, share_id) == "reply_answered"
+        # Then it found the record the first attempt wrote instead of writing another
+        answered = [r.event for r in store.read_stream(f"share-{share_id}") if isinstance(r.event, ReplyAnswered)]
+        assert [(a.reply_id, a.external_id, a.reconciled) for a in answered] == [(bob_uri, written["uri"], True)]
+        assert [r["uri"] for r in texts_on_pds(devnet, text)] == [written["uri"]]
+        assert written["value"]["reply"]["parent"]["uri"] == bob_uri
+    finally:
+        client.close()
+
+
+def collect_until(rt: Runtime, store: EventStore, settings: Settings, share_id: UUID,
+                  done: Callable[[list[dict[str, Any]]], bool], *, timeout: float = 60.0) -> list[dict[str, Any]]:
+    """Looks at the share's thread, as the worker's scheduled looks would, until the inbox's
+    replies of the share satisfy ``done`` (the AppView indexes asynchronously: a reply shows
+    up a look or two later); those replies."""
+    deadline = time.monotonic() + timeout
+    rows: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        assert collect_one(rt, share_id) == "replies_collected"
+        catch_up(store, settings.database_url or "")
+        rows = inbox_page(rt.pool, share_id=share_id)
+        if rows and done(rows):
+            return rows
+        time.sleep(0.5)
+    raise AssertionError(f"the looks never found it: last inbox {rows}")
+
+
+def child(node: dict[str, Any] | None, uri: str) -> dict[str, Any] | None:
+    """The thread node of ``uri`` at any depth under ``node`` (a getPostThread answer's thread)."""
+    for reply in (node or {}).get("replies") or []:
+        if reply.get("post", {}).get("uri") == uri:
+            return dict(reply)
+        if (found := child(reply, uri)) is not None:
+            return found
+    return None
+
+
+def sent_uri(store: EventStore, share_id: UUID) -> str:
+    [sent] = [r.event for r in store.read_stream(f"share-{share_id}") if isinstance(r.event, ShareSent)]
+    return sent.external_id
+
+
+def rkey_of(uri: str) -> str:
+    return uri.rsplit("/", 1)[-1]
+
+
 # --- helpers of this module ----------------------------------------------------------------
 
 
-def bluesky_account(pool: ConnectionPool[Any], devnet: Devnet) -> accounts.Account:
+def bluesky_account(pool: ConnectionPool[Any], devnet: Devnet, *, appview: bool = False) -> accounts.Account:
+    """Alice's account (``appview``: its threads read on the devnet's AppView, as the config names it)."""
+    config = {**alice_config(devnet), **({"appview": devnet.appview} if appview else {})}
     with pool.connection() as conn:
         workspaces.ensure_workspace(conn, WS)
         return accounts.create(conn, workspace_id=WS, name=f"alice-{uuid.uuid4().hex[:6]}", channel="bluesky",
-                               config=alice_config(devnet), default_response_plan=None, late_policy="send",
+                               config=config, default_response_plan=None, late_policy="send",
                                max_lateness_seconds=None)
 
 

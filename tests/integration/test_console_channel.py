@@ -1,15 +1,29 @@
-"""The console channel on a real file system: one line per share, whoever publishes it."""
+"""The console channel on a real file system: one line per share, whoever publishes it;
+each account's replies file next to its posts file, in its workspace's folder."""
 
 from __future__ import annotations
 
+import argparse
 import multiprocessing
 import threading
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from workers.channels import Post
+import orjson
+import pytest
+from psycopg_pool import ConnectionPool
+
+from events.store import EventStore
+from followthrough import console_replies
+from followthrough.run import Run
+from followthrough.settings import Settings
+from tests.support.replies import account_on, sent_share
+from tests.support.shares import WS, Clock, runtime, share_service
+from workers.channels import Answer, PermanentChannelError, Post, SharePost
 from workers.channels.console import ConsolePublisher
+from workers.channels.console_replies import write_reply
 
 
 def post(share_id: uuid.UUID, account: str = "main") -> Post:
@@ -72,3 +86,70 @@ def test_a_removed_file_starts_over(tmp_path: Path) -> None:
     share = uuid.uuid4()
     publisher.publish(post(share))
     assert [line["share_id"] for line in publisher.lines_for("acme", "main")] == [str(share)]
+
+
+# --- the replies file ---------------------------------------------------------------------
+
+
+def share_post(workspace: str, share_id: uuid.UUID, account: str = "main") -> SharePost:
+    return SharePost(share_id=share_id, workspace_id=workspace, account_name=account, account_config={},
+                     external_id=str(share_id), url=None, sent_at=datetime(2026, 11, 25, tzinfo=UTC))
+
+
+def test_replies_and_answers_are_kept_next_to_the_posts_in_the_workspace_folder(tmp_path: Path) -> None:
+    # Given two workspaces, each with an account named "main" and a share posted on it
+    publisher = ConsolePublisher(tmp_path)
+    ours, theirs = uuid.uuid4(), uuid.uuid4()
+    publisher.publish(post(ours))
+    publisher.publish(Post(share_id=theirs, workspace_id="globex", account_name="main", account_config={},
+                           text="hello", scheduled_at=datetime(2026, 11, 25, tzinfo=UTC),
+                           idempotency_key=f"k-{theirs}", attempt=1))
+    # When someone replies under acme's share, and acme answers the reply through the channel
+    asked = write_reply(tmp_path, "acme", "main", share_id=str(ours), text="Linux too?", author="ana")
+    answered = publisher.answer(Answer(post=share_post("acme", ours), reply_id=asked["reply_id"], text="Yes.",
+                                       idempotency_key=f"answer-{ours}", attempt=1,
+                                       requested_at=datetime.now(UTC)))
+    # Then the reply and the answer are in acme's replies file, next to acme's posts
+    replies_file = tmp_path / "acme" / "main.replies.jsonl"
+    lines = [orjson.loads(x) for x in replies_file.read_bytes().splitlines()]
+    assert [(x["text"], x["by_account"]) for x in lines] == [("Linux too?", False), ("Yes.", True)]
+    assert answered.url == f"{replies_file.resolve().as_uri()}#{lines[1]['reply_id']}"
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.jsonl")) == [
+        "acme/main.jsonl", "acme/main.replies.jsonl", "globex/main.jsonl"]
+    # And acme's thread holds them, globex's "main" sees none of them
+    assert [p.text for p in publisher.read_thread(share_post("acme", ours))] == ["Linux too?", "Yes."]
+    assert publisher.read_thread(share_post("globex", theirs)) == []
+    assert publisher.find_answer(Answer(post=share_post("acme", ours), reply_id=asked["reply_id"], text="Yes.",
+                                        idempotency_key=f"answer-{ours}", attempt=2,
+                                        requested_at=datetime.now(UTC))) == answered
+
+
+def test_an_account_whose_posts_file_would_be_another_accounts_replies_file_is_refused(tmp_path: Path) -> None:
+    # Given a console account named like another account's replies file ("main" + ".replies")
+    publisher = ConsolePublisher(tmp_path)
+    # When a share is published on it, or a reply written under it, then the channel refuses, naming it
+    with pytest.raises(PermanentChannelError, match=r"main\.replies"):
+        publisher.publish(post(uuid.uuid4(), account="main.replies"))
+    with pytest.raises(PermanentChannelError, match=r"main\.replies"):
+        write_reply(tmp_path, "acme", "main.replies", share_id=str(uuid.uuid4()), text="hi", author="ana")
+    # And nothing was written
+    assert list(tmp_path.rglob("*.jsonl")) == []
+
+
+def test_the_console_reply_command_writes_into_the_shares_workspace_folder(
+    settings: Settings, store: EventStore, pool: ConnectionPool[Any], capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given a console share sent in the workspace "acme" (not the default one)
+    clock = Clock()
+    rt = runtime(pool, store, ConsolePublisher(settings.console_dir.resolve()), clock=clock)
+    share_id = sent_share(rt, share_service(pool, store, clock=clock), account_on(pool, "console", {}, name="team"))
+    # When `followthrough console reply SHARE_ID "text" --author ana` runs
+    args = argparse.Namespace(share_id=str(share_id), text="Does it run offline?", author="ana", to=None)
+    assert console_replies.reply(Run(args=args, settings=settings)) == 0
+    # Then the reply is in acme's replies file, next to the account's posts, and its id was printed
+    folder = settings.console_dir / WS
+    [line] = [orjson.loads(x) for x in (folder / "team.replies.jsonl").read_bytes().splitlines()]
+    assert (line["share_id"], line["text"], line["author"]) == (str(share_id), "Does it run offline?", "ana")
+    assert capsys.readouterr().out.splitlines()[-1] == line["reply_id"]  # (log lines go to stdout too)
+    assert (folder / "team.jsonl").exists()
+    assert not (settings.console_dir / "team.replies.jsonl").exists()

@@ -106,9 +106,9 @@ def test_console_replies_reach_the_inbox_once_and_are_answered_and_dismissed_thr
     share_id = sent_share(rt, shares, account)
     assert schedule_due(pool, "check_replies", share_id) is not None  # the first look is on the schedule
     # When two people reply (one to the other) and a look is made twice
-    first = write_reply(settings.console_dir, "team", share_id=str(share_id), text="When on Android?",
+    first = write_reply(settings.console_dir, WS, "team", share_id=str(share_id), text="When on Android?",
                         author="ana")
-    write_reply(settings.console_dir, "team", share_id=str(share_id), text="Same question", author="bo",
+    write_reply(settings.console_dir, WS, "team", share_id=str(share_id), text="Same question", author="bo",
                 parent_id=first["reply_id"])
     with capture_logs() as logs:
         assert collect_one(rt, share_id) == "replies_collected"
@@ -148,7 +148,7 @@ def test_console_replies_reach_the_inbox_once_and_are_answered_and_dismissed_thr
         assert collect_one(rt, share_id) == "replies_collected"  # our own answer is no new reply
         catch_up(store, settings.database_url or "")
         # Then the answer is on the channel once, its url on the reply, and the figures count it
-        lines = [orjson.loads(x) for x in (settings.console_dir / "team.replies.jsonl").read_bytes().splitlines()]
+        lines = [orjson.loads(x) for x in (settings.console_dir / WS / "team.replies.jsonl").read_bytes().splitlines()]
         assert [x["text"] for x in lines if x["by_account"]] == ["Next week!"]
         done = api.get("/v1/replies", params={"state": "answered"}, headers=auth).json()["items"]
         assert [(r["author"], r["answer"]["url"] is not None) for r in done] == [("ana", True)]

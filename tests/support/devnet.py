@@ -34,7 +34,7 @@ from tests.support.database import IN_CI, drop_database, fresh_database, with_da
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "tests" / "devnet" / "devnet.mjs"
-HANDLES = ("alice.test", "bob.test")
+HANDLES = ("alice.test", "bob.test", "carol.test")  # carol: a third party in a thread
 START_TIMEOUT = 240.0  # the AppView's migrations and the first indexing, on a busy 2-core machine
 INSTALL_TIMEOUT = 1200.0
 DEV_JWT_SECRET = b"jwt-secret"  # the dev-env PDS's fixed secret for its session tokens (const.js)
@@ -184,12 +184,14 @@ def post_records(devnet: Devnet, handle: str) -> list[dict[str, Any]]:
 
 
 def reply_to(devnet: Devnet, handle: str, uri: str, text: str) -> str:
-    """``handle`` replies to the post ``uri`` (root and parent: the post); the reply's at-uri."""
+    """``handle`` replies to the post ``uri`` as the app does (parent: that post; root: its
+    thread's root, the post itself when it is no reply); the reply's at-uri."""
     parent = get_record(devnet, uri)
     parent.raise_for_status()
     ref = {"uri": uri, "cid": parent.json()["cid"]}
+    root = (parent.json()["value"].get("reply") or {}).get("root") or ref
     record = {"$type": "app.bsky.feed.post", "text": text, "createdAt": _now_iso(),
-              "reply": {"root": ref, "parent": ref}}
+              "reply": {"root": root, "parent": ref}}
     answer = xrpc(devnet.pds, "com.atproto.repo.createRecord", token=session_token(devnet, handle),
                   body={"repo": devnet.account(handle).did, "collection": "app.bsky.feed.post", "record": record})
     answer.raise_for_status()

@@ -1,8 +1,9 @@
 """The console channel: a real local channel for dry runs and demos.
 
 Publishing appends one JSON line per share to ``<home>/console/<workspace>/<account>.jsonl``
-(a folder per workspace: two workspaces' accounts of the same name never share a file),
-idempotently: the file itself is the record of what was published. Under an
+(a folder per workspace: two workspaces' accounts of the same name never share a file;
+the account's replies file, ``<account>.replies.jsonl``, sits next to it, so a console
+account's name may not end in ``.replies``), idempotently: the file itself is the record of what was published. Under an
 exclusive lock shared by every worker process, a publisher reads the lines other
 processes appended since it last looked, and writes a share's line only if no line
 holds that share yet. There is no second record to fall out of step with the
@@ -32,7 +33,7 @@ import orjson
 
 from scheduler.domain.share import ThreadPost
 from workers.channels import Answer, PermanentChannelError, Post, Published, SharePost
-from workers.channels.console_replies import ConsoleThreads
+from workers.channels.console_replies import ConsoleThreads, file_name_of
 
 CHANNEL = "console"
 SHARE_ID = re.compile(rb'\{"share_id":"([0-9a-f-]{36})"')
@@ -170,10 +171,8 @@ class ConsolePublisher:
         return lines
 
     def _path(self, workspace_id: str, account_name: str) -> Path:
-        for kind, name in (("workspace", workspace_id), ("account name", account_name)):
-            if not name or "/" in name or name.startswith(".") or "\x00" in name:
-                raise PermanentChannelError(f"{kind} {name!r} cannot name a console file or folder")
-        return self.folder / workspace_id / f"{account_name}.jsonl"
+        account = file_name_of("account name", account_name)
+        return self.folder / file_name_of("workspace", workspace_id) / f"{account}.jsonl"
 
     def _published(self, post: Post, created_at: datetime | None) -> Published:
         key = f"{post.workspace_id}/{post.account_name}"

@@ -1,5 +1,6 @@
-"""The console channel's threads: one replies file per account,
-``<home>/console/<account>.replies.jsonl``, one JSON line per post in a share's thread.
+"""The console channel's threads: one replies file per account, next to its posts file
+(a folder per workspace), ``<home>/console/<workspace>/<account>.replies.jsonl``, one JSON
+line per post in a share's thread.
 
 A person or a demo script writes replies with ``followthrough console reply SHARE_ID
 "text" --author NAME`` (``write_reply``); answers published through the API are appended
@@ -27,11 +28,22 @@ import orjson
 from scheduler.domain.share import ThreadPost
 from workers.channels import Answer, PermanentChannelError, Published, SharePost
 
+REPLIES_SUFFIX = ".replies"
 
-def replies_path(folder: Path, account_name: str) -> Path:
-    if "/" in account_name or account_name.startswith("."):
-        raise PermanentChannelError(f"account name {account_name!r} cannot name a console file")
-    return folder / f"{account_name}.replies.jsonl"
+
+def file_name_of(kind: str, name: str) -> str:
+    """``name`` (a workspace or an account) as a console file or folder name; refused when it
+    cannot be one, or when an account's posts file would be another account's replies file."""
+    if not name or "/" in name or name.startswith(".") or "\x00" in name or (
+            kind == "account name" and name.endswith(REPLIES_SUFFIX)):
+        raise PermanentChannelError(f"{kind} {name!r} cannot name a console file or folder")
+    return name
+
+
+def replies_path(folder: Path, workspace_id: str, account_name: str) -> Path:
+    """The account's replies file, next to its posts file in the workspace's folder."""
+    return (folder / file_name_of("workspace", workspace_id)
+            / f"{file_name_of('account name', account_name)}{REPLIES_SUFFIX}.jsonl")
 
 
 @contextmanager
@@ -65,10 +77,10 @@ def _append(fd: int, line: dict[str, Any]) -> None:
     os.write(fd, (b"\n" if torn else b"") + orjson.dumps(line) + b"\n")
 
 
-def write_reply(folder: Path, account_name: str, *, share_id: str, text: str, author: str,
+def write_reply(folder: Path, workspace_id: str, account_name: str, *, share_id: str, text: str, author: str,
                 parent_id: str | None = None, by_account: bool = False, key: str | None = None) -> dict[str, Any]:
     """Append one post to a share's thread (a reply, or a reply to a reply); returns its line."""
-    path = replies_path(folder, account_name)
+    path = replies_path(folder, workspace_id, account_name)
     with _locked(path) as fd:
         if key is not None:
             existing = next((line for line in _lines(path) if line.get("key") == key), None)
@@ -87,7 +99,7 @@ class ConsoleThreads:
         self.folder = folder
 
     def read_thread(self, post: SharePost) -> list[ThreadPost]:
-        path = replies_path(self.folder, post.account_name)
+        path = replies_path(self.folder, post.workspace_id, post.account_name)
         base = path.resolve().as_uri()
         posts = []
         for line in _lines(path):
@@ -108,16 +120,17 @@ class ConsoleThreads:
         return sorted(posts, key=lambda p: p.created_at)
 
     def answer(self, answer: Answer) -> Published:
-        path = replies_path(self.folder, answer.post.account_name)
+        path = replies_path(self.folder, answer.post.workspace_id, answer.post.account_name)
         if answer.before_write is not None:
             answer.before_write()
-        line = write_reply(self.folder, answer.post.account_name, share_id=str(answer.post.share_id),
-                           text=answer.text, author=answer.post.account_name, parent_id=answer.reply_id,
+        post = answer.post
+        line = write_reply(self.folder, post.workspace_id, post.account_name, share_id=str(post.share_id),
+                           text=answer.text, author=post.account_name, parent_id=answer.reply_id,
                            by_account=True, key=answer.idempotency_key)
         return _published(path, line)
 
     def find_answer(self, answer: Answer) -> Published | None:
-        path = replies_path(self.folder, answer.post.account_name)
+        path = replies_path(self.folder, answer.post.workspace_id, answer.post.account_name)
         line = next((x for x in _lines(path) if x.get("key") == answer.idempotency_key), None)
         return None if line is None else _published(path, line)
 
