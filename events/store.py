@@ -322,7 +322,7 @@ class _Prefetcher:
                 if len(rows) < self._limit:
                     break
                 last = rows[-1]
-                after = Checkpoint(last[10], int(last[11]), last[0])
+                after = Checkpoint(last[10], last[11], last[0])
         except Exception as exc:  # noqa: BLE001 -- handed to the consumer, raised there
             self._put(exc)
             return

@@ -38,7 +38,7 @@ SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = %(stream_i
 
 -- name: read_stream
 SELECT position, event_id, stream_id, stream_version, type, schema_version,
-       data::text, metadata::text, workspace_id, recorded_at, epoch, tx_id::text AS tx_text
+       data::text, metadata::text, workspace_id, recorded_at, epoch, tx_id
 FROM events
 WHERE stream_id = %(stream_id)s AND stream_version > %(after_version)s
 ORDER BY stream_version
@@ -52,12 +52,12 @@ WITH horizon AS (
            pg_snapshot_xmin(pg_current_snapshot()) AS xmin
 )
 SELECT position, event_id, stream_id, stream_version, type, schema_version,
-       data::text, metadata::text, workspace_id, recorded_at, events.epoch, tx_id::text AS tx_text
+       data::text, metadata::text, workspace_id, recorded_at, events.epoch, events.tx_id
 FROM events, horizon
 WHERE (events.epoch, tx_id, position) > (%(epoch)s, %(tx_id)s::text::xid8, %(position)s)
   AND (events.epoch, tx_id) < (horizon.epoch, horizon.xmin)
   AND (%(types)s::text[] IS NULL OR type = ANY(%(types)s::text[]))
--- Qualified: a bare tx_id here would name the text output column and sort as text.
+-- Qualified: the horizon has an epoch column too.
 ORDER BY events.epoch, events.tx_id, events.position
 LIMIT %(limit)s
 
@@ -119,7 +119,7 @@ FROM heads h
 
 -- name: read_streams
 SELECT position, event_id, stream_id, stream_version, type, schema_version,
-       data::text, metadata::text, workspace_id, recorded_at, epoch, tx_id::text AS tx_text
+       data::text, metadata::text, workspace_id, recorded_at, epoch, tx_id
 FROM events
 WHERE stream_id = ANY(%(stream_ids)b::text[])
 ORDER BY stream_id, stream_version

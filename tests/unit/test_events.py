@@ -75,7 +75,7 @@ def _row(type_name: str, schema_version: int, data: str, *, position: int = 7) -
         "ws",
         T0,
         1,
-        "1234",
+        1234,
     )
 
 
