@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -33,7 +33,17 @@ def decode(row: Row) -> RecordedEvent:
 
 
 def decode_rows(rows: Iterable[Row]) -> list[RecordedEvent]:
-    """Rows of one read, in order, as recorded events.
+    """Rows of one read, in order, as recorded events."""
+    return list(iter_decoded(rows))
+
+
+def iter_decoded(rows: Iterable[Row]) -> Iterator[RecordedEvent]:
+    """Rows of one read, in order, as recorded events, one at a time.
+
+    One at a time so that a reader that drops each event (a projection folding the
+    whole log) lets it die young: a page decoded into a list outlives the collector's
+    youngest generation, gets promoted, and makes the full collections that follow scan
+    it (measured: 10-15 % of the whole-log read).
 
     The whole-log read's hot loop (profiled: pydantic's validation of the JSON text is
     the biggest single cost). So each event's JSON text goes straight to its class's
@@ -45,8 +55,6 @@ def decode_rows(rows: Iterable[Row]) -> list[RecordedEvent]:
     validators: dict[str, tuple[int, Callable[[str], Event], Callable[[Any], Event]]] = {}
     loads = orjson.loads
     make = RecordedEvent._make
-    out: list[RecordedEvent] = []
-    append = out.append
     for position, event_id, stream_id, version, type_name, schema_version, data, meta, workspace_id, \
             recorded_at, epoch, tx_id in rows:
         known = validators.get(type_name)
@@ -60,11 +68,10 @@ def decode_rows(rows: Iterable[Row]) -> list[RecordedEvent]:
             event = from_json(data)
         else:
             event = from_python(upcast(type_name, schema_version, loads(data)))
-        append(make((
+        yield make((
             position, event_id, stream_id, version, event, schema_version, loads(meta), workspace_id, recorded_at,
             epoch, tx_id,
-        )))
-    return out
+        ))
 
 
 def _data(event: Event) -> str:

@@ -269,7 +269,7 @@ class EventStore:
         start = after or Checkpoint.start()
         with self._pool.connection() as conn, _Prefetcher(conn, start, batch_size, wanted) as pages:
             for rows in pages:
-                yield from codec.decode_rows(rows)
+                yield from codec.iter_decoded(rows)
 
 
 PREFETCH_PAGES = 2
