@@ -45,6 +45,8 @@ from events.store import EventStore
 Q = sqlfiles.load("bench.sql", "eventlog.sql")
 
 PEAK_READ_MB_GOAL = 200.0
+# The decoded whole-log read, absolute: the ceiling of every projection rebuild.
+READ_EPS_GOAL = 100_000.0
 LOAD_CHUNK = 100_000  # events per bulk-load transaction
 
 DEFAULTS: dict[str, Any] = {
@@ -54,7 +56,7 @@ DEFAULTS: dict[str, Any] = {
     "concurrent_events": 8000,
     "batches": 100,
     "batch_size": 100,
-    "read_events": 50_000,
+    "read_events": 200_000,
     "read_batch": 1000,
     "memory_events": 1_000_000,
     "memory_seconds": 120.0,
@@ -241,6 +243,10 @@ def report(figs: list[Figure], memory: dict[str, Any], args: argparse.Namespace,
     goal = f"<{PEAK_READ_MB_GOAL:.0f}"
     label = f"peak RSS reading {memory['expected']:,} events, MB"
     print(f"{label:<50} {peak:>10.1f} {'':>10} {'':>6} {goal:>7}  {verdict}")
+    read = next(f for f in figs if f.key == "read")
+    met_read_eps = read.store_eps >= READ_EPS_GOAL
+    label, goal = "decoded whole-log read, events/s", f">={READ_EPS_GOAL / 1000:.0f}k"
+    print(f"{label:<50} {read.store_eps:>10,.0f} {'':>10} {'':>6} {goal:>7}  {'PASS' if met_read_eps else 'MISS'}")
     print()
     for f in figs:
         rounds = "  ".join(f"{s:,.0f}/{r:,.0f}" for s, r in zip(f.store, f.raw, strict=True))
@@ -264,8 +270,10 @@ def report(figs: list[Figure], memory: dict[str, Any], args: argparse.Namespace,
         "peak_read_stopped": memory["stopped"],
         "rss_before_read_mb": memory["rss_before_read_mb"],
         "memory_read_eps": round(memory_eps, 1),
-        "goals": {**{f"ratio_{k}": v for k, v in GOALS.items()}, "peak_read_mb": PEAK_READ_MB_GOAL},
-        "met": {**{f"ratio_{f.key}": f.met for f in figs}, "peak_read_mb": met_memory},
+        "goals": {**{f"ratio_{k}": v for k, v in GOALS.items()}, "peak_read_mb": PEAK_READ_MB_GOAL,
+                  "read_store_eps": READ_EPS_GOAL},
+        "met": {**{f"ratio_{f.key}": f.met for f in figs}, "peak_read_mb": met_memory,
+                "read_store_eps": met_read_eps},
         "config": {k: getattr(args, k) for k in DEFAULTS} | {"notifier": args.notifier, "quick": args.quick},
     }
     print(orjson.dumps(summary).decode())

@@ -17,6 +17,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -96,7 +98,7 @@ def rebuild(
     """Rebuild ``projection`` from the start of the log and swap it in. ``store``'s
     pool needs two connections (one reads the log ahead while the other writes)."""
     started = time.perf_counter()
-    with store.pool.connection() as conn:
+    with store.pool.connection() as conn, _few_collections():
         if not _fetch_bool(conn, Q["try_rebuild_lock"], {"name": projection.name}):
             raise RebuildBusyError(projection.name)
         try:
@@ -239,6 +241,24 @@ def _fetch_one(conn: psycopg.Connection[Any], query: Any, params: dict[str, Any]
 def _fetch_bool(conn: psycopg.Connection[Any], query: Any, params: dict[str, Any]) -> bool:
     row = conn.execute(query, params).fetchone()
     return bool(row and row[0])
+
+
+# Cyclic-garbage collection during a rebuild: the model being folded is a large, growing
+# set of live objects that the collector's full passes rescan again and again (profiled:
+# 30 full passes over 300,000 events, 12 of the rebuild's 33 µs of CPU per event). Folding
+# makes little cyclic garbage (refcounting frees the rest as it goes), so collections are
+# made rarer for the rebuild's duration, not stopped.
+BULK_GC_THRESHOLDS = (50_000, 20, 100)
+
+
+@contextlib.contextmanager
+def _few_collections() -> Iterator[None]:
+    before = gc.get_threshold()
+    gc.set_threshold(*BULK_GC_THRESHOLDS)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 def _windows(events: Iterator[RecordedEvent], size: int) -> Iterator[list[RecordedEvent]]:
