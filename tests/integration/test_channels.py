@@ -29,7 +29,14 @@ from scheduler.domain.share import idempotency_key
 from tests.support.fake_bluesky import APP_PASSWORD, COLLECTION, DID, HANDLE, TID, FakeBluesky
 from tests.support.fake_mastodon import TOKEN, FakeMastodon
 from tests.support.servers import free_port, iso, now, serve
-from workers.channels import ChannelError, PermanentChannelError, Post, Published, TransientChannelError
+from workers.channels import (
+    ChannelError,
+    PermanentChannelError,
+    Post,
+    Published,
+    SharePost,
+    TransientChannelError,
+)
 from workers.channels.bluesky import BlueskyPublisher, record_key
 from workers.channels.console import ConsolePublisher
 from workers.channels.mastodon import MastodonPublisher
@@ -1065,3 +1072,23 @@ def test_given_a_console_post_then_find_in_another_process_reports_the_same_crea
     # Then it reads the creation time from the file
     assert found == published
     assert published.created_at is not None
+
+
+def test_given_a_reply_whose_handle_no_longer_verifies_when_the_thread_is_read_then_its_author_is_the_did(
+    bluesky: FakeBluesky, to_bluesky: BlueskyPublisher
+) -> None:
+    # Given a published share and a reply by an account the AppView shows as "handle.invalid"
+    share = bluesky_post(bluesky, "Tell us what you think")
+    published = to_bluesky.publish(share)
+    reply = bluesky.add_reply(published.external_id, "Lost my domain, still here", handle="gone.example.com")
+    reply_did = reply["uri"].split("/")[2]
+    bluesky.handle_of[reply_did] = "handle.invalid"
+    # When the thread is read
+    [found] = to_bluesky.read_thread(SharePost(
+        share_id=share.share_id, workspace_id=share.workspace_id, account_name=share.account_name,
+        account_config=share.account_config, external_id=published.external_id, url=published.url,
+        sent_at=published.created_at or now()))
+    # Then the reply's author and url name the account by its DID, which still resolves
+    assert found.author == reply_did
+    assert found.url == f"https://bsky.app/profile/{reply_did}/post/{reply['uri'].rsplit('/', 1)[-1]}"
+    assert found.text == "Lost my domain, still here"

@@ -96,13 +96,26 @@ def _walk(node: dict[str, Any], post_uri: str, did: str, found: list[ThreadPost]
         if not isinstance(uri, str) or created is None:
             continue
         parent = ((record.get("reply") or {}).get("parent") or {}).get("uri")
-        handle = str(author.get("handle") or author.get("did") or "")
+        handle = _who(author)
         found.append(ThreadPost(
             reply_id=uri, parent_id=None if parent in (None, post_uri) else str(parent), author=handle,
             text=str(record.get("text", "")), url=_post_url(handle, uri), created_at=created,
             by_account=author.get("did") == did,
         ))
         _walk(child, post_uri, did, found)
+
+
+# What the AppView shows for an account whose handle no longer verifies (its domain or DNS
+# record gone): no name a person can use, nor a profile address that opens.
+INVALID_HANDLE = "handle.invalid"
+
+
+def _who(author: dict[str, Any]) -> str:
+    """The author's handle, or its DID where the AppView has no valid handle for it."""
+    handle, did = author.get("handle"), author.get("did")
+    if handle and handle != INVALID_HANDLE:
+        return str(handle)
+    return str(did or handle or "")
 
 
 def _post_url(handle: str, uri: str) -> str:
