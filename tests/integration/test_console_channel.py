@@ -124,6 +124,35 @@ def test_replies_and_answers_are_kept_next_to_the_posts_in_the_workspace_folder(
                                         requested_at=datetime.now(UTC))) == answered
 
 
+def test_replies_and_answers_written_at_the_old_place_before_an_upgrade_are_still_read(tmp_path: Path) -> None:
+    # Given a replies file where it was kept before replies moved into the workspace's folder,
+    # holding a reply and its answer under acme's share, and a reply under another share
+    publisher = ConsolePublisher(tmp_path)
+    ours, other = uuid.uuid4(), uuid.uuid4()
+    publisher.publish(post(ours))
+    legacy = tmp_path / "main.replies.jsonl"
+    legacy.write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in [
+        {"reply_id": "r1", "share_id": str(ours), "parent_id": None, "author": "ana", "text": "Linux too?",
+         "created_at": "2026-11-29T10:00:00+00:00", "by_account": False, "key": None},
+        {"reply_id": "r2", "share_id": str(ours), "parent_id": "r1", "author": "main", "text": "Yes.",
+         "created_at": "2026-11-29T10:05:00+00:00", "by_account": True, "key": f"answer-{ours}"},
+        {"reply_id": "r3", "share_id": str(other), "parent_id": None, "author": "bo", "text": "Not yours",
+         "created_at": "2026-11-29T10:06:00+00:00", "by_account": False, "key": None},
+    ]))
+    # And a reply written after the upgrade, at the new place
+    write_reply(tmp_path, "acme", "main", share_id=str(ours), text="And arm64?", author="ana")
+    # When the thread is read, then both places count, the share's lines only, in time order
+    thread = publisher.read_thread(share_post("acme", ours))
+    assert [(p.text, p.by_account) for p in thread] == [("Linux too?", False), ("Yes.", True), ("And arm64?", False)]
+    assert thread[0].url == f"{legacy.resolve().as_uri()}#r1"
+    # And the answer recorded there is found by its key, so it is never posted again
+    found = publisher.find_answer(Answer(post=share_post("acme", ours), reply_id="r1", text="Yes.",
+                                         idempotency_key=f"answer-{ours}", attempt=2,
+                                         requested_at=datetime.now(UTC)))
+    assert found is not None
+    assert found.external_id == "r2"
+
+
 def test_an_account_whose_posts_file_would_be_another_accounts_replies_file_is_refused(tmp_path: Path) -> None:
     # Given a console account named like another account's replies file ("main" + ".replies")
     publisher = ConsolePublisher(tmp_path)

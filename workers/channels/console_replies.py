@@ -46,6 +46,17 @@ def replies_path(folder: Path, workspace_id: str, account_name: str) -> Path:
             / f"{file_name_of('account name', account_name)}{REPLIES_SUFFIX}.jsonl")
 
 
+def legacy_replies_path(folder: Path, account_name: str) -> Path:
+    """Where an account's replies file was before it moved into the workspace's folder
+    (shared by the workspaces' accounts of that name). Still read, matched by share, so
+    that replies and answers written there before an upgrade are not lost."""
+    return folder / f"{file_name_of('account name', account_name)}{REPLIES_SUFFIX}.jsonl"
+
+
+def _thread_files(folder: Path, workspace_id: str, account_name: str) -> list[Path]:
+    return [replies_path(folder, workspace_id, account_name), legacy_replies_path(folder, account_name)]
+
+
 @contextmanager
 def _locked(path: Path) -> Iterator[int]:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -99,10 +110,8 @@ class ConsoleThreads:
         self.folder = folder
 
     def read_thread(self, post: SharePost) -> list[ThreadPost]:
-        path = replies_path(self.folder, post.workspace_id, post.account_name)
-        base = path.resolve().as_uri()
         posts = []
-        for line in _lines(path):
+        for path, line in _lines_of(_thread_files(self.folder, post.workspace_id, post.account_name)):
             if line.get("share_id") != str(post.share_id) or not isinstance(line.get("reply_id"), str):
                 continue
             try:
@@ -113,7 +122,7 @@ class ConsoleThreads:
                 created_at = created_at.replace(tzinfo=UTC)
             posts.append(ThreadPost(
                 reply_id=line["reply_id"], parent_id=line.get("parent_id"), author=str(line.get("author", "")),
-                text=str(line.get("text", "")), url=f"{base}#{line['reply_id']}",
+                text=str(line.get("text", "")), url=f"{path.resolve().as_uri()}#{line['reply_id']}",
                 created_at=created_at,
                 by_account=bool(line.get("by_account")),
             ))
@@ -130,9 +139,15 @@ class ConsoleThreads:
         return _published(path, line)
 
     def find_answer(self, answer: Answer) -> Published | None:
-        path = replies_path(self.folder, answer.post.workspace_id, answer.post.account_name)
-        line = next((x for x in _lines(path) if x.get("key") == answer.idempotency_key), None)
-        return None if line is None else _published(path, line)
+        files = _thread_files(self.folder, answer.post.workspace_id, answer.post.account_name)
+        found = next(((path, x) for path, x in _lines_of(files) if x.get("key") == answer.idempotency_key), None)
+        return None if found is None else _published(*found)
+
+
+def _lines_of(paths: list[Path]) -> Iterator[tuple[Path, dict[str, Any]]]:
+    for path in paths:
+        for line in _lines(path):
+            yield path, line
 
 
 def _published(path: Path, line: dict[str, Any]) -> Published:
