@@ -3,10 +3,10 @@
 Publishing appends one JSON line per share to ``<home>/console/<workspace>/<account>.jsonl``
 (a folder per workspace: two workspaces' accounts of the same name never share a file;
 the account's replies file, ``<account>.replies.jsonl``, sits next to it, so a console
-account's name may not end in ``.replies``), idempotently: the file itself is the record of what was published. Under an
-exclusive lock shared by every worker process, a publisher reads the lines other
-processes appended since it last looked, and writes a share's line only if no line
-holds that share yet. There is no second record to fall out of step with the
+account's name may not end in ``.replies``), idempotently: the file itself is the record
+of what was published. Under an exclusive lock shared by every worker process, a
+publisher reads the lines other processes appended since it last looked, and writes a
+share's line only if no line holds that share yet. There is no second record to fall out of step with the
 first, so a crash at any point leaves either the line or nothing.
 
 Deleting a post appends a removal line, ``{"removed": <share id>, "account": ...,

@@ -111,21 +111,22 @@ class ConsoleThreads:
 
     def read_thread(self, post: SharePost) -> list[ThreadPost]:
         posts = []
-        for path, line in _lines_of(_thread_files(self.folder, post.workspace_id, post.account_name)):
-            if line.get("share_id") != str(post.share_id) or not isinstance(line.get("reply_id"), str):
-                continue
-            try:
-                created_at = datetime.fromisoformat(str(line.get("created_at")))
-            except ValueError:
-                continue  # a line written by hand without a time is no reply we can date
-            if created_at.tzinfo is None:
-                created_at = created_at.replace(tzinfo=UTC)
-            posts.append(ThreadPost(
-                reply_id=line["reply_id"], parent_id=line.get("parent_id"), author=str(line.get("author", "")),
-                text=str(line.get("text", "")), url=f"{path.resolve().as_uri()}#{line['reply_id']}",
-                created_at=created_at,
-                by_account=bool(line.get("by_account")),
-            ))
+        for path in _thread_files(self.folder, post.workspace_id, post.account_name):
+            base = path.resolve().as_uri()
+            for line in _lines(path):
+                if line.get("share_id") != str(post.share_id) or not isinstance(line.get("reply_id"), str):
+                    continue
+                try:
+                    created_at = datetime.fromisoformat(str(line.get("created_at")))
+                except ValueError:
+                    continue  # a line written by hand without a time is no reply we can date
+                if created_at.tzinfo is None:
+                    created_at = created_at.replace(tzinfo=UTC)
+                posts.append(ThreadPost(
+                    reply_id=line["reply_id"], parent_id=line.get("parent_id"), author=str(line.get("author", "")),
+                    text=str(line.get("text", "")), url=f"{base}#{line['reply_id']}", created_at=created_at,
+                    by_account=bool(line.get("by_account")),
+                ))
         return sorted(posts, key=lambda p: p.created_at)
 
     def answer(self, answer: Answer) -> Published:
@@ -139,15 +140,11 @@ class ConsoleThreads:
         return _published(path, line)
 
     def find_answer(self, answer: Answer) -> Published | None:
-        files = _thread_files(self.folder, answer.post.workspace_id, answer.post.account_name)
-        found = next(((path, x) for path, x in _lines_of(files) if x.get("key") == answer.idempotency_key), None)
-        return None if found is None else _published(*found)
-
-
-def _lines_of(paths: list[Path]) -> Iterator[tuple[Path, dict[str, Any]]]:
-    for path in paths:
-        for line in _lines(path):
-            yield path, line
+        for path in _thread_files(self.folder, answer.post.workspace_id, answer.post.account_name):
+            line = next((x for x in _lines(path) if x.get("key") == answer.idempotency_key), None)
+            if line is not None:
+                return _published(path, line)
+        return None
 
 
 def _published(path: Path, line: dict[str, Any]) -> Published:
