@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +28,18 @@ def secrets(settings: Settings) -> SecretBox:
 
 def local_key(path: Path) -> str:
     """Read the key at ``path``, or create it (mode 0600) if no role has yet: written aside
-    and linked into place, so two roles starting at once agree on one key."""
+    and linked into place, so two roles (or two threads of one) starting at once agree on
+    one key. The aside file's name is unique to its writer (``mkstemp``, created 0600)."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        aside = path.with_name(f".{path.name}.{os.getpid()}")
-        aside.write_text(generate_key() + "\n")
-        aside.chmod(0o600)
-        with contextlib.suppress(FileExistsError):
-            os.link(aside, path)
-        aside.unlink()
+        fd, aside = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        try:
+            with os.fdopen(fd, "w") as file:
+                file.write(generate_key() + "\n")
+            with contextlib.suppress(FileExistsError):
+                os.link(aside, path)
+        finally:
+            os.unlink(aside)
     return path.read_text().strip()
 
 

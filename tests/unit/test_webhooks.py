@@ -3,7 +3,10 @@ when an endpoint is disabled, the Standard Webhooks signature, secrets sealed at
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from uuid import UUID
 
 import pytest
@@ -11,6 +14,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from events.catalogue import ResponseReceived, ShareSent
 from events.projections.webhooks import EVENT_TYPES, FROM_LOG, event_data
+from followthrough.webhooks import local_key
 from scheduler.errors import InvalidInputError
 from scheduler.services.webhook_outbox import Claimed, DeliveryPolicy
 from scheduler.services.webhook_secrets import SecretBox, SecretUnreadableError, generate_key
@@ -117,3 +121,23 @@ def test_a_failing_endpoint_pauses_longer_with_each_failure_up_to_the_cap() -> N
     policy = DeliveryPolicy(retry_base_seconds=5, retry_factor=4, retry_cap_seconds=60)
     assert [policy.pause(n, 0.5) for n in (1, 2, 3, 50)] == [
         timedelta(seconds=5), timedelta(seconds=20), timedelta(seconds=60), timedelta(seconds=60)]
+
+
+def test_threads_creating_the_local_key_at_once_agree_on_one_key_and_leave_no_file_aside(tmp_path: Path) -> None:
+    # Given no key yet, and eight threads of one process (as the roles a test runs in one
+    # process) that all need it at the same moment
+    path = tmp_path / "webhook-secret.key"
+    start = threading.Barrier(8)
+
+    def read_or_create(_: int) -> str:
+        start.wait()
+        return local_key(path)
+
+    # When they read or create it at once
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        keys = list(pool.map(read_or_create, range(8)))
+    # Then none failed, all hold the same key, readable by its owner only, and nothing else is left
+    assert len(set(keys)) == 1
+    assert SecretBox([keys[0]]).open(SecretBox([keys[0]]).seal("whsec_x")) == "whsec_x"
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["webhook-secret.key"]
