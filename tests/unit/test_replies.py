@@ -4,6 +4,7 @@ dismissals, and the ``answer_replies`` tasks that settle from what happened."""
 from __future__ import annotations
 
 from datetime import timedelta
+from uuid import NAMESPACE_URL, uuid5
 
 import pytest
 from hypothesis import given, settings
@@ -287,9 +288,12 @@ def test_answering_twice_is_once_and_a_different_answer_while_one_is_pending_is_
 def test_a_reply_id_is_the_same_in_the_domain_and_in_the_read_model() -> None:
     # Given a share and a network's reply id
     # When both sides derive the reply's id
-    # Then they agree
-    assert share.reply_uuid(SHARE_ID, "at://did:plc:x/app.bsky.feed.post/3k") == projected_reply_uuid(
-        SHARE_ID, "at://did:plc:x/app.bsky.feed.post/3k")
+    # Then they agree, and it is the standard name-based (version 5) id
+    for reply_id in ("at://did:plc:x/app.bsky.feed.post/3k", "109876543210", "é ü ✓"):
+        derived = share.reply_uuid(SHARE_ID, reply_id)
+        assert derived == projected_reply_uuid(SHARE_ID, reply_id)
+        assert derived == uuid5(NAMESPACE_URL, f"followthrough:share:{SHARE_ID}:reply:{reply_id}")
+        assert derived.version == 5
 
 
 @settings(max_examples=80, deadline=None)
