@@ -11,7 +11,7 @@ import contextlib
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -255,34 +255,65 @@ class EventStore:
             return codec.decode_rows(_page(own, after, limit, wanted))
 
     def read_all(
-        self, after: Checkpoint | None = None, *, batch_size: int = 1000, types: Iterable[str] | None = None
+        self,
+        after: Checkpoint | None = None,
+        *,
+        batch_size: int = 1000,
+        types: Iterable[str] | None = None,
+        until: Checkpoint | None = None,
+        partition: Partition | None = None,
     ) -> Iterator[RecordedEvent]:
         """Every visible event after ``after``, in batches: memory stays bounded by the
-        batch size however long the log is. Stops at the current horizon.
+        batch size however long the log is. Stops at the current horizon, or at ``until``
+        (included; a checkpoint that was below the horizon when it was taken). With
+        ``partition`` (``until`` required): only the streams of that partition.
 
         Pages are fetched on a helper thread while this one decodes the page before:
         the server's part of a page (the index scan, jsonb to text) and the network
         then overlap with decoding instead of adding to it. At most
         ``PREFETCH_PAGES`` pages wait undecoded.
         """
+        if partition is not None and until is None:
+            raise ValueError("a partition of the log is read up to a checkpoint (until)")
         wanted = None if types is None else list(types)
         start = after or Checkpoint.start()
-        with self._pool.connection() as conn, _Prefetcher(conn, start, batch_size, wanted) as pages:
+        bound = None if until is None else _Bound(until, partition or Partition(0, 1))
+        with self._pool.connection() as conn, _Prefetcher(conn, start, batch_size, wanted, bound) as pages:
             for rows in pages:
                 yield from codec.iter_decoded(rows)
+
+
+class Partition(NamedTuple):
+    """Part ``part`` (from 0) of the log split ``parts`` ways by stream."""
+
+    part: int
+    parts: int
+
+
+class _Bound(NamedTuple):
+    until: Checkpoint
+    partition: Partition
 
 
 PREFETCH_PAGES = 2
 
 
-def _page(conn: Conn, after: Checkpoint, limit: int, types: list[str] | None) -> list[codec.Row]:
+def _page(
+    conn: Conn, after: Checkpoint, limit: int, types: list[str] | None, bound: _Bound | None = None
+) -> list[codec.Row]:
     """One gap-safe page of raw rows. A binary cursor: uuid, timestamptz and integers
     load from binary in C, faster than parsing their text (jsonb goes out as text
     either way: the query casts it)."""
-    params = {"epoch": after.epoch, "tx_id": str(after.tx_id), "position": after.position, "limit": limit,
-              "types": types}
+    params: dict[str, Any] = {"epoch": after.epoch, "tx_id": str(after.tx_id), "position": after.position,
+                              "limit": limit, "types": types}
+    query = Q["read_all"]
+    if bound is not None:
+        query = Q["read_partition"]
+        params.update(until_epoch=bound.until.epoch, until_tx_id=str(bound.until.tx_id),
+                      until_position=bound.until.position, part=bound.partition.part,
+                      parts=bound.partition.parts)
     with conn.cursor(binary=True) as cur:
-        return cur.execute(Q["read_all"], params, prepare=True).fetchall()
+        return cur.execute(query, params, prepare=True).fetchall()
 
 
 class _Prefetcher:
@@ -290,8 +321,10 @@ class _Prefetcher:
     a bounded queue; iterating yields them in order, ending at the horizon. Leaving
     the ``with`` block (a consumer that stops early included) stops the thread."""
 
-    def __init__(self, conn: Conn, after: Checkpoint, limit: int, types: list[str] | None) -> None:
-        self._conn, self._after, self._limit, self._types = conn, after, limit, types
+    def __init__(
+        self, conn: Conn, after: Checkpoint, limit: int, types: list[str] | None, bound: _Bound | None = None
+    ) -> None:
+        self._conn, self._after, self._limit, self._types, self._bound = conn, after, limit, types, bound
         self._pages: queue.Queue[list[codec.Row] | Exception | None] = queue.Queue(PREFETCH_PAGES)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._fetch, name="log-prefetch", daemon=True)
@@ -316,7 +349,7 @@ class _Prefetcher:
         after = self._after
         try:
             while not self._stop.is_set():
-                rows = _page(self._conn, after, self._limit, self._types)
+                rows = _page(self._conn, after, self._limit, self._types, self._bound)
                 if rows:
                     self._put(rows)
                 if len(rows) < self._limit:

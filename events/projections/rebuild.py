@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,10 +31,14 @@ from psycopg import sql
 
 from events import sqlfiles
 from events.errors import EventStoreError, RebuildBusyError
+from events.projections.partitions import PartitionJob, PartitionWorker, RebuildWorkerError, build_partition, windows
 from events.records import Checkpoint, RecordedEvent
-from events.store import EventStore
+from events.store import EventStore, Partition
 
-__all__ = ["RebuildBusyError", "Rebuildable", "Rebuilder", "SwapLockError", "rebuild", "status"]
+__all__ = [
+    "RebuildBusyError", "RebuildWorkerError", "Rebuildable", "Rebuilder", "SwapLockError", "default_workers",
+    "rebuild", "status",
+]
 
 Q = sqlfiles.load("events.projections.sql", "rebuild.sql")
 RUNNER = sqlfiles.load("events.projections.sql", "runner.sql")
@@ -43,6 +48,11 @@ SUFFIX = "__rebuild"
 RETIRED = "__retired"
 LOCK_TIMEOUT_MS = 200  # a swap's wait for its locks before it gives them back and tries again
 LOCK_ATTEMPTS = 180  # (with the pauses between them: about two minutes of readers holding them)
+# Below this many events a rebuild runs in one process whatever it was asked: starting
+# worker processes (an interpreter and the imports each, about a second) would cost more
+# than it saves.
+PARALLEL_MIN_EVENTS = 100_000
+MAX_WORKERS = 8
 
 
 class SwapLockError(RebuildBusyError):
@@ -65,11 +75,17 @@ class Rebuildable(Protocol):
     name: str
     types: frozenset[str] | None
     tables: tuple[str, ...]
+    # True when each row of the model derives from one stream's events alone: then the
+    # log can be split by stream over worker processes (``partitions``).
+    partition_by_stream: bool
 
-    def rebuilder(self, conn: psycopg.Connection[Any], tables: Mapping[str, str]) -> Rebuilder:
+    def rebuilder(
+        self, conn: psycopg.Connection[Any], tables: Mapping[str, str], *, resume: bool = False
+    ) -> Rebuilder:
         """Something that builds the model into ``tables`` (live name -> table being
         built) on ``conn``: ``apply`` a window of events at a time, in log order, then
-        ``flush`` (each inside the caller's transaction)."""
+        ``flush`` (each inside the caller's transaction). ``resume``: the tables hold
+        rows already (written by other processes), which its events may update."""
         ...
 
 
@@ -79,6 +95,9 @@ class RebuildResult:
     events: int
     checkpoint: Checkpoint
     seconds: float
+    workers: int = 1
+    worker_peak_rss_mb: tuple[float, ...] = ()
+    """The worker processes' peak memory (a parallel rebuild; this process's own is apart)."""
 
     @property
     def events_per_second(self) -> float:
@@ -88,17 +107,28 @@ class RebuildResult:
 Progress = Callable[[int, int], None]  # (events read so far, events to read)
 
 
+def default_workers() -> int:
+    """Processes for a rebuild when not told: one per core (at most ``MAX_WORKERS``)."""
+    return max(1, min(os.cpu_count() or 1, MAX_WORKERS))
+
+
 def rebuild(
     store: EventStore,
     projection: Rebuildable,
     *,
     window: int = 5000,
     progress: Progress | None = None,
+    workers: int = 1,
+    parallel_min_events: int = PARALLEL_MIN_EVENTS,
 ) -> RebuildResult:
     """Rebuild ``projection`` from the start of the log and swap it in. ``store``'s
-    pool needs two connections (one reads the log ahead while the other writes)."""
+    pool needs two connections (one reads the log ahead while the other writes).
+
+    With ``workers`` > 1, a projection that is ``partition_by_stream`` and a log of at
+    least ``parallel_min_events`` of its events is built by that many processes at once
+    (this one and ``workers - 1`` started for it), each over its share of the streams."""
     started = time.perf_counter()
-    with store.pool.connection() as conn, _few_collections():
+    with store.pool.connection() as conn, few_collections():
         if not _fetch_bool(conn, Q["try_rebuild_lock"], {"name": projection.name}):
             raise RebuildBusyError(projection.name)
         try:
@@ -106,24 +136,95 @@ def rebuild(
             _create_tables(conn, names)
             try:
                 total = _count(conn, projection)
-                log.info("projection_rebuild_started", projection=projection.name, events=total)
-                after, applied = Checkpoint.start(), 0
-                builder = projection.rebuilder(conn, names)
-                for batch in _windows(store.read_all(types=projection.types, batch_size=1000), window):
-                    with conn.transaction():
-                        builder.apply(batch)
-                    after, applied = batch[-1].checkpoint, applied + len(batch)
-                    if progress is not None:
-                        progress(applied, max(total, applied))
+                parts = _parts(projection, workers, total, parallel_min_events)
+                log.info("projection_rebuild_started", projection=projection.name, events=total, workers=parts)
+                until = _last_visible(conn, projection) if parts > 1 else None
+                if until is not None:
+                    applied, peaks = _build_in_parallel(store, conn, projection, names, until, parts=parts,
+                                                        window=window, report=_reporter(progress, total))
+                    builder, after = projection.rebuilder(conn, names, resume=True), until
+                else:
+                    parts, peaks = 1, ()
+                    builder, after, applied = _build_here(store, conn, projection, names, window=window,
+                                                          report=_reporter(progress, total))
                 after, applied = _swap(store, conn, projection, builder, names, after=after, applied=applied)
             finally:
                 _drop_tables(conn, names.values())
         finally:
             conn.execute(Q["rebuild_unlock"], {"name": projection.name})
-    result = RebuildResult(projection.name, applied, after, time.perf_counter() - started)
+    result = RebuildResult(projection.name, applied, after, time.perf_counter() - started, parts, peaks)
     log.info("projection_rebuilt", projection=projection.name, events=applied, checkpoint=str(after),
-             seconds=round(result.seconds, 3))
+             seconds=round(result.seconds, 3), workers=parts)
     return result
+
+
+def _parts(projection: Rebuildable, workers: int, total: int, parallel_min_events: int) -> int:
+    if workers < 1:
+        raise ValueError(f"a rebuild needs at least one worker (got {workers})")
+    if not getattr(projection, "partition_by_stream", False) or total < parallel_min_events:
+        return 1
+    return min(workers, MAX_WORKERS)
+
+
+def _reporter(progress: Progress | None, total: int) -> Callable[[int], None]:
+    def report(done: int) -> None:
+        if progress is not None:
+            progress(done, max(total, done))
+    return report
+
+
+def _build_here(
+    store: EventStore,
+    conn: psycopg.Connection[Any],
+    projection: Rebuildable,
+    names: Mapping[str, str],
+    *,
+    window: int,
+    report: Callable[[int], None],
+) -> tuple[Rebuilder, Checkpoint, int]:
+    """Build the whole model in this process, up to the horizon; the builder keeps the
+    shares in flight in memory for the swap."""
+    after, applied = Checkpoint.start(), 0
+    builder = projection.rebuilder(conn, names)
+    for batch in windows(store.read_all(types=projection.types, batch_size=1000), window):
+        with conn.transaction():
+            builder.apply(batch)
+        after, applied = batch[-1].checkpoint, applied + len(batch)
+        report(applied)
+    return builder, after, applied
+
+
+def _build_in_parallel(
+    store: EventStore,
+    conn: psycopg.Connection[Any],
+    projection: Rebuildable,
+    names: Mapping[str, str],
+    until: Checkpoint,
+    *,
+    parts: int,
+    window: int,
+    report: Callable[[int], None],
+) -> tuple[int, tuple[float, ...]]:
+    """Build the model up to ``until`` in ``parts`` partitions at once: partition 0 here,
+    the others in worker processes. Returns the events applied and the workers' peak RSS."""
+    conninfo = store.pool.conninfo
+    if callable(conninfo):  # a pool may be given a function that makes its connection string
+        conninfo = conninfo()
+    jobs = [PartitionJob(conninfo=conninfo, projection=projection, tables=dict(names),
+                         partition=Partition(part, parts), until=until, window=window) for part in range(parts)]
+    workers = [PartitionWorker(job) for job in jobs[1:]]
+    try:
+        here = build_partition(store, conn, jobs[0], lambda done: report(done + sum(w.applied for w in workers)))
+        for worker in workers:
+            while not worker.wait(0.2):
+                report(here + sum(w.applied for w in workers))
+        done = [worker.result() for worker in workers]
+    finally:
+        for worker in workers:
+            worker.stop()
+    applied = here + sum(d.events for d in done)
+    report(applied)
+    return applied, tuple(d.peak_rss_mb for d in done)
 
 
 def _swap(
@@ -227,6 +328,13 @@ def _drop_tables(conn: psycopg.Connection[Any], tables: Iterable[str]) -> None:
             conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(table)))
 
 
+def _last_visible(conn: psycopg.Connection[Any], projection: Rebuildable) -> Checkpoint | None:
+    """The checkpoint of the last of the projection's events below the horizon (None: none)."""
+    types = None if projection.types is None else sorted(projection.types)
+    row = conn.execute(Q["last_visible"], {"types": types}).fetchone()
+    return None if row is None else Checkpoint(int(row[0]), int(row[1]), int(row[2]))
+
+
 def _count(conn: psycopg.Connection[Any], projection: Rebuildable) -> int:
     types = None if projection.types is None else sorted(projection.types)
     row = conn.execute(Q["events_to_read"], {"types": types}).fetchone()
@@ -252,24 +360,13 @@ BULK_GC_THRESHOLDS = (50_000, 20, 100)
 
 
 @contextlib.contextmanager
-def _few_collections() -> Iterator[None]:
+def few_collections() -> Iterator[None]:
     before = gc.get_threshold()
     gc.set_threshold(*BULK_GC_THRESHOLDS)
     try:
         yield
     finally:
         gc.set_threshold(*before)
-
-
-def _windows(events: Iterator[RecordedEvent], size: int) -> Iterator[list[RecordedEvent]]:
-    batch: list[RecordedEvent] = []
-    for recorded in events:
-        batch.append(recorded)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 @dataclass(frozen=True, slots=True)

@@ -78,6 +78,8 @@ class SharesProjection:
     # the order readers take them in (rm_shares before its tasks; the replies inbox reads
     # rm_replies, then rm_response_tasks), so a reader never holds one the swap waits for.
     tables = ("rm_shares", "rm_replies", "rm_response_tasks")
+    # Each row derives from its share's stream alone (the share, its tasks, its replies).
+    partition_by_stream = True
 
     def apply(self, conn: psycopg.Connection[Any], events: Sequence[RecordedEvent]) -> None:
         # One cursor for the batch: a fresh one per statement costs more than the
@@ -136,8 +138,10 @@ class SharesProjection:
 
     # --- rebuilding ---------------------------------------------------------------
 
-    def rebuilder(self, conn: psycopg.Connection[Any], tables: Mapping[str, str]) -> SharesRebuilder:
-        return SharesRebuilder(conn, tables)
+    def rebuilder(
+        self, conn: psycopg.Connection[Any], tables: Mapping[str, str], *, resume: bool = False
+    ) -> SharesRebuilder:
+        return SharesRebuilder(conn, tables, resume=resume)
 
 
 class SharesRebuilder:
@@ -146,11 +150,12 @@ class SharesRebuilder:
     effect to the live statements above) over the shares in flight, and a share's
     rows are written (COPY) once it has gone ``KEEP_WINDOWS`` windows untouched, so
     most shares are written once and memory holds only the shares in flight. A
-    share touched again after it was written is read back (and its rows deleted)."""
+    share touched again after it was written is read back (and its rows deleted);
+    with ``resume`` (tables that other processes filled), any share not in memory is."""
 
     KEEP_WINDOWS = 3
 
-    def __init__(self, conn: psycopg.Connection[Any], tables: Mapping[str, str]) -> None:
+    def __init__(self, conn: psycopg.Connection[Any], tables: Mapping[str, str], *, resume: bool = False) -> None:
         self._conn = conn
         _check_columns(conn, tables, COLUMNS)
         self._shares = sql.Identifier(tables["rm_shares"])
@@ -166,15 +171,19 @@ class SharesRebuilder:
         ]
         self._fold = SharesFold()
         self._last_window: dict[str, int] = {}  # in memory: stream -> the last window that touched it
-        self._written: set[str] = set()
+        # The streams whose rows are in the tables, not in memory (None: any may be).
+        self._written: set[str] | None = None if resume else set()
         self._window = 0
 
     def apply(self, events: Sequence[RecordedEvent]) -> None:
         """Fold one window of events (in log order), writing the shares it leaves behind."""
         self._window += 1
         touched = dict.fromkeys([r.stream_id for r in events])
-        if self._written:
-            self._read_back([s for s in touched if s in self._written])
+        written = self._written
+        if written is None:
+            self._read_back([s for s in touched if s not in self._last_window])
+        elif written:
+            self._read_back([s for s in touched if s in written])
         self._fold.apply(events)
         last = self._last_window
         for stream_id in touched:
@@ -198,7 +207,8 @@ class SharesRebuilder:
             share, its_tasks, its_replies = self._fold.pop(stream_id)
             if share is not None:
                 shares.append(share)
-                self._written.add(stream_id)
+                if self._written is not None:
+                    self._written.add(stream_id)
             tasks.extend(its_tasks)
             replies.extend(its_replies)
         with self._conn.cursor() as cur:
@@ -222,7 +232,8 @@ class SharesRebuilder:
         replies = _by_share(_take_rows(self._conn, self._replies, REPLY_COLUMNS, share_ids))
         for share_id, stream_id in stream_of.items():
             self._fold.add(stream_id, shares.get(share_id), tasks.get(share_id, ()), replies.get(share_id, ()))
-        self._written.difference_update(stream_ids)
+        if self._written is not None:
+            self._written.difference_update(stream_ids)
 
 
 def _by_share(rows: list[Row]) -> dict[UUID, list[Row]]:

@@ -61,6 +61,21 @@ WHERE (events.epoch, tx_id, position) > (%(epoch)s, %(tx_id)s::text::xid8, %(pos
 ORDER BY events.epoch, events.tx_id, events.position
 LIMIT %(limit)s
 
+-- name: read_partition
+-- One of ``parts`` partitions of the log (its streams, split by a hash of their id),
+-- after a checkpoint and up to another: a parallel rebuild's workers each read one.
+-- The upper bound was below the horizon when it was taken, so every transaction up to
+-- it has ended: no horizon here.
+SELECT position, event_id, stream_id, stream_version, type, schema_version,
+       data::text, metadata::text, workspace_id, recorded_at, epoch, tx_id
+FROM events
+WHERE (epoch, tx_id, position) > (%(epoch)s, %(tx_id)s::text::xid8, %(position)s)
+  AND (epoch, tx_id, position) <= (%(until_epoch)s, %(until_tx_id)s::text::xid8, %(until_position)s)
+  AND (%(types)s::text[] IS NULL OR type = ANY(%(types)s::text[]))
+  AND abs(hashtext(stream_id) %% %(parts)s) = %(part)s
+ORDER BY epoch, tx_id, position
+LIMIT %(limit)s
+
 -- name: horizon
 -- For operators: the current epoch, the horizon, the oldest running transaction
 -- that holds it, and how long committed events have been held behind it.

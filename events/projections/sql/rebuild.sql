@@ -13,6 +13,20 @@ SELECT pg_advisory_unlock(hashtext('followthrough:projection-rebuild:' || %(name
 -- How many events a rebuild reads (for its progress bar): every one of its types.
 SELECT count(*) FROM events WHERE %(types)s::text[] IS NULL OR type = ANY(%(types)s::text[])
 
+-- name: last_visible
+-- Where a parallel rebuild's workers stop: the last of its events below the horizon
+-- (every transaction up to it has ended), read backwards along the log's order.
+WITH horizon AS (
+    SELECT (SELECT epoch FROM log_epoch) AS epoch,
+           pg_snapshot_xmin(pg_current_snapshot()) AS xmin
+)
+SELECT events.epoch, events.tx_id, events.position
+FROM events, horizon
+WHERE (events.epoch, tx_id) < (horizon.epoch, horizon.xmin)
+  AND (%(types)s::text[] IS NULL OR type = ANY(%(types)s::text[]))
+ORDER BY events.epoch DESC, events.tx_id DESC, events.position DESC
+LIMIT 1
+
 -- name: dependent_views
 -- Plain views that read the table directly: rebound to the rebuilt table at the swap.
 SELECT DISTINCT n.nspname, v.relname, pg_get_viewdef(v.oid)

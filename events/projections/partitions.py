@@ -1,0 +1,195 @@
+"""A rebuild split over processes: each folds one partition of the log (the streams
+whose id hashes to it) into the tables being built, so that folding, which holds
+Python's interpreter lock, runs on several cores (``rebuild(..., workers=N)``).
+
+Only for a projection whose rows each derive from one stream's events
+(``partition_by_stream``): then the partitions' rows never meet. Every partition reads
+up to one checkpoint taken below the horizon; the rebuild goes on from it alone.
+
+The rebuilding process folds partition 0 itself and starts one worker process per
+other partition::
+
+    python -m events.projections.partitions      (a pickled PartitionJob on stdin)
+
+A worker writes its progress on standard output, ``applied <events>`` per window, and
+ends with ``done <events> <peak RSS in MB>`` or ``error <message>`` (exit status 1).
+Anything else it prints (logs) goes to standard error, which it shares with its parent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import pickle
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import IO, TYPE_CHECKING, Any
+
+import psycopg
+
+from events.errors import EventStoreError
+from events.records import Checkpoint, RecordedEvent
+from events.store import EventStore, Partition
+
+if TYPE_CHECKING:
+    from events.projections.rebuild import Rebuildable
+
+__all__ = ["PartitionJob", "PartitionWorker", "RebuildWorkerError", "build_partition", "windows"]
+
+WORKER_MODULE = "events.projections.partitions"
+STOP_SECONDS = 10.0  # a worker asked to stop (another partition failed) before it is killed
+
+
+class RebuildWorkerError(EventStoreError):
+    """A worker process of a parallel rebuild failed (the rebuild is abandoned)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionJob:
+    conninfo: str
+    projection: Rebuildable
+    tables: Mapping[str, str]
+    partition: Partition
+    until: Checkpoint
+    window: int
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionDone:
+    events: int
+    peak_rss_mb: float
+
+
+def windows(events: Iterator[RecordedEvent], size: int) -> Iterator[list[RecordedEvent]]:
+    batch: list[RecordedEvent] = []
+    for recorded in events:
+        batch.append(recorded)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def build_partition(
+    store: EventStore, conn: psycopg.Connection[Any], job: PartitionJob, report: Callable[[int], None]
+) -> int:
+    """Fold the job's partition into its tables and write all of it (a transaction per
+    window); ``report`` hears the events applied so far after each. Returns that count."""
+    projection = job.projection
+    builder = projection.rebuilder(conn, job.tables)
+    applied = 0
+    events = store.read_all(types=projection.types, until=job.until, partition=job.partition)
+    for batch in windows(events, job.window):
+        with conn.transaction():
+            builder.apply(batch)
+        applied += len(batch)
+        report(applied)
+    with conn.transaction():
+        builder.flush()
+    return applied
+
+
+class PartitionWorker:
+    """One worker process and what it has said so far."""
+
+    def __init__(self, job: PartitionJob) -> None:
+        self.partition = job.partition
+        self.applied = 0
+        self._done: PartitionDone | None = None
+        self._error: str | None = None
+        self._process = subprocess.Popen(  # noqa: S603 -- this interpreter, a module of this package
+            [sys.executable, "-m", WORKER_MODULE], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+        assert self._process.stdin is not None
+        assert self._process.stdout is not None
+        # On a pipe, not the command line: the connection string may hold a password.
+        with self._process.stdin as stdin:
+            pickle.dump(job, stdin)
+        self._reader = threading.Thread(target=self._read, args=(self._process.stdout,), daemon=True,
+                                        name=f"rebuild-worker-{job.partition.part}")
+        self._reader.start()
+
+    @property
+    def running(self) -> bool:
+        return self._process.poll() is None
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for the worker to end; True once it has."""
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._process.wait(timeout)
+        return not self.running
+
+    def result(self) -> PartitionDone:
+        """What the ended worker built; raises ``RebuildWorkerError`` if it failed."""
+        self._process.wait()
+        self._reader.join()
+        if self._done is not None and self._process.returncode == 0:
+            return self._done
+        said = self._error or f"exited with status {self._process.returncode}"
+        raise RebuildWorkerError(f"rebuild worker for partition {self.partition.part} of "
+                                 f"{self.partition.parts}: {said}")
+
+    def stop(self) -> None:
+        """End the worker if it still runs (its open transaction is rolled back)."""
+        if self.running:
+            self._process.terminate()
+            if not self.wait(STOP_SECONDS):
+                self._process.kill()
+                self._process.wait()
+        self._reader.join()
+
+    def _read(self, stdout: IO[bytes]) -> None:
+        with stdout:
+            for raw in stdout:
+                word, _, rest = raw.decode(errors="replace").strip().partition(" ")
+                if word == "applied":
+                    self.applied = int(rest)
+                elif word == "done":
+                    events, peak = rest.split()
+                    self.applied = int(events)
+                    self._done = PartitionDone(int(events), float(peak))
+                elif word == "error":
+                    self._error = rest
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size (VmHWM), in MB; 0 where /proc is not."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def main() -> int:
+    """A worker process: read the job, build its partition, say how it went."""
+    from events.pool import make_pool
+    from events.projections.rebuild import few_collections
+
+    protocol = sys.stdout
+    sys.stdout = sys.stderr  # whatever else is printed (logs) stays out of the protocol
+    job: PartitionJob = pickle.load(sys.stdin.buffer)  # noqa: S301 -- written by the parent process
+    pool = make_pool(job.conninfo, role="projections-rebuild-worker", max_size=2)
+    try:
+        pool.open(wait=True, timeout=30)
+        with pool.connection() as conn, few_collections():
+            applied = build_partition(EventStore(pool), conn, job,
+                                      lambda n: print(f"applied {n}", file=protocol, flush=True))
+    except Exception as exc:  # noqa: BLE001 -- reported to the parent, which raises it
+        message = " ".join(f"{type(exc).__name__}: {exc}".split())
+        print(f"error {message}", file=protocol, flush=True)
+        return 1
+    finally:
+        pool.close()
+    print(f"done {applied} {peak_rss_mb():.1f}", file=protocol, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
