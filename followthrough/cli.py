@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from events.projections.rebuild import default_workers
 from followthrough import console_replies, roles, tools
 from followthrough import report as followthrough_report
 from followthrough.run import Run
@@ -119,6 +120,16 @@ def _log_commands(sub: Any, command: Add) -> None:
     bump.add_argument("--reason", required=True)
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
+    return value
+
+
 def _projection_commands(sub: Any, command: Add) -> None:
     projections = sub.add_parser("projections", help="the read models").add_subparsers(
         dest="projections_command", required=True)
@@ -126,6 +137,9 @@ def _projection_commands(sub: Any, command: Add) -> None:
                       "rebuild a projection from the start of the log and swap it in")
     rebuild.add_argument("name", help="the projection (see `projections status`)")
     rebuild.add_argument("--window", type=int, default=5000, help="events folded and written at a time (5000)")
+    rebuild.add_argument("--workers", type=_positive, default=default_workers(),
+                         help="processes a large rebuild is split over (default: one per core, here "
+                              f"{default_workers()}); 1 keeps it in this process")
     pstatus = command(projections, "status", tools.projections_status, "cli", "each projection's checkpoint and lag")
     pstatus.add_argument("--format", choices=("auto", "json", "console"), default="auto")
 

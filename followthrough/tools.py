@@ -17,7 +17,7 @@ from rich.table import Table
 
 from events import monitoring
 from events.follow import tail
-from events.projections.rebuild import Rebuildable, RebuildBusyError, rebuild
+from events.projections.rebuild import Rebuildable, RebuildBusyError, RebuildWorkerError, rebuild
 from events.projections.rebuild import status as projection_status
 from events.records import Checkpoint, RecordedEvent
 from events.store import EventStore
@@ -216,17 +216,18 @@ def projections_rebuild(run: Run) -> int:
             with Progress(*Progress.get_default_columns(), MofNCompleteColumn(), transient=True,
                           console=Console(stderr=True)) as bar:
                 task = bar.add_task(f"rebuilding {name}", total=None)
-                result = rebuild(store, projection, window=run.args.window,
+                result = rebuild(store, projection, window=run.args.window, workers=run.args.workers,
                                  progress=lambda done, total: bar.update(task, completed=done, total=total))
         else:
-            result = rebuild(store, projection, window=run.args.window)
-    except RebuildBusyError as exc:
+            result = rebuild(store, projection, window=run.args.window, workers=run.args.workers)
+    except (RebuildBusyError, RebuildWorkerError) as exc:
         print(f"followthrough: {exc}", file=sys.stderr)
         return 1
     finally:
         store.pool.close()
+    processes = f", {result.workers} processes" if result.workers > 1 else ""
     print(f"rebuilt {name}: {result.events:,} events in {result.seconds:.1f} s "
-          f"({result.events_per_second:,.0f}/s), checkpoint {result.checkpoint}")
+          f"({result.events_per_second:,.0f}/s{processes}), checkpoint {result.checkpoint}")
     return 0
 
 

@@ -206,12 +206,15 @@ def _build_in_parallel(
     report: Callable[[int], None],
 ) -> tuple[int, tuple[float, ...]]:
     """Build the model up to ``until`` in ``parts`` partitions at once: partition 0 here,
-    the others in worker processes. Returns the events applied and the workers' peak RSS."""
+    the others in worker processes, each folding ``window / parts`` events at a time (the
+    events in memory stay about ``window`` in all). Returns the events applied and the
+    workers' peak RSS."""
     conninfo = store.pool.conninfo
     if callable(conninfo):  # a pool may be given a function that makes its connection string
         conninfo = conninfo()
     jobs = [PartitionJob(conninfo=conninfo, projection=projection, tables=dict(names),
-                         partition=Partition(part, parts), until=until, window=window) for part in range(parts)]
+                         partition=Partition(part, parts), until=until, window=max(window // parts, 1))
+            for part in range(parts)]
     workers = [PartitionWorker(job) for job in jobs[1:]]
     try:
         here = build_partition(store, conn, jobs[0], lambda done: report(done + sum(w.applied for w in workers)))

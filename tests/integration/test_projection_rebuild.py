@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 from psycopg_pool import ConnectionPool
 
-from events.projections.rebuild import rebuild
+from events.projections.rebuild import RebuildWorkerError, rebuild
 from events.projections.runner import ProjectionRunner
 from events.projections.shares import SharesProjection
 from events.store import EventStore
 from followthrough.settings import Settings
+from tests.support.rebuild_projections import FailsInAWorker
 from tests.support.share_histories import in_chunks, share_appends
 from tests.support.system import wait_until
 
@@ -97,8 +98,9 @@ def privileges(pool: ConnectionPool[Any]) -> list[Any]:
         ).fetchall()
 
 
+@pytest.mark.parametrize("workers", [1, 2], ids=["one-process", "two-processes"])
 def test_a_rebuilt_shares_model_equals_the_one_the_live_projector_built(
-    settings: Settings, store: EventStore, pool: ConnectionPool[Any]
+    settings: Settings, store: EventStore, pool: ConnectionPool[Any], workers: int
 ) -> None:
     # Given a log of varied share histories (retries, holds, abandons, duplicates, looks,
     # replies answered, failed, given up, answered natively, dismissed)
@@ -112,10 +114,12 @@ def test_a_rebuilt_shares_model_equals_the_one_the_live_projector_built(
     grants = privileges(pool)
     # When the projection is rebuilt from the start of the log, in windows small enough that
     # shares are written out and read back mid-history (their tasks and replies with them)
+    # (with two processes: split by stream, each process folding half of it)
     seen: list[tuple[int, int]] = []
-    result = rebuild(store, SharesProjection(), window=150, progress=lambda done, total: seen.append((done, total)))
+    result = rebuild(store, SharesProjection(), window=150, progress=lambda done, total: seen.append((done, total)),
+                     workers=workers, parallel_min_events=0)
     # Then the rebuilt model is the live one, row for row, reached through the same names
-    assert result.events == written
+    assert (result.events, result.workers, len(result.worker_peak_rss_mb)) == (written, workers, workers - 1)
     assert model(pool) == built_live
     assert privileges(pool) == grants
     assert seen[-1] == (written, written)
@@ -133,8 +137,9 @@ def test_a_rebuilt_shares_model_equals_the_one_the_live_projector_built(
     assert live.catch_up() == more
 
 
+@pytest.mark.parametrize("workers", [1, 2], ids=["one-process", "two-processes"])
 def test_readers_never_see_the_model_shrink_while_it_is_rebuilt_under_live_traffic(
-    settings: Settings, store: EventStore, pool: ConnectionPool[Any]
+    settings: Settings, store: EventStore, pool: ConnectionPool[Any], workers: int
 ) -> None:
     # Given a log of share histories, the live projector following it, and a writer still appending
     written = append_histories(store, pool, 4000, seed=11)
@@ -169,8 +174,9 @@ def test_readers_never_see_the_model_shrink_while_it_is_rebuilt_under_live_traff
     for t in threads:
         t.start()
     try:
-        # When the projection is rebuilt meanwhile
-        result = rebuild(store, SharesProjection(), window=500)
+        # When the projection is rebuilt meanwhile (with two processes, the shares the writer
+        # goes on with after the processes' checkpoint are read back and folded on at the swap)
+        result = rebuild(store, SharesProjection(), window=500, workers=workers, parallel_min_events=0)
     finally:
         stop.set()
         for t in [*threads, projector]:
@@ -265,3 +271,23 @@ def test_a_rebuild_refuses_a_table_with_a_column_its_fold_does_not_fill(
     assert model(pool) == before
     with pool.connection() as conn:
         assert conn.execute("SELECT count(*) FROM pg_class WHERE relname LIKE '%%__rebuild'").fetchone() == (0,)
+
+
+def test_a_parallel_rebuild_whose_worker_fails_leaves_the_live_model_as_it_was(
+    settings: Settings, store: EventStore, pool: ConnectionPool[Any]
+) -> None:
+    # Given the live model built from a log of share histories
+    written = append_histories(store, pool, 600, seed=5)
+    all_readable(store, written)
+    assert runner(store, settings).catch_up() == written
+    before = model(pool)
+    # When a rebuild over two processes loses its worker process
+    with pytest.raises(RebuildWorkerError, match="partition 1 of 2: RuntimeError: the worker's fold broke"):
+        rebuild(store, FailsInAWorker(), window=100, workers=2, parallel_min_events=0)
+    # Then the live model is as it was and no half-built table is left
+    assert model(pool) == before
+    with pool.connection() as conn:
+        assert conn.execute("SELECT count(*) FROM pg_class WHERE relname LIKE '%%__rebuild'").fetchone() == (0,)
+    # And the projection is free to be rebuilt again, to the same model
+    assert rebuild(store, SharesProjection(), window=100, workers=2, parallel_min_events=0).events == written
+    assert model(pool) == before
