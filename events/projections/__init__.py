@@ -16,7 +16,8 @@ and BI tools read them as the ``followthrough_reader`` role).
 | ``webhook_endpoints``, ``webhook_attempts`` | tables: endpoints, attempts | scheduler's services | 0008 |
 
 Rebuilds: ``rebuild`` fills fresh tables from the whole log and swaps them in (one
-transaction; the views are rebound, the privileges copied); ``shares_fold`` (with
+transaction; the views are rebound, the privileges copied), split by stream over
+processes by ``partitions`` when the model allows it; ``shares_fold`` (with
 ``replies_fold``) is the shares model as a pure fold, the rebuild's counterpart of the live
 statements in ``sql/shares.sql`` and ``sql/replies.sql``: ``rm_shares``, ``rm_replies``,
 ``rm_response_tasks``.

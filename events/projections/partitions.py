@@ -19,6 +19,7 @@ Anything else it prints (logs) goes to standard error, which it shares with its 
 from __future__ import annotations
 
 import contextlib
+import os
 import pickle
 import subprocess
 import sys
@@ -174,13 +175,21 @@ def main() -> int:
 
     protocol = sys.stdout
     sys.stdout = sys.stderr  # whatever else is printed (logs) stays out of the protocol
+    parent = os.getppid()
     job: PartitionJob = pickle.load(sys.stdin.buffer)  # noqa: S301 -- written by the parent process
+
+    def report(applied: int) -> None:
+        if os.getppid() != parent:  # the rebuilding process is gone: nobody will swap this in
+            raise RuntimeError("the rebuilding process ended")
+        print(f"applied {applied}", file=protocol, flush=True)
+
     pool = make_pool(job.conninfo, role="projections-rebuild-worker", max_size=2)
     try:
         pool.open(wait=True, timeout=30)
         with pool.connection() as conn, few_collections():
-            applied = build_partition(EventStore(pool), conn, job,
-                                      lambda n: print(f"applied {n}", file=protocol, flush=True))
+            applied = build_partition(EventStore(pool), conn, job, report)
+    except KeyboardInterrupt:  # Ctrl-C on the terminal reaches the workers too: the parent reports it
+        return 130
     except Exception as exc:  # noqa: BLE001 -- reported to the parent, which raises it
         message = " ".join(f"{type(exc).__name__}: {exc}".split())
         print(f"error {message}", file=protocol, flush=True)

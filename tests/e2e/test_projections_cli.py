@@ -53,3 +53,8 @@ def test_an_operator_sees_a_projection_behind_rebuilds_it_and_sees_it_caught_up(
     unknown = cli("projections", "rebuild", "nope", env=env)
     assert unknown.returncode == 2
     assert "no projection named 'nope'" in unknown.stderr
+    # And a number of workers below one is refused with the reason, before anything is read
+    none = cli("projections", "rebuild", "shares", "--workers", "0", env=env)
+    assert none.returncode == 2
+    assert "argument --workers: '0' is not a whole number of 1 or more" in none.stderr
+    assert "Traceback" not in none.stderr
