@@ -123,6 +123,11 @@ class PartitionWorker:
             self._process.wait(timeout)
         return not self.running
 
+    def raise_if_failed(self) -> None:
+        """Raise ``RebuildWorkerError`` now if the worker has already ended badly."""
+        if not self.running and self._process.returncode != 0:
+            self.result()
+
     def result(self) -> PartitionDone:
         """What the ended worker built; raises ``RebuildWorkerError`` if it failed."""
         self._process.wait()

@@ -217,7 +217,12 @@ def _build_in_parallel(
             for part in range(parts)]
     workers = [PartitionWorker(job) for job in jobs[1:]]
     try:
-        here = build_partition(store, conn, jobs[0], lambda done: report(done + sum(w.applied for w in workers)))
+        def folded_here(done: int) -> None:
+            for worker in workers:  # a worker that failed fails the rebuild now, not after this partition
+                worker.raise_if_failed()
+            report(done + sum(w.applied for w in workers))
+
+        here = build_partition(store, conn, jobs[0], folded_here)
         for worker in workers:
             while not worker.wait(0.2):
                 report(here + sum(w.applied for w in workers))
