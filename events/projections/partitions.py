@@ -107,8 +107,14 @@ class PartitionWorker:
         assert self._process.stdin is not None
         assert self._process.stdout is not None
         # On a pipe, not the command line: the connection string may hold a password.
-        with self._process.stdin as stdin:
-            pickle.dump(job, stdin)
+        try:
+            with self._process.stdin as stdin:
+                pickle.dump(job, stdin)
+        except OSError as exc:  # it died before reading its job
+            self._process.kill()
+            self._process.wait()
+            raise RebuildWorkerError(f"rebuild worker for partition {job.partition.part} of "
+                                     f"{job.partition.parts} did not start: {exc}") from exc
         self._reader = threading.Thread(target=self._read, args=(self._process.stdout,), daemon=True,
                                         name=f"rebuild-worker-{job.partition.part}")
         self._reader.start()

@@ -215,8 +215,11 @@ def _build_in_parallel(
     jobs = [PartitionJob(conninfo=conninfo, projection=projection, tables=dict(names),
                          partition=Partition(part, parts), until=until, window=max(window // parts, 1))
             for part in range(parts)]
-    workers = [PartitionWorker(job) for job in jobs[1:]]
+    workers: list[PartitionWorker] = []
     try:
+        for job in jobs[1:]:  # inside the try: one that cannot start stops those that did
+            workers.append(PartitionWorker(job))
+
         def folded_here(done: int) -> None:
             for worker in workers:  # a worker that failed fails the rebuild now, not after this partition
                 worker.raise_if_failed()

@@ -15,7 +15,7 @@ from psycopg import sql
 from events.catalogue import ResponseStep, ShareCancelled, SharePlanned
 from events.errors import ConcurrencyError, NotFirstWriteError, PartialDuplicateError, UnknownEventTypeError
 from events.records import Checkpoint, NewEvent
-from events.store import EventStore
+from events.store import EventStore, Partition
 from tests.support.database import connect
 
 WS = "acme"
@@ -295,3 +295,29 @@ def test_whole_log_reads_come_in_batches_and_can_filter_by_type(store: EventStor
     assert all(isinstance(e.event, ShareCancelled) for e in cancelled)
     after = list(store.read_all(everything[29].checkpoint))
     assert [e.event_id for e in after] == [e.event_id for e in everything[30:]]
+
+
+def test_the_log_read_in_partitions_up_to_a_checkpoint_is_split_by_stream_and_misses_nothing(
+    store: EventStore,
+) -> None:
+    # Given 40 streams of two events each, and a checkpoint after the first 30 streams
+    for _ in range(40):
+        store.append(stream(), [NewEvent(planned()), NewEvent(ShareCancelled())], expected_version=0,
+                     workspace_id=WS)
+    everything = list(store.read_all())
+    until = everything[59].checkpoint
+    # When the log is read in three partitions up to that checkpoint, in small pages
+    parts = [list(store.read_all(batch_size=4, until=until, partition=Partition(part, 3))) for part in range(3)]
+    # Then together they hold every event up to the checkpoint once, each partition in log order
+    ids = sorted(str(e.event_id) for part in parts for e in part)
+    assert ids == sorted(str(e.event_id) for e in everything[:60])
+    for part in parts:
+        assert [e.checkpoint for e in part] == sorted(e.checkpoint for e in part)
+    # And each stream lies whole in one partition, none of them empty
+    owners = {e.stream_id: {n for n, part in enumerate(parts) for x in part if x.stream_id == e.stream_id}
+              for part in parts for e in part}
+    assert all(len(found) == 1 for found in owners.values())
+    assert all(parts)
+    # And a partition is read only up to a checkpoint
+    with pytest.raises(ValueError, match="up to a checkpoint"):
+        list(store.read_all(partition=Partition(0, 2)))
