@@ -35,9 +35,9 @@ from events.records import Checkpoint, RecordedEvent
 from events.store import EventStore, Partition
 
 if TYPE_CHECKING:
-    from events.projections.rebuild import Rebuildable
+    from events.projections.rebuild import Rebuildable, Rebuilder
 
-__all__ = ["PartitionJob", "PartitionWorker", "RebuildWorkerError", "build_partition", "windows"]
+__all__ = ["PartitionJob", "PartitionWorker", "RebuildWorkerError", "build_partition", "fold_windows", "windows"]
 
 WORKER_MODULE = "events.projections.partitions"
 STOP_SECONDS = 10.0  # a worker asked to stop (another partition failed) before it is killed
@@ -74,20 +74,33 @@ def windows(events: Iterator[RecordedEvent], size: int) -> Iterator[list[Recorde
         yield batch
 
 
+def fold_windows(
+    conn: psycopg.Connection[Any],
+    builder: Rebuilder,
+    events: Iterator[RecordedEvent],
+    window: int,
+    report: Callable[[int], None],
+) -> tuple[Checkpoint | None, int]:
+    """Fold ``events`` with ``builder``, a transaction per window of ``window`` events;
+    ``report`` hears the events applied so far after each. Returns the checkpoint of the
+    last event (None: there was none) and how many were applied."""
+    after, applied = None, 0
+    for batch in windows(events, window):
+        with conn.transaction():
+            builder.apply(batch)
+        after, applied = batch[-1].checkpoint, applied + len(batch)
+        report(applied)
+    return after, applied
+
+
 def build_partition(
     store: EventStore, conn: psycopg.Connection[Any], job: PartitionJob, report: Callable[[int], None]
 ) -> int:
-    """Fold the job's partition into its tables and write all of it (a transaction per
-    window); ``report`` hears the events applied so far after each. Returns that count."""
+    """Fold the job's partition into its tables and write all of it; returns the events applied."""
     projection = job.projection
     builder = projection.rebuilder(conn, job.tables)
-    applied = 0
     events = store.read_all(types=projection.types, until=job.until, partition=job.partition)
-    for batch in windows(events, job.window):
-        with conn.transaction():
-            builder.apply(batch)
-        applied += len(batch)
-        report(applied)
+    _, applied = fold_windows(conn, builder, events, job.window, report)
     with conn.transaction():
         builder.flush()
     return applied

@@ -31,7 +31,13 @@ from psycopg import sql
 
 from events import sqlfiles
 from events.errors import EventStoreError, RebuildBusyError
-from events.projections.partitions import PartitionJob, PartitionWorker, RebuildWorkerError, build_partition, windows
+from events.projections.partitions import (
+    PartitionJob,
+    PartitionWorker,
+    RebuildWorkerError,
+    build_partition,
+    fold_windows,
+)
 from events.records import Checkpoint, RecordedEvent
 from events.store import EventStore, Partition
 
@@ -184,14 +190,9 @@ def _build_here(
 ) -> tuple[Rebuilder, Checkpoint, int]:
     """Build the whole model in this process, up to the horizon; the builder keeps the
     shares in flight in memory for the swap."""
-    after, applied = Checkpoint.start(), 0
     builder = projection.rebuilder(conn, names)
-    for batch in windows(store.read_all(types=projection.types, batch_size=1000), window):
-        with conn.transaction():
-            builder.apply(batch)
-        after, applied = batch[-1].checkpoint, applied + len(batch)
-        report(applied)
-    return builder, after, applied
+    after, applied = fold_windows(conn, builder, store.read_all(types=projection.types), window, report)
+    return builder, after or Checkpoint.start(), applied
 
 
 def _build_in_parallel(

@@ -47,6 +47,15 @@ def all_readable(store: EventStore, count: int) -> None:
     wait_until(lambda: sum(1 for _ in store.read_all()) >= count, timeout=30, what="the horizon")
 
 
+def live_model_of(settings: Settings, store: EventStore, pool: ConnectionPool[Any], events: int, *, seed: int) -> int:
+    """Append about ``events`` events of share histories and let the live projector build
+    the model from them; returns how many were written."""
+    written = append_histories(store, pool, events, seed=seed)
+    all_readable(store, written)
+    assert runner(store, settings).catch_up() == written
+    return written
+
+
 def model(pool: ConnectionPool[Any]) -> tuple[list[Any], list[Any], list[Any]]:
     """Every row of the tables the shares projection owns, every column."""
     with pool.connection() as conn:
@@ -209,9 +218,7 @@ def test_a_reader_holding_one_table_while_it_reads_another_is_not_deadlocked_by_
     settings: Settings, store: EventStore, pool: ConnectionPool[Any]
 ) -> None:
     # Given a log of share histories and the live model built from it
-    written = append_histories(store, pool, 600, seed=5)
-    all_readable(store, written)
-    assert runner(store, settings).catch_up() == written
+    written = live_model_of(settings, store, pool, 600, seed=5)
     # And a reader whose transaction has read rm_replies (its lock held until it ends)
     stop_waiting = threading.Event()
     seen_waiting: list[bool] = []
@@ -256,9 +263,7 @@ def test_a_rebuild_refuses_a_table_with_a_column_its_fold_does_not_fill(
     settings: Settings, store: EventStore, pool: ConnectionPool[Any]
 ) -> None:
     # Given the live model built from a log of share histories
-    written = append_histories(store, pool, 300, seed=3)
-    all_readable(store, written)
-    assert runner(store, settings).catch_up() == written
+    live_model_of(settings, store, pool, 300, seed=3)
     # And a column a migration gave rm_replies that the rebuild's fold does not know
     with pool.connection() as conn:
         conn.execute("ALTER TABLE rm_replies ADD COLUMN sentiment text")
@@ -277,9 +282,7 @@ def test_a_parallel_rebuild_whose_worker_fails_leaves_the_live_model_as_it_was(
     settings: Settings, store: EventStore, pool: ConnectionPool[Any]
 ) -> None:
     # Given the live model built from a log of share histories
-    written = append_histories(store, pool, 600, seed=5)
-    all_readable(store, written)
-    assert runner(store, settings).catch_up() == written
+    written = live_model_of(settings, store, pool, 600, seed=5)
     before = model(pool)
     # When a rebuild over two processes loses its worker process
     with pytest.raises(RebuildWorkerError, match="partition 1 of 2: RuntimeError: the worker's fold broke"):
