@@ -74,7 +74,7 @@ class Clients:
     planned: list[str] = field(default_factory=list)
 
     def call(self, method: str, url: str, **kw: object) -> httpx.Response | None:
-        """One request; noted as during the outage when the database was away from its
+        """One request; noted as during the outage when the database was down from its
         start to its answer."""
         before = self.database_down.is_set()
         try:
@@ -122,11 +122,14 @@ def inflict(system: System, pg: PrivatePostgres, redis_server: OwnRedis, clients
 
 
 def restart_postgres(pg: PrivatePostgres, clients: Clients) -> None:
-    clients.database_down.set()
+    # The outage is marked from the moment the server is down (pg_ctl stop waits for it) to the
+    # moment it is asked to start: a request wholly inside that window cannot have reached it,
+    # while one begun as it was shutting down, or answered as it came back, may rightly succeed.
     pg.stop()
+    clients.database_down.set()
     time.sleep(OUTAGE_SECONDS)
-    pg.start()
     clients.database_down.clear()
+    pg.start()
 
 
 def audit(system: System) -> tuple[int, dict[str, object]]:
