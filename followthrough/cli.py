@@ -71,8 +71,8 @@ def parser() -> argparse.ArgumentParser:
         cmd.set_defaults(func=func, role=role)
         return cmd
 
-    for add_commands in (_role_commands, _token_commands, _log_commands, _projection_commands, _console_commands,
-                         _report_commands, _audit_commands):
+    for add_commands in (_role_commands, _token_commands, _log_commands, _projection_commands, _webhook_commands,
+                         _console_commands, _report_commands, _audit_commands):
         add_commands(sub, command)
     return p
 
@@ -142,6 +142,13 @@ def _projection_commands(sub: Any, command: Add) -> None:
                               f"{default_workers()}); 1 keeps it in this process")
     pstatus = command(projections, "status", tools.projections_status, "cli", "each projection's checkpoint and lag")
     pstatus.add_argument("--format", choices=("auto", "json", "console"), default="auto")
+
+
+def _webhook_commands(sub: Any, command: Add) -> None:
+    hooks = sub.add_parser("webhooks", help="webhooks out").add_subparsers(dest="webhooks_command", required=True)
+    command(hooks, "reseal", tools.webhooks_reseal, "cli",
+            "seal every endpoint's signing secret under the first key of FOLLOWTHROUGH_WEBHOOK_SECRET_KEYS "
+            "(after adding a new key in front), so the old keys can be removed")
 
 
 def _console_commands(sub: Any, command: Add) -> None:

@@ -1,5 +1,5 @@
 """The operator's commands: tokens, the event log (tail, status, epoch), projections (rebuild,
-status) and the audit. The report: ``report.py``."""
+status), webhook secrets (reseal) and the audit. The report: ``report.py``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+import structlog
 from pydantic import TypeAdapter, ValidationError
 from rich.console import Console
 from rich.progress import MofNCompleteColumn, Progress
@@ -22,10 +23,13 @@ from events.projections.rebuild import status as projection_status
 from events.records import Checkpoint, RecordedEvent
 from events.store import EventStore
 from followthrough import bootstrap
+from followthrough import webhooks as webhooks_config
 from followthrough.run import Run
 from followthrough.settings import Settings
 from scheduler.services import audit as audit_service
-from scheduler.services import workspaces
+from scheduler.services import webhooks, workspaces
+
+log = structlog.get_logger("followthrough")
 
 
 def _wants_json(fmt: str) -> bool:
@@ -245,3 +249,24 @@ def projections_status(run: Run) -> int:
                       p.updated_at or "never")
     Console().print(table)
     return 0
+
+
+def webhooks_reseal(run: Run) -> int:
+    """Seal every endpoint's signing secret under the first sealing key, so the keys after
+    it can be removed; exit 1 naming any endpoint whose secret no key opens."""
+    settings = run.settings
+    box = webhooks_config.secrets(settings)
+    with bootstrap.connect(settings) as conn:
+        done = webhooks.reseal_secrets(conn, box)
+    log.info("webhook_secrets_resealed", resealed=done.resealed, unreadable=len(done.unreadable))
+    key = ("the first key of FOLLOWTHROUGH_WEBHOOK_SECRET_KEYS" if settings.webhook_secret_keys is not None
+           else f"the key in {settings.home / 'webhook-secret.key'}")
+    print(f"resealed {done.resealed} webhook signing secret{'' if done.resealed == 1 else 's'} under {key}")
+    if not done.unreadable:
+        return 0
+    for endpoint_id, workspace_id in done.unreadable:
+        print(f"followthrough: webhook endpoint {endpoint_id} (workspace {workspace_id}): no configured key opens "
+              "its secret", file=sys.stderr)
+    print("followthrough: keep listing the key that sealed them in FOLLOWTHROUGH_WEBHOOK_SECRET_KEYS, or delete "
+          "those endpoints (DELETE /v1/webhooks/{id}) and register them again", file=sys.stderr)
+    return 1

@@ -1,6 +1,7 @@
 """Signing secrets at rest: sealed with Fernet (AES-128-CBC + HMAC-SHA256, from the
 ``cryptography`` package) before they reach the database, opened only by the deliverer
-to sign. Several keys allow rotation: the first seals, any of them opens.
+to sign. Several keys allow rotation: the first seals, any of them opens, and ``reseal``
+moves a stored secret to the first key.
 
 A stolen database dump (or a dashboard role reading tables) then yields no secret that
 can forge our signatures without the key, which lives in the roles' environment.
@@ -49,6 +50,16 @@ class SecretBox:
             raise SecretUnreadableError("the stored secret is not sealed")
         try:
             return self._fernet.decrypt(stored.removeprefix(PREFIX).encode()).decode()
+        except InvalidToken:
+            raise SecretUnreadableError("no configured key opens this secret") from None
+
+    def reseal(self, stored: str) -> str:
+        """The same secret sealed again under the first key (``MultiFernet.rotate``), so the
+        keys after it can be retired."""
+        if not stored.startswith(PREFIX):
+            raise SecretUnreadableError("the stored secret is not sealed")
+        try:
+            return PREFIX + self._fernet.rotate(stored.removeprefix(PREFIX).encode()).decode()
         except InvalidToken:
             raise SecretUnreadableError("no configured key opens this secret") from None
 

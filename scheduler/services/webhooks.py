@@ -1,8 +1,10 @@
 """Webhook endpoints of a workspace: register (the signing secret is shown only then),
-list with each one's state and last delivery, delete, enable again, and their deliveries.
+list with each one's state and last delivery, delete, enable again, and their deliveries;
+and, for the operator rotating the sealing keys, every endpoint's secret re-sealed.
 
 Receivers are reached over https; plain http only on loopback (a receiver on the same
-machine, tests). The secret is stored for signing and never read back by these queries.
+machine, tests). The secret is stored for signing and never read back by these queries,
+but for re-sealing, which never opens it outside ``SecretBox``.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from psycopg.rows import dict_row
 from events import sqlfiles
 from events.projections.webhooks import EVENT_TYPES
 from scheduler.errors import ConflictError, InvalidInputError, NotFoundError
-from scheduler.services.webhook_secrets import SecretBox
+from scheduler.services.webhook_secrets import SecretBox, SecretUnreadableError
 
 Q = sqlfiles.load("scheduler.services", "webhooks.sql")
 
@@ -37,6 +39,15 @@ class Registered:
 
     id: UUID
     secret: str
+
+
+@dataclass(frozen=True, slots=True)
+class Resealed:
+    """What re-sealing did: how many secrets now open with the first key, and the endpoints
+    (id, workspace) whose secret none of the keys opens, left as they were."""
+
+    resealed: int
+    unreadable: list[tuple[UUID, str]]
 
 
 def message_id(delivery_id: UUID) -> str:
@@ -141,3 +152,21 @@ def deliveries(conn: psycopg.Connection[Any], workspace_id: str, endpoint_id: UU
         raise NotFoundError("webhook endpoint", str(endpoint_id))
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(Q["deliveries"], {"id": endpoint_id, "status": status, "limit": limit}).fetchall()
+
+
+def reseal_secrets(conn: psycopg.Connection[Any], box: SecretBox) -> Resealed:
+    """Seal every live endpoint's secret again under the first of ``box``'s keys, in one
+    transaction (all or none), so that the other keys can be removed. A secret that no key
+    opens is left untouched and named: its endpoint cannot be signed for until the key that
+    sealed it is restored, or the endpoint is registered again."""
+    resealed, unreadable = 0, []
+    with conn.transaction():
+        for endpoint_id, workspace_id, stored in conn.execute(Q["sealed_secrets"]).fetchall():
+            try:
+                sealed = box.reseal(stored)
+            except SecretUnreadableError:
+                unreadable.append((endpoint_id, workspace_id))
+                continue
+            conn.execute(Q["update_secret"], {"id": endpoint_id, "secret": sealed})
+            resealed += 1
+    return Resealed(resealed=resealed, unreadable=unreadable)

@@ -158,3 +158,13 @@ SELECT extract(epoch FROM min(greatest(d.due_at, e.paused_until)) - clock_timest
 FROM webhook_deliveries d
 JOIN webhook_endpoints e ON e.id = d.endpoint_id AND e.state = 'enabled'
 WHERE d.status = 'pending' AND d.lease_until IS NULL
+
+-- name: sealed_secrets
+-- Every live endpoint's sealed secret, locked until the re-sealing commits.
+SELECT id, workspace_id, secret FROM webhook_endpoints
+WHERE state <> 'deleted' AND secret <> ''
+ORDER BY workspace_id, created_at, id
+FOR UPDATE
+
+-- name: update_secret
+UPDATE webhook_endpoints SET secret = %(secret)s WHERE id = %(id)s

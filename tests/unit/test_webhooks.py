@@ -117,6 +117,20 @@ def test_secrets_are_sealed_at_rest_opened_with_any_configured_key_and_not_with_
     assert old not in repr(SecretBox([old]))
 
 
+def test_a_resealed_secret_opens_with_the_first_key_alone_and_an_unreadable_one_is_refused() -> None:
+    old, new = generate_key(), generate_key()
+    sealed = SecretBox([old]).seal("whsec_abc")
+    resealed = SecretBox.from_setting(f"{new},{old}").reseal(sealed)
+    assert resealed.startswith("fernet:")
+    assert SecretBox([new]).open(resealed) == "whsec_abc"
+    with pytest.raises(SecretUnreadableError):
+        SecretBox([old]).open(resealed)
+    with pytest.raises(SecretUnreadableError):
+        SecretBox([new]).reseal(sealed)
+    with pytest.raises(SecretUnreadableError):
+        SecretBox([new]).reseal("whsec_abc")
+
+
 def test_a_failing_endpoint_pauses_longer_with_each_failure_up_to_the_cap() -> None:
     policy = DeliveryPolicy(retry_base_seconds=5, retry_factor=4, retry_cap_seconds=60)
     assert [policy.pause(n, 0.5) for n in (1, 2, 3, 50)] == [

@@ -1,0 +1,134 @@
+"""Rotating the keys that seal webhook signing secrets, as an operator does it: a new key
+put first, `followthrough webhooks reseal`, then the old key removed; receivers notice
+nothing, and a secret no key opens is named, never silently dropped."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from psycopg_pool import ConnectionPool
+from pydantic import SecretStr
+
+from events.store import EventStore
+from followthrough.settings import Settings
+from followthrough.webhooks import local_key
+from scheduler.services import webhooks
+from scheduler.services.webhook_secrets import SecretBox, SecretUnreadableError, generate_key
+from tests.support.fake_channel import FakeChannel
+from tests.support.shares import WS, Clock, make_account, plan, runtime, share_service
+from tests.support.webhook_receiver import Receiver, receiving
+from tests.support.webhooks import api, bearer, deliver_until, deliverer, fast, projection, register
+from workers.execution import execute_share
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with receiving() as r:
+        yield r
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[httpx.Client]:
+    with api(settings) as c:
+        yield c
+
+
+@pytest.fixture
+def http() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=5) as c:
+        yield c
+
+
+def reseal(settings: Settings, keys: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DATABASE_URL": settings.database_url or "", "BROKER_URL": settings.broker_url or "",
+           "FOLLOWTHROUGH_HOME": str(settings.home), "FOLLOWTHROUGH_LOG_FORMAT": "json",
+           "FOLLOWTHROUGH_WEBHOOK_SECRET_KEYS": keys}
+    return subprocess.run([sys.executable, "-m", "followthrough.cli", "webhooks", "reseal"], env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def stored_secrets(database_url: str) -> dict[str, str]:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        return {str(i): s for i, s in conn.execute("SELECT id, secret FROM webhook_endpoints").fetchall()}
+
+
+def test_reseal_moves_every_secret_to_the_new_key_so_the_old_one_can_go_and_receivers_still_verify(
+    settings: Settings, store: EventStore, pool: ConnectionPool[Any], client: httpx.Client, receiver: Receiver,
+    http: httpx.Client,
+) -> None:
+    database_url = settings.database_url or ""
+    # Given an endpoint registered under the roles' key (here the one kept under home), a deleted one,
+    # and one in another workspace sealed under a key nobody has any more
+    auth = bearer(database_url, WS)
+    endpoint = register(client, auth, receiver.url, ["share.sent"])
+    receiver.secret = endpoint["secret"]
+    gone = register(client, auth, receiver.url, ["share.failed"])
+    assert client.delete(f"/v1/webhooks/{gone['id']}", headers=auth).status_code == 204
+    old = local_key(settings.home / "webhook-secret.key")
+    bearer(database_url, "elsewhere")  # the other workspace
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        lost = webhooks.register(conn, SecretBox([generate_key()]), "elsewhere", url=receiver.url,
+                                 events=["share.sent"])
+    before = stored_secrets(database_url)
+
+    # When the operator puts a new key in front of the old one and reseals
+    new = generate_key()
+    result = reseal(settings, f"{new},{old}")
+
+    # Then the secret it could open is sealed under the new key alone, the same secret
+    assert result.stdout == (
+        "resealed 1 webhook signing secret under the first key of FOLLOWTHROUGH_WEBHOOK_SECRET_KEYS\n")
+    after = stored_secrets(database_url)
+    assert after[endpoint["id"]] != before[endpoint["id"]]
+    assert SecretBox([new]).open(after[endpoint["id"]]) == endpoint["secret"]
+    with pytest.raises(SecretUnreadableError):
+        SecretBox([old]).open(after[endpoint["id"]])
+    # And the one no key opens is left as it was, named with its workspace and the fix, exit 1
+    assert after[str(lost.id)] == before[str(lost.id)]
+    assert after[gone["id"]] == ""
+    assert result.returncode == 1
+    assert f"webhook endpoint {lost.id} (workspace elsewhere): no configured key opens its secret" in result.stderr
+    assert "or delete those endpoints (DELETE /v1/webhooks/{id}) and register them again" in result.stderr
+    assert "Traceback" not in result.stderr
+    for secret in (endpoint["secret"], lost.secret, new, old):
+        assert secret not in result.stdout + result.stderr
+    assert '"event": "webhook_secrets_resealed"' in result.stderr
+
+    # When the old key is removed from the roles, a share is sent and delivered
+    execute_share(runtime(pool, store, FakeChannel(), clock=Clock()),
+                  plan(share_service(pool, store), make_account(pool)))
+    hooks = deliverer(fast(settings, webhook_secret_keys=SecretStr(new)), pool, http)
+    deliver_until(hooks, projection(store, settings), receiver.accepted, what="the share.sent delivery")
+    # Then the receiver verified its signature with the secret it was given at registration
+    [got] = receiver.accepted()
+    assert got.payload is not None
+    assert got.payload["type"] == "share.sent"
+
+    # When the endpoint whose key is lost is deleted, resealing again finds nothing amiss
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        webhooks.delete(conn, "elsewhere", lost.id)
+    again = reseal(settings, new)
+    assert (again.returncode, again.stdout) == (
+        0, "resealed 1 webhook signing secret under the first key of FOLLOWTHROUGH_WEBHOOK_SECRET_KEYS\n")
+    assert SecretBox([new]).open(stored_secrets(database_url)[endpoint["id"]]) == endpoint["secret"]
+
+
+def test_a_sealing_key_that_is_not_a_fernet_key_is_refused_with_the_fix_and_nothing_changes(
+    settings: Settings, client: httpx.Client, receiver: Receiver,
+) -> None:
+    database_url = settings.database_url or ""
+    endpoint = register(client, bearer(database_url, WS), receiver.url, ["share.sent"])
+    before = stored_secrets(database_url)
+    result = reseal(settings, "not-a-key," + local_key(settings.home / "webhook-secret.key"))
+    assert result.returncode == 2
+    assert "FOLLOWTHROUGH_WEBHOOK_SECRET_KEYS must be comma-separated Fernet keys" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert stored_secrets(database_url) == before
+    assert endpoint["id"] in before
