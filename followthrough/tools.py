@@ -258,7 +258,8 @@ def webhooks_reseal(run: Run) -> int:
     box = webhooks_config.secrets(settings)
     with bootstrap.connect(settings) as conn:
         done = webhooks.reseal_secrets(conn, box)
-    log.info("webhook_secrets_resealed", resealed=done.resealed, unreadable=len(done.unreadable))
+    (log.warning if done.unreadable else log.info)(
+        "webhook_secrets_resealed", resealed=done.resealed, unreadable=len(done.unreadable))
     key = ("the first key of FOLLOWTHROUGH_WEBHOOK_SECRET_KEYS" if settings.webhook_secret_keys is not None
            else f"the key in {settings.home / 'webhook-secret.key'}")
     print(f"resealed {done.resealed} webhook signing secret{'' if done.resealed == 1 else 's'} under {key}")

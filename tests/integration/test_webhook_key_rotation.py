@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import orjson
 import psycopg
 import pytest
 from psycopg_pool import ConnectionPool
@@ -52,6 +53,11 @@ def reseal(settings: Settings, keys: str) -> subprocess.CompletedProcess[str]:
            "FOLLOWTHROUGH_WEBHOOK_SECRET_KEYS": keys}
     return subprocess.run([sys.executable, "-m", "followthrough.cli", "webhooks", "reseal"], env=env,
                           capture_output=True, text=True, timeout=120, check=False)
+
+
+def json_lines(text: str) -> list[dict[str, Any]]:
+    """The log lines among a command's stderr (its messages to the operator are plain text)."""
+    return [orjson.loads(line) for line in text.splitlines() if line.startswith("{")]
 
 
 def stored_secrets(database_url: str) -> dict[str, str]:
@@ -99,7 +105,8 @@ def test_reseal_moves_every_secret_to_the_new_key_so_the_old_one_can_go_and_rece
     assert "Traceback" not in result.stderr
     for secret in (endpoint["secret"], lost.secret, new, old):
         assert secret not in result.stdout + result.stderr
-    assert '"event": "webhook_secrets_resealed"' in result.stderr
+    [logged] = [line for line in json_lines(result.stderr) if line["event"] == "webhook_secrets_resealed"]
+    assert (logged["level"], logged["resealed"], logged["unreadable"]) == ("warning", 1, 1)
 
     # When the old key is removed from the roles, a share is sent and delivered
     execute_share(runtime(pool, store, FakeChannel(), clock=Clock()),
