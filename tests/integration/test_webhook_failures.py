@@ -5,11 +5,9 @@ opened, and settled deliveries forgotten after the retention."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
 from psycopg_pool import ConnectionPool
 from pydantic import SecretStr
 from structlog.testing import capture_logs
@@ -21,27 +19,9 @@ from scheduler.services.webhook_secrets import generate_key
 from tests.support.fake_channel import FakeChannel
 from tests.support.shares import WS, Clock, make_account, plan, runtime, share_service
 from tests.support.system import wait_until
-from tests.support.webhook_receiver import Receiver, receiving
-from tests.support.webhooks import api, bearer, deliver_until, deliverer, fast, projection, register, settle
+from tests.support.webhook_receiver import Receiver
+from tests.support.webhooks import bearer, deliver_until, deliverer, fast, projection, register, settle
 from workers.execution import execute_share
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with receiving() as r:
-        yield r
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[httpx.Client]:
-    with api(settings) as c:
-        yield c
-
-
-@pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=5) as c:
-        yield c
 
 
 def test_an_endpoint_that_keeps_failing_is_disabled_and_says_so(

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -24,27 +23,9 @@ from scheduler.services import webhooks
 from scheduler.services.webhook_secrets import SecretBox, SecretUnreadableError, generate_key
 from tests.support.fake_channel import FakeChannel
 from tests.support.shares import WS, Clock, make_account, plan, runtime, share_service
-from tests.support.webhook_receiver import Receiver, receiving
-from tests.support.webhooks import api, bearer, deliver_until, deliverer, fast, projection, register
+from tests.support.webhook_receiver import Receiver
+from tests.support.webhooks import bearer, deliver_until, deliverer, fast, projection, register
 from workers.execution import execute_share
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with receiving() as r:
-        yield r
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[httpx.Client]:
-    with api(settings) as c:
-        yield c
-
-
-@pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=5) as c:
-        yield c
 
 
 def reseal(settings: Settings, keys: str) -> subprocess.CompletedProcess[str]:

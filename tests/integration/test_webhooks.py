@@ -5,7 +5,6 @@ the database, per workspace, stopped by deletion, disabled when a receiver keeps
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -28,26 +27,8 @@ from scheduler.services.shares import PlanShare, ShareService
 from tests.support.fake_channel import FakeChannel
 from tests.support.shares import WS, Clock, make_account, plan, runtime, share_service, view
 from tests.support.webhook_receiver import Receiver, receiving
-from tests.support.webhooks import api, bearer, deliver_until, deliverer, fast, projection, register, settle
+from tests.support.webhooks import bearer, deliver_until, deliverer, fast, projection, register, settle
 from workers.execution import execute_share
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with receiving() as r:
-        yield r
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[httpx.Client]:
-    with api(settings) as c:
-        yield c
-
-
-@pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=5) as c:
-        yield c
 
 
 def test_a_registered_endpoint_gets_signed_events_that_verify_with_the_standard_webhooks_library(

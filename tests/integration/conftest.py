@@ -1,0 +1,32 @@
+"""Fixtures of the webhook tests: a receiver on loopback, the API serving the test's
+settings, and a plain HTTP client for the deliverer. A test module's own fixture of the same
+name (several API tests have their own ``client``) takes precedence over these."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from followthrough.settings import Settings
+from tests.support.webhook_receiver import Receiver, receiving
+from tests.support.webhooks import api
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with receiving() as r:
+        yield r
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[httpx.Client]:
+    with api(settings) as c:
+        yield c
+
+
+@pytest.fixture
+def http() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=5) as c:
+        yield c
