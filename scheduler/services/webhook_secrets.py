@@ -9,7 +9,7 @@ can forge our signatures without the key, which lives in the roles' environment.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
@@ -46,20 +46,20 @@ class SecretBox:
         return PREFIX + self._fernet.encrypt(secret.encode()).decode()
 
     def open(self, stored: str) -> str:
-        if not stored.startswith(PREFIX):
-            raise SecretUnreadableError("the stored secret is not sealed")
-        try:
-            return self._fernet.decrypt(stored.removeprefix(PREFIX).encode()).decode()
-        except InvalidToken:
-            raise SecretUnreadableError("no configured key opens this secret") from None
+        return self._with_token(stored, self._fernet.decrypt).decode()
 
     def reseal(self, stored: str) -> str:
         """The same secret sealed again under the first key (``MultiFernet.rotate``), so the
         keys after it can be retired."""
+        return PREFIX + self._with_token(stored, self._fernet.rotate).decode()
+
+    @staticmethod
+    def _with_token(stored: str, step: Callable[[bytes], bytes]) -> bytes:
+        """``step`` applied to a stored secret's Fernet token; unreadable if unsealed or no key opens it."""
         if not stored.startswith(PREFIX):
             raise SecretUnreadableError("the stored secret is not sealed")
         try:
-            return PREFIX + self._fernet.rotate(stored.removeprefix(PREFIX).encode()).decode()
+            return step(stored.removeprefix(PREFIX).encode())
         except InvalidToken:
             raise SecretUnreadableError("no configured key opens this secret") from None
 

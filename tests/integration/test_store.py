@@ -314,8 +314,10 @@ def test_the_log_read_in_partitions_up_to_a_checkpoint_is_split_by_stream_and_mi
     for part in parts:
         assert [e.checkpoint for e in part] == sorted(e.checkpoint for e in part)
     # And each stream lies whole in one partition, none of them empty
-    owners = {e.stream_id: {n for n, part in enumerate(parts) for x in part if x.stream_id == e.stream_id}
-              for part in parts for e in part}
+    owners: dict[str, set[int]] = {}
+    for n, part in enumerate(parts):
+        for e in part:
+            owners.setdefault(e.stream_id, set()).add(n)
     assert all(len(found) == 1 for found in owners.values())
     assert all(parts)
     # And a partition is read only up to a checkpoint
