@@ -34,7 +34,7 @@ def api(run: Run) -> int:
     settings = run.settings
     if settings.api_workers > 1:
         # Each uvicorn worker process builds its own app from the environment; each counts
-        # its own HTTP metrics, so a separate metrics port is not served (see README).
+        # its own HTTP metrics, so a separate metrics port is not served (see docs/configuration.md).
         os.environ.update({"DATABASE_URL": bootstrap.database_url(settings),
                            "BROKER_URL": bootstrap.broker_url(settings)})
         uvicorn.run("followthrough.bootstrap:api_from_environment", factory=True, workers=settings.api_workers,

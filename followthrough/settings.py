@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     api_port: int = 8000
     # uvicorn worker processes of the `api` role (HTTP metrics are then counted per process).
     api_workers: int = Field(default=1, ge=1, le=64)
-    # Bounds on what a client may send (see README, "Limits").
+    # Bounds on what a client may send (see docs/api.md, "Limits").
     api_max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
     api_schedule_horizon_days: int = Field(default=365, ge=1, le=3650)
     # /metrics: on its own port when set (0 = off), and/or on the API port behind this token.

@@ -35,7 +35,7 @@ class SecretBox:
         except ValueError as exc:
             raise ConfigurationError(
                 "FOLLOWTHROUGH_WEBHOOK_SECRET_KEYS must be comma-separated Fernet keys (32 url-safe base64 bytes; "
-                "see README: Webhooks)"
+                "see docs/webhooks.md)"
             ) from exc
 
     @classmethod

@@ -201,7 +201,7 @@ def test_the_database_refuses_to_change_or_remove_events_even_for_a_superuser(
 def test_the_application_role_has_no_privilege_to_change_events(
     store: EventStore, database_url: str, statement: str
 ) -> None:
-    # Given a login role that is a member of followthrough_writer, as the README sets up
+    # Given a login role that is a member of followthrough_writer, as docs/operations.md ("Database roles") sets up
     role = f"ft_app_{uuid.uuid4().hex[:8]}"
     with connect(database_url) as admin:
         admin.execute(sql.SQL("CREATE ROLE {} LOGIN IN ROLE followthrough_writer").format(sql.Identifier(role)))

@@ -75,7 +75,7 @@ def guarded_page(browser: Browser, *, width: int = 1280, height: int = 900) -> I
 
 def screenshot(page: Page, folder: Path, name: str) -> Path:
     """A full-page PNG under the test's folder; also into docs/screenshots/ when
-    FOLLOWTHROUGH_UPDATE_SCREENSHOTS is set (`make screenshots`), for the README."""
+    FOLLOWTHROUGH_UPDATE_SCREENSHOTS is set (`make screenshots`), for the README and docs/dashboard.md."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
