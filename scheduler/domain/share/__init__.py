@@ -1,5 +1,6 @@
-"""The share lifecycle, pure: ``state`` folds a stream's history, ``decisions`` decide
-from a state and a command which events to append. Callers use this package's names."""
+"""The share lifecycle, pure: ``state`` folds a stream's history, ``decisions`` (publishing)
+and ``changes`` (cancel, reschedule, tasks, replies) decide from a state and a command which
+events to append. Callers use this package's names."""
 
 from scheduler.domain.share.answers import (
     AnswerCall,
@@ -15,6 +16,7 @@ from scheduler.domain.share.answers import (
     settle_tasks,
     start_answer,
 )
+from scheduler.domain.share.changes import cancel, complete_task, receive_replies, reschedule, response_tasks
 from scheduler.domain.share.decisions import (
     AttemptDecision,
     Hold,
@@ -22,16 +24,11 @@ from scheduler.domain.share.decisions import (
     Publish,
     Skip,
     Wait,
-    cancel,
-    complete_task,
     duplicate_removed,
     idempotency_key,
     mark_sent,
-    receive_replies,
     record_failure,
     record_sent,
-    reschedule,
-    response_tasks,
     start_attempt,
 )
 from scheduler.domain.share.state import (

@@ -7,7 +7,6 @@ the decision that allows it has recorded them first.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -15,18 +14,11 @@ from uuid import UUID
 from events.catalogue import (
     DuplicatePosted,
     DuplicateRemoved,
-    Event,
-    ResponseReceived,
-    ResponseTask,
-    ResponseTaskCompleted,
-    ResponseTasksCancelled,
     ResponseTasksRecorded,
     ShareAbandoned,
     ShareAttemptStarted,
-    ShareCancelled,
     ShareFailed,
     ShareHeld,
-    ShareRescheduled,
     ShareSent,
 )
 from events.records import NewEvent
@@ -34,7 +26,8 @@ from events.records import NewEvent
 from scheduler.domain.plans import tasks_for
 from scheduler.domain.retry import GiveUp, RetryPolicy
 from scheduler.domain.share.answers import first_look
-from scheduler.domain.share.state import ShareState, event_id, fold
+from scheduler.domain.share.changes import cancel_tasks
+from scheduler.domain.share.state import ShareState, fold, new_event
 from scheduler.errors import ConflictError, NotFoundError
 
 
@@ -68,10 +61,6 @@ class Hold:
 
 
 AttemptDecision = Skip | Wait | Publish | Hold
-
-
-def _new(share_id: UUID, name: str, event: Event) -> NewEvent:
-    return NewEvent(event=event, event_id=event_id(share_id, name))
 
 
 def idempotency_key(share_id: UUID) -> str:
@@ -162,7 +151,7 @@ def _late_hold(state: ShareState, now: datetime) -> Hold | None:
         return None
     reason = (f"{ms} ms past due, over the account's limit of {planned.max_lateness_seconds} s: "
               "held for a person to send or cancel")
-    return Hold((_new(state.share_id, f"held-{state.version}",
+    return Hold((new_event(state.share_id, f"held-{state.version}",
                       ShareHeld(held_at=now, lateness_ms=ms, reason=reason)),))
 
 
@@ -176,7 +165,7 @@ def _unknown_outcome_hold(state: ShareState, now: datetime, lookup: Lookup) -> H
               "reschedule it; or cancel it")
     held = ShareHeld(held_at=now, lateness_ms=_lateness_ms(state, now), reason=reason, outcome_unknown=True,
                      candidate_url=lookup.candidate_url)
-    return Hold((_new(state.share_id, f"held-{state.version}", held),))
+    return Hold((new_event(state.share_id, f"held-{state.version}", held),))
 
 
 def record_sent(
@@ -203,7 +192,7 @@ def record_sent(
             return ()
         duplicate = DuplicatePosted(attempt=attempt, external_id=external_id, url=url, created_at=sent_at,
                                     detected_at=now or sent_at)
-        return (_new(state.share_id, f"duplicate-{external_id}", duplicate),)
+        return (new_event(state.share_id, f"duplicate-{external_id}", duplicate),)
     if not state.tasks_recorded:
         # Unreachable through start_attempt; refusing here keeps the invariant explicit.
         raise ConflictError("a share cannot be recorded as sent before its response tasks")
@@ -214,14 +203,14 @@ def record_sent(
         # A stalled attempt's post landed after the share was given up or cancelled: the
         # post is out, so its response work is owed after all. Same task ids, recorded anew.
         revived = (
-            _new(state.share_id, f"tasks-revived-{state.version}",
+            new_event(state.share_id, f"tasks-revived-{state.version}",
                  ResponseTasksRecorded(tasks=tasks_for(state.share_id, state.planned.response_plan))),
         )
     sent = ShareSent(attempt=attempt, external_id=external_id, url=url, scheduled_at=scheduled, sent_at=sent_at,
                      lateness_ms=lateness_ms, reconciled=reconciled)
     first = first_look(fold((*(e.event for e in revived), sent), state), sent_at)
     sent = sent.model_copy(update={"replies_first_look_at": first})
-    return (*revived, _new(state.share_id, f"sent-{attempt}", sent))
+    return (*revived, new_event(state.share_id, f"sent-{attempt}", sent))
 
 
 def mark_sent(
@@ -242,7 +231,7 @@ def mark_sent(
     first: tuple[NewEvent, ...] = ()
     if not state.tasks_recorded:
         # Posted by hand before any attempt (a share held as too late): its tasks go first.
-        first = (_new(state.share_id, "tasks-marked", ResponseTasksRecorded(
+        first = (new_event(state.share_id, "tasks-marked", ResponseTasksRecorded(
             tasks=tasks_for(state.share_id, state.planned.response_plan))),)
     after = fold((e.event for e in first), state)
     when = sent_at or state.attempt_started_at or now
@@ -254,7 +243,7 @@ def duplicate_removed(state: ShareState, *, external_id: str, now: datetime) -> 
     """The extra post was deleted through the channel."""
     if state.share_id is None or external_id not in state.duplicates or external_id in state.duplicates_removed:
         return ()
-    return (_new(state.share_id, f"duplicate-removed-{external_id}",
+    return (new_event(state.share_id, f"duplicate-removed-{external_id}",
                  DuplicateRemoved(external_id=external_id, removed_at=now)),)
 
 
@@ -281,7 +270,7 @@ def record_failure(
     decision = policy.decide(attempt=attempt, retryable=retryable, now=now, random=random, retry_after=retry_after)
     if not isinstance(decision, GiveUp):
         return (
-            _new(
+            new_event(
                 share_id,
                 f"failed-{attempt}",
                 ShareFailed(
@@ -295,7 +284,7 @@ def record_failure(
             ),
         )
     events = [
-        _new(
+        new_event(
             share_id,
             f"failed-{attempt}",
             ShareFailed(
@@ -305,100 +294,11 @@ def record_failure(
     ]
     if retryable:
         events.append(
-            _new(
+            new_event(
                 share_id,
                 "abandoned",
                 ShareAbandoned(attempts=attempt, abandoned_at=now, reason=f"{decision.reason}; last error: {reason}"),
             )
         )
-    events.extend(_cancel_tasks(state, "share was not published"))
+    events.extend(cancel_tasks(state, "share was not published"))
     return tuple(events)
-
-
-def _cancel_tasks(state: ShareState, reason: str) -> list[NewEvent]:
-    open_ids = tuple(t.task_id for t in state.tasks if not t.cancelled and t.completed_at is None)
-    if not open_ids or state.share_id is None:
-        return []
-    return [
-        _new(
-            state.share_id, f"tasks-cancelled-{state.version}", ResponseTasksCancelled(task_ids=open_ids, reason=reason)
-        )
-    ]
-
-
-def cancel(state: ShareState, *, reason: str) -> tuple[NewEvent, ...]:
-    if state.share_id is None:
-        raise NotFoundError("share", "?")
-    if state.status == "cancelled":
-        return ()
-    if state.status in ("sent", "abandoned", "sending") or (state.status == "failed" and not state.retryable):
-        raise ConflictError(f"a share that is {state.status} cannot be cancelled")
-    return (
-        _new(state.share_id, f"cancelled-{state.version}", ShareCancelled(reason=reason)),
-        *_cancel_tasks(state, "share was cancelled"),
-    )
-
-
-def reschedule(state: ShareState, *, scheduled_at: datetime) -> tuple[NewEvent, ...]:
-    if state.share_id is None:
-        raise NotFoundError("share", "?")
-    if state.status not in ("planned", "held"):
-        raise ConflictError(f"a share that is {state.status} cannot be rescheduled", field="scheduled_at")
-    return (_new(state.share_id, f"rescheduled-{state.version}", ShareRescheduled(scheduled_at=scheduled_at)),)
-
-
-def complete_task(
-    state: ShareState,
-    *,
-    task_id: UUID,
-    now: datetime,
-    by: str,
-    note: str = "",
-    reply_external_id: str | None = None,
-) -> tuple[NewEvent, ...]:
-    task = state.task(task_id)
-    if state.share_id is None or task is None:
-        planned = state.planned
-        if state.share_id is not None and planned is not None and any(
-            t.task_id == task_id for t in tasks_for(state.share_id, planned.response_plan)
-        ):
-            if state.status in ("cancelled", "abandoned"):
-                raise ConflictError(f"this response task cannot be done: its share is {state.status}")
-            raise ConflictError(f"a response task can be completed only after its share is sent "
-                                f"(the share is {state.status})")
-        raise NotFoundError("response task", str(task_id))
-    if task.completed_at is not None:
-        return ()  # completing twice is the same as once
-    if task.cancelled:
-        raise ConflictError("this response task was cancelled with its share")
-    if task.due_at is None:
-        raise ConflictError("a response task can be completed only after its share is sent")
-    return (
-        _new(
-            state.share_id,
-            f"task-completed-{task_id}",
-            ResponseTaskCompleted(
-                task_id=task_id, completed_at=now, completed_by=by, note=note, reply_external_id=reply_external_id
-            ),
-        ),
-    )
-
-
-def receive_replies(state: ShareState, replies: Sequence[ResponseReceived]) -> tuple[NewEvent, ...]:
-    """New replies only, each with an id derived from the share and the reply's own id."""
-    if state.share_id is None:
-        return ()
-    seen = set(state.replies)
-    fresh = []
-    for reply in replies:
-        if reply.reply_id in seen:
-            continue
-        seen.add(reply.reply_id)
-        fresh.append(_new(state.share_id, f"reply-{reply.reply_id}", reply))
-    return tuple(fresh)
-
-
-def response_tasks(state: ShareState) -> tuple[ResponseTask, ...]:
-    return tuple(
-        ResponseTask(task_id=t.task_id, kind=t.kind, after_seconds=t.after_seconds, owner=t.owner) for t in state.tasks
-    )

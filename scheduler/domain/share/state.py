@@ -35,6 +35,7 @@ from events.catalogue import (
     ShareRescheduled,
     ShareSent,
 )
+from events.records import NewEvent
 
 from scheduler.domain.share.thread import ThreadState, evolve_thread
 
@@ -49,6 +50,11 @@ def stream_id(share_id: UUID) -> str:
 def event_id(share_id: UUID, name: str) -> UUID:
     """Deterministic event ids: a retried append of the same decision is a no-op."""
     return uuid5(NAMESPACE_URL, f"followthrough:share:{share_id}:{name}")
+
+
+def new_event(share_id: UUID, name: str, event: Event) -> NewEvent:
+    """``event`` with the deterministic id of decision ``name`` on this share."""
+    return NewEvent(event=event, event_id=event_id(share_id, name))
 
 
 @dataclass(frozen=True, slots=True)

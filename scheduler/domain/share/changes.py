@@ -1,0 +1,111 @@
+"""The share's changes after planning, as pure functions: cancel, reschedule, complete a
+task, take in new replies; and the tasks' cancellation that a failed publish shares."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from uuid import UUID
+
+from events.catalogue import (
+    ResponseReceived,
+    ResponseTask,
+    ResponseTaskCompleted,
+    ResponseTasksCancelled,
+    ShareCancelled,
+    ShareRescheduled,
+)
+from events.records import NewEvent
+
+from scheduler.domain.plans import tasks_for
+from scheduler.domain.share.state import ShareState, new_event
+from scheduler.errors import ConflictError, NotFoundError
+
+
+def cancel_tasks(state: ShareState, reason: str) -> list[NewEvent]:
+    open_ids = tuple(t.task_id for t in state.tasks if not t.cancelled and t.completed_at is None)
+    if not open_ids or state.share_id is None:
+        return []
+    return [
+        new_event(
+            state.share_id, f"tasks-cancelled-{state.version}", ResponseTasksCancelled(task_ids=open_ids, reason=reason)
+        )
+    ]
+
+
+def cancel(state: ShareState, *, reason: str) -> tuple[NewEvent, ...]:
+    if state.share_id is None:
+        raise NotFoundError("share", "?")
+    if state.status == "cancelled":
+        return ()
+    if state.status in ("sent", "abandoned", "sending") or (state.status == "failed" and not state.retryable):
+        raise ConflictError(f"a share that is {state.status} cannot be cancelled")
+    return (
+        new_event(state.share_id, f"cancelled-{state.version}", ShareCancelled(reason=reason)),
+        *cancel_tasks(state, "share was cancelled"),
+    )
+
+
+def reschedule(state: ShareState, *, scheduled_at: datetime) -> tuple[NewEvent, ...]:
+    if state.share_id is None:
+        raise NotFoundError("share", "?")
+    if state.status not in ("planned", "held"):
+        raise ConflictError(f"a share that is {state.status} cannot be rescheduled", field="scheduled_at")
+    return (new_event(state.share_id, f"rescheduled-{state.version}", ShareRescheduled(scheduled_at=scheduled_at)),)
+
+
+def complete_task(
+    state: ShareState,
+    *,
+    task_id: UUID,
+    now: datetime,
+    by: str,
+    note: str = "",
+    reply_external_id: str | None = None,
+) -> tuple[NewEvent, ...]:
+    task = state.task(task_id)
+    if state.share_id is None or task is None:
+        planned = state.planned
+        if state.share_id is not None and planned is not None and any(
+            t.task_id == task_id for t in tasks_for(state.share_id, planned.response_plan)
+        ):
+            if state.status in ("cancelled", "abandoned"):
+                raise ConflictError(f"this response task cannot be done: its share is {state.status}")
+            raise ConflictError(f"a response task can be completed only after its share is sent "
+                                f"(the share is {state.status})")
+        raise NotFoundError("response task", str(task_id))
+    if task.completed_at is not None:
+        return ()  # completing twice is the same as once
+    if task.cancelled:
+        raise ConflictError("this response task was cancelled with its share")
+    if task.due_at is None:
+        raise ConflictError("a response task can be completed only after its share is sent")
+    return (
+        new_event(
+            state.share_id,
+            f"task-completed-{task_id}",
+            ResponseTaskCompleted(
+                task_id=task_id, completed_at=now, completed_by=by, note=note, reply_external_id=reply_external_id
+            ),
+        ),
+    )
+
+
+def receive_replies(state: ShareState, replies: Sequence[ResponseReceived]) -> tuple[NewEvent, ...]:
+    """New replies only, each with an id derived from the share and the reply's own id."""
+    if state.share_id is None:
+        return ()
+    seen = set(state.replies)
+    fresh = []
+    for reply in replies:
+        if reply.reply_id in seen:
+            continue
+        seen.add(reply.reply_id)
+        fresh.append(new_event(state.share_id, f"reply-{reply.reply_id}", reply))
+    return tuple(fresh)
+
+
+def response_tasks(state: ShareState) -> tuple[ResponseTask, ...]:
+    return tuple(
+        ResponseTask(task_id=t.task_id, kind=t.kind, after_seconds=t.after_seconds, owner=t.owner) for t in state.tasks
+    )
