@@ -38,6 +38,8 @@ from events.notifier import listen, wait_for_notify
 # (InterfaceError), or the step's pool could not hand out a connection in time.
 CONNECTION_ERRORS: tuple[type[Exception], ...] = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
 
+log = structlog.get_logger("events.follower")
+
 LEAD_SQL = "SELECT pg_try_advisory_lock(hashtext(%s))"
 # A sleep is cut into slices this long so that ``stop`` ends it promptly: psycopg's wait
 # cannot be woken by a threading.Event. Four wake-ups a second cost nothing measurable.
@@ -84,7 +86,6 @@ class Follower:
         self.standby_poll = standby_poll
         self.backoff = backoff or Backoff()
         self.random = random
-        self.log = structlog.get_logger("events.follower").bind(follower=name)
         # Set while this follower leads (or, without a lock, listens).
         self.leading = threading.Event()
         # True while asleep in LISTEN between steps.
@@ -168,6 +169,12 @@ class Follower:
                     return
         finally:
             self.idle = False
+
+    @property
+    def log(self) -> Any:
+        # Bound when used, not when built: the logging set up later (or a test's
+        # capture) applies to a follower made before it. Only state changes log.
+        return log.bind(follower=self.name)
 
     def _failed(self) -> float:
         self._failures += 1
