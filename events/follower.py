@@ -24,7 +24,7 @@ import random as random_module
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
@@ -63,34 +63,25 @@ class Backoff:
         return ceiling * (0.5 + jitter / 2)
 
 
+@dataclass(eq=False)
 class Follower:
-    def __init__(
-        self,
-        name: str,
-        *,
-        conninfo: str,
-        channel: str,
-        step: Callable[[], float],
-        lock: str | None,
-        connect_kwargs: dict[str, Any] | None = None,
-        standby_poll: float = 0.5,
-        backoff: Backoff | None = None,
-        random: Callable[[], float] = random_module.random,
-    ) -> None:
-        self.name = name
-        self.conninfo = conninfo
-        self.channel = channel
-        self.step = step
-        self.lock = lock
-        self.connect_kwargs = connect_kwargs or {}
-        self.standby_poll = standby_poll
-        self.backoff = backoff or Backoff()
-        self.random = random
-        # Set while this follower leads (or, without a lock, listens).
-        self.leading = threading.Event()
-        # True while asleep in LISTEN between steps.
-        self.idle = False
-        self._failures = 0
+    """``name`` is logged as ``follower=<name>``; ``lock``, the advisory lock's key, or None
+    for a follower that needs no lead; ``channel``, what it LISTENs on."""
+
+    name: str
+    conninfo: str
+    channel: str
+    step: Callable[[], float]
+    lock: str | None
+    connect_kwargs: dict[str, Any] = field(default_factory=dict)
+    standby_poll: float = 0.5
+    backoff: Backoff = field(default_factory=Backoff)
+    random: Callable[[], float] = random_module.random
+    # Set while this follower leads (or, without a lock, listens).
+    leading: threading.Event = field(default_factory=threading.Event, init=False)
+    # True while asleep in LISTEN between steps.
+    idle: bool = field(default=False, init=False)
+    _failures: int = field(default=0, init=False)
 
     def run(self, stop: threading.Event) -> None:
         """Follow until ``stop`` is set; returns within a slice of a second of it (or of
