@@ -107,8 +107,8 @@ class Follower:
             except CONNECTION_ERRORS as exc:
                 lost_at = lost_at or time.monotonic()
                 delay = self._failed()
-                self.log.warning("follower_connection_lost", error=str(exc).strip(), error_type=type(exc).__name__,
-                                 failures=self._failures, retry_in_s=round(delay, 3))
+                self.log.warning("follower_connection_lost", error=" ".join(str(exc).split()),
+                                 error_type=type(exc).__name__, failures=self._failures, retry_in_s=round(delay, 3))
                 stop.wait(delay)
 
     def _lead(self, conn: psycopg.Connection[Any], stop: threading.Event) -> bool:

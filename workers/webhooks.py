@@ -87,7 +87,7 @@ class WebhookDeliverer:
         self._last_sweep = float("-inf")
         self._calls = ThreadPoolExecutor(config.threads, thread_name_prefix="webhook")
         # No lead: every projector replica delivers, their claims share the outbox.
-        self.follower = Follower("webhooks", conninfo=conninfo, connect_kwargs=connect_kwargs or {},
+        self.follower = Follower("webhook_deliverer", conninfo=conninfo, connect_kwargs=connect_kwargs or {},
                                  channel=WAKE_CHANNEL, step=self.follow_step, lock=None)
 
     def sweep_overdue(self) -> int:

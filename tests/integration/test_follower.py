@@ -50,6 +50,23 @@ def test_a_standby_takes_the_lead_when_the_leaders_session_is_terminated(databas
         "follower_standby", "follower_leading"]
 
 
+def test_a_leader_busy_stepping_notices_within_seconds_that_its_session_was_terminated(database_url: str) -> None:
+    # Given a leader whose step always finds more work (it never sleeps on its connection)
+    steps = Steps(wait=0.0)
+    busy = follower(database_url, "busy", steps, backoff=Backoff(base=1.0, cap=1.0))
+    with capture_logs() as logs, following(busy):
+        assert busy.leading.wait(10)
+        # When its session is terminated
+        assert terminate_sessions(database_url, "busy") == 1
+        ended = time.monotonic()
+        # Then it gives up the lead within the lead check's second or so, and comes back
+        wait_until(lambda: said(logs, "follower_connection_lost", "busy"), timeout=5, interval=0.01,
+                   what="the loss to be noticed")
+        noticed = time.monotonic() - ended
+        wait_until(lambda: len(said(logs, "follower_leading", "busy")) == 2, timeout=10, what="the lead again")
+    assert noticed < 2.0, noticed
+
+
 def test_a_step_losing_the_database_reconnects_after_a_capped_growing_backoff(database_url: str) -> None:
     # Given a step whose database calls fail four times running (jitter fixed at its top)
     lost = [psycopg.OperationalError("server closed the connection"), psycopg.InterfaceError("closed"),
