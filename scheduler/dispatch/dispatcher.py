@@ -1,10 +1,10 @@
 """The dispatcher: hands due work from the schedule table to the broker, at its due time.
 
 One leader at a time, through the follower loop (``events.follower``: a session
-advisory lock; a standby waits and takes over when the leader's connection goes). Correctness never depends on the lock:
-claims use ``FOR UPDATE SKIP LOCKED`` and a lease, and workers re-check the
-stream, so two dispatchers at once cause at most a duplicate message that the
-worker drops. The broker only ever carries "run this now".
+advisory lock; a standby waits and takes over when the leader's connection goes).
+Correctness never depends on the lock: claims use ``FOR UPDATE SKIP LOCKED`` and a
+lease, and workers re-check the stream, so two dispatchers at once cause at most a
+duplicate message that the worker drops. The broker only ever carries "run this now".
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from scheduler.dispatch.schedule_table import SCHEDULE_CHANNEL, DueItem
 
 log = structlog.get_logger("scheduler.dispatch.dispatcher")
 
-# The advisory lock's key (unchanged since the first release: old and new dispatchers
-# exclude each other during a rolling update).
+# The advisory lock's key, the one earlier releases took: old and new dispatchers exclude
+# each other during a rolling update.
 LEAD_LOCK = "followthrough:dispatcher"
 
 
@@ -105,7 +105,9 @@ class Dispatcher:
         return min(self.max_sleep, max(self.tick, seconds))
 
     def follow_step(self) -> float:
-        """One round for the follower loop: dispatch, then how long to sleep (0: more is due)."""
+        """One round for the follower loop: dispatch, then how long to sleep (0: more is due).
+        A broker that refuses raises here; the loop retries after a backoff, and claimed rows
+        that were not sent come back when their lease runs out."""
         if self.dispatch_once() >= self.batch:
             return 0.0
         return self.seconds_to_next()
