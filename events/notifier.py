@@ -39,10 +39,9 @@ def listen(conn: psycopg.Connection[Any], channel: str) -> None:
     conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
 
 
-def wait_for_notify(conn: psycopg.Connection[Any], timeout: float) -> None:
-    """Sleep until a notification arrives on ``conn`` or ``timeout`` seconds pass."""
-    for _ in conn.notifies(timeout=timeout, stop_after=1):
-        pass
+def wait_for_notify(conn: psycopg.Connection[Any], timeout: float) -> bool:
+    """Sleep until a notification arrives on ``conn`` (True) or ``timeout`` seconds pass."""
+    return bool(list(conn.notifies(timeout=timeout, stop_after=1)))
 
 
 class Notifier:

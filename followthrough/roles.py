@@ -4,7 +4,6 @@ resolved (``Run``) from the CLI's one runner."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 import sys
@@ -17,7 +16,7 @@ import psycopg
 from followthrough import bootstrap
 from followthrough.run import Run
 from followthrough.settings import Settings
-from followthrough.signals import Interrupted, stop_on_signals
+from followthrough.signals import stop_on_signals
 from scheduler.services import workspaces
 
 
@@ -53,11 +52,11 @@ def api(run: Run) -> int:
 def dispatcher(run: Run) -> int:
     bootstrap.wait_for_schema(run.settings)
     stop = threading.Event()
+    stop_on_signals(stop)
     with bootstrap.dispatcher(run.settings) as leader:
-        # Idle in LISTEN, a stop leaves at once: closing the lock connection releases the lead.
-        stop_on_signals(stop, interruptible=lambda: leader.idle)
-        with contextlib.suppress(Interrupted):
-            leader.run(stop)
+        # Returns within a quarter second of a stop (the follower loop sleeps in slices);
+        # closing the lock connection releases the lead.
+        leader.run(stop)
     return 0
 
 

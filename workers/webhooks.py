@@ -21,12 +21,11 @@ from typing import Any
 
 import httpx
 import orjson
-import psycopg
 import structlog
 from psycopg_pool import ConnectionPool
 from standardwebhooks.webhooks import Webhook
 
-from events.notifier import listen, wait_for_notify
+from events.follower import Follower
 from events.projections.webhooks import WAKE_CHANNEL, enqueue_overdue
 from scheduler.services import webhook_outbox as outbox
 from scheduler.services.webhook_outbox import Claimed, DeliveryPolicy
@@ -83,12 +82,13 @@ class WebhookDeliverer:
         self.client = client
         self.secrets = secrets
         self.config = config
-        self.conninfo = conninfo
-        self.connect_kwargs = connect_kwargs or {}
         self.clock = clock
         self.random = random
         self._last_sweep = float("-inf")
         self._calls = ThreadPoolExecutor(config.threads, thread_name_prefix="webhook")
+        # No lead: every projector replica delivers, their claims share the outbox.
+        self.follower = Follower("webhook_deliverer", conninfo=conninfo, connect_kwargs=connect_kwargs or {},
+                                 channel=WAKE_CHANNEL, step=self.follow_step, lock=None)
 
     def sweep_overdue(self) -> int:
         """Enqueue task.overdue deliveries, and forget settled deliveries past the retention."""
@@ -162,33 +162,21 @@ class WebhookDeliverer:
         status = response.status_code
         return status, None if response.is_success else f"{status} {response.text[:MAX_ERROR]}".strip()
 
+    def follow_step(self) -> float:
+        """One round for the follower loop: sweep when it is time, deliver what is due, then
+        how long to sleep (the next due time, at most the poll; 0: more is due)."""
+        if time.monotonic() - self._last_sweep >= self.config.overdue_every_seconds:
+            self._last_sweep = time.monotonic()
+            self.sweep_overdue()
+        if self.step():
+            return 0.0
+        with self.pool.connection() as pooled:
+            until_next = outbox.seconds_to_next(pooled)
+        return self.config.poll_seconds if until_next is None else min(self.config.poll_seconds, until_next)
+
     def run(self, stop: threading.Event) -> None:
         """Deliver until ``stop`` is set: woken by the projection's NOTIFY, else at the next due time."""
         try:
-            while not stop.is_set():
-                try:
-                    with psycopg.connect(self.conninfo, autocommit=True, **self.connect_kwargs) as conn:
-                        listen(conn, WAKE_CHANNEL)
-                        log.info("webhook_deliverer_started")
-                        self._loop(conn, stop)
-                except psycopg.OperationalError as exc:
-                    log.warning("webhook_deliverer_connection_lost", error=str(exc))
-                    stop.wait(1.0)
-                except Exception:  # a bad round must not end deliveries for good
-                    log.exception("webhook_deliverer_failed")
-                    stop.wait(1.0)
+            self.follower.run(stop)
         finally:
             self.close()
-
-    def _loop(self, conn: psycopg.Connection[Any], stop: threading.Event) -> None:
-        while not stop.is_set():
-            if time.monotonic() - self._last_sweep >= self.config.overdue_every_seconds:
-                self._last_sweep = time.monotonic()
-                self.sweep_overdue()
-            if self.step():
-                continue
-            with self.pool.connection() as pooled:
-                until_next = outbox.seconds_to_next(pooled)
-            wait = self.config.poll_seconds if until_next is None else min(self.config.poll_seconds, until_next)
-            if wait > 0:
-                wait_for_notify(conn, wait)

@@ -1,7 +1,7 @@
 """The projection runner: read a batch after the checkpoint (gap-safe), apply it and
 store the new checkpoint in the same transaction (exactly-once effect), and wait on
-LISTEN when caught up. One runner holds each projection (a session advisory lock);
-another replica waits as a standby.
+LISTEN when caught up. One runner holds each projection (a session advisory lock, taken
+by the follower loop, ``events.follower``); another replica waits as a standby.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from typing import Any, Protocol
 
 import psycopg
 import structlog
-from psycopg_pool import PoolTimeout
 
 from events import sqlfiles
-from events.notifier import EVENTS_CHANNEL, listen, wait_for_notify
+from events.follower import Follower
+from events.notifier import EVENTS_CHANNEL
 from events.records import Checkpoint, RecordedEvent
 from events.store import EventStore
 
@@ -48,6 +48,12 @@ class ProjectionRunner:
         self.connect_kwargs = connect_kwargs or {}
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
+        # The lock's key is the one earlier releases took: old and new replicas exclude each other.
+        self.follower = Follower(
+            f"projection:{projection.name}", conninfo=conninfo, connect_kwargs=self.connect_kwargs,
+            channel=EVENTS_CHANNEL, step=self.follow_step, lock=f"followthrough:projection:{projection.name}",
+            standby_poll=1.0,
+        )
 
     def checkpoint(self, conn: psycopg.Connection[Any]) -> Checkpoint:
         row = conn.execute(Q["checkpoint"], {"name": self.projection.name}).fetchone()
@@ -93,34 +99,14 @@ class ProjectionRunner:
             total += n
         return total
 
+    def follow_step(self) -> float:
+        """One round for the follower loop: a batch, then how long to sleep (0: read on)."""
+        applied = self.step()
+        if applied:
+            log.debug("projection_applied", projection=self.projection.name, events=applied)
+            return 0.0
+        return self.poll_seconds
+
     def run(self, stop: threading.Event) -> None:
         """Lead this projection until ``stop`` is set (standby while another replica leads)."""
-        name = self.projection.name
-        while not stop.is_set():
-            try:
-                with psycopg.connect(self.conninfo, autocommit=True, **self.connect_kwargs) as conn:
-                    if not self._lead(conn, stop):
-                        return
-                    log.info("projection_leading", projection=name)
-                    listen(conn, EVENTS_CHANNEL)
-                    while not stop.is_set():
-                        applied = self.step()
-                        if applied:
-                            log.debug("projection_applied", projection=name, events=applied)
-                            continue
-                        wait_for_notify(conn, self.poll_seconds)
-            except (psycopg.OperationalError, PoolTimeout) as exc:
-                log.warning("projection_connection_lost", projection=name, error=str(exc))
-                stop.wait(1.0)
-
-    def _lead(self, conn: psycopg.Connection[Any], stop: threading.Event) -> bool:
-        announced = False
-        while not stop.is_set():
-            row = conn.execute(Q["try_lock"], {"name": self.projection.name}).fetchone()
-            if row and row[0]:
-                return True
-            if not announced:
-                log.info("projection_standby", projection=self.projection.name)
-                announced = True
-            stop.wait(1.0)
-        return False
+        self.follower.run(stop)

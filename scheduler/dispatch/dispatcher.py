@@ -1,10 +1,10 @@
 """The dispatcher: hands due work from the schedule table to the broker, at its due time.
 
-One leader at a time (a session advisory lock; a standby waits and takes over
-when the leader's connection goes). Correctness never depends on the lock:
-claims use ``FOR UPDATE SKIP LOCKED`` and a lease, and workers re-check the
-stream, so two dispatchers at once cause at most a duplicate message that the
-worker drops. The broker only ever carries "run this now".
+One leader at a time, through the follower loop (``events.follower``: a session
+advisory lock; a standby waits and takes over when the leader's connection goes).
+Correctness never depends on the lock: claims use ``FOR UPDATE SKIP LOCKED`` and a
+lease, and workers re-check the stream, so two dispatchers at once cause at most a
+duplicate message that the worker drops. The broker only ever carries "run this now".
 """
 
 from __future__ import annotations
@@ -15,17 +15,18 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import psycopg
 import structlog
-from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool import ConnectionPool
 
-from events.notifier import listen, wait_for_notify
+from events.follower import Follower
 from scheduler.dispatch import schedule_table as schedule
 from scheduler.dispatch.schedule_table import SCHEDULE_CHANNEL, DueItem
 
 log = structlog.get_logger("scheduler.dispatch.dispatcher")
 
-LOCK_SQL = "SELECT pg_try_advisory_lock(hashtext('followthrough:dispatcher'))"
+# The advisory lock's key, the one earlier releases took: old and new dispatchers exclude
+# each other during a rolling update.
+LEAD_LOCK = "followthrough:dispatcher"
 
 
 class Dispatcher:
@@ -46,22 +47,20 @@ class Dispatcher:
         message_size: int = 50,
     ) -> None:
         self.pool = pool
-        self.conninfo = conninfo
-        self.connect_kwargs = connect_kwargs
         self.send = send
         self.batch = batch
         self.lease_seconds = lease_seconds
         self.lead_seconds = lead_seconds
         self.max_sleep = max_sleep
-        self.standby_poll = standby_poll
         # Work due within a tick of the next is handed out together: under a dense burst
         # one claim serves many rows instead of one round trip per row.
         self.tick = tick
         self.message_size = message_size
         self.senders = ThreadPoolExecutor(send_threads, thread_name_prefix="send") if send_threads > 1 else None
-        self.leading = threading.Event()
-        # True while idle in LISTEN: a stop signal may then interrupt at once (see cli).
-        self.idle = False
+        self.follower = Follower(
+            "dispatcher", conninfo=conninfo, connect_kwargs=connect_kwargs, channel=SCHEDULE_CHANNEL,
+            step=self.follow_step, lock=LEAD_LOCK, standby_poll=standby_poll,
+        )
 
     def dispatch_once(self) -> int:
         """Claim what is due and send it; returns how many items were sent."""
@@ -105,57 +104,23 @@ class Dispatcher:
             return 0.0
         return min(self.max_sleep, max(self.tick, seconds))
 
+    def follow_step(self) -> float:
+        """One round for the follower loop: dispatch, then how long to sleep (0: more is due).
+        A broker that refuses raises here; the loop retries after a backoff, and claimed rows
+        that were not sent come back when their lease runs out."""
+        if self.dispatch_once() >= self.batch:
+            return 0.0
+        return self.seconds_to_next()
+
     def run(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            try:
-                with psycopg.connect(self.conninfo, autocommit=True, **self.connect_kwargs) as lock_conn:
-                    if not self._lead(lock_conn, stop):
-                        return
-                    listen(lock_conn, SCHEDULE_CHANNEL)
-                    self.leading.set()
-                    log.info("dispatcher_leading")
-                    self._loop(lock_conn, stop)
-            except (psycopg.OperationalError, PoolTimeout) as exc:
-                log.warning("dispatcher_connection_lost", error=str(exc))
-                stop.wait(1.0)
-            finally:
-                if self.leading.is_set():
-                    log.info("dispatcher_released_lead")
-                self.leading.clear()
+        """Lead and dispatch until ``stop`` is set (standby while another replica leads)."""
+        self.follower.run(stop)
 
-    def _loop(self, lock_conn: psycopg.Connection[Any], stop: threading.Event) -> None:
-        while not stop.is_set():
-            try:
-                if self.dispatch_once() >= self.batch:
-                    continue
-            except (psycopg.OperationalError, PoolTimeout):
-                raise  # reconnect (and re-acquire the lead) in run()
-            except Exception as exc:  # noqa: BLE001 - a broker outage must not end the dispatcher
-                # Claimed rows that were not sent come back when their lease runs out.
-                log.error("dispatch_failed", error=repr(exc))
-                stop.wait(1.0)
-                continue
-            wait = self.seconds_to_next()
-            if wait > 0:
-                # Sleep until the earliest due time; a NOTIFY (earlier work planned) wakes us sooner.
-                self.idle = True
-                try:
-                    # A stop signal that came just before ``idle`` was set did not interrupt
-                    # anything: look once more, now that later ones will.
-                    if stop.is_set():
-                        return
-                    wait_for_notify(lock_conn, wait)
-                finally:
-                    self.idle = False
+    @property
+    def leading(self) -> threading.Event:
+        return self.follower.leading
 
-    def _lead(self, conn: psycopg.Connection[Any], stop: threading.Event) -> bool:
-        announced = False
-        while not stop.is_set():
-            row = conn.execute(LOCK_SQL).fetchone()
-            if row and row[0]:
-                return True
-            if not announced:
-                log.info("dispatcher_standby")
-                announced = True
-            stop.wait(self.standby_poll)
-        return False
+    @property
+    def idle(self) -> bool:
+        """True while asleep until the next due time (a NOTIFY wakes it sooner)."""
+        return self.follower.idle

@@ -48,7 +48,8 @@ class Dispatcher:
         return found
 
     def said(self, event: str) -> bool:
-        return any(line.get("event") == event for line in self.lines())
+        """Whether the dispatcher's follower loop logged ``event``."""
+        return any(line.get("event") == event and line.get("follower") == "dispatcher" for line in self.lines())
 
     def dispatched(self) -> set[str]:
         return {line["share_id"] for line in self.lines() if line.get("event") == "share_dispatched"}
@@ -63,10 +64,10 @@ class Dispatcher:
 def two_dispatchers(settings: Settings, tmp_path: Path) -> Iterator[tuple[Dispatcher, Dispatcher]]:
     first = Dispatcher(settings, tmp_path / "first.log")
     try:
-        wait_until(lambda: first.said("dispatcher_leading"), timeout=60, what="the first dispatcher to lead")
+        wait_until(lambda: first.said("follower_leading"), timeout=60, what="the first dispatcher to lead")
         second = Dispatcher(settings, tmp_path / "second.log")
         try:
-            wait_until(lambda: second.said("dispatcher_standby"), timeout=60, what="the second to stand by")
+            wait_until(lambda: second.said("follower_standby"), timeout=60, what="the second to stand by")
             yield first, second
         finally:
             second.stop()
@@ -91,7 +92,7 @@ def test_the_standby_takes_the_lead_within_seconds_and_redispatches_nothing_earl
         stopped = time.monotonic()
         leader.process.send_signal(how)
         # Then the standby leads within 5 seconds
-        wait_until(lambda: standby.said("dispatcher_leading"), timeout=5, interval=0.05,
+        wait_until(lambda: standby.said("follower_leading"), timeout=5, interval=0.05,
                    what="the standby to take the lead")
         took_over = time.monotonic() - stopped
         print(f"{how.name}: standby leading {took_over:.2f} s after the leader was stopped")

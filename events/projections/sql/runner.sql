@@ -8,9 +8,6 @@ ON CONFLICT (name) DO UPDATE
 SET epoch = EXCLUDED.epoch, tx_id = EXCLUDED.tx_id, position = EXCLUDED.position,
     events_applied = c.events_applied + EXCLUDED.events_applied, updated_at = now()
 
--- name: try_lock
-SELECT pg_try_advisory_lock(hashtext('followthrough:projection:' || %(name)s))
-
 -- name: lags
 SELECT name, epoch, tx_id::text, position, events_applied, updated_at FROM projection_checkpoints ORDER BY name
 
