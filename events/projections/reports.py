@@ -15,21 +15,12 @@ GroupBy = Literal["account", "owner", "channel", "day", "week", "workspace"]
 
 # The follow-through rate is defined once, in the database (migration 0011):
 #   followthrough_rate(done_on_time, done_late, overdue)
-#     = done_on_time / (done_on_time + done_late + overdue), NULL when the sum is 0.
-# Every reader calls it: these reports (the API and the dashboard), /metrics
-# (metrics.sql), the followthrough_daily view and the Grafana panels (k8s/grafana.py).
-# Only the audit (scheduler/services/audit.py) recounts it by its own path, to compare.
+#     = done_on_time / (done_on_time + done_late + overdue), NULL (no rate) when the sum is 0.
+# Every reader calls it: these reports (the API's /v1/followthrough, the dashboard and the
+# CLI report), /metrics (metrics.sql), the followthrough_daily view and the Grafana panels
+# (k8s/grafana.py). Only the audit (scheduler/services/recount.py) recounts it by its own
+# path, to compare. A test holds every reader to it (tests/integration/test_followthrough_rate.py).
 RATE_FUNCTION = "followthrough_rate"
-
-
-def followthrough_rate(conn: psycopg.Connection[Any], done_on_time: int, done_late: int, overdue: int) -> float | None:
-    """The follow-through rate of these counts, as the SQL function ``followthrough_rate``
-    computes it for every report: done on time over settled, ``None`` (no rate) when none
-    is settled, never 0 or 1."""
-    row = conn.execute("SELECT followthrough_rate(%s::bigint, %s::bigint, %s::bigint)",
-                       (done_on_time, done_late, overdue)).fetchone()
-    return None if row is None or row[0] is None else float(row[0])
-TaskState = Literal["open", "overdue", "done", "pending", "cancelled"]
 
 
 def followthrough(

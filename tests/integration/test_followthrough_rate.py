@@ -4,6 +4,7 @@ reports, the view and /metrics' query all give what it gives."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -14,6 +15,7 @@ import pytest
 from events import sqlfiles
 from events.projections import reports
 from tests.support.database import connect
+from tests.support.observability import GRAFANA
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 ACCOUNT = UUID(int=10)  # one account: the view groups by account
@@ -44,13 +46,15 @@ def conn(database_url: str) -> Any:
 def test_no_settled_task_is_no_rate_never_zero_or_one(conn: psycopg.Connection[Any]) -> None:
     # Given nothing settled
     # When the function is asked
-    # Then it has no rate, through the SQL function and through its Python name alike
-    assert conn.execute("SELECT followthrough_rate(0, 0, 0)").fetchone() == (None,)
-    assert reports.followthrough_rate(conn, 0, 0, 0) is None
+    # Then it has no rate; settled counts give done on time over settled, 0 and 1 included
+    def rate(*counts: int) -> Any:
+        row = conn.execute("SELECT followthrough_rate(%s, %s, %s)", counts).fetchone()
+        assert row is not None
+        return row[0]
+
     assert reports.RATE_FUNCTION == "followthrough_rate"
-    assert reports.followthrough_rate(conn, 1, 1, 2) == 0.25
-    assert reports.followthrough_rate(conn, 0, 0, 3) == 0.0
-    assert reports.followthrough_rate(conn, 3, 0, 0) == 1.0
+    assert rate(0, 0, 0) is None
+    assert (rate(1, 1, 2), rate(0, 0, 3), rate(3, 0, 0)) == (0.25, 0.0, 1.0)
 
 
 def test_the_function_is_the_definition_for_any_counts(conn: psycopg.Connection[Any]) -> None:
@@ -113,3 +117,23 @@ def test_a_weeks_rate_is_over_its_summed_counts_not_a_mean_of_its_days(conn: psy
     # Then each week is keyed by its Monday, its rate its on-time count over its settled count
     assert [(r["key"], r["done_on_time"], r["overdue"], r["rate"]) for r in rows] == [
         ("2026-11-23", 1, 3, 0.25), ("2026-11-30", 2, 0, 1.0)]
+
+
+def test_every_reader_calls_the_function_and_none_divides_by_itself(conn: psycopg.Connection[Any]) -> None:
+    # Given every reader of the rate: the reports, /metrics, the view, the audit's read, Grafana
+    readers = {
+        "reports.sql": reports.Q["followthrough"],
+        "metrics.sql": METRICS["followthrough_by_workspace"],
+        "audit.sql": sqlfiles.load("scheduler.services", "audit.sql")["daily"],
+        "followthrough_daily": str(conn.execute("SELECT pg_get_viewdef('followthrough_daily')").fetchone()),
+    }
+    for name in ("followthrough-read-models.json",):
+        panels = json.loads((GRAFANA / name).read_text())["panels"]
+        readers |= {f"{name}: {p['title']}": target["rawSql"] for p in panels for target in p.get("targets", [])
+                    if "rate" in target.get("rawSql", "")}
+    # When their SQL is read
+    # Then each computes its rate through followthrough_rate(), never with a division of its own
+    assert len(readers) > 4
+    for name, text in readers.items():
+        assert f"{reports.RATE_FUNCTION}(" in text, name
+        assert "nullif" not in text.lower(), name
