@@ -154,7 +154,10 @@ class Guard:
         limit = self.config.max_body_bytes
         if length is not None and (not length.isdigit() or int(length) > limit):
             cap = self.config.drain_body_bytes
-            drained = length.isdigit() and int(length) <= cap and await drain(receive, cap)
+            # A client that asked "Expect: 100-continue" has sent nothing yet: reading would
+            # invite the body in (the server answers 100 first), so it is refused unread.
+            waiting = "100-continue" in headers.get("expect", "").lower()
+            drained = not waiting and length.isdigit() and int(length) <= cap and await drain(receive, cap)
             return (413, "Content too large", f"body: the request body is larger than {limit} bytes",
                     None if drained else {"Connection": "close"},
                     {"errors": [{"field": "body", "message": f"must be at most {limit} bytes"}]})

@@ -4,6 +4,7 @@ connection reset, with and without a token, with a Content-Length and chunked.""
 
 from __future__ import annotations
 
+import socket
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -68,3 +69,17 @@ def test_the_connection_serves_the_next_request_after_a_drained_413(base_url: st
     with urllib.request.urlopen(f"{base_url}/healthz", timeout=10) as response:
         # Then it answers
         assert response.status == 200
+
+
+def test_a_client_that_expects_100_continue_is_refused_before_it_sends_the_body(base_url: str) -> None:
+    # Given a client announcing 8 MB and waiting for "100 Continue" before sending it
+    host, port = base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as raw:
+        raw.sendall(f"POST /v1/shares HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+                    f"Content-Length: {EIGHT_MB}\r\nExpect: 100-continue\r\n\r\n".encode())
+        # When it reads the answer (having sent no byte of the body)
+        answer = raw.recv(65536).decode()
+    # Then it is the 413 at once, not an invitation to send, and the connection is to be closed
+    assert answer.startswith("HTTP/1.1 413"), answer
+    assert "100 Continue" not in answer
+    assert "connection: close" in answer.lower()
