@@ -58,7 +58,6 @@ from events.pool import make_pool
 from events.store import EventStore
 from followthrough.local import embedded
 from followthrough.settings import Settings
-from scheduler.api.views import share_view
 from scheduler.domain.plans import StepInput
 from scheduler.services import accounts, workspaces
 from scheduler.services.share_stream import ShareStreams
@@ -175,9 +174,8 @@ def plan_many(svc: ShareService, account_id: uuid.UUID, dues: Sequence[datetime]
             WS,
             PlanShare(account_id=account_id, text="benchmark post", scheduled_at=due, response_plan=PLAN),
             actor="bench",
-            render=share_view,
         )
-        return uuid.UUID(planned.body["id"])
+        return planned.share_id
 
     with ThreadPoolExecutor(max_workers=threads) as pool:
         return list(pool.map(one, dues))

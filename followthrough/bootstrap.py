@@ -199,6 +199,7 @@ def build_api(settings: Settings) -> Any:
     from followthrough import webhooks
     from scheduler.api.app import create_app
     from scheduler.api.deps import Services
+    from scheduler.services.replies import ReplyService
 
     # A request waits at most this long for a connection: while the database is away the
     # API answers 503 with Retry-After instead of hanging (scheduler.api.problems).
@@ -210,8 +211,10 @@ def build_api(settings: Settings) -> Any:
     def instance_limit(channel: str, config: Mapping[str, Any]) -> InstanceLimit | None:
         return mastodon.text_limit(config) if channel == "mastodon" else None
 
-    shares = ShareService(pool=store.pool, streams=ShareStreams(store, notifier), instance_limit=instance_limit,
+    streams = ShareStreams(store, notifier)
+    shares = ShareService(pool=store.pool, streams=streams, instance_limit=instance_limit,
                           horizon=timedelta(days=settings.api_schedule_horizon_days))
+    replies = ReplyService(pool=store.pool, streams=streams, clock=shares.clock, instance_limit=instance_limit)
 
     def start() -> None:
         store.pool.open(wait=True, timeout=30)
@@ -227,6 +230,7 @@ def build_api(settings: Settings) -> Any:
         pool=store.pool,
         store=store,
         shares=shares,
+        replies=replies,
         check_broker=lambda: ping(broker),
         start=start,
         stop=stop,

@@ -136,7 +136,7 @@ def sql_table(title: str, raw_sql: str, *, description: str = "") -> table.Panel
 FOLLOWTHROUGH_COLUMNS = """
     sum(open)::bigint AS open, sum(done_on_time)::bigint AS done_on_time, sum(done_late)::bigint AS done_late,
     sum(overdue)::bigint AS overdue,
-    sum(done_on_time)::float8 / nullif(sum(done_on_time + done_late + overdue), 0) AS rate"""
+    followthrough_rate(sum(done_on_time)::bigint, sum(done_late)::bigint, sum(overdue)::bigint) AS rate"""
 
 
 def read_models_dashboard() -> dash.Dashboard:
@@ -145,7 +145,8 @@ def read_models_dashboard() -> dash.Dashboard:
                  .multi(True).include_all(True).refresh(VariableRefresh.ON_TIME_RANGE_CHANGED))
     by_day = f"""
         SELECT day::timestamp AT TIME ZONE 'UTC' AS time,
-               sum(done_on_time)::float8 / nullif(sum(done_on_time + done_late + overdue), 0) AS rate
+               followthrough_rate(sum(done_on_time)::bigint, sum(done_late)::bigint,
+                                  sum(overdue)::bigint) AS rate
         FROM followthrough_daily
         WHERE {WORKSPACES} AND $__timeFilter(day::timestamp AT TIME ZONE 'UTC')
         GROUP BY 1 ORDER BY 1"""

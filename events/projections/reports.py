@@ -11,8 +11,16 @@ from events import sqlfiles
 from events.projections import replies
 
 Q = sqlfiles.load("events.projections.sql", "reports.sql")
-GroupBy = Literal["account", "owner", "channel", "day", "workspace"]
-TaskState = Literal["open", "overdue", "done", "pending", "cancelled"]
+GroupBy = Literal["account", "owner", "channel", "day", "week", "workspace"]
+
+# The follow-through rate is defined once, in the database (migration 0011):
+#   followthrough_rate(done_on_time, done_late, overdue)
+#     = done_on_time / (done_on_time + done_late + overdue), NULL (no rate) when the sum is 0.
+# Every reader calls it: these reports (the API's /v1/followthrough, the dashboard and the
+# CLI report), /metrics (metrics.sql), the followthrough_daily view and the Grafana panels
+# (k8s/grafana.py). Only the audit (scheduler/services/recount.py) recounts it by its own
+# path, to compare. A test holds every reader to it (tests/integration/test_followthrough_rate.py).
+RATE_FUNCTION = "followthrough_rate"
 
 
 def followthrough(

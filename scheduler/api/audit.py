@@ -12,7 +12,7 @@ from scheduler.services import audit as audit_service
 router = APIRouter(prefix="/v1", tags=["operations"])
 
 
-@router.get("/audit")
+@router.get("/audit", operation_id="get_audit")
 def workspace_audit(who: Reader, svc: ServicesDep) -> dict[str, Any]:
     """Recount the workspace's shares, tasks and follow-through rows from the log and
     compare them with the read models, at the projection's checkpoint. ``clean`` is false

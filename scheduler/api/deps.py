@@ -12,6 +12,7 @@ from psycopg_pool import ConnectionPool
 from events.store import EventStore
 from scheduler.api.config import ApiConfig
 from scheduler.services import workspaces
+from scheduler.services.replies import ReplyService
 from scheduler.services.shares import ShareService
 from scheduler.services.webhook_secrets import SecretBox
 from scheduler.services.workspaces import Principal
@@ -19,11 +20,12 @@ from scheduler.services.workspaces import Principal
 
 @dataclass
 class Services:
-    """What the API's routes use, built by the composition root."""
+    """What the API's routes use, built once by the composition root (never per request)."""
 
     pool: ConnectionPool[Any]
     store: EventStore
     shares: ShareService
+    replies: ReplyService
     check_broker: Callable[[], None]
     start: Callable[[], None]
     stop: Callable[[], None]

@@ -1,4 +1,4 @@
-"""Prometheus metrics from the read models and the log, computed when scraped.
+"""/metrics: Prometheus metrics from the read models and the log, computed when scraped.
 
 Figures for operators across all workspaces: shares by status, response tasks by
 state, the integrity count (must be 0), projection lag, the log horizon and the
@@ -8,15 +8,45 @@ The queries live with the read side (``events.projections.metrics``).
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 from collections.abc import Iterator
 from typing import Any
 
+from fastapi import APIRouter, Request
+from fastapi.responses import PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from psycopg_pool import ConnectionPool
 
 from events import monitoring
 from events.projections import metrics
+from scheduler.api.deps import ServicesDep
+from scheduler.errors import NotFoundError
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/metrics", response_class=PlainTextResponse, include_in_schema=False, operation_id="get_metrics")
+def serve_metrics(request: Request, svc: ServicesDep) -> PlainTextResponse:
+    if not _may_scrape(request, svc.config.metrics_token):
+        raise NotFoundError("page", request.url.path)
+    registry: CollectorRegistry = request.app.state.metrics_registry
+    return PlainTextResponse(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def _may_scrape(request: Request, token: str | None) -> bool:
+    """With a metrics token: its bearer only. Without: loopback clients only (`up` on one machine);
+    elsewhere serve metrics on their own port (FOLLOWTHROUGH_METRICS_PORT)."""
+    if token:
+        given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        return hmac.compare_digest(given.encode(), token.encode())
+    host = request.client.host if request.client else ""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class ReadModelCollector(Collector):

@@ -2,11 +2,18 @@
 security headers, one access-log line, metrics, and the last word on unexpected errors.
 
 Plain ASGI (no BaseHTTPMiddleware): the body is counted as it arrives, so a client cannot
-make the API read more than ``max_body_bytes`` of it, with or without a token.
+make the API keep more than ``max_body_bytes`` of it, with or without a token.
+
+A body refused as too large is still read to its end and dropped, up to ``drain_body_bytes``
+and for ``DRAIN_SECONDS`` at most, before the 413 goes out: a client that sends its whole
+body before reading anything (``urllib``, most scripts) would otherwise write into a closed
+connection and see "connection reset", never the 413. Past either bound the answer says
+``Connection: close`` and the client may see the reset after all.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import time
@@ -40,18 +47,34 @@ DOCS_CSP = (
 )
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
 DOCS_PATHS = ("/docs", "/redoc", "/static/docs")
+# How long a refused body may take to be read and dropped (a slow sender is cut off after it).
+DRAIN_SECONDS = 10.0
 
 
 class BodyTooLargeError(HTTPException):
     """Raised from ``receive`` once the body passes the bound (FastAPI lets HTTPExceptions through)."""
 
-    def __init__(self, limit: int) -> None:
-        super().__init__(413, f"body: the request body is larger than {limit} bytes")
+    def __init__(self, limit: int, *, drained: bool) -> None:
+        super().__init__(413, f"body: the request body is larger than {limit} bytes",
+                         headers=None if drained else {"Connection": "close"})
 
 
-def request_id_of(scope: Scope) -> str:
-    state = scope.get("state") or {}
-    return str(state.get("request_id", ""))
+async def drain(receive: Receive, cap: int, seconds: float = DRAIN_SECONDS) -> bool:
+    """Read and drop the rest of a request's body, at most ``cap`` bytes within ``seconds``;
+    True when its end was reached (the connection can then serve the next request)."""
+    seen = 0
+    try:
+        async with asyncio.timeout(seconds):
+            while seen <= cap:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return False
+                seen += len(message.get("body", b""))
+                if not message.get("more_body", False):
+                    return True
+    except TimeoutError:
+        return False
+    return False
 
 
 def route_of(scope: Scope) -> str:
@@ -110,7 +133,7 @@ class Guard:
             await send(message)
 
         try:
-            refused = await self._refuse_early(scope, headers)
+            refused = await self._refuse_early(scope, headers, receive)
             if refused is not None:
                 status, title, detail, extra_headers, extra = refused
                 await send_problem(send_with_headers, status, title, detail, request_id=request_id,
@@ -126,11 +149,17 @@ class Guard:
         finally:
             self._record(scope, int(outcome["status"]), time.perf_counter() - started, request_id)
 
-    async def _refuse_early(self, scope: Scope, headers: Headers) -> tuple[Any, ...] | None:
+    async def _refuse_early(self, scope: Scope, headers: Headers, receive: Receive) -> tuple[Any, ...] | None:
         length = headers.get("content-length")
         limit = self.config.max_body_bytes
         if length is not None and (not length.isdigit() or int(length) > limit):
-            return (413, "Content too large", f"body: the request body is larger than {limit} bytes", None,
+            cap = self.config.drain_body_bytes
+            # A client that asked "Expect: 100-continue" has sent nothing yet: reading would
+            # invite the body in (the server answers 100 first), so it is refused unread.
+            waiting = "100-continue" in headers.get("expect", "").lower()
+            drained = not waiting and length.isdigit() and int(length) <= cap and await drain(receive, cap)
+            return (413, "Content too large", f"body: the request body is larger than {limit} bytes",
+                    None if drained else {"Connection": "close"},
                     {"errors": [{"field": "body", "message": f"must be at most {limit} bytes"}]})
         client = scope.get("client")
         address = client[0] if client else "unknown"
@@ -152,7 +181,8 @@ class Guard:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    raise BodyTooLargeError(limit)
+                    ended = not message.get("more_body", False)
+                    raise BodyTooLargeError(limit, drained=ended or await drain(receive, self.config.drain_body_bytes))
             return message
 
         return bounded

@@ -19,7 +19,6 @@ from scheduler.api.views import iso
 from scheduler.domain.share import ShareState, reply_uuid
 from scheduler.domain.share.thread import ReplyState
 from scheduler.errors import InvalidInputError
-from scheduler.services.replies import ReplyService
 
 router = APIRouter(prefix="/v1", tags=["replies"])
 
@@ -30,10 +29,6 @@ class AnswerIn(Body):
 
 class DismissIn(Body):
     reason: str = Field(default="", max_length=1000, examples=["spam"])
-
-
-def _service(svc: ServicesDep) -> ReplyService:
-    return ReplyService(pool=svc.pool, streams=svc.shares.streams, clock=svc.shares.clock)
 
 
 def encode_cursor(collected_at: datetime, reply_id: UUID) -> str:
@@ -105,7 +100,7 @@ def reply_view(state: ShareState, reply: ReplyState) -> dict[str, Any]:
     }
 
 
-@router.get("/replies")
+@router.get("/replies", operation_id="list_replies")
 def list_replies(
     who: Reader,
     svc: ServicesDep,
@@ -127,17 +122,17 @@ def list_replies(
     return {"items": [row_view(r) for r in page], "next_cursor": following}
 
 
-@router.post("/replies/{reply_id}/answer", status_code=202)
+@router.post("/replies/{reply_id}/answer", status_code=202, operation_id="answer_reply")
 def answer_reply(reply_id: UUID, body: AnswerIn, who: Writer, svc: ServicesDep) -> JSONResponse:
     """Publish ``text`` as a reply to this one, through the share's channel (asynchronously:
     ``answer.status`` goes requested -> sending -> answered, with ``answer.url``)."""
-    state, reply = _service(svc).answer(who.workspace_id, reply_id, text=body.text, by=f"token:{who.token_id}")
+    state, reply = svc.replies.answer(who.workspace_id, reply_id, text=body.text, by=f"token:{who.token_id}")
     return JSONResponse(reply_view(state, reply), status_code=202)
 
 
-@router.post("/replies/{reply_id}/dismiss")
+@router.post("/replies/{reply_id}/dismiss", operation_id="dismiss_reply")
 def dismiss_reply(reply_id: UUID, who: Writer, svc: ServicesDep, body: DismissIn | None = None) -> dict[str, Any]:
     """Mark a reply that needs no answer."""
-    state, reply = _service(svc).dismiss(who.workspace_id, reply_id, reason=body.reason if body else "",
+    state, reply = svc.replies.dismiss(who.workspace_id, reply_id, reason=body.reason if body else "",
                                          by=f"token:{who.token_id}")
     return reply_view(state, reply)

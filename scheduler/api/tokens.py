@@ -33,7 +33,7 @@ def token_view(info: workspaces.TokenInfo) -> dict[str, Any]:
             "revoked_at": iso(info.revoked_at)}
 
 
-@router.post("/tokens", status_code=201)
+@router.post("/tokens", status_code=201, operation_id="create_token")
 def create_token(body: TokenIn, who: Writer, svc: ServicesDep) -> JSONResponse:
     """A new token of the caller's workspace; the answer's ``token`` is never shown again."""
     if body.expires_at is not None and body.expires_at <= datetime.now(UTC):
@@ -44,14 +44,14 @@ def create_token(body: TokenIn, who: Writer, svc: ServicesDep) -> JSONResponse:
     return JSONResponse({**token_view(info), "token": token}, status_code=201)
 
 
-@router.get("/tokens")
+@router.get("/tokens", operation_id="list_tokens")
 def list_tokens(who: Writer, svc: ServicesDep, include_revoked: bool = False) -> dict[str, Any]:
     with svc.pool.connection() as conn:
         found = workspaces.list_tokens(conn, who.workspace_id, include_revoked=include_revoked)
     return {"tokens": [token_view(t) for t in found]}
 
 
-@router.delete("/tokens/{token_id}", status_code=204)
+@router.delete("/tokens/{token_id}", status_code=204, operation_id="revoke_token")
 def revoke_token(token_id: Annotated[UUID, "the token's id"], who: Writer, svc: ServicesDep) -> Response:
     with svc.pool.connection() as conn:
         workspaces.revoke_token(conn, who.workspace_id, token_id)

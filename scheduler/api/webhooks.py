@@ -72,7 +72,7 @@ def delivery_view(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, operation_id="register_webhook")
 def register_webhook(body: WebhookIn, who: Writer, svc: ServicesDep) -> JSONResponse:
     assert svc.webhook_secrets is not None, "the composition root gives the API its webhook secret keys"
     with svc.pool.connection() as conn:
@@ -83,34 +83,34 @@ def register_webhook(body: WebhookIn, who: Writer, svc: ServicesDep) -> JSONResp
     return JSONResponse({**view, "secret": registered.secret}, status_code=201)
 
 
-@router.get("")
+@router.get("", operation_id="list_webhooks")
 def list_webhooks(who: Reader, svc: ServicesDep) -> dict[str, Any]:
     with svc.pool.connection() as conn:
         return {"webhooks": [endpoint_view(r) for r in webhooks.endpoints(conn, who.workspace_id)],
                 "event_types": list(EVENT_TYPES)}
 
 
-@router.get("/{endpoint_id}")
+@router.get("/{endpoint_id}", operation_id="get_webhook")
 def get_webhook(endpoint_id: UUID, who: Reader, svc: ServicesDep) -> dict[str, Any]:
     with svc.pool.connection() as conn:
         return endpoint_view(webhooks.endpoint(conn, who.workspace_id, endpoint_id))
 
 
-@router.delete("/{endpoint_id}", status_code=204)
+@router.delete("/{endpoint_id}", status_code=204, operation_id="delete_webhook")
 def delete_webhook(endpoint_id: UUID, who: Writer, svc: ServicesDep) -> Response:
     with svc.pool.connection() as conn:
         webhooks.delete(conn, who.workspace_id, endpoint_id)
     return Response(status_code=204)
 
 
-@router.post("/{endpoint_id}/enable")
+@router.post("/{endpoint_id}/enable", operation_id="enable_webhook")
 def enable_webhook(endpoint_id: UUID, who: Writer, svc: ServicesDep) -> dict[str, Any]:
     with svc.pool.connection() as conn:
         webhooks.enable(conn, who.workspace_id, endpoint_id)
         return endpoint_view(webhooks.endpoint(conn, who.workspace_id, endpoint_id))
 
 
-@router.get("/{endpoint_id}/deliveries")
+@router.get("/{endpoint_id}/deliveries", operation_id="list_webhook_deliveries")
 def webhook_deliveries(
     endpoint_id: UUID,
     who: Reader,

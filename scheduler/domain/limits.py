@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +44,13 @@ CHANNELS = tuple(DEFAULT_LIMITS)
 # What a server says of itself: (max_characters, characters a URL counts for, or None:
 # in full). Read by the caller (I/O); Mastodon servers may raise or lower the default.
 InstanceLimit = tuple[int, int | None]
+# How a service asks for it: (channel, account config) -> what the server says, or None.
+InstanceLimits = Callable[[str, Mapping[str, Any]], InstanceLimit | None]
+
+
+def no_instance_limit(_channel: str, _config: Mapping[str, Any]) -> InstanceLimit | None:
+    """No server asked: the account's own limit or the channel's default applies."""
+    return None
 
 
 def limit_for(channel: str, config: Mapping[str, Any], instance: InstanceLimit | None = None) -> TextLimit:

@@ -30,6 +30,7 @@ from scheduler.services.recount import (
     StoredEvent,
     Violation,
     daily_counts,
+    recounted_rate,
     share_row,
     task_row,
 )
@@ -240,14 +241,17 @@ def _compare_daily(
     conn: psycopg.Connection[Any], recount: Recount, report: AuditReport, scope: dict[str, Any], as_of: datetime
 ) -> None:
     expected = daily_counts(recount, scope["workspace_id"], as_of)
-    stored = {}
+    stored: dict[Any, tuple[Any, ...]] = {}
     for workspace_id, account_id, owner, day, *counts in conn.execute(Q["daily"], scope):
-        if any(counts):
+        if any(counts[:-1]):
             stored[(workspace_id, account_id, owner, day)] = tuple(counts)
     for key in expected.keys() | stored.keys():
-        want, got = expected.get(key, (0, 0, 0, 0)), stored.get(key, (0, 0, 0, 0))
+        want = expected.get(key, (0, 0, 0, 0))
+        got = stored.get(key, (0, 0, 0, 0, None))
         label = f"account={key[1]} owner={key[2]} day={plain(key[3])}"
-        for name, w, g in zip(DAILY_FIELDS, want, got, strict=True):
+        # The rate: the database's followthrough_rate() against the recount's own formula.
+        pairs = [*zip(DAILY_FIELDS, want, got[:-1], strict=True), ("rate", recounted_rate(want), got[-1])]
+        for name, w, g in pairs:
             if w != g:
                 report.of(key[0]).note(Difference("followthrough_daily", label, name, w, g))
 

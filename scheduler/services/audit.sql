@@ -49,7 +49,8 @@ WHERE %(workspace_id)s::text IS NULL OR workspace_id = %(workspace_id)s
 
 -- name: daily
 SELECT workspace_id, account_id::text, owner, day,
-       sum(open)::int, sum(done_on_time)::int, sum(done_late)::int, sum(overdue)::int
+       sum(open)::int, sum(done_on_time)::int, sum(done_late)::int, sum(overdue)::int,
+       followthrough_rate(sum(done_on_time)::bigint, sum(done_late)::bigint, sum(overdue)::bigint)
 FROM followthrough_daily
 WHERE %(workspace_id)s::text IS NULL OR workspace_id = %(workspace_id)s
 GROUP BY 1, 2, 3, 4

@@ -195,3 +195,12 @@ def daily_counts(recount: Recount, workspace_id: str | None, now: datetime) -> d
             else:
                 counts[0 if now < task.due_at else 3] += 1
     return {key: (c[0], c[1], c[2], c[3]) for key, c in totals.items() if any(c)}
+
+
+def recounted_rate(counts: DailyCounts) -> float | None:
+    """The follow-through rate of recounted figures, computed here on purpose (the audit's
+    own path): every reader calls the database's ``followthrough_rate``, which the audit
+    checks against this."""
+    _, on_time, late, overdue = counts
+    settled = on_time + late + overdue
+    return None if settled == 0 else on_time / settled

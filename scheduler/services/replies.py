@@ -19,7 +19,7 @@ from psycopg_pool import ConnectionPool
 from events.projections import replies as inbox
 from events.records import NewEvent
 from scheduler.domain import share as lifecycle
-from scheduler.domain.limits import check_text
+from scheduler.domain.limits import InstanceLimits, check_text, no_instance_limit
 from scheduler.domain.share import ShareState
 from scheduler.domain.share.thread import ReplyState
 from scheduler.errors import NotFoundError
@@ -38,6 +38,8 @@ class ReplyService:
     pool: ConnectionPool[Any]
     streams: ShareStreams
     clock: Callable[[], datetime] = utc_now
+    # What an account's server says of its text limit: the same one planning applies.
+    instance_limit: InstanceLimits = no_instance_limit
 
     def answer(self, workspace_id: str, reply_id: UUID, *, text: str, by: str) -> tuple[ShareState, ReplyState]:
         share_id, network_id = self._locate(workspace_id, reply_id)
@@ -46,7 +48,8 @@ class ReplyService:
             state, _ = self.streams.load(share_id, conn=conn)
             if state.planned is not None:
                 account = accounts.get(conn, workspace_id, state.planned.account_id)
-                check_text(state.planned.channel, account.config, text)
+                check_text(state.planned.channel, account.config, text,
+                           self.instance_limit(state.planned.channel, account.config))
             state, written = self._change(conn, workspace_id, share_id, by, lambda s: lifecycle.request_answer(
                 s, reply_id=network_id, text=text, by=by, now=now))
         if written:

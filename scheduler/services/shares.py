@@ -8,7 +8,7 @@ commit. Results are domain values; the API renders them and chooses status codes
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -26,7 +26,7 @@ from events.catalogue import SharePlanned
 from events.errors import ConcurrencyError
 from events.records import AppendResult, NewEvent, RecordedEvent
 from scheduler.domain import share as lifecycle
-from scheduler.domain.limits import InstanceLimit, check_text
+from scheduler.domain.limits import InstanceLimits, check_text, no_instance_limit
 from scheduler.domain.plans import StepInput, validate_plan
 from scheduler.domain.replies import cadence_from_config
 from scheduler.domain.share import ShareState
@@ -51,11 +51,6 @@ _EVENT_LOG_NAMES = {
     "ResponseTaskCompleted": "response_task_completed",
 }
 
-# How the caller shows a share (the API's JSON view); a plan stores it with its
-# idempotency key so that a repeat gets the first answer back.
-Render = Callable[[ShareState, Sequence[RecordedEvent], datetime], dict[str, Any]]
-
-
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -70,28 +65,35 @@ class PlanShare:
 
 @dataclass(frozen=True, slots=True)
 class Planned:
-    """A plan's answer: the rendered share, and whether it repeats an earlier request's."""
+    """A plan's answer: the share as planned (its ``SharePlanned`` folded alone), when it was
+    planned, the version written, and whether it repeats an earlier request's. A repeat
+    gets the same values as the first answer: the caller renders both alike."""
 
-    body: dict[str, Any]
+    state: ShareState
+    workspace_id: str
+    created_at: datetime
+    version: int
     replayed: bool
+
+    @property
+    def share_id(self) -> UUID:
+        assert self.state.share_id is not None
+        return self.state.share_id
 
 
 def _remember(
-    conn: psycopg.Connection[Any], result: AppendResult, *, body: dict[str, Any], workspace_id: str,
-    key: str | None, request_hash: str,
+    conn: psycopg.Connection[Any], result: AppendResult, *, share_id: UUID, created_at: datetime,
+    versions: list[int], workspace_id: str, key: str | None, request_hash: str,
 ) -> None:
-    """In the plan's transaction: the answer (with the version written), kept for repeats."""
-    body["version"] = result.version
+    """In the plan's transaction: what a repeat needs to give the first answer again."""
+    versions.append(result.version)
     if key is not None:
+        record = {"share_id": str(share_id), "version": result.version, "created_at": created_at.isoformat()}
         conn.execute(
             "INSERT INTO idempotency_keys (workspace_id, key, request_hash, status_code, response)"
             " VALUES (%s, %s, %s, %s, %s)",
-            (workspace_id, key, request_hash, CREATED, Jsonb(body)),
+            (workspace_id, key, request_hash, CREATED, Jsonb(record)),
         )
-
-
-def no_instance_limit(_channel: str, _config: Mapping[str, Any]) -> InstanceLimit | None:
-    return None
 
 
 @dataclass
@@ -100,7 +102,7 @@ class ShareService:
     streams: ShareStreams
     clock: Callable[[], datetime] = utc_now
     # What an account's server says of its text limit (the channel asks it; cached there).
-    instance_limit: Callable[[str, Mapping[str, Any]], InstanceLimit | None] = no_instance_limit
+    instance_limit: InstanceLimits = no_instance_limit
     # How far ahead a share may be scheduled (FOLLOWTHROUGH_API_SCHEDULE_HORIZON_DAYS).
     horizon: timedelta = timedelta(days=365)
 
@@ -128,7 +130,6 @@ class ShareService:
         command: PlanShare,
         *,
         actor: str,
-        render: Render,
         idempotency_key: str | None = None,
         request_body: Any = None,
     ) -> Planned:
@@ -144,13 +145,11 @@ class ShareService:
                 if idempotency_key is not None:
                     replay = self._replay(conn, workspace_id, idempotency_key, request_hash)
                     if replay is not None:
-                        return Planned(replay, replayed=True)
+                        return replay
                 planned = self._validate(conn, workspace_id, command, now)
-                body = render(lifecycle.fold([planned]), [], now)
-                body["created_at"] = now.isoformat()
-                body["workspace_id"] = workspace_id
-                remember = partial(_remember, body=body, workspace_id=workspace_id, key=idempotency_key,
-                                   request_hash=request_hash)
+                versions: list[int] = []
+                remember = partial(_remember, share_id=planned.share_id, created_at=now, versions=versions,
+                                   workspace_id=workspace_id, key=idempotency_key, request_hash=request_hash)
                 new = stamp([NewEvent(event=planned, event_id=lifecycle.event_id(planned.share_id, "planned"))],
                             workspace_id=workspace_id, actor=actor, share_id=planned.share_id)
                 try:
@@ -167,12 +166,14 @@ class ShareService:
                 scheduled_at=planned.scheduled_at.isoformat(),
                 tasks=len(planned.response_plan),
             )
-            return Planned(body, replayed=False)
+            return Planned(lifecycle.fold([planned]), workspace_id, now, versions[0], replayed=False)
         raise ConcurrencyError("idempotency", None, 0)
 
     def _replay(
         self, conn: psycopg.Connection[Any], workspace_id: str, key: str, request_hash: str
-    ) -> dict[str, Any] | None:
+    ) -> Planned | None:
+        """The first answer to this key again: its share's ``SharePlanned`` (never changed
+        by what happened since) and the time and version the first answer gave."""
         row = conn.execute(
             "SELECT request_hash, response FROM idempotency_keys WHERE workspace_id = %s AND key = %s",
             (workspace_id, key),
@@ -181,7 +182,12 @@ class ShareService:
             return None
         if row[0] != request_hash:
             raise IdempotencyKeyReusedError(key)
-        return dict(row[1])
+        record = dict(row[1])
+        # Keys stored before this format hold the whole answer: its "id" is the share's.
+        share_id = UUID(str(record.get("share_id") or record["id"]))
+        _, history = self.streams.load(share_id, conn=conn)
+        return Planned(lifecycle.fold([history[0].event]), workspace_id, datetime.fromisoformat(record["created_at"]),
+                       int(record["version"]), replayed=True)
 
     def _validate(
         self, conn: psycopg.Connection[Any], workspace_id: str, command: PlanShare, now: datetime

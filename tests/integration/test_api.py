@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -170,6 +171,28 @@ def test_an_idempotency_key_returns_the_first_answer_and_refuses_a_different_bod
     other = client.post("/v1/shares", headers=headers, json={**body, "text": "twice"})
     assert_problem(other, 422, "Idempotency-Key")
     assert event_count(database_url) == 1
+
+
+def test_a_repeat_gets_the_first_answer_whole_even_after_the_share_changed_and_from_old_records(
+    client: httpx.Client, auth: dict[str, str], account: dict[str, Any], database_url: str
+) -> None:
+    # Given a share planned under a key, then cancelled
+    body = {"account_id": account["id"], "text": "once", "response_plan": PLAN}
+    headers = {**auth, "Idempotency-Key": "plan-43"}
+    first = client.post("/v1/shares", headers=headers, json=body).json()
+    assert client.post(f"/v1/shares/{first['id']}/cancel", headers=auth).json()["status"] == "cancelled"
+    # When the plan is repeated
+    again = client.post("/v1/shares", headers=headers, json=body)
+    # Then the answer is the first one, field for field (planned, version 1), and nothing is written
+    assert again.status_code == 201
+    assert again.json() == first
+    assert (first["status"], first["version"]) == ("planned", 1)
+    # And a key stored before the record kept only the share, time and version (the whole
+    # answer) replays the same way
+    with connect(database_url) as conn:
+        conn.execute("UPDATE idempotency_keys SET response = %s::jsonb WHERE key = 'plan-43'",
+                     (json.dumps(first),))
+    assert client.post("/v1/shares", headers=headers, json=body).json() == first
 
 
 def test_a_workspace_cannot_see_another_workspaces_share(

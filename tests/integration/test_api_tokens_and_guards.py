@@ -121,7 +121,8 @@ def test_an_unexpected_error_is_a_500_problem_logged_once_with_the_request_id(se
     def boom() -> None:
         raise RuntimeError("kaput")
 
-    with serve(app, **bootstrap.API_SERVER_OPTIONS) as base, structlog.testing.capture_logs() as logs:
+    # (Logs captured until the server has stopped: its access line is written after the answer.)
+    with structlog.testing.capture_logs() as logs, serve(app, **bootstrap.API_SERVER_OPTIONS) as base:
         # When it is called
         response = httpx.get(f"{base}/boom", headers={"X-Request-ID": "req-000000001"})
     # Then the client gets a problem carrying the request id, and one log line has it

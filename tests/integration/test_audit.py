@@ -134,6 +134,25 @@ def test_an_altered_task_and_a_deleted_task_show_in_the_tasks_and_the_follow_thr
     assert not found.clean
 
 
+def test_a_wrong_rate_formula_in_the_database_is_caught_by_the_audits_own_recount(
+    settings: Settings, store: EventStore, sent_and_followed: list[UUID]
+) -> None:
+    # Given a clean audit, then the database's followthrough_rate() replaced by a wrong one
+    assert run_audit(settings.database_url or "", WS).clean
+    with psycopg.connect(settings.database_url or "", autocommit=True) as conn:
+        conn.execute("CREATE OR REPLACE FUNCTION followthrough_rate(done_on_time bigint, done_late bigint,"
+                     " overdue bigint)"
+                     " RETURNS double precision LANGUAGE sql IMMUTABLE AS $$ SELECT 0.5::float8 $$")
+    # When the audit runs
+    found = run_audit(settings.database_url or "", WS)
+    # Then the rate differs from the recount's own (1.0 where the task was done on time) and the counts do not
+    rates = [d for d in found.workspaces[WS].differences if d.relation == "followthrough_daily"]
+    assert rates
+    assert {d.field for d in rates} == {"rate"}
+    assert (1.0, 0.5) in {(d.log, d.read_model) for d in rates}
+    assert not found.clean
+
+
 def test_a_share_sent_without_its_tasks_in_the_log_is_a_violation_even_when_the_read_model_agrees(
     settings: Settings, store: EventStore, pool: ConnectionPool[Any]
 ) -> None:

@@ -30,7 +30,6 @@ from events.store import EventStore
 from followthrough import bootstrap
 from followthrough.bootstrap import channel_client
 from followthrough.settings import Settings
-from scheduler.api.views import share_view
 from scheduler.domain.plans import StepInput
 from scheduler.errors import InvalidInputError
 from scheduler.services import accounts, workspaces
@@ -487,8 +486,8 @@ def bluesky_account(pool: ConnectionPool[Any], devnet: Devnet, *, appview: bool 
 
 def plan_share(shares: ShareService, account: accounts.Account, text: str) -> UUID:
     planned = shares.plan(WS, PlanShare(account_id=account.id, text=text, scheduled_at=None, response_plan=PLAN),
-                          actor="test", render=share_view)
-    return UUID(planned.body["id"])
+                          actor="test")
+    return planned.share_id
 
 
 def types(store: EventStore, share_id: UUID) -> list[str]:

@@ -197,3 +197,24 @@ def test_a_share_is_settled_from_its_page_and_a_refused_change_is_said_on_the_pa
         shown = writer.get(cancelled.headers["location"]).text
         assert "Share cancelled." in shown
         assert "ShareCancelled" in shown
+
+
+def test_the_weekly_chart_takes_each_weeks_rate_from_the_report_by_week(base_url: str, database_url: str) -> None:
+    # Given tasks due in two ISO weeks: 23 Nov one on time and three overdue; 30 Nov two on time
+    with connect(database_url) as conn:
+        for day, on_time, overdue in (("2026-11-23", 1, 0), ("2026-11-27", 0, 3), ("2026-11-30", 2, 0)):
+            due = datetime.fromisoformat(f"{day}T12:00:00+00:00")
+            for done in [True] * on_time + [False] * overdue:
+                conn.execute(
+                    "INSERT INTO rm_response_tasks (task_id, share_id, workspace_id, account_id, account_name,"
+                    " channel, kind, owner, after_seconds, status, recorded_at, due_at, completed_at)"
+                    " VALUES (gen_random_uuid(), gen_random_uuid(), 'acme', gen_random_uuid(), 'launch', 'console',"
+                    " 'check_replies', 'alice', 3600, %s, now(), %s, %s)",
+                    ("done" if done else "open", due, due - timedelta(minutes=1) if done else None))
+    # When the overview is shown week by week
+    with _signed_in(base_url, _token(database_url, "read")) as client:
+        page = client.get("/dashboard", params={"from": "2026-11-23", "to": "2026-12-06", "by": "week"})
+    # Then each week's row has its rate over its summed counts (the database's followthrough_rate)
+    assert page.status_code == 200, page.text
+    rows = re.findall(r'<th scope="row">(week of [^<]+)</th>(?:(?!</tr>).)*?data-rate="([^"]+)"', page.text, re.S)
+    assert rows == [("week of 23 Nov", "0.2500"), ("week of 30 Nov", "1.0000")]

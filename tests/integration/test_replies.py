@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from uuid import UUID
 
 import httpx
 import orjson
@@ -19,7 +18,6 @@ from structlog.testing import capture_logs
 from events.store import EventStore
 from followthrough import bootstrap
 from followthrough.settings import Settings
-from scheduler.api.views import share_view
 from scheduler.services import workspaces
 from scheduler.services.shares import PlanShare, ShareService
 from tests.support.fake_bluesky import APP_PASSWORD, HANDLE, FakeBluesky
@@ -344,8 +342,8 @@ def test_shares_sent_together_each_get_their_first_look_on_the_schedule(
     # Given three console shares due together, on an account looking every 5 seconds
     rt = runtime(pool, store, ConsolePublisher(settings.console_dir.resolve()), clock=clock)
     account = account_on(pool, "console", {"replies": {"cadence": [{"until": "P1D", "every": "PT5S"}]}})
-    ids = [UUID(shares.plan(WS, PlanShare(account_id=account.id, text=f"note {i}", scheduled_at=None,
-                                          response_plan=ANSWER_PLAN), actor="test", render=share_view).body["id"])
+    ids = [shares.plan(WS, PlanShare(account_id=account.id, text=f"note {i}", scheduled_at=None,
+                                     response_plan=ANSWER_PLAN), actor="test").share_id
            for i in range(3)]
     # When one message publishes them (their posts recorded in one transaction)
     assert set(execute_shares(rt, ids).values()) == {"share_sent"}

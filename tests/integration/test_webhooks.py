@@ -20,7 +20,6 @@ from events.projections.shares import SharesProjection
 from events.records import NewEvent, metadata
 from events.store import EventStore
 from followthrough.settings import Settings
-from scheduler.api.views import share_view
 from scheduler.domain.plans import StepInput
 from scheduler.services import accounts
 from scheduler.services.shares import PlanShare, ShareService
@@ -120,7 +119,7 @@ def plan_with(shares: ShareService, account: accounts.Account, *, after: timedel
     """A share with one response step ``after`` its publication (``PT0S``: due as it is sent)."""
     command = PlanShare(account_id=account.id, text="hello", scheduled_at=at,
                         response_plan=[StepInput(kind="check_replies", after=after, owner="alice")])
-    return UUID(shares.plan(WS, command, actor="test", render=share_view).body["id"])
+    return shares.plan(WS, command, actor="test").share_id
 
 
 # The log's events a receiver is told about, by their webhook names (the catalogue's names

@@ -13,7 +13,6 @@ from events.projections import replies as inbox
 from events.projections.runner import ProjectionRunner
 from events.projections.shares import SharesProjection
 from events.store import EventStore
-from scheduler.api.views import share_view
 from scheduler.domain.plans import StepInput
 from scheduler.services import accounts, workspaces
 from scheduler.services.replies import ReplyService
@@ -46,8 +45,8 @@ def account_on(pool: ConnectionPool[Any], channel: str, config: dict[str, Any], 
 def sent_share(rt: Runtime, shares: ShareService, account: accounts.Account, text: str = "We launched!",
                plan: list[StepInput] | None = None) -> UUID:
     planned = shares.plan(WS, PlanShare(account_id=account.id, text=text, scheduled_at=None,
-                                        response_plan=plan or ANSWER_PLAN), actor="test", render=share_view)
-    share_id = UUID(planned.body["id"])
+                                        response_plan=plan or ANSWER_PLAN), actor="test")
+    share_id = planned.share_id
     assert execute_share(rt, share_id) == "share_sent"
     return share_id
 

@@ -74,8 +74,8 @@ def make_account(pool: ConnectionPool[Any], **kw: Any) -> accounts.Account:
 
 def plan(shares: ShareService, account: accounts.Account, *, at: datetime | None = None) -> UUID:
     planned = shares.plan(WS, PlanShare(account_id=account.id, text="hello", scheduled_at=at, response_plan=PLAN),
-                          actor="test", render=share_view)
-    return UUID(planned.body["id"])
+                          actor="test")
+    return planned.share_id
 
 
 def view(shares: ShareService, share_id: UUID) -> dict[str, Any]:

@@ -10,7 +10,10 @@ TODAY = date(2026, 11, 30)  # a Monday
 
 
 def _row(day: str, on_time: int, late: int, overdue: int, open_: int = 0) -> dict[str, object]:
-    return {"key": day, "done_on_time": on_time, "done_late": late, "overdue": overdue, "open": open_}
+    # The rate as the report gives it (the database's followthrough_rate; see test_followthrough_rate)
+    settled = on_time + late + overdue
+    return {"key": day, "done_on_time": on_time, "done_late": late, "overdue": overdue, "open": open_,
+            "rate": on_time / settled if settled else None}
 
 
 def test_a_day_with_nothing_settled_has_no_rate_never_zero_or_a_hundred_percent() -> None:
@@ -26,12 +29,13 @@ def test_a_day_with_nothing_settled_has_no_rate_never_zero_or_a_hundred_percent(
     assert bars[0].height > 0
 
 
-def test_weeks_add_up_their_days_counts_before_taking_the_rate() -> None:
-    # Given days of two ISO weeks (Mon 23 Nov and Mon 30 Nov)
-    rows = [_row("2026-11-23", 1, 0, 0), _row("2026-11-27", 0, 0, 3), _row("2026-11-30", 2, 0, 0)]
-    # When grouped by week
+def test_weeks_are_keyed_by_their_monday_and_take_the_reports_rate() -> None:
+    # Given the report's rows grouped by week (each keyed by its Monday; summing the days'
+    # counts before taking the rate is the SQL's part: test_followthrough_rate)
+    rows = [_row("2026-11-23", 1, 0, 3), _row("2026-11-30", 2, 0, 0)]
+    # When the chart's points are computed week by week from a Wednesday
     points = chart.points(rows, date(2026, 11, 25), TODAY, "week")
-    # Then each week's rate is its on-time count over its settled count (not a mean of daily rates)
+    # Then each week has its counts and rate
     assert [(p.start, p.on_time, p.overdue, p.rate) for p in points] == [
         (date(2026, 11, 23), 1, 3, 0.25), (date(2026, 11, 30), 2, 0, 1.0)]
 

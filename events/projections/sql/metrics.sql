@@ -28,14 +28,15 @@ GROUP BY kind
 
 -- name: followthrough_by_workspace
 -- Follow-through per workspace over the tasks due in the last 30 days (and those open
--- now): the counts behind the rate, and the rate itself (NULL when nothing is settled).
+-- now): the counts behind the rate, and the rate itself (followthrough_rate: NULL when nothing is settled).
 SELECT workspace_id,
        count(*) FILTER (WHERE state = 'open') AS open,
        count(*) FILTER (WHERE state = 'done' AND done_on_time) AS done_on_time,
        count(*) FILTER (WHERE state = 'done' AND NOT done_on_time) AS done_late,
        count(*) FILTER (WHERE state = 'overdue') AS overdue,
-       ((count(*) FILTER (WHERE state = 'done' AND done_on_time))::float8
-        / nullif(count(*) FILTER (WHERE state IN ('done', 'overdue')), 0)) AS rate
+       followthrough_rate(count(*) FILTER (WHERE state = 'done' AND done_on_time),
+                          count(*) FILTER (WHERE state = 'done' AND NOT done_on_time),
+                          count(*) FILTER (WHERE state = 'overdue')) AS rate
 FROM response_inbox
 WHERE state IN ('open', 'done', 'overdue')
   AND due_at >= now() - interval '30 days'

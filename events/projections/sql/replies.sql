@@ -74,6 +74,7 @@ SELECT CASE %(by)s
            WHEN 'owner' THEN o.owner
            WHEN 'channel' THEN r.channel
            WHEN 'day' THEN to_char(r.collected_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')
+           WHEN 'week' THEN to_char(date_trunc('week', r.collected_at AT TIME ZONE 'UTC'), 'YYYY-MM-DD')
            ELSE r.workspace_id
        END AS key,
        count(*) AS replies_received,

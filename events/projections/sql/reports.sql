@@ -1,20 +1,22 @@
 -- name: followthrough
 -- Follow-through over the tasks whose due time falls in [from, to), grouped by the
--- key asked for. rate = done on time / (done on time + done late + overdue); NULL
--- when nothing is settled. Time to respond counts from publish to completion.
+-- key asked for (a week is keyed by its Monday). The rate is followthrough_rate()
+-- (migration 0011), rounded for reading. Time to respond counts from publish to completion.
 SELECT CASE %(by)s
            WHEN 'account' THEN account_name
            WHEN 'owner' THEN owner
            WHEN 'channel' THEN channel
            WHEN 'day' THEN to_char(due_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')
+           WHEN 'week' THEN to_char(date_trunc('week', due_at AT TIME ZONE 'UTC'), 'YYYY-MM-DD')
            ELSE workspace_id
        END AS key,
        count(*) FILTER (WHERE state = 'open') AS open,
        count(*) FILTER (WHERE state = 'done' AND done_on_time) AS done_on_time,
        count(*) FILTER (WHERE state = 'done' AND NOT done_on_time) AS done_late,
        count(*) FILTER (WHERE state = 'overdue') AS overdue,
-       round(((count(*) FILTER (WHERE state = 'done' AND done_on_time))::numeric
-              / nullif(count(*) FILTER (WHERE state IN ('done', 'overdue')), 0)), 4)::float8 AS rate,
+       round(followthrough_rate(count(*) FILTER (WHERE state = 'done' AND done_on_time),
+                                count(*) FILTER (WHERE state = 'done' AND NOT done_on_time),
+                                count(*) FILTER (WHERE state = 'overdue'))::numeric, 4)::float8 AS rate,
        percentile_cont(0.5) WITHIN GROUP (
            ORDER BY extract(epoch FROM completed_at - (due_at - make_interval(secs => after_seconds))))
            FILTER (WHERE state = 'done') AS median_seconds_to_complete,

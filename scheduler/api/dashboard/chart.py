@@ -1,7 +1,9 @@
 """The follow-through chart: rows per day (or ISO week) turned into bars of an inline SVG.
 
-Pure: the template draws what this computes. A period with nothing settled has no rate and
-gets no bar (a dashed mark and "no tasks due" in its tooltip), never a 0 % bar.
+Pure: the template draws what this computes. The rows come from the report grouped by the
+chart's bucket, each with the rate the database's ``followthrough_rate`` gave it (so a week's
+rate is taken over its summed counts, by the one formula). A period with nothing settled
+has no rate and gets no bar (a dashed mark and "no tasks due" in its tooltip), never a 0 % bar.
 """
 
 from __future__ import annotations
@@ -23,14 +25,7 @@ class Point:
     late: int
     overdue: int
     open: int
-
-    @property
-    def settled(self) -> int:
-        return self.on_time + self.late + self.overdue
-
-    @property
-    def rate(self) -> float | None:
-        return None if self.settled == 0 else self.on_time / self.settled
+    rate: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,22 +43,21 @@ def week_start(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
 
-def points(day_rows: list[dict[str, Any]], first: date, last: date, bucket: Bucket) -> list[Point]:
-    """One point per day or week from ``first`` to ``last`` (inclusive), empty ones included."""
-    counts: dict[date, list[int]] = {}
-    for row in day_rows:
-        day = date.fromisoformat(str(row["key"]))
-        key = week_start(day) if bucket == "week" else day
-        acc = counts.setdefault(key, [0, 0, 0, 0])
-        for i, name in enumerate(("done_on_time", "done_late", "overdue", "open")):
-            acc[i] += int(row[name])
+def points(rows: list[dict[str, Any]], first: date, last: date, bucket: Bucket) -> list[Point]:
+    """One point per day or week from ``first`` to ``last`` (inclusive), empty ones included.
+    ``rows`` are the report's rows grouped by ``bucket`` (a week keyed by its Monday)."""
+    found = {date.fromisoformat(str(row["key"])): row for row in rows}
     step = timedelta(days=7 if bucket == "week" else 1)
     cursor = week_start(first) if bucket == "week" else first
     out = []
     while cursor <= last:
-        on_time, late, overdue, open_ = counts.get(cursor, [0, 0, 0, 0])
+        row = found.get(cursor)
         label = f"week of {cursor:%d %b}" if bucket == "week" else f"{cursor:%a %d %b}"
-        out.append(Point(label, cursor, on_time, late, overdue, open_))
+        if row is None:
+            out.append(Point(label, cursor, 0, 0, 0, 0, None))
+        else:
+            out.append(Point(label, cursor, int(row["done_on_time"]), int(row["done_late"]), int(row["overdue"]),
+                             int(row["open"]), row["rate"]))
         cursor += step
     return out
 

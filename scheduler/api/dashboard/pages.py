@@ -28,7 +28,7 @@ def overview(svc: Services, workspace_id: str, period: Period, today: date) -> d
         tables = {
             by: reports.followthrough(conn, workspace_id, by=by, start=start, end=end) for by, _ in BREAKDOWNS
         }
-        days = reports.followthrough(conn, workspace_id, by="day", start=start, end=end)
+        days = reports.followthrough(conn, workspace_id, by=period.by, start=start, end=end)
         total = reports.followthrough(conn, workspace_id, by="workspace", start=start, end=end)
         integrity = reports.sent_without_tasks(conn, workspace_id)
     keys = sorted(date.fromisoformat(str(r["key"])) for r in days)

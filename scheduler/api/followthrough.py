@@ -1,0 +1,37 @@
+"""/v1/followthrough: the follow-through report (the rate is the database's
+``followthrough_rate``; see ``events.projections.reports``)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+
+from events.projections import reports
+from scheduler.api.deps import Reader, ServicesDep
+from scheduler.api.schemas import Moment
+from scheduler.errors import InvalidInputError
+
+router = APIRouter(prefix="/v1", tags=["follow-through"])
+
+
+@router.get("/followthrough", operation_id="get_followthrough")
+def followthrough(
+    who: Reader,
+    svc: ServicesDep,
+    by: Literal["account", "owner", "channel", "day", "workspace"] = "account",
+    start: Annotated[Moment | None, Query(alias="from", description="RFC 3339 with an offset")] = None,
+    end: Annotated[Moment | None, Query(alias="to", description="RFC 3339 with an offset")] = None,
+) -> dict[str, Any]:
+    if start is not None and end is not None and end < start:
+        raise InvalidInputError("to", "must not be before from")
+    with svc.pool.connection() as conn:
+        rows = reports.followthrough(conn, who.workspace_id, by=by, start=start, end=end)
+        integrity = reports.sent_without_tasks(conn, who.workspace_id)
+    return {
+        "by": by,
+        "from": start.isoformat() if start else None,
+        "to": end.isoformat() if end else None,
+        "rows": rows,
+        "sent_shares_without_response_tasks": integrity,
+    }

@@ -1,0 +1,102 @@
+"""/v1/shares: plan a share, read it and its events, list them, reschedule, cancel, mark sent."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from events.projections import reports
+from scheduler.api.accounts import steps
+from scheduler.api.deps import Reader, ServicesDep, Writer
+from scheduler.api.schemas import CancelIn, MarkSentIn, RescheduleIn, ShareIn
+from scheduler.api.views import event_view, share_view
+from scheduler.services.shares import Planned, PlanShare
+
+router = APIRouter(prefix="/v1", tags=["shares"])
+
+ShareStatus = Literal["planned", "sending", "sent", "failed", "abandoned", "cancelled", "held"]
+
+
+def planned_view(planned: Planned) -> dict[str, Any]:
+    """The answer to a plan, and to its repeats under the same Idempotency-Key: the share as
+    planned, whatever happened to it since."""
+    body = share_view(planned.state, [], planned.created_at)
+    body["created_at"] = planned.created_at.isoformat()
+    body["workspace_id"] = planned.workspace_id
+    body["version"] = planned.version
+    return body
+
+
+@router.post("/shares", status_code=201, operation_id="plan_share")
+async def plan_share(
+    request: Request,
+    body: ShareIn,
+    who: Writer,
+    svc: ServicesDep,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)] = None,
+) -> JSONResponse:
+    raw = await request.json()
+    command = PlanShare(
+        account_id=body.account_id,
+        text=body.text,
+        scheduled_at=body.scheduled_at,
+        response_plan=steps(body.response_plan),
+    )
+    planned = await run_in_threadpool(
+        svc.shares.plan,
+        who.workspace_id,
+        command,
+        actor=f"token:{who.token_id}",
+        idempotency_key=idempotency_key,
+        request_body=raw,
+    )
+    return JSONResponse(planned_view(planned), status_code=201)
+
+
+@router.get("/shares", operation_id="list_shares")
+def list_shares(
+    who: Reader,
+    svc: ServicesDep,
+    status: ShareStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    with svc.pool.connection() as conn:
+        return {"shares": reports.shares(conn, who.workspace_id, status=status, limit=limit)}
+
+
+@router.get("/shares/{share_id}", operation_id="get_share")
+def get_share(share_id: UUID, who: Reader, svc: ServicesDep) -> dict[str, Any]:
+    state, history = svc.shares.load(who.workspace_id, share_id)
+    return share_view(state, history, svc.shares.clock())
+
+
+@router.get("/shares/{share_id}/events", operation_id="list_share_events")
+def share_events(share_id: UUID, who: Reader, svc: ServicesDep) -> list[dict[str, Any]]:
+    _, history = svc.shares.load(who.workspace_id, share_id)
+    return [event_view(r) for r in history]
+
+
+@router.post("/shares/{share_id}/reschedule", operation_id="reschedule_share")
+def reschedule_share(share_id: UUID, body: RescheduleIn, who: Writer, svc: ServicesDep) -> dict[str, Any]:
+    state, history = svc.shares.reschedule(who.workspace_id, share_id, body.scheduled_at,
+                                           actor=f"token:{who.token_id}")
+    return share_view(state, history, svc.shares.clock())
+
+
+@router.post("/shares/{share_id}/mark-sent", operation_id="mark_share_sent")
+def mark_share_sent(share_id: UUID, body: MarkSentIn, who: Writer, svc: ServicesDep) -> dict[str, Any]:
+    """Settle a share held for an unknown outcome: the post is there, at ``url``."""
+    state, history = svc.shares.mark_sent(who.workspace_id, share_id, url=body.url, external_id=body.external_id,
+                                          sent_at=body.sent_at, actor=f"token:{who.token_id}")
+    return share_view(state, history, svc.shares.clock())
+
+
+@router.post("/shares/{share_id}/cancel", operation_id="cancel_share")
+def cancel_share(share_id: UUID, who: Writer, svc: ServicesDep, body: CancelIn | None = None) -> dict[str, Any]:
+    reason = body.reason if body else ""
+    state, history = svc.shares.cancel(who.workspace_id, share_id, reason=reason, actor=f"token:{who.token_id}")
+    return share_view(state, history, svc.shares.clock())
