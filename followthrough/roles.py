@@ -14,7 +14,7 @@ from typing import Any
 
 import psycopg
 
-from followthrough import bootstrap
+from followthrough import connections
 from followthrough.run import Run
 from followthrough.settings import Settings
 from followthrough.signals import Interrupted, stop_on_signals
@@ -22,7 +22,7 @@ from scheduler.services import workspaces
 
 
 def migrate(run: Run) -> int:
-    bootstrap.migrate(run.settings)
+    connections.migrate(run.settings)
     print("database migrated to the latest revision", file=sys.stderr)
     return 0
 
@@ -30,13 +30,15 @@ def migrate(run: Run) -> int:
 def api(run: Run) -> int:
     import uvicorn
 
-    bootstrap.wait_for_schema(run.settings)
+    from followthrough import bootstrap  # the server roles alone load Dramatiq, httpx and FastAPI
+
+    connections.wait_for_schema(run.settings)
     settings = run.settings
     if settings.api_workers > 1:
         # Each uvicorn worker process builds its own app from the environment; each counts
         # its own HTTP metrics, so a separate metrics port is not served (see README).
-        os.environ.update({"DATABASE_URL": bootstrap.database_url(settings),
-                           "BROKER_URL": bootstrap.broker_url(settings)})
+        os.environ.update({"DATABASE_URL": connections.database_url(settings),
+                           "BROKER_URL": connections.broker_url(settings)})
         uvicorn.run("followthrough.bootstrap:api_from_environment", factory=True, workers=settings.api_workers,
                     host=settings.api_host, port=settings.api_port, **bootstrap.API_SERVER_OPTIONS)
         return 0
@@ -51,7 +53,9 @@ def api(run: Run) -> int:
 
 
 def dispatcher(run: Run) -> int:
-    bootstrap.wait_for_schema(run.settings)
+    from followthrough import bootstrap
+
+    connections.wait_for_schema(run.settings)
     stop = threading.Event()
     with bootstrap.dispatcher(run.settings) as leader:
         # Idle in LISTEN, a stop leaves at once: closing the lock connection releases the lead.
@@ -62,7 +66,9 @@ def dispatcher(run: Run) -> int:
 
 
 def projector(run: Run) -> int:
-    bootstrap.wait_for_schema(run.settings)
+    from followthrough import bootstrap
+
+    connections.wait_for_schema(run.settings)
     stop = threading.Event()
     stop_on_signals(stop)
     bootstrap.run_projector(run.settings, stop)
@@ -124,8 +130,8 @@ def up(run: Run) -> int:
     settings = run.settings
     stop = threading.Event()
     stop_on_signals(stop)
-    bootstrap.migrate(settings)
-    with bootstrap.connect(settings, "up") as conn:
+    connections.migrate(settings)
+    with connections.connect(settings, "up") as conn:
         token = default_token(conn, settings.home)
     supervisor = Supervisor(
         env=child_env(settings),
