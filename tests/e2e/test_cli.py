@@ -1,10 +1,7 @@
-"""The `followthrough` command as an operator runs it."""
+"""The `followthrough` command as an operator runs it (in this process: ``tests.support.cli``)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import uuid
 from typing import Any
 
@@ -16,20 +13,15 @@ from events.catalogue import ShareCancelled
 from events.records import NewEvent
 from events.store import EventStore
 from scheduler.services import workspaces
+from tests.support.cli import cli, command_env
 from tests.support.database import connect
 
 pytestmark = pytest.mark.e2e
 
 
-def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "followthrough.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=120, check=False)
-
-
 @pytest.fixture
 def env(database_url: str, broker_url: str, tmp_path: Any) -> dict[str, str]:
-    return {**os.environ, "DATABASE_URL": database_url, "BROKER_URL": broker_url,
-            "FOLLOWTHROUGH_HOME": str(tmp_path), "FOLLOWTHROUGH_LOG_FORMAT": "json"}
+    return command_env(database_url, broker_url, tmp_path)
 
 
 def test_token_create_prints_only_the_token(env: dict[str, str]) -> None:
