@@ -5,6 +5,7 @@ HTTP client a publisher talks to them with."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TypeVar
 
 import httpx
 import pytest
@@ -13,21 +14,23 @@ from tests.support.fake_bluesky import FakeBluesky
 from tests.support.fake_mastodon import FakeMastodon
 from tests.support.servers import serve
 
+Fake = TypeVar("Fake", FakeMastodon, FakeBluesky)
 
-@pytest.fixture(scope="module")
-def mastodon_server() -> Iterator[FakeMastodon]:
-    fake = FakeMastodon()
+
+def served(fake: Fake) -> Iterator[Fake]:
     with serve(fake.build()) as url:
         fake.base_url = url
         yield fake
+
+
+@pytest.fixture(scope="module")
+def mastodon_server() -> Iterator[FakeMastodon]:
+    yield from served(FakeMastodon())
 
 
 @pytest.fixture(scope="module")
 def bluesky_server() -> Iterator[FakeBluesky]:
-    fake = FakeBluesky()
-    with serve(fake.build()) as url:
-        fake.base_url = url
-        yield fake
+    yield from served(FakeBluesky())
 
 
 @pytest.fixture
