@@ -77,13 +77,22 @@ def settle(runner: ProjectionRunner, pool: ConnectionPool[Any]) -> None:
     wait_until(done, timeout=30, interval=0.05, what=f"the {runner.projection.name} projection to catch up")
 
 
+def drain(hooks: WebhookDeliverer) -> int:
+    """Sweep, then deliver until nothing is due now: the deliverer's own steps, without its loop."""
+    hooks.sweep_overdue()
+    total = 0
+    while (n := hooks.step()) > 0:
+        total += n
+    return total
+
+
 def deliver_until(hooks: WebhookDeliverer, runner: ProjectionRunner, done: Any, *, what: str,
                   timeout: float = 30) -> None:
     """Catch the projection up and deliver what is due, until ``done()`` holds."""
 
     def step() -> Any:
         runner.catch_up()
-        hooks.drain()
+        drain(hooks)
         return done()
 
     wait_until(step, timeout=timeout, interval=0.05, what=what)
