@@ -15,6 +15,7 @@ from events.store import EventStore
 from scheduler.services import workspaces
 from tests.support.cli import cli, command_env
 from tests.support.database import connect
+from tests.support.system import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -52,6 +53,10 @@ def test_log_tail_prints_one_line_per_event_and_log_status_reports_the_horizon(
     stream = f"share-{uuid.uuid4()}"
     store.append(stream, [NewEvent(ShareCancelled(reason=str(i))) for i in range(3)], expected_version=0,
                  workspace_id="acme")
+    # (read once no transaction older than the append still runs anywhere on the server:
+    # the log's horizon, which `--no-follow` stops at)
+    wait_until(lambda: sum(r.stream_id == stream for r in store.read_all()) == 3, timeout=30,
+               what="the events below the log's horizon")
     tail = cli("log", "tail", "--from-start", "--no-follow", "--format", "json", env=env)
     assert tail.returncode == 0, tail.stderr
     lines = [orjson.loads(line) for line in tail.stdout.splitlines()]

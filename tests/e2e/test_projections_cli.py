@@ -36,6 +36,8 @@ def test_an_operator_sees_a_projection_behind_rebuilds_it_and_sees_it_caught_up(
     assert before["checkpoint"] == "0/0/0"
     assert before["lag_seconds"] >= 0
     # When the operator rebuilds it (no terminal: no progress bar, a summary line after the log lines)
+    wait_until(lambda: sum(1 for _ in store.read_all()) == written, timeout=30,
+               what="every event below the log's horizon (a rebuild reads up to it)")
     done = cli("projections", "rebuild", "shares", env=env)
     # Then it says what it did, and the status shows it caught up with every event applied
     assert done.returncode == 0, done.stderr
