@@ -4,13 +4,14 @@ person starts it, against a migrated database."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from typing import Any
 
 import orjson
 import pytest
+
+from tests.support.cli import command_env
 
 pytestmark = pytest.mark.e2e
 
@@ -38,8 +39,7 @@ def loaded(*args: str, env: dict[str, str]) -> tuple[int, set[str]]:
 
 @pytest.fixture
 def env(database_url: str, broker_url: str, tmp_path: Any) -> dict[str, str]:
-    return {**os.environ, "DATABASE_URL": database_url, "BROKER_URL": broker_url,
-            "FOLLOWTHROUGH_HOME": str(tmp_path), "FOLLOWTHROUGH_LOG_FORMAT": "json"}
+    return command_env(database_url, broker_url, tmp_path)
 
 
 @pytest.mark.parametrize("command", [
