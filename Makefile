@@ -31,9 +31,9 @@ $(VENV)/.synced-run: $(UV) pyproject.toml uv.lock
 run: $(VENV)/.synced-run
 	$(BIN)/followthrough up $(ARGS)
 
-## test: lint, type-check, then every test (unit, contract, integration, end-to-end, faults) with coverage
+## test: lint, type-check, then every test (unit, contract, integration, end-to-end, faults) with coverage; prints the 25 slowest
 test: lint typecheck k8s-validate devnet
-	$(BIN)/pytest --cov --cov-report=term:skip-covered --cov-fail-under=$(COVERAGE_FLOOR) $(ARGS)
+	$(BIN)/pytest --cov --cov-report=term:skip-covered --cov-fail-under=$(COVERAGE_FLOOR) --durations=25 $(ARGS)
 
 ## check: the quick loop: lint, type-check, every test but the fault and slow ones
 check: lint typecheck

@@ -125,7 +125,7 @@ def free_port() -> int:
 
 def prepare(url: str, broker: str, home: Path) -> tuple[str, str]:
     """Migrate, a token and a console account, and the bare endpoints' table."""
-    from followthrough.bootstrap import migrate
+    from followthrough.connections import migrate
     from followthrough.settings import Settings
     from scheduler.services import accounts, workspaces
 

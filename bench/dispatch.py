@@ -334,7 +334,7 @@ def main() -> None:
             MASTODON_TOKEN_ENV: MASTODON_TOKEN,
         }
         settings = Settings(database_url=url, broker_url=broker, home=home, queue_prefix=prefix, pool_max=8)
-        from followthrough.bootstrap import migrate
+        from followthrough.connections import migrate
 
         migrate(settings)
         pool = make_pool(url, role="bench", max_size=8)

@@ -15,23 +15,25 @@ from typing import Any
 
 import dramatiq
 import httpx
-import psycopg
 from dramatiq.middleware import CurrentMessage
-from psycopg_pool import ConnectionPool
 
-from events import pool as db
-from events.notifier import Notifier
-from events.projections.runner import ProjectionRunner
-from events.projections.shares import SharesProjection
-from events.projections.webhooks import WebhooksProjection
-from events.store import EventStore
-from followthrough import schema
-from followthrough.local import embedded
+from followthrough import webhooks
+from followthrough.connections import (
+    CONNECT_TIMEOUT,
+    LEASE_MARGIN,
+    POOL_TIMEOUT,
+    WRITE_TIMEOUT,
+    broker_url,
+    build_store,
+    connect_kwargs,
+    database_url,
+    wait_for_schema,
+)
+from followthrough.projectors import projection_runners
 from followthrough.settings import Settings
 from scheduler.dispatch.dispatcher import Dispatcher
 from scheduler.dispatch.schedule_table import DueItem
 from scheduler.domain.limits import InstanceLimit
-from scheduler.errors import ConfigurationError
 from scheduler.services.share_stream import ShareStreams
 from scheduler.services.shares import ShareService
 from workers import actors as actor_module
@@ -44,86 +46,7 @@ from workers.lifeline import Lifeline
 from workers.middleware import LogContext, Resources
 from workers.runtime import Runtime, WorkerConfig
 
-# The fixed parts of one request's timeout to a network (the answer's is a setting).
-CONNECT_TIMEOUT = 5.0
-WRITE_TIMEOUT = 5.0
-POOL_TIMEOUT = 5.0
-LEASE_MARGIN = 5.0
-
-# --- settings and servers ------------------------------------------------------------
-
-
-@contextmanager
-def resolved(settings: Settings) -> Iterator[Settings]:
-    """Settings with both URLs set: the given ones, or embedded servers under ``home``
-    (started here if none is running, and then stopped when this process is done)."""
-    need_db, need_broker = settings.database_url is None, settings.broker_url is None
-    if not (need_db or need_broker):
-        yield settings
-        return
-    servers = embedded.start(settings.home, need_database=need_db, need_broker=need_broker)
-    try:
-        yield settings.model_copy(
-            update={
-                "database_url": settings.database_url or servers.database_url,
-                "broker_url": settings.broker_url or servers.broker_url,
-            }
-        )
-    finally:
-        servers.stop()
-
-
-def database_url(settings: Settings) -> str:
-    if not settings.database_url:
-        raise ConfigurationError("no database URL: set DATABASE_URL (or leave it unset for the embedded one)")
-    return settings.database_url
-
-
-def broker_url(settings: Settings) -> str:
-    if not settings.broker_url:
-        raise ConfigurationError("no broker URL: set BROKER_URL (or leave it unset for the embedded one)")
-    return settings.broker_url
-
-
-def migrate(settings: Settings) -> None:
-    schema.migrate(database_url(settings))
-
-
-def wait_for_schema(settings: Settings, *, timeout: float = 120.0) -> None:
-    schema.wait_until_current(database_url(settings), timeout=timeout)
-
-
-# --- building blocks -----------------------------------------------------------------
-
-
-def connect_kwargs(settings: Settings, role: str) -> dict[str, Any]:
-    return db.connect_kwargs(role, idle_in_transaction_seconds=settings.idle_in_transaction_timeout_seconds)
-
-
-def connect(settings: Settings, role: str = "cli") -> psycopg.Connection[Any]:
-    """One connection with the log's session settings, for a command's own queries."""
-    return db.connect(database_url(settings), role=role,
-                      idle_in_transaction_seconds=settings.idle_in_transaction_timeout_seconds)
-
-
-def build_pool(
-    settings: Settings, role: str, *, pool_size: int | None = None, timeout: float = 30.0
-) -> ConnectionPool[Any]:
-    return db.make_pool(
-        database_url(settings),
-        role=role,
-        max_size=pool_size or settings.pool_max,
-        min_size=settings.pool_min,
-        idle_in_transaction_seconds=settings.idle_in_transaction_timeout_seconds,
-        timeout=timeout,
-    )
-
-
-def build_store(
-    settings: Settings, role: str, *, pool_size: int | None = None, timeout: float = 30.0
-) -> tuple[EventStore, Notifier]:
-    notifier = Notifier(database_url(settings), connect_kwargs=connect_kwargs(settings, f"{role}-notify"))
-    return EventStore(build_pool(settings, role, pool_size=pool_size, timeout=timeout), notifier), notifier
+# --- building blocks (settings, servers and database connections: ``connections``) ---
 
 
 def channel_client(settings: Settings) -> httpx.Client:
@@ -196,7 +119,6 @@ API_POOL_TIMEOUT_SECONDS = 3.0
 
 
 def build_api(settings: Settings) -> Any:
-    from followthrough import webhooks
     from scheduler.api.app import create_app
     from scheduler.api.deps import Services
     from scheduler.services.replies import ReplyService
@@ -303,23 +225,7 @@ def dispatcher(settings: Settings) -> Iterator[Dispatcher]:
         broker.close()
 
 
-def projection_runners(settings: Settings, store: EventStore) -> list[ProjectionRunner]:
-    return [
-        ProjectionRunner(
-            store,
-            projection,
-            conninfo=database_url(settings),
-            connect_kwargs=connect_kwargs(settings, "projector-lead"),
-            batch_size=settings.projector_batch,
-            poll_seconds=settings.projector_poll_seconds,
-        )
-        for projection in (SharesProjection(), WebhooksProjection())
-    ]
-
-
 def run_projector(settings: Settings, stop: threading.Event) -> None:
-    from followthrough import webhooks
-
     store, _ = build_store(settings, "projector", pool_size=8)
     store.pool.open(wait=True, timeout=30)
     client = webhooks.client(settings)

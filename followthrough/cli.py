@@ -3,29 +3,45 @@
 One runner for every command: settings (from the environment and the options), logging
 for the command's role, the servers (given, or embedded under ``--home``), then the
 command with what it needs (``Run``).
+
+Each command is named here as ``module:function`` and imported only when it runs: the
+parser itself loads nothing but the standard library, so ``--help`` answers at once, and an
+operator's command (``token list``, ``audit``) never loads what only the server roles use
+(Dramatiq, httpx, FastAPI, Jinja; seconds of imports). ``tests/e2e/test_cli_imports.py``
+holds that.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import uuid
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from events.projections.rebuild import default_workers
-from followthrough import console_replies, roles, tools
-from followthrough import report as followthrough_report
-from followthrough.run import Run
-from followthrough.settings import Settings
 from scheduler.errors import SchedulerError
 
-Command = Callable[[Run], int]
+if TYPE_CHECKING:
+    from followthrough.run import Run
+    from followthrough.settings import Settings
+
+Command = Callable[["Run"], int]
 SERVER_ROLES = frozenset({"api", "dispatcher", "projector", "worker"})
 
 
+def command_named(target: str) -> Command:
+    """The command function that ``module:function`` names, in the ``followthrough`` package."""
+    module, _, name = target.partition(":")
+    found: Command = getattr(importlib.import_module(f"followthrough.{module}"), name)
+    return found
+
+
 def settings_from(args: argparse.Namespace) -> Settings:
+    from followthrough.settings import Settings
+
     overrides: dict[str, Any] = {}
     if getattr(args, "home", None):
         overrides["home"] = Path(args.home)
@@ -38,23 +54,26 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 def run(args: argparse.Namespace) -> int:
     """The one runner every command goes through."""
-    from followthrough import bootstrap
+    from followthrough import connections
     from followthrough.logs import configure_logging
+    from followthrough.run import Run
 
     settings = settings_from(args)
-    command: Command = args.func
-    if command is roles.worker and settings.database_url and settings.broker_url:
+    if args.role == "worker" and settings.database_url and settings.broker_url:
+        from followthrough import roles
+
         roles.exec_worker(settings, processes=args.processes, threads=args.threads)  # does not return
+    command = command_named(args.func)
     # Servers log to stdout; a command's stdout is its output, so its logs go to stderr.
     stream = sys.stdout if args.role in SERVER_ROLES else sys.stderr
     configure_logging(role=args.role, level=settings.log_level, fmt=settings.log_format, stream=stream)
-    if command is roles.up:
+    if args.role == "up":
         settings.home.mkdir(parents=True, exist_ok=True)
-    with bootstrap.resolved(settings) as ready:
+    with connections.resolved(settings) as ready:
         return int(command(Run(args=args, settings=ready)))
 
 
-Add = Callable[[Any, str, Command, str, str], argparse.ArgumentParser]
+Add = Callable[[Any, str, str, str, str], argparse.ArgumentParser]
 
 
 def parser() -> argparse.ArgumentParser:
@@ -66,7 +85,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="followthrough", description="Schedule posts; follow through on replies.")
     sub = p.add_subparsers(dest="command", required=True, metavar="command")
 
-    def command(parent: Any, name: str, func: Command, role: str, help_: str) -> argparse.ArgumentParser:
+    def command(parent: Any, name: str, func: str, role: str, help_: str) -> argparse.ArgumentParser:
         cmd: argparse.ArgumentParser = parent.add_parser(name, parents=[common], help=help_)
         cmd.set_defaults(func=func, role=role)
         return cmd
@@ -78,46 +97,59 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _role_commands(sub: Any, command: Add) -> None:
-    up = command(sub, "up", roles.up, "up", "run every role on this machine (embedded servers by default)")
+    up = command(sub, "up", "roles:up", "up", "run every role on this machine (embedded servers by default)")
     up.add_argument("--port", type=int, help="API port (default 8000)")
-    command(sub, "migrate", roles.migrate, "migrate", "apply database migrations")
-    api = command(sub, "api", roles.api, "api", "run the HTTP API")
+    command(sub, "migrate", "roles:migrate", "migrate", "apply database migrations")
+    api = command(sub, "api", "roles:api", "api", "run the HTTP API")
     api.add_argument("--port", type=int)
     api.add_argument("--host")
-    command(sub, "dispatcher", roles.dispatcher, "dispatcher", "run the dispatcher")
-    command(sub, "projector", roles.projector, "projector", "run the projections")
-    worker = command(sub, "worker", roles.worker, "worker", "run Dramatiq workers")
+    command(sub, "dispatcher", "roles:dispatcher", "dispatcher", "run the dispatcher")
+    command(sub, "projector", "roles:projector", "projector", "run the projections")
+    worker = command(sub, "worker", "roles:worker", "worker", "run Dramatiq workers")
     worker.add_argument("--processes", type=int)
     worker.add_argument("--threads", type=int)
 
 
 def _token_commands(sub: Any, command: Add) -> None:
     token = sub.add_parser("token", help="API tokens").add_subparsers(dest="token_command", required=True)
-    create = command(token, "create", tools.token_create, "cli", "create a token; prints only the token")
+    create = command(token, "create", "tools:token_create", "cli", "create a token; prints only the token")
     create.add_argument("--workspace", required=True)
     create.add_argument("--scope", required=True, choices=("write", "read"))
     create.add_argument("--label", default="")
-    create.add_argument("--expires-in", type=tools.duration_arg, metavar="DURATION",
+    create.add_argument("--expires-in", type=duration_arg, metavar="DURATION",
                         help="the token stops working after this (ISO 8601, e.g. P90D or PT12H; default: never)")
-    listing = command(token, "list", tools.token_list, "cli", "a workspace's tokens (never the tokens themselves)")
+    listing = command(token, "list", "tools:token_list", "cli", "a workspace's tokens (never the tokens themselves)")
     listing.add_argument("--workspace", required=True)
     listing.add_argument("--all", action="store_true", help="include revoked tokens")
     listing.add_argument("--format", choices=("table", "json"), default="table")
-    revoke = command(token, "revoke", tools.token_revoke, "cli", "revoke a token by its id")
+    revoke = command(token, "revoke", "tools:token_revoke", "cli", "revoke a token by its id")
     revoke.add_argument("--workspace", required=True)
     revoke.add_argument("token_id", type=uuid.UUID, metavar="TOKEN_ID")
 
 
 def _log_commands(sub: Any, command: Add) -> None:
     log = sub.add_parser("log", help="the event log").add_subparsers(dest="log_command", required=True)
-    tail = command(log, "tail", tools.log_tail, "cli", "follow the log, one line per event")
+    tail = command(log, "tail", "tools:log_tail", "cli", "follow the log, one line per event")
     tail.add_argument("--from-start", action="store_true", help="replay the whole log first")
     tail.add_argument("--no-follow", action="store_true", help="print what is there and stop")
     tail.add_argument("--format", choices=("auto", "json", "console"), default="auto")
-    status = command(log, "status", tools.log_status, "cli", "horizon age and follower lags")
+    status = command(log, "status", "tools:log_status", "cli", "horizon age and follower lags")
     status.add_argument("--format", choices=("auto", "json", "console"), default="auto")
-    bump = command(log, "bump-epoch", tools.log_bump_epoch, "cli", "after a restore or logical migration")
+    bump = command(log, "bump-epoch", "tools:log_bump_epoch", "cli", "after a restore or logical migration")
     bump.add_argument("--reason", required=True)
+
+
+def duration_arg(text: str) -> timedelta:
+    """An ISO 8601 duration option (P90D, PT12H), as argparse's ``type``."""
+    from pydantic import TypeAdapter, ValidationError
+
+    try:
+        span = TypeAdapter(timedelta).validate_python(text)
+    except ValidationError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 duration such as P90D or PT12H") from None
+    if span <= timedelta(0):
+        raise argparse.ArgumentTypeError("must be positive")
+    return span
 
 
 def _positive(text: str) -> int:
@@ -133,20 +165,20 @@ def _positive(text: str) -> int:
 def _projection_commands(sub: Any, command: Add) -> None:
     projections = sub.add_parser("projections", help="the read models").add_subparsers(
         dest="projections_command", required=True)
-    rebuild = command(projections, "rebuild", tools.projections_rebuild, "cli",
+    rebuild = command(projections, "rebuild", "tools:projections_rebuild", "cli",
                       "rebuild a projection from the start of the log and swap it in")
     rebuild.add_argument("name", help="the projection (see `projections status`)")
     rebuild.add_argument("--window", type=int, default=5000, help="events folded and written at a time (5000)")
-    rebuild.add_argument("--workers", type=_positive, default=default_workers(),
-                         help="processes a large rebuild is split over (default: one per core, here "
-                              f"{default_workers()}); 1 keeps it in this process")
-    pstatus = command(projections, "status", tools.projections_status, "cli", "each projection's checkpoint and lag")
+    rebuild.add_argument("--workers", type=_positive,
+                         help="processes a large rebuild is split over (default: one per core, up to a cap); "
+                              "1 keeps it in this process")
+    pstatus = command(projections, "status", "tools:projections_status", "cli", "each projection's checkpoint and lag")
     pstatus.add_argument("--format", choices=("auto", "json", "console"), default="auto")
 
 
 def _webhook_commands(sub: Any, command: Add) -> None:
     hooks = sub.add_parser("webhooks", help="webhooks out").add_subparsers(dest="webhooks_command", required=True)
-    command(hooks, "reseal", tools.webhooks_reseal, "cli",
+    command(hooks, "reseal", "tools:webhooks_reseal", "cli",
             "seal every endpoint's signing secret under the first key of FOLLOWTHROUGH_WEBHOOK_SECRET_KEYS "
             "(after adding a new key in front), so the old keys can be removed")
 
@@ -154,7 +186,7 @@ def _webhook_commands(sub: Any, command: Add) -> None:
 def _console_commands(sub: Any, command: Add) -> None:
     console = sub.add_parser("console", help="the console channel").add_subparsers(dest="console_command",
                                                                                    required=True)
-    reply = command(console, "reply", console_replies.reply, "cli",
+    reply = command(console, "reply", "console_replies:reply", "cli",
                     "write a reply under a console share (prints the reply's id)")
     reply.add_argument("share_id")
     reply.add_argument("text")
@@ -163,7 +195,7 @@ def _console_commands(sub: Any, command: Add) -> None:
 
 
 def _report_commands(sub: Any, command: Add) -> None:
-    report = command(sub, "report", followthrough_report.report, "cli", "follow-through report")
+    report = command(sub, "report", "report:report", "cli", "follow-through report")
     report.add_argument("--workspace", default="default")
     report.add_argument("--by", choices=("account", "owner", "channel", "day", "workspace"), default="account")
     report.add_argument("--from", dest="start", metavar="YYYY-MM-DD", help="tasks due from this UTC day")
@@ -172,7 +204,7 @@ def _report_commands(sub: Any, command: Add) -> None:
 
 
 def _audit_commands(sub: Any, command: Add) -> None:
-    audit = command(sub, "audit", tools.audit, "cli", "recount every figure from the log; exit 1 on any difference")
+    audit = command(sub, "audit", "tools:audit", "cli", "recount every figure from the log; exit 1 on any difference")
     audit.add_argument("--workspace", help="one workspace (default: every workspace)")
     audit.add_argument("--format", choices=("auto", "table", "json"), default="auto")
     audit.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from followthrough import bootstrap
+from followthrough import connections
 from followthrough.run import Run
 from scheduler.domain import share as lifecycle
 from scheduler.errors import InvalidInputError, NotFoundError
@@ -20,8 +20,8 @@ def reply(run: Run) -> int:
         share_id = UUID(args.share_id)
     except ValueError:
         raise InvalidInputError("share_id", f"{args.share_id!r} is not a share id") from None
-    bootstrap.wait_for_schema(run.settings, timeout=10)
-    store, _ = bootstrap.build_store(run.settings, "cli", pool_size=1)
+    connections.wait_for_schema(run.settings, timeout=10)
+    store, _ = connections.build_store(run.settings, "cli", pool_size=1)
     store.pool.open(wait=True, timeout=30)
     try:
         records = store.read_stream(lifecycle.stream_id(share_id))

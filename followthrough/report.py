@@ -16,9 +16,9 @@ from rich.table import Table
 from rich.text import Text
 
 from events.projections import reports
-from followthrough import bootstrap
+from followthrough import connections
 from followthrough.run import Run
-from scheduler.api.dashboard.filters import percent, seconds
+from scheduler.api.figures import percent, seconds
 from scheduler.errors import InvalidInputError
 
 COLUMNS = ("key", "open", "done_on_time", "done_late", "overdue", "rate", "median_seconds_to_complete",
@@ -39,7 +39,7 @@ def report(run: Run) -> int:
     start = _day(args.start, "--from")
     last = _day(args.end, "--to")
     end = None if last is None else last + timedelta(days=1)
-    with bootstrap.connect(run.settings) as conn:
+    with connections.connect(run.settings) as conn:
         rows = reports.followthrough(conn, args.workspace, by=args.by, start=start, end=end)
         integrity = reports.sent_without_tasks(conn, args.workspace)
     if args.format == "json":

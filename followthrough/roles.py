@@ -13,7 +13,7 @@ from typing import Any
 
 import psycopg
 
-from followthrough import bootstrap
+from followthrough import connections
 from followthrough.run import Run
 from followthrough.settings import Settings
 from followthrough.signals import stop_on_signals
@@ -21,7 +21,7 @@ from scheduler.services import workspaces
 
 
 def migrate(run: Run) -> int:
-    bootstrap.migrate(run.settings)
+    connections.migrate(run.settings)
     print("database migrated to the latest revision", file=sys.stderr)
     return 0
 
@@ -29,13 +29,15 @@ def migrate(run: Run) -> int:
 def api(run: Run) -> int:
     import uvicorn
 
-    bootstrap.wait_for_schema(run.settings)
+    from followthrough import bootstrap  # the server roles alone load Dramatiq, httpx and FastAPI
+
+    connections.wait_for_schema(run.settings)
     settings = run.settings
     if settings.api_workers > 1:
         # Each uvicorn worker process builds its own app from the environment; each counts
         # its own HTTP metrics, so a separate metrics port is not served (see docs/configuration.md).
-        os.environ.update({"DATABASE_URL": bootstrap.database_url(settings),
-                           "BROKER_URL": bootstrap.broker_url(settings)})
+        os.environ.update({"DATABASE_URL": connections.database_url(settings),
+                           "BROKER_URL": connections.broker_url(settings)})
         uvicorn.run("followthrough.bootstrap:api_from_environment", factory=True, workers=settings.api_workers,
                     host=settings.api_host, port=settings.api_port, **bootstrap.API_SERVER_OPTIONS)
         return 0
@@ -50,7 +52,9 @@ def api(run: Run) -> int:
 
 
 def dispatcher(run: Run) -> int:
-    bootstrap.wait_for_schema(run.settings)
+    from followthrough import bootstrap
+
+    connections.wait_for_schema(run.settings)
     stop = threading.Event()
     stop_on_signals(stop)
     with bootstrap.dispatcher(run.settings) as leader:
@@ -61,7 +65,9 @@ def dispatcher(run: Run) -> int:
 
 
 def projector(run: Run) -> int:
-    bootstrap.wait_for_schema(run.settings)
+    from followthrough import bootstrap
+
+    connections.wait_for_schema(run.settings)
     stop = threading.Event()
     stop_on_signals(stop)
     bootstrap.run_projector(run.settings, stop)
@@ -123,8 +129,8 @@ def up(run: Run) -> int:
     settings = run.settings
     stop = threading.Event()
     stop_on_signals(stop)
-    bootstrap.migrate(settings)
-    with bootstrap.connect(settings, "up") as conn:
+    connections.migrate(settings)
+    with connections.connect(settings, "up") as conn:
         token = default_token(conn, settings.home)
     supervisor = Supervisor(
         env=child_env(settings),

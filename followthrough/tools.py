@@ -3,27 +3,25 @@ status), webhook secrets (reseal) and the audit. The report: ``report.py``."""
 
 from __future__ import annotations
 
-import argparse
 import sys
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import structlog
-from pydantic import TypeAdapter, ValidationError
 from rich.console import Console
 from rich.progress import MofNCompleteColumn, Progress
 from rich.table import Table
 
 from events import monitoring
 from events.follow import tail
-from events.projections.rebuild import Rebuildable, RebuildBusyError, RebuildWorkerError, rebuild
+from events.projections.rebuild import Rebuildable, RebuildBusyError, RebuildWorkerError, default_workers, rebuild
 from events.projections.rebuild import status as projection_status
 from events.records import Checkpoint, RecordedEvent
 from events.store import EventStore
-from followthrough import bootstrap
-from followthrough import webhooks as webhooks_config
+from followthrough import connections
+from followthrough.projectors import projection_runners
 from followthrough.run import Run
 from followthrough.settings import Settings
 from scheduler.services import audit as audit_service
@@ -36,22 +34,11 @@ def _wants_json(fmt: str) -> bool:
     return fmt == "json" or (fmt == "auto" and not sys.stdout.isatty())
 
 
-def duration_arg(text: str) -> timedelta:
-    """An ISO 8601 duration option (P90D, PT12H), as argparse's ``type``."""
-    try:
-        span = TypeAdapter(timedelta).validate_python(text)
-    except ValidationError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 duration such as P90D or PT12H") from None
-    if span <= timedelta(0):
-        raise argparse.ArgumentTypeError("must be positive")
-    return span
-
-
 def token_create(run: Run) -> int:
     """Prints the token alone on stdout: ``FT=$(followthrough token create ...)``."""
-    bootstrap.wait_for_schema(run.settings, timeout=10)
+    connections.wait_for_schema(run.settings, timeout=10)
     expires = run.args.expires_in
-    with bootstrap.connect(run.settings) as conn:
+    with connections.connect(run.settings) as conn:
         token = workspaces.create_token(conn, run.args.workspace, run.args.scope, label=run.args.label,
                                         expires_at=None if expires is None else datetime.now(UTC) + expires)
     print(token)
@@ -59,7 +46,7 @@ def token_create(run: Run) -> int:
 
 
 def token_list(run: Run) -> int:
-    with bootstrap.connect(run.settings) as conn:
+    with connections.connect(run.settings) as conn:
         found = workspaces.list_tokens(conn, run.args.workspace, include_revoked=run.args.all)
     views = [_token_view(t) for t in found]
     if run.args.format == "json":
@@ -86,7 +73,7 @@ def _day(iso: str | None) -> str:
 
 
 def token_revoke(run: Run) -> int:
-    with bootstrap.connect(run.settings) as conn:
+    with connections.connect(run.settings) as conn:
         info = workspaces.revoke_token(conn, run.args.workspace, run.args.token_id)
     print(f"revoked {info.id} ({info.scope}, {info.label or 'no label'})")
     return 0
@@ -95,7 +82,7 @@ def token_revoke(run: Run) -> int:
 def log_tail(run: Run) -> int:
     settings, args = run.settings, run.args
     use_json = _wants_json(args.format)
-    store, _ = bootstrap.build_store(settings, "log-tail", pool_size=1)
+    store, _ = connections.build_store(settings, "log-tail", pool_size=1)
     store.pool.open(wait=True, timeout=30)
     try:
         after = Checkpoint.start()
@@ -105,8 +92,8 @@ def log_tail(run: Run) -> int:
         if args.no_follow:
             events = store.read_all(after)
         else:
-            events = tail(store, bootstrap.database_url(settings), after, stop=threading.Event(),
-                          connect_kwargs=bootstrap.connect_kwargs(settings, "log-tail"))
+            events = tail(store, connections.database_url(settings), after, stop=threading.Event(),
+                          connect_kwargs=connections.connect_kwargs(settings, "log-tail"))
         for recorded in events:
             sys.stdout.write(_tail_line(recorded, use_json=use_json))
             sys.stdout.flush()
@@ -138,7 +125,7 @@ def _tail_line(recorded: RecordedEvent, *, use_json: bool) -> str:
 
 
 def log_status(run: Run) -> int:
-    with bootstrap.connect(run.settings) as conn:
+    with connections.connect(run.settings) as conn:
         horizon = monitoring.horizon(conn)
         lags = monitoring.follower_lags(conn)
     if _wants_json(run.args.format):
@@ -160,7 +147,7 @@ def _secs(value: float | None) -> str:
 
 
 def log_bump_epoch(run: Run) -> int:
-    with bootstrap.connect(run.settings) as conn, conn.transaction():
+    with connections.connect(run.settings) as conn, conn.transaction():
         epoch = monitoring.bump_epoch(conn, run.args.reason)
     print(f"log epoch is now {epoch}")
     return 0
@@ -169,7 +156,7 @@ def log_bump_epoch(run: Run) -> int:
 def audit(run: Run) -> int:
     """Recount every figure from the log and compare it with the read models: exit 1 on any difference."""
     args = run.args
-    with bootstrap.connect(run.settings, role="audit") as conn:
+    with connections.connect(run.settings, role="audit") as conn:
         if args.wait:
             left = audit_service.wait_for_projection(conn, timeout=args.wait)
             if left:
@@ -199,7 +186,7 @@ def audit(run: Run) -> int:
 
 
 def _projections(store: EventStore, settings: Settings) -> dict[str, Rebuildable]:
-    found = (runner.projection for runner in bootstrap.projection_runners(settings, store))
+    found = (runner.projection for runner in projection_runners(settings, store))
     return {p.name: p for p in found if isinstance(p, Rebuildable)}
 
 
@@ -207,23 +194,24 @@ def projections_rebuild(run: Run) -> int:
     """Rebuild a projection from the start of the log and swap it in; a progress bar on
     a terminal, one summary line otherwise."""
     settings, name = run.settings, run.args.name
-    bootstrap.wait_for_schema(settings, timeout=10)
-    store, _ = bootstrap.build_store(settings, "projections-rebuild", pool_size=2)
+    connections.wait_for_schema(settings, timeout=10)
+    store, _ = connections.build_store(settings, "projections-rebuild", pool_size=2)
     projection = _projections(store, settings).get(name)
     if projection is None:
         print(f"followthrough: no projection named {name!r} (known: {', '.join(_projections(store, settings))})",
               file=sys.stderr)
         return 2
+    workers = run.args.workers or default_workers()
     store.pool.open(wait=True, timeout=30)
     try:
         if sys.stderr.isatty():
             with Progress(*Progress.get_default_columns(), MofNCompleteColumn(), transient=True,
                           console=Console(stderr=True)) as bar:
                 task = bar.add_task(f"rebuilding {name}", total=None)
-                result = rebuild(store, projection, window=run.args.window, workers=run.args.workers,
+                result = rebuild(store, projection, window=run.args.window, workers=workers,
                                  progress=lambda done, total: bar.update(task, completed=done, total=total))
         else:
-            result = rebuild(store, projection, window=run.args.window, workers=run.args.workers)
+            result = rebuild(store, projection, window=run.args.window, workers=workers)
     except (RebuildBusyError, RebuildWorkerError) as exc:
         print(f"followthrough: {exc}", file=sys.stderr)
         return 1
@@ -237,8 +225,8 @@ def projections_rebuild(run: Run) -> int:
 
 def projections_status(run: Run) -> int:
     settings = run.settings
-    store, _ = bootstrap.build_store(settings, "projections-status", pool_size=1)
-    with bootstrap.connect(settings) as conn:
+    store, _ = connections.build_store(settings, "projections-status", pool_size=1)
+    with connections.connect(settings) as conn:
         found = projection_status(conn, _projections(store, settings).values())
     if _wants_json(run.args.format):
         print(orjson.dumps({"projections": [p.as_dict() for p in found]}).decode())
@@ -254,9 +242,11 @@ def projections_status(run: Run) -> int:
 def webhooks_reseal(run: Run) -> int:
     """Seal every endpoint's signing secret under the first sealing key, so the keys after
     it can be removed; exit 1 naming any endpoint whose secret no key opens."""
+    from followthrough import webhooks as webhooks_config  # the deliverer's module: httpx, only here
+
     settings = run.settings
     box = webhooks_config.secrets(settings)
-    with bootstrap.connect(settings) as conn:
+    with connections.connect(settings) as conn:
         done = webhooks.reseal_secrets(conn, box)
     (log.warning if done.unreadable else log.info)(
         "webhook_secrets_resealed", resealed=done.resealed, unreadable=len(done.unreadable))

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 from psycopg_pool import ConnectionPool
 
-from followthrough.bootstrap import CONNECT_TIMEOUT, LEASE_MARGIN, connect_kwargs, database_url
+from followthrough.connections import CONNECT_TIMEOUT, LEASE_MARGIN, connect_kwargs, database_url
 from followthrough.settings import Settings
 from scheduler.services.webhook_outbox import DeliveryPolicy
 from scheduler.services.webhook_secrets import SecretBox, generate_key

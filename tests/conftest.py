@@ -1,4 +1,5 @@
-"""The suite's configuration: fixtures come from ``tests/support/fixtures.py``; each
+"""The suite's configuration: fixtures come from ``tests/support/fixtures.py`` (servers,
+databases) and ``tests/support/networks.py`` (the fake networks); each
 test is marked by the folder it lives in (unit, contract, integration, e2e, faults)."""
 
 from __future__ import annotations
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.support.fixtures"]
+pytest_plugins = ["tests.support.fixtures", "tests.support.networks"]
 
 FOLDER_MARKERS = {
     "unit": ("unit",),

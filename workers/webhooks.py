@@ -115,14 +115,6 @@ class WebhookDeliverer:
     def close(self) -> None:
         self._calls.shutdown(wait=True)
 
-    def drain(self) -> int:
-        """Sweep, then deliver until nothing is due now (tests and one-shot runs)."""
-        self.sweep_overdue()
-        total = 0
-        while (n := self.step()) > 0:
-            total += n
-        return total
-
     def deliver(self, item: Claimed) -> bool:
         """One attempt; True when the receiver took it (any 2xx)."""
         now = self.clock()

@@ -8,7 +8,7 @@ A new channel joins by adding a ``Subject`` to ``SUBJECTS``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -21,7 +21,7 @@ import pytest
 from scheduler.domain.share import idempotency_key
 from tests.support.fake_bluesky import APP_PASSWORD, HANDLE, FakeBluesky
 from tests.support.fake_mastodon import TOKEN, FakeMastodon
-from tests.support.servers import now, serve
+from tests.support.servers import now
 from workers.channels import ChannelError, Post, Published, Publisher
 from workers.channels.bluesky import BlueskyPublisher
 from workers.channels.console import ConsolePublisher
@@ -56,28 +56,6 @@ def make_post(config: dict[str, Any], text: str, account: str = "team") -> Post:
         idempotency_key=idempotency_key(share_id),
         attempt=1,
     )
-
-
-@pytest.fixture(scope="module")
-def fake_mastodon() -> Iterator[FakeMastodon]:
-    fake = FakeMastodon()
-    with serve(fake.build()) as url:
-        fake.base_url = url
-        yield fake
-
-
-@pytest.fixture(scope="module")
-def fake_bluesky() -> Iterator[FakeBluesky]:
-    fake = FakeBluesky()
-    with serve(fake.build()) as url:
-        fake.base_url = url
-        yield fake
-
-
-@pytest.fixture
-def client() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=httpx.Timeout(5.0, read=2.0)) as c:
-        yield c
 
 
 def console(tmp_path: Path, client: httpx.Client, mastodon: FakeMastodon, bluesky: FakeBluesky) -> Subject:
@@ -125,13 +103,13 @@ SUBJECTS: dict[str, Callable[[Path, httpx.Client, FakeMastodon, FakeBluesky], Su
 def subject(
     request: pytest.FixtureRequest,
     tmp_path: Path,
-    client: httpx.Client,
-    fake_mastodon: FakeMastodon,
-    fake_bluesky: FakeBluesky,
+    network_client: httpx.Client,
+    mastodon_server: FakeMastodon,
+    bluesky_server: FakeBluesky,
 ) -> Subject:
-    fake_mastodon.reset()
-    fake_bluesky.reset()
-    return SUBJECTS[request.param](tmp_path, client, fake_mastodon, fake_bluesky)
+    mastodon_server.reset()
+    bluesky_server.reset()
+    return SUBJECTS[request.param](tmp_path, network_client, mastodon_server, bluesky_server)
 
 
 def test_publishing_returns_the_post_with_its_id_and_creation_time(subject: Subject) -> None:

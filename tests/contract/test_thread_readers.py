@@ -6,7 +6,7 @@ A channel joins by adding a ``Thread`` to ``SUBJECTS``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -19,7 +19,7 @@ import pytest
 from scheduler.domain.share import answer_key, idempotency_key
 from tests.support.fake_bluesky import APP_PASSWORD, HANDLE, FakeBluesky
 from tests.support.fake_mastodon import TOKEN, FakeMastodon
-from tests.support.servers import now, serve
+from tests.support.servers import now
 from workers.channels import Answer, Post, SharePost, ThreadReader
 from workers.channels.bluesky import BlueskyPublisher
 from workers.channels.console import ConsolePublisher
@@ -46,28 +46,6 @@ class Thread:
         return SharePost(share_id=share_id, workspace_id="default", account_name="team", account_config=self.config,
                          external_id=published.external_id, url=published.url,
                          sent_at=published.created_at or now())
-
-
-@pytest.fixture(scope="module")
-def fake_mastodon() -> Iterator[FakeMastodon]:
-    fake = FakeMastodon()
-    with serve(fake.build()) as url:
-        fake.base_url = url
-        yield fake
-
-
-@pytest.fixture(scope="module")
-def fake_bluesky() -> Iterator[FakeBluesky]:
-    fake = FakeBluesky()
-    with serve(fake.build()) as url:
-        fake.base_url = url
-        yield fake
-
-
-@pytest.fixture
-def client() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=httpx.Timeout(5.0, read=2.0)) as c:
-        yield c
 
 
 def console(tmp_path: Path, client: httpx.Client, mastodon: FakeMastodon, bluesky: FakeBluesky) -> Thread:
@@ -100,11 +78,11 @@ SUBJECTS = {"console": console, "mastodon": mastodon, "bluesky": bluesky}
 
 
 @pytest.fixture(params=sorted(SUBJECTS))
-def thread(request: pytest.FixtureRequest, tmp_path: Path, client: httpx.Client, fake_mastodon: FakeMastodon,
-           fake_bluesky: FakeBluesky) -> Thread:
-    fake_mastodon.reset()
-    fake_bluesky.reset()
-    subject = SUBJECTS[request.param](tmp_path, client, fake_mastodon, fake_bluesky)
+def thread(request: pytest.FixtureRequest, tmp_path: Path, network_client: httpx.Client, mastodon_server: FakeMastodon,
+           bluesky_server: FakeBluesky) -> Thread:
+    mastodon_server.reset()
+    bluesky_server.reset()
+    subject = SUBJECTS[request.param](tmp_path, network_client, mastodon_server, bluesky_server)
     assert isinstance(subject.reader, ThreadReader)
     return subject
 

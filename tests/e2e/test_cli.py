@@ -1,10 +1,7 @@
-"""The `followthrough` command as an operator runs it."""
+"""The `followthrough` command as an operator runs it (in this process: ``tests.support.cli``)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import uuid
 from typing import Any
 
@@ -16,20 +13,16 @@ from events.catalogue import ShareCancelled
 from events.records import NewEvent
 from events.store import EventStore
 from scheduler.services import workspaces
+from tests.support.cli import cli, command_env
 from tests.support.database import connect
+from tests.support.system import wait_until
 
 pytestmark = pytest.mark.e2e
 
 
-def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "followthrough.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=120, check=False)
-
-
 @pytest.fixture
 def env(database_url: str, broker_url: str, tmp_path: Any) -> dict[str, str]:
-    return {**os.environ, "DATABASE_URL": database_url, "BROKER_URL": broker_url,
-            "FOLLOWTHROUGH_HOME": str(tmp_path), "FOLLOWTHROUGH_LOG_FORMAT": "json"}
+    return command_env(database_url, broker_url, tmp_path)
 
 
 def test_token_create_prints_only_the_token(env: dict[str, str]) -> None:
@@ -60,6 +53,10 @@ def test_log_tail_prints_one_line_per_event_and_log_status_reports_the_horizon(
     stream = f"share-{uuid.uuid4()}"
     store.append(stream, [NewEvent(ShareCancelled(reason=str(i))) for i in range(3)], expected_version=0,
                  workspace_id="acme")
+    # (read once no transaction older than the append still runs anywhere on the server:
+    # the log's horizon, which `--no-follow` stops at)
+    wait_until(lambda: sum(r.stream_id == stream for r in store.read_all()) == 3, timeout=30,
+               what="the events below the log's horizon")
     tail = cli("log", "tail", "--from-start", "--no-follow", "--format", "json", env=env)
     assert tail.returncode == 0, tail.stderr
     lines = [orjson.loads(line) for line in tail.stdout.splitlines()]

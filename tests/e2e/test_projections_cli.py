@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from typing import Any
 
 import orjson
 
 from events.store import EventStore
+from tests.support.cli import cli, command_env
 from tests.support.share_histories import in_chunks, share_appends
 from tests.support.system import wait_until
-
-
-def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "followthrough.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=120, check=False)
 
 
 def status(env: dict[str, str]) -> dict[str, Any]:
@@ -35,7 +28,7 @@ def test_an_operator_sees_a_projection_behind_rebuilds_it_and_sees_it_caught_up(
         for chunk in in_chunks(share_appends(600, seed=3), 100):
             store.append_many(chunk, conn=conn)
             written += sum(len(a.events) for a in chunk)
-    env = {**os.environ, "DATABASE_URL": database_url, "BROKER_URL": broker_url}
+    env = command_env(database_url, broker_url)
     # When the operator asks for the projections' status
     before = wait_until(lambda: (s := status(env))["events_behind"] == written and s, timeout=30, what="status")
     # Then the shares projection is listed at the start of the log, every event behind
@@ -43,6 +36,8 @@ def test_an_operator_sees_a_projection_behind_rebuilds_it_and_sees_it_caught_up(
     assert before["checkpoint"] == "0/0/0"
     assert before["lag_seconds"] >= 0
     # When the operator rebuilds it (no terminal: no progress bar, a summary line after the log lines)
+    wait_until(lambda: sum(1 for _ in store.read_all()) == written, timeout=30,
+               what="every event below the log's horizon (a rebuild reads up to it)")
     done = cli("projections", "rebuild", "shares", env=env)
     # Then it says what it did, and the status shows it caught up with every event applied
     assert done.returncode == 0, done.stderr

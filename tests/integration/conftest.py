@@ -1,6 +1,6 @@
-"""Fixtures of the webhook tests: a receiver on loopback, the API serving the test's
-settings, and a plain HTTP client for the deliverer. A test module's own fixture of the same
-name (several API tests have their own ``client``) takes precedence over these."""
+"""Fixtures of the integration tests: a receiver on loopback, the API serving the test's
+settings (``client``), and a plain HTTP client for the webhook deliverer. A test module's own
+fixture of the same name (an API test with other settings) takes precedence over these."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from followthrough.settings import Settings
+from tests.support.api import api_client
 from tests.support.webhook_receiver import Receiver, receiving
-from tests.support.webhooks import api
 
 
 @pytest.fixture
@@ -22,7 +22,7 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[httpx.Client]:
-    with api(settings) as c:
+    with api_client(settings) as c:
         yield c
 
 

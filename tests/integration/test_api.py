@@ -1,41 +1,24 @@
-"""The HTTP API against a real PostgreSQL: auth, validation as problem+json, idempotency."""
+"""The HTTP API against a real PostgreSQL: auth, validation as problem+json, idempotency.
+The API client: ``client`` in ``tests/integration/conftest.py``."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 
-from followthrough import bootstrap
-from followthrough.settings import Settings
-from scheduler.services import workspaces
+from tests.support.api import bearer
 from tests.support.database import connect
-from tests.support.servers import serve
 
 PLAN = [{"kind": "check_replies", "after": "PT1H", "owner": "alice"}]
 
 
 @pytest.fixture
-def client(settings: Settings) -> Iterator[httpx.Client]:
-    """The API served by uvicorn on a loopback port, called over real HTTP."""
-    app = bootstrap.build_api(settings)
-    with serve(app, **bootstrap.API_SERVER_OPTIONS) as base_url, httpx.Client(base_url=base_url, timeout=10) as c:
-        yield c
-
-
-def token(database_url: str, workspace: str = "acme", scope: workspaces.Scope = "write") -> dict[str, str]:
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        return {"Authorization": f"Bearer {workspaces.create_token(conn, workspace, scope)}"}
-
-
-@pytest.fixture
 def auth(database_url: str) -> dict[str, str]:
-    return token(database_url)
+    return bearer(database_url)
 
 
 @pytest.fixture
@@ -72,7 +55,7 @@ def test_requests_without_a_valid_token_get_401_problems(client: httpx.Client) -
 
 
 def test_a_read_token_can_read_but_not_write(client: httpx.Client, database_url: str) -> None:
-    reader = token(database_url, scope="read")
+    reader = bearer(database_url, scope="read")
     assert client.get("/v1/accounts", headers=reader).status_code == 200
     response = client.post("/v1/accounts", json={"name": "x", "channel": "console"}, headers=reader)
     assert response.status_code == 403
@@ -200,7 +183,7 @@ def test_a_workspace_cannot_see_another_workspaces_share(
 ) -> None:
     share = client.post("/v1/shares", headers=auth,
                         json={"account_id": account["id"], "text": "private", "response_plan": PLAN}).json()
-    stranger = token(database_url, workspace="other")
+    stranger = bearer(database_url, workspace="other")
     assert client.get(f"/v1/shares/{share['id']}", headers=stranger).status_code == 404
     response = client.post("/v1/shares", headers=stranger,
                            json={"account_id": account["id"], "text": "x", "response_plan": PLAN})

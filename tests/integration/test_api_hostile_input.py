@@ -12,8 +12,7 @@ import httpx
 import orjson
 import pytest
 
-from followthrough.settings import Settings
-from tests.support.api import PLAN, api_client, assert_problem, bearer, stored
+from tests.support.api import PLAN, assert_problem, bearer, stored
 
 SOON = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
 OVERFLOW = "9999-12-31T23:59:59-12:00"
@@ -106,12 +105,6 @@ CASES = [
     Case("an unknown breakdown", "GET", "/v1/followthrough?by=planet", at="by"),
     Case("a limit of a million", "GET", "/v1/shares?limit=1000000", at="limit"),
 ]
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[httpx.Client]:
-    with api_client(settings) as c:
-        yield c
 
 
 @pytest.fixture

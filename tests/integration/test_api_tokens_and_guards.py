@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-import pytest
 import structlog
 
 from followthrough import bootstrap, roles
@@ -18,12 +16,6 @@ from followthrough.settings import Settings
 from tests.support.api import api_client, assert_problem, bearer
 from tests.support.database import connect
 from tests.support.servers import serve
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[httpx.Client]:
-    with api_client(settings) as c:
-        yield c
 
 
 def test_a_token_made_through_the_api_is_shown_once_listed_without_it_and_revocable(

@@ -3,9 +3,6 @@ models, and that names the row, the field and the workspace when a read model wa
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -27,6 +24,7 @@ from followthrough import bootstrap
 from followthrough.settings import Settings
 from scheduler.services import workspaces
 from scheduler.services.audit import audit, wait_for_projection
+from tests.support.cli import Ran, cli, command_env
 from tests.support.fake_channel import FakeChannel
 from tests.support.servers import serve
 from tests.support.shares import WS, Clock, make_account, plan, runtime, share_service, view
@@ -51,11 +49,8 @@ def run_audit(database_url: str, workspace_id: str | None = None) -> Any:
         return audit(conn, workspace_id=workspace_id)
 
 
-def cli_audit(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DATABASE_URL": settings.database_url or "", "BROKER_URL": settings.broker_url or "",
-           "FOLLOWTHROUGH_HOME": str(settings.home), "FOLLOWTHROUGH_LOG_FORMAT": "json"}
-    return subprocess.run([sys.executable, "-m", "followthrough.cli", "audit", *args], env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
+def cli_audit(settings: Settings, *args: str) -> Ran:
+    return cli("audit", *args, env=command_env(settings.database_url, settings.broker_url, settings.home))
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ from structlog.testing import capture_logs
 from scheduler.domain.share import idempotency_key
 from tests.support.fake_bluesky import APP_PASSWORD, COLLECTION, DID, HANDLE, TID, FakeBluesky
 from tests.support.fake_mastodon import TOKEN, FakeMastodon
-from tests.support.servers import free_port, iso, now, serve
+from tests.support.servers import free_port, iso, now
 from workers.channels import (
     ChannelError,
     PermanentChannelError,
@@ -46,34 +46,6 @@ HANG = 1.5  # longer than READ_TIMEOUT: the fake does the work, then answers too
 
 
 # --- fixtures ------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def mastodon_server() -> Iterator[FakeMastodon]:
-    fake = FakeMastodon()
-    with serve(fake.build()) as url:
-        fake.base_url = url
-        yield fake
-
-
-@pytest.fixture(scope="module")
-def bluesky_server() -> Iterator[FakeBluesky]:
-    fake = FakeBluesky()
-    with serve(fake.build()) as url:
-        fake.base_url = url
-        yield fake
-
-
-@pytest.fixture
-def mastodon(mastodon_server: FakeMastodon) -> FakeMastodon:
-    mastodon_server.reset()
-    return mastodon_server
-
-
-@pytest.fixture
-def bluesky(bluesky_server: FakeBluesky) -> FakeBluesky:
-    bluesky_server.reset()
-    return bluesky_server
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ Mastodon and Bluesky servers on loopback."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -53,40 +52,6 @@ def clock() -> Clock:
 @pytest.fixture
 def shares(store: EventStore, pool: ConnectionPool[Any], clock: Clock) -> ShareService:
     return share_service(pool, store, clock=clock)
-
-
-@pytest.fixture(scope="module")
-def mastodon_server() -> Iterator[FakeMastodon]:
-    fake = FakeMastodon()
-    with serve(fake.build()) as url:
-        fake.base_url = url
-        yield fake
-
-
-@pytest.fixture
-def mastodon(mastodon_server: FakeMastodon) -> FakeMastodon:
-    mastodon_server.reset()
-    return mastodon_server
-
-
-@pytest.fixture(scope="module")
-def bluesky_server() -> Iterator[FakeBluesky]:
-    fake = FakeBluesky()
-    with serve(fake.build()) as url:
-        fake.base_url = url
-        yield fake
-
-
-@pytest.fixture
-def bluesky(bluesky_server: FakeBluesky) -> FakeBluesky:
-    bluesky_server.reset()
-    return bluesky_server
-
-
-@pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=httpx.Timeout(5.0, read=2.0)) as c:
-        yield c
 
 
 # --- the console channel, through the API -------------------------------------------
@@ -203,10 +168,10 @@ def mastodon_account(pool: ConnectionPool[Any], fake: FakeMastodon) -> Any:
 
 def test_a_mastodon_thread_counts_whole_and_the_account_own_reply_answers_the_reply_it_answers(
     store: EventStore, pool: ConnectionPool[Any], shares: ShareService, clock: Clock, mastodon: FakeMastodon,
-    http: httpx.Client, settings: Settings,
+    network_client: httpx.Client, settings: Settings,
 ) -> None:
     # Given a share posted on Mastodon, whose server pages a status' context two at a time
-    rt = runtime(pool, store, MastodonPublisher(http, env={"TEAM_MASTODON_TOKEN": TOKEN}), clock=clock)
+    rt = runtime(pool, store, MastodonPublisher(network_client, env={"TEAM_MASTODON_TOKEN": TOKEN}), clock=clock)
     share_id = sent_share(rt, shares, mastodon_account(pool, mastodon))
     post_id = mastodon.made[0]["id"]
     mastodon.knobs.context_page_size = 2
@@ -230,10 +195,10 @@ def test_a_mastodon_thread_counts_whole_and_the_account_own_reply_answers_the_re
 
 def test_a_mastodon_answer_lost_on_the_way_back_is_found_and_posted_once(
     store: EventStore, pool: ConnectionPool[Any], shares: ShareService, clock: Clock, mastodon: FakeMastodon,
-    http: httpx.Client, settings: Settings,
+    network_client: httpx.Client, settings: Settings,
 ) -> None:
     # Given a reply under a Mastodon share, and a server that ignores Idempotency-Key
-    rt = runtime(pool, store, MastodonPublisher(http, env={"TEAM_MASTODON_TOKEN": TOKEN}), clock=clock)
+    rt = runtime(pool, store, MastodonPublisher(network_client, env={"TEAM_MASTODON_TOKEN": TOKEN}), clock=clock)
     share_id = sent_share(rt, shares, mastodon_account(pool, mastodon))
     post_id = mastodon.made[0]["id"]
     asked = mastodon.add_reply(post_id, "Any discount?")
@@ -260,10 +225,10 @@ def test_a_mastodon_answer_lost_on_the_way_back_is_found_and_posted_once(
 
 def test_a_mastodon_rate_limit_pushes_the_next_look_past_its_retry_after(
     store: EventStore, pool: ConnectionPool[Any], shares: ShareService, clock: Clock, mastodon: FakeMastodon,
-    http: httpx.Client,
+    network_client: httpx.Client,
 ) -> None:
     # Given a share posted on Mastodon
-    rt = runtime(pool, store, MastodonPublisher(http, env={"TEAM_MASTODON_TOKEN": TOKEN}), clock=clock)
+    rt = runtime(pool, store, MastodonPublisher(network_client, env={"TEAM_MASTODON_TOKEN": TOKEN}), clock=clock)
     share_id = sent_share(rt, shares, mastodon_account(pool, mastodon))
     # When a look is refused with 429 and Retry-After: 600
     mastodon.fail_next(1, 429, headers={"Retry-After": "600"}, path="/context")
@@ -279,10 +244,10 @@ def test_a_mastodon_rate_limit_pushes_the_next_look_past_its_retry_after(
 
 def test_a_bluesky_thread_is_read_from_getpostthread_and_answered_in_it(
     store: EventStore, pool: ConnectionPool[Any], shares: ShareService, clock: Clock, bluesky: FakeBluesky,
-    http: httpx.Client, settings: Settings,
+    network_client: httpx.Client, settings: Settings,
 ) -> None:
     # Given a share posted on Bluesky and a reply to it, and a reply to that reply
-    publisher = BlueskyPublisher(http, env={"TEAM_BSKY_PASSWORD": APP_PASSWORD})
+    publisher = BlueskyPublisher(network_client, env={"TEAM_BSKY_PASSWORD": APP_PASSWORD})
     rt = runtime(pool, store, publisher, clock=clock)
     config = {"service": bluesky.base_url, "handle": HANDLE, "app_password_env": "TEAM_BSKY_PASSWORD", **FAST}
     share_id = sent_share(rt, shares, account_on(pool, "bluesky", config))

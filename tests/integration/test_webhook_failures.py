@@ -20,7 +20,7 @@ from tests.support.fake_channel import FakeChannel
 from tests.support.shares import WS, Clock, make_account, plan, runtime, share_service
 from tests.support.system import wait_until
 from tests.support.webhook_receiver import Receiver
-from tests.support.webhooks import bearer, deliver_until, deliverer, fast, projection, register, settle
+from tests.support.webhooks import bearer, deliver_until, deliverer, drain, fast, projection, register, settle
 from workers.execution import execute_share
 
 
@@ -44,7 +44,7 @@ def test_an_endpoint_that_keeps_failing_is_disabled_and_says_so(
     with capture_logs() as logs:
         deliver_until(hooks, runner, lambda: state() == "disabled", what="the endpoint to be disabled")
         time.sleep(0.3)
-        hooks.drain()
+        drain(hooks)
     # Then it stopped after the third attempt, and the endpoint says why
     assert len(receiver.requests) == 3
     shown = client.get("/v1/webhooks", headers=auth).json()["webhooks"][0]
@@ -85,7 +85,7 @@ def test_a_failing_receiver_is_probed_with_one_delivery_at_a_time_and_its_recove
         execute_share(rt, plan(shares, account))
 
     settle(runner, pool)
-    hooks.drain()
+    drain(hooks)
     # Then nothing goes to it during the pause
     assert len(receiver.requests) == 1
 
@@ -95,14 +95,14 @@ def test_a_failing_receiver_is_probed_with_one_delivery_at_a_time_and_its_recove
 
     # And after the pause one delivery probes it, not all four
     pause_over()
-    hooks.drain()
+    drain(hooks)
     assert [r.answered for r in receiver.requests] == [500, 500]
     # When it answers again, the probe succeeds and every waiting event follows, once each
     receiver.fail_always = False
     pause_over()
     with pool.connection() as conn:
         conn.execute("UPDATE webhook_deliveries SET due_at = now() WHERE status = 'pending'")
-    hooks.drain()
+    drain(hooks)
     assert receiver.types() == ["share.sent"] * 4
     assert len({r.webhook_id for r in receiver.accepted()}) == 4
     shown = client.get(f"/v1/webhooks/{endpoint['id']}", headers=auth).json()
@@ -154,9 +154,9 @@ def test_a_delivery_whose_deliverer_died_mid_attempt_goes_out_again_with_the_sam
         [lost] = outbox.claim(conn, limit=10, lease_seconds=0.3)
     hooks = deliverer(fast(settings), pool, http)
     # When another deliverer runs: nothing while the lease holds, then the delivery once
-    hooks.drain()
+    drain(hooks)
     assert receiver.requests == []
-    wait_until(lambda: hooks.drain() or receiver.accepted(), timeout=20, what="the delivery after the lease")
+    wait_until(lambda: drain(hooks) or receiver.accepted(), timeout=20, what="the delivery after the lease")
     # Then the receiver got it once, under the id the dead attempt would have used
     [got] = receiver.accepted()
     assert got.webhook_id == f"msg_{lost.id.hex}"

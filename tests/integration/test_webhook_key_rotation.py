@@ -4,9 +4,6 @@ nothing, and a secret no key opens is named, never silently dropped."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from typing import Any
 
 import httpx
@@ -21,6 +18,7 @@ from followthrough.settings import Settings
 from followthrough.webhooks import local_key
 from scheduler.services import webhooks
 from scheduler.services.webhook_secrets import SecretBox, SecretUnreadableError, generate_key
+from tests.support.cli import Ran, cli, command_env
 from tests.support.fake_channel import FakeChannel
 from tests.support.shares import WS, Clock, make_account, plan, runtime, share_service
 from tests.support.webhook_receiver import Receiver
@@ -28,12 +26,9 @@ from tests.support.webhooks import bearer, deliver_until, deliverer, fast, proje
 from workers.execution import execute_share
 
 
-def reseal(settings: Settings, keys: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DATABASE_URL": settings.database_url or "", "BROKER_URL": settings.broker_url or "",
-           "FOLLOWTHROUGH_HOME": str(settings.home), "FOLLOWTHROUGH_LOG_FORMAT": "json",
-           "FOLLOWTHROUGH_WEBHOOK_SECRET_KEYS": keys}
-    return subprocess.run([sys.executable, "-m", "followthrough.cli", "webhooks", "reseal"], env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
+def reseal(settings: Settings, keys: str) -> Ran:
+    return cli("webhooks", "reseal", env=command_env(settings.database_url, settings.broker_url, settings.home,
+                                                      FOLLOWTHROUGH_WEBHOOK_SECRET_KEYS=keys))
 
 
 def json_lines(text: str) -> list[dict[str, Any]]:

@@ -26,7 +26,7 @@ from scheduler.services.shares import PlanShare, ShareService
 from tests.support.fake_channel import FakeChannel
 from tests.support.shares import WS, Clock, make_account, plan, runtime, share_service, view
 from tests.support.webhook_receiver import Receiver, receiving
-from tests.support.webhooks import bearer, deliver_until, deliverer, fast, projection, register, settle
+from tests.support.webhooks import bearer, deliver_until, deliverer, drain, fast, projection, register, settle
 from workers.execution import execute_share
 
 
@@ -96,7 +96,7 @@ def test_a_receiver_that_fails_twice_then_succeeds_gets_the_event_exactly_once_m
         for _ in range(5):
             time.sleep(0.1)
             runner.catch_up()
-            hooks.drain()
+            drain(hooks)
     # Then: 3 attempts of the same message, 1 success, nothing after it
     assert [r.answered for r in receiver.requests] == [500, 500, 204]
     assert len({r.webhook_id for r in receiver.requests}) == 1
@@ -168,8 +168,8 @@ def test_every_lifecycle_change_of_a_run_of_shares_arrives_once(
                       if r.payload is not None)
 
     deliver_until(hooks, runner, lambda: len(received()) >= len(expected), what="every lifecycle event")
-    hooks.drain()
-    hooks.drain()
+    drain(hooks)
+    drain(hooks)
     # Then each lifecycle change arrived exactly once, each kind of change represented
     assert received() == expected
     assert {kind for kind, _ in expected} == set(TOLD.values()) | {"task.overdue"}
@@ -197,7 +197,7 @@ def test_a_second_workspace_never_receives_the_first_workspaces_events(
                                     default_response_plan=None, late_policy="send", max_lateness_seconds=None)
         hooks, runner = deliverer(fast(settings), pool, http), projection(store, settings)
         deliver_until(hooks, runner, ours.accepted, what="the first workspace's delivery")
-        hooks.drain()
+        drain(hooks)
         # Then only the first workspace's endpoint heard of it
         assert ours.types() == ["share.sent"]
         assert theirs.requests == []
@@ -229,7 +229,7 @@ def test_deleting_an_endpoint_stops_its_deliveries(
     settle(runner, pool)
     with pool.connection() as conn:
         conn.execute("UPDATE webhook_deliveries SET due_at = now()")  # the retry's time, brought forward
-    hooks.drain()
+    drain(hooks)
     # Then nothing more was sent to it, and it is gone from the API
     assert len(receiver.requests) == 1
     assert client.get("/v1/webhooks", headers=auth).json()["webhooks"] == []

@@ -3,8 +3,6 @@ with short retries, driven step by step."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -14,10 +12,9 @@ from psycopg_pool import ConnectionPool
 from events.projections.runner import ProjectionRunner
 from events.projections.webhooks import WebhooksProjection
 from events.store import EventStore
-from followthrough import bootstrap, webhooks
+from followthrough import webhooks
 from followthrough.settings import Settings
 from scheduler.services import workspaces
-from tests.support.servers import serve
 from tests.support.system import wait_until
 from workers.webhooks import WebhookDeliverer
 
@@ -43,12 +40,6 @@ def projection(store: EventStore, settings: Settings) -> ProjectionRunner:
 def bearer(database_url: str, workspace: str, scope: workspaces.Scope = "write") -> dict[str, str]:
     with psycopg.connect(database_url, autocommit=True) as conn:
         return {"Authorization": f"Bearer {workspaces.create_token(conn, workspace, scope)}"}
-
-
-@contextmanager
-def api(settings: Settings) -> Iterator[httpx.Client]:
-    with serve(bootstrap.build_api(settings)) as base_url, httpx.Client(base_url=base_url, timeout=10) as c:
-        yield c
 
 
 def register(client: httpx.Client, auth: dict[str, str], url: str, events: list[str] | None = None,
@@ -77,13 +68,22 @@ def settle(runner: ProjectionRunner, pool: ConnectionPool[Any]) -> None:
     wait_until(done, timeout=30, interval=0.05, what=f"the {runner.projection.name} projection to catch up")
 
 
+def drain(hooks: WebhookDeliverer) -> int:
+    """Sweep, then deliver until nothing is due now: the deliverer's own steps, without its loop."""
+    hooks.sweep_overdue()
+    total = 0
+    while (n := hooks.step()) > 0:
+        total += n
+    return total
+
+
 def deliver_until(hooks: WebhookDeliverer, runner: ProjectionRunner, done: Any, *, what: str,
                   timeout: float = 30) -> None:
     """Catch the projection up and deliver what is due, until ``done()`` holds."""
 
     def step() -> Any:
         runner.catch_up()
-        hooks.drain()
+        drain(hooks)
         return done()
 
     wait_until(step, timeout=timeout, interval=0.05, what=what)

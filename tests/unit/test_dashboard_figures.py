@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from scheduler.api.dashboard import chart, filters, period
+from scheduler.api import figures
+from scheduler.api.dashboard import chart, period
 
 TODAY = date(2026, 11, 30)  # a Monday
 
@@ -23,7 +24,7 @@ def test_a_day_with_nothing_settled_has_no_rate_never_zero_or_a_hundred_percent(
     points = chart.points(rows, date(2026, 11, 28), TODAY, "day")
     # Then only the settled day has a rate; the others have none, and read "no tasks due"
     assert [p.rate for p in points] == [0.25, None, None]
-    assert [filters.percent(p.rate) for p in points] == ["25 %", "no tasks due", "no tasks due"]
+    assert [figures.percent(p.rate) for p in points] == ["25 %", "no tasks due", "no tasks due"]
     bars = chart.bars(points)
     assert [b.height for b in bars][1:] == [0.0, 0.0]
     assert bars[0].height > 0
@@ -56,7 +57,7 @@ def test_the_period_picker_reads_presets_and_dates_and_says_what_was_wrong() -> 
 
 
 def test_durations_read_as_people_say_them() -> None:
-    assert [filters.seconds(v) for v in (None, 4, 65, 3600, 3 * 86400 + 7200)] == [
+    assert [figures.seconds(v) for v in (None, 4, 65, 3600, 3 * 86400 + 7200)] == [
         "\u2013", "4 s", "1 min 5 s", "1 h", "3 d 2 h"]
-    assert filters.millis(58) == "58 ms"
-    assert filters.percent(0.0) == "0 %"
+    assert figures.millis(58) == "58 ms"
+    assert figures.percent(0.0) == "0 %"

@@ -39,15 +39,6 @@ class Published:
 
 
 @dataclass(frozen=True, slots=True)
-class Reply:
-    reply_id: str
-    author: str
-    text: str
-    url: str | None
-    received_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
 class SharePost:
     """A share's post on the network, whose thread is read and answered in."""
 

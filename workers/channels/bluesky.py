@@ -28,7 +28,6 @@ import os
 import re
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -36,23 +35,15 @@ import httpx
 import structlog
 
 from workers.channels import ChannelError, PermanentChannelError, Post, Published, TransientChannelError
-from workers.channels.http import (
-    ChannelHttp,
-    base_url_of,
-    error_fields,
-    parse_time,
-    secret_from_env,
-    still_unknown,
-)
+from workers.channels.bluesky_sessions import CHANNEL, Account, BlueskySessions, Session, session_refused
+from workers.channels.bluesky_threads import BlueskyThreads
+from workers.channels.http import ChannelHttp, error_fields, parse_time, still_unknown
 
 if TYPE_CHECKING:
     from scheduler.domain.share import ThreadPost
     from workers.channels import Answer, SharePost
 
-CHANNEL = "bluesky"
-CREDENTIAL_CONFIG = "app_password_env"
 COLLECTION = "app.bsky.feed.post"
-DEFAULT_SERVICE = "https://bsky.social"
 _BASE32_SORTABLE = "234567abcdefghijklmnopqrstuvwxyz"
 _LINK = re.compile(r"https?://[^\s<>\"]+")
 _LINK_TAIL = ".,;:!?'\")]"  # punctuation after a link belongs to the sentence, not the link
@@ -70,20 +61,6 @@ _AT_URI = re.compile(r"^at://([^/]+)/([^/]+)/([^/]+)$")
 log = structlog.get_logger("workers.channels.bluesky")
 
 
-@dataclass(frozen=True, slots=True)
-class _Account:
-    service: str
-    handle: str
-    password: str
-
-
-@dataclass(frozen=True, slots=True)
-class _Session:
-    access_jwt: str
-    did: str
-    handle: str
-
-
 class BlueskyPublisher:
     channel = CHANNEL
 
@@ -96,10 +73,7 @@ class BlueskyPublisher:
         self.client = client
         self.env = os.environ if env is None else env
         self.clock = clock
-        self._sessions: dict[tuple[str, str], _Session] = {}
-        # One lock for the cache: worker threads share a publisher, and createSession is
-        # rate-limited per account, so concurrent refreshes must not stampede it.
-        self._lock = threading.Lock()
+        self.sessions = BlueskySessions(client, self.env)
         self._dids: dict[tuple[str, str], str] = {}  # (service, handle) -> DID, for mentions
         self._dids_lock = threading.Lock()
         self.threads = BlueskyThreads(self)
@@ -120,16 +94,16 @@ class BlueskyPublisher:
 
     def create(self, post: Post, extra: Mapping[str, Any] | None = None) -> Published:
         """Write ``post`` at its record key (``extra``: more fields of the record, e.g. ``reply``)."""
-        account, http = self._account(post)
+        account, http = self.sessions.account(post)
         rkey = record_key(post)
-        session = self._session(account, http)
+        session = self.sessions.session(account, http)
         created_at = _iso(self.clock())
         record: dict[str, Any] = {"$type": COLLECTION, "text": post.text, "createdAt": created_at, **(extra or {})}
         # Bluesky shows a URL as a link, and a handle as a mention, only when a facet says so.
         facets = link_facets(post.text) + self._mention_facets(account, http, post.text)
         if facets:
             record["facets"] = sorted(facets, key=lambda facet: int(facet["index"]["byteStart"]))
-        response = self._authed(
+        response = self.sessions.authed(
             account,
             http,
             "POST",
@@ -143,7 +117,7 @@ class BlueskyPublisher:
                 raise http.malformed("no 'uri' in the answer", may_publish=True)
             return Published(external_id=uri, url=post_url(session.handle, rkey), created_at=parse_time(created_at))
         error = http.failure(response, may_publish=True)
-        if response.status_code in (403, 429) or _session_refused(response):
+        if response.status_code in (403, 429) or session_refused(response):
             raise error  # refused before writing anything
         try:
             existing = self._read(account, http, session, rkey)
@@ -154,10 +128,10 @@ class BlueskyPublisher:
         return _ours(existing, post, session, rkey)
 
     def find(self, post: Post) -> Published | None:
-        account, http = self._account(post)
+        account, http = self.sessions.account(post)
         rkey = record_key(post)
         try:
-            session = self._session(account, http)
+            session = self.sessions.session(account, http)
             existing = self._read(account, http, session, rkey)
         except TransientChannelError as exc:
             raise still_unknown(exc) from exc
@@ -170,14 +144,14 @@ class BlueskyPublisher:
     def delete(self, post: Post, external_id: str) -> None:
         """``deleteRecord`` of the post ``external_id`` (its at-uri, or its record key); a
         record already gone is no error (the PDS answers success)."""
-        account, http = self._account(post)
-        session = self._session(account, http)
+        account, http = self.sessions.account(post)
+        session = self.sessions.session(account, http)
         found = _AT_URI.match(external_id)
         repo, collection, rkey = found.groups() if found else (session.did, COLLECTION, external_id)
         if collection != COLLECTION or repo not in (session.did, session.handle) or not rkey or "/" in rkey:
             raise PermanentChannelError(f"bluesky: {external_id!r} is not a post of account {post.account_name!r}")
         http.answer(
-            self._authed(
+            self.sessions.authed(
                 account,
                 http,
                 "POST",
@@ -186,7 +160,7 @@ class BlueskyPublisher:
             )
         )
 
-    def _mention_facets(self, account: _Account, http: ChannelHttp, text: str) -> list[dict[str, Any]]:
+    def _mention_facets(self, account: Account, http: ChannelHttp, text: str) -> list[dict[str, Any]]:
         facets = []
         for mention in mentions(text):
             did = self._did(account, http, mention.handle)
@@ -202,7 +176,7 @@ class BlueskyPublisher:
             )
         return facets
 
-    def _did(self, account: _Account, http: ChannelHttp, handle: str) -> str | None:
+    def _did(self, account: Account, http: ChannelHttp, handle: str) -> str | None:
         """The DID of ``handle`` as the account's service resolves it; None when it says there is none.
 
         Only resolved handles are kept: a handle may be registered later. A failure of the
@@ -224,9 +198,9 @@ class BlueskyPublisher:
             self._dids[key] = did
         return did
 
-    def _read(self, account: _Account, http: ChannelHttp, session: _Session, rkey: str) -> dict[str, Any] | None:
+    def _read(self, account: Account, http: ChannelHttp, session: Session, rkey: str) -> dict[str, Any] | None:
         """The record at ``rkey`` (``uri`` and ``value``), or None when there is none."""
-        response = self._authed(
+        response = self.sessions.authed(
             account,
             http,
             "GET",
@@ -244,71 +218,7 @@ class BlueskyPublisher:
             raise http.malformed("no record in the answer")
         return body
 
-    def _authed(
-        self,
-        account: _Account,
-        http: ChannelHttp,
-        method: str,
-        nsid: str,
-        *,
-        may_publish: bool = False,
-        **kwargs: Any,
-    ) -> httpx.Response:
-        """One XRPC call with the account's session; a refused session is replaced once."""
-        session = self._session(account, http)
-        for attempt in range(2):
-            response = replace(http, secrets=(*http.secrets, session.access_jwt)).send(
-                method,
-                f"{account.service}/xrpc/{nsid}",
-                may_publish=may_publish,
-                headers={"Authorization": f"Bearer {session.access_jwt}"},
-                **kwargs,
-            )
-            if attempt or not _session_refused(response):
-                break
-            session = self._session(account, http, replacing=session)
-        return response
-
-    def _session(self, account: _Account, http: ChannelHttp, *, replacing: _Session | None = None) -> _Session:
-        key = (account.service, account.handle)
-        with self._lock:
-            current = self._sessions.get(key)
-            if current is not None and current is not replacing:
-                return current  # cached, or already replaced by another thread
-            self._sessions.pop(key, None)
-            body = http.answer(
-                http.send(
-                    "POST",
-                    f"{account.service}/xrpc/com.atproto.server.createSession",
-                    json={"identifier": account.handle, "password": account.password},
-                )
-            )
-            fields = {name: body.get(name) if isinstance(body, dict) else None for name in ("accessJwt", "did")}
-            if not all(isinstance(v, str) and v for v in fields.values()):
-                raise http.malformed("no session in the answer")
-            handle = body.get("handle")
-            session = _Session(
-                access_jwt=str(fields["accessJwt"]),
-                did=str(fields["did"]),
-                handle=handle if isinstance(handle, str) and handle else account.handle,
-            )
-            self._sessions[key] = session
-            return session
-
-    def _account(self, post: Post) -> tuple[_Account, ChannelHttp]:
-        config = post.account_config
-        service = base_url_of(config.get("service", DEFAULT_SERVICE), CHANNEL, "service", example=DEFAULT_SERVICE)
-        handle = config.get("handle")
-        if not isinstance(handle, str) or not handle:
-            raise PermanentChannelError("bluesky account config needs handle, e.g. team.bsky.social")
-        password = secret_from_env(config, CREDENTIAL_CONFIG, self.env, network=CHANNEL,
-                                   account=post.account_name, what="an app password")
-        account = _Account(service=service, handle=handle.removeprefix("@"), password=password)
-        return account, ChannelHttp(self.client, CHANNEL, (password,), CREDENTIAL_CONFIG,
-                                    before_write=post.before_write)
-
-
-def _ours(record: dict[str, Any], post: Post, session: _Session, rkey: str) -> Published:
+def _ours(record: dict[str, Any], post: Post, session: Session, rkey: str) -> Published:
     # The key is ours alone; a different text there means a hash collision or a hand-made record.
     if record["value"].get("text") != post.text:
         raise PermanentChannelError(f"bluesky record key {rkey} already holds a different post ({record['uri']})")
@@ -369,12 +279,6 @@ def _byte_range(text: str, start: int, end: int) -> tuple[int, int]:
     return byte_start, byte_start + len(text[start:end].encode())
 
 
-def _session_refused(response: httpx.Response) -> bool:
-    # An expired access token is a 400 ExpiredToken on the reference PDS, a 401 elsewhere.
-    error, _ = error_fields(response)
-    return response.status_code == 401 or (response.status_code == 400 and error in ("ExpiredToken", "InvalidToken"))
-
-
 def _not_found(response: httpx.Response) -> bool:
     # The lexicon names RecordNotFound; the reference PDS has answered InvalidRequest instead.
     error, message = error_fields(response)
@@ -385,6 +289,3 @@ def _not_found(response: httpx.Response) -> bool:
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-from workers.channels.bluesky_threads import BlueskyThreads  # noqa: E402 - it imports this module's helpers

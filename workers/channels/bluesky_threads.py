@@ -16,10 +16,11 @@ import httpx
 
 from scheduler.domain.share import ThreadPost
 from workers.channels import Answer, Post, Published, SharePost, TransientChannelError
+from workers.channels.bluesky_sessions import Account
 from workers.channels.http import ChannelHttp, base_url_of, parse_time, still_unknown
 
 if TYPE_CHECKING:
-    from workers.channels.bluesky import BlueskyPublisher, _Account
+    from workers.channels.bluesky import BlueskyPublisher
 
 THREAD_DEPTH = 1000  # the AppView's most
 
@@ -37,8 +38,8 @@ class BlueskyThreads:
         self.publisher = publisher
 
     def read_thread(self, post: SharePost) -> list[ThreadPost]:
-        account, http = self.publisher._account(_as_post(post))
-        session = self.publisher._session(account, http)
+        account, http = self.publisher.sessions.account(_as_post(post))
+        session = self.publisher.sessions.session(account, http)
         body = http.answer(self._appview(post, account, http, "app.bsky.feed.getPostThread",
                                          {"uri": post.external_id, "depth": THREAD_DEPTH, "parentHeight": 0}))
         thread = body.get("thread") if isinstance(body, dict) else None
@@ -50,7 +51,7 @@ class BlueskyThreads:
 
     def answer(self, answer: Answer) -> Published:
         post = answer.post
-        account, http = self.publisher._account(_as_post(post))
+        account, http = self.publisher.sessions.account(_as_post(post))
         body = http.answer(self._appview(post, account, http, "app.bsky.feed.getPosts",
                                          {"uris": [post.external_id, answer.reply_id]}))
         refs = {p.get("uri"): {"uri": p.get("uri"), "cid": p.get("cid")}
@@ -67,11 +68,11 @@ class BlueskyThreads:
         except TransientChannelError as exc:
             raise still_unknown(exc) from exc
 
-    def _appview(self, post: SharePost, account: _Account, http: ChannelHttp, nsid: str,
+    def _appview(self, post: SharePost, account: Account, http: ChannelHttp, nsid: str,
                  params: dict[str, Any]) -> httpx.Response:
         configured = post.account_config.get("appview")
         if configured is None:
-            return self.publisher._authed(account, http, "GET", nsid, params=params)
+            return self.publisher.sessions.authed(account, http, "GET", nsid, params=params)
         appview = base_url_of(configured, "bluesky", "appview", example="https://public.api.bsky.app")
         return http.send("GET", f"{appview}/xrpc/{nsid}", params=params)
 

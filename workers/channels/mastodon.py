@@ -28,13 +28,10 @@ HTTP failures become channel errors in ``workers.channels.http``, shared with bl
 from __future__ import annotations
 
 import os
-import re
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Any, TypeGuard
 from urllib.parse import quote
 
@@ -42,15 +39,24 @@ import httpx
 import structlog
 
 from workers.channels import ChannelError, PermanentChannelError, Post, Published, TransientChannelError
-from workers.channels.http import ChannelHttp, base_url_of, parse_time, secret_from_env, still_unknown
+from workers.channels.http import ChannelHttp, base_url_of, parse_time, still_unknown
+from workers.channels.mastodon_api import (
+    CHANNEL,
+    Account,
+    account_of,
+    auth,
+    comparable,
+    http_for,
+    published,
+    text_field,
+    visible_text,
+)
+from workers.channels.mastodon_threads import MastodonThreads
 
 if TYPE_CHECKING:
     from scheduler.domain.share import ThreadPost
     from workers.channels import Answer, SharePost
 
-CHANNEL = "mastodon"
-CREDENTIAL_CONFIG = "access_token_env"
-VISIBILITIES = frozenset({"public", "unlisted", "private", "direct"})
 UNLISTED_FOR_FIND = frozenset({"private", "direct"})  # servers may hide these from the account's listing
 # Mastodon's defaults: characters per status, characters a URL counts for.
 DEFAULT_TEXT_LIMIT: tuple[int, int | None] = (500, 23)
@@ -60,13 +66,6 @@ INSTANCE_TIMEOUT = httpx.Timeout(3.0)  # asked while a person plans a share: nev
 CLOCK_SKEW = timedelta(minutes=5)  # our clock and the server's may disagree by this much
 PAGE_SIZE = 40  # the most Mastodon returns per page
 MAX_PAGES = 5  # find() looks through at most 200 statuses newer than the scheduled time
-
-
-@dataclass(frozen=True, slots=True)
-class _Account:
-    base_url: str
-    token: str
-    visibility: str
 
 
 log = structlog.get_logger("workers.channels.mastodon")
@@ -87,7 +86,7 @@ class MastodonPublisher:
         self.monotonic = monotonic
         self._limits: dict[str, tuple[float, tuple[int, int | None]]] = {}  # base_url -> (good until, limit)
         self._limits_lock = threading.Lock()
-        self._threads = MastodonThreads(self)
+        self._threads = MastodonThreads(client, self.env)
 
     # --- the thread under a post (mastodon_threads.py) ----------------------------
 
@@ -101,20 +100,20 @@ class MastodonPublisher:
         return self._threads.find_answer(answer)
 
     def publish(self, post: Post) -> Published:
-        account = self._account(post)
-        http = self._http(account, post)
+        account = account_of(post, self.env)
+        http = http_for(self.client, account, post)
         response = http.send(
             "POST",
             f"{account.base_url}/api/v1/statuses",
             may_publish=True,
-            headers={**_auth(account), "Idempotency-Key": post.idempotency_key},
+            headers={**auth(account), "Idempotency-Key": post.idempotency_key},
             json={"status": post.text, "visibility": account.visibility},
         )
-        return _published(http.answer(response, may_publish=True), http, may_publish=True)
+        return published(http.answer(response, may_publish=True), http, may_publish=True)
 
     def find(self, post: Post) -> Published | None:
-        account = self._account(post)
-        http = self._http(account, post)
+        account = account_of(post, self.env)
+        http = http_for(self.client, account, post)
         try:
             return self._find(account, post, http)
         except TransientChannelError as exc:
@@ -126,10 +125,10 @@ class MastodonPublisher:
 
     def delete(self, post: Post, external_id: str) -> None:
         """``DELETE /api/v1/statuses/:id`` (scope ``write:statuses``); a status already gone is no error."""
-        account = self._account(post)
-        http = self._http(account, post)
+        account = account_of(post, self.env)
+        http = http_for(self.client, account, post)
         response = http.send(
-            "DELETE", f"{account.base_url}/api/v1/statuses/{quote(external_id, safe='')}", headers=_auth(account)
+            "DELETE", f"{account.base_url}/api/v1/statuses/{quote(external_id, safe='')}", headers=auth(account)
         )
         if response.status_code != 404:
             http.answer(response)
@@ -172,11 +171,11 @@ class MastodonPublisher:
         log.warning("mastodon_text_limit_unknown", base_url=base_url, reasons=reasons)
         return None
 
-    def _find(self, account: _Account, post: Post, http: ChannelHttp) -> Published | None:
+    def _find(self, account: Account, post: Post, http: ChannelHttp) -> Published | None:
         me = http.answer(
-            http.send("GET", f"{account.base_url}/api/v1/accounts/verify_credentials", headers=_auth(account)),
+            http.send("GET", f"{account.base_url}/api/v1/accounts/verify_credentials", headers=auth(account)),
         )
-        account_id = _text_field(me, "id", http)
+        account_id = text_field(me, "id", http)
         since = post.scheduled_at - CLOCK_SKEW
         wanted = comparable(post.text)
         params: dict[str, str | int] = {"limit": PAGE_SIZE, "exclude_reblogs": "true"}
@@ -185,7 +184,7 @@ class MastodonPublisher:
                 http.send(
                     "GET",
                     f"{account.base_url}/api/v1/accounts/{account_id}/statuses",
-                    headers=_auth(account),
+                    headers=auth(account),
                     params=params,
                 ),
             )
@@ -193,29 +192,12 @@ class MastodonPublisher:
                 return None
             for status in page:
                 if _is_ours(status, since=since, text=wanted):
-                    return _published(status, http)
+                    return published(status, http)
             oldest = parse_time(page[-1].get("created_at")) if isinstance(page[-1], dict) else None
             if oldest is None or oldest < since:
                 return None  # newest first: the rest of the timeline is older still
-            params["max_id"] = _text_field(page[-1], "id", http)
+            params["max_id"] = text_field(page[-1], "id", http)
         return None
-
-    def _account(self, post: Post) -> _Account:
-        config = post.account_config
-        base_url = base_url_of(config.get("base_url"), CHANNEL, "base_url", example="https://mastodon.social")
-        token = secret_from_env(config, CREDENTIAL_CONFIG, self.env, network=CHANNEL, account=post.account_name,
-                                what="the access token")
-        visibility = config.get("visibility", "public")
-        if visibility not in VISIBILITIES:
-            raise PermanentChannelError(
-                f"mastodon visibility must be one of {sorted(VISIBILITIES)}, not {visibility!r}"
-            )
-        return _Account(base_url=base_url, token=token, visibility=str(visibility))
-
-    def _http(self, account: _Account, post: Post | None = None) -> ChannelHttp:
-        return ChannelHttp(self.client, CHANNEL, (account.token,), CREDENTIAL_CONFIG,
-                           before_write=post.before_write if post else None)
-
 
 def instance_text_limit(body: Any) -> tuple[int, int | None] | None:
     """The text limit an instance describes: ``configuration.statuses`` (Mastodon, v2 and v1),
@@ -236,17 +218,6 @@ def _positive(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
-def _auth(account: _Account) -> dict[str, str]:
-    return {"Authorization": f"Bearer {account.token}"}
-
-
-def _published(status: Any, http: ChannelHttp, *, may_publish: bool = False) -> Published:
-    external_id = _text_field(status, "id", http, may_publish=may_publish)
-    url = status.get("url") or status.get("uri")
-    created_at = parse_time(status.get("created_at"))
-    return Published(external_id=external_id, url=url if isinstance(url, str) else None, created_at=created_at)
-
-
 def _is_ours(status: Any, *, since: datetime, text: str) -> bool:
     if not isinstance(status, dict):
         return False
@@ -254,47 +225,3 @@ def _is_ours(status: Any, *, since: datetime, text: str) -> bool:
     return created is not None and created >= since and comparable(visible_text(status.get("content"))) == text
 
 
-def _text_field(body: Any, key: str, http: ChannelHttp, *, may_publish: bool = False) -> str:
-    value = body.get(key) if isinstance(body, dict) else None
-    if not isinstance(value, str | int) or value == "":
-        raise http.malformed(f"no {key!r} in the answer", may_publish=may_publish)
-    return str(value)
-
-
-# --- comparing a status with the share's text -----------------------------------------
-
-_REMOTE_MENTION = re.compile(r"@(\w+)@[\w-]+(?:\.[\w-]+)+")
-
-
-class _Text(HTMLParser):
-    """Collects the text a reader sees; block ends and line breaks become spaces."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in ("br", "p"):
-            self.parts.append(" ")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "p":
-            self.parts.append(" ")
-
-    def handle_data(self, data: str) -> None:
-        self.parts.append(data)
-
-
-def visible_text(content: Any) -> str:
-    """The text of a status' HTML ``content`` (links keep their hidden ``invisible`` spans)."""
-    parser = _Text()
-    parser.feed(content if isinstance(content, str) else "")
-    parser.close()
-    return "".join(parser.parts)
-
-
-def comparable(text: str) -> str:
-    return " ".join(_REMOTE_MENTION.sub(r"@\1", text).split())
-
-
-from workers.channels.mastodon_threads import MastodonThreads  # noqa: E402 - it imports this module's helpers

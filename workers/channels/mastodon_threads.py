@@ -10,17 +10,17 @@ Needs ``read:statuses`` (and ``read:accounts`` to know the account's own posts) 
 
 from __future__ import annotations
 
+import os
 import threading
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import quote
 
-from scheduler.domain.share import ThreadPost
-from workers.channels import Answer, Post, Published, SharePost, TransientChannelError
-from workers.channels.http import ChannelHttp, parse_time, still_unknown
-from workers.channels.mastodon import _auth, _published, _text_field, comparable, visible_text
+import httpx
 
-if TYPE_CHECKING:
-    from workers.channels.mastodon import MastodonPublisher, _Account
+from scheduler.domain.share import ThreadPost
+from workers.channels import Answer, Post, Published, SharePost, TransientChannelError, mastodon_api
+from workers.channels.http import ChannelHttp, parse_time, still_unknown
 
 MAX_CONTEXT_PAGES = 20
 
@@ -34,63 +34,64 @@ def _as_post(post: SharePost, answer: Answer | None = None) -> Post:
 
 
 class MastodonThreads:
-    def __init__(self, publisher: MastodonPublisher) -> None:
-        self.publisher = publisher
+    def __init__(self, client: httpx.Client, env: Mapping[str, str] | None = None) -> None:
+        self.client = client
+        self.env = os.environ if env is None else env
         self._me: dict[tuple[str, str], str] = {}  # (base_url, token) -> the account's id
         self._lock = threading.Lock()
 
     def read_thread(self, post: SharePost) -> list[ThreadPost]:
-        account = self.publisher._account(_as_post(post))
-        http = self.publisher._http(account)
+        account = mastodon_api.account_of(_as_post(post), self.env)
+        http = mastodon_api.http_for(self.client, account)
         me = self._account_id(account, http)
         return [_thread_post(s, post.external_id, me, http) for s in self._descendants(account, http,
                                                                                        post.external_id)]
 
     def answer(self, answer: Answer) -> Published:
         as_post = _as_post(answer.post, answer)
-        account = self.publisher._account(as_post)
-        http = self.publisher._http(account, as_post)
+        account = mastodon_api.account_of(as_post, self.env)
+        http = mastodon_api.http_for(self.client, account, as_post)
         response = http.send(
             "POST", f"{account.base_url}/api/v1/statuses", may_publish=True,
-            headers={**_auth(account), "Idempotency-Key": answer.idempotency_key},
+            headers={**mastodon_api.auth(account), "Idempotency-Key": answer.idempotency_key},
             json={"status": answer.text, "in_reply_to_id": answer.reply_id, "visibility": account.visibility},
         )
-        return _published(http.answer(response, may_publish=True), http, may_publish=True)
+        return mastodon_api.published(http.answer(response, may_publish=True), http, may_publish=True)
 
     def find_answer(self, answer: Answer) -> Published | None:
-        account = self.publisher._account(_as_post(answer.post, answer))
-        http = self.publisher._http(account)
+        account = mastodon_api.account_of(_as_post(answer.post, answer), self.env)
+        http = mastodon_api.http_for(self.client, account)
         try:
             me = self._account_id(account, http)
-            wanted = comparable(answer.text)
+            wanted = mastodon_api.comparable(answer.text)
             for status in self._descendants(account, http, answer.reply_id):
                 if (isinstance(status, dict) and str(status.get("in_reply_to_id")) == answer.reply_id
                         and _author_id(status) == me
-                        and comparable(visible_text(status.get("content"))) == wanted):
-                    return _published(status, http)
+                        and mastodon_api.comparable(mastodon_api.visible_text(status.get("content"))) == wanted):
+                    return mastodon_api.published(status, http)
         except TransientChannelError as exc:
             raise still_unknown(exc) from exc
         return None
 
-    def _account_id(self, account: _Account, http: ChannelHttp) -> str:
+    def _account_id(self, account: mastodon_api.Account, http: ChannelHttp) -> str:
         key = (account.base_url, account.token)
         with self._lock:
             if (known := self._me.get(key)) is not None:
                 return known
         me = http.answer(http.send("GET", f"{account.base_url}/api/v1/accounts/verify_credentials",
-                                   headers=_auth(account)))
-        found = _text_field(me, "id", http)
+                                   headers=mastodon_api.auth(account)))
+        found = mastodon_api.text_field(me, "id", http)
         with self._lock:
             self._me[key] = found
         return found
 
-    def _descendants(self, account: _Account, http: ChannelHttp, status_id: str) -> list[Any]:
+    def _descendants(self, account: mastodon_api.Account, http: ChannelHttp, status_id: str) -> list[Any]:
         url: str | None = f"{account.base_url}/api/v1/statuses/{quote(status_id, safe='')}/context"
         found: list[Any] = []
         for _ in range(MAX_CONTEXT_PAGES):
             if url is None:
                 break
-            response = http.send("GET", url, headers=_auth(account))
+            response = http.send("GET", url, headers=mastodon_api.auth(account))
             body = http.answer(response)
             descendants = body.get("descendants") if isinstance(body, dict) else None
             if not isinstance(descendants, list):
@@ -110,19 +111,19 @@ def _author_id(status: dict[str, Any]) -> str | None:
 def _thread_post(status: Any, post_id: str, me: str, http: ChannelHttp) -> ThreadPost:
     if not isinstance(status, dict):
         raise http.malformed("a descendant that is not a status")
-    published = _published(status, http)
+    status_post = mastodon_api.published(status, http)
     parent = status.get("in_reply_to_id")
     found = status.get("account")
     author: dict[str, Any] = found if isinstance(found, dict) else {}
-    created = published.created_at or parse_time(status.get("created_at"))
+    created = status_post.created_at or parse_time(status.get("created_at"))
     if created is None:
         raise http.malformed("a reply without 'created_at'")
     return ThreadPost(
-        reply_id=published.external_id,
+        reply_id=status_post.external_id,
         parent_id=None if parent is None or str(parent) == post_id else str(parent),
         author=str(author.get("acct") or author.get("username") or ""),
-        text=" ".join(visible_text(status.get("content")).split()),
-        url=published.url,
+        text=" ".join(mastodon_api.visible_text(status.get("content")).split()),
+        url=status_post.url,
         created_at=created,
         by_account=_author_id(status) == me,
     )
