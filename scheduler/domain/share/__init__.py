@@ -1,6 +1,8 @@
 """The share lifecycle, pure: ``state`` folds a stream's history, ``decisions`` decide
 from a state and a command which events to append. Callers use this package's names."""
 
+from events.ids import reply_uuid, stream_id
+
 from scheduler.domain.share.answers import (
     AnswerCall,
     ThreadPost,
@@ -10,7 +12,6 @@ from scheduler.domain.share.answers import (
     record_answer,
     record_answer_failure,
     record_look,
-    reply_uuid,
     request_answer,
     settle_tasks,
     start_answer,
@@ -42,7 +43,6 @@ from scheduler.domain.share.state import (
     event_id,
     evolve,
     fold,
-    stream_id,
 )
 
 __all__ = [
