@@ -79,15 +79,20 @@ class ShareRows:
         self._tables = tuple(_Table.of(conn, live, tables[live]) for live in COLUMNS)
 
     def seed(self, conn: psycopg.Connection[Any], fold: SharesFold, stream_ids: Sequence[str], *,
-             take: bool = False) -> Snapshot:
+             take: bool = False, tasks_of: Sequence[str] | None = None,
+             replies_of: Sequence[str] | None = None) -> Snapshot:
         """Give ``fold`` the rows these streams' shares have in the tables (``take``:
-        deleting them from the tables); returns their values, for :meth:`changed`."""
+        deleting them from the tables); returns their values, for :meth:`changed`. Task
+        and reply rows only of the streams in ``tasks_of`` and ``replies_of`` when given."""
         before: Snapshot = ({}, {}, {})
         if not stream_ids:
             return before
         stream_of = {share_id_of(stream_id): stream_id for stream_id in stream_ids}
         share_ids = list(stream_of)
-        shares, tasks, replies = (self._rows(conn, table, share_ids, take) for table in self._tables)
+        wanted = [share_ids, *(share_ids if some is None else [share_id_of(s) for s in some]
+                               for some in (tasks_of, replies_of))]
+        shares, tasks, replies = (self._rows(conn, table, ids, take) if ids else []
+                                  for table, ids in zip(self._tables, wanted, strict=True))
         by_stream: dict[str, tuple[list[Row], list[Row]]] = {}
         for index, some in ((0, tasks), (1, replies)):
             for row in some:
@@ -146,4 +151,5 @@ class ShareRows:
     def _rows(conn: psycopg.Connection[Any], table: _Table, share_ids: list[UUID], take: bool) -> list[Row]:
         columns = table.columns
         query = table.take if take else table.select
-        return [dict(zip(columns, row, strict=True)) for row in conn.execute(query, (share_ids,))]
+        # fetchall: rows made in one C call (iterating the cursor costs a Python call a row)
+        return [dict(zip(columns, row, strict=True)) for row in conn.execute(query, (share_ids,)).fetchall()]

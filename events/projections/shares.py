@@ -34,7 +34,7 @@ from events.catalogue import (
 )
 from events.projections import replies
 from events.projections.share_rows import COLUMNS, ShareRows
-from events.projections.shares_fold import SharesFold
+from events.projections.shares_fold import READS_REPLIES, READS_TASKS, SharesFold
 from events.records import RecordedEvent
 
 Q = sqlfiles.load("events.projections.sql", "shares.sql")
@@ -68,7 +68,7 @@ class SharesProjection:
     # The tables it owns, in the order a rebuild builds them and locks them for the swap:
     # the order readers take them in (rm_shares before its tasks; the replies inbox reads
     # rm_replies, then rm_response_tasks), so a reader never holds one the swap waits for.
-    tables = ("rm_shares", "rm_replies", "rm_response_tasks")
+    tables: tuple[str, ...] = ("rm_shares", "rm_replies", "rm_response_tasks")
     # Each row derives from its share's stream alone (the share, its tasks, its replies).
     partition_by_stream = True
 
@@ -86,7 +86,9 @@ class SharesProjection:
             self._live = ShareRows(conn, LIVE_TABLES)
         rows, fold = self._live, SharesFold()
         streams = list(dict.fromkeys([r.stream_id for r in events]))
-        before = rows.seed(conn, fold, streams)
+        tasks_of = list(dict.fromkeys([r.stream_id for r in events if type(r.event) in READS_TASKS]))
+        replies_of = list(dict.fromkeys([r.stream_id for r in events if type(r.event) in READS_REPLIES]))
+        before = rows.seed(conn, fold, streams, tasks_of=tasks_of, replies_of=replies_of)
         fold.apply(events)
         rows.upsert(conn, rows.changed(fold, streams, before))
 

@@ -49,7 +49,15 @@ TASK_COLUMNS = (
 )
 
 
-__all__ = ["REPLY_COLUMNS", "SHARE_COLUMNS", "TASK_COLUMNS", "Row", "SharesFold"]
+__all__ = ["READS_REPLIES", "READS_TASKS", "REPLY_COLUMNS", "SHARE_COLUMNS", "TASK_COLUMNS", "Row", "SharesFold"]
+
+# The event types whose handlers below read or write a share's task rows, and its reply
+# rows; every other type reads and writes the share's row alone. The live projector reads
+# back only the rows its batch's events need (a look at the thread, the commonest event
+# after the plan, needs the share's row only).
+READS_TASKS: frozenset[type] = frozenset({ResponseTasksRecorded, ShareSent, ResponseTaskCompleted,
+                                          ResponseTasksCancelled})
+READS_REPLIES: frozenset[type] = frozenset({ResponseReceived, *REPLY_EVENTS})
 
 
 class SharesFold:
