@@ -11,7 +11,7 @@ ARGS ?=
 # Branch coverage of events, scheduler, workers and followthrough in `make test` (measured 83 %); it only rises.
 COVERAGE_FLOOR := 80
 
-.PHONY: run test check lint typecheck unit k8s-validate devnet bench-eventlog bench-rebuild bench-dispatch bench-api bench-audit grafana screenshots soak clean
+.PHONY: run test check lint typecheck unit k8s-validate devnet bench-eventlog bench-rebuild bench-projector bench-dispatch bench-api bench-audit grafana screenshots soak clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -80,6 +80,10 @@ bench-rebuild: $(VENV)/.synced
 
 bench-dispatch: $(VENV)/.synced
 	$(BIN)/python bench/dispatch.py $(ARGS)
+
+## bench-projector: the live shares projector against the rebuild on 500,000 events, then its lag in a burst
+bench-projector: $(VENV)/.synced
+	$(BIN)/python bench/projector.py $(ARGS)
 
 ## grafana: regenerate the Grafana dashboards (k8s/base/grafana/*.json) from k8s/grafana.py
 grafana: $(VENV)/.synced

@@ -73,7 +73,11 @@ class Settings(BaseSettings):
 
     # Projections.
     projector_poll_seconds: float = Field(default=1.0, gt=0)
-    projector_batch: int = Field(default=500, gt=0)
+    # Events a projector folds per transaction, at most (fewer when fewer are there). The
+    # shares projection reads back the rows each batch touches: larger batches read each
+    # share fewer times (measured 99, 80, 54, 44 us of CPU an event at 1,000, 2,000, 5,000,
+    # 10,000), while a batch's transaction, about 0.3 s at 5,000, holds the log's horizon.
+    projector_batch: int = Field(default=5000, gt=0)
 
     # Webhooks out (delivered by the projector role). The keys seal signing secrets at rest:
     # comma-separated Fernet keys, the first seals, any opens (rotation). Unset: one key kept

@@ -19,6 +19,7 @@ Anything else it prints (logs) goes to standard error, which it shares with its 
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import pickle
 import subprocess
@@ -26,18 +27,19 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 import psycopg
 
 from events.errors import EventStoreError
+from events.projections.protocols import Rebuildable, Rebuilder
 from events.records import Checkpoint, RecordedEvent
 from events.store import EventStore, Partition
 
-if TYPE_CHECKING:
-    from events.projections.rebuild import Rebuildable, Rebuilder
-
-__all__ = ["PartitionJob", "PartitionWorker", "RebuildWorkerError", "build_partition", "fold_windows", "windows"]
+__all__ = [
+    "PartitionJob", "PartitionWorker", "RebuildWorkerError", "build_partition", "few_collections", "fold_windows",
+    "windows",
+]
 
 WORKER_MODULE = "events.projections.partitions"
 STOP_SECONDS = 10.0  # a worker asked to stop (another partition failed) before it is killed
@@ -61,6 +63,24 @@ class PartitionJob:
 class PartitionDone:
     events: int
     peak_rss_mb: float
+
+
+# Cyclic-garbage collection during a rebuild: the model being folded is a large, growing
+# set of live objects that the collector's full passes rescan again and again (profiled:
+# 30 full passes over 300,000 events, 12 of the rebuild's 33 µs of CPU per event). Folding
+# makes little cyclic garbage (refcounting frees the rest as it goes), so collections are
+# made rarer for the rebuild's duration, not stopped.
+BULK_GC_THRESHOLDS = (50_000, 20, 100)
+
+
+@contextlib.contextmanager
+def few_collections() -> Iterator[None]:
+    before = gc.get_threshold()
+    gc.set_threshold(*BULK_GC_THRESHOLDS)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 def windows(events: Iterator[RecordedEvent], size: int) -> Iterator[list[RecordedEvent]]:
@@ -195,7 +215,6 @@ def peak_rss_mb() -> float:
 def main() -> int:
     """A worker process: read the job, build its partition, say how it went."""
     from events.pool import make_pool
-    from events.projections.rebuild import few_collections
 
     protocol = sys.stdout
     sys.stdout = sys.stderr  # whatever else is printed (logs) stays out of the protocol

@@ -17,13 +17,11 @@
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import psycopg
 import structlog
@@ -36,9 +34,11 @@ from events.projections.partitions import (
     PartitionWorker,
     RebuildWorkerError,
     build_partition,
+    few_collections,
     fold_windows,
 )
-from events.records import Checkpoint, RecordedEvent
+from events.projections.protocols import Rebuildable, Rebuilder
+from events.records import Checkpoint
 from events.store import EventStore, Partition
 
 __all__ = [
@@ -68,31 +68,6 @@ class SwapLockError(RebuildBusyError):
     def __init__(self, tables: Sequence[str]) -> None:
         EventStoreError.__init__(self, f"readers kept holding {', '.join(tables)}: the rebuild was not swapped in")
         self.name = ", ".join(tables)
-
-
-class Rebuilder(Protocol):
-    def apply(self, events: Sequence[RecordedEvent]) -> None: ...
-
-    def flush(self) -> None: ...
-
-
-@runtime_checkable
-class Rebuildable(Protocol):
-    name: str
-    types: frozenset[str] | None
-    tables: tuple[str, ...]
-    # True when each row of the model derives from one stream's events alone: then the
-    # log can be split by stream over worker processes (``partitions``).
-    partition_by_stream: bool
-
-    def rebuilder(
-        self, conn: psycopg.Connection[Any], tables: Mapping[str, str], *, resume: bool = False
-    ) -> Rebuilder:
-        """Something that builds the model into ``tables`` (live name -> table being
-        built) on ``conn``: ``apply`` a window of events at a time, in log order, then
-        ``flush`` (each inside the caller's transaction). ``resume``: the tables hold
-        rows already (written by other processes), which its events may update."""
-        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -361,24 +336,6 @@ def _fetch_one(conn: psycopg.Connection[Any], query: Any, params: dict[str, Any]
 def _fetch_bool(conn: psycopg.Connection[Any], query: Any, params: dict[str, Any]) -> bool:
     row = conn.execute(query, params).fetchone()
     return bool(row and row[0])
-
-
-# Cyclic-garbage collection during a rebuild: the model being folded is a large, growing
-# set of live objects that the collector's full passes rescan again and again (profiled:
-# 30 full passes over 300,000 events, 12 of the rebuild's 33 µs of CPU per event). Folding
-# makes little cyclic garbage (refcounting frees the rest as it goes), so collections are
-# made rarer for the rebuild's duration, not stopped.
-BULK_GC_THRESHOLDS = (50_000, 20, 100)
-
-
-@contextlib.contextmanager
-def few_collections() -> Iterator[None]:
-    before = gc.get_threshold()
-    gc.set_threshold(*BULK_GC_THRESHOLDS)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
 
 
 @dataclass(frozen=True, slots=True)

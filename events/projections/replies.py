@@ -1,8 +1,7 @@
-"""The replies read model (``rm_replies``: the inbox of ``GET /v1/replies``) and the
-share's follow-through columns of ``rm_shares`` (answered count, looks). Kept by the
-shares projection's runner, so a reply's share row is always there before it.
-
-Also the queries over it: the inbox page and the reply figures of the follow-through rows.
+"""The queries over the replies read model (``rm_replies``: the inbox of ``GET
+/v1/replies``): the inbox page and the reply figures of the follow-through rows. The
+rows are the shares model's (``shares_fold`` with ``replies_fold``), kept by the
+shares projection, which needs the reply events named in ``TYPES``.
 """
 
 from __future__ import annotations
@@ -15,53 +14,19 @@ import psycopg
 
 from events import sqlfiles
 from events.catalogue import (
-    Event,
     RepliesLooked,
     ReplyAnswerAttemptStarted,
     ReplyAnswered,
     ReplyAnswerFailed,
     ReplyAnswerRequested,
     ReplyDismissed,
-    ResponseReceived,
 )
-from events.projections.replies_fold import reply_uuid
 
-__all__ = ["TYPES", "apply", "figures", "inbox", "reply_uuid", "share_of_reply"]
+__all__ = ["TYPES", "figures", "inbox", "share_of_reply"]
 
 Q = sqlfiles.load("events.projections.sql", "replies.sql")
 TYPES = frozenset(cls.type_name for cls in (RepliesLooked, ReplyAnswerRequested, ReplyAnswerAttemptStarted,
                                             ReplyAnswered, ReplyAnswerFailed, ReplyDismissed))
-
-
-def apply(cur: psycopg.Cursor[Any], event: Event, base: dict[str, Any]) -> None:
-    """One follow-through event; ``base`` holds ``share_id``, ``version`` and ``at``."""
-    share_id = base["share_id"]
-    reply = getattr(event, "reply_id", None)
-    key = {"id": reply_uuid(share_id, reply)} if isinstance(reply, str) else {}
-    match event:
-        case ResponseReceived():
-            cur.execute(Q["received"], {**base, **key, "reply_id": event.reply_id, "parent_id": event.parent_id,
-                                        "author": event.author, "text": event.text, "url": event.url,
-                                        "received_at": event.received_at,
-                                        "collected_at": event.collected_at or event.received_at})
-        case RepliesLooked():
-            cur.execute(Q["looked"], {**base, "looked_at": event.looked_at, "next_look_at": event.next_look_at,
-                                      "collected": event.collected})
-        case ReplyAnswerRequested():
-            cur.execute(Q["answer_requested"], {**key, "text": event.text, "by": event.requested_by})
-        case ReplyAnswerAttemptStarted():
-            cur.execute(Q["answer_status"], {**key, "status": "sending", "error": None})
-        case ReplyAnswerFailed():
-            status = "failed" if event.next_attempt_at is not None else "given_up"
-            cur.execute(Q["answer_status"], {**key, "status": status, "error": event.reason})
-        case ReplyAnswered():
-            cur.execute(Q["answered"], {**key, "url": event.url, "external_id": event.external_id,
-                                        "answered_at": event.answered_at, "native": event.native})
-            if cur.fetchone() is not None:
-                cur.execute(Q["share_answered"], base)
-        case ReplyDismissed():
-            cur.execute(Q["dismissed"], {**key, "dismissed_at": event.dismissed_at, "reason": event.reason,
-                                         "by": event.dismissed_by})
 
 
 def inbox(

@@ -1,16 +1,13 @@
-"""The replies part of the shares model as a pure fold, for rebuilds: rows of
-``rm_replies`` and the follow-through columns of ``rm_shares`` (answered count,
-looks), with the same effect as the live statements in ``sql/replies.sql``
-(``tests/integration/test_projection_rebuild.py`` holds the two equal).
+"""The replies part of the shares model as a pure fold: rows of ``rm_replies`` and the
+follow-through columns of ``rm_shares`` (answered count, looks).
 
 Pure: no I/O; rows are dicts keyed by column name. ``shares_fold`` calls these.
 """
 
 from __future__ import annotations
 
-from hashlib import sha1
 from typing import Any
-from uuid import NAMESPACE_URL, UUID
+from uuid import UUID
 
 from events.catalogue import (
     RepliesLooked,
@@ -34,24 +31,12 @@ REPLY_COLUMNS = (
 SHARE_REPLY_COLUMNS: Row = {"replies_answered": 0, "last_look_at": None, "next_look_at": None,
                             "replies_collected": None}
 
-_NAMESPACE = NAMESPACE_URL.bytes
-
 ReplyEvent = ReplyAnswerRequested | ReplyAnswerAttemptStarted | ReplyAnswerFailed | ReplyAnswered | ReplyDismissed
 REPLY_EVENTS = (ReplyAnswerRequested, ReplyAnswerAttemptStarted, ReplyAnswerFailed, ReplyAnswered, ReplyDismissed)
 
 
-def reply_uuid(share_id: UUID, reply_id: str) -> UUID:
-    """A reply's id, from its share and the network's reply id (the domain derives the same:
-    ``scheduler.domain.share.reply_uuid``; a unit test holds them equal). ``uuid5`` spelled
-    out with the namespace's bytes taken once: ``uuid5`` itself imports ``sha1`` and
-    converts the namespace on every call (12 µs against 8 here, once per reply in a rebuild)."""
-    name = f"followthrough:share:{share_id}:reply:{reply_id}".encode()
-    digest = sha1(_NAMESPACE + name, usedforsecurity=False).digest()  # a name-based id, as uuid5 is
-    return UUID(bytes=digest[:16], version=5)
-
-
 def received(share: Row, reply_id: UUID, event: ResponseReceived) -> Row:
-    """The row a reply collected under ``share`` starts as (statement ``received``)."""
+    """The row a reply collected under ``share`` starts as."""
     return {
         "id": reply_id, "share_id": share["share_id"], "workspace_id": share["workspace_id"],
         "account_id": share["account_id"], "account_name": share["account_name"], "channel": share["channel"],
@@ -65,13 +50,13 @@ def received(share: Row, reply_id: UUID, event: ResponseReceived) -> Row:
 
 
 def looked(share: Row, event: RepliesLooked) -> None:
-    """Statement ``looked`` (the caller sets the share's version)."""
+    """A look at the thread (the caller sets the share's version)."""
     share.update(last_look_at=event.looked_at, next_look_at=event.next_look_at, replies_collected=event.collected)
 
 
 def reply_event(reply: Row, event: ReplyEvent) -> bool:
     """Fold an answer or dismissal over its reply's row; True when the reply became
-    answered (then the share counts it: statement ``share_answered``)."""
+    answered (then the share counts it)."""
     answered = reply["state"] == "answered"
     match event:
         case ReplyAnswerRequested():

@@ -1,11 +1,8 @@
-"""The shares read model as a pure fold, for rebuilds: events in, rows of
-``rm_shares``, ``rm_response_tasks`` and ``rm_replies`` out, with the same effect as
-the live projection's statements in ``sql/shares.sql`` and ``sql/replies.sql`` (a
-test holds the two equal; the replies part is in ``replies_fold``).
-
-The live projection runs one statement per event, which suits a few events a
-second; a rebuild folds a window of events over the rows they touch in memory and
-writes those rows back in bulk. Pure: no I/O; rows are dicts keyed by column name.
+"""The shares read model as a pure fold: events in, rows of ``rm_shares``,
+``rm_response_tasks`` and ``rm_replies`` out (the replies part is in ``replies_fold``).
+The one model of these tables: the live projector and the rebuild both seed it with the
+rows the events touch, fold the events over them and write the rows back in bulk, so
+the two agree by construction. Pure: no I/O; rows are dicts keyed by column name.
 """
 
 from __future__ import annotations
@@ -33,8 +30,9 @@ from events.catalogue import (
     ShareRescheduled,
     ShareSent,
 )
+from events.ids import reply_uuid, share_id_of
 from events.projections import replies_fold
-from events.projections.replies_fold import REPLY_COLUMNS, REPLY_EVENTS, SHARE_REPLY_COLUMNS, reply_uuid
+from events.projections.replies_fold import REPLY_COLUMNS, REPLY_EVENTS, SHARE_REPLY_COLUMNS
 from events.records import RecordedEvent
 
 Row = dict[str, Any]
@@ -51,11 +49,15 @@ TASK_COLUMNS = (
 )
 
 
-__all__ = ["REPLY_COLUMNS", "SHARE_COLUMNS", "TASK_COLUMNS", "Row", "SharesFold", "share_id_of"]
+__all__ = ["READS_REPLIES", "READS_TASKS", "REPLY_COLUMNS", "SHARE_COLUMNS", "TASK_COLUMNS", "Row", "SharesFold"]
 
-
-def share_id_of(stream_id: str) -> UUID:
-    return UUID(stream_id.removeprefix("share-"))
+# The event types whose handlers below read or write a share's task rows, and its reply
+# rows; every other type reads and writes the share's row alone. The live projector reads
+# back only the rows its batch's events need (a look at the thread, the commonest event
+# after the plan, needs the share's row only).
+READS_TASKS: frozenset[type] = frozenset({ResponseTasksRecorded, ShareSent, ResponseTaskCompleted,
+                                          ResponseTasksCancelled})
+READS_REPLIES: frozenset[type] = frozenset({ResponseReceived, *REPLY_EVENTS})
 
 
 class SharesFold:
@@ -130,7 +132,7 @@ class SharesFold:
         self.shares[r.stream_id] = _planned(share_id_of(r.stream_id), r, event)
 
     def _other(self, r: RecordedEvent, share: Row | None) -> None:
-        if share is not None:  # the live statements update nothing for a share they do not hold
+        if share is not None:  # an event of a share never planned changes nothing
             share["version"], share["updated_at"] = r.stream_version, r.recorded_at
             _share_event(share, r.event)
 
@@ -186,7 +188,7 @@ class SharesFold:
         assert isinstance(event, ResponseReceived)
         share["version"], share["updated_at"] = r.stream_version, r.recorded_at
         share["replies_received"] += 1
-        if (r.stream_id, event.reply_id) not in self.replies:  # collected again: the live insert does nothing
+        if (r.stream_id, event.reply_id) not in self.replies:  # collected again: the row stays as it is
             row = replies_fold.received(share, reply_uuid(share["share_id"], event.reply_id), event)
             self._add_reply(r.stream_id, row)
 

@@ -25,6 +25,7 @@ from events.catalogue import (
     ShareHeld,
     ShareSent,
 )
+from events.ids import STREAM_PREFIX
 from events.records import RecordedEvent
 
 Q = sqlfiles.load("events.projections.sql", "webhooks.sql")
@@ -95,7 +96,7 @@ class WebhooksProjection:
 
     @staticmethod
     def _share(cur: psycopg.Cursor[Any], recorded: RecordedEvent) -> dict[str, Any]:
-        share: dict[str, Any] = {"share_id": recorded.stream_id.removeprefix("share-")}
+        share: dict[str, Any] = {"share_id": recorded.stream_id.removeprefix(STREAM_PREFIX)}
         row = cur.execute(Q["share_context"], {"stream_id": recorded.stream_id}).fetchone()
         if row is not None:
             share.update(account_id=row[0], account_name=row[1], channel=row[2], scheduled_at=row[3])

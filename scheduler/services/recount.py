@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-STREAM_PREFIX = "share-"
+from events.ids import STREAM_PREFIX
 
 # (workspace, account id, owner, day of the due time in UTC)
 DailyKey = tuple[str, str, str, date | None]

@@ -208,6 +208,40 @@ def test_readers_never_see_the_model_shrink_while_it_is_rebuilt_under_live_traff
     assert model(pool) == followed
 
 
+def test_the_live_projector_following_concurrent_writers_builds_the_model_a_rebuild_builds(
+    settings: Settings, store: EventStore, pool: ConnectionPool[Any]
+) -> None:
+    # Given two writers appending share histories at once while the live projector follows
+    # the log, in small batches (so a share's rows are read back and folded on many times)
+    stop = threading.Event()
+    follower = ProjectionRunner(store, SharesProjection(), conninfo=settings.database_url or "", batch_size=37,
+                                poll_seconds=0.05)
+    projector = threading.Thread(target=follower.run, args=(stop,))
+    projector.start()
+    written: list[int] = []
+
+    def write(seed: int) -> None:
+        for n in range(6):
+            written.append(append_histories(store, pool, 150, seed=seed + n))
+
+    writers = [threading.Thread(target=write, args=(seed,)) for seed in (300, 400)]
+    try:
+        for t in writers:
+            t.start()
+        for t in writers:
+            t.join(timeout=120)
+        # When it has applied every event
+        wait_until(lambda: applied(pool) == sum(written), timeout=60, what="the projector")
+    finally:
+        stop.set()
+        projector.join(timeout=60)
+    followed = model(pool)
+    assert len(followed[0]) > 50
+    # Then a rebuild from the log makes the same model, row for row
+    rebuild(store, SharesProjection(), window=500)
+    assert model(pool) == followed
+
+
 WAITING_FOR_REPLIES = (
     "SELECT count(*) FROM pg_locks WHERE relation = 'rm_replies'::regclass AND mode = 'AccessExclusiveLock'"
     " AND NOT granted"

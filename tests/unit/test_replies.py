@@ -19,7 +19,7 @@ from events.catalogue import (
     ResponseStep,
     ResponseTaskCompleted,
 )
-from events.projections.replies import reply_uuid as projected_reply_uuid
+from events.ids import reply_uuid as projected_reply_uuid
 from scheduler.domain import share
 from scheduler.domain.replies import DEFAULT_CADENCE, TaskDue, cadence_from_config, next_look
 from scheduler.domain.retry import RetryPolicy
@@ -288,7 +288,8 @@ def test_answering_twice_is_once_and_a_different_answer_while_one_is_pending_is_
 def test_a_reply_id_is_the_same_in_the_domain_and_in_the_read_model() -> None:
     # Given a share and a network's reply id
     # When both sides derive the reply's id
-    # Then they agree, and it is the standard name-based (version 5) id
+    # Then they agree (one function, owned by events.ids), and it is the standard name-based (version 5) id
+    assert share.reply_uuid is projected_reply_uuid
     for reply_id in ("at://did:plc:x/app.bsky.feed.post/3k", "109876543210", "é ü ✓"):
         derived = share.reply_uuid(SHARE_ID, reply_id)
         assert derived == projected_reply_uuid(SHARE_ID, reply_id)

@@ -2,6 +2,8 @@
 and ``changes`` (cancel, reschedule, tasks, replies) decide from a state and a command which
 events to append. Callers use this package's names."""
 
+from events.ids import reply_uuid, stream_id
+
 from scheduler.domain.share.answers import (
     AnswerCall,
     ThreadPost,
@@ -11,7 +13,6 @@ from scheduler.domain.share.answers import (
     record_answer,
     record_answer_failure,
     record_look,
-    reply_uuid,
     request_answer,
     settle_tasks,
     start_answer,
@@ -39,7 +40,6 @@ from scheduler.domain.share.state import (
     event_id,
     evolve,
     fold,
-    stream_id,
 )
 
 __all__ = [

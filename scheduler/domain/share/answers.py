@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
 from events.catalogue import (
     Event,
@@ -61,11 +61,6 @@ class AnswerCall:
     attempt: int
     idempotency_key: str
     reconcile: bool
-
-
-def reply_uuid(share_id: UUID, reply_id: str) -> UUID:
-    """The reply's id in the API: derived from the share and the network's reply id."""
-    return uuid5(NAMESPACE_URL, f"followthrough:share:{share_id}:reply:{reply_id}")
 
 
 def answer_key(share_id: UUID, reply_id: str) -> str:

@@ -43,10 +43,6 @@ Status = Literal["planned", "sending", "sent", "failed", "held", "abandoned", "c
 TaskStatus = Literal["pending", "open", "overdue", "done", "cancelled"]
 
 
-def stream_id(share_id: UUID) -> str:
-    return f"share-{share_id}"
-
-
 def event_id(share_id: UUID, name: str) -> UUID:
     """Deterministic event ids: a retried append of the same decision is a no-op."""
     return uuid5(NAMESPACE_URL, f"followthrough:share:{share_id}:{name}")
