@@ -14,13 +14,11 @@ claims and starts them in a few statements, then runs their calls concurrently
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
 from uuid import UUID
 
 import structlog
@@ -30,7 +28,7 @@ from events.errors import ConcurrencyError
 from events.records import NewEvent, StreamAppend
 from scheduler.domain import share as lifecycle
 from scheduler.domain.share import Hold, Lookup, Publish, ShareState, Skip, Wait
-from scheduler.services.share_stream import claim_calls, extend_call
+from scheduler.services import call_lease
 from workers.channels import (
     LeaseLost,
     PermanentChannelError,
@@ -38,13 +36,16 @@ from workers.channels import (
     Published,
     TransientChannelError,
 )
-from workers.outcomes import Conn, Delivery, log_sent, record_failure, record_sent, sent_time
+from workers.delivery import Conn, Delivery
+from workers.lease import LeaseKeeper
+from workers.outcomes import log_sent, record_failure, record_sent, sent_time
 from workers.runtime import Runtime
+
+__all__ = ["Delivery", "execute_share", "execute_shares"]
 
 log = structlog.get_logger("workers.execution")
 
 WAIT_ROUNDS = 3
-ACCOUNT_CACHE_SECONDS = 30.0
 # Outcomes returning no more than this far apart are recorded together, for at most the
 # second figure: one commit for a fast channel's group instead of one per share.
 GATHER_QUIET_SECONDS = 0.005
@@ -152,11 +153,11 @@ def _lookup(rt: Runtime, state: ShareState, post: Post) -> Lookup:
 
 
 def _post(d: Delivery, state: ShareState) -> Post:
-    planned = state.planned
+    rt, planned = d.rt, state.planned
     assert planned is not None
     assert state.share_id is not None
     return Post(share_id=d.share_id, workspace_id=d.workspace_id, account_name=planned.account_name,
-                account_config=account_config(d.conn, planned.account_id), text=planned.text,
+                account_config=rt.accounts.get(d.conn, planned.account_id), text=planned.text,
                 scheduled_at=state.scheduled_at or planned.scheduled_at,
                 idempotency_key=lifecycle.idempotency_key(state.share_id), attempt=state.attempts + 1)
 
@@ -180,8 +181,8 @@ def _hold(d: Delivery, state: ShareState, decision: Hold) -> str:
 def _start(rt: Runtime, conn: Conn, ready: list[Ready], outcomes: dict[UUID, str]) -> list[Ready]:
     """Take each share's call lease, then record the attempts (and tasks) of those taken.
     Returns the shares whose attempt this delivery owns: only those may call the network."""
-    taken = claim_calls(conn, [(r.delivery.share_id, r.state.attempts + 1) for r in ready],
-                        budget_seconds=rt.config.call_budget_seconds)
+    taken = call_lease.claim(conn, "publish", [(r.delivery.share_id, r.state.attempts + 1) for r in ready],
+                             budget_seconds=rt.config.call_budget_seconds)
     claimed_at = time.monotonic()
     mine: list[Ready] = []
     for r in ready:
@@ -199,14 +200,14 @@ def _start(rt: Runtime, conn: Conn, ready: list[Ready], outcomes: dict[UUID, str
 
 def _record_attempts(rt: Runtime, conn: Conn, mine: list[Ready], outcomes: dict[UUID, str]) -> list[Ready]:
     if len(mine) > 1:
-        appends = [StreamAppend(lifecycle.stream_id(r.delivery.share_id), r.delivery.stamp(r.decision.events),
-                                r.state.version, r.delivery.workspace_id) for r in mine]
+        batch = [(r.delivery.share_id, StreamAppend(lifecycle.stream_id(r.delivery.share_id),
+                                                    r.delivery.stamp(r.decision.events), r.state.version,
+                                                    r.delivery.workspace_id)) for r in mine]
         try:
-            written = rt.store.append_many(appends, conn=conn)
+            written = rt.streams.commit_many(conn, batch)
         except ConcurrencyError:
             pass  # a concurrent delivery raced for one of them: record each on its own below
         else:
-            rt.streams.committed(wake=False)
             return [r for r in (_attempted(r, written.get(lifecycle.stream_id(r.delivery.share_id)), outcomes)
                                 for r in mine) if r is not None]
     started = []
@@ -262,7 +263,8 @@ def _call(rt: Runtime, r: Ready) -> Called:
     d, planned = r.delivery, r.state.planned
     assert planned is not None
     post = replace(r.post, attempt=decision.attempt, idempotency_key=decision.idempotency_key,
-                   before_write=_lease_keeper(rt, r))
+                   before_write=LeaseKeeper(rt.pool, "publish", d.share_id, r.state.attempts,
+                                            budget_seconds=rt.config.call_budget_seconds, claimed_at=r.claimed_at))
     started = rt.clock()
     with structlog.contextvars.bound_contextvars(share_id=str(d.share_id), attempt=decision.attempt):
         log.debug("share_publishing", channel=planned.channel, reconcile=decision.reconcile,
@@ -276,25 +278,6 @@ def _call(rt: Runtime, r: Ready) -> Called:
         except (PermanentChannelError, TransientChannelError) as exc:
             return Called(r, started, error=exc)
     return Called(r, started, published=published, reconciled=found is not None)
-
-
-def _lease_keeper(rt: Runtime, r: Ready) -> Callable[[], None]:
-    """Called right before each request that may publish: the share's lease must cover the
-    request, or the request is not sent. A lease claimed moments ago still does."""
-    budget = rt.config.call_budget_seconds
-    fresh_for = min(5.0, budget / 8)
-    lock = threading.Lock()
-
-    def keep() -> None:
-        with lock:
-            if time.monotonic() - r.claimed_at < fresh_for:
-                return
-            with rt.pool.connection() as conn:
-                if not extend_call(conn, r.delivery.share_id, r.state.attempts, budget_seconds=budget):
-                    raise LeaseLost(str(r.delivery.share_id))
-            r.claimed_at = time.monotonic()
-
-    return keep
 
 
 def _record(rt: Runtime, called: list[Called], outcomes: dict[UUID, str]) -> None:
@@ -342,21 +325,3 @@ def _settle(c: Called, version: int | None) -> str:
         return "share_sent"
     return record_sent(d, state, state.attempts, c.published, reconciled=c.reconciled, started=c.started,
                        post=c.ready.post)
-
-
-_accounts: dict[UUID, tuple[float, dict[str, Any]]] = {}
-_accounts_lock = threading.Lock()
-
-
-def account_config(conn: Conn, account_id: UUID) -> dict[str, Any]:
-    """An account's channel config, cached briefly: it changes rarely, shares are many."""
-    now = time.monotonic()
-    with _accounts_lock:
-        cached = _accounts.get(account_id)
-    if cached is not None and now - cached[0] < ACCOUNT_CACHE_SECONDS:
-        return cached[1]
-    row = conn.execute("SELECT config FROM accounts WHERE id = %s", (account_id,)).fetchone()
-    config = dict(row[0]) if row else {}
-    with _accounts_lock:
-        _accounts[account_id] = (now, config)
-    return config
