@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 from uuid import UUID
 
@@ -30,8 +31,12 @@ class Delivery:
     message_id: str | None
     workspace_id: str = ""
 
+    @cached_property
+    def stream_id(self) -> str:
+        return lifecycle.stream_id(self.share_id)
+
     def load(self) -> tuple[ShareState, list[RecordedEvent]]:
-        history = self.rt.store.read_stream(lifecycle.stream_id(self.share_id), conn=self.conn)
+        history = self.rt.store.read_stream(self.stream_id, conn=self.conn)
         if history:
             self.workspace_id = history[0].workspace_id
         return lifecycle.fold(r.event for r in history), history

@@ -14,9 +14,10 @@ claims and starts them in a few statements, then runs their calls concurrently
 
 from __future__ import annotations
 
+import queue
 import time
 from collections.abc import Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -87,14 +88,14 @@ def execute_shares(rt: Runtime, share_ids: Sequence[UUID], *, message_id: str | 
     ids = list(dict.fromkeys(share_ids))
     outcomes: dict[UUID, str] = {}
     with rt.pool.connection() as conn:
-        histories = rt.store.read_streams([lifecycle.stream_id(i) for i in ids], conn=conn)
+        deliveries = [Delivery(rt, conn, share_id, message_id) for share_id in ids]
+        histories = rt.store.read_streams([d.stream_id for d in deliveries], conn=conn)
         ready: list[Ready] = []
-        for share_id in ids:
-            history = histories.get(lifecycle.stream_id(share_id), [])
-            d = Delivery(rt, conn, share_id, message_id, history[0].workspace_id if history else "")
-            state = lifecycle.fold(r.event for r in history)
-            with structlog.contextvars.bound_contextvars(share_id=str(share_id), stream_version=state.version):
-                decided = _decide(d, state)
+        for d in deliveries:
+            share_id = d.share_id
+            history = histories.get(d.stream_id, [])
+            d.workspace_id = history[0].workspace_id if history else ""
+            decided = _decide(d, lifecycle.fold(r.event for r in history))
             if isinstance(decided, str):
                 outcomes[share_id] = decided
             else:
@@ -110,6 +111,18 @@ def execute_shares(rt: Runtime, share_ids: Sequence[UUID], *, message_id: str | 
 def _decide(d: Delivery, state: ShareState) -> Ready | str:
     """The share's decision; an outcome name for everything but an attempt or a hold for a
     person (those need the share's call lease first)."""
+    if state.planned is not None:
+        post = _post(d, state)
+        decision = lifecycle.start_attempt(state, now=d.rt.clock(), in_flight_grace=timedelta(0),
+                                           early_window=d.rt.early_window, lookup=_lookup(d.rt, state, post))
+        if isinstance(decision, Publish):
+            return Ready(d, state, decision, post)  # the common case: nothing to log yet
+    with structlog.contextvars.bound_contextvars(share_id=str(d.share_id), stream_version=state.version):
+        return _decide_otherwise(d, state)
+
+
+def _decide_otherwise(d: Delivery, state: ShareState) -> Ready | str:
+    """``_decide`` for the rarer cases: unknown, not due yet, skipped, held."""
     rt = d.rt
     for _ in range(WAIT_ROUNDS):
         if state.planned is None:
@@ -186,30 +199,32 @@ def _start(rt: Runtime, conn: Conn, ready: list[Ready], outcomes: dict[UUID, str
     claimed_at = time.monotonic()
     mine: list[Ready] = []
     for r in ready:
+        if r.delivery.share_id in taken and isinstance(r.decision, Publish):
+            r.claimed_at = claimed_at
+            mine.append(r)
+            continue
         with structlog.contextvars.bound_contextvars(share_id=str(r.delivery.share_id)):
             if r.delivery.share_id not in taken:
                 # Another attempt holds the lease: one of its requests may still be in flight.
                 log.info("share_skipped", reason="an attempt holds the share's lease", status=r.state.status)
                 outcomes[r.delivery.share_id] = "share_skipped"
-            elif isinstance(r.decision, Hold):
-                outcomes[r.delivery.share_id] = _hold(r.delivery, r.state, r.decision)
             else:
-                mine.append(replace(r, claimed_at=claimed_at))
+                assert isinstance(r.decision, Hold)
+                outcomes[r.delivery.share_id] = _hold(r.delivery, r.state, r.decision)
     return _record_attempts(rt, conn, mine, outcomes)
 
 
 def _record_attempts(rt: Runtime, conn: Conn, mine: list[Ready], outcomes: dict[UUID, str]) -> list[Ready]:
     if len(mine) > 1:
-        batch = [(r.delivery.share_id, StreamAppend(lifecycle.stream_id(r.delivery.share_id),
-                                                    r.delivery.stamp(r.decision.events), r.state.version,
-                                                    r.delivery.workspace_id)) for r in mine]
+        batch = [(r.delivery.share_id, StreamAppend(r.delivery.stream_id, r.delivery.stamp(r.decision.events),
+                                                    r.state.version, r.delivery.workspace_id)) for r in mine]
         try:
             written = rt.streams.commit_many(conn, batch)
         except ConcurrencyError:
             pass  # a concurrent delivery raced for one of them: record each on its own below
         else:
-            return [r for r in (_attempted(r, written.get(lifecycle.stream_id(r.delivery.share_id)), outcomes)
-                                for r in mine) if r is not None]
+            return [r for r in (_attempted(r, written.get(r.delivery.stream_id), outcomes) for r in mine)
+                    if r is not None]
     started = []
     for r in mine:
         try:
@@ -225,13 +240,12 @@ def _record_attempts(rt: Runtime, conn: Conn, mine: list[Ready], outcomes: dict[
 def _attempted(r: Ready, version: int | None, outcomes: dict[UUID, str]) -> Ready | None:
     """The share once this delivery's attempt (and tasks) are in the log at ``version``;
     None when another delivery's write got there first (it owns the attempt)."""
-    with structlog.contextvars.bound_contextvars(share_id=str(r.delivery.share_id)):
-        if version is None:
-            log.info("share_duplicate_delivery", stage="attempt")
-            outcomes[r.delivery.share_id] = "share_duplicate_delivery"
-            return None
-    state = replace(lifecycle.fold((e.event for e in r.decision.events), r.state), version=version)
-    return replace(r, state=state)
+    if version is None:
+        log.info("share_duplicate_delivery", stage="attempt", share_id=str(r.delivery.share_id))
+        outcomes[r.delivery.share_id] = "share_duplicate_delivery"
+        return None
+    r.state = replace(lifecycle.fold((e.event for e in r.decision.events), r.state), version=version)
+    return r
 
 
 # --- calling, and recording each outcome as it comes --------------------------------------
@@ -242,17 +256,23 @@ def _call_all(rt: Runtime, started: list[Ready], outcomes: dict[UUID, str]) -> N
         for r in started:
             _record(rt, [_call(rt, r)], outcomes)
         return
-    pending: set[Future[Called]] = {rt.calls.submit(_call, rt, r) for r in started}
-    while pending:
-        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+    # Each call hands itself in as it returns (one queue: no waiting on every pending call
+    # again after each return).
+    returned: queue.SimpleQueue[Future[Called]] = queue.SimpleQueue()
+    for r in started:
+        rt.calls.submit(_call, rt, r).add_done_callback(returned.put)
+    left = len(started)
+    while left:
+        done = [returned.get()]
         # Calls that return within moments of each other share one commit (a fast channel's
         # whole group, typically); a slow one's outcome waits for nobody.
         deadline = time.monotonic() + GATHER_MAX_SECONDS
-        while pending and time.monotonic() < deadline:
-            more, pending = wait(pending, timeout=GATHER_QUIET_SECONDS)
-            if not more:
+        while len(done) < left and (quiet := min(GATHER_QUIET_SECONDS, deadline - time.monotonic())) > 0:
+            try:
+                done.append(returned.get(timeout=quiet))
+            except queue.Empty:
                 break
-            done |= more
+        left -= len(done)
         _record(rt, [f.result() for f in done], outcomes)  # a worker dying mid-call raises here
 
 
@@ -293,8 +313,16 @@ def _record(rt: Runtime, called: list[Called], outcomes: dict[UUID, str]) -> Non
             written = {}  # rolled back: record each on its own below
     for c in called:
         d = c.ready.delivery
+        sent_event = c.sent_events[-1].event if c.sent_events else None
+        version = written.get(d.stream_id)
+        if version is not None and c.published is not None and isinstance(sent_event, ShareSent):
+            # The common case, recorded with the others: its one line, without binding a context.
+            log_sent(c.published, sent_event, version=version, reconciled=c.reconciled,
+                     share_id=str(d.share_id), attempt=c.ready.state.attempts)
+            outcomes[d.share_id] = "share_sent"
+            continue
         with structlog.contextvars.bound_contextvars(share_id=str(d.share_id), attempt=c.ready.state.attempts):
-            outcomes[d.share_id] = _settle(c, written.get(lifecycle.stream_id(d.share_id)))
+            outcomes[d.share_id] = _settle(c, version)
 
 
 def _sent_append(c: Called) -> StreamAppend:
@@ -303,7 +331,7 @@ def _sent_append(c: Called) -> StreamAppend:
     c.sent_events = lifecycle.record_sent(state, attempt=state.attempts, external_id=c.published.external_id,
                                           url=c.published.url, sent_at=sent_time(c.published, c.started),
                                           reconciled=c.reconciled, now=d.rt.clock())
-    return StreamAppend(lifecycle.stream_id(d.share_id), d.stamp(c.sent_events), state.version, d.workspace_id)
+    return StreamAppend(d.stream_id, d.stamp(c.sent_events), state.version, d.workspace_id)
 
 
 def _settle(c: Called, version: int | None) -> str:

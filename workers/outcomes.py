@@ -7,6 +7,7 @@ writer got there first.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import structlog
 
@@ -24,9 +25,9 @@ def sent_time(published: Published, started: datetime) -> datetime:
     return published.created_at or started
 
 
-def log_sent(published: Published, sent: ShareSent, *, version: int, reconciled: bool) -> None:
+def log_sent(published: Published, sent: ShareSent, *, version: int, reconciled: bool, **context: Any) -> None:
     log.info("share_sent", external_id=published.external_id, url=published.url, stream_version=version,
-             sent_at=sent.sent_at.isoformat(), lateness_ms=sent.lateness_ms, reconciled=reconciled)
+             sent_at=sent.sent_at.isoformat(), lateness_ms=sent.lateness_ms, reconciled=reconciled, **context)
 
 
 def record_sent(d: Delivery, state: ShareState, attempt: int, published: Published, *, reconciled: bool,

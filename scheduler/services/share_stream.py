@@ -82,7 +82,8 @@ def stamp(events: Iterable[NewEvent], *, workspace_id: str, actor: str, share_id
           causation_id: str | None = None) -> list[NewEvent]:
     """The events with who wrote them and why (metadata), as every share write records."""
     meta = metadata(workspace_id=workspace_id, actor=actor, correlation_id=str(share_id), causation_id=causation_id)
-    return [replace(e, metadata=meta) for e in events]
+    # Built directly: dataclasses.replace inspects every field each call (~4x slower, per event).
+    return [NewEvent(e.event, e.event_id, meta) for e in events]
 
 
 @dataclass
