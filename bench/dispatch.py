@@ -182,9 +182,10 @@ class Roles:
 
 
 def _is_backend(title: str) -> bool:
-    """A PostgreSQL process serving a client: its title names user, database and client
-    ("postgres: postgres bench_x 127.0.0.1(5432) idle"); the server's own are named by role."""
-    return "(" in title or "[local]" in title
+    """A PostgreSQL process serving one database: a client's backend, whose title names user,
+    database and client ("postgres: postgres bench_x 127.0.0.1(5432) idle"), or an autovacuum
+    worker (its title names its database); the server's own are named by role."""
+    return "(" in title or "[local]" in title or "autovacuum worker" in title
 
 
 def plan_many(svc: ShareService, account_id: uuid.UUID, dues: Sequence[datetime], threads: int) -> list[uuid.UUID]:
