@@ -1,7 +1,7 @@
 """Publishing answers to replies: the same exactly-once path as a share's post.
 
 Order, for each answer due on a share (one after the other, under the share's answer
-lease): decide -> take the lease (``schedule`` row ``answer``, ``holder_attempt``) ->
+lease): decide -> take the lease (``call_lease``, on the ``answer`` row) ->
 append the attempt (expected version) -> call the channel, the lease extended right
 before every request that may publish, looking for the answer first when an earlier
 attempt's outcome is unknown -> record the outcome. When no answer is due, the row is
@@ -10,9 +10,7 @@ let go (or made due at the next retry), unless the stream moved meanwhile.
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable
 from dataclasses import replace
 from uuid import UUID
 
@@ -21,7 +19,8 @@ import structlog
 from events.errors import ConcurrencyError
 from scheduler.domain import share as lifecycle
 from scheduler.domain.share import AnswerCall, ShareState
-from scheduler.services.answer_queue import claim_answer_call, extend_answer_call, release_answers
+from scheduler.services import call_lease
+from scheduler.services.answer_queue import release_answers
 from workers.channels import (
     Answer,
     LeaseLost,
@@ -31,7 +30,8 @@ from workers.channels import (
     TransientChannelError,
 )
 from workers.collection import share_post
-from workers.outcomes import Delivery
+from workers.delivery import Delivery
+from workers.lease import LeaseKeeper
 from workers.runtime import Runtime
 
 log = structlog.get_logger("workers.answering")
@@ -51,7 +51,8 @@ def publish_answers(rt: Runtime, share_id: UUID, *, message_id: str | None = Non
                 if release_answers(conn, share_id, version=state.version, next_at=lifecycle.next_answer_at(state)):
                     return outcome
                 continue  # an answer was asked for meanwhile
-            if not claim_answer_call(conn, share_id, call.attempt, budget_seconds=rt.config.call_budget_seconds):
+            if not call_lease.claim(conn, "answer", [(share_id, call.attempt)],
+                                    budget_seconds=rt.config.call_budget_seconds, same_attempt=True):
                 log.info("answer_skipped", reason="an attempt holds the share's answer lease")
                 return "answer_skipped"
             claimed_at = time.monotonic()
@@ -73,7 +74,8 @@ def _call(rt: Runtime, d: Delivery, state: ShareState, call: AnswerCall, claimed
     answer = Answer(post=share_post(d, state), reply_id=reply.reply_id, text=reply.answer_text,
                     idempotency_key=call.idempotency_key, attempt=call.attempt,
                     requested_at=reply.answer_requested_at or rt.clock(),
-                    before_write=_lease_keeper(rt, d.share_id, call.attempt, claimed_at))
+                    before_write=LeaseKeeper(rt.pool, "answer", d.share_id, call.attempt,
+                                             budget_seconds=rt.config.call_budget_seconds, claimed_at=claimed_at))
     with structlog.contextvars.bound_contextvars(reply_id=reply.reply_id, attempt=call.attempt):
         try:
             channel = rt.publishers.for_channel(state.planned.channel)
@@ -92,12 +94,11 @@ def _call(rt: Runtime, d: Delivery, state: ShareState, call: AnswerCall, claimed
 def _answered(rt: Runtime, d: Delivery, state: ShareState, call: AnswerCall, published: Published, *,
               reconciled: bool) -> str:
     answered_at = published.created_at or rt.clock()
-    _, written = rt.streams.change(
-        d.conn, d.share_id,
+    _, written = d.change(
         lambda s: lifecycle.record_answer(s, reply_id=call.reply.reply_id, attempt=call.attempt,
                                           external_id=published.external_id, url=published.url,
                                           answered_at=answered_at, reconciled=reconciled, now=rt.clock()),
-        workspace_id=d.workspace_id, actor="worker", causation_id=d.message_id, state=state,
+        state=state,
     )
     if not written:
         log.info("answer_already_recorded", external_id=published.external_id)
@@ -113,13 +114,12 @@ def _failed(rt: Runtime, d: Delivery, state: ShareState, call: AnswerCall,
             exc: PermanentChannelError | TransientChannelError) -> str:
     transient = isinstance(exc, TransientChannelError)
     unknown = transient and getattr(exc, "outcome_unknown", False)
-    _, written = rt.streams.change(
-        d.conn, d.share_id,
+    _, written = d.change(
         lambda s: lifecycle.record_answer_failure(
             s, reply_id=call.reply.reply_id, attempt=call.attempt, reason=exc.reason, retryable=transient,
             outcome_unknown=unknown, now=rt.clock(), policy=rt.retry_policy, random=rt.random(),
             retry_after=getattr(exc, "retry_after", None)),
-        workspace_id=d.workspace_id, actor="worker", causation_id=d.message_id, state=state,
+        state=state,
     )
     failed = written[0].event if written else None
     next_at = getattr(failed, "next_attempt_at", None)
@@ -129,22 +129,3 @@ def _failed(rt: Runtime, d: Delivery, state: ShareState, call: AnswerCall,
         return "answer_retry_scheduled"
     log.error("answer_failed", reason=exc.reason, retryable=transient)
     return "answer_failed"
-
-
-def _lease_keeper(rt: Runtime, share_id: UUID, attempt: int, claimed_at: float) -> Callable[[], None]:
-    """Right before each request that may publish: the answer lease must cover it."""
-    budget = rt.config.call_budget_seconds
-    fresh_for = min(5.0, budget / 8)
-    lock = threading.Lock()
-    last = [claimed_at]
-
-    def keep() -> None:
-        with lock:
-            if time.monotonic() - last[0] < fresh_for:
-                return
-            with rt.pool.connection() as conn:
-                if not extend_answer_call(conn, share_id, attempt, budget_seconds=budget):
-                    raise LeaseLost(str(share_id))
-            last[0] = time.monotonic()
-
-    return keep

@@ -24,8 +24,7 @@ from scheduler.domain.share import ShareState, ThreadPost
 from scheduler.errors import InvalidInputError
 from scheduler.services.answer_queue import postpone_look, take_look_budget
 from workers.channels import ChannelError, SharePost, ThreadReader, TransientChannelError
-from workers.execution import account_config
-from workers.outcomes import Delivery
+from workers.delivery import Delivery
 from workers.runtime import Runtime
 
 log = structlog.get_logger("workers.collection")
@@ -44,7 +43,7 @@ def share_post(d: Delivery, state: ShareState) -> SharePost:
     assert state.planned is not None
     assert state.sent is not None
     return SharePost(share_id=d.share_id, workspace_id=d.workspace_id, account_name=state.planned.account_name,
-                     account_config=account_config(d.conn, state.planned.account_id),
+                     account_config=d.rt.accounts.get(d.conn, state.planned.account_id),
                      external_id=state.sent.external_id, url=state.sent.url, sent_at=state.sent.sent_at)
 
 
@@ -60,10 +59,9 @@ def collect_one(rt: Runtime, share_id: UUID, *, message_id: str | None = None) -
         if not _within_budget(d, state, post, now):
             return "replies_postponed"
         posts, error, retry_after = _read(rt, state, post)
-        _, written = rt.streams.change(
-            conn, share_id,
+        _, written = d.change(
             lambda s: lifecycle.record_look(s, posts, now=now, error=error, retry_after=retry_after),
-            workspace_id=d.workspace_id, actor="worker", causation_id=message_id, state=state,
+            state=state,
         )
     looked = next((e.event for e in written if isinstance(e.event, RepliesLooked)), None)
     if looked is None:

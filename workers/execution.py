@@ -14,13 +14,12 @@ claims and starts them in a few statements, then runs their calls concurrently
 
 from __future__ import annotations
 
-import threading
+import queue
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
 from uuid import UUID
 
 import structlog
@@ -30,7 +29,7 @@ from events.errors import ConcurrencyError
 from events.records import NewEvent, StreamAppend
 from scheduler.domain import share as lifecycle
 from scheduler.domain.share import Hold, Lookup, Publish, ShareState, Skip, Wait
-from scheduler.services.share_stream import claim_calls, extend_call
+from scheduler.services import call_lease
 from workers.channels import (
     LeaseLost,
     PermanentChannelError,
@@ -38,13 +37,16 @@ from workers.channels import (
     Published,
     TransientChannelError,
 )
-from workers.outcomes import Conn, Delivery, log_sent, record_failure, record_sent, sent_time
+from workers.delivery import Conn, Delivery
+from workers.lease import LeaseKeeper
+from workers.outcomes import log_sent, record_failure, record_sent, sent_time
 from workers.runtime import Runtime
+
+__all__ = ["Delivery", "execute_share", "execute_shares"]
 
 log = structlog.get_logger("workers.execution")
 
 WAIT_ROUNDS = 3
-ACCOUNT_CACHE_SECONDS = 30.0
 # Outcomes returning no more than this far apart are recorded together, for at most the
 # second figure: one commit for a fast channel's group instead of one per share.
 GATHER_QUIET_SECONDS = 0.005
@@ -86,14 +88,14 @@ def execute_shares(rt: Runtime, share_ids: Sequence[UUID], *, message_id: str | 
     ids = list(dict.fromkeys(share_ids))
     outcomes: dict[UUID, str] = {}
     with rt.pool.connection() as conn:
-        histories = rt.store.read_streams([lifecycle.stream_id(i) for i in ids], conn=conn)
+        deliveries = [Delivery(rt, conn, share_id, message_id) for share_id in ids]
+        histories = rt.store.read_streams([d.stream_id for d in deliveries], conn=conn)
         ready: list[Ready] = []
-        for share_id in ids:
-            history = histories.get(lifecycle.stream_id(share_id), [])
-            d = Delivery(rt, conn, share_id, message_id, history[0].workspace_id if history else "")
-            state = lifecycle.fold(r.event for r in history)
-            with structlog.contextvars.bound_contextvars(share_id=str(share_id), stream_version=state.version):
-                decided = _decide(d, state)
+        for d in deliveries:
+            share_id = d.share_id
+            history = histories.get(d.stream_id, [])
+            d.workspace_id = history[0].workspace_id if history else ""
+            decided = _decide(d, lifecycle.fold(r.event for r in history))
             if isinstance(decided, str):
                 outcomes[share_id] = decided
             else:
@@ -109,6 +111,18 @@ def execute_shares(rt: Runtime, share_ids: Sequence[UUID], *, message_id: str | 
 def _decide(d: Delivery, state: ShareState) -> Ready | str:
     """The share's decision; an outcome name for everything but an attempt or a hold for a
     person (those need the share's call lease first)."""
+    if state.planned is not None:
+        post = _post(d, state)
+        decision = lifecycle.start_attempt(state, now=d.rt.clock(), in_flight_grace=timedelta(0),
+                                           early_window=d.rt.early_window, lookup=_lookup(d.rt, state, post))
+        if isinstance(decision, Publish):
+            return Ready(d, state, decision, post)  # the common case: nothing to log yet
+    with structlog.contextvars.bound_contextvars(share_id=str(d.share_id), stream_version=state.version):
+        return _decide_otherwise(d, state)
+
+
+def _decide_otherwise(d: Delivery, state: ShareState) -> Ready | str:
+    """``_decide`` for the rarer cases: unknown, not due yet, skipped, held."""
     rt = d.rt
     for _ in range(WAIT_ROUNDS):
         if state.planned is None:
@@ -152,11 +166,11 @@ def _lookup(rt: Runtime, state: ShareState, post: Post) -> Lookup:
 
 
 def _post(d: Delivery, state: ShareState) -> Post:
-    planned = state.planned
+    rt, planned = d.rt, state.planned
     assert planned is not None
     assert state.share_id is not None
     return Post(share_id=d.share_id, workspace_id=d.workspace_id, account_name=planned.account_name,
-                account_config=account_config(d.conn, planned.account_id), text=planned.text,
+                account_config=rt.accounts.get(d.conn, planned.account_id), text=planned.text,
                 scheduled_at=state.scheduled_at or planned.scheduled_at,
                 idempotency_key=lifecycle.idempotency_key(state.share_id), attempt=state.attempts + 1)
 
@@ -180,35 +194,37 @@ def _hold(d: Delivery, state: ShareState, decision: Hold) -> str:
 def _start(rt: Runtime, conn: Conn, ready: list[Ready], outcomes: dict[UUID, str]) -> list[Ready]:
     """Take each share's call lease, then record the attempts (and tasks) of those taken.
     Returns the shares whose attempt this delivery owns: only those may call the network."""
-    taken = claim_calls(conn, [(r.delivery.share_id, r.state.attempts + 1) for r in ready],
-                        budget_seconds=rt.config.call_budget_seconds)
+    taken = call_lease.claim(conn, "publish", [(r.delivery.share_id, r.state.attempts + 1) for r in ready],
+                             budget_seconds=rt.config.call_budget_seconds)
     claimed_at = time.monotonic()
     mine: list[Ready] = []
     for r in ready:
+        if r.delivery.share_id in taken and isinstance(r.decision, Publish):
+            r.claimed_at = claimed_at
+            mine.append(r)
+            continue
         with structlog.contextvars.bound_contextvars(share_id=str(r.delivery.share_id)):
             if r.delivery.share_id not in taken:
                 # Another attempt holds the lease: one of its requests may still be in flight.
                 log.info("share_skipped", reason="an attempt holds the share's lease", status=r.state.status)
                 outcomes[r.delivery.share_id] = "share_skipped"
-            elif isinstance(r.decision, Hold):
-                outcomes[r.delivery.share_id] = _hold(r.delivery, r.state, r.decision)
             else:
-                mine.append(replace(r, claimed_at=claimed_at))
+                assert isinstance(r.decision, Hold)
+                outcomes[r.delivery.share_id] = _hold(r.delivery, r.state, r.decision)
     return _record_attempts(rt, conn, mine, outcomes)
 
 
 def _record_attempts(rt: Runtime, conn: Conn, mine: list[Ready], outcomes: dict[UUID, str]) -> list[Ready]:
     if len(mine) > 1:
-        appends = [StreamAppend(lifecycle.stream_id(r.delivery.share_id), r.delivery.stamp(r.decision.events),
-                                r.state.version, r.delivery.workspace_id) for r in mine]
+        batch = [(r.delivery.share_id, StreamAppend(r.delivery.stream_id, r.delivery.stamp(r.decision.events),
+                                                    r.state.version, r.delivery.workspace_id)) for r in mine]
         try:
-            written = rt.store.append_many(appends, conn=conn)
+            written = rt.streams.commit_many(conn, batch)
         except ConcurrencyError:
             pass  # a concurrent delivery raced for one of them: record each on its own below
         else:
-            rt.streams.committed(wake=False)
-            return [r for r in (_attempted(r, written.get(lifecycle.stream_id(r.delivery.share_id)), outcomes)
-                                for r in mine) if r is not None]
+            return [r for r in (_attempted(r, written.get(r.delivery.stream_id), outcomes) for r in mine)
+                    if r is not None]
     started = []
     for r in mine:
         try:
@@ -224,13 +240,12 @@ def _record_attempts(rt: Runtime, conn: Conn, mine: list[Ready], outcomes: dict[
 def _attempted(r: Ready, version: int | None, outcomes: dict[UUID, str]) -> Ready | None:
     """The share once this delivery's attempt (and tasks) are in the log at ``version``;
     None when another delivery's write got there first (it owns the attempt)."""
-    with structlog.contextvars.bound_contextvars(share_id=str(r.delivery.share_id)):
-        if version is None:
-            log.info("share_duplicate_delivery", stage="attempt")
-            outcomes[r.delivery.share_id] = "share_duplicate_delivery"
-            return None
-    state = replace(lifecycle.fold((e.event for e in r.decision.events), r.state), version=version)
-    return replace(r, state=state)
+    if version is None:
+        log.info("share_duplicate_delivery", stage="attempt", share_id=str(r.delivery.share_id))
+        outcomes[r.delivery.share_id] = "share_duplicate_delivery"
+        return None
+    r.state = replace(lifecycle.fold((e.event for e in r.decision.events), r.state), version=version)
+    return r
 
 
 # --- calling, and recording each outcome as it comes --------------------------------------
@@ -241,17 +256,23 @@ def _call_all(rt: Runtime, started: list[Ready], outcomes: dict[UUID, str]) -> N
         for r in started:
             _record(rt, [_call(rt, r)], outcomes)
         return
-    pending: set[Future[Called]] = {rt.calls.submit(_call, rt, r) for r in started}
-    while pending:
-        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+    # Each call hands itself in as it returns (one queue: no waiting on every pending call
+    # again after each return).
+    returned: queue.SimpleQueue[Future[Called]] = queue.SimpleQueue()
+    for r in started:
+        rt.calls.submit(_call, rt, r).add_done_callback(returned.put)
+    left = len(started)
+    while left:
+        done = [returned.get()]
         # Calls that return within moments of each other share one commit (a fast channel's
         # whole group, typically); a slow one's outcome waits for nobody.
         deadline = time.monotonic() + GATHER_MAX_SECONDS
-        while pending and time.monotonic() < deadline:
-            more, pending = wait(pending, timeout=GATHER_QUIET_SECONDS)
-            if not more:
+        while len(done) < left and (quiet := min(GATHER_QUIET_SECONDS, deadline - time.monotonic())) > 0:
+            try:
+                done.append(returned.get(timeout=quiet))
+            except queue.Empty:
                 break
-            done |= more
+        left -= len(done)
         _record(rt, [f.result() for f in done], outcomes)  # a worker dying mid-call raises here
 
 
@@ -262,7 +283,8 @@ def _call(rt: Runtime, r: Ready) -> Called:
     d, planned = r.delivery, r.state.planned
     assert planned is not None
     post = replace(r.post, attempt=decision.attempt, idempotency_key=decision.idempotency_key,
-                   before_write=_lease_keeper(rt, r))
+                   before_write=LeaseKeeper(rt.pool, "publish", d.share_id, r.state.attempts,
+                                            budget_seconds=rt.config.call_budget_seconds, claimed_at=r.claimed_at))
     started = rt.clock()
     with structlog.contextvars.bound_contextvars(share_id=str(d.share_id), attempt=decision.attempt):
         log.debug("share_publishing", channel=planned.channel, reconcile=decision.reconcile,
@@ -278,25 +300,6 @@ def _call(rt: Runtime, r: Ready) -> Called:
     return Called(r, started, published=published, reconciled=found is not None)
 
 
-def _lease_keeper(rt: Runtime, r: Ready) -> Callable[[], None]:
-    """Called right before each request that may publish: the share's lease must cover the
-    request, or the request is not sent. A lease claimed moments ago still does."""
-    budget = rt.config.call_budget_seconds
-    fresh_for = min(5.0, budget / 8)
-    lock = threading.Lock()
-
-    def keep() -> None:
-        with lock:
-            if time.monotonic() - r.claimed_at < fresh_for:
-                return
-            with rt.pool.connection() as conn:
-                if not extend_call(conn, r.delivery.share_id, r.state.attempts, budget_seconds=budget):
-                    raise LeaseLost(str(r.delivery.share_id))
-            r.claimed_at = time.monotonic()
-
-    return keep
-
-
 def _record(rt: Runtime, called: list[Called], outcomes: dict[UUID, str]) -> None:
     """Record a batch of outcomes: the posts together in one transaction, anything else
     (a failure, a lost lease, a stream that moved) share by share."""
@@ -310,8 +313,16 @@ def _record(rt: Runtime, called: list[Called], outcomes: dict[UUID, str]) -> Non
             written = {}  # rolled back: record each on its own below
     for c in called:
         d = c.ready.delivery
+        sent_event = c.sent_events[-1].event if c.sent_events else None
+        version = written.get(d.stream_id)
+        if version is not None and c.published is not None and isinstance(sent_event, ShareSent):
+            # The common case, recorded with the others: its one line, without binding a context.
+            log_sent(c.published, sent_event, version=version, reconciled=c.reconciled,
+                     share_id=str(d.share_id), attempt=c.ready.state.attempts)
+            outcomes[d.share_id] = "share_sent"
+            continue
         with structlog.contextvars.bound_contextvars(share_id=str(d.share_id), attempt=c.ready.state.attempts):
-            outcomes[d.share_id] = _settle(c, written.get(lifecycle.stream_id(d.share_id)))
+            outcomes[d.share_id] = _settle(c, version)
 
 
 def _sent_append(c: Called) -> StreamAppend:
@@ -320,7 +331,7 @@ def _sent_append(c: Called) -> StreamAppend:
     c.sent_events = lifecycle.record_sent(state, attempt=state.attempts, external_id=c.published.external_id,
                                           url=c.published.url, sent_at=sent_time(c.published, c.started),
                                           reconciled=c.reconciled, now=d.rt.clock())
-    return StreamAppend(lifecycle.stream_id(d.share_id), d.stamp(c.sent_events), state.version, d.workspace_id)
+    return StreamAppend(d.stream_id, d.stamp(c.sent_events), state.version, d.workspace_id)
 
 
 def _settle(c: Called, version: int | None) -> str:
@@ -342,21 +353,3 @@ def _settle(c: Called, version: int | None) -> str:
         return "share_sent"
     return record_sent(d, state, state.attempts, c.published, reconciled=c.reconciled, started=c.started,
                        post=c.ready.post)
-
-
-_accounts: dict[UUID, tuple[float, dict[str, Any]]] = {}
-_accounts_lock = threading.Lock()
-
-
-def account_config(conn: Conn, account_id: UUID) -> dict[str, Any]:
-    """An account's channel config, cached briefly: it changes rarely, shares are many."""
-    now = time.monotonic()
-    with _accounts_lock:
-        cached = _accounts.get(account_id)
-    if cached is not None and now - cached[0] < ACCOUNT_CACHE_SECONDS:
-        return cached[1]
-    row = conn.execute("SELECT config FROM accounts WHERE id = %s", (account_id,)).fetchone()
-    config = dict(row[0]) if row else {}
-    with _accounts_lock:
-        _accounts[account_id] = (now, config)
-    return config

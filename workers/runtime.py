@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
+import psycopg
 from psycopg_pool import ConnectionPool
 
 from events.notifier import Notifier
 from events.store import EventStore
 from scheduler.domain.retry import RetryPolicy
+from scheduler.services import accounts
 from scheduler.services.share_stream import ShareStreams
 from workers.channels import Publishers
 
@@ -37,6 +41,26 @@ class WorkerConfig:
     call_budget_seconds: float = 40.0
 
 
+class AccountConfigs:
+    """Accounts' channel configs, each kept for a while: they change rarely, shares are many."""
+
+    def __init__(self, keep_seconds: float = 30.0) -> None:
+        self.keep_seconds = keep_seconds
+        self._kept: dict[UUID, tuple[float, dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, conn: psycopg.Connection[Any], account_id: UUID) -> dict[str, Any]:
+        now = time.monotonic()
+        with self._lock:
+            kept = self._kept.get(account_id)
+        if kept is not None and now - kept[0] < self.keep_seconds:
+            return kept[1]
+        config = accounts.config_of(conn, account_id)
+        with self._lock:
+            self._kept[account_id] = (now, config)
+        return config
+
+
 @dataclass
 class Runtime:
     config: WorkerConfig
@@ -50,6 +74,7 @@ class Runtime:
     # Runs the network calls of a group delivery concurrently; None runs them one by one.
     calls: Executor | None = None
     streams: ShareStreams = field(init=False)
+    accounts: AccountConfigs = field(init=False, default_factory=AccountConfigs)
 
     def __post_init__(self) -> None:
         self.streams = ShareStreams(self.store, self.notifier)
@@ -66,10 +91,6 @@ class Runtime:
     def early_window(self) -> timedelta:
         # The dispatcher's lead, plus slack for clock differences between hosts.
         return timedelta(seconds=self.config.dispatch_lead_seconds + 1.0)
-
-    @property
-    def lease(self) -> timedelta:
-        return timedelta(seconds=self.config.lease_seconds)
 
     def close(self) -> None:
         if self.calls is not None:

@@ -129,6 +129,12 @@ def get(conn: psycopg.Connection[Any], workspace_id: str, account_id: UUID, *, f
     return _from_row(row)
 
 
+def config_of(conn: psycopg.Connection[Any], account_id: UUID) -> dict[str, Any]:
+    """The account's channel config ({} for an account that is gone)."""
+    row = conn.execute(Q["config"], {"id": account_id}).fetchone()
+    return dict(row[0]) if row else {}
+
+
 def get_or_404(conn: psycopg.Connection[Any], workspace_id: str, account_id: UUID) -> Account:
     try:
         return get(conn, workspace_id, account_id)

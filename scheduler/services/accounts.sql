@@ -12,6 +12,10 @@ SELECT id, workspace_id, name, channel, config, default_response_plan, late_poli
 FROM accounts
 WHERE id = %(id)s AND workspace_id = %(workspace_id)s
 
+-- name: config
+-- A worker's read: the account's channel settings (the share names the account).
+SELECT config FROM accounts WHERE id = %(id)s
+
 -- name: list
 SELECT id, workspace_id, name, channel, config, default_response_plan, late_policy,
        max_lateness_seconds, created_at

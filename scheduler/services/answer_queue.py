@@ -1,9 +1,9 @@
-"""The schedule rows of a share's follow-through, beyond what its events write: the call
-lease an answer's attempt holds (as a share's attempt holds ``publish``'s), letting the
-answer row go once nothing is pending, and the per-account budget of looks.
+"""The schedule rows of a share's follow-through, beyond what its events write: letting
+the answer row go once nothing is pending, and the per-account budget of looks.
 
 The answer row (kind ``answer``) is one per share: its answers go out one after the
-other, under the lease, so an answer whose outcome is unknown is looked for only when no
+other, under the share's call lease (``call_lease``, as a share's posts go out under the
+``publish`` row's), so an answer whose outcome is unknown is looked for only when no
 earlier request for it can still be in flight.
 """
 
@@ -20,18 +20,6 @@ from scheduler.domain import share as lifecycle
 
 Conn = psycopg.Connection[Any]
 Q = sqlfiles.load("scheduler.services", "answer_queue.sql")
-
-
-def claim_answer_call(conn: Conn, share_id: UUID, attempt: int, *, budget_seconds: float) -> bool:
-    row = conn.execute(Q["claim_answer_call"], {"share_id": share_id, "attempt": attempt,
-                                                "budget": budget_seconds}).fetchone()
-    return row is not None
-
-
-def extend_answer_call(conn: Conn, share_id: UUID, attempt: int, *, budget_seconds: float) -> bool:
-    row = conn.execute(Q["extend_answer_call"], {"share_id": share_id, "attempt": attempt,
-                                                 "budget": budget_seconds}).fetchone()
-    return row is not None
 
 
 def release_answers(conn: Conn, share_id: UUID, *, version: int, next_at: datetime | None) -> bool:

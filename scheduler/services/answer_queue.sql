@@ -1,22 +1,5 @@
--- The schedule rows of a share's follow-through: its answers' call lease, letting the
--- answer row go once nothing is pending, and the looks' per-account budget.
-
--- name: claim_answer_call
--- Before an answer's attempt: take the share's answer lease, unless another attempt
--- holds it and it has not run out (one of its requests may still be in flight).
-UPDATE schedule
-SET holder_attempt = %(attempt)s,
-    lease_until = clock_timestamp() + make_interval(secs => %(budget)s),
-    updated_at = now()
-WHERE kind = 'answer' AND share_id = %(share_id)s
-  AND (holder_attempt IN (0, %(attempt)s) OR lease_until <= clock_timestamp())
-RETURNING id
-
--- name: extend_answer_call
-UPDATE schedule
-SET lease_until = greatest(lease_until, clock_timestamp() + make_interval(secs => %(budget)s))
-WHERE kind = 'answer' AND share_id = %(share_id)s AND holder_attempt = %(attempt)s
-RETURNING lease_until
+-- The schedule rows of a share's follow-through: letting the answer row go once nothing
+-- is pending, and the looks' per-account budget (the answers' call lease: call_lease.sql).
 
 -- name: lock_answer_row
 SELECT id FROM schedule WHERE kind = 'answer' AND share_id = %(share_id)s FOR UPDATE

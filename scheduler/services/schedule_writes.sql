@@ -32,27 +32,6 @@ DELETE FROM schedule WHERE kind = %(kind)s AND share_id = %(share_id)s
 -- name: remove_many
 DELETE FROM schedule WHERE kind = %(kind)s AND share_id = ANY(%(share_ids)s::uuid[])
 
--- name: claim_calls
--- Before an attempt (of one share or of each share of a group delivery): take the share's
--- lease for a network call, unless another attempt holds it and its lease has not run
--- out (one of its requests may still be in flight). Returns the shares taken.
-UPDATE schedule s
-SET holder_attempt = c.attempt,
-    lease_until = clock_timestamp() + make_interval(secs => %(budget)s),
-    updated_at = now()
-FROM unnest(%(share_ids)s::uuid[], %(attempts)s::int[]) AS c(share_id, attempt)
-WHERE s.kind = 'publish' AND s.share_id = c.share_id
-  AND (s.holder_attempt = 0 OR s.lease_until <= clock_timestamp())
-RETURNING s.share_id
-
--- name: extend_call
--- Right before a request that may publish: the holder's lease, extended to cover it.
--- Refused (nothing returned) once another attempt has taken the lease.
-UPDATE schedule
-SET lease_until = greatest(lease_until, clock_timestamp() + make_interval(secs => %(budget)s))
-WHERE kind = 'publish' AND share_id = %(share_id)s AND holder_attempt = %(attempt)s
-RETURNING lease_until
-
 -- name: index_tasks
 -- A planned share's response tasks (ids fixed at planning) -> the share, for look-ups by task id.
 INSERT INTO share_tasks (task_id, share_id, workspace_id)

@@ -78,33 +78,12 @@ def apply_schedule_many(conn: Conn, items: Sequence[tuple[UUID, str, Sequence[Sc
     return wake
 
 
-def claim_calls(conn: Conn, attempts: Sequence[tuple[UUID, int]], *, budget_seconds: float) -> set[UUID]:
-    """Take each share's lease for a network call by its next attempt; returns the shares
-    taken. A share whose lease another attempt holds, not yet run out, is left out: one of
-    that attempt's requests may still be in flight, so no other may start (nor look)."""
-    if not attempts:
-        return set()
-    rows = conn.execute(Q["claim_calls"], {
-        "share_ids": [share_id for share_id, _ in attempts],
-        "attempts": [attempt for _, attempt in attempts],
-        "budget": budget_seconds,
-    }).fetchall()
-    return {row[0] for row in rows}
-
-
-def extend_call(conn: Conn, share_id: UUID, attempt: int, *, budget_seconds: float) -> bool:
-    """Right before a request that may publish: extend the lease ``attempt`` holds so it
-    covers the request. False when another attempt has taken the lease over."""
-    row = conn.execute(Q["extend_call"], {"share_id": share_id, "attempt": attempt,
-                                          "budget": budget_seconds}).fetchone()
-    return row is not None
-
-
 def stamp(events: Iterable[NewEvent], *, workspace_id: str, actor: str, share_id: UUID,
           causation_id: str | None = None) -> list[NewEvent]:
     """The events with who wrote them and why (metadata), as every share write records."""
     meta = metadata(workspace_id=workspace_id, actor=actor, correlation_id=str(share_id), causation_id=causation_id)
-    return [replace(e, metadata=meta) for e in events]
+    # Built directly: dataclasses.replace inspects every field each call (~4x slower, per event).
+    return [NewEvent(e.event, e.event_id, meta) for e in events]
 
 
 @dataclass
@@ -153,10 +132,17 @@ class ShareStreams:
 
     def commit_many(self, conn: Conn, batch: Sequence[tuple[UUID, StreamAppend]]) -> dict[str, int | None]:
         """Several shares' appends and schedule rows in one transaction. A stream whose
-        events were all there already maps to None (and gets no schedule writes)."""
+        events were all there already maps to None (and gets no schedule writes). Raises
+        ``ConcurrencyError`` (nothing written) when any stream moved past its expected version."""
+        ops = {a.stream_id: ops_for(e.event for e in a.events) for _, a in batch}
+        if not any(ops.values()):
+            # Attempts write no schedule rows: the append alone, a single statement, is its own transaction.
+            written = self.store.append_many([a for _, a in batch], conn=conn)
+            self.committed(wake=False)
+            return written
         with conn.pipeline(), conn.transaction():
             written = self.store.append_many([a for _, a in batch], conn=conn)
-            items = [(share_id, a.workspace_id, ops_for(e.event for e in a.events))
+            items = [(share_id, a.workspace_id, ops[a.stream_id])
                      for share_id, a in batch if written.get(a.stream_id) is not None]
             wake = apply_schedule_many(conn, items)
         self.committed(wake=wake)
