@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import psycopg
 import structlog
@@ -31,6 +31,14 @@ class Projection(Protocol):
     def apply(self, conn: psycopg.Connection[Any], events: Sequence[RecordedEvent]) -> None: ...
 
 
+@runtime_checkable
+class Remembering(Protocol):
+    """A projection that keeps what it wrote in memory between batches: the runner
+    tells it to ``forget`` whenever its tables may have changed since its last batch."""
+
+    def forget(self) -> None: ...
+
+
 class ProjectionRunner:
     def __init__(
         self,
@@ -48,6 +56,7 @@ class ProjectionRunner:
         self.connect_kwargs = connect_kwargs or {}
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
+        self._committed: Checkpoint | None = None
         # The lock's key is the one earlier releases took: old and new replicas exclude each other.
         self.follower = Follower(
             f"projection:{projection.name}", conninfo=conninfo, connect_kwargs=self.connect_kwargs,
@@ -74,10 +83,17 @@ class ProjectionRunner:
 
     def step(self) -> int:
         """Apply one batch; returns how many events it applied (0: caught up)."""
+        # The checkpoint this runner committed last: if the step finds another one, someone
+        # else moved the tables on (another replica, a rebuild's swap); if it fails, what
+        # it applied is rolled back. Either way a projection's memory of its rows is stale.
+        committed, self._committed = self._committed, None
         with self.store.pool.connection() as conn, conn.transaction():
             after = self._locked_checkpoint(conn)
+            if after != committed and isinstance(self.projection, Remembering):
+                self.projection.forget()
             events = self.store.read_batch(after, limit=self.batch_size, types=self.projection.types, conn=conn)
             if not events:
+                self._committed = after
                 return 0
             self.projection.apply(conn, events)
             last = events[-1].checkpoint
@@ -91,6 +107,7 @@ class ProjectionRunner:
                     "applied": len(events),
                 },
             )
+        self._committed = last
         return len(events)
 
     def catch_up(self) -> int:

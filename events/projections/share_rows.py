@@ -28,6 +28,8 @@ KEYS: Mapping[str, str] = {"rm_shares": "share_id", "rm_response_tasks": "task_i
 
 # (share rows, task rows, reply rows)
 Rows = tuple[list[Row], list[Row], list[Row]]
+# One stream's rows: its share row (if any), its task rows and its reply rows.
+StreamRows = tuple[Row | None, list[Row], list[Row]]
 # Per table, each row's values by its key, as read (to tell which rows a fold changed).
 Snapshot = tuple[dict[UUID, tuple[Any, ...]], dict[UUID, tuple[Any, ...]], dict[UUID, tuple[Any, ...]]]
 
@@ -107,12 +109,27 @@ class ShareRows:
                 values[row[key]] = getter(row)
         return before
 
-    def changed(self, fold: SharesFold, stream_ids: Iterable[str], before: Snapshot) -> Rows:
-        """Take these streams' rows out of ``fold``: those new or changed since ``before``."""
+    def remember(self, before: Snapshot, share: Row | None, tasks: Iterable[Row], replies: Iterable[Row]) -> None:
+        """Add rows held in memory (as last written) to ``before``, as :meth:`seed` does
+        for the rows it reads."""
+        shares_table, tasks_table, replies_table = self._tables
+        if share is not None:
+            before[0][share["share_id"]] = shares_table.values(share)
+        for row in tasks:
+            before[1][row["task_id"]] = tasks_table.values(row)
+        for row in replies:
+            before[2][row["id"]] = replies_table.values(row)
+
+    def changed(self, fold: SharesFold, stream_ids: Iterable[str], before: Snapshot,
+                keep: dict[str, StreamRows] | None = None) -> Rows:
+        """Take these streams' rows out of ``fold``: those new or changed since ``before``
+        (and every row of each stream into ``keep``, when given)."""
         found: Rows = ([], [], [])
         shares, tasks, replies = self._tables
         for stream_id in stream_ids:
             share, its_tasks, its_replies = fold.pop(stream_id)
+            if keep is not None:
+                keep[stream_id] = (share, its_tasks, its_replies)
             if share is not None and before[0].get(share["share_id"]) != shares.values(share):
                 found[0].append(share)
             found[1].extend(row for row in its_tasks if before[1].get(row["task_id"]) != tasks.values(row))

@@ -328,3 +328,61 @@ def test_a_parallel_rebuild_whose_worker_fails_leaves_the_live_model_as_it_was(
     # And the projection is free to be rebuilt again, to the same model
     assert rebuild(store, SharesProjection(), window=100, workers=2, parallel_min_events=0).events == written
     assert model(pool) == before
+
+
+def test_replicas_taking_turns_forget_the_rows_they_held_and_build_the_model_a_rebuild_builds(
+    settings: Settings, store: EventStore, pool: ConnectionPool[Any]
+) -> None:
+    # Given share histories, and two projector replicas that each keep in memory the rows
+    # they wrote, taking turns batch by batch (as after a failover and back)
+    written = append_histories(store, pool, 1500, seed=71)
+    all_readable(store, written)
+    replicas = [
+        ProjectionRunner(store, SharesProjection(), conninfo=settings.database_url or "", batch_size=37)
+        for _ in range(2)
+    ]
+    # When they apply the log between them, one batch each in turn
+    turns, applied_total = 0, 0
+    while (applied := replicas[turns % 2].step()) > 0:
+        applied_total, turns = applied_total + applied, turns + 1
+    assert applied_total == written
+    assert turns > 10
+    followed = model(pool)
+    # Then the model is the one a rebuild makes, row for row: each replica noticed that the
+    # other moved the checkpoint and read back the shares it had held
+    rebuild(store, SharesProjection(), window=500)
+    assert model(pool) == followed
+
+
+class FailsOnce(SharesProjection):
+    """The shares projection, failing once after folding a batch (before its commit)."""
+
+    def __init__(self, fail_at: int) -> None:
+        super().__init__()
+        self.batches, self.fail_at = 0, fail_at
+
+    def apply(self, conn: Any, events: Any) -> None:
+        super().apply(conn, events)
+        self.batches += 1
+        if self.batches == self.fail_at:
+            raise RuntimeError("the batch fails after its rows were folded")
+
+
+def test_a_batch_that_fails_leaves_no_folded_rows_in_memory(
+    settings: Settings, store: EventStore, pool: ConnectionPool[Any]
+) -> None:
+    # Given a live projector whose fifth batch fails after folding (its transaction rolls back)
+    written = append_histories(store, pool, 800, seed=72)
+    all_readable(store, written)
+    live = ProjectionRunner(store, FailsOnce(fail_at=5), conninfo=settings.database_url or "", batch_size=37)
+    applied = 0
+    with pytest.raises(RuntimeError):
+        while (n := live.step()) > 0:
+            applied += n
+    # When it goes on from its checkpoint
+    applied += live.catch_up()
+    # Then every event counts once and the model is the one a rebuild makes, row for row
+    assert applied == written
+    followed = model(pool)
+    rebuild(store, SharesProjection(), window=500)
+    assert model(pool) == followed
