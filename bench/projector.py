@@ -99,7 +99,7 @@ def burst(shares: int, seconds: float) -> dict[str, Any]:
         env = {**os.environ, "DATABASE_URL": url, "BROKER_URL": broker, "FOLLOWTHROUGH_QUEUE_PREFIX": prefix,
                "FOLLOWTHROUGH_HOME": str(home), "FOLLOWTHROUGH_LOG_FORMAT": "json"}
         settings = Settings(database_url=url, broker_url=broker, home=home, queue_prefix=prefix, pool_max=8)
-        from followthrough.bootstrap import migrate
+        from followthrough.connections import migrate
 
         migrate(settings)
         pool = make_pool(url, role="bench", max_size=8)
