@@ -140,9 +140,14 @@ def burst(shares: int, seconds: float) -> dict[str, Any]:
     return {"lags": lags, "held": held, "burst_events": events}
 
 
+def _leading(log_path: Path, follower: bytes) -> bool:
+    """Whether the log has a line saying this follower leads (the follower loop's words)."""
+    return any(b"follower_leading" in line and follower in line for line in log_path.read_bytes().splitlines())
+
+
 def _wait_up(roles: dispatch.Roles, log_path: Path, workers: int) -> None:
     deadline = time.monotonic() + 180
-    while roles.ready_workers() < workers or b"projection_leading" not in log_path.read_bytes():
+    while roles.ready_workers() < workers or not _leading(log_path, b"projection:shares"):
         if time.monotonic() > deadline:
             raise SystemExit(f"followthrough up did not get ready in 180 s (see {log_path})")
         time.sleep(0.2)
