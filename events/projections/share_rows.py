@@ -32,6 +32,8 @@ Rows = tuple[list[Row], list[Row], list[Row]]
 StreamRows = tuple[Row | None, list[Row], list[Row]]
 # Per table, each row's values by its key, as read (to tell which rows a fold changed).
 Snapshot = tuple[dict[UUID, tuple[Any, ...]], dict[UUID, tuple[Any, ...]], dict[UUID, tuple[Any, ...]]]
+# One stream's rows as last written, with their values (the live projector keeps these).
+Held = tuple[StreamRows, Snapshot]
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,31 +111,26 @@ class ShareRows:
                 values[row[key]] = getter(row)
         return before
 
-    def remember(self, before: Snapshot, share: Row | None, tasks: Iterable[Row], replies: Iterable[Row]) -> None:
-        """Add rows held in memory (as last written) to ``before``, as :meth:`seed` does
-        for the rows it reads."""
-        shares_table, tasks_table, replies_table = self._tables
-        if share is not None:
-            before[0][share["share_id"]] = shares_table.values(share)
-        for row in tasks:
-            before[1][row["task_id"]] = tasks_table.values(row)
-        for row in replies:
-            before[2][row["id"]] = replies_table.values(row)
-
     def changed(self, fold: SharesFold, stream_ids: Iterable[str], before: Snapshot,
-                keep: dict[str, StreamRows] | None = None) -> Rows:
+                keep: dict[str, Held] | None = None) -> Rows:
         """Take these streams' rows out of ``fold``: those new or changed since ``before``
-        (and every row of each stream into ``keep``, when given)."""
+        (and every row of each stream, with its values as written, into ``keep``, when
+        given: the next batch compares with them without working them out again)."""
         found: Rows = ([], [], [])
-        shares, tasks, replies = self._tables
+        tables = self._tables
         for stream_id in stream_ids:
-            share, its_tasks, its_replies = fold.pop(stream_id)
+            rows = fold.pop(stream_id)
+            share, its_tasks, its_replies = rows
+            written: Snapshot = ({}, {}, {})
+            for table, some, was, now, out in zip(tables, (() if share is None else (share,), its_tasks, its_replies),
+                                                  before, written, found, strict=True):
+                key, getter = table.key, table.values
+                for row in some:
+                    values = now[row[key]] = getter(row)
+                    if was.get(row[key]) != values:
+                        out.append(row)
             if keep is not None:
-                keep[stream_id] = (share, its_tasks, its_replies)
-            if share is not None and before[0].get(share["share_id"]) != shares.values(share):
-                found[0].append(share)
-            found[1].extend(row for row in its_tasks if before[1].get(row["task_id"]) != tasks.values(row))
-            found[2].extend(row for row in its_replies if before[2].get(row["id"]) != replies.values(row))
+                keep[stream_id] = (rows, written)
         return found
 
     def copy(self, conn: psycopg.Connection[Any], rows: Rows) -> None:

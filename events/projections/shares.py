@@ -33,7 +33,7 @@ from events.catalogue import (
     ShareSent,
 )
 from events.projections import replies
-from events.projections.share_rows import COLUMNS, ShareRows, Snapshot, StreamRows
+from events.projections.share_rows import COLUMNS, Held, ShareRows, Snapshot
 from events.projections.shares_fold import SharesFold
 from events.records import RecordedEvent
 
@@ -83,8 +83,9 @@ class SharesProjection:
     def __init__(self) -> None:
         # The live tables' rows in bulk (built on the first batch: it reads the column types).
         self._live: ShareRows | None = None
-        # stream id -> its rows as last written (every row of the stream), least recent first.
-        self._held: dict[str, StreamRows] = {}
+        # stream id -> its rows as last written (every row of the stream) with their values,
+        # least recent first.
+        self._held: dict[str, Held] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         # Neither goes to a parallel rebuild's workers (the projection is pickled for them).
@@ -112,8 +113,10 @@ class SharesProjection:
             if kept is None:
                 missing.append(stream_id)
             else:
-                fold.add(stream_id, *kept)
-                rows.remember(before, *kept)
+                its_rows, written = kept
+                fold.add(stream_id, *its_rows)
+                for table, values in zip(before, written, strict=True):
+                    table.update(values)
         if missing:
             # Every row of a stream read back (not only those its events need), so that
             # what is held afterwards is the whole stream.
