@@ -42,7 +42,7 @@ from workers.lease import LeaseKeeper
 from workers.outcomes import log_sent, record_failure, record_sent, sent_time
 from workers.runtime import Runtime
 
-__all__ = ["Delivery", "execute_share", "execute_shares"]
+__all__ = ["execute_share", "execute_shares"]
 
 log = structlog.get_logger("workers.execution")
 

@@ -83,7 +83,7 @@ def test_a_post_that_lands_after_its_share_was_given_up_brings_its_tasks_back(
 ) -> None:
     # Given a share whose attempt stalled, then failed permanently on a retry
     from scheduler.domain import share as lifecycle
-    from workers.execution import Delivery
+    from workers.delivery import Delivery
 
     shares = share_service(pool, store, None)
     share_id = plan(shares, make_account(pool))
