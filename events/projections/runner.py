@@ -7,6 +7,7 @@ by the follower loop, ``events.follower``); another replica waits as a standby.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -115,6 +116,25 @@ class ProjectionRunner:
         while (n := self.step()) > 0:
             total += n
         return total
+
+    def catch_up_fully(self, *, timeout: float = 30.0, poll: float = 0.05) -> int:
+        """Apply every event committed so far, however long a transaction elsewhere on the
+        server holds the log's horizon back (``catch_up`` stops at the horizon): for tools
+        and tests that read the model right after writing. Raises ``TimeoutError`` when
+        events are still left after ``timeout`` seconds."""
+        total, deadline = self.catch_up(), time.monotonic() + timeout
+        types = None if self.projection.types is None else sorted(self.projection.types)
+        while True:
+            with self.store.pool.connection() as conn:
+                at = self.checkpoint(conn)
+                row = conn.execute(Q["left_after"], {"epoch": at.epoch, "tx_id": str(at.tx_id),
+                                                     "position": at.position, "types": types}).fetchone()
+            if not (row and row[0]):
+                return total
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"projection {self.projection.name} still behind after {timeout:.0f} s")
+            time.sleep(poll)
+            total += self.catch_up()
 
     def follow_step(self) -> float:
         """One round for the follower loop: a batch, then how long to sleep (0: read on)."""

@@ -84,11 +84,12 @@ class ShareRows:
 
     def seed(self, conn: psycopg.Connection[Any], fold: SharesFold, stream_ids: Sequence[str], *,
              take: bool = False, tasks_of: Sequence[str] | None = None,
-             replies_of: Sequence[str] | None = None) -> Snapshot:
+             replies_of: Sequence[str] | None = None) -> dict[str, Snapshot]:
         """Give ``fold`` the rows these streams' shares have in the tables (``take``:
-        deleting them from the tables); returns their values, for :meth:`changed`. Task
-        and reply rows only of the streams in ``tasks_of`` and ``replies_of`` when given."""
-        before: Snapshot = ({}, {}, {})
+        deleting them from the tables). Unless ``take``, returns each stream's rows'
+        values, for :meth:`changed`. Task and reply rows only of the streams in
+        ``tasks_of`` and ``replies_of`` when given."""
+        before: dict[str, Snapshot] = {}
         if not stream_ids:
             return before
         stream_of = {share_id_of(stream_id): stream_id for stream_id in stream_ids}
@@ -105,30 +106,49 @@ class ShareRows:
         for stream_id in dict.fromkeys([*held, *by_stream]):
             its_tasks, its_replies = by_stream.get(stream_id, ((), ()))
             fold.add(stream_id, held.get(stream_id), its_tasks, its_replies)
-        for table, some, values in zip(self._tables, (shares, tasks, replies), before, strict=True):
+        if take:
+            return before
+        for index, (table, some) in enumerate(zip(self._tables, (shares, tasks, replies), strict=True)):
             key, getter = table.key, table.values
             for row in some:
-                values[row[key]] = getter(row)
+                stream_id = stream_of[row["share_id"]]
+                values = before.get(stream_id)
+                if values is None:
+                    values = before[stream_id] = ({}, {}, {})
+                values[index][row[key]] = getter(row)
         return before
 
-    def changed(self, fold: SharesFold, stream_ids: Iterable[str], before: Snapshot,
+    def changed(self, fold: SharesFold, stream_ids: Iterable[str], before: Mapping[str, Snapshot],
                 keep: dict[str, Held] | None = None) -> Rows:
         """Take these streams' rows out of ``fold``: those new or changed since ``before``
         (and every row of each stream, with its values as written, into ``keep``, when
-        given: the next batch compares with them without working them out again)."""
+        given: the next batch compares with them without working them out again).
+
+        Only the share row and the task and reply rows the fold marks as made or changed
+        are compared: the others are as they were read back (a look touches a share with
+        many replies and changes none of them)."""
         found: Rows = ([], [], [])
-        tables = self._tables
+        shares, changes = found[0], ((self._tables[1], found[1]), (self._tables[2], found[2]))
+        share_key, share_values = self._tables[0].key, self._tables[0].values
+        dirty: set[int] = set()
         for stream_id in stream_ids:
-            rows = fold.pop(stream_id)
-            share, its_tasks, its_replies = rows
-            written: Snapshot = ({}, {}, {})
-            for table, some, was, now, out in zip(tables, (() if share is None else (share,), its_tasks, its_replies),
-                                                  before, written, found, strict=True):
-                key, getter = table.key, table.values
-                for row in some:
-                    values = now[row[key]] = getter(row)
-                    if was.get(row[key]) != values:
-                        out.append(row)
+            rows = fold.pop(stream_id, dirty)
+            share = rows[0]
+            written = before.get(stream_id) or ({}, {}, {})
+            if share is not None:
+                key, values = share[share_key], share_values(share)
+                if written[0].get(key) != values:
+                    shares.append(share)
+                    written[0][key] = values
+            if dirty:
+                for (table, out), some, now in zip(changes, rows[1:], written[1:], strict=True):
+                    for row in some:
+                        if id(row) in dirty:
+                            key, values = row[table.key], table.values(row)
+                            if now.get(key) != values:
+                                out.append(row)
+                                now[key] = values
+                dirty.clear()
             if keep is not None:
                 keep[stream_id] = (rows, written)
         return found

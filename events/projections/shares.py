@@ -107,21 +107,18 @@ class SharesProjection:
         rows, fold, held = self._live, SharesFold(), self._held
         streams = list(dict.fromkeys([r.stream_id for r in events]))
         missing: list[str] = []
-        before: Snapshot = ({}, {}, {})
+        before: dict[str, Snapshot] = {}
         for stream_id in streams:
             kept = held.pop(stream_id, None)
             if kept is None:
                 missing.append(stream_id)
             else:
-                its_rows, written = kept
+                its_rows, before[stream_id] = kept
                 fold.add(stream_id, *its_rows)
-                for table, values in zip(before, written, strict=True):
-                    table.update(values)
         if missing:
             # Every row of a stream read back (not only those its events need), so that
             # what is held afterwards is the whole stream.
-            for table, values in zip(before, rows.seed(conn, fold, missing), strict=True):
-                table.update(values)
+            before.update(rows.seed(conn, fold, missing))
         fold.apply(events)
         rows.upsert(conn, rows.changed(fold, streams, before, keep=held))
         while len(held) > self.HELD_STREAMS:

@@ -249,7 +249,7 @@ def test_a_duplicate_that_happens_anyway_is_recorded_and_removed_when_asked(
     assert channel.deleted == ([extra["external_id"]] if remove else [])
     assert ("DuplicateRemoved" in types(store, share_id)) is remove
     # And the read model (dashboards, /metrics) counts it
-    ProjectionRunner(store, SharesProjection(), conninfo=database_url).catch_up()
+    ProjectionRunner(store, SharesProjection(), conninfo=database_url).catch_up_fully()
     with pool.connection() as conn:
         counted = metrics.figures(conn)
     assert (counted.duplicate_posts, counted.duplicates_removed) == (1, 1 if remove else 0)

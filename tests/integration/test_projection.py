@@ -42,9 +42,9 @@ def test_the_read_models_follow_a_share_from_plan_to_follow_through_exactly_once
     shares.cancel(WS, later, reason="no", actor="test")
     first_tasks = view(shares, sent[0])["response_tasks"]
     # When the projection catches up in small batches (restarting between them)
-    assert runner(store, settings, batch_size=3).catch_up() > 0
+    assert runner(store, settings, batch_size=3).catch_up_fully() > 0
     shares.complete_task(WS, UUID(first_tasks[0]["id"]), by="alice", note="")
-    applied_again = runner(store, settings, batch_size=3).catch_up()
+    applied_again = runner(store, settings, batch_size=3).catch_up_fully()
     # Then each event was applied once (the checkpoint moved with the rows)
     assert applied_again == 1
     assert runner(store, settings).catch_up() == 0
@@ -71,7 +71,7 @@ def test_the_rate_is_null_until_something_is_settled(
     rt = runtime(pool, store, FakeChannel(), clock=Clock())
     share_id = plan(shares, make_account(pool))
     execute_share(rt, share_id)
-    runner(store, settings).catch_up()
+    runner(store, settings).catch_up_fully()
     with pool.connection() as conn:
         [only] = reports.followthrough(conn, WS, by="account")
         assert only["rate"] is None
@@ -97,7 +97,7 @@ def test_a_post_that_lands_after_its_share_was_given_up_brings_its_tasks_back(
                                          random=0.5)
     with pool.connection() as conn:
         Delivery(rt, conn, share_id, None, WS).commit(cancelled, expected_version=state.version)
-    runner(store, settings).catch_up()
+    runner(store, settings).catch_up_fully()
     assert row(pool, "SELECT count(*) FROM rm_response_tasks WHERE status = 'cancelled'") == (2,)
     # When the stalled attempt's post is recorded after all
     state = lifecycle.fold(r.event for r in store.read_stream(f"share-{share_id}"))
@@ -105,7 +105,7 @@ def test_a_post_that_lands_after_its_share_was_given_up_brings_its_tasks_back(
                                    reconciled=True)
     with pool.connection() as conn:
         Delivery(rt, conn, share_id, None, WS).commit(events, expected_version=state.version)
-    runner(store, settings).catch_up()
+    runner(store, settings).catch_up_fully()
     # Then the share is sent and its response work is owed again
     assert row(pool, "SELECT status FROM rm_shares WHERE share_id = %s", share_id) == ("sent",)
     assert row(pool, "SELECT count(*) FROM rm_response_tasks WHERE status = 'open'") == (2,)

@@ -52,7 +52,7 @@ def live_model_of(settings: Settings, store: EventStore, pool: ConnectionPool[An
     the model from them; returns how many were written."""
     written = append_histories(store, pool, events, seed=seed)
     all_readable(store, written)
-    assert runner(store, settings).catch_up() == written
+    assert runner(store, settings).catch_up_fully() == written
     return written
 
 
@@ -117,7 +117,7 @@ def test_a_rebuilt_shares_model_equals_the_one_the_live_projector_built(
     all_readable(store, written)
     # And the live projector caught up on it, with the tables' privileges noted
     live = runner(store, settings)
-    assert live.catch_up() == written
+    assert live.catch_up_fully() == written
     built_live = model(pool)
     assert 0 not in reply_coverage(pool).values(), reply_coverage(pool)
     grants = privileges(pool)
@@ -143,7 +143,7 @@ def test_a_rebuilt_shares_model_equals_the_one_the_live_projector_built(
     assert live.catch_up() == 0
     more = append_histories(store, pool, 200, seed=8)
     all_readable(store, written + more)
-    assert live.catch_up() == more
+    assert live.catch_up_fully() == more
 
 
 @pytest.mark.parametrize("workers", [1, 2], ids=["one-process", "two-processes"])
@@ -380,7 +380,7 @@ def test_a_batch_that_fails_leaves_no_folded_rows_in_memory(
         while (n := live.step()) > 0:
             applied += n
     # When it goes on from its checkpoint
-    applied += live.catch_up()
+    applied += live.catch_up_fully()
     # Then every event counts once and the model is the one a rebuild makes, row for row
     assert applied == written
     followed = model(pool)

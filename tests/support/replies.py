@@ -28,7 +28,7 @@ ANSWER_PLAN = [StepInput(kind="answer_replies", after=timedelta(minutes=10), own
 
 def catch_up(store: EventStore, database_url: str) -> int:
     """Bring the read models (shares, tasks, replies) up to the log."""
-    return ProjectionRunner(store, SharesProjection(), conninfo=database_url).catch_up()
+    return ProjectionRunner(store, SharesProjection(), conninfo=database_url).catch_up_fully()
 
 
 def reply_service(pool: ConnectionPool[Any], store: EventStore, shares: ShareService) -> ReplyService:

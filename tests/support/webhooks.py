@@ -53,19 +53,7 @@ def register(client: httpx.Client, auth: dict[str, str], url: str, events: list[
 def settle(runner: ProjectionRunner, pool: ConnectionPool[Any]) -> None:
     """Catch the projection up to the log's last event of its types (waiting out the
     gap-safe horizon, which other tests' transactions on the same server can hold back)."""
-    types = sorted(runner.projection.types or ())
-
-    def done() -> bool:
-        runner.catch_up()
-        with pool.connection() as conn:
-            row = conn.execute(
-                "SELECT coalesce((SELECT position FROM projection_checkpoints WHERE name = %s), 0)"
-                " >= coalesce((SELECT max(position) FROM events WHERE type = ANY(%s)), 0)",
-                (runner.projection.name, types),
-            ).fetchone()
-        return bool(row and row[0])
-
-    wait_until(done, timeout=30, interval=0.05, what=f"the {runner.projection.name} projection to catch up")
+    runner.catch_up_fully()
 
 
 def drain(hooks: WebhookDeliverer) -> int:

@@ -24,3 +24,12 @@ UPDATE projection_checkpoints
 SET epoch = %(epoch)s, tx_id = %(tx_id)s::text::xid8, position = %(position)s,
     events_applied = %(applied)s, updated_at = now()
 WHERE name = %(name)s
+
+-- name: left_after
+-- Whether the log holds an event the projection uses after its checkpoint (committed,
+-- whether or not the log's horizon has passed it yet).
+SELECT EXISTS (
+    SELECT 1 FROM events
+    WHERE (epoch, tx_id, position) > (%(epoch)s, %(tx_id)s::text::xid8, %(position)s)
+      AND (%(types)s::text[] IS NULL OR type = ANY(%(types)s::text[]))
+)
