@@ -46,6 +46,7 @@ from bench.rebuild import load, scratch_database
 from events.monitoring import horizon
 from events.notifier import Notifier
 from events.pool import make_pool
+from events.projections.collector import few_collections
 from events.projections.rebuild import rebuild, status
 from events.projections.runner import ProjectionRunner
 from events.projections.shares import SharesProjection
@@ -77,7 +78,8 @@ def catch_up(events: int, batch: int) -> dict[str, Any]:
             runner = ProjectionRunner(store, SharesProjection(), conninfo=scratch, batch_size=batch)
             progress(f"live projector from a cold checkpoint (batches of {batch})")
             started, cpu = time.perf_counter(), time.process_time()
-            applied = runner.catch_up()
+            with few_collections():  # as the projector role runs (followthrough.bootstrap)
+                applied = runner.catch_up()
             live_s, live_cpu = time.perf_counter() - started, time.process_time() - cpu
             progress(f"live: {applied:,} events in {live_s:.1f} s; rebuild in this process")
             cpu = time.process_time()

@@ -17,6 +17,7 @@ import dramatiq
 import httpx
 from dramatiq.middleware import CurrentMessage
 
+from events.projections.collector import few_collections
 from followthrough import webhooks
 from followthrough.connections import (
     CONNECT_TIMEOUT,
@@ -226,6 +227,12 @@ def dispatcher(settings: Settings) -> Iterator[Dispatcher]:
 
 
 def run_projector(settings: Settings, stop: threading.Event) -> None:
+    # The process folds the log for as long as it runs (its own process under `up`).
+    with few_collections():
+        _project(settings, stop)
+
+
+def _project(settings: Settings, stop: threading.Event) -> None:
     store, _ = build_store(settings, "projector", pool_size=8)
     store.pool.open(wait=True, timeout=30)
     client = webhooks.client(settings)

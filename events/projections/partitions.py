@@ -19,7 +19,6 @@ Anything else it prints (logs) goes to standard error, which it shares with its 
 from __future__ import annotations
 
 import contextlib
-import gc
 import os
 import pickle
 import subprocess
@@ -32,12 +31,13 @@ from typing import IO, Any
 import psycopg
 
 from events.errors import EventStoreError
+from events.projections.collector import few_collections
 from events.projections.protocols import Rebuildable, Rebuilder
 from events.records import Checkpoint, RecordedEvent
 from events.store import EventStore, Partition
 
 __all__ = [
-    "PartitionJob", "PartitionWorker", "RebuildWorkerError", "build_partition", "few_collections", "fold_windows",
+    "PartitionJob", "PartitionWorker", "RebuildWorkerError", "build_partition", "fold_windows",
     "windows",
 ]
 
@@ -65,22 +65,6 @@ class PartitionDone:
     peak_rss_mb: float
 
 
-# Cyclic-garbage collection during a rebuild: the model being folded is a large, growing
-# set of live objects that the collector's full passes rescan again and again (profiled:
-# 30 full passes over 300,000 events, 12 of the rebuild's 33 µs of CPU per event). Folding
-# makes little cyclic garbage (refcounting frees the rest as it goes), so collections are
-# made rarer for the rebuild's duration, not stopped.
-BULK_GC_THRESHOLDS = (50_000, 20, 100)
-
-
-@contextlib.contextmanager
-def few_collections() -> Iterator[None]:
-    before = gc.get_threshold()
-    gc.set_threshold(*BULK_GC_THRESHOLDS)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
 
 
 def windows(events: Iterator[RecordedEvent], size: int) -> Iterator[list[RecordedEvent]]:

@@ -29,12 +29,12 @@ from psycopg import sql
 
 from events import sqlfiles
 from events.errors import EventStoreError, RebuildBusyError
+from events.projections.collector import few_collections
 from events.projections.partitions import (
     PartitionJob,
     PartitionWorker,
     RebuildWorkerError,
     build_partition,
-    few_collections,
     fold_windows,
 )
 from events.projections.protocols import Rebuildable, Rebuilder
