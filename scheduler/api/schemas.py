@@ -97,7 +97,8 @@ class RescheduleIn(Body):
 
 class MarkSentIn(Body):
     url: Url = Field(examples=["https://mastodon.social/@team/113456789012345678"])
-    external_id: ExternalId | None = Field(default=None, description="the network's id of the post (default: the url)")
+    external_id: ExternalId | None = Field(
+        default=None, description="the network's id of the post (default: read from the url for the share's channel)")
     sent_at: Moment | None = Field(
         default=None, description="the post's creation time (default: when the last attempt started)")
 
