@@ -261,10 +261,11 @@ class ShareService:
             now=now))
 
     def _post_id(self, workspace_id: str, share_id: UUID, url: str) -> str | None:
-        """The post's id that ``url`` names on the share's channel; None for a share
-        already sent (marking it again with its url is a no-op, decided by the domain)."""
+        """The post's id that ``url`` names on the share's channel; None when marking the
+        share records nothing (already sent with that url). A share that cannot be marked
+        is refused first, whatever its url."""
         state, _ = self.load(workspace_id, share_id)
-        if state.planned is None or state.status == "sent":
+        if not lifecycle.needs_marking(state, url) or state.planned is None:
             return None
         with self.pool.connection() as conn:
             config = accounts.config_of(conn, state.planned.account_id)

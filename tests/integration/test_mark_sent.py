@@ -12,6 +12,7 @@ from typing import Any
 from uuid import UUID
 
 import httpx
+import orjson
 import psycopg
 import pytest
 from psycopg_pool import ConnectionPool
@@ -24,6 +25,7 @@ from followthrough.settings import Settings
 from scheduler.domain.plans import StepInput
 from scheduler.services import accounts, workspaces
 from scheduler.services.shares import PlanShare, ShareService
+from tests.support.cli import cli, command_env
 from tests.support.devnet import (  # noqa: F401 (devnet_network: the session fixture ``devnet``)
     Devnet,
     devnet_network,
@@ -135,6 +137,31 @@ def test_a_mastodon_uri_of_the_users_statuses_form_works_as_well(
     marked = api.post(f"/v1/shares/{share_id}/mark-sent", json={"url": status["uri"]})
     assert marked.status_code == 200, marked.text
     assert marked.json()["external_id"] == status["id"]
+
+
+def test_the_command_line_marks_a_share_sent_from_its_url_and_refuses_a_bad_url_with_a_message(
+    settings: Settings, store: EventStore, pool: ConnectionPool[Any], mastodon: FakeMastodon,
+    network_client: httpx.Client,
+) -> None:
+    # Given a held Mastodon share, posted by hand
+    config = {"base_url": mastodon.base_url, "access_token_env": "TEAM_MASTODON_TOKEN", **LOOKS}
+    channel = MastodonPublisher(network_client, env={"TEAM_MASTODON_TOKEN": TOKEN})
+    share_id, _, _ = held_share(pool, store, channel, "team", config)
+    status = mastodon.seed("hello", datetime.now(UTC))
+    env = command_env(settings.database_url, settings.broker_url, settings.home)
+    # When `followthrough shares mark-sent` is given a url naming no post
+    bad = cli("shares", "mark-sent", str(share_id), "--url", f"{mastodon.base_url}/@team", env=env)
+    # Then it says what is wrong with the url, exits 2, and shows no traceback
+    assert bad.returncode == 2, bad.stdout + bad.stderr
+    assert "followthrough: url: is not a Mastodon post's address" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    # When it is given the post's url alone
+    good = cli("shares", "mark-sent", str(share_id), "--url", status["url"], env=env)
+    # Then the share is sent, the post's id read from the url
+    assert good.returncode == 0, good.stdout + good.stderr
+    shown = orjson.loads(good.stdout.splitlines()[-1])
+    assert (shown["status"], shown["external_id"], shown["url"]) == ("sent", status["id"], status["url"])
+    assert sent_external_id(store, share_id) == status["id"]
 
 
 # --- Bluesky: the AT Protocol development network -------------------------------------------
