@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from scheduler.services.recount import Recount, ShareTally
+from scheduler.services.recount import Recount, ShareTally, recounted_rate
 
 # The report's figures the audit compares (the keys of a ``GET /v1/followthrough`` row).
 FIGURE_FIELDS = ("open", "done_on_time", "done_late", "overdue", "rate", "median_seconds_to_complete",
@@ -37,12 +37,6 @@ def percentile(values: Sequence[float], fraction: float) -> float | None:
     low = math.floor(rank)
     high = min(low + 1, len(ordered) - 1)
     return ordered[low] + (rank - low) * (ordered[high] - ordered[low])
-
-
-def rate(on_time: int, late: int, overdue: int) -> float | None:
-    """Done on time / (done on time + done late + overdue); None (no rate) when none is settled."""
-    settled = on_time + late + overdue
-    return None if settled == 0 else on_time / settled
 
 
 @dataclass(slots=True)
@@ -79,7 +73,7 @@ class Figures:
     def row(self) -> dict[str, Any]:
         """As the report's row for the workspace (``FIGURE_FIELDS``)."""
         open_, on_time, late, overdue = self.counts
-        found = rate(on_time, late, overdue)
+        found = recounted_rate((open_, on_time, late, overdue))
         return {
             "open": open_, "done_on_time": on_time, "done_late": late, "overdue": overdue,
             "rate": None if found is None else round(found, RATE_PLACES),
