@@ -35,11 +35,13 @@ from followthrough.settings import Settings
 from scheduler.dispatch.dispatcher import Dispatcher
 from scheduler.dispatch.schedule_table import DueItem
 from scheduler.domain.limits import InstanceLimit
+from scheduler.domain.post_urls import HandleResolver
+from scheduler.errors import InvalidInputError
 from scheduler.services.share_stream import ShareStreams
 from scheduler.services.shares import ShareService
 from workers import actors as actor_module
 from workers.broker import make_broker, ping
-from workers.channels import Publishers
+from workers.channels import ChannelError, Publishers
 from workers.channels.bluesky import BlueskyPublisher
 from workers.channels.console import ConsolePublisher
 from workers.channels.mastodon import MastodonPublisher
@@ -131,12 +133,15 @@ def build_api(settings: Settings) -> Any:
     client = channel_client(settings)
     mastodon = MastodonPublisher(client)
 
+    bluesky = BlueskyPublisher(client)
+
     def instance_limit(channel: str, config: Mapping[str, Any]) -> InstanceLimit | None:
         return mastodon.text_limit(config) if channel == "mastodon" else None
 
     streams = ShareStreams(store, notifier)
     shares = ShareService(pool=store.pool, streams=streams, instance_limit=instance_limit,
-                          horizon=timedelta(days=settings.api_schedule_horizon_days))
+                          horizon=timedelta(days=settings.api_schedule_horizon_days),
+                          resolve_handle=handle_resolver(bluesky))
     replies = ReplyService(pool=store.pool, streams=streams, clock=shares.clock, instance_limit=instance_limit)
 
     def start() -> None:
@@ -161,6 +166,20 @@ def build_api(settings: Settings) -> Any:
         config=api_config(settings),
     )
     return create_app(services)
+
+
+def handle_resolver(bluesky: BlueskyPublisher) -> HandleResolver:
+    """A Bluesky handle to its DID through the account's service; a service that cannot
+    answer is a refusal naming ``url`` (the person can give the at:// uri instead)."""
+
+    def resolve(config: Mapping[str, Any], handle: str) -> str | None:
+        try:
+            return bluesky.did_of(config, handle)
+        except ChannelError as exc:
+            raise InvalidInputError("url", f"the handle {handle!r} could not be resolved: {exc.reason}; "
+                                           "give the post's at:// uri with its DID") from exc
+
+    return resolve
 
 
 def api_from_environment() -> Any:

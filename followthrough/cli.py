@@ -91,7 +91,7 @@ def parser() -> argparse.ArgumentParser:
         return cmd
 
     for add_commands in (_role_commands, _token_commands, _log_commands, _projection_commands, _webhook_commands,
-                         _console_commands, _report_commands, _audit_commands):
+                         _console_commands, _report_commands, _audit_commands, _share_commands):
         add_commands(sub, command)
     return p
 
@@ -192,6 +192,16 @@ def _console_commands(sub: Any, command: Add) -> None:
     reply.add_argument("text")
     reply.add_argument("--author", required=True, help="who replies, e.g. ana@example.social")
     reply.add_argument("--to", help="the id of the reply this one answers (default: the post itself)")
+
+
+def _share_commands(sub: Any, command: Add) -> None:
+    shares = sub.add_parser("shares", help="shares").add_subparsers(dest="shares_command", required=True)
+    mark = command(shares, "mark-sent", "shares_cli:mark_sent", "cli",
+                   "record a held share sent: its post is at --url (prints the share as JSON)")
+    mark.add_argument("share_id")
+    mark.add_argument("--url", required=True, help="the post's address, e.g. https://mastodon.social/@team/1134")
+    mark.add_argument("--external-id", help="the network's id of the post (default: read from the url)")
+    mark.add_argument("--sent-at", help="the post's creation time, RFC 3339 (default: when the last attempt started)")
 
 
 def _report_commands(sub: Any, command: Add) -> None:

@@ -168,11 +168,12 @@ def audit(run: Run) -> int:
         return 0 if found.clean else 1
     print(f"audit at checkpoint {found.checkpoint}: {found.events_read} events recounted in {found.seconds:.2f} s; "
           f"{found.unprojected_events} not projected yet (left to the next run)")
-    header = f"{'workspace':<28} {'shares':>8} {'tasks':>8} {'differences':>12} {'violations':>11}"
+    header = f"{'workspace':<28} {'shares':>8} {'tasks':>8} {'replies':>8} {'differences':>12} {'violations':>11}"
     print(header)
     print("-" * len(header))
     for ws in sorted(found.workspaces.values(), key=lambda w: w.workspace_id):
-        print(f"{ws.workspace_id:<28} {ws.shares:>8} {ws.tasks:>8} {ws.differences_total:>12} {len(ws.violations):>11}")
+        print(f"{ws.workspace_id:<28} {ws.shares:>8} {ws.tasks:>8} {ws.replies:>8} {ws.differences_total:>12} "
+              f"{len(ws.violations):>11}")
     for ws in sorted(found.workspaces.values(), key=lambda w: w.workspace_id):
         for d in ws.differences:
             print(f"  {ws.workspace_id}: {d.relation} {d.key} {d.field}: log {audit_service.plain(d.log)!r}, "

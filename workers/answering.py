@@ -114,14 +114,16 @@ def _failed(rt: Runtime, d: Delivery, state: ShareState, call: AnswerCall,
             exc: PermanentChannelError | TransientChannelError) -> str:
     transient = isinstance(exc, TransientChannelError)
     unknown = transient and getattr(exc, "outcome_unknown", False)
-    _, written = d.change(
+    after, written = d.change(
         lambda s: lifecycle.record_answer_failure(
             s, reply_id=call.reply.reply_id, attempt=call.attempt, reason=exc.reason, retryable=transient,
             outcome_unknown=unknown, now=rt.clock(), policy=rt.retry_policy, random=rt.random(),
             retry_after=getattr(exc, "retry_after", None)),
         state=state,
     )
-    failed = written[0].event if written else None
+    if not written:
+        return _outcome_too_late(after, call, exc)
+    failed = written[0].event
     next_at = getattr(failed, "next_attempt_at", None)
     if next_at is not None:
         log.warning("answer_retry_scheduled", reason=exc.reason, next_attempt_at=next_at.isoformat(),
@@ -129,3 +131,15 @@ def _failed(rt: Runtime, d: Delivery, state: ShareState, call: AnswerCall,
         return "answer_retry_scheduled"
     log.error("answer_failed", reason=exc.reason, retryable=transient)
     return "answer_failed"
+
+
+def _outcome_too_late(state: ShareState, call: AnswerCall, exc: PermanentChannelError | TransientChannelError) -> str:
+    """A call's failure that counts no more: its reply was settled meanwhile (answered,
+    say by a look that found the answer in the thread, or dismissed), or a later attempt
+    holds the answer. Nothing is wrong: an info line, not an error."""
+    reply = state.thread.reply(call.reply.reply_id)
+    settled = reply is not None and reply.inbox_state != "unanswered"
+    log.info("answer_outcome_after_settled" if settled else "answer_outcome_superseded", reason=exc.reason,
+             reply_state=reply.inbox_state if reply else None,
+             latest_attempt=reply.answer_attempt if reply else None)
+    return "answer_outcome_after_settled" if settled else "answer_outcome_superseded"

@@ -14,9 +14,11 @@ router = APIRouter(prefix="/v1", tags=["operations"])
 
 @router.get("/audit", operation_id="get_audit")
 def workspace_audit(who: Reader, svc: ServicesDep) -> dict[str, Any]:
-    """Recount the workspace's shares, tasks and follow-through rows from the log and
-    compare them with the read models, at the projection's checkpoint. ``clean`` is false
-    when any figure differs or the log breaks the invariant; the differences are listed."""
+    """Recount the workspace's shares, tasks, replies and follow-through figures from every
+    event of its share streams and compare them with the read models and with the figures
+    ``GET /v1/followthrough`` reports (the rate, times to respond and to answer), at the
+    projection's checkpoint. ``clean`` is false when any figure differs or the log breaks
+    the invariant (a stream's versions out of step included); the differences are listed."""
     with svc.pool.connection() as conn:
         found = audit_service.audit(conn, workspace_id=who.workspace_id)
     return found.as_dict()

@@ -61,6 +61,8 @@ ShareText = Annotated[str, Field(max_length=20_000), Storable]
 Note = Annotated[str, Field(max_length=4_000), Storable]
 Reason = Annotated[str, Field(max_length=1_000), Storable]
 Url = Annotated[str, Field(min_length=1, max_length=2_000, pattern=r"^https?://\S+$"), Storable]
+# A post's address: its web page, or (Bluesky) its at-uri.
+PostUrl = Annotated[str, Field(min_length=1, max_length=2_000, pattern=r"^(?:https?|at)://\S+$"), Storable]
 ExternalId = Annotated[str, Field(max_length=500), Storable]
 
 
@@ -96,8 +98,11 @@ class RescheduleIn(Body):
 
 
 class MarkSentIn(Body):
-    url: Url = Field(examples=["https://mastodon.social/@team/113456789012345678"])
-    external_id: ExternalId | None = Field(default=None, description="the network's id of the post (default: the url)")
+    url: PostUrl = Field(examples=["https://mastodon.social/@team/113456789012345678"],
+                         description="the post's address (Bluesky: its bsky.app address or its at:// uri); "
+                                     "the post's id is read from it when external_id is not given")
+    external_id: ExternalId | None = Field(
+        default=None, description="the network's id of the post (default: read from the url for the share's channel)")
     sent_at: Moment | None = Field(
         default=None, description="the post's creation time (default: when the last attempt started)")
 

@@ -1,7 +1,14 @@
-"""The audit: recount every share, task and follow-through figure from the log alone
-(``recount``: its own counting, not the projections' code) and compare the result with
-the read models (``rm_shares``, ``rm_response_tasks``, ``followthrough_daily``,
-``integrity``); check the invariant on the log itself.
+"""The audit: recount every share, task, reply and follow-through figure from the log
+alone (``recount``, ``recount_replies``, ``recount_figures``: its own counting, not the
+projections' code) and compare the result with the read models (``rm_shares``,
+``rm_response_tasks``, ``rm_replies``, ``followthrough_daily``, ``integrity``) and with
+the figures the read side reports (``GET /v1/followthrough`` for the workspace: the rate
+through the database's ``followthrough_rate()``, times to respond and to answer); check
+the invariant on the log itself.
+
+Every event of every share stream is read, whatever its type (a whitelist would leave
+out the looks and answers, or a type added later, and see a healthy stream's versions
+jump).
 
 The projector applies events asynchronously, so the audit compares at one consistent
 point: inside one REPEATABLE READ snapshot it reads the shares projection's checkpoint,
@@ -22,6 +29,8 @@ from uuid import UUID
 import psycopg
 
 from events import sqlfiles
+from events.projections import reports
+from events.projections.shares import SharesProjection
 from events.records import Checkpoint
 from scheduler.services.recount import (
     SHARE_FIELDS,
@@ -34,15 +43,14 @@ from scheduler.services.recount import (
     share_row,
     task_row,
 )
+from scheduler.services.recount_figures import Figures, differing, workspace_figures
+from scheduler.services.recount_replies import REPLY_FIELDS, reply_key, reply_row
 
 Q = sqlfiles.load("scheduler.services", "audit.sql")
 
-PROJECTION = "shares"
-SHARE_TYPES = frozenset((
-    "SharePlanned", "ShareRescheduled", "ShareCancelled", "ShareAttemptStarted", "ResponseTasksRecorded", "ShareSent",
-    "ShareFailed", "ShareHeld", "ShareAbandoned", "DuplicatePosted", "DuplicateRemoved", "ResponseTasksCancelled",
-    "ResponseReceived", "ResponseTaskCompleted",
-))
+PROJECTION = SharesProjection.name
+# The types the shares projection applies (None: all): its checkpoint moves past these.
+PROJECTED_TYPES = SharesProjection.types
 DAILY_FIELDS = ("open", "done_on_time", "done_late", "overdue")
 # Differences listed per workspace; the rest are counted.
 LISTED = 100
@@ -73,6 +81,7 @@ class WorkspaceAudit:
     workspace_id: str
     shares: int = 0
     tasks: int = 0
+    replies: int = 0
     differences: list[Difference] = field(default_factory=list)
     differences_total: int = 0
     violations: list[Violation] = field(default_factory=list)
@@ -89,6 +98,7 @@ class WorkspaceAudit:
     def as_dict(self) -> dict[str, Any]:
         return {
             "workspace_id": self.workspace_id, "clean": self.clean, "shares": self.shares, "tasks": self.tasks,
+            "replies": self.replies,
             "differences_total": self.differences_total,
             "differences": [d.as_dict() for d in self.differences],
             "violations": [{"share_id": v.share_id, "rule": v.rule, "position": v.position} for v in self.violations],
@@ -138,7 +148,9 @@ def audit(conn: psycopg.Connection[Any], *, workspace_id: str | None = None, bat
         scope = {"workspace_id": workspace_id}
         _compare_shares(conn, recount, report, scope)
         _compare_tasks(conn, recount, report, scope)
+        _compare_replies(conn, recount, report, scope)
         _compare_daily(conn, recount, report, scope, as_of)
+        _compare_figures(conn, recount, report, workspace_id, as_of)
         if workspace_id is None:
             _compare_integrity(conn, recount, report)
         report.unprojected_events = unprojected(conn, checkpoint, workspace_id)
@@ -150,9 +162,10 @@ def audit(conn: psycopg.Connection[Any], *, workspace_id: str | None = None, bat
 
 
 def unprojected(conn: psycopg.Connection[Any], checkpoint: Checkpoint, workspace_id: str | None = None) -> int:
-    """Share events in the log after ``checkpoint`` (the projector's lag, in events)."""
+    """Share events the shares projection applies, in the log after ``checkpoint`` (the
+    projector's lag, in events)."""
     row = conn.execute(Q["unprojected"], {
-        "workspace_id": workspace_id, "types": sorted(SHARE_TYPES),
+        "workspace_id": workspace_id, "types": None if PROJECTED_TYPES is None else sorted(PROJECTED_TYPES),
         "epoch": checkpoint.epoch, "tx_id": str(checkpoint.tx_id), "position": checkpoint.position,
     }).fetchone()
     return int(row[0]) if row else 0
@@ -183,7 +196,7 @@ def _log_upto(
 ) -> Iterator[StoredEvent]:
     """The log streamed once through a server-side cursor: memory stays bounded by the batch."""
     params = {"epoch": upto.epoch, "tx_id": str(upto.tx_id), "position": upto.position,
-              "types": sorted(SHARE_TYPES), "workspace_id": workspace_id}
+              "workspace_id": workspace_id}
     with conn.cursor(name="audit_log") as cur:
         cur.execute(Q["log_upto"], params)
         while batch := cur.fetchmany(batch_size):
@@ -235,6 +248,35 @@ def _compare_tasks(
         for task_id, task in share.tasks.items():
             expected[task_id] = (share.workspace_id, task_row(share_id, task))
     _compare_rows(report, "rm_response_tasks", TASK_FIELDS, expected, _stored(conn, Q["tasks"], scope))
+
+
+def _compare_replies(
+    conn: psycopg.Connection[Any], recount: Recount, report: AuditReport, scope: dict[str, Any]
+) -> None:
+    expected: Rows = {}
+    for share_id, share in recount.in_workspace(scope["workspace_id"]):
+        if not share.planned:
+            continue  # the read model keeps no reply of a share it never saw planned
+        report.of(share.workspace_id).replies += len(share.thread.replies)
+        for network_id, reply in share.thread.replies.items():
+            expected[reply_key(share_id, network_id)] = (share.workspace_id, reply_row(share_id, reply))
+    _compare_rows(report, "rm_replies", REPLY_FIELDS, expected, _stored(conn, Q["replies"], scope))
+
+
+def _compare_figures(
+    conn: psycopg.Connection[Any], recount: Recount, report: AuditReport, workspace_id: str | None, as_of: datetime
+) -> None:
+    """Each workspace's figures as the read side reports them (``GET /v1/followthrough?by=workspace``,
+    all time) against the recount's: the rate, times to respond and to answer, replies."""
+    expected = workspace_figures(recount, workspace_id, as_of)
+    names = set(expected) | {w for w in report.workspaces if w != "*"}
+    if workspace_id is not None:
+        names = {workspace_id}
+    for name in sorted(names):
+        rows = reports.followthrough(conn, name, by="workspace")
+        reported = next((r for r in rows if str(r["key"]) == name), Figures().row())
+        for field_name, want, got in differing(expected.get(name, Figures()).row(), reported):
+            report.of(name).note(Difference("followthrough", name, field_name, want, got))
 
 
 def _compare_daily(

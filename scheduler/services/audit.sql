@@ -18,26 +18,30 @@ SELECT epoch, tx_id::text, position, now() FROM projection_checkpoints WHERE nam
 SELECT now()
 
 -- name: unprojected
--- Events after the checkpoint that the audit leaves for the next run (projector lag).
+-- Events after the checkpoint that the audit leaves for the next run (projector lag):
+-- those of the types the projection applies (NULL: every type).
 SELECT count(*) FROM events
 WHERE (epoch, tx_id, position) > (%(epoch)s, %(tx_id)s::text::xid8, %(position)s)
-  AND stream_id LIKE 'share-%%' AND type = ANY(%(types)s::text[])
+  AND stream_id LIKE 'share-%%' AND (%(types)s::text[] IS NULL OR type = ANY(%(types)s::text[]))
   AND (%(workspace_id)s::text IS NULL OR workspace_id = %(workspace_id)s)
 
 -- name: log_upto
--- The share events at or before the projection's checkpoint, in log order. Every one of
--- them is committed (the checkpoint was taken below the log's horizon) and visible here.
+-- Every event of the share streams at or before the projection's checkpoint, whatever its
+-- type, in log order. Every one of them is committed (the checkpoint was taken below the
+-- log's horizon) and visible here; a stream's events sort in version order (an append is
+-- its transaction's first write), so what is read of a stream is a whole prefix of it.
 SELECT position, stream_id, stream_version, type, workspace_id, data::text
 FROM events
 WHERE (epoch, tx_id, position) <= (%(epoch)s, %(tx_id)s::text::xid8, %(position)s)
-  AND stream_id LIKE 'share-%%' AND type = ANY(%(types)s::text[])
+  AND stream_id LIKE 'share-%%'
   AND (%(workspace_id)s::text IS NULL OR workspace_id = %(workspace_id)s)
 ORDER BY epoch, tx_id, position
 
 -- name: shares
 -- Columns in the order of recount.SHARE_FIELDS, after the key and the workspace.
 SELECT share_id::text, workspace_id, status, account_id::text, scheduled_at, attempts, sent_at, lateness_ms,
-       url, external_id, tasks_recorded, sent_without_tasks, replies_received, duplicate_posts, duplicates_removed
+       url, external_id, tasks_recorded, sent_without_tasks, replies_received, duplicate_posts, duplicates_removed,
+       replies_answered, last_look_at, next_look_at, replies_collected
 FROM rm_shares
 WHERE %(workspace_id)s::text IS NULL OR workspace_id = %(workspace_id)s
 
@@ -45,6 +49,13 @@ WHERE %(workspace_id)s::text IS NULL OR workspace_id = %(workspace_id)s
 -- Columns in the order of recount.TASK_FIELDS, after the key and the workspace.
 SELECT task_id::text, workspace_id, share_id::text, status, kind, owner, due_at, completed_at
 FROM rm_response_tasks
+WHERE %(workspace_id)s::text IS NULL OR workspace_id = %(workspace_id)s
+
+-- name: replies
+-- Columns in the order of recount_replies.REPLY_FIELDS, after the key (share/network reply id) and the workspace.
+SELECT share_id::text || '/' || network_reply_id, workspace_id, share_id::text, state, received_at, collected_at,
+       answered_at, dismissed_at, answered_natively
+FROM rm_replies
 WHERE %(workspace_id)s::text IS NULL OR workspace_id = %(workspace_id)s
 
 -- name: daily

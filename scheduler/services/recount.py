@@ -6,10 +6,13 @@ model costs ~50 µs here, 25 s for the 550,000 events of 100,000 shares; reading
 fields the figures need with orjson costs a few µs. The fields read exist in every
 stored schema version of their types (``SharePlanned`` v1 differs only in its plan).
 
-Fed one stored event at a time in log order (the order the projections apply them in),
-it keeps a tally per share and checks the invariant as the log stands: a ``ShareSent``
-whose share had no ``ResponseTasksRecorded`` earlier in the log is a violation, and so
-is a stream version out of step. Pure: no I/O.
+Fed every stored event of the share streams in log order (the order the projections
+apply them in), whatever its type: plans, attempts, tasks, sends, duplicates, looks,
+replies, answers, dismissals and any type added later. It keeps a tally per share (the
+thread's in ``recount_replies``) and checks the invariant as the log stands: a
+``ShareSent`` whose share had no ``ResponseTasksRecorded`` earlier in the log is a
+violation, and so is a stream version out of step (checked over every event of the
+stream). A type it does not read still counts and steps the version. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 import orjson
 
 from events.ids import STREAM_PREFIX
+from scheduler.services.recount_replies import THREAD_SHARE_FIELDS, THREAD_TYPES, ThreadTally
 
 # (workspace, account id, owner, day of the due time in UTC)
 DailyKey = tuple[str, str, str, date | None]
@@ -34,6 +38,14 @@ StoredEvent = tuple[int, str, int, str, str, str]
 SENT_FIELDS = ("sent_at", "lateness_ms", "url", "external_id")
 STATUS_OF = {"ShareCancelled": "cancelled", "ShareHeld": "held", "ShareAbandoned": "abandoned",
              "ShareFailed": "failed"}
+# The types whose stored fields the recount reads; the rest (an answer asked for, its
+# attempts and failures, any type added later) are counted without parsing their JSON.
+SHARE_TYPES = frozenset((
+    "SharePlanned", "ShareRescheduled", "ShareAttemptStarted", "ResponseTasksRecorded", "ShareSent",
+    "ResponseTasksCancelled", "ResponseTaskCompleted", "ResponseReceived", "DuplicatePosted", "DuplicateRemoved",
+    *STATUS_OF,
+))
+READ_TYPES = SHARE_TYPES | THREAD_TYPES
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +93,7 @@ class ShareTally:
     version: int = 0
     planned: bool = False
     tasks: dict[str, TaskTally] = field(default_factory=dict)
+    thread: ThreadTally = field(default_factory=ThreadTally)
 
 
 def _at(text: str) -> datetime:
@@ -105,11 +118,16 @@ class Recount:
         if version != share.version + 1:
             self._violate(share, share_id, position, f"version {version} after {share.version}")
         share.version = version
+        if type_name not in READ_TYPES:
+            return
         data = orjson.loads(data_text)
         if type_name == "ShareSent" and not share.tasks_recorded:
             share.sent_without_tasks = True
             self._violate(share, share_id, position, "ShareSent without ResponseTasksRecorded before it")
-        _apply(share, type_name, data)
+        if type_name in THREAD_TYPES:
+            share.thread.apply(type_name, data)
+        if type_name in SHARE_TYPES:
+            _apply(share, type_name, data)
 
     def add_all(self, events: Iterable[StoredEvent]) -> None:
         for stored in events:
@@ -163,7 +181,8 @@ def _apply(share: ShareTally, type_name: str, data: dict[str, Any]) -> None:
 
 # The columns the audit checks, in the order ``audit.sql`` selects them.
 SHARE_FIELDS = ("status", "account_id", "scheduled_at", "attempts", *SENT_FIELDS, "tasks_recorded",
-                "sent_without_tasks", "replies_received", "duplicate_posts", "duplicates_removed")
+                "sent_without_tasks", "replies_received", "duplicate_posts", "duplicates_removed",
+                *THREAD_SHARE_FIELDS)
 TASK_FIELDS = ("share_id", "status", "kind", "owner", "due_at", "completed_at")
 
 
@@ -172,7 +191,7 @@ def share_row(share: ShareTally) -> tuple[Any, ...]:
     sent = share.sent or {}
     return (share.status, share.account_id, share.scheduled_at, share.attempts,
             *(sent.get(name) for name in SENT_FIELDS), share.tasks_recorded, share.sent_without_tasks,
-            share.replies, share.duplicates, share.duplicates_removed)
+            share.replies, share.duplicates, share.duplicates_removed, *share.thread.share_columns())
 
 
 def task_row(share_id: str, task: TaskTally) -> tuple[Any, ...]:

@@ -28,6 +28,7 @@ from events.records import AppendResult, NewEvent, RecordedEvent
 from scheduler.domain import share as lifecycle
 from scheduler.domain.limits import InstanceLimits, check_text, no_instance_limit
 from scheduler.domain.plans import StepInput, validate_plan
+from scheduler.domain.post_urls import HandleResolver, post_id
 from scheduler.domain.replies import cadence_from_config
 from scheduler.domain.share import ShareState
 from scheduler.errors import IdempotencyKeyReusedError, InvalidInputError, NotFoundError
@@ -105,6 +106,9 @@ class ShareService:
     instance_limit: InstanceLimits = no_instance_limit
     # How far ahead a share may be scheduled (FOLLOWTHROUGH_API_SCHEDULE_HORIZON_DAYS).
     horizon: timedelta = timedelta(days=365)
+    # A Bluesky handle to its DID, as the account's service says (a post's url may name
+    # its author by handle); None: such a url is refused.
+    resolve_handle: HandleResolver | None = None
 
     def _check_when(self, scheduled_at: datetime, now: datetime) -> None:
         if scheduled_at.tzinfo is None:
@@ -244,13 +248,28 @@ class ShareService:
         self, workspace_id: str, share_id: UUID, *, url: str, external_id: str | None, sent_at: datetime | None,
         actor: str,
     ) -> tuple[ShareState, list[RecordedEvent]]:
-        """A person found the post (a share held for an unknown outcome): record it sent."""
+        """A person found the post (a share held for an unknown outcome): record it sent.
+        Without ``external_id``, the post's id is read from ``url`` for the share's channel
+        (refused, naming ``url``, when the url does not say it)."""
         now = self.clock()
         if sent_at is not None and sent_at > now + PAST_TOLERANCE:
             raise InvalidInputError("sent_at", "is in the future")
+        if external_id is None:
+            external_id = self._post_id(workspace_id, share_id, url)
         return self._change(workspace_id, share_id, actor, lambda s: lifecycle.mark_sent(
             s, url=url, external_id=external_id, sent_at=None if sent_at is None else sent_at.astimezone(UTC),
             now=now))
+
+    def _post_id(self, workspace_id: str, share_id: UUID, url: str) -> str | None:
+        """The post's id that ``url`` names on the share's channel; None when marking the
+        share records nothing (already sent with that url). A share that cannot be marked
+        is refused first, whatever its url."""
+        state, _ = self.load(workspace_id, share_id)
+        if not lifecycle.needs_marking(state, url) or state.planned is None:
+            return None
+        with self.pool.connection() as conn:
+            config = accounts.config_of(conn, state.planned.account_id)
+        return post_id(state.planned.channel, url, config, self.resolve_handle)
 
     def _change(
         self,

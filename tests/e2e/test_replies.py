@@ -4,6 +4,8 @@ through the API, and the `answer_replies` task settles from what happened."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,7 +14,8 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.support.system import running, wait_until
+from tests.support.database import connect
+from tests.support.system import System, running, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -60,6 +63,7 @@ def test_replies_written_on_the_console_are_collected_answered_and_settle_the_an
             assert answer.status_code == 202, answer.text
             dismiss = api.post(f"/v1/replies/{items['bo']['id']}/dismiss", json={"reason": "no question"})
             assert dismiss.status_code == 200, dismiss.text
+            dismissed_at = datetime.fromisoformat(dismiss.json()["dismissed_at"])
 
             # Then the answer is posted once on the console, and its url comes back on the reply
             def answered() -> dict[str, Any] | None:
@@ -84,7 +88,11 @@ def test_replies_written_on_the_console_are_collected_answered_and_settle_the_an
 
             until_due = max(0.0, (due - datetime.now(UTC)).total_seconds())
             task = wait_until(settled, timeout=until_due + 20, what="the answer_replies task to settle")
-            assert datetime.fromisoformat(task["completed_at"]) == due
+            # completed when the last of its replies was handled (the answer's publish time or the
+            # dismissal, whichever came later), before its due time: done on time, not at the due time
+            answered_at = datetime.fromisoformat(reply["answered_at"])
+            assert datetime.fromisoformat(task["completed_at"]) == max(answered_at, dismissed_at)
+            assert datetime.fromisoformat(task["completed_at"]) < due
             shown = api.get(f"/v1/shares/{share_id}").json()
             assert [t["status"] for t in shown["response_tasks"]][1] == "open"
             assert shown["replies"]["received"] == 2
@@ -104,3 +112,31 @@ def test_replies_written_on_the_console_are_collected_answered_and_settle_the_an
             events = [line.get("event") for line in system.logs()]
             assert "replies_collected" in events
             assert events.count("reply_answered") == 1
+            assert "answer_failed" not in events
+
+            # And the audit recounts every event (looks, replies, answers, the dismissal) and finds
+            # the read models and the reported figures equal: exit 0, and GET /v1/audit is clean
+            audited = audit(system)
+            assert audited.returncode == 0, audited.stdout + audited.stderr
+            body = orjson.loads(audited.stdout.splitlines()[-1])
+            [workspace] = body["workspaces"]
+            assert (workspace["clean"], workspace["shares"], workspace["replies"]) == (True, 1, 2)
+            over_api = api.get("/v1/audit")
+            assert over_api.status_code == 200, over_api.text
+            assert over_api.json()["clean"] is True, over_api.text
+
+        # When one read-model row is altered by hand (the dismissed reply shown unanswered)
+        with connect(database_url) as conn:
+            conn.execute("UPDATE rm_replies SET state = 'unanswered', dismissed_at = NULL"
+                         " WHERE share_id = %s AND author = 'bo'", (share_id,))
+        # Then the audit exits non-zero, naming the share
+        altered = audit(system)
+        assert altered.returncode == 1, altered.stdout + altered.stderr
+        [workspace] = orjson.loads(altered.stdout.splitlines()[-1])["workspaces"]
+        assert {(d["relation"], d["field"], d["log"], d["read_model"]) for d in workspace["differences"]
+                if d["key"].startswith(share_id)} >= {("rm_replies", "state", "dismissed", "unanswered")}
+
+
+def audit(system: System) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "followthrough.cli", "audit", "--format", "json", "--wait", "60"],
+                          env=system.env, capture_output=True, text=True, timeout=300, check=False)

@@ -9,11 +9,14 @@ Afterwards the log holds every reply once, and the server counts every answer on
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from tests.support.crashes import kill_worker_processes
@@ -103,6 +106,14 @@ def test_replies_are_recorded_once_and_answers_posted_once_while_workers_are_kil
             wait_until(lambda: all(_looked_after(api, i, answered_by) for i in ids), timeout=120, interval=1.0,
                        what="a look after the answers")
             counts = _by_text(mastodon)
+            # And the audit recounts every event of the share streams (looks, replies, answers, their
+            # attempts and failures) and finds the read models and the reported figures equal
+            audited = subprocess.run(
+                [sys.executable, "-m", "followthrough.cli", "audit", "--format", "json", "--wait", "120"],
+                env=system.env, capture_output=True, text=True, timeout=600, check=False)
+            report = orjson.loads(audited.stdout.splitlines()[-1])
+            assert (audited.returncode, report["clean"]) == (0, True), audited.stdout[-3000:]
+            assert report["workspaces"][0]["replies"] == expected
         with connect(database_url) as conn:
             received = conn.execute(
                 "SELECT count(*), count(DISTINCT (stream_id, data->>'reply_id')) FROM events"

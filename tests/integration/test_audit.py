@@ -26,8 +26,13 @@ from scheduler.services import workspaces
 from scheduler.services.audit import audit, wait_for_projection
 from tests.support.cli import Ran, cli, command_env
 from tests.support.fake_channel import FakeChannel
+from tests.support.replies import account_on, inbox_page, reply_service, sent_share
 from tests.support.servers import serve
 from tests.support.shares import WS, Clock, make_account, plan, runtime, share_service, view
+from workers.answering import publish_answers
+from workers.channels.console import ConsolePublisher
+from workers.channels.console_replies import write_reply
+from workers.collection import collect_one
 from workers.execution import execute_share
 
 
@@ -198,3 +203,76 @@ def test_get_audit_answers_for_the_tokens_workspace_only(
     [theirs_ws] = other.json()["workspaces"]
     assert theirs_ws["workspace_id"] == "globex"
     assert [(d["key"], d["log"]) for d in theirs_ws["differences"]] == [(str(sent_and_followed[0]), "missing")]
+
+
+# --- the thread under a share: looks, replies, answers, dismissals ------------------------
+
+
+@pytest.fixture
+def reply_loop(settings: Settings, store: EventStore, pool: ConnectionPool[Any]) -> tuple[UUID, dict[str, str]]:
+    """A console share with two replies, one answered and one dismissed, looked at before
+    and after; projected. Returns the share and its replies' network ids by author."""
+    clock = Clock()
+    shares = share_service(pool, store, clock=clock)
+    rt = runtime(pool, store, ConsolePublisher(settings.console_dir.resolve()), clock=clock)
+    share_id = sent_share(rt, shares, account_on(pool, "console", {}))
+    ana = write_reply(settings.console_dir, WS, "team", share_id=str(share_id), text="Linux?", author="ana")
+    bo = write_reply(settings.console_dir, WS, "team", share_id=str(share_id), text="first!", author="bo")
+    assert collect_one(rt, share_id) == "replies_collected"
+    catch_up(store, settings)
+    ids = {r["author"]: r["id"] for r in inbox_page(pool, share_id=share_id)}
+    replies = reply_service(pool, store, shares)
+    replies.answer(WS, ids["ana"], text="Yes.", by="alice")
+    replies.dismiss(WS, ids["bo"], reason="no question", by="bob")
+    assert publish_answers(rt, share_id) == "reply_answered"
+    assert collect_one(rt, share_id) == "replies_collected"
+    catch_up(store, settings)
+    return share_id, {"ana": ana["reply_id"], "bo": bo["reply_id"]}
+
+
+def test_a_reply_loop_audits_clean_with_its_looks_answers_and_dismissals_recounted(
+    settings: Settings, store: EventStore, reply_loop: tuple[UUID, dict[str, str]]
+) -> None:
+    # Given a share whose stream holds looks, replies, an answer's request, attempt and
+    # outcome, and a dismissal (types the read models partly ignore)
+    share_id, _ = reply_loop
+    with psycopg.connect(settings.database_url or "", autocommit=True) as conn:
+        types = {row[0] for row in conn.execute("SELECT type FROM events WHERE stream_id = %s", (f"share-{share_id}",))}
+    assert {"RepliesLooked", "ReplyAnswerRequested", "ReplyAnswerAttemptStarted", "ReplyAnswered",
+            "ReplyDismissed"} <= types
+    # When the audit recounts the log
+    found = run_audit(settings.database_url or "")
+    # Then every event is read, the versions are contiguous, and nothing differs
+    assert found.clean, found.as_dict()
+    [workspace] = found.workspaces.values()
+    assert (workspace.shares, workspace.replies) == (1, 2)
+    with psycopg.connect(settings.database_url or "", autocommit=True) as conn:
+        total = conn.execute("SELECT count(*) FROM events WHERE stream_id LIKE 'share-%'").fetchone()
+    assert total is not None
+    assert found.events_read == total[0]
+
+
+def test_an_altered_reply_row_is_named_with_its_share_and_moves_the_reported_figures(
+    settings: Settings, store: EventStore, reply_loop: tuple[UUID, dict[str, str]]
+) -> None:
+    # Given the answered reply set back to unanswered in the read model by hand
+    share_id, network = reply_loop
+    with psycopg.connect(settings.database_url or "", autocommit=True) as conn:
+        answered_at = conn.execute("UPDATE rm_replies SET state = 'unanswered', answered_at = NULL"
+                                   " WHERE share_id = %s AND network_reply_id = %s RETURNING answered_at",
+                                   (share_id, network["ana"])).fetchone()
+    assert answered_at is not None
+    # When the audit runs, and the command line
+    found = run_audit(settings.database_url or "", WS)
+    result = cli_audit(settings, "--format", "table")
+    # Then the reply row is named by its share and reply, both values given, and the figures
+    # the read side reports (replies answered, time to answer) differ from the recount
+    named = {(d.relation, d.key, d.field, d.log, d.read_model) for d in found.workspaces[WS].differences}
+    key = f"{share_id}/{network['ana']}"
+    assert ("rm_replies", key, "state", "answered", "unanswered") in named
+    assert {(d.relation, d.field) for d in found.workspaces[WS].differences if d.relation == "followthrough"} == {
+        ("followthrough", "replies_answered"), ("followthrough", "median_seconds_to_answer"),
+        ("followthrough", "p90_seconds_to_answer")}
+    assert not found.clean
+    assert result.returncode == 1
+    assert str(share_id) in result.stdout

@@ -3,10 +3,12 @@ up, the reply service, and a share planned and sent on a given channel."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
+import psycopg
 from psycopg_pool import ConnectionPool
 
 from events.projections import replies as inbox
@@ -15,6 +17,7 @@ from events.projections.shares import SharesProjection
 from events.store import EventStore
 from scheduler.domain.plans import StepInput
 from scheduler.services import accounts, workspaces
+from scheduler.services.audit import wait_for_projection
 from scheduler.services.replies import ReplyService
 from scheduler.services.share_stream import ShareStreams
 from scheduler.services.shares import PlanShare, ShareService
@@ -29,6 +32,21 @@ ANSWER_PLAN = [StepInput(kind="answer_replies", after=timedelta(minutes=10), own
 def catch_up(store: EventStore, database_url: str) -> int:
     """Bring the read models (shares, tasks, replies) up to the log."""
     return ProjectionRunner(store, SharesProjection(), conninfo=database_url).catch_up_fully()
+
+
+def caught_up(store: EventStore, database_url: str, *, timeout: float = 30.0) -> None:
+    """Bring the read models up to the whole log: a transaction running elsewhere on the
+    server can hold the log's horizon back for a moment, so apply until nothing is left."""
+    runner = ProjectionRunner(store, SharesProjection(), conninfo=database_url)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        deadline = time.monotonic() + timeout
+        while True:
+            runner.catch_up()
+            if wait_for_projection(conn, timeout=0) == 0:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError("the shares projection did not catch up")
+            time.sleep(0.1)
 
 
 def reply_service(pool: ConnectionPool[Any], store: EventStore, shares: ShareService) -> ReplyService:

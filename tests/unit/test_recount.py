@@ -9,6 +9,8 @@ from datetime import UTC, date, datetime
 import orjson
 
 from scheduler.services.recount import Recount, StoredEvent, daily_counts, share_row, task_row
+from scheduler.services.recount_figures import percentile, workspace_figures
+from scheduler.services.recount_replies import reply_row
 
 SHARE = str(uuid.uuid4())
 ACCOUNT = str(uuid.uuid4())
@@ -29,7 +31,8 @@ def history() -> list[StoredEvent]:
             {"task_id": T2, "kind": "check_replies", "owner": "bob", "after_seconds": 86400}]),
         stored(4, "ShareSent", attempt=1, sent_at="2026-11-30T12:00:00+00:00", lateness_ms=1000, url="u",
                external_id="x"),
-        stored(5, "ResponseReceived"),
+        stored(5, "ResponseReceived", reply_id="r1", author="ana", text="hi", received_at="2026-11-30T12:10:00+00:00",
+               collected_at="2026-11-30T12:11:00+00:00"),
         stored(6, "ResponseTaskCompleted", task_id=T1, completed_at="2026-11-30T12:30:00+00:00"),
     ]
 
@@ -41,7 +44,7 @@ def test_a_sent_share_with_one_task_done_on_time_recounts_as_the_read_models_sho
     # Then its row, its tasks and the follow-through counts follow from the events alone
     share = recount.shares[SHARE]
     assert share_row(share) == ("sent", ACCOUNT, datetime(2026, 11, 30, 11, 59, 59, tzinfo=UTC), 1, NOON, 1000,
-                                "u", "x", True, False, 1, 0, 0)
+                                "u", "x", True, False, 1, 0, 0, 0, None, None, None)
     assert task_row(SHARE, share.tasks[T1])[1:2] == ("done",)
     assert task_row(SHARE, share.tasks[T2])[1:2] == ("open",)
     later = datetime(2026, 12, 1, 13, 0, tzinfo=UTC)  # bob's task is past due by then
@@ -58,7 +61,7 @@ def test_a_share_sent_before_its_tasks_and_a_version_out_of_step_are_violations(
     tasks, sent = events[2], events[3]
     events[2] = (sent[0], sent[1], 3, sent[3], sent[4], sent[5])
     events[3] = (tasks[0], tasks[1], 4, tasks[3], tasks[4], tasks[5])
-    events.append(stored(9, "ResponseReceived"))
+    events.append(stored(9, "ShareAbandoned"))
     recount = Recount()
     recount.add_all(events)
     # Then both are reported, the share flagged as sent without tasks
@@ -74,3 +77,55 @@ def test_cancelled_tasks_count_nowhere_and_a_done_task_stays_done() -> None:
     assert (share.tasks[T1].stored_status, share.tasks[T2].stored_status) == ("done", "cancelled")
     assert daily_counts(recount, "acme", NOON) == {("acme", ACCOUNT, "alice", date(2026, 11, 30)): (0, 1, 0, 0)}
     assert daily_counts(recount, "other", NOON) == {}
+
+
+def test_every_event_type_steps_the_version_and_the_thread_is_recounted_from_its_own_events() -> None:
+    # Given a reply loop: looks, two replies, an answer asked for, attempted and made, a
+    # dismissal, and a type this code has never heard of, all on the share's stream
+    events = [
+        *history(),
+        stored(7, "ReplyAnswerRequested", reply_id="r1", text="yes", requested_by="a"),
+        stored(8, "ReplyAnswerAttemptStarted", reply_id="r1", attempt=1),
+        stored(9, "ReplyAnswered", reply_id="r1", external_id="a1", answered_at="2026-11-30T12:10:21+00:00"),
+        stored(10, "ResponseReceived", reply_id="r2", author="bo", text="!", received_at="2026-11-30T12:20:00+00:00"),
+        stored(11, "ReplyDismissed", reply_id="r2", dismissed_by="b", dismissed_at="2026-11-30T12:30:00+00:00"),
+        stored(12, "ReplyAnswered", reply_id="r2", external_id="a2", native=True,
+               answered_at="2026-11-30T12:40:00+00:00"),
+        stored(13, "RepliesLooked", looked_at="2026-11-30T12:41:00+00:00", next_look_at=None, collected=True),
+        stored(14, "SomethingAddedLater", anything=1),
+    ]
+    recount = Recount()
+    recount.add_all(events)
+    # Then the versions are contiguous over all of them, every one counted
+    assert recount.violations == []
+    assert recount.events == 14
+    # And the thread is as the read models should hold it: the dismissed reply later answered
+    # natively counts as answered, time to answer runs from the reply's time to the answer's
+    thread = recount.shares[SHARE].thread
+    assert {k: r.state for k, r in thread.replies.items()} == {"r1": "answered", "r2": "answered"}
+    assert thread.replies["r1"].seconds_to_answer == 21.0
+    assert reply_row(SHARE, thread.replies["r2"])[-1] is True
+    assert share_row(recount.shares[SHARE])[-4:] == (2, datetime(2026, 11, 30, 12, 41, tzinfo=UTC), None, True)
+
+
+def test_the_workspace_figures_recount_rate_times_to_respond_and_to_answer() -> None:
+    # Given the history above, one reply answered 21 s after it was written
+    recount = Recount()
+    recount.add_all([*history(), stored(7, "ReplyAnswered", reply_id="r1", external_id="a1",
+                                        answered_at="2026-11-30T12:10:21+00:00")])
+    # When its figures are recounted a day later (bob's task overdue by then)
+    [(workspace, figures)] = workspace_figures(recount, None, datetime(2026, 12, 1, 13, 0, tzinfo=UTC)).items()
+    row = figures.row()
+    # Then the rate counts alice's task done on time and bob's overdue; time to respond runs
+    # from the post (30 min), time to answer from the reply (21 s)
+    assert workspace == "acme"
+    assert (row["done_on_time"], row["overdue"], row["rate"]) == (1, 1, 0.5)
+    assert row["median_seconds_to_complete"] == 1800.0
+    assert (row["replies_received"], row["replies_answered"], row["median_seconds_to_answer"]) == (1, 1, 21.0)
+
+
+def test_percentiles_interpolate_between_ranks_as_percentile_cont_does() -> None:
+    assert percentile([], 0.5) is None
+    assert percentile([7.0], 0.9) == 7.0
+    assert percentile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.5
+    assert percentile([10.0, 0.0, 20.0, 30.0, 40.0], 0.9) == 36.0

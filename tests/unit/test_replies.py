@@ -216,6 +216,22 @@ def test_a_task_stays_overdue_while_a_reply_waits_and_is_done_late_when_the_last
     assert [d.completed_at for d in done] == [late]
 
 
+def test_a_task_whose_replies_were_handled_in_time_is_done_when_the_last_was_handled_not_at_its_due_time() -> None:
+    # Given two replies collected before the due time, one answered at 260 s, one dismissed at 300 s
+    history = look(sent_history(plan=ANSWER_PLAN), [post("1"), post("2")], at_seconds=120)
+    history += [e.event for e in share.request_answer(share.fold(history), reply_id="1", text="Yes", by="alice",
+                                                      now=T0 + timedelta(seconds=200))]
+    history += [ReplyAnswered(reply_id="1", external_id="90", answered_at=T0 + timedelta(seconds=260), attempt=1)]
+    history += [e.event for e in share.dismiss(share.fold(history), reply_id="2", reason="spam", by="bob",
+                                               now=T0 + timedelta(seconds=300))]
+    # When the look at the due time settles the answer_replies task
+    history = look(history, [post("1"), post("2")], at_seconds=600)
+    # Then it is done on time, completed when the last reply was handled (not at its due time)
+    done = [e for e in history if isinstance(e, ResponseTaskCompleted)]
+    assert [(d.completed_at, d.completed_by) for d in done] == [(T0 + timedelta(seconds=300), "followthrough")]
+    assert done[0].completed_at <= DUE
+
+
 def test_a_reply_collected_after_the_due_time_does_not_reopen_a_settled_task() -> None:
     # Given an answer_replies task settled on time with no reply
     history = look(sent_history(plan=ANSWER_PLAN), [], at_seconds=600)
@@ -328,11 +344,11 @@ def test_an_answer_replies_task_settles_at_the_time_the_rule_says(
                 reconciled=False, now=at)]
         else:
             history += [e.event for e in share.dismiss(state, reply_id=str(i), reason="", by="a", now=at)]
-    # Then the task is done at its due time when every reply collected before it was handled by
-    # then, at the last handling when that came later, and not done while one waits
+    # Then the task is done at the last handling of the replies collected before its due
+    # time (on time or late), at its due time when none came, and not done while one waits
     owed = [(c, h) for c, h, _ in replies if c < 600]
     if any(h is None for _, h in owed):
         expected = None
     else:
-        expected = T0 + timedelta(seconds=max([600, *(c + (h or 0) for c, h in owed)]))
+        expected = T0 + timedelta(seconds=max((c + (h or 0) for c, h in owed), default=600))
     assert share.fold(history).tasks[0].completed_at == expected

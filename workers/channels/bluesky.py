@@ -35,9 +35,17 @@ import httpx
 import structlog
 
 from workers.channels import ChannelError, PermanentChannelError, Post, Published, TransientChannelError
-from workers.channels.bluesky_sessions import CHANNEL, Account, BlueskySessions, Session, session_refused
+from workers.channels.bluesky_sessions import (
+    CHANNEL,
+    CREDENTIAL_CONFIG,
+    DEFAULT_SERVICE,
+    Account,
+    BlueskySessions,
+    Session,
+    session_refused,
+)
 from workers.channels.bluesky_threads import BlueskyThreads
-from workers.channels.http import ChannelHttp, error_fields, parse_time, still_unknown
+from workers.channels.http import ChannelHttp, base_url_of, error_fields, parse_time, still_unknown
 
 if TYPE_CHECKING:
     from scheduler.domain.share import ThreadPost
@@ -175,6 +183,14 @@ class BlueskyPublisher:
                 }
             )
         return facets
+
+    def did_of(self, config: Mapping[str, Any], handle: str) -> str | None:
+        """The DID of ``handle`` as the service of an account with ``config`` resolves it
+        (``resolveHandle`` needs no session: no app password is read); None when it says
+        there is none. A post's url may name its author by handle (``mark-sent``)."""
+        service = base_url_of(config.get("service", DEFAULT_SERVICE), CHANNEL, "service", example=DEFAULT_SERVICE)
+        account = Account(service=service, handle=handle, password="")
+        return self._did(account, ChannelHttp(self.client, CHANNEL, (), CREDENTIAL_CONFIG), handle)
 
     def _did(self, account: Account, http: ChannelHttp, handle: str) -> str | None:
         """The DID of ``handle`` as the account's service resolves it; None when it says there is none.

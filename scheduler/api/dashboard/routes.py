@@ -183,8 +183,8 @@ def _settle(svc: Services, who: Session, share_id: UUID, fields: dict[str, str])
     action = fields.get("action")
     if action == "mark-sent":
         url = fields.get("url", "").strip()
-        if not url.startswith(("https://", "http://")):
-            raise ValueError("url: give the post's address (https://…)")
+        if not url.startswith(("https://", "http://", "at://")):
+            raise ValueError("url: give the post's address (https://…, or a Bluesky post's at://…)")
         svc.shares.mark_sent(ws, share_id, url=url, external_id=fields.get("external_id") or None, sent_at=None,
                              actor=actor)
         return "marked sent"

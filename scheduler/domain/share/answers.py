@@ -165,8 +165,9 @@ def _own_answers(state: ShareState, posts: Sequence[ThreadPost]) -> list[NewEven
 
 def settle_tasks(state: ShareState, *, now: datetime) -> tuple[NewEvent, ...]:
     """Each ``answer_replies`` task past its due time whose replies (those collected
-    before the due time) are all answered or dismissed: done at its due time when they
-    were handled by then, else when the last of them was (done late)."""
+    before the due time) are all answered or dismissed: done when the last of them was
+    handled (on time when that was by the due time, else late), at its due time when
+    no reply came."""
     events = []
     for task in state.tasks:
         if task.kind != ANSWER_REPLIES or task.due_at is None or task.completed_at is not None or task.cancelled:
@@ -177,7 +178,7 @@ def settle_tasks(state: ShareState, *, now: datetime) -> tuple[NewEvent, ...]:
         handled = [r.handled_at for r in owed]
         if any(h is None for h in handled):
             continue
-        completed_at = max([task.due_at, *(h for h in handled if h is not None)])
+        completed_at = max((h for h in handled if h is not None), default=task.due_at)
         note = f"{len(owed)} replies received before the due time, all answered or dismissed"
         events.append(_new(state, f"task-completed-{task.task_id}", ResponseTaskCompleted(
             task_id=task.task_id, completed_at=completed_at, completed_by=SETTLED_BY, note=note)))

@@ -213,21 +213,31 @@ def record_sent(
     return (*revived, new_event(state.share_id, f"sent-{attempt}", sent))
 
 
+def needs_marking(state: ShareState, url: str) -> bool:
+    """Whether marking the share sent with ``url`` records anything: False when it is already
+    sent with that url; refused when it cannot be marked (never attempted, or sent elsewhere)."""
+    if state.share_id is None or state.planned is None:
+        raise NotFoundError("share", "?")
+    if state.status == "sent":
+        if state.sent is not None and state.sent.url == url:
+            return False
+        raise ConflictError("this share is already sent, with another post", field="url")
+    if state.status == "planned" or (state.status == "cancelled" and state.attempts == 0):
+        raise ConflictError(f"a share that is {state.status} and was never attempted cannot be marked sent; "
+                            "cancel it, or let it publish")
+    return True
+
+
 def mark_sent(
     state: ShareState, *, url: str, external_id: str | None, sent_at: datetime | None, now: datetime
 ) -> tuple[NewEvent, ...]:
     """A person found the post (a share held for an unknown outcome, or one they posted by
     hand): record it sent at the post's time (``sent_at``, else when the last attempt
     started), so its tasks count from there. Marking it again with the same url is a no-op."""
-    if state.share_id is None or state.planned is None:
-        raise NotFoundError("share", "?")
-    if state.status == "sent":
-        if state.sent is not None and state.sent.url == url:
-            return ()
-        raise ConflictError("this share is already sent, with another post", field="url")
-    if state.status == "planned" or (state.status == "cancelled" and state.attempts == 0):
-        raise ConflictError(f"a share that is {state.status} and was never attempted cannot be marked sent; "
-                            "cancel it, or let it publish")
+    if not needs_marking(state, url):
+        return ()
+    assert state.share_id is not None
+    assert state.planned is not None
     first: tuple[NewEvent, ...] = ()
     if not state.tasks_recorded:
         # Posted by hand before any attempt (a share held as too late): its tasks go first.

@@ -1,0 +1,110 @@
+"""The figures the product sells, recounted per workspace from the audit's tallies (the
+log alone): tasks open, done on time, done late and overdue, the follow-through rate,
+time to respond (from the post's publish time to the task's completion), replies
+received, answered and dismissed, and time to answer (from the reply's own time to the
+answer's publish time), with medians and 90th percentiles.
+
+Computed here on purpose, the audit's own path: the read side reports them from the
+read models through the database's ``followthrough_rate()`` and its own SQL, which the
+audit compares with these. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from scheduler.services.recount import Recount, ShareTally, recounted_rate
+
+# The report's figures the audit compares (the keys of a ``GET /v1/followthrough`` row).
+FIGURE_FIELDS = ("open", "done_on_time", "done_late", "overdue", "rate", "median_seconds_to_complete",
+                 "p90_seconds_to_complete", "replies_received", "replies_answered", "median_seconds_to_answer",
+                 "p90_seconds_to_answer")
+# The report rounds the rate to 4 places for reading.
+RATE_PLACES = 4
+
+
+def percentile(values: Sequence[float], fraction: float) -> float | None:
+    """The ``fraction`` percentile by linear interpolation between the closest ranks (the
+    definition SQL's ``percentile_cont`` follows); None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = fraction * (len(ordered) - 1)
+    low = math.floor(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (rank - low) * (ordered[high] - ordered[low])
+
+
+@dataclass(slots=True)
+class Figures:
+    """One workspace's figures, accumulated share by share."""
+
+    counts: list[int] = field(default_factory=lambda: [0, 0, 0, 0])  # open, on time, late, overdue
+    to_complete: list[float] = field(default_factory=list)
+    received: int = 0
+    answered: int = 0
+    dismissed: int = 0
+    to_answer: list[float] = field(default_factory=list)
+
+    def add(self, share: ShareTally, now: datetime) -> None:
+        sent_at = share.sent["sent_at"] if share.sent else None
+        for task in share.tasks.values():
+            if task.stored_status not in ("open", "done") or task.due_at is None:
+                continue
+            if task.completed_at is None:
+                self.counts[0 if now < task.due_at else 3] += 1
+                continue
+            self.counts[1 if task.completed_at <= task.due_at else 2] += 1
+            if sent_at is not None:
+                self.to_complete.append((task.completed_at - sent_at).total_seconds())
+        for reply in share.thread.replies.values():
+            self.received += 1
+            seconds = reply.seconds_to_answer
+            if seconds is not None:
+                self.answered += 1
+                self.to_answer.append(seconds)
+            elif reply.dismissed_at is not None:
+                self.dismissed += 1
+
+    def row(self) -> dict[str, Any]:
+        """As the report's row for the workspace (``FIGURE_FIELDS``)."""
+        open_, on_time, late, overdue = self.counts
+        found = recounted_rate((open_, on_time, late, overdue))
+        return {
+            "open": open_, "done_on_time": on_time, "done_late": late, "overdue": overdue,
+            "rate": None if found is None else round(found, RATE_PLACES),
+            "median_seconds_to_complete": percentile(self.to_complete, 0.5),
+            "p90_seconds_to_complete": percentile(self.to_complete, 0.9),
+            "replies_received": self.received, "replies_answered": self.answered,
+            "median_seconds_to_answer": percentile(self.to_answer, 0.5),
+            "p90_seconds_to_answer": percentile(self.to_answer, 0.9),
+        }
+
+
+def workspace_figures(recount: Recount, workspace_id: str | None, now: datetime) -> dict[str, Figures]:
+    """Each workspace's figures over every task due and every reply received, as of ``now``
+    (shares never planned count nowhere, as in the read models)."""
+    found: dict[str, Figures] = {}
+    for _, share in recount.in_workspace(workspace_id):
+        if share.planned:
+            found.setdefault(share.workspace_id, Figures()).add(share, now)
+    return found
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equal; a fraction of a second to within a microsecond's rounding (the log's times
+    are to the microsecond, the database's seconds a float of them)."""
+    if isinstance(a, float) or isinstance(b, float):
+        return a is not None and b is not None and math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-6)
+    return bool(a == b)
+
+
+def differing(expected: dict[str, Any], reported: dict[str, Any], names: Iterable[str] = FIGURE_FIELDS
+              ) -> list[tuple[str, Any, Any]]:
+    """(name, recounted, reported) for each figure that differs."""
+    return [(name, expected.get(name), reported.get(name)) for name in names
+            if not same(expected.get(name), reported.get(name))]
