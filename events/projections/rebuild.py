@@ -305,8 +305,18 @@ def _create_tables(conn: psycopg.Connection[Any], names: Mapping[str, str]) -> N
     with conn.transaction():
         for table, fresh in names.items():
             conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(fresh)))  # a failed run's
-            conn.execute(sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING ALL)").format(
-                sql.Identifier(fresh), sql.Identifier(table)))
+            # LIKE copies columns, defaults, constraints and indexes, not the storage
+            # parameters (fillfactor, autovacuum settings): they are carried over by hand.
+            options = _storage_parameters(conn, table)
+            conn.execute(sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING ALL){}").format(
+                sql.Identifier(fresh), sql.Identifier(table),
+                sql.SQL(" WITH ({})").format(sql.SQL(", ").join(options)) if options else sql.SQL("")))
+
+
+def _storage_parameters(conn: psycopg.Connection[Any], table: str) -> list[sql.Composed]:
+    row = conn.execute(Q["storage_parameters"], {"table": table}).fetchone()
+    options = [option.split("=", 1) for option in (row[0] if row and row[0] else [])]
+    return [sql.SQL("{} = {}").format(sql.Identifier(name), sql.Literal(value)) for name, value in options]
 
 
 def _drop_tables(conn: psycopg.Connection[Any], tables: Iterable[str]) -> None:

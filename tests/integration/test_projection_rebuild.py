@@ -56,6 +56,13 @@ def live_model_of(settings: Settings, store: EventStore, pool: ConnectionPool[An
     return written
 
 
+def storage_parameters(pool: ConnectionPool[Any]) -> dict[str, list[str]]:
+    """Each table's storage parameters (fillfactor, autovacuum settings)."""
+    with pool.connection() as conn:
+        rows = conn.execute("SELECT relname, reloptions FROM pg_class WHERE relkind = 'r' AND relname LIKE 'rm_%%'")
+        return {name: options or [] for name, options in rows}
+
+
 def model(pool: ConnectionPool[Any]) -> tuple[list[Any], list[Any], list[Any]]:
     """Every row of the tables the shares projection owns, every column."""
     with pool.connection() as conn:
@@ -120,7 +127,8 @@ def test_a_rebuilt_shares_model_equals_the_one_the_live_projector_built(
     assert live.catch_up_fully() == written
     built_live = model(pool)
     assert 0 not in reply_coverage(pool).values(), reply_coverage(pool)
-    grants = privileges(pool)
+    grants, parameters = privileges(pool), storage_parameters(pool)
+    assert parameters["rm_shares"] == ["fillfactor=70"]  # the live projector's updates stay on their page
     # When the projection is rebuilt from the start of the log, in windows small enough that
     # shares are written out and read back mid-history (their tasks and replies with them)
     # (with two processes: split by stream, each process folding half of it)
@@ -131,6 +139,7 @@ def test_a_rebuilt_shares_model_equals_the_one_the_live_projector_built(
     assert (result.events, result.workers, len(result.worker_peak_rss_mb)) == (written, workers, workers - 1)
     assert model(pool) == built_live
     assert privileges(pool) == grants
+    assert storage_parameters(pool) == parameters
     assert seen[-1] == (written, written)
     with pool.connection() as conn:
         assert conn.execute("SELECT sent_shares_without_response_tasks FROM integrity").fetchone() == (0,)

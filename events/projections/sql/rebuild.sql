@@ -63,3 +63,6 @@ WHERE (epoch, tx_id, position) > (%(epoch)s, %(tx_id)s::text::xid8, %(position)s
 -- name: set_lock_timeout
 -- For the rest of the transaction (or savepoint); returns the setting it replaces.
 SELECT current_setting('lock_timeout'), set_config('lock_timeout', %(timeout)s, true)
+
+-- name: storage_parameters
+SELECT reloptions FROM pg_class WHERE oid = %(table)s::regclass
