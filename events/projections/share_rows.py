@@ -128,11 +128,10 @@ class ShareRows:
         are compared: the others are as they were read back (a look touches a share with
         many replies and changes none of them)."""
         found: Rows = ([], [], [])
-        shares, changes = found[0], ((self._tables[1], found[1]), (self._tables[2], found[2]))
-        share_key, share_values = self._tables[0].key, self._tables[0].values
-        dirty: set[int] = set()
+        shares = found[0]
+        (share_key, share_values), tasks, replies = ((t.key, t.values) for t in self._tables)
         for stream_id in stream_ids:
-            rows = fold.pop(stream_id, dirty)
+            rows, changed_tasks, changed_replies = fold.pop_changed(stream_id)
             share = rows[0]
             written = before.get(stream_id) or ({}, {}, {})
             if share is not None:
@@ -140,15 +139,13 @@ class ShareRows:
                 if written[0].get(key) != values:
                     shares.append(share)
                     written[0][key] = values
-            if dirty:
-                for (table, out), some, now in zip(changes, rows[1:], written[1:], strict=True):
-                    for row in some:
-                        if id(row) in dirty:
-                            key, values = row[table.key], table.values(row)
-                            if now.get(key) != values:
-                                out.append(row)
-                                now[key] = values
-                dirty.clear()
+            for (key_of, values_of), some, now, out in ((tasks, changed_tasks, written[1], found[1]),
+                                                        (replies, changed_replies, written[2], found[2])):
+                for row in some:
+                    key, values = row[key_of], values_of(row)
+                    if now.get(key) != values:
+                        out.append(row)
+                        now[key] = values
             if keep is not None:
                 keep[stream_id] = (rows, written)
         return found

@@ -80,11 +80,11 @@ class SharesFold:
         self.replies: dict[tuple[str, str], Row] = {}
         self._tasks_of: dict[str, list[Row]] = {}
         self._replies_of: dict[str, list[Row]] = {}
-        # The task and reply rows (by ``id``) that a handler made or changed since they were
-        # added: a share's other rows are as they were read back, so the live projector
-        # compares only these with what it read (a share with many replies is touched by
-        # every look, and its replies almost never change).
-        self.dirty: set[int] = set()
+        # Per stream, the task rows and the reply rows (by ``id``) that a handler made or
+        # changed since they were added: a share's other rows are as they were read back, so
+        # the live projector compares only these with what it read (a share with many
+        # replies is touched by every look, and its replies almost never change).
+        self._changed_of: dict[str, tuple[dict[int, Row], dict[int, Row]]] = {}
         # One handler per event type: a dictionary lookup instead of a chain of isinstance.
         self._handlers: dict[type, Callable[[RecordedEvent, Row | None], None]] = {
             SharePlanned: self._planned,
@@ -114,24 +114,28 @@ class SharesFold:
         self.replies[(stream_id, row["network_reply_id"])] = row
         self._replies_of.setdefault(stream_id, []).append(row)
 
-    def pop(self, stream_id: str, changed: set[int] | None = None) -> tuple[Row | None, list[Row], list[Row]]:
-        """Take a share's row and its tasks' and replies' rows out of the fold (and into
-        ``changed``, when given, the ``id`` of each task and reply row made or changed
-        since it was added)."""
-        dirty = self.dirty
+    def pop(self, stream_id: str) -> tuple[Row | None, list[Row], list[Row]]:
+        """Take a share's row and its tasks' and replies' rows out of the fold."""
         tasks = self._tasks_of.pop(stream_id, [])
-        replies = self._replies_of.pop(stream_id, [])
         for task in tasks:
             del self.tasks[task["task_id"].int]
+        replies = self._replies_of.pop(stream_id, [])
         for reply in replies:
             del self.replies[(stream_id, reply["network_reply_id"])]
-        if dirty:
-            for row in (*tasks, *replies):
-                if id(row) in dirty:
-                    dirty.remove(id(row))
-                    if changed is not None:
-                        changed.add(id(row))
+        self._changed_of.pop(stream_id, None)
         return self.shares.pop(stream_id, None), tasks, replies
+
+    def pop_changed(self, stream_id: str) -> tuple[tuple[Row | None, list[Row], list[Row]], list[Row], list[Row]]:
+        """:meth:`pop`, with the task rows and the reply rows made or changed since they
+        were added."""
+        tasks, replies = self._changed_of.get(stream_id, ({}, {}))
+        return self.pop(stream_id), list(tasks.values()), list(replies.values())
+
+    def _changed(self, stream_id: str, index: int, row: Row) -> None:
+        changed = self._changed_of.get(stream_id)
+        if changed is None:
+            changed = self._changed_of[stream_id] = ({}, {})
+        changed[index][id(row)] = row
 
     def apply(self, events: Iterable[RecordedEvent]) -> None:
         handlers, shares, other = self._handlers, self.shares, self._other
@@ -167,7 +171,7 @@ class SharesFold:
             if task["status"] == "pending":
                 task["due_at"] = event.sent_at + timedelta(seconds=task["after_seconds"])
                 task["status"] = "open"
-                self.dirty.add(id(task))
+                self._changed(r.stream_id, 0, task)
         self._other(r, share)
 
     def _task_completed(self, r: RecordedEvent, share: Row | None) -> None:
@@ -176,7 +180,7 @@ class SharesFold:
         task = self.tasks.get(event.task_id.int)
         if task is not None:
             task.update(status="done", completed_at=event.completed_at, completed_by=event.completed_by)
-            self.dirty.add(id(task))
+            self._changed(r.stream_id, 0, task)
         if share is not None:
             share["version"], share["updated_at"] = r.stream_version, r.recorded_at
 
@@ -187,7 +191,7 @@ class SharesFold:
             task = self.tasks.get(task_id.int)
             if task is not None and task["status"] in ("pending", "open"):
                 task["status"] = "cancelled"
-                self.dirty.add(id(task))
+                self._changed(r.stream_id, 0, task)
         if share is not None:
             share["version"], share["updated_at"] = r.stream_version, r.recorded_at
 
@@ -208,7 +212,7 @@ class SharesFold:
         if (r.stream_id, event.reply_id) not in self.replies:  # collected again: the row stays as it is
             row = replies_fold.received(share, reply_uuid(share["share_id"], event.reply_id), event)
             self._add_reply(r.stream_id, row)
-            self.dirty.add(id(row))
+            self._changed(r.stream_id, 1, row)
 
     def _reply_event(self, r: RecordedEvent, share: Row | None) -> None:
         """An answer or dismissal: its reply's row (if held), and the share's answered
@@ -218,7 +222,7 @@ class SharesFold:
         reply = self.replies.get((r.stream_id, event.reply_id))
         if reply is None:
             return
-        self.dirty.add(id(reply))
+        self._changed(r.stream_id, 1, reply)
         if not replies_fold.reply_event(reply, event) or share is None:
             return
         share["replies_answered"] += 1
@@ -229,7 +233,7 @@ class SharesFold:
         if task is not None:
             # Recorded again (a post that landed after its share was given up): owed once more.
             task.update(status="pending", due_at=None, completed_at=None, completed_by=None, recorded_at=r.recorded_at)
-            self.dirty.add(id(task))
+            self._changed(stream_id, 0, task)
             return
         task = {
             "task_id": step.task_id, "share_id": share["share_id"], "workspace_id": share["workspace_id"],
@@ -238,7 +242,7 @@ class SharesFold:
             "status": "pending", "completed_at": None, "completed_by": None, "recorded_at": r.recorded_at,
         }
         self._add_task(stream_id, task)
-        self.dirty.add(id(task))
+        self._changed(stream_id, 0, task)
 
 
 def _planned(share_id: UUID, r: RecordedEvent, event: SharePlanned) -> Row:
