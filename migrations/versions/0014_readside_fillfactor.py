@@ -7,8 +7,8 @@ written): measured on 214,165 events, the projector's upserts took 4.7 against 6
 3.4 against 3.9 s (two pairs, same hour). New pages only; a rebuild (which keeps a table's
 storage parameters) rewrites the old ones.
 
-Revision ID: 0012_readside_fillfactor
-Revises: 0011_rateapi_followthrough_rate
+Revision ID: 0014_readside_fillfactor
+Revises: 0013_business_hours
 Create Date: 2026-12-06
 """
 
@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from migrations.helpers import run
 
-revision = "0012_readside_fillfactor"
-down_revision = "0011_rateapi_followthrough_rate"
+revision = "0014_readside_fillfactor"
+down_revision = "0013_business_hours"
 branch_labels = None
 depends_on = None
 
