@@ -30,6 +30,7 @@ def task_view(task: TaskState, share_id: Any, now: datetime) -> dict[str, Any]:
         "kind": task.kind,
         "after": duration(task.after_seconds),
         "owner": task.owner,
+        "clock": task.clock,
         "due_at": iso(task.due_at),
         "status": task.status(now),
         "completed_at": iso(task.completed_at),
@@ -48,7 +49,8 @@ def share_view(state: ShareState, history: Sequence[RecordedEvent], now: datetim
         tasks = [
             {
                 **task_view(
-                    TaskState(task_id=t.task_id, kind=t.kind, owner=t.owner, after_seconds=t.after_seconds),
+                    TaskState(task_id=t.task_id, kind=t.kind, owner=t.owner, after_seconds=t.after_seconds,
+                              clock=t.clock),
                     state.share_id,
                     now,
                 ),
