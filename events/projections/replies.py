@@ -39,11 +39,13 @@ def inbox(
     share_id: UUID | None,
     cursor: tuple[datetime, UUID] | None,
     limit: int,
+    at_risk: float = 0.75,
+    reply_sla_seconds: float = 86_400.0,
 ) -> list[dict[str, Any]]:
     cur = conn.execute(Q["inbox"], {
         "workspace_id": workspace_id, "state": state, "account_id": account_id, "owner": owner,
         "share_id": share_id, "cursor_at": cursor[0] if cursor else None, "cursor_id": cursor[1] if cursor else None,
-        "limit": limit,
+        "limit": limit, "at_risk": at_risk, "reply_sla_seconds": reply_sla_seconds,
     })
     names = [c.name for c in cur.description or ()]
     return [dict(zip(names, row, strict=True)) for row in cur]

@@ -59,8 +59,10 @@ def inbox(
     states: list[str],
     owner: str | None,
     limit: int,
+    at_risk: float = 0.75,
 ) -> list[dict[str, Any]]:
-    cur = conn.execute(Q["inbox"], {"workspace_id": workspace_id, "states": states, "owner": owner, "limit": limit})
+    cur = conn.execute(Q["inbox"], {"workspace_id": workspace_id, "states": states, "owner": owner, "limit": limit,
+                                    "at_risk": at_risk})
     return [
         {
             "id": str(r[0]),
@@ -72,6 +74,7 @@ def inbox(
             "due_at": r[6].isoformat() if r[6] else None,
             "status": r[7],
             "completed_at": r[8].isoformat() if r[8] else None,
+            "sla": r[9],
         }
         for r in cur
     ]

@@ -65,7 +65,8 @@ def create_app(services: Services) -> FastAPI:
     docs.install(app)
 
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(metrics.ReadModelCollector(services.pool))
+    registry.register(metrics.ReadModelCollector(services.pool, at_risk=config.sla_at_risk,
+                                                 reply_sla_seconds=config.reply_sla_seconds))
     registry.register(WebhookCollector(services.pool))
     app.state.metrics_registry = registry
     app.add_middleware(Guard, config=config, metrics=HttpMetrics(registry), limits=limits)

@@ -6,15 +6,21 @@ the wall clock (the local date and time), not by the code's own interval list.""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from uuid import uuid4
 from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from events.catalogue import CalendarDeleted, OwnerCalendarSet
+from events.catalogue import CalendarDeleted, Event, OwnerCalendarSet, ResponseStep
+from events.projections.shares_fold import SharesFold
+from events.records import RecordedEvent
 from scheduler.domain import calendars as c
+from scheduler.domain import share
 from scheduler.errors import InvalidInputError
+from scheduler.services.recount import Recount
+from tests.support.factories import SHARE_ID, planned, publish_decision
 
 BERLIN = ZoneInfo("Europe/Berlin")
 ZONES = ("Europe/Berlin", "America/New_York", "Australia/Sydney", "UTC", "Asia/Kolkata")
@@ -147,3 +153,41 @@ def test_bad_calendars_are_refused_naming_the_field(kw: dict[str, object], field
     with pytest.raises(InvalidInputError) as refused:
         c.calendar_set("x", **given_)
     assert refused.value.field == field
+
+
+# --- the due time recorded at the send, read alike by every fold ---------------------
+
+
+def test_a_business_step_is_due_by_its_owner_s_calendar_in_the_domain_the_read_model_and_the_recount() -> None:
+    # Given a share with a wall step and a business step, the workspace's calendar Mon-Fri 9-17
+    plan = (ResponseStep(kind="check_replies", after_seconds=3600, owner="alice"),
+            ResponseStep(kind="answer_replies", after_seconds=3600, owner="alice", clock="business"))
+    events: list[Event] = [planned(plan=plan)]
+    friday = datetime(2026, 11, 27, 16, 30, tzinfo=BERLIN)
+    events += [e.event for e in publish_decision(share.fold(events), friday).events]
+    hours = c.fold([(c.calendar_set("default", time_zone="Europe/Berlin", holidays=["2026-11-30"],
+                                    week={d: [["09:00", "17:00"]] for d in c.DAYS[:5]}), 1)])
+    # When it is recorded sent on Friday at 16:30 (Monday a holiday)
+    sent = share.record_sent(share.fold(events), attempt=1, external_id="1", url=None, sent_at=friday,
+                             reconciled=False, calendars=hours)
+    events += [e.event for e in sent]
+    tuesday = datetime(2026, 12, 1, 9, 30, tzinfo=BERLIN)
+    # Then the share's state has the wall task an hour on, the business one on Tuesday 09:30
+    state = share.fold(events)
+    assert [t.due_at for t in state.tasks] == [friday + timedelta(hours=1), tuesday]
+    # And the read model's fold agrees
+    recorded = [RecordedEvent(i, uuid4(), f"share-{SHARE_ID}", i, e, e.schema_version, {}, "acme", friday, 1, i)
+                for i, e in enumerate(events, start=1)]
+    fold = SharesFold()
+    fold.apply(recorded)
+    assert sorted(row["due_at"] for row in fold.tasks.values()) == [friday + timedelta(hours=1), tuesday]
+    # And so does the audit's recount, from the stored JSON alone
+    recount = Recount()
+    recount.add_all((r.position, r.stream_id, r.stream_version, r.type_name, "acme",
+                     r.event.__pydantic_serializer__.to_json(r.event).decode()) for r in recorded)
+    assert sorted(t.due_at for t in recount.shares[str(SHARE_ID)].tasks.values()) == [
+        friday + timedelta(hours=1), tuesday]
+    # And without calendars (none left at the send) the business step counts wall time
+    wall = share.record_sent(share.fold(events[:-1]), attempt=1, external_id="1", url=None, sent_at=friday,
+                             reconciled=False, calendars=c.Calendars())
+    assert wall[-1].event.business_due_at is None  # type: ignore[attr-defined]

@@ -32,12 +32,16 @@ GROUP BY 1
 ORDER BY 1
 
 -- name: inbox
-SELECT task_id, share_id, account_name, channel, kind, owner, due_at, state, completed_at
-FROM response_inbox
-WHERE workspace_id = %(workspace_id)s
-  AND state = ANY(%(states)s::text[])
-  AND (%(owner)s::text IS NULL OR owner = %(owner)s::text)
-ORDER BY due_at NULLS LAST, task_id
+-- ``sla``: of an open or overdue task (it starts when its share was sent; sla_state, 0012).
+SELECT i.task_id, i.share_id, i.account_name, i.channel, i.kind, i.owner, i.due_at, i.state, i.completed_at,
+       CASE WHEN i.state IN ('open', 'overdue')
+            THEN sla_state(s.sent_at, i.due_at, now(), %(at_risk)s::float8) END AS sla
+FROM response_inbox i
+LEFT JOIN rm_shares s ON s.share_id = i.share_id
+WHERE i.workspace_id = %(workspace_id)s
+  AND i.state = ANY(%(states)s::text[])
+  AND (%(owner)s::text IS NULL OR i.owner = %(owner)s::text)
+ORDER BY i.due_at NULLS LAST, i.task_id
 LIMIT %(limit)s
 
 -- name: integrity
