@@ -57,9 +57,11 @@ def share_of_reply(conn: psycopg.Connection[Any], workspace_id: str, reply_id: U
 
 
 def figures(conn: psycopg.Connection[Any], workspace_id: str, *, by: str, start: datetime | None,
-            end: datetime | None) -> dict[str, dict[str, Any]]:
-    """Reply figures per follow-through key."""
-    cur = conn.execute(Q["reply_figures"], {"workspace_id": workspace_id, "by": by, "from": start, "to": end})
+            end: datetime | None, hours: str = "all") -> dict[str, dict[str, Any]]:
+    """Reply figures per follow-through key (``hours``: all, business or off, by each
+    reply's own time in its owner's calendar)."""
+    cur = conn.execute(Q["reply_figures"], {"workspace_id": workspace_id, "by": by, "from": start, "to": end,
+                                            "hours": hours})
     names = [c.name for c in cur.description or ()]
     rows = [dict(zip(names, row, strict=True)) for row in cur]
     return {str(r.pop("key")): r for r in rows}

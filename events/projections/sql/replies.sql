@@ -38,9 +38,11 @@ LIMIT %(limit)s
 SELECT share_id, network_reply_id FROM rm_replies WHERE id = %(id)s AND workspace_id = %(workspace_id)s
 
 -- name: reply_figures
--- Replies received and answered, and the seconds from a reply to its answer, grouped
--- like the follow-through rows (the owner: of the share's current task; the day: of
--- the reply's collection).
+-- Replies received and answered, and the seconds from a reply to its answer (the reply's
+-- network time to the answer's, wall clock), grouped like the follow-through rows (the
+-- owner: of the share's current task; the day: of the reply's collection). ``hours``:
+-- all, or only the replies written inside (business) or outside (off) their owner's
+-- business hours as the calendar stood then (migration 0013; no calendar: all business).
 SELECT CASE %(by)s
            WHEN 'account' THEN r.account_name
            WHEN 'owner' THEN o.owner
@@ -65,4 +67,7 @@ LEFT JOIN LATERAL (
 WHERE r.workspace_id = %(workspace_id)s
   AND (%(from)s::timestamptz IS NULL OR r.collected_at >= %(from)s::timestamptz)
   AND (%(to)s::timestamptz IS NULL OR r.collected_at < %(to)s::timestamptz)
+  AND (%(hours)s::text = 'all'
+       OR coalesce(in_business_hours(r.received_at, calendar_at(r.workspace_id, o.owner, r.received_at)), true)
+          = (%(hours)s::text = 'business'))
 GROUP BY 1
