@@ -7,7 +7,7 @@ every time carries an offset and converts to UTC without overflowing.
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -117,6 +117,8 @@ class CompleteIn(Body):
 LocalTime = Annotated[str, Field(pattern=r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$", examples=["09:00"])]
 Interval = Annotated[list[LocalTime], Field(min_length=2, max_length=2, examples=[["09:00", "17:00"]])]
 Day = Annotated[list[Interval], Field(max_length=12)]
+# A date as text only (a number is no date): the calendar's rules check that it exists.
+IsoDate = Annotated[str, Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", examples=["2026-12-25"])]
 
 
 class WeekIn(Body):
@@ -134,7 +136,8 @@ class CalendarIn(Body):
         description="an IANA time-zone name", examples=["Europe/Berlin"])
     week: WeekIn = Field(description='business hours by weekday: ["HH:MM", "HH:MM"] local intervals (24:00 ends '
                          "a day)")
-    holidays: list[date] = Field(default_factory=list, max_length=1000, description="dates without business hours")
+    holidays: list[IsoDate] = Field(default_factory=list, max_length=1000,
+                                    description="dates without business hours (YYYY-MM-DD, in time_zone)")
 
 
 class OwnerIn(Body):
