@@ -12,7 +12,7 @@ from scheduler.api.deps import Reader, ServicesDep, Writer
 from scheduler.api.schemas import AccountIn, PlanStepIn
 from scheduler.api.views import duration
 from scheduler.domain import inputs
-from scheduler.domain.plans import StepInput
+from scheduler.domain.plans import StepInput, validate_plan
 from scheduler.services import accounts, calendars
 
 router = APIRouter(prefix="/v1", tags=["accounts"])
@@ -44,7 +44,9 @@ def account_view(a: accounts.Account) -> dict[str, Any]:
 def create_account(body: AccountIn, who: Writer, svc: ServicesDep) -> JSONResponse:
     plan = steps(body.default_response_plan)
     if plan and any(s.clock == "business" for s in plan):
-        calendars.check_plan_clocks(calendars.load(svc.store, who.workspace_id), plan, field="default_response_plan")
+        calendars.check_plan_clocks(calendars.load(svc.store, who.workspace_id),
+                                    validate_plan(plan, field="default_response_plan"), field="default_response_plan",
+                                    now=svc.shares.clock())
     with svc.pool.connection() as conn:
         account = accounts.create(
             conn,

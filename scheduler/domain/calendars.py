@@ -28,11 +28,16 @@ HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$|^24:00$")
 DEFAULT = "default"
 MAX_INTERVALS = 12
 MAX_HOLIDAYS = 1000
-# Business time is counted day by day; no plan step is longer than 30 days of it, and a
-# calendar has at least one interval a week, so this bound is only reached by a bug.
-MAX_DAYS = 20 * 366
+# Business time is counted day by day, up to two years ahead: a step that needs more of a
+# calendar's hours than that (30 days of business time in a few minutes a week) is refused
+# when it is planned (``BeyondHorizonError``).
+MAX_DAYS = 2 * 366
 
 Interval = tuple[int, int]  # minutes after local midnight, start < end <= 1440
+
+
+class BeyondHorizonError(ValueError):
+    """The calendar does not hold that much business time within ``MAX_DAYS``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,7 +236,7 @@ def _intervals_from(calendar: Calendar, moment: datetime) -> Iterator[tuple[date
             if b > moment:
                 yield max(a, moment), b
         day += timedelta(days=1)
-    raise ValueError("the calendar has no business hours in twenty years")
+    raise BeyondHorizonError(f"the calendar has not that much business time in {MAX_DAYS} days")
 
 
 def add_business(calendar: Calendar, start: datetime, seconds: int) -> datetime:

@@ -8,12 +8,13 @@ when its share is sent, with the calendars as they stood then (``ShareSent.busin
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import psycopg
 import structlog
 
-from events.catalogue import CalendarDeleted, CalendarSet, Event, OwnerCalendarSet
+from events.catalogue import CalendarDeleted, CalendarSet, Event, OwnerCalendarSet, ResponseStep
 from events.errors import ConcurrencyError
 from events.records import NewEvent, metadata
 from events.store import EventStore
@@ -139,15 +140,24 @@ def set_owner(store: EventStore, workspace_id: str, owner: str, calendar: str | 
     return after
 
 
-def check_plan_clocks(calendars: Calendars, steps: Sequence[Any], *, field: str) -> None:
-    """A business step needs a calendar for its owner (the owner's, else ``default``)."""
+def check_plan_clocks(calendars: Calendars, steps: Sequence[ResponseStep], *, field: str, now: datetime) -> None:
+    """A business step needs a calendar for its owner (the owner's, else ``default``) that
+    holds its time within two years."""
     for i, step in enumerate(steps):
-        if step.clock == "business" and calendars.for_owner(step.owner) is None:
+        if step.clock != "business":
+            continue
+        calendar = calendars.for_owner(step.owner)
+        if calendar is None:
             raise InvalidInputError(
                 f"{field}.{i}.clock",
                 f"is business, but neither the owner {step.owner!r} nor the workspace has a calendar "
                 "(PUT /v1/calendars/default, or give the owner one with PUT /v1/owners/{owner})",
             )
+        try:
+            domain.add_business(calendar, now, step.after_seconds)
+        except domain.BeyondHorizonError:
+            raise InvalidInputError(f"{field}.{i}.after", "needs more business hours than the owner's calendar "
+                                    f"holds in {domain.MAX_DAYS} days") from None
 
 
 __all__ = ["CalendarSet", "check_plan_clocks", "delete", "for_share", "get", "load", "put", "set_owner"]

@@ -205,7 +205,8 @@ class ShareService:
         else:
             plan = validate_plan(None)
         if any(step.clock == "business" for step in plan):
-            calendars.check_plan_clocks(calendars.load(self.streams.store, workspace_id, conn=conn), plan, field=field)
+            calendars.check_plan_clocks(calendars.load(self.streams.store, workspace_id, conn=conn), plan, field=field,
+                                        now=now)
         return SharePlanned(
             share_id=uuid4(),
             account_id=account.id,

@@ -117,6 +117,11 @@ def test_a_business_step_without_any_calendar_is_refused_naming_the_field(
     assert_problem(plan(client, auth, account, [{**steps[0], "clock": "sundial"}]), 422, "response_plan.0.clock")
     bad_account = {"name": "other", "channel": "console", "default_response_plan": steps}
     assert_problem(client.post("/v1/accounts", json=bad_account, headers=auth), 422, "default_response_plan.1.clock")
+    # A calendar too sparse to hold the step's time within two years refuses it, naming its after
+    sparse = {"time_zone": "UTC", "week": {"sun": [["00:00", "00:15"]]}}
+    assert client.put("/v1/calendars/sparse", headers=auth, json=sparse).status_code == 201
+    assert client.put("/v1/owners/bob", headers=auth, json={"calendar": "sparse"}).status_code == 200
+    assert_problem(plan(client, auth, account, [{**steps[1], "after": "P30D"}]), 422, "response_plan.0.after")
     # With the owner's own calendar (no workspace default) the step is taken
     assert client.put("/v1/calendars/office", headers=auth, json=OFFICE).status_code == 201
     assert client.put("/v1/owners/bob", headers=auth, json={"calendar": "office"}).status_code == 200

@@ -7,6 +7,7 @@ the decision that allows it has recorded them first.
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -23,7 +24,7 @@ from events.catalogue import (
 )
 from events.records import NewEvent
 
-from scheduler.domain.calendars import Calendars, add_business
+from scheduler.domain.calendars import BeyondHorizonError, Calendars, add_business
 from scheduler.domain.plans import tasks_for
 from scheduler.domain.retry import GiveUp, RetryPolicy
 from scheduler.domain.share.answers import first_look
@@ -218,13 +219,15 @@ def record_sent(
 
 
 def _business_due(state: ShareState, sent_at: datetime, calendars: Calendars | None) -> dict[UUID, datetime] | None:
-    """The due times of the tasks on the business clock (a task whose owner has no calendar
-    left counts wall time: planning refused it without one, so its calendar was deleted)."""
+    """The due times of the tasks on the business clock. A task counts wall time when its
+    owner has no calendar left, or when the calendar no longer holds its time within two
+    years: planning refuses both, so the calendars changed since."""
     due = {}
     for task in state.tasks:
         calendar = None if calendars is None or task.clock != "business" else calendars.for_owner(task.owner)
         if calendar is not None:
-            due[task.task_id] = add_business(calendar, sent_at, task.after_seconds)
+            with suppress(BeyondHorizonError):
+                due[task.task_id] = add_business(calendar, sent_at, task.after_seconds)
     return due or None
 
 
