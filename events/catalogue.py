@@ -8,7 +8,7 @@ validated, never rewritten in place.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -57,6 +57,8 @@ class ResponseStep(BaseModel):
     kind: str
     after_seconds: int = Field(ge=0)
     owner: str
+    # "business": ``after`` counts only the owner's business hours (their calendar at send).
+    clock: Literal["wall", "business"] = "wall"
 
 
 class ResponseTask(BaseModel):
@@ -68,6 +70,7 @@ class ResponseTask(BaseModel):
     kind: str
     after_seconds: int = Field(ge=0)
     owner: str
+    clock: Literal["wall", "business"] = "wall"
 
 
 class ReplyCadence(BaseModel):
@@ -135,6 +138,10 @@ class ShareSent(Event, type_name="ShareSent"):
     reconciled: bool = False
     # The first look for replies (a schedule row), from the share's cadence and tasks.
     replies_first_look_at: AwareDatetime | None = None
+    # The due times of the tasks on the business clock, worked out at the send with each
+    # owner's calendar as it stood then (later calendar changes never move them). Other
+    # tasks are due ``after_seconds`` after ``sent_at``.
+    business_due_at: dict[UUID, AwareDatetime] | None = None
 
 
 class ShareFailed(Event, type_name="ShareFailed"):
@@ -275,3 +282,28 @@ class ReplyDismissed(Event, type_name="ReplyDismissed"):
     reason: str = ""
     dismissed_by: str
     dismissed_at: AwareDatetime
+
+
+# --- a workspace's calendars (stream ``calendars-<workspace>``) -----------------------
+
+
+class CalendarSet(Event, type_name="CalendarSet"):
+    """A calendar's business hours, set or replaced, applying from when it was recorded:
+    ``week`` maps ``mon``..``sun`` to ``[start, end]`` local times ("HH:MM", an end of
+    "24:00" is midnight), ``holidays`` are dates in ``time_zone`` (an IANA name)."""
+
+    name: str
+    time_zone: str
+    week: dict[str, tuple[tuple[str, str], ...]]
+    holidays: tuple[str, ...] = ()
+
+
+class CalendarDeleted(Event, type_name="CalendarDeleted"):
+    name: str
+
+
+class OwnerCalendarSet(Event, type_name="OwnerCalendarSet"):
+    """An owner works by ``calendar`` from now on (None: by the workspace's ``default``)."""
+
+    owner: str
+    calendar: str | None

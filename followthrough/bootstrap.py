@@ -203,6 +203,8 @@ def api_config(settings: Settings) -> Any:
         rate_limit_per_address=settings.rate_limit_per_address if settings.rate_limit_enabled else None,
         rate_limit_storage=rate_limit_storage(settings.broker_url),
         rate_limit_namespace=settings.queue_prefix,
+        sla_at_risk=settings.sla_at_risk,
+        reply_sla_seconds=settings.reply_sla_seconds,
     )
 
 

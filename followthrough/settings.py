@@ -96,6 +96,11 @@ class Settings(BaseSettings):
     webhook_overdue_sweep_seconds: float = Field(default=30.0, gt=0)
     webhook_retention_days: float = Field(default=30.0, ge=2)
 
+    # SLA states of open tasks and unanswered replies: at risk once this share of their time
+    # is used; a reply no answer_replies task is due after is due this long after it came.
+    sla_at_risk: float = Field(default=0.75, gt=0, lt=1)
+    reply_sla_seconds: float = Field(default=86_400.0, gt=0)
+
     # Supervision by `followthrough up`.
     restart_backoff_max_seconds: float = Field(default=30.0, gt=0)
 

@@ -125,6 +125,10 @@ def metrics_dashboard() -> dash.Dashboard:
                     .min(0).max(1))
         .with_panel(series("Response tasks by outcome", "short",
                            prom("sum by (outcome) (followthrough_follow_through_tasks)", "{{outcome}}")))
+        .with_panel(series("Open work by SLA state", "short",
+                           prom("sum by (kind, state) (followthrough_sla)", "{{kind}} {{state}}"),
+                           description="Open tasks and unanswered replies: on track, at risk (75 % of their time "
+                                       "used), breached (past due)."))
     )
 
 
@@ -171,6 +175,12 @@ def read_models_dashboard() -> dash.Dashboard:
             SELECT owner, account_name AS account, channel, kind, due_at, share_id
             FROM response_inbox WHERE {WORKSPACES} AND state = 'overdue'
             ORDER BY due_at LIMIT 200"""))
+        .with_panel(sql_table("Open tasks at risk (sla_state)", """
+            SELECT i.owner, i.account_name AS account, i.channel, i.kind, i.due_at, i.share_id
+            FROM response_inbox i LEFT JOIN rm_shares s ON s.share_id = i.share_id
+            WHERE i.workspace_id IN (${workspace:sqlstring}) AND i.state = 'open'
+              AND sla_state(s.sent_at, i.due_at, now()) = 'at_risk'
+            ORDER BY i.due_at LIMIT 200""", description="Open tasks that have used 75 % of their time."))
         .with_panel(sql_table("Shares that need a person (failed, held, abandoned)", f"""
             SELECT scheduled_at, account_name AS account, status, attempts, last_error, share_id
             FROM rm_shares WHERE {WORKSPACES} AND status IN ('failed', 'held', 'abandoned')

@@ -29,7 +29,7 @@ from events.errors import ConcurrencyError
 from events.records import NewEvent, StreamAppend
 from scheduler.domain import share as lifecycle
 from scheduler.domain.share import Hold, Lookup, Publish, ShareState, Skip, Wait
-from scheduler.services import call_lease
+from scheduler.services import calendars, call_lease
 from workers.channels import (
     LeaseLost,
     PermanentChannelError,
@@ -330,7 +330,8 @@ def _sent_append(c: Called) -> StreamAppend:
     state, d = c.ready.state, c.ready.delivery
     c.sent_events = lifecycle.record_sent(state, attempt=state.attempts, external_id=c.published.external_id,
                                           url=c.published.url, sent_at=sent_time(c.published, c.started),
-                                          reconciled=c.reconciled, now=d.rt.clock())
+                                          reconciled=c.reconciled, now=d.rt.clock(),
+                                          calendars=calendars.for_share(d.rt.store, d.conn, d.workspace_id, state))
     return StreamAppend(d.stream_id, d.stamp(c.sent_events), state.version, d.workspace_id)
 
 

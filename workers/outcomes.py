@@ -14,6 +14,7 @@ import structlog
 from events.catalogue import ShareSent
 from scheduler.domain import share as lifecycle
 from scheduler.domain.share import ShareState
+from scheduler.services import calendars
 from workers.channels import ChannelError, Post, Published
 from workers.delivery import Delivery
 
@@ -35,9 +36,10 @@ def record_sent(d: Delivery, state: ShareState, attempt: int, published: Publish
     """Record the post; for a share already sent with another post, record the duplicate
     (and delete it when the account asks for that)."""
     sent_at = sent_time(published, started)
+    hours = calendars.for_share(d.rt.store, d.conn, d.workspace_id, state)
     after, written = d.change(
         lambda s: lifecycle.record_sent(s, attempt=attempt, external_id=published.external_id, url=published.url,
-                                        sent_at=sent_at, reconciled=reconciled, now=d.rt.clock()),
+                                        sent_at=sent_at, reconciled=reconciled, now=d.rt.clock(), calendars=hours),
         state=state,
     )
     if not written:

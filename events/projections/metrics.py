@@ -25,6 +25,8 @@ class Figures:
     # kind -> {"due", "leased", "total"}
     schedule: dict[str, dict[str, int]]
     followthrough: list[WorkspaceFollowthrough] = field(default_factory=list)
+    # (kind "task" | "reply", state) -> count of open work by SLA state
+    sla: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +41,7 @@ class WorkspaceFollowthrough:
     rate: float | None
 
 
-def figures(conn: psycopg.Connection[Any]) -> Figures:
+def figures(conn: psycopg.Connection[Any], *, at_risk: float = 0.75, reply_sla_seconds: float = 86_400.0) -> Figures:
     integrity = conn.execute(Q["integrity"]).fetchone()
     p50, p99 = conn.execute(Q["lateness"]).fetchone() or (0, 0)
     duplicates, removed = conn.execute(Q["duplicates"]).fetchone() or (0, 0)
@@ -59,4 +61,6 @@ def figures(conn: psycopg.Connection[Any]) -> Figures:
             WorkspaceFollowthrough(str(ws), int(o), int(on_time), int(late), int(over), rate)
             for ws, o, on_time, late, over, rate in conn.execute(Q["followthrough_by_workspace"])
         ],
+        sla={(kind, state): int(n) for kind, state, n in conn.execute(
+            Q["sla"], {"at_risk": at_risk, "reply_sla_seconds": reply_sla_seconds}) if state is not None},
     )

@@ -39,11 +39,13 @@ def inbox(
     share_id: UUID | None,
     cursor: tuple[datetime, UUID] | None,
     limit: int,
+    at_risk: float = 0.75,
+    reply_sla_seconds: float = 86_400.0,
 ) -> list[dict[str, Any]]:
     cur = conn.execute(Q["inbox"], {
         "workspace_id": workspace_id, "state": state, "account_id": account_id, "owner": owner,
         "share_id": share_id, "cursor_at": cursor[0] if cursor else None, "cursor_id": cursor[1] if cursor else None,
-        "limit": limit,
+        "limit": limit, "at_risk": at_risk, "reply_sla_seconds": reply_sla_seconds,
     })
     names = [c.name for c in cur.description or ()]
     return [dict(zip(names, row, strict=True)) for row in cur]
@@ -55,9 +57,11 @@ def share_of_reply(conn: psycopg.Connection[Any], workspace_id: str, reply_id: U
 
 
 def figures(conn: psycopg.Connection[Any], workspace_id: str, *, by: str, start: datetime | None,
-            end: datetime | None) -> dict[str, dict[str, Any]]:
-    """Reply figures per follow-through key."""
-    cur = conn.execute(Q["reply_figures"], {"workspace_id": workspace_id, "by": by, "from": start, "to": end})
+            end: datetime | None, hours: str = "all") -> dict[str, dict[str, Any]]:
+    """Reply figures per follow-through key (``hours``: all, business or off, by each
+    reply's own time in its owner's calendar)."""
+    cur = conn.execute(Q["reply_figures"], {"workspace_id": workspace_id, "by": by, "from": start, "to": end,
+                                            "hours": hours})
     names = [c.name for c in cur.description or ()]
     rows = [dict(zip(names, row, strict=True)) for row in cur]
     return {str(r.pop("key")): r for r in rows}

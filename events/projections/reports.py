@@ -12,6 +12,10 @@ from events.projections import replies
 
 Q = sqlfiles.load("events.projections.sql", "reports.sql")
 GroupBy = Literal["account", "owner", "channel", "day", "week", "workspace"]
+Hours = Literal["all", "business", "off"]
+# Every reported time is in wall-clock seconds (a business step's due time counts business
+# hours; the times taken to respond, answer and look are measured as they passed).
+CLOCK = "wall"
 
 # The follow-through rate is defined once, in the database (migration 0011):
 #   followthrough_rate(done_on_time, done_late, overdue)
@@ -30,17 +34,21 @@ def followthrough(
     by: GroupBy,
     start: datetime | None = None,
     end: datetime | None = None,
+    hours: Hours = "all",
 ) -> list[dict[str, Any]]:
+    """Follow-through per key; ``hours`` narrows the reply figures to the replies written in
+    (business) or out of (off) their owner's business hours."""
     cur = conn.execute(Q["followthrough"], {"workspace_id": workspace_id, "by": by, "from": start, "to": end})
     names = [c.name for c in cur.description or ()]
     rows = [dict(zip(names, row, strict=True)) for row in cur]
-    return _with_replies(rows, replies.figures(conn, workspace_id, by=by, start=start, end=end))
+    return _with_replies(rows, replies.figures(conn, workspace_id, by=by, start=start, end=end, hours=hours))
 
 
 NO_REPLIES = {"replies_received": 0, "replies_answered": 0, "median_seconds_to_answer": None,
               "p90_seconds_to_answer": None}
 NO_TASKS = {"open": 0, "done_on_time": 0, "done_late": 0, "overdue": 0, "rate": None,
-            "median_seconds_to_complete": None, "p90_seconds_to_complete": None}
+            "median_seconds_to_complete": None, "p90_seconds_to_complete": None,
+            "median_seconds_to_first_look": None}
 
 
 def _with_replies(rows: list[dict[str, Any]], figures: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -59,8 +67,10 @@ def inbox(
     states: list[str],
     owner: str | None,
     limit: int,
+    at_risk: float = 0.75,
 ) -> list[dict[str, Any]]:
-    cur = conn.execute(Q["inbox"], {"workspace_id": workspace_id, "states": states, "owner": owner, "limit": limit})
+    cur = conn.execute(Q["inbox"], {"workspace_id": workspace_id, "states": states, "owner": owner, "limit": limit,
+                                    "at_risk": at_risk})
     return [
         {
             "id": str(r[0]),
@@ -72,6 +82,7 @@ def inbox(
             "due_at": r[6].isoformat() if r[6] else None,
             "status": r[7],
             "completed_at": r[8].isoformat() if r[8] else None,
+            "sla": r[9],
         }
         for r in cur
     ]

@@ -167,9 +167,11 @@ class SharesFold:
     def _sent(self, r: RecordedEvent, share: Row | None) -> None:
         event = r.event
         assert isinstance(event, ShareSent)
+        business = event.business_due_at or {}
         for task in self._tasks_of.get(r.stream_id, ()):
             if task["status"] == "pending":
-                task["due_at"] = event.sent_at + timedelta(seconds=task["after_seconds"])
+                task["due_at"] = business.get(task["task_id"]) or event.sent_at + timedelta(
+                    seconds=task["after_seconds"])
                 task["status"] = "open"
                 self._changed(r.stream_id, 0, task)
         self._other(r, share)

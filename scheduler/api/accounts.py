@@ -12,15 +12,16 @@ from scheduler.api.deps import Reader, ServicesDep, Writer
 from scheduler.api.schemas import AccountIn, PlanStepIn
 from scheduler.api.views import duration
 from scheduler.domain import inputs
-from scheduler.domain.plans import StepInput
-from scheduler.services import accounts
+from scheduler.domain.plans import StepInput, validate_plan
+from scheduler.services import accounts, calendars
 
 router = APIRouter(prefix="/v1", tags=["accounts"])
 
 
 def steps(given: list[PlanStepIn] | None) -> list[StepInput] | None:
     """A response plan as the API took it, for the services to validate."""
-    return None if given is None else [StepInput(kind=s.kind, after=s.after, owner=s.owner) for s in given]
+    return None if given is None else [StepInput(kind=s.kind, after=s.after, owner=s.owner, clock=s.clock)
+                                       for s in given]
 
 
 def account_view(a: accounts.Account) -> dict[str, Any]:
@@ -31,7 +32,8 @@ def account_view(a: accounts.Account) -> dict[str, Any]:
         "config": inputs.without_secrets(dict(a.config)),
         "default_response_plan": None
         if a.default_response_plan is None
-        else [{"kind": s.kind, "after": duration(s.after_seconds), "owner": s.owner} for s in a.default_response_plan],
+        else [{"kind": s.kind, "after": duration(s.after_seconds), "owner": s.owner, "clock": s.clock}
+           for s in a.default_response_plan],
         "late_policy": a.late_policy,
         "max_lateness": None if a.max_lateness_seconds is None else duration(a.max_lateness_seconds),
         "created_at": a.created_at.isoformat(),
@@ -40,6 +42,11 @@ def account_view(a: accounts.Account) -> dict[str, Any]:
 
 @router.post("/accounts", status_code=201, operation_id="create_account")
 def create_account(body: AccountIn, who: Writer, svc: ServicesDep) -> JSONResponse:
+    plan = steps(body.default_response_plan)
+    if plan and any(s.clock == "business" for s in plan):
+        calendars.check_plan_clocks(calendars.load(svc.store, who.workspace_id),
+                                    validate_plan(plan, field="default_response_plan"), field="default_response_plan",
+                                    now=svc.shares.clock())
     with svc.pool.connection() as conn:
         account = accounts.create(
             conn,
@@ -47,7 +54,7 @@ def create_account(body: AccountIn, who: Writer, svc: ServicesDep) -> JSONRespon
             name=body.name,
             channel=body.channel,
             config=body.config,
-            default_response_plan=steps(body.default_response_plan),
+            default_response_plan=plan,
             late_policy=body.late_policy,
             max_lateness_seconds=None if body.max_lateness is None else int(body.max_lateness.total_seconds()),
         )

@@ -1,5 +1,5 @@
 """The FastAPI application. Built by the composition root with this process's services;
-one router per resource (accounts, shares, tasks, replies, webhooks, tokens, audit,
+one router per resource (accounts, shares, tasks, replies, calendars and owners, webhooks, tokens, audit,
 follow-through, metrics, operations), each in its own module."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry
 from scheduler.api import (
     accounts,
     audit,
+    calendars,
     dashboard,
     docs,
     followthrough,
@@ -31,7 +32,7 @@ from scheduler.api.middleware import Guard
 from scheduler.api.ratelimits import RateLimits
 from scheduler.api.webhook_metrics import WebhookCollector
 
-RESOURCES = (accounts, shares, tasks, replies, webhooks, tokens, audit, followthrough, metrics, operations)
+RESOURCES = (accounts, shares, tasks, replies, calendars, webhooks, tokens, audit, followthrough, metrics, operations)
 
 
 def create_app(services: Services) -> FastAPI:
@@ -64,7 +65,8 @@ def create_app(services: Services) -> FastAPI:
     docs.install(app)
 
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(metrics.ReadModelCollector(services.pool))
+    registry.register(metrics.ReadModelCollector(services.pool, at_risk=config.sla_at_risk,
+                                                 reply_sla_seconds=config.reply_sla_seconds))
     registry.register(WebhookCollector(services.pool))
     app.state.metrics_registry = registry
     app.add_middleware(Guard, config=config, metrics=HttpMetrics(registry), limits=limits)

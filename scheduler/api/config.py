@@ -23,3 +23,7 @@ class ApiConfig:
     rate_limit_storage: str = "memory://"
     # Keys in that storage start with this (the deployment's queue prefix).
     rate_limit_namespace: str = "followthrough"
+    # Open work is at risk once this share of its time is used (SLA states).
+    sla_at_risk: float = 0.75
+    # A reply with no answer_replies task due after it is due this long after it was written.
+    reply_sla_seconds: float = 86_400.0

@@ -19,19 +19,25 @@ router = APIRouter(prefix="/v1", tags=["follow-through"])
 def followthrough(
     who: Reader,
     svc: ServicesDep,
+    *,
     by: Literal["account", "owner", "channel", "day", "workspace"] = "account",
     start: Annotated[Moment | None, Query(alias="from", description="RFC 3339 with an offset")] = None,
     end: Annotated[Moment | None, Query(alias="to", description="RFC 3339 with an offset")] = None,
+    hours: Annotated[Literal["all", "business", "off"], Query(
+        description="reply figures of the replies written in (business) or out of (off) their owner's business "
+        "hours, by the reply's own time")] = "all",
 ) -> dict[str, Any]:
     if start is not None and end is not None and end < start:
         raise InvalidInputError("to", "must not be before from")
     with svc.pool.connection() as conn:
-        rows = reports.followthrough(conn, who.workspace_id, by=by, start=start, end=end)
+        rows = reports.followthrough(conn, who.workspace_id, by=by, start=start, end=end, hours=hours)
         integrity = reports.sent_without_tasks(conn, who.workspace_id)
     return {
         "by": by,
         "from": start.isoformat() if start else None,
         "to": end.isoformat() if end else None,
+        "hours": hours,
+        "clock": reports.CLOCK,
         "rows": rows,
         "sent_shares_without_response_tasks": integrity,
     }

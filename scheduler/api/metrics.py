@@ -50,12 +50,15 @@ def _may_scrape(request: Request, token: str | None) -> bool:
 
 
 class ReadModelCollector(Collector):
-    def __init__(self, pool: ConnectionPool[Any]) -> None:
+    def __init__(self, pool: ConnectionPool[Any], *, at_risk: float = 0.75,
+                 reply_sla_seconds: float = 86_400.0) -> None:
         self.pool = pool
+        self.at_risk = at_risk
+        self.reply_sla_seconds = reply_sla_seconds
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         with self.pool.connection(timeout=5) as conn:
-            figures = metrics.figures(conn)
+            figures = metrics.figures(conn, at_risk=self.at_risk, reply_sla_seconds=self.reply_sla_seconds)
             lags = monitoring.follower_lags(conn)
             horizon = monitoring.horizon(conn)
         shares = GaugeMetricFamily("followthrough_shares", "Shares by status (read model)", labels=["status"])
@@ -89,6 +92,12 @@ class ReadModelCollector(Collector):
                                 "How long committed events have waited behind the oldest open transaction",
                                 value=horizon.held_seconds or 0.0)
         yield from _followthrough(figures.followthrough)
+        sla = GaugeMetricFamily("followthrough_sla", "Open tasks and unanswered replies by SLA state",
+                                labels=["kind", "state"])
+        for kind in ("task", "reply"):
+            for state in ("on_track", "at_risk", "breached"):
+                sla.add_metric([kind, state], figures.sla.get((kind, state), 0))
+        yield sla
         due = GaugeMetricFamily("followthrough_schedule_items", "Schedule rows", labels=["kind", "state"])
         for kind, counts in figures.schedule.items():
             for state, count in counts.items():

@@ -114,6 +114,8 @@ def _success(answers: dict[str, Any], method: str, path: str) -> None:
     name = model.__name__ if model is not None else responses.EVENT_LIST
     answers[status] = {"description": description,
                        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}}
+    if (method, path) == ("put", "/v1/calendars/{name}"):
+        answers["201"] = {**answers[status], "description": "the calendar, new"}
     if path == "/readyz":
         answers["503"] = {"description": "the database or the broker does not answer",
                           "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Readiness"}}}}

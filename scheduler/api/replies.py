@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -13,11 +13,13 @@ from fastapi.responses import JSONResponse
 from pydantic import Field
 
 from events.projections import replies as inbox
+from scheduler.api.config import ApiConfig
 from scheduler.api.deps import Reader, ServicesDep, Writer
 from scheduler.api.schemas import Body
 from scheduler.api.views import iso
 from scheduler.domain.share import ShareState, reply_uuid
 from scheduler.domain.share.thread import ReplyState
+from scheduler.domain.sla import sla_state
 from scheduler.errors import InvalidInputError
 
 router = APIRouter(prefix="/v1", tags=["replies"])
@@ -69,13 +71,28 @@ def row_view(row: dict[str, Any]) -> dict[str, Any]:
         "answered_at": iso(row["answered_at"]),
         "dismissed_at": iso(row["dismissed_at"]),
         "dismiss_reason": row["dismiss_reason"],
+        "sla": row["sla"],
+        "sla_due_at": iso(row["sla_due_at"]),
     }
 
 
-def reply_view(state: ShareState, reply: ReplyState) -> dict[str, Any]:
+def reply_sla(state: ShareState, reply: ReplyState, now: datetime, config: ApiConfig) -> tuple[str | None, datetime]:
+    """The SLA state of a reply and when it is due: by the share's first ``answer_replies``
+    task due after it came in, else after the reply window (as the inbox's SQL does)."""
+    dues = [t.due_at for t in state.tasks
+            if t.kind == "answer_replies" and not t.cancelled and t.due_at is not None
+            and t.due_at >= reply.received_at]
+    due = min(dues, default=reply.received_at + timedelta(seconds=config.reply_sla_seconds))
+    if reply.inbox_state in ("answered", "dismissed"):
+        return None, due
+    return sla_state(reply.received_at, due, now, config.sla_at_risk), due
+
+
+def reply_view(state: ShareState, reply: ReplyState, now: datetime, config: ApiConfig) -> dict[str, Any]:
     """A reply as the answer and dismiss endpoints return it (from the share's stream)."""
     assert state.share_id is not None
     assert state.planned is not None
+    sla, due = reply_sla(state, reply, now, config)
     answer = None
     if reply.answer_status != "none" or reply.answer_native:
         answer = {"text": reply.answer_text, "status": reply.answer_status, "error": reply.answer_error,
@@ -97,6 +114,8 @@ def reply_view(state: ShareState, reply: ReplyState) -> dict[str, Any]:
         "answered_at": iso(reply.answered_at),
         "dismissed_at": iso(reply.dismissed_at),
         "dismiss_reason": reply.dismiss_reason,
+        "sla": sla,
+        "sla_due_at": None if sla is None else iso(due),
     }
 
 
@@ -116,7 +135,8 @@ def list_replies(
     after = decode_cursor(cursor) if cursor else None
     with svc.pool.connection() as conn:
         rows = inbox.inbox(conn, who.workspace_id, state=state, account_id=account_id, owner=owner,
-                           share_id=share_id, cursor=after, limit=limit + 1)
+                           share_id=share_id, cursor=after, limit=limit + 1, at_risk=svc.config.sla_at_risk,
+                           reply_sla_seconds=svc.config.reply_sla_seconds)
     page = rows[:limit]
     following = encode_cursor(page[-1]["collected_at"], page[-1]["id"]) if len(rows) > limit else None
     return {"items": [row_view(r) for r in page], "next_cursor": following}
@@ -127,7 +147,7 @@ def answer_reply(reply_id: UUID, body: AnswerIn, who: Writer, svc: ServicesDep) 
     """Publish ``text`` as a reply to this one, through the share's channel (asynchronously:
     ``answer.status`` goes requested -> sending -> answered, with ``answer.url``)."""
     state, reply = svc.replies.answer(who.workspace_id, reply_id, text=body.text, by=f"token:{who.token_id}")
-    return JSONResponse(reply_view(state, reply), status_code=202)
+    return JSONResponse(reply_view(state, reply, svc.shares.clock(), svc.config), status_code=202)
 
 
 @router.post("/replies/{reply_id}/dismiss", operation_id="dismiss_reply")
@@ -135,4 +155,4 @@ def dismiss_reply(reply_id: UUID, who: Writer, svc: ServicesDep, body: DismissIn
     """Mark a reply that needs no answer."""
     state, reply = svc.replies.dismiss(who.workspace_id, reply_id, reason=body.reason if body else "",
                                          by=f"token:{who.token_id}")
-    return reply_view(state, reply)
+    return reply_view(state, reply, svc.shares.clock(), svc.config)

@@ -23,6 +23,9 @@ class TaskOut(Out):
     due_at: Moment | None
     status: str = Field(examples=["open"], description="pending, open, overdue, done or cancelled")
     completed_at: Moment | None
+    clock: str = Field(examples=["wall"], description="wall, or business: `after` counted in the owner's hours")
+    sla: str | None = Field(examples=["on_track"], description="of an open or overdue task: on_track, at_risk, "
+                            "breached")
 
 
 class ShareOut(Out):
@@ -76,6 +79,7 @@ class StepOut(Out):
     kind: str
     after: str
     owner: str
+    clock: str = Field(examples=["wall"])
 
 
 class AccountOut(Out):
@@ -103,6 +107,7 @@ class InboxRow(Out):
     due_at: Moment | None
     status: str
     completed_at: Moment | None
+    sla: str | None = Field(examples=["at_risk"], description="on_track, at_risk or breached")
 
 
 class Inbox(Out):
@@ -118,14 +123,43 @@ class FollowthroughRow(Out):
     rate: float | None
     median_seconds_to_complete: float | None
     p90_seconds_to_complete: float | None
+    median_seconds_to_first_look: float | None
+    replies_received: int
+    replies_answered: int
+    median_seconds_to_answer: float | None
+    p90_seconds_to_answer: float | None
 
 
 class FollowthroughOut(Out):
     by: str
     from_: Moment | None = Field(alias="from")
     to: Moment | None
+    hours: str = Field(examples=["all"], description="all, business or off: which replies the reply figures count")
+    clock: str = Field(examples=["wall"], description="the clock every reported time is measured on")
     rows: list[FollowthroughRow]
     sent_shares_without_response_tasks: int
+
+
+class CalendarOut(Out):
+    name: str = Field(examples=["default"])
+    time_zone: str = Field(examples=["Europe/Berlin"])
+    week: dict[str, list[list[str]]] = Field(examples=[{"mon": [["09:00", "17:00"]]}])
+    holidays: list[str] = Field(examples=[["2026-12-25"]])
+
+
+class CalendarList(Out):
+    calendars: list[CalendarOut]
+
+
+class OwnerOut(Out):
+    owner: str = Field(examples=["alice"])
+    calendar: str | None = Field(description="the calendar given to this owner (null: none)")
+    works_by: str | None = Field(description="the calendar their business steps use now: theirs, else default")
+
+
+class OwnerList(Out):
+    owners: list[OwnerOut]
+    default: str | None
 
 
 class TokenOut(Out):
@@ -170,6 +204,12 @@ SUCCESS: dict[tuple[str, str], tuple[str, type[BaseModel] | None, str]] = {
     ("post", "/v1/response-tasks/{task_id}/complete"): ("200", TaskOut, "the task"),
     ("get", "/v1/response-tasks"): ("200", Inbox, "the response inbox"),
     ("get", "/v1/followthrough"): ("200", FollowthroughOut, "the follow-through rate by the chosen key"),
+    ("put", "/v1/calendars/{name}"): ("200", CalendarOut, "the calendar (201 when it is new)"),
+    ("get", "/v1/calendars"): ("200", CalendarList, "the workspace's calendars"),
+    ("get", "/v1/calendars/{name}"): ("200", CalendarOut, "the calendar and the owners who work by it"),
+    ("delete", "/v1/calendars/{name}"): ("204", None, "deleted"),
+    ("put", "/v1/owners/{owner}"): ("200", OwnerOut, "the owner's calendar"),
+    ("get", "/v1/owners"): ("200", OwnerList, "the owners given a calendar"),
     ("post", "/v1/tokens"): ("201", TokenCreated, "the token; `token` is never shown again"),
     ("get", "/v1/tokens"): ("200", TokenList, "the workspace's tokens (never the tokens themselves)"),
     ("delete", "/v1/tokens/{token_id}"): ("204", None, "revoked"),

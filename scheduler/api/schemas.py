@@ -74,6 +74,9 @@ class PlanStepIn(Body):
     kind: Word = Field(examples=["check_replies"])
     after: timedelta = Field(description="ISO 8601 duration after publishing, e.g. PT1H", examples=["PT1H"])
     owner: Name = Field(examples=["alice"])
+    clock: Literal["wall", "business"] = Field(
+        default="wall", description="business: `after` counts only the owner's business hours (their calendar, "
+        "else the workspace's `default`)")
 
 
 class AccountIn(Body):
@@ -114,3 +117,33 @@ class CancelIn(Body):
 class CompleteIn(Body):
     note: Note = ""
     completed_by: Name | None = None
+
+
+LocalTime = Annotated[str, Field(pattern=r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$", examples=["09:00"])]
+Interval = Annotated[list[LocalTime], Field(min_length=2, max_length=2, examples=[["09:00", "17:00"]])]
+Day = Annotated[list[Interval], Field(max_length=12)]
+# A date as text only (a number is no date): the calendar's rules check that it exists.
+IsoDate = Annotated[str, Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", examples=["2026-12-25"])]
+
+
+class WeekIn(Body):
+    mon: Day = Field(default_factory=list)
+    tue: Day = Field(default_factory=list)
+    wed: Day = Field(default_factory=list)
+    thu: Day = Field(default_factory=list)
+    fri: Day = Field(default_factory=list)
+    sat: Day = Field(default_factory=list)
+    sun: Day = Field(default_factory=list)
+
+
+class CalendarIn(Body):
+    time_zone: Annotated[str, Field(min_length=1, max_length=64), Storable] = Field(
+        description="an IANA time-zone name", examples=["Europe/Berlin"])
+    week: WeekIn = Field(description='business hours by weekday: ["HH:MM", "HH:MM"] local intervals (24:00 ends '
+                         "a day)")
+    holidays: list[IsoDate] = Field(default_factory=list, max_length=1000,
+                                    description="dates without business hours (YYYY-MM-DD, in time_zone)")
+
+
+class OwnerIn(Body):
+    calendar: Word | None = Field(description="the calendar this owner works by; null: the workspace's default")

@@ -71,7 +71,7 @@ def list_shares(
 @router.get("/shares/{share_id}", operation_id="get_share")
 def get_share(share_id: UUID, who: Reader, svc: ServicesDep) -> dict[str, Any]:
     state, history = svc.shares.load(who.workspace_id, share_id)
-    return share_view(state, history, svc.shares.clock())
+    return share_view(state, history, svc.shares.clock(), at_risk=svc.config.sla_at_risk)
 
 
 @router.get("/shares/{share_id}/events", operation_id="list_share_events")
@@ -84,7 +84,7 @@ def share_events(share_id: UUID, who: Reader, svc: ServicesDep) -> list[dict[str
 def reschedule_share(share_id: UUID, body: RescheduleIn, who: Writer, svc: ServicesDep) -> dict[str, Any]:
     state, history = svc.shares.reschedule(who.workspace_id, share_id, body.scheduled_at,
                                            actor=f"token:{who.token_id}")
-    return share_view(state, history, svc.shares.clock())
+    return share_view(state, history, svc.shares.clock(), at_risk=svc.config.sla_at_risk)
 
 
 @router.post("/shares/{share_id}/mark-sent", operation_id="mark_share_sent")
@@ -92,11 +92,11 @@ def mark_share_sent(share_id: UUID, body: MarkSentIn, who: Writer, svc: Services
     """Settle a share held for an unknown outcome: the post is there, at ``url``."""
     state, history = svc.shares.mark_sent(who.workspace_id, share_id, url=body.url, external_id=body.external_id,
                                           sent_at=body.sent_at, actor=f"token:{who.token_id}")
-    return share_view(state, history, svc.shares.clock())
+    return share_view(state, history, svc.shares.clock(), at_risk=svc.config.sla_at_risk)
 
 
 @router.post("/shares/{share_id}/cancel", operation_id="cancel_share")
 def cancel_share(share_id: UUID, who: Writer, svc: ServicesDep, body: CancelIn | None = None) -> dict[str, Any]:
     reason = body.reason if body else ""
     state, history = svc.shares.cancel(who.workspace_id, share_id, reason=reason, actor=f"token:{who.token_id}")
-    return share_view(state, history, svc.shares.clock())
+    return share_view(state, history, svc.shares.clock(), at_risk=svc.config.sla_at_risk)

@@ -24,7 +24,8 @@ def complete_task(task_id: UUID, who: Writer, svc: ServicesDep, body: CompleteIn
     task = state.task(task_id)
     assert task is not None
     assert state.share_id is not None
-    return task_view(task, state.share_id, svc.shares.clock())
+    return task_view(task, state.share_id, svc.shares.clock(), started_at=state.sent.sent_at if state.sent else None,
+                     at_risk=svc.config.sla_at_risk)
 
 
 @router.get("/response-tasks", operation_id="list_tasks")
@@ -39,4 +40,5 @@ def response_inbox(
         raise InvalidInputError("owner", problem)
     states: list[str] = [str(s) for s in status] if status else ["open", "overdue"]
     with svc.pool.connection() as conn:
-        return {"tasks": reports.inbox(conn, who.workspace_id, states=states, owner=owner, limit=limit)}
+        return {"tasks": reports.inbox(conn, who.workspace_id, states=states, owner=owner, limit=limit,
+                                            at_risk=svc.config.sla_at_risk)}

@@ -11,6 +11,7 @@ from pydantic import TypeAdapter
 from events.records import RecordedEvent
 from scheduler.domain.plans import tasks_for
 from scheduler.domain.share import ShareState, TaskState
+from scheduler.domain.sla import AT_RISK, sla_state
 
 _DURATION = TypeAdapter(timedelta)
 
@@ -23,32 +24,39 @@ def duration(seconds: int) -> str:
     return str(_DURATION.dump_python(timedelta(seconds=seconds), mode="json"))
 
 
-def task_view(task: TaskState, share_id: Any, now: datetime) -> dict[str, Any]:
+def task_view(task: TaskState, share_id: Any, now: datetime, *, started_at: datetime | None = None,
+              at_risk: float = AT_RISK) -> dict[str, Any]:
+    status = task.status(now)
     return {
         "id": str(task.task_id),
         "share_id": str(share_id),
         "kind": task.kind,
         "after": duration(task.after_seconds),
         "owner": task.owner,
+        "clock": task.clock,
         "due_at": iso(task.due_at),
-        "status": task.status(now),
+        "status": status,
         "completed_at": iso(task.completed_at),
+        "sla": sla_state(started_at, task.due_at, now, at_risk) if status in ("open", "overdue") else None,
     }
 
 
-def share_view(state: ShareState, history: Sequence[RecordedEvent], now: datetime) -> dict[str, Any]:
+def share_view(state: ShareState, history: Sequence[RecordedEvent], now: datetime, *,
+               at_risk: float = AT_RISK) -> dict[str, Any]:
     planned = state.planned
     assert planned is not None
     assert state.share_id is not None
     sent = state.sent
     if state.tasks_recorded:
-        tasks = [task_view(t, state.share_id, now) for t in state.tasks]
+        tasks = [task_view(t, state.share_id, now, started_at=sent.sent_at if sent else None, at_risk=at_risk)
+                 for t in state.tasks]
     else:
         # Not recorded yet: show the plan as pending tasks (ids are fixed in advance).
         tasks = [
             {
                 **task_view(
-                    TaskState(task_id=t.task_id, kind=t.kind, owner=t.owner, after_seconds=t.after_seconds),
+                    TaskState(task_id=t.task_id, kind=t.kind, owner=t.owner, after_seconds=t.after_seconds,
+                              clock=t.clock),
                     state.share_id,
                     now,
                 ),

@@ -25,6 +25,7 @@ class StepInput:
     kind: str
     after: timedelta
     owner: str
+    clock: str = "wall"
 
 
 def validate_plan(steps: Sequence[StepInput] | None, *, field: str = "response_plan") -> tuple[ResponseStep, ...]:
@@ -59,7 +60,10 @@ def validate_plan(steps: Sequence[StepInput] | None, *, field: str = "response_p
             raise InvalidInputError(f"{where}.owner", problem)
         if not owner or len(owner) > 200:
             raise InvalidInputError(f"{where}.owner", "must name who does this step (1-200 characters)")
-        result.append(ResponseStep(kind=step.kind, after_seconds=int(step.after.total_seconds()), owner=owner))
+        if step.clock not in ("wall", "business"):
+            raise InvalidInputError(f"{where}.clock", "must be wall (the default) or business (the owner's hours)")
+        result.append(ResponseStep(kind=step.kind, after_seconds=int(step.after.total_seconds()), owner=owner,
+                                   clock="business" if step.clock == "business" else "wall"))
     return tuple(result)
 
 
@@ -70,6 +74,7 @@ def task_id(share_id: UUID, index: int) -> UUID:
 
 def tasks_for(share_id: UUID, plan: Sequence[ResponseStep]) -> tuple[ResponseTask, ...]:
     return tuple(
-        ResponseTask(task_id=task_id(share_id, i), kind=s.kind, after_seconds=s.after_seconds, owner=s.owner)
+        ResponseTask(task_id=task_id(share_id, i), kind=s.kind, after_seconds=s.after_seconds, owner=s.owner,
+                     clock=s.clock)
         for i, s in enumerate(plan)
     )

@@ -161,9 +161,11 @@ def _apply(share: ShareTally, type_name: str, data: dict[str, Any]) -> None:
         sent_at = _at(data["sent_at"])
         share.status, share.attempts = "sent", data["attempt"]
         share.sent = {"sent_at": sent_at, **{k: data.get(k) for k in SENT_FIELDS[1:]}}
-        for task in share.tasks.values():
+        business = data.get("business_due_at") or {}  # due times on the business clock, worked out at the send
+        for task_id, task in share.tasks.items():
             if task.stored_status == "pending":
-                task.due_at = sent_at + timedelta(seconds=task.after_seconds)
+                task.due_at = _at(business[task_id]) if task_id in business else sent_at + timedelta(
+                    seconds=task.after_seconds)
     elif type_name == "ResponseTasksCancelled":
         for task_id in data["task_ids"]:
             if task_id in share.tasks:

@@ -32,7 +32,7 @@ from scheduler.domain.post_urls import HandleResolver, post_id
 from scheduler.domain.replies import cadence_from_config
 from scheduler.domain.share import ShareState
 from scheduler.errors import IdempotencyKeyReusedError, InvalidInputError, NotFoundError
-from scheduler.services import accounts
+from scheduler.services import accounts, calendars
 from scheduler.services.share_stream import Q as SQ
 from scheduler.services.share_stream import ShareStreams, stamp
 
@@ -201,12 +201,16 @@ class ShareService:
                    self.instance_limit(account.channel, account.config))
         scheduled_at = command.scheduled_at or now
         self._check_when(scheduled_at, now)
+        field = "response_plan"
         if command.response_plan:
             plan = validate_plan(command.response_plan)
         elif account.default_response_plan:
-            plan = account.default_response_plan
+            plan, field = account.default_response_plan, "default_response_plan"
         else:
             plan = validate_plan(None)
+        if any(step.clock == "business" for step in plan):
+            calendars.check_plan_clocks(calendars.load(self.streams.store, workspace_id, conn=conn), plan, field=field,
+                                        now=now)
         return SharePlanned(
             share_id=uuid4(),
             account_id=account.id,
@@ -256,9 +260,11 @@ class ShareService:
             raise InvalidInputError("sent_at", "is in the future")
         if external_id is None:
             external_id = self._post_id(workspace_id, share_id, url)
+        state, _ = self.load(workspace_id, share_id)
+        hours = calendars.for_share(self.streams.store, None, workspace_id, state)
         return self._change(workspace_id, share_id, actor, lambda s: lifecycle.mark_sent(
             s, url=url, external_id=external_id, sent_at=None if sent_at is None else sent_at.astimezone(UTC),
-            now=now))
+            now=now, calendars=hours))
 
     def _post_id(self, workspace_id: str, share_id: UUID, url: str) -> str | None:
         """The post's id that ``url`` names on the share's channel; None when marking the

@@ -35,6 +35,7 @@ class FakeChannel:
     in_flight: int = 0
     max_in_flight: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    created_at: datetime | None = None  # the posts' own time as the network reports it (default: now)
 
     def publish(self, post: Post) -> Published:
         if post.before_write is not None:
@@ -64,7 +65,7 @@ class FakeChannel:
             if known is not None and self.honour_key:
                 return known
             made = Published(external_id=f"post-{len(self.made) + 1}", url=f"https://example/p/{len(self.made) + 1}",
-                             created_at=datetime.now(UTC))
+                             created_at=self.created_at or datetime.now(UTC))
             self.made.append((post.share_id, made))
             self.posts.setdefault(post.idempotency_key, made)
             return made

@@ -42,3 +42,24 @@ WHERE state IN ('open', 'done', 'overdue')
   AND due_at >= now() - interval '30 days'
 GROUP BY workspace_id
 ORDER BY workspace_id
+
+-- name: sla
+-- Open work by SLA state (sla_state, migration 0012): open and overdue tasks (started when
+-- their share was sent) and unanswered replies (due by the share's next answer_replies
+-- task, else after the reply window), as the API's lists show them.
+SELECT 'task' AS kind, sla_state(s.sent_at, i.due_at, now(), %(at_risk)s::float8) AS state, count(*)
+FROM response_inbox i
+LEFT JOIN rm_shares s ON s.share_id = i.share_id
+WHERE i.state IN ('open', 'overdue')
+GROUP BY 2
+UNION ALL
+SELECT 'reply', sla_state(r.received_at, d.due_at, now(), %(at_risk)s::float8), count(*)
+FROM rm_replies r
+CROSS JOIN LATERAL (
+    SELECT coalesce(min(t.due_at), r.received_at + make_interval(secs => %(reply_sla_seconds)s::float8)) AS due_at
+    FROM rm_response_tasks t
+    WHERE t.share_id = r.share_id AND t.kind = 'answer_replies' AND t.status <> 'cancelled'
+      AND t.due_at >= r.received_at
+) d
+WHERE r.state = 'unanswered'
+GROUP BY 2

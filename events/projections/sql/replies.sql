@@ -6,7 +6,10 @@
 -- nor cancelled by due time, else its last task.
 SELECT r.id, r.share_id, r.account_id, r.account_name, r.channel, r.author, r.text, r.url, r.received_at,
        r.collected_at, r.state, r.answer_text, r.answer_status, r.answer_error, r.answer_url, r.answered_at,
-       r.answered_natively, r.dismissed_at, r.dismiss_reason, r.parent_id, o.owner
+       r.answered_natively, r.dismissed_at, r.dismiss_reason, r.parent_id, o.owner,
+       CASE WHEN r.state NOT IN ('answered', 'dismissed') THEN d.due_at END AS sla_due_at,
+       CASE WHEN r.state NOT IN ('answered', 'dismissed')
+            THEN sla_state(r.received_at, d.due_at, now(), %(at_risk)s::float8) END AS sla
 FROM rm_replies r
 LEFT JOIN LATERAL (
     SELECT t.owner FROM rm_response_tasks t
@@ -14,6 +17,14 @@ LEFT JOIN LATERAL (
     ORDER BY (t.status IN ('done', 'cancelled')), t.due_at NULLS LAST, t.after_seconds DESC
     LIMIT 1
 ) o ON true
+CROSS JOIN LATERAL (
+    -- A reply is due by the share's first answer_replies task due after it came in, else
+    -- after the workspace-wide reply window (FOLLOWTHROUGH_REPLY_SLA_SECONDS).
+    SELECT coalesce(min(t.due_at), r.received_at + make_interval(secs => %(reply_sla_seconds)s::float8)) AS due_at
+    FROM rm_response_tasks t
+    WHERE t.share_id = r.share_id AND t.kind = 'answer_replies' AND t.status <> 'cancelled'
+      AND t.due_at >= r.received_at
+) d
 WHERE r.workspace_id = %(workspace_id)s
   AND (%(state)s::text IS NULL OR r.state = %(state)s::text)
   AND (%(account_id)s::uuid IS NULL OR r.account_id = %(account_id)s::uuid)
@@ -27,9 +38,11 @@ LIMIT %(limit)s
 SELECT share_id, network_reply_id FROM rm_replies WHERE id = %(id)s AND workspace_id = %(workspace_id)s
 
 -- name: reply_figures
--- Replies received and answered, and the seconds from a reply to its answer, grouped
--- like the follow-through rows (the owner: of the share's current task; the day: of
--- the reply's collection).
+-- Replies received and answered, and the seconds from a reply to its answer (the reply's
+-- network time to the answer's, wall clock), grouped like the follow-through rows (the
+-- owner: of the share's current task; the day: of the reply's collection). ``hours``:
+-- all, or only the replies written inside (business) or outside (off) their owner's
+-- business hours as the calendar stood then (migration 0013; no calendar: all business).
 SELECT CASE %(by)s
            WHEN 'account' THEN r.account_name
            WHEN 'owner' THEN o.owner
@@ -54,4 +67,7 @@ LEFT JOIN LATERAL (
 WHERE r.workspace_id = %(workspace_id)s
   AND (%(from)s::timestamptz IS NULL OR r.collected_at >= %(from)s::timestamptz)
   AND (%(to)s::timestamptz IS NULL OR r.collected_at < %(to)s::timestamptz)
+  AND (%(hours)s::text = 'all'
+       OR coalesce(in_business_hours(r.received_at, calendar_at(r.workspace_id, o.owner, r.received_at)), true)
+          = (%(hours)s::text = 'business'))
 GROUP BY 1

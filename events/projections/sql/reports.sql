@@ -1,7 +1,10 @@
 -- name: followthrough
 -- Follow-through over the tasks whose due time falls in [from, to), grouped by the
 -- key asked for (a week is keyed by its Monday). The rate is followthrough_rate()
--- (migration 0011), rounded for reading. Time to respond counts from publish to completion.
+-- (migration 0011), rounded for reading. Time to respond counts from the post's publish
+-- (its share's sent_at) to the task's completion; time to first look from the publish to
+-- the first check_replies task completed on its share (a person looked at the replies),
+-- counted where that task falls. Both in wall-clock seconds.
 SELECT CASE %(by)s
            WHEN 'account' THEN account_name
            WHEN 'owner' THEN owner
@@ -17,27 +20,41 @@ SELECT CASE %(by)s
        round(followthrough_rate(count(*) FILTER (WHERE state = 'done' AND done_on_time),
                                 count(*) FILTER (WHERE state = 'done' AND NOT done_on_time),
                                 count(*) FILTER (WHERE state = 'overdue'))::numeric, 4)::float8 AS rate,
-       percentile_cont(0.5) WITHIN GROUP (
-           ORDER BY extract(epoch FROM completed_at - (due_at - make_interval(secs => after_seconds))))
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM completed_at - started_at))
            FILTER (WHERE state = 'done') AS median_seconds_to_complete,
-       percentile_cont(0.9) WITHIN GROUP (
-           ORDER BY extract(epoch FROM completed_at - (due_at - make_interval(secs => after_seconds))))
-           FILTER (WHERE state = 'done') AS p90_seconds_to_complete
-FROM response_inbox
-WHERE workspace_id = %(workspace_id)s
-  AND state IN ('open', 'done', 'overdue')
+       percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM completed_at - started_at))
+           FILTER (WHERE state = 'done') AS p90_seconds_to_complete,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM completed_at - started_at))
+           FILTER (WHERE kind = 'check_replies' AND state = 'done' AND completed_at = first_check_at)
+           AS median_seconds_to_first_look
+FROM (
+    SELECT i.*,
+           -- A task on the business clock is not due after_seconds after the send: its share's
+           -- sent_at is where it started (the same for a wall task).
+           coalesce(s.sent_at, i.due_at - make_interval(secs => i.after_seconds)) AS started_at,
+           min(i.completed_at) FILTER (WHERE i.kind = 'check_replies' AND i.state = 'done')
+               OVER (PARTITION BY i.share_id) AS first_check_at
+    FROM response_inbox i
+    LEFT JOIN rm_shares s ON s.share_id = i.share_id
+    WHERE i.workspace_id = %(workspace_id)s
+) AS t
+WHERE state IN ('open', 'done', 'overdue')
   AND (%(from)s::timestamptz IS NULL OR due_at >= %(from)s::timestamptz)
   AND (%(to)s::timestamptz IS NULL OR due_at < %(to)s::timestamptz)
 GROUP BY 1
 ORDER BY 1
 
 -- name: inbox
-SELECT task_id, share_id, account_name, channel, kind, owner, due_at, state, completed_at
-FROM response_inbox
-WHERE workspace_id = %(workspace_id)s
-  AND state = ANY(%(states)s::text[])
-  AND (%(owner)s::text IS NULL OR owner = %(owner)s::text)
-ORDER BY due_at NULLS LAST, task_id
+-- ``sla``: of an open or overdue task (it starts when its share was sent; sla_state, 0012).
+SELECT i.task_id, i.share_id, i.account_name, i.channel, i.kind, i.owner, i.due_at, i.state, i.completed_at,
+       CASE WHEN i.state IN ('open', 'overdue')
+            THEN sla_state(s.sent_at, i.due_at, now(), %(at_risk)s::float8) END AS sla
+FROM response_inbox i
+LEFT JOIN rm_shares s ON s.share_id = i.share_id
+WHERE i.workspace_id = %(workspace_id)s
+  AND i.state = ANY(%(states)s::text[])
+  AND (%(owner)s::text IS NULL OR i.owner = %(owner)s::text)
+ORDER BY i.due_at NULLS LAST, i.task_id
 LIMIT %(limit)s
 
 -- name: integrity

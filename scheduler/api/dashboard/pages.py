@@ -49,7 +49,8 @@ def overview(svc: Services, workspace_id: str, period: Period, today: date) -> d
 
 def inbox(svc: Services, workspace_id: str, now: datetime) -> dict[str, Any]:
     with svc.pool.connection() as conn:
-        tasks = reports.inbox(conn, workspace_id, states=["overdue", "open"], owner=None, limit=1000)
+        tasks = reports.inbox(conn, workspace_id, states=["overdue", "open"], owner=None, limit=1000,
+                              at_risk=svc.config.sla_at_risk)
     owners: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: {"overdue": [], "soon": [], "later": []})
     for task in tasks:
         due = datetime.fromisoformat(task["due_at"]) if task["due_at"] else None
@@ -83,7 +84,8 @@ def shares(svc: Services, workspace_id: str, period: Period, status: str | None)
 
 def share(svc: Services, workspace_id: str, share_id: UUID) -> dict[str, Any]:
     state, history = svc.shares.load(workspace_id, share_id)
-    return {"share": share_view(state, history, svc.shares.clock()), "events": [event_view(r) for r in history]}
+    return {"share": share_view(state, history, svc.shares.clock(), at_risk=svc.config.sla_at_risk),
+            "events": [event_view(r) for r in history]}
 
 
 def health(svc: Services, workspace_id: str) -> dict[str, Any]:

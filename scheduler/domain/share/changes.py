@@ -107,5 +107,6 @@ def receive_replies(state: ShareState, replies: Sequence[ResponseReceived]) -> t
 
 def response_tasks(state: ShareState) -> tuple[ResponseTask, ...]:
     return tuple(
-        ResponseTask(task_id=t.task_id, kind=t.kind, after_seconds=t.after_seconds, owner=t.owner) for t in state.tasks
+        ResponseTask(task_id=t.task_id, kind=t.kind, after_seconds=t.after_seconds, owner=t.owner,
+                     clock="business" if t.clock == "business" else "wall") for t in state.tasks
     )

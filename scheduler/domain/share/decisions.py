@@ -7,6 +7,7 @@ the decision that allows it has recorded them first.
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -23,6 +24,7 @@ from events.catalogue import (
 )
 from events.records import NewEvent
 
+from scheduler.domain.calendars import BeyondHorizonError, Calendars, add_business
 from scheduler.domain.plans import tasks_for
 from scheduler.domain.retry import GiveUp, RetryPolicy
 from scheduler.domain.share.answers import first_look
@@ -177,9 +179,11 @@ def record_sent(
     sent_at: datetime,
     reconciled: bool,
     now: datetime | None = None,
+    calendars: Calendars | None = None,
 ) -> tuple[NewEvent, ...]:
     """The channel accepted the post (or reconciliation found it); ``sent_at`` is the
-    post's own creation time as the network reports it.
+    post's own creation time as the network reports it. Tasks on the business clock get
+    their due times here, from their owners' ``calendars`` as they stand at the send.
 
     A post for a share already recorded sent with another post is a duplicate: it is
     recorded as such (``DuplicatePosted``), never dropped in silence.
@@ -207,7 +211,8 @@ def record_sent(
                  ResponseTasksRecorded(tasks=tasks_for(state.share_id, state.planned.response_plan))),
         )
     sent = ShareSent(attempt=attempt, external_id=external_id, url=url, scheduled_at=scheduled, sent_at=sent_at,
-                     lateness_ms=lateness_ms, reconciled=reconciled)
+                     lateness_ms=lateness_ms, reconciled=reconciled,
+                     business_due_at=_business_due(fold((e.event for e in revived), state), sent_at, calendars))
     first = first_look(fold((*(e.event for e in revived), sent), state), sent_at)
     sent = sent.model_copy(update={"replies_first_look_at": first})
     return (*revived, new_event(state.share_id, f"sent-{attempt}", sent))
@@ -228,8 +233,22 @@ def needs_marking(state: ShareState, url: str) -> bool:
     return True
 
 
+def _business_due(state: ShareState, sent_at: datetime, calendars: Calendars | None) -> dict[UUID, datetime] | None:
+    """The due times of the tasks on the business clock. A task counts wall time when its
+    owner has no calendar left, or when the calendar no longer holds its time within two
+    years: planning refuses both, so the calendars changed since."""
+    due = {}
+    for task in state.tasks:
+        calendar = None if calendars is None or task.clock != "business" else calendars.for_owner(task.owner)
+        if calendar is not None:
+            with suppress(BeyondHorizonError):
+                due[task.task_id] = add_business(calendar, sent_at, task.after_seconds)
+    return due or None
+
+
 def mark_sent(
-    state: ShareState, *, url: str, external_id: str | None, sent_at: datetime | None, now: datetime
+    state: ShareState, *, url: str, external_id: str | None, sent_at: datetime | None, now: datetime,
+    calendars: Calendars | None = None,
 ) -> tuple[NewEvent, ...]:
     """A person found the post (a share held for an unknown outcome, or one they posted by
     hand): record it sent at the post's time (``sent_at``, else when the last attempt
@@ -246,7 +265,7 @@ def mark_sent(
     after = fold((e.event for e in first), state)
     when = sent_at or state.attempt_started_at or now
     return (*first, *record_sent(after, attempt=max(state.attempts, 1), external_id=external_id or url, url=url,
-                                 sent_at=when, reconciled=True, now=now))
+                                 sent_at=when, reconciled=True, now=now, calendars=calendars))
 
 
 def duplicate_removed(state: ShareState, *, external_id: str, now: datetime) -> tuple[NewEvent, ...]:

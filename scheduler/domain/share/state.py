@@ -60,6 +60,7 @@ class TaskState:
     owner: str
     after_seconds: int
     due_at: datetime | None = None
+    clock: str = "wall"
     completed_at: datetime | None = None
     cancelled: bool = False
 
@@ -129,7 +130,10 @@ def evolve(state: ShareState, event: Event) -> ShareState:
                 outcome_unknown=state.outcome_unknown or state.status == "sending",
             )
         case ShareSent():
-            tasks = tuple(replace(t, due_at=event.sent_at + timedelta(seconds=t.after_seconds)) for t in state.tasks)
+            business = event.business_due_at or {}
+            tasks = tuple(
+                replace(t, due_at=business.get(t.task_id) or event.sent_at + timedelta(seconds=t.after_seconds))
+                for t in state.tasks)
             return replace(state, version=version, status="sent", sent=event, tasks=tasks, outcome_unknown=False,
                            next_attempt_at=None, last_error=None)
         case ShareFailed():
@@ -152,7 +156,7 @@ def _evolve_follow_through(state: ShareState, event: Event) -> ShareState:
     match event:
         case ResponseTasksRecorded():
             tasks = tuple(
-                TaskState(task_id=t.task_id, kind=t.kind, owner=t.owner, after_seconds=t.after_seconds)
+                TaskState(task_id=t.task_id, kind=t.kind, owner=t.owner, after_seconds=t.after_seconds, clock=t.clock)
                 for t in event.tasks
             )
             return replace(state, tasks_recorded=True, tasks=tasks)
