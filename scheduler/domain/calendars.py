@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from itertools import pairwise
@@ -229,14 +230,14 @@ def intervals_on(calendar: Calendar, day: date) -> list[tuple[datetime, datetime
     return result
 
 
-def _intervals_from(calendar: Calendar, moment: datetime) -> Iterator[tuple[datetime, datetime]]:
+def _intervals_from(calendar: Calendar, moment: datetime, days: int = MAX_DAYS) -> Iterator[tuple[datetime, datetime]]:
     day = moment.astimezone(calendar.zone).date() - timedelta(days=1)  # an interval may run past midnight UTC
-    for _ in range(MAX_DAYS):
+    for _ in range(days):
         for a, b in intervals_on(calendar, day):
             if b > moment:
                 yield max(a, moment), b
         day += timedelta(days=1)
-    raise BeyondHorizonError(f"the calendar has not that much business time in {MAX_DAYS} days")
+    raise BeyondHorizonError(f"the calendar has not that much business time in {days} days")
 
 
 def add_business(calendar: Calendar, start: datetime, seconds: int) -> datetime:
@@ -262,13 +263,17 @@ def business_seconds(calendar: Calendar, start: datetime, end: datetime) -> floa
     end = end.astimezone(UTC)
     if end <= cursor:
         return 0.0
-    for start_at, b in _intervals_from(calendar, cursor):
-        a = max(start_at, cursor)
-        if a >= end:
-            break
-        if b > a:
-            total += min(b, end) - a
-            cursor = max(cursor, b)
+    # Every day from the start's to the end's (and one either side): a span of any length
+    # is counted whole, the calendar sparse or not.
+    days = (end.astimezone(calendar.zone).date() - cursor.astimezone(calendar.zone).date()).days + 3
+    with suppress(BeyondHorizonError):
+        for start_at, b in _intervals_from(calendar, cursor, days):
+            a = max(start_at, cursor)
+            if a >= end:
+                break
+            if b > a:
+                total += min(b, end) - a
+                cursor = max(cursor, b)
     return total.total_seconds()
 
 
