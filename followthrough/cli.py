@@ -69,8 +69,22 @@ def run(args: argparse.Namespace) -> int:
     configure_logging(role=args.role, level=settings.log_level, fmt=settings.log_format, stream=stream)
     if args.role == "up":
         settings.home.mkdir(parents=True, exist_ok=True)
-    with connections.resolved(settings) as ready:
+    elif args.role not in SERVER_ROLES:
+        exit_on_signals()
+    with connections.resolved(settings, owner=args.role == "up") as ready:
         return int(command(Run(args=args, settings=ready)))
+
+
+def exit_on_signals() -> None:
+    """A command killed by its terminal closing (SIGHUP) or by SIGTERM exits as from
+    Ctrl-C: its ``finally`` blocks run, so it lets go of the embedded servers it holds."""
+    import signal
+
+    def leave(signum: int, _: object) -> None:
+        raise SystemExit(128 + signum)
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, leave)
 
 
 Add = Callable[[Any, str, str, str, str], argparse.ArgumentParser]
