@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import timedelta
@@ -69,22 +71,26 @@ def run(args: argparse.Namespace) -> int:
     configure_logging(role=args.role, level=settings.log_level, fmt=settings.log_format, stream=stream)
     if args.role == "up":
         settings.home.mkdir(parents=True, exist_ok=True)
-    elif args.role not in SERVER_ROLES:
-        exit_on_signals()
-    with connections.resolved(settings, owner=args.role == "up") as ready:
-        return int(command(Run(args=args, settings=ready)))
+    restore = exit_on_signals() if args.role not in SERVER_ROLES | {"up"} else {}
+    try:
+        with connections.resolved(settings, owner=args.role == "up") as ready:
+            return int(command(Run(args=args, settings=ready)))
+    finally:
+        for signum, handler in restore.items():  # run in a test's process: its own handlers come back
+            signal.signal(signum, handler)
 
 
-def exit_on_signals() -> None:
+def exit_on_signals() -> dict[signal.Signals, Any]:
     """A command killed by its terminal closing (SIGHUP) or by SIGTERM exits as from
-    Ctrl-C: its ``finally`` blocks run, so it lets go of the embedded servers it holds."""
-    import signal
+    Ctrl-C: its ``finally`` blocks run, so it lets go of the embedded servers it holds.
+    Returns the handlers it replaced (none off the main thread, where it cannot set any)."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
 
     def leave(signum: int, _: object) -> None:
         raise SystemExit(128 + signum)
 
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, leave)
+    return {signum: signal.signal(signum, leave) for signum in (signal.SIGTERM, signal.SIGHUP)}
 
 
 Add = Callable[[Any, str, str, str, str], argparse.ArgumentParser]
