@@ -95,6 +95,10 @@ class RescheduleIn(Body):
     scheduled_at: Moment
 
 
+class RetryIn(Body):
+    scheduled_at: Moment | None = Field(default=None, description="when to try again (default: now)")
+
+
 class MarkSentIn(Body):
     url: Url = Field(examples=["https://mastodon.social/@team/113456789012345678"])
     external_id: ExternalId | None = Field(default=None, description="the network's id of the post (default: the url)")
