@@ -37,7 +37,7 @@ async def plan_share(
     body: ShareIn,
     who: Writer,
     svc: ServicesDep,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)] = None,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)] = None,
 ) -> JSONResponse:
     raw = await request.json()
     command = PlanShare(
