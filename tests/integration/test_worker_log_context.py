@@ -14,10 +14,14 @@ from psycopg_pool import ConnectionPool
 from structlog.testing import capture_logs
 
 from events.store import EventStore
+from followthrough.settings import Settings
 from scheduler.services import accounts, workspaces
 from tests.support.fake_mastodon import FakeMastodon
+from tests.support.replies import account_on, sent_share
 from tests.support.shares import WS, Clock, plan, runtime, share_service
+from workers.channels.console import ConsolePublisher
 from workers.channels.mastodon import MastodonPublisher
+from workers.collection import collect_one
 from workers.execution import execute_share
 
 pytestmark = pytest.mark.integration
@@ -68,3 +72,20 @@ def test_a_failing_mastodon_shares_line_names_workspace_account_host_and_the_fix
     # And the publishing line before it names the same context
     [publishing] = [entry for entry in logs if entry["event"] == "share_publishing"]
     assert (publishing["account_name"], publishing["host"]) == ("launch-team", "127.0.0.1")
+
+
+def test_a_look_for_replies_names_the_shares_workspace_account_and_channel(
+    store: EventStore, pool: ConnectionPool[Any], settings: Settings
+) -> None:
+    # Given a sent console share
+    shares = share_service(pool, store)
+    rt = runtime(pool, store, ConsolePublisher(settings.console_dir.resolve()), clock=Clock())
+    account = account_on(pool, "console", {})
+    share_id = sent_share(rt, shares, account)
+    # When a worker looks for its replies
+    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+        collect_one(rt, share_id)
+    # Then the look's line says whose share it is
+    [look] = [line for line in logs if line["event"] in ("replies_collected", "replies_postponed")]
+    assert (look["workspace_id"], look["account_id"], look["account_name"], look["channel"]) == (
+        WS, str(account.id), account.name, "console")
