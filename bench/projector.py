@@ -43,11 +43,11 @@ import structlog
 from bench import dispatch
 from bench.eventlog import pool_of, server
 from bench.rebuild import load, scratch_database
-from events.monitoring import horizon
+from events.monitoring import FollowerLag, follower_lags, horizon
 from events.notifier import Notifier
 from events.pool import make_pool
 from events.projections.collector import few_collections
-from events.projections.rebuild import rebuild, status
+from events.projections.rebuild import rebuild
 from events.projections.runner import ProjectionRunner
 from events.projections.shares import SharesProjection
 from events.store import EventStore
@@ -155,19 +155,22 @@ def _wait_up(roles: dispatch.Roles, log_path: Path, workers: int) -> None:
         time.sleep(0.2)
 
 
+def _shares_lag(conn: psycopg.Connection[Any]) -> FollowerLag:
+    return next(lag for lag in follower_lags(conn, ["shares"]) if lag.name == "shares")
+
+
 def _sample_lag(url: str, *, timeout: float) -> tuple[list[float], list[float], int]:
     """The shares projection's lag every 100 ms (as ``projections status`` computes it)
     until nothing is left to publish and the projection has applied every event; returns
     the samples, the horizon's hold at each, and the events it applied meanwhile."""
-    projection = SharesProjection()
     lags: list[float] = []
     held: list[float] = []
     with psycopg.connect(url, autocommit=True) as conn:
-        [first] = status(conn, [projection])
+        first = _shares_lag(conn)
         deadline = time.monotonic() + timeout
         next_at = time.monotonic()
         while True:
-            [now] = status(conn, [projection])
+            now = _shares_lag(conn)
             lags.append(now.lag_seconds)
             # How long committed events have waited behind the log's horizon (a running
             # transaction anywhere on the server): lag no projector can win back.

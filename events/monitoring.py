@@ -1,7 +1,16 @@
-"""Figures for operators and metrics: the horizon and each follower's lag."""
+"""Figures for operators and metrics: the horizon and each follower's lag.
+
+A follower's lag is the age of the oldest event after its checkpoint, committed and not
+yet applied (visible or still behind the horizon): 0 when caught up. Every projection
+moves its checkpoint over the events it does not use, so an idle one is at 0. One
+function (``follower_lags``) gives `/metrics`, `projections status` and the Health page
+the same list: every live projection, even before its first checkpoint (`log status`: the
+followers that have run).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -11,6 +20,10 @@ from events import sqlfiles
 
 Q = sqlfiles.load("events.sql", "store.sql")
 RUNNER = sqlfiles.load("events.projections.sql", "runner.sql")
+
+# The projections the projector runs (``followthrough.projectors``; a unit test holds the
+# two lists equal), listed before their first checkpoint too.
+LIVE_PROJECTIONS: tuple[str, ...] = ("shares", "webhooks")
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,8 +45,11 @@ class FollowerLag:
     name: str
     checkpoint: str
     events_applied: int
+    events_behind: int
+    """Events after its checkpoint (committed, whether the horizon has passed them or not)."""
     lag_seconds: float
     """Age of the oldest event this follower has not applied yet (0 when caught up)."""
+    updated_at: str | None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -51,19 +67,20 @@ def horizon(conn: psycopg.Connection[Any]) -> Horizon:
     )
 
 
-def follower_lags(conn: psycopg.Connection[Any]) -> list[FollowerLag]:
-    lags = []
-    for name, epoch, tx_id, position, applied, _updated in conn.execute(RUNNER["lags"]).fetchall():
-        first = conn.execute(Q["first_after"], {"epoch": epoch, "tx_id": tx_id, "position": position}).fetchone()
-        lags.append(
-            FollowerLag(
-                name=name,
-                checkpoint=f"{epoch}/{tx_id}/{position}",
-                events_applied=int(applied),
-                lag_seconds=0.0 if first is None else max(0.0, float(first[0])),
-            )
+def follower_lags(conn: psycopg.Connection[Any], names: Iterable[str] = LIVE_PROJECTIONS) -> list[FollowerLag]:
+    """Every follower with a checkpoint, and each of ``names`` even without one, by name."""
+    rows = conn.execute(RUNNER["lags_behind"], {"names": list(names)}).fetchall()
+    return [
+        FollowerLag(
+            name=name,
+            checkpoint=f"{epoch}/{tx_id}/{position}",
+            events_applied=int(applied),
+            events_behind=int(behind),
+            lag_seconds=max(0.0, float(age or 0.0)),
+            updated_at=None if updated is None else updated.isoformat(),
         )
-    return lags
+        for name, epoch, tx_id, position, applied, updated, behind, age in rows
+    ]
 
 
 def bump_epoch(conn: psycopg.Connection[Any], reason: str) -> int:

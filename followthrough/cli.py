@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scheduler.errors import SchedulerError
+from scheduler.errors import ConfigurationError, SchedulerError
 
 if TYPE_CHECKING:
     from followthrough.run import Run
@@ -69,8 +71,39 @@ def run(args: argparse.Namespace) -> int:
     configure_logging(role=args.role, level=settings.log_level, fmt=settings.log_format, stream=stream)
     if args.role == "up":
         settings.home.mkdir(parents=True, exist_ok=True)
-    with connections.resolved(settings) as ready:
-        return int(command(Run(args=args, settings=ready)))
+    restore = exit_on_signals() if args.role not in SERVER_ROLES | {"up"} else {}
+    if args.role == "cli":
+        require_home(settings)
+    try:
+        # An operator's command needs no broker: it never starts an embedded Redis.
+        with connections.resolved(settings, owner=args.role == "up", need_broker=args.role != "cli") as ready:
+            return int(command(Run(args=args, settings=ready)))
+    finally:
+        for signum, handler in restore.items():  # run in a test's process: its own handlers come back
+            signal.signal(signum, handler)
+
+
+def require_home(settings: Settings) -> None:
+    """An operator's command on the embedded servers uses an existing home, never makes one:
+    run in another folder, it says how to point at the right one instead."""
+    if settings.database_url is not None or (settings.home / "postgres" / "PG_VERSION").exists():
+        return
+    shown = settings.home if settings.home.is_absolute() else f"./{settings.home}"
+    raise ConfigurationError(f"no Followthrough home in {shown}: pass --home or set FOLLOWTHROUGH_HOME "
+                             "(or DATABASE_URL for a server of your own)")
+
+
+def exit_on_signals() -> dict[signal.Signals, Any]:
+    """A command killed by its terminal closing (SIGHUP) or by SIGTERM exits as from
+    Ctrl-C: its ``finally`` blocks run, so it lets go of the embedded servers it holds.
+    Returns the handlers it replaced (none off the main thread, where it cannot set any)."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def leave(signum: int, _: object) -> None:
+        raise SystemExit(128 + signum)
+
+    return {signum: signal.signal(signum, leave) for signum in (signal.SIGTERM, signal.SIGHUP)}
 
 
 Add = Callable[[Any, str, str, str, str], argparse.ArgumentParser]
@@ -230,6 +263,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        import psycopg  # loaded already by any command that got this far
+
+        if isinstance(exc, psycopg.errors.UndefinedTable):  # a database never migrated: say so, no traceback
+            print(f"followthrough: the database has no Followthrough schema ({str(exc).splitlines()[0]}): "
+                  "run `followthrough migrate`, or pass --home for the right home", file=sys.stderr)
+            return 2
+        raise
 
 
 if __name__ == "__main__":

@@ -30,16 +30,17 @@ LEASE_MARGIN = 5.0
 
 
 @contextmanager
-def resolved(settings: Settings) -> Iterator[Settings]:
+def resolved(settings: Settings, *, owner: bool = False, need_broker: bool = True) -> Iterator[Settings]:
     """Settings with both URLs set: the given ones, or embedded servers under ``home``
-    (started here if none is running, and then stopped when this process is done)."""
-    need_db, need_broker = settings.database_url is None, settings.broker_url is None
+    (started here if none is running, and then stopped when this process is done, unless
+    another still holds them; ``owner`` (`up`) stops them whoever holds them)."""
+    need_db, need_broker = settings.database_url is None, need_broker and settings.broker_url is None
     if not (need_db or need_broker):
         yield settings
         return
     from followthrough.local import embedded  # the embedded servers' packages load only where they run
 
-    servers = embedded.start(settings.home, need_database=need_db, need_broker=need_broker)
+    servers = embedded.start(settings.home, need_database=need_db, need_broker=need_broker, owner=owner)
     try:
         yield settings.model_copy(
             update={

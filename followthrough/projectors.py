@@ -11,6 +11,11 @@ from followthrough.connections import connect_kwargs, database_url
 from followthrough.settings import Settings
 
 
+def live_projections() -> tuple[SharesProjection, WebhooksProjection]:
+    """The projections the projector runs (``events.monitoring.LIVE_PROJECTIONS`` names them)."""
+    return SharesProjection(), WebhooksProjection()
+
+
 def projection_runners(settings: Settings, store: EventStore) -> list[ProjectionRunner]:
     return [
         ProjectionRunner(
@@ -21,5 +26,5 @@ def projection_runners(settings: Settings, store: EventStore) -> list[Projection
             batch_size=settings.projector_batch,
             poll_seconds=settings.projector_poll_seconds,
         )
-        for projection in (SharesProjection(), WebhooksProjection())
+        for projection in live_projections()
     ]

@@ -146,19 +146,39 @@ def up(run: Run) -> int:
         supervisor.add(f"worker-{i + 1}", [*me, "worker", "--processes", "1"])
     # From here every process the roles start stays ours: an orphan comes back to `up`.
     lineage = Lineage.claim()
+    base = f"http://{settings.api_host}:{settings.api_port}"
     try:
         supervisor.start_all()
-        banner(f"http://{settings.api_host}:{settings.api_port}", token, settings)
+        announced = False
         while not stop.is_set():
             supervisor.poll()
             lineage.reap(owned=supervisor.pids())
-            stop.wait(0.5)
+            if not announced and api_ready(settings):
+                banner(base, token, settings)  # only once the API answers: every curl line works
+                announced = True
+            stop.wait(0.25 if not announced else 0.5)
     finally:
         print("\nstopping Followthrough...", file=sys.stderr)
         supervisor.stop_all()
         lineage.sweep()
     print("stopped.", file=sys.stderr)
     return 0
+
+
+def api_ready(settings: Settings) -> bool:
+    """Whether the API answers ``/readyz`` with 200 (its database and broker reachable)."""
+    import urllib.error
+    import urllib.request
+
+    host = "127.0.0.1" if settings.api_host in ("0.0.0.0", "::", "") else settings.api_host  # noqa: S104
+    if ":" in host:
+        host = f"[{host}]"
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through an HTTP proxy
+    try:
+        with direct.open(f"http://{host}:{settings.api_port}/readyz", timeout=1) as answer:
+            return int(answer.status) == 200
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
 
 
 def default_token(conn: psycopg.Connection[Any], home: Path) -> str:

@@ -1,6 +1,6 @@
 """Stop signals, handled one way for every long-running command.
 
-SIGTERM and SIGINT set ``stop``: a role finishes its step and lets go (the follower
+SIGTERM, SIGINT and SIGHUP (the terminal closed) set ``stop``: a role finishes its step and lets go (the follower
 loop's sleeps are sliced short for this).
 """
 
@@ -16,7 +16,7 @@ log = structlog.get_logger("followthrough")
 
 
 def stop_on_signals(stop: threading.Event) -> None:
-    """On SIGTERM or SIGINT set ``stop``."""
+    """On SIGTERM, SIGINT or SIGHUP set ``stop``."""
 
     def handler(signum: int, _: Any) -> None:
         log.info("stop_requested", signal=signal.Signals(signum).name)
@@ -24,3 +24,4 @@ def stop_on_signals(stop: threading.Event) -> None:
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGHUP, handler)

@@ -17,11 +17,10 @@ from rich.table import Table
 from events import monitoring
 from events.follow import tail
 from events.projections.rebuild import Rebuildable, RebuildBusyError, RebuildWorkerError, default_workers, rebuild
-from events.projections.rebuild import status as projection_status
 from events.records import Checkpoint, RecordedEvent
 from events.store import EventStore
 from followthrough import connections
-from followthrough.projectors import projection_runners
+from followthrough.projectors import live_projections, projection_runners
 from followthrough.run import Run
 from followthrough.settings import Settings
 from scheduler.services import audit as audit_service
@@ -127,7 +126,7 @@ def _tail_line(recorded: RecordedEvent, *, use_json: bool) -> str:
 def log_status(run: Run) -> int:
     with connections.connect(run.settings) as conn:
         horizon = monitoring.horizon(conn)
-        lags = monitoring.follower_lags(conn)
+        lags = monitoring.follower_lags(conn, names=())  # the followers that have run
     if _wants_json(run.args.format):
         print(orjson.dumps({"horizon": horizon.as_dict(), "followers": [lag.as_dict() for lag in lags]}).decode())
         return 0
@@ -225,10 +224,12 @@ def projections_rebuild(run: Run) -> int:
 
 
 def projections_status(run: Run) -> int:
+    """Every projection (each one the projector runs, and any other checkpoint in the
+    database), as `/metrics` and the Health page list them."""
     settings = run.settings
-    store, _ = connections.build_store(settings, "projections-status", pool_size=1)
+    names = [projection.name for projection in live_projections()]
     with connections.connect(settings) as conn:
-        found = projection_status(conn, _projections(store, settings).values())
+        found = monitoring.follower_lags(conn, names)
     if _wants_json(run.args.format):
         print(orjson.dumps({"projections": [p.as_dict() for p in found]}).decode())
         return 0

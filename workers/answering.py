@@ -30,6 +30,7 @@ from workers.channels import (
     TransientChannelError,
 )
 from workers.collection import share_post
+from workers.context import share_context
 from workers.delivery import Delivery
 from workers.lease import LeaseKeeper
 from workers.runtime import Runtime
@@ -76,7 +77,8 @@ def _call(rt: Runtime, d: Delivery, state: ShareState, call: AnswerCall, claimed
                     requested_at=reply.answer_requested_at or rt.clock(),
                     before_write=LeaseKeeper(rt.pool, "answer", d.share_id, call.attempt,
                                              budget_seconds=rt.config.call_budget_seconds, claimed_at=claimed_at))
-    with structlog.contextvars.bound_contextvars(reply_id=reply.reply_id, attempt=call.attempt):
+    context = share_context(d.workspace_id, state, answer.post.account_config)
+    with structlog.contextvars.bound_contextvars(reply_id=reply.reply_id, attempt=call.attempt, **context):
         try:
             channel = rt.publishers.for_channel(state.planned.channel)
             if not isinstance(channel, ThreadReader):
@@ -129,7 +131,7 @@ def _failed(rt: Runtime, d: Delivery, state: ShareState, call: AnswerCall,
         log.warning("answer_retry_scheduled", reason=exc.reason, next_attempt_at=next_at.isoformat(),
                     outcome_unknown=unknown)
         return "answer_retry_scheduled"
-    log.error("answer_failed", reason=exc.reason, retryable=transient)
+    log.error("answer_failed", reason=exc.reason, retryable=transient, **({"hint": exc.hint} if exc.hint else {}))
     return "answer_failed"
 
 

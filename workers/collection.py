@@ -24,6 +24,7 @@ from scheduler.domain.share import ShareState, ThreadPost
 from scheduler.errors import InvalidInputError
 from scheduler.services.answer_queue import postpone_look, take_look_budget
 from workers.channels import ChannelError, SharePost, ThreadReader, TransientChannelError
+from workers.context import share_context
 from workers.delivery import Delivery
 from workers.runtime import Runtime
 
@@ -51,18 +52,24 @@ def collect_one(rt: Runtime, share_id: UUID, *, message_id: str | None = None) -
     with rt.pool.connection() as conn:
         d = Delivery(rt, conn, share_id, message_id)
         state, _ = d.load()
-        if state.planned is None or state.sent is None or state.status != "sent":
-            log.info("replies_skipped", reason=f"share is {state.status if state.planned else 'unknown'}")
-            return "replies_skipped"
-        now = rt.clock()
-        post = share_post(d, state)
-        if not _within_budget(d, state, post, now):
-            return "replies_postponed"
-        posts, error, retry_after = _read(rt, state, post)
-        _, written = d.change(
-            lambda s: lifecycle.record_look(s, posts, now=now, error=error, retry_after=retry_after),
-            state=state,
-        )
+        config = rt.accounts.get(conn, state.planned.account_id) if state.planned is not None else None
+        with structlog.contextvars.bound_contextvars(**share_context(d.workspace_id, state, config)):
+            return _look(rt, d, state)
+
+
+def _look(rt: Runtime, d: Delivery, state: ShareState) -> str:
+    if state.planned is None or state.sent is None or state.status != "sent":
+        log.info("replies_skipped", reason=f"share is {state.status if state.planned else 'unknown'}")
+        return "replies_skipped"
+    now = rt.clock()
+    post = share_post(d, state)
+    if not _within_budget(d, state, post, now):
+        return "replies_postponed"
+    posts, error, retry_after = _read(rt, state, post)
+    _, written = d.change(
+        lambda s: lifecycle.record_look(s, posts, now=now, error=error, retry_after=retry_after),
+        state=state,
+    )
     looked = next((e.event for e in written if isinstance(e.event, RepliesLooked)), None)
     if looked is None:
         log.info("replies_skipped", reason="the share is no longer sent")

@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import orjson
@@ -121,7 +122,8 @@ class WebhookDeliverer:
         started = time.monotonic()
         status, error = self._post(item, now)
         duration_ms = int((time.monotonic() - started) * 1000)
-        fields = {"endpoint_id": str(item.endpoint_id), "webhook_id": message_id(item.id),
+        fields = {"endpoint_id": str(item.endpoint_id), "host": urlsplit(item.url).hostname,
+                  "webhook_id": message_id(item.id),
                   "event_id": item.event_key, "event_type": item.event_type, "workspace_id": item.workspace_id,
                   "attempt": item.attempt, "status": status, "duration_ms": duration_ms}
         with self.pool.connection() as conn:
@@ -136,8 +138,9 @@ class WebhookDeliverer:
                     retry_at=None if failure.retry_at is None else failure.retry_at.isoformat(),
                     gave_up=failure.retry_at is None)
         if failure.disabled_reason is not None:
-            log.warning("webhook_endpoint_disabled", endpoint_id=str(item.endpoint_id),
-                        workspace_id=item.workspace_id, reason=failure.disabled_reason)
+            log.warning("webhook_endpoint_disabled", endpoint_id=str(item.endpoint_id), host=fields["host"],
+                        workspace_id=item.workspace_id, reason=failure.disabled_reason,
+                        hint=f"once the receiver answers again: POST /v1/webhooks/{item.endpoint_id}/enable")
         return False
 
     def _post(self, item: Claimed, now: datetime) -> tuple[int | None, str | None]:

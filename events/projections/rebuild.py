@@ -38,12 +38,13 @@ from events.projections.partitions import (
     fold_windows,
 )
 from events.projections.protocols import Rebuildable, Rebuilder
+from events.projections.runner import passed_over
 from events.records import Checkpoint
 from events.store import EventStore, Partition
 
 __all__ = [
     "RebuildBusyError", "RebuildWorkerError", "Rebuildable", "Rebuilder", "SwapLockError", "default_workers",
-    "rebuild", "status",
+    "rebuild",
 ]
 
 Q = sqlfiles.load("events.projections.sql", "rebuild.sql")
@@ -228,9 +229,12 @@ def _swap(
     conn.execute(RUNNER["ensure_checkpoint"], {"name": name})
     with conn.transaction():
         conn.execute(RUNNER["lock_checkpoint"], {"name": name})
+        head = passed_over(conn, after)  # as the live runner does: past the events it does not use
         while batch := store.read_batch(after, limit=5000, types=projection.types, conn=conn):
             builder.apply(batch)
             after, applied = batch[-1].checkpoint, applied + len(batch)
+        if head is not None:
+            after = max(after, head)
         builder.flush()
         _lock_for_swap(conn, list(names))
         for table, fresh in names.items():
@@ -346,34 +350,3 @@ def _fetch_one(conn: psycopg.Connection[Any], query: Any, params: dict[str, Any]
 def _fetch_bool(conn: psycopg.Connection[Any], query: Any, params: dict[str, Any]) -> bool:
     row = conn.execute(query, params).fetchone()
     return bool(row and row[0])
-
-
-@dataclass(frozen=True, slots=True)
-class ProjectionStatus:
-    name: str
-    checkpoint: str
-    events_applied: int
-    events_behind: int
-    lag_seconds: float
-    """Age of the oldest event it has not applied yet (0 when caught up)."""
-    updated_at: str | None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {field: getattr(self, field) for field in self.__slots__}
-
-
-def status(conn: psycopg.Connection[Any], projections: Iterable[Rebuildable]) -> list[ProjectionStatus]:
-    """Each projection's checkpoint and how far behind the log it is."""
-    rows = {name: rest for name, *rest in conn.execute(RUNNER["lags"])}
-    found = []
-    for projection in projections:
-        epoch, tx_id, position, applied, updated = rows.get(projection.name, (0, "0", 0, 0, None))
-        types = None if projection.types is None else sorted(projection.types)
-        behind, age = conn.execute(Q["lag"], {"epoch": epoch, "tx_id": tx_id, "position": position,
-                                             "types": types}).fetchone() or (0, None)
-        found.append(ProjectionStatus(
-            name=projection.name, checkpoint=f"{epoch}/{tx_id}/{position}", events_applied=int(applied),
-            events_behind=int(behind), lag_seconds=max(0.0, float(age or 0.0)),
-            updated_at=None if updated is None else updated.isoformat(),
-        ))
-    return found

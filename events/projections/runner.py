@@ -1,7 +1,10 @@
 """The projection runner: read a batch after the checkpoint (gap-safe), apply it and
 store the new checkpoint in the same transaction (exactly-once effect), and wait on
-LISTEN when caught up. One runner holds each projection (a session advisory lock, taken
-by the follower loop, ``events.follower``); another replica waits as a standby.
+LISTEN when caught up. A projection that reads only some event types still moves its
+checkpoint over the others once it has applied every one of its own up to them
+(``passed_over``), so an idle projection is never behind. One runner holds each
+projection (a session advisory lock, taken by the follower loop, ``events.follower``);
+another replica waits as a standby.
 """
 
 from __future__ import annotations
@@ -38,6 +41,15 @@ class Remembering(Protocol):
     tells it to ``forget`` whenever its tables may have changed since its last batch."""
 
     def forget(self) -> None: ...
+
+
+def passed_over(conn: psycopg.Connection[Any], after: Checkpoint) -> Checkpoint | None:
+    """The last event of the whole log below the horizon, if it is after ``after`` (else
+    None). Read before a typed batch in the same transaction, every event up to it is
+    visible to that batch: a batch that is not full holds all of its types up to it."""
+    row = conn.execute(Q["visible_head"], {"epoch": after.epoch, "tx_id": str(after.tx_id),
+                                           "position": after.position}).fetchone()
+    return None if row is None else Checkpoint(int(row[0]), int(row[1]), int(row[2]))
 
 
 class ProjectionRunner:
@@ -92,12 +104,19 @@ class ProjectionRunner:
             after = self._locked_checkpoint(conn)
             if after != committed and isinstance(self.projection, Remembering):
                 self.projection.forget()
+            # Taken before the batch: every event up to it is visible to the read below.
+            head = None if self.projection.types is None else passed_over(conn, after)
             events = self.store.read_batch(after, limit=self.batch_size, types=self.projection.types, conn=conn)
-            if not events:
+            if events:
+                self.projection.apply(conn, events)
+                last = events[-1].checkpoint
+                if head is not None and len(events) < self.batch_size:
+                    last = max(last, head)  # every one of its types up to ``head`` is in this batch
+            elif head is not None:
+                last = head
+            else:
                 self._committed = after
                 return 0
-            self.projection.apply(conn, events)
-            last = events[-1].checkpoint
             conn.execute(
                 Q["save_checkpoint"],
                 {
@@ -112,6 +131,7 @@ class ProjectionRunner:
         return len(events)
 
     def catch_up(self) -> int:
+        """Apply batches until caught up; returns how many events it applied."""
         total = 0
         while (n := self.step()) > 0:
             total += n

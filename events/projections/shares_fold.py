@@ -262,8 +262,9 @@ def _share_event(share: Row, event: object) -> None:
     match event:
         case ShareRescheduled():
             share["scheduled_at"] = event.scheduled_at
-            if share["status"] == "held":
+            if share["status"] in ("held", "failed", "abandoned"):  # planned again (a retry by hand)
                 share["status"] = "planned"
+                share["next_attempt_at"] = None
         case ShareCancelled():
             _settle(share, "cancelled", None)
         case ShareHeld():

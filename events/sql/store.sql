@@ -93,14 +93,6 @@ SELECT horizon.epoch,
          WHERE events.epoch = horizon.epoch AND tx_id >= horizon.xmin)
 FROM horizon
 
--- name: first_after
--- The oldest event a follower at this checkpoint has not applied yet, visible or not.
-SELECT extract(epoch FROM now() - recorded_at), position
-FROM events
-WHERE (epoch, tx_id, position) > (%(epoch)s, %(tx_id)s::text::xid8, %(position)s)
-ORDER BY epoch, tx_id, position
-LIMIT 1
-
 -- name: bump_epoch
 UPDATE log_epoch SET epoch = epoch + 1, bumped_at = now(), reason = %(reason)s
 RETURNING epoch

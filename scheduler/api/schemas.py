@@ -100,6 +100,10 @@ class RescheduleIn(Body):
     scheduled_at: Moment
 
 
+class RetryIn(Body):
+    scheduled_at: Moment | None = Field(default=None, description="when to try again (default: now)")
+
+
 class MarkSentIn(Body):
     url: PostUrl = Field(examples=["https://mastodon.social/@team/113456789012345678"],
                          description="the post's address (Bluesky: its bsky.app address or its at:// uri); "

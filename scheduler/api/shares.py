@@ -1,4 +1,4 @@
-"""/v1/shares: plan a share, read it and its events, list them, reschedule, cancel, mark sent."""
+"""/v1/shares: plan a share, read it and its events, list them, reschedule, retry, cancel, mark sent."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from events.projections import reports
 from scheduler.api.accounts import steps
 from scheduler.api.deps import Reader, ServicesDep, Writer
-from scheduler.api.schemas import CancelIn, MarkSentIn, RescheduleIn, ShareIn
+from scheduler.api.schemas import CancelIn, MarkSentIn, RescheduleIn, RetryIn, ShareIn
 from scheduler.api.views import event_view, share_view
 from scheduler.services.shares import Planned, PlanShare
 
@@ -37,7 +37,7 @@ async def plan_share(
     body: ShareIn,
     who: Writer,
     svc: ServicesDep,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)] = None,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)] = None,
 ) -> JSONResponse:
     raw = await request.json()
     command = PlanShare(
@@ -85,6 +85,15 @@ def reschedule_share(share_id: UUID, body: RescheduleIn, who: Writer, svc: Servi
     state, history = svc.shares.reschedule(who.workspace_id, share_id, body.scheduled_at,
                                            actor=f"token:{who.token_id}")
     return share_view(state, history, svc.shares.clock(), at_risk=svc.config.sla_at_risk)
+
+
+@router.post("/shares/{share_id}/retry", operation_id="retry_share")
+def retry_share(share_id: UUID, who: Writer, svc: ServicesDep, body: RetryIn | None = None) -> dict[str, Any]:
+    """Plan a failed or abandoned share again, for ``scheduled_at`` (default now), through the
+    same exactly-once path: an earlier attempt whose outcome is unknown is looked up first."""
+    state, history = svc.shares.retry(who.workspace_id, share_id, body.scheduled_at if body else None,
+                                      actor=f"token:{who.token_id}")
+    return share_view(state, history, svc.shares.clock())
 
 
 @router.post("/shares/{share_id}/mark-sent", operation_id="mark_share_sent")

@@ -147,7 +147,7 @@ def _apply(share: ShareTally, type_name: str, data: dict[str, Any]) -> None:
         share.planned, share.account_id, share.scheduled_at = True, data["account_id"], _at(data["scheduled_at"])
     elif type_name == "ShareRescheduled":
         share.scheduled_at = _at(data["scheduled_at"])
-        if share.status == "held":
+        if share.status in ("held", "failed", "abandoned"):  # planned again (a retry by hand)
             share.status = "planned"
     elif type_name in STATUS_OF:
         share.status = STATUS_OF[type_name]

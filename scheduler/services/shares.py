@@ -8,7 +8,7 @@ commit. Results are domain values; the API renders them and chooses status codes
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -51,6 +51,8 @@ _EVENT_LOG_NAMES = {
     "ResponseTasksCancelled": "response_tasks_cancelled",
     "ResponseTaskCompleted": "response_task_completed",
 }
+_RETRY_LOG_NAMES = {**_EVENT_LOG_NAMES, "ShareRescheduled": "share_retried",
+                    "ResponseTasksRecorded": "response_tasks_revived"}
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
@@ -234,6 +236,16 @@ class ShareService:
             workspace_id, share_id, actor, lambda s: lifecycle.reschedule(s, scheduled_at=scheduled_at.astimezone(UTC))
         )
 
+    def retry(
+        self, workspace_id: str, share_id: UUID, scheduled_at: datetime | None, *, actor: str
+    ) -> tuple[ShareState, list[RecordedEvent]]:
+        """A failed or abandoned share planned again, for ``scheduled_at`` (default now)."""
+        now = self.clock()
+        when = now if scheduled_at is None else scheduled_at
+        self._check_when(when, now)
+        return self._change(workspace_id, share_id, actor,
+                            lambda s: lifecycle.retry(s, scheduled_at=when.astimezone(UTC)), names=_RETRY_LOG_NAMES)
+
     def cancel(
         self, workspace_id: str, share_id: UUID, *, reason: str, actor: str
     ) -> tuple[ShareState, list[RecordedEvent]]:
@@ -283,6 +295,7 @@ class ShareService:
         share_id: UUID,
         actor: str,
         decide: Callable[[ShareState], Sequence[NewEvent]],
+        names: Mapping[str, str] = _EVENT_LOG_NAMES,
     ) -> tuple[ShareState, list[RecordedEvent]]:
         state, _ = self.load(workspace_id, share_id)  # 404 for another workspace's share
         with self.pool.connection() as conn:
@@ -290,7 +303,7 @@ class ShareService:
                                              state=state)
         for e in written:
             log.info(
-                _EVENT_LOG_NAMES.get(e.event.type_name, e.event.type_name),
+                names.get(e.event.type_name, e.event.type_name),
                 share_id=str(share_id),
                 workspace_id=workspace_id,
                 actor=actor,

@@ -15,8 +15,10 @@ from tests.support.system import wait_until
 def status(env: dict[str, str]) -> dict[str, Any]:
     done = cli("projections", "status", "--format", "json", env=env)
     assert done.returncode == 0, done.stderr
-    [shares] = orjson.loads(done.stdout)["projections"]
-    return dict(shares)
+    found = {p["name"]: p for p in orjson.loads(done.stdout)["projections"]}
+    # Every projection the projector runs is listed, the webhooks one included
+    assert set(found) == {"shares", "webhooks"}
+    return dict(found["shares"])
 
 
 def test_an_operator_sees_a_projection_behind_rebuilds_it_and_sees_it_caught_up(

@@ -156,6 +156,15 @@ def test_an_idempotency_key_returns_the_first_answer_and_refuses_a_different_bod
     assert event_count(database_url) == 1
 
 
+def test_an_empty_idempotency_key_is_refused_naming_the_header_and_nothing_is_written(
+    client: httpx.Client, auth: dict[str, str], account: dict[str, Any], database_url: str
+) -> None:
+    body = {"account_id": account["id"], "text": "keyless", "response_plan": PLAN}
+    refused = client.post("/v1/shares", headers={**auth, "Idempotency-Key": ""}, json=body)
+    assert_problem(refused, 422, "Idempotency-Key")
+    assert event_count(database_url) == 0
+
+
 def test_a_repeat_gets_the_first_answer_whole_even_after_the_share_changed_and_from_old_records(
     client: httpx.Client, auth: dict[str, str], account: dict[str, Any], database_url: str
 ) -> None:

@@ -177,3 +177,4 @@ def test_every_answer_carries_security_headers_and_no_server_banner(
     assert "cdn" not in docs.text.lower()
     assert client.get("/static/docs/swagger-ui-bundle.js").status_code == 200
     assert client.get("/static/docs/redoc.standalone.js").status_code == 200
+

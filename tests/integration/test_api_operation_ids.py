@@ -18,6 +18,7 @@ OPERATION_IDS = {
     ("get", "/v1/shares/{share_id}"): "get_share",
     ("get", "/v1/shares/{share_id}/events"): "list_share_events",
     ("post", "/v1/shares/{share_id}/reschedule"): "reschedule_share",
+    ("post", "/v1/shares/{share_id}/retry"): "retry_share",
     ("post", "/v1/shares/{share_id}/mark-sent"): "mark_share_sent",
     ("post", "/v1/shares/{share_id}/cancel"): "cancel_share",
     ("get", "/v1/response-tasks"): "list_tasks",

@@ -110,6 +110,8 @@ def test_a_receiver_that_fails_twice_then_succeeds_gets_the_event_exactly_once_m
     assert [(e["attempt"], e["status"]) for e in failed] == [(1, 500), (2, 500)]
     assert [(e["attempt"], e["status"], e["endpoint_id"]) for e in delivered] == [(3, 204, endpoint["id"])]
     assert delivered[0]["event_id"] == delivery["event_id"]
+    # And each line names the endpoint and the receiver's host
+    assert {(e["endpoint_id"], e["host"]) for e in failed + delivered} == {(endpoint["id"], "127.0.0.1")}
     assert endpoint["secret"] not in repr(logs)
     assert endpoint["secret"].removeprefix("whsec_") not in repr(logs)
 

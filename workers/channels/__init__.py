@@ -72,10 +72,12 @@ class LeaseLost(Exception):
 
 
 class ChannelError(Exception):
-    """Base class of a publisher's failures; ``reason`` is safe to record and show."""
+    """Base class of a publisher's failures; ``reason`` is safe to record and show; ``hint``,
+    where the product knows the fix, says what an operator does about it (logged as ``hint``)."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, hint: str | None = None) -> None:
         self.reason = reason
+        self.hint = hint
         super().__init__(reason)
 
 

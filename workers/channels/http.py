@@ -44,12 +44,15 @@ def secret_from_env(
     env_name = config.get(key)
     if not isinstance(env_name, str) or not env_name:
         raise PermanentChannelError(
-            f"{network} account config needs {key}: the name of the environment variable that holds {what}"
+            f"{network} account config needs {key}: the name of the environment variable that holds {what}",
+            hint=f"account {account!r} needs {key} in its config (the variable's name, not the secret)",
         )
     secret = env.get(env_name, "").strip()
     if not secret:
         raise PermanentChannelError(
-            f"environment variable {env_name} ({key} of {network} account {account!r}) is not set or empty"
+            f"environment variable {env_name} ({key} of {network} account {account!r}) is not set or empty",
+            hint=f"set {env_name} to {what} in the workers' environment and restart them, then retry the share "
+                 "(POST /v1/shares/{id}/retry)",
         )
     return secret
 
@@ -115,7 +118,9 @@ class ChannelHttp:
             return TransientChannelError(reason, retry_after=retry_after(response.headers), outcome_unknown=may_publish)
         if status in (401, 403) or (status == 400 and _CREDENTIALS.search(detail)):
             scopes = " and its scopes" if status == 403 else ""
-            return PermanentChannelError(f"{reason} ({self.check_secret()}{scopes})")
+            return PermanentChannelError(f"{reason} ({self.check_secret()}{scopes})",
+                                         hint=f"{self.network} refused the account's token: {self.check_secret()}"
+                                              f"{scopes}, then retry the share (POST /v1/shares/{{id}}/retry)")
         return PermanentChannelError(reason)
 
     def check_secret(self) -> str:

@@ -52,14 +52,6 @@ FROM pg_class c, aclexplode(c.relacl) a
 LEFT JOIN pg_roles r ON r.oid = a.grantee
 WHERE c.oid = %(table)s::regclass
 
--- name: lag
--- Events of the projection's types after its checkpoint (committed, whether the
--- horizon has passed them yet or not), and the age of the oldest of them.
-SELECT count(*), extract(epoch FROM now() - min(recorded_at))
-FROM events
-WHERE (epoch, tx_id, position) > (%(epoch)s, %(tx_id)s::text::xid8, %(position)s)
-  AND (%(types)s::text[] IS NULL OR type = ANY(%(types)s::text[]))
-
 -- name: set_lock_timeout
 -- For the rest of the transaction (or savepoint); returns the setting it replaces.
 SELECT current_setting('lock_timeout'), set_config('lock_timeout', %(timeout)s, true)

@@ -33,3 +33,37 @@ SELECT EXISTS (
     WHERE (epoch, tx_id, position) > (%(epoch)s, %(tx_id)s::text::xid8, %(position)s)
       AND (%(types)s::text[] IS NULL OR type = ANY(%(types)s::text[]))
 )
+
+-- name: visible_head
+-- The last event of the whole log below the horizon, if it is after this checkpoint:
+-- a projection that reads only some types passes over the rest up to here, so its
+-- checkpoint (and its lag) follows the log on a quiet system too.
+WITH horizon AS (
+    SELECT (SELECT epoch FROM log_epoch) AS epoch,
+           pg_snapshot_xmin(pg_current_snapshot()) AS xmin
+)
+SELECT events.epoch, events.tx_id::text, events.position
+FROM events, horizon
+WHERE (events.epoch, tx_id) < (horizon.epoch, horizon.xmin)
+  AND (events.epoch, tx_id, position) > (%(epoch)s, %(tx_id)s::text::xid8, %(position)s)
+ORDER BY events.epoch DESC, events.tx_id DESC, events.position DESC
+LIMIT 1
+
+-- name: lags_behind
+-- Each follower's checkpoint (every one saved, and each of the names given even before
+-- its first), the events after it and the age of the oldest of them: its lag.
+WITH followers AS (
+    SELECT name, epoch, tx_id, position, events_applied, updated_at FROM projection_checkpoints
+    UNION ALL
+    SELECT wanted, 0, '0'::xid8, 0, 0, NULL
+    FROM unnest(%(names)s::text[]) AS wanted
+    WHERE wanted NOT IN (SELECT name FROM projection_checkpoints)
+)
+SELECT f.name, f.epoch, f.tx_id::text, f.position, f.events_applied, f.updated_at, behind.n, behind.age
+FROM followers AS f
+CROSS JOIN LATERAL (
+    SELECT count(*) AS n, extract(epoch FROM now() - min(e.recorded_at)) AS age
+    FROM events AS e
+    WHERE (e.epoch, e.tx_id, e.position) > (f.epoch, f.tx_id, f.position)
+) AS behind
+ORDER BY f.name

@@ -195,10 +195,18 @@ def _settle(svc: Services, who: Session, share_id: UUID, fields: dict[str, str])
             raise ValueError("scheduled_at: give a date and time (UTC)") from exc
         svc.shares.reschedule(ws, share_id, moment, actor=actor)
         return "rescheduled"
+    if action == "retry":
+        given = fields.get("scheduled_at", "").strip()
+        try:
+            when = datetime.fromisoformat(given).replace(tzinfo=UTC) if given else None
+        except ValueError as exc:
+            raise ValueError("scheduled_at: give a date and time (UTC), or leave it empty for now") from exc
+        svc.shares.retry(ws, share_id, when, actor=actor)
+        return "planned again"
     if action == "cancel":
         svc.shares.cancel(ws, share_id, reason=fields.get("reason", "")[:500], actor=actor)
         return "cancelled"
-    raise ValueError("action: one of mark-sent, reschedule, cancel")
+    raise ValueError("action: one of mark-sent, reschedule, retry, cancel")
 
 
 @router.get("/health", response_class=HTMLResponse)

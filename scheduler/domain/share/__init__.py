@@ -17,7 +17,14 @@ from scheduler.domain.share.answers import (
     settle_tasks,
     start_answer,
 )
-from scheduler.domain.share.changes import cancel, complete_task, receive_replies, reschedule, response_tasks
+from scheduler.domain.share.changes import (
+    cancel,
+    complete_task,
+    receive_replies,
+    reschedule,
+    response_tasks,
+    retry,
+)
 from scheduler.domain.share.decisions import (
     AttemptDecision,
     Hold,
@@ -78,6 +85,7 @@ __all__ = [
     "request_answer",
     "reschedule",
     "response_tasks",
+    "retry",
     "settle_tasks",
     "start_answer",
     "start_attempt",

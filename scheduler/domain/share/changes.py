@@ -1,5 +1,5 @@
-"""The share's changes after planning, as pure functions: cancel, reschedule, complete a
-task, take in new replies; and the tasks' cancellation that a failed publish shares."""
+"""The share's changes after planning, as pure functions: cancel, reschedule, retry by
+hand, complete a task, take in new replies; and the tasks' cancellation that a failed publish shares."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from events.catalogue import (
     ResponseTask,
     ResponseTaskCompleted,
     ResponseTasksCancelled,
+    ResponseTasksRecorded,
     ShareCancelled,
     ShareRescheduled,
 )
@@ -38,7 +39,7 @@ def cancel(state: ShareState, *, reason: str) -> tuple[NewEvent, ...]:
         raise NotFoundError("share", "?")
     if state.status == "cancelled":
         return ()
-    if state.status in ("sent", "abandoned", "sending") or (state.status == "failed" and not state.retryable):
+    if state.status in ("sent", "sending"):
         raise ConflictError(f"a share that is {state.status} cannot be cancelled")
     return (
         new_event(state.share_id, f"cancelled-{state.version}", ShareCancelled(reason=reason)),
@@ -52,6 +53,26 @@ def reschedule(state: ShareState, *, scheduled_at: datetime) -> tuple[NewEvent, 
     if state.status not in ("planned", "held"):
         raise ConflictError(f"a share that is {state.status} cannot be rescheduled", field="scheduled_at")
     return (new_event(state.share_id, f"rescheduled-{state.version}", ShareRescheduled(scheduled_at=scheduled_at)),)
+
+
+RETRYABLE_BY_HAND = ("failed", "abandoned")
+
+
+def retry(state: ShareState, *, scheduled_at: datetime) -> tuple[NewEvent, ...]:
+    """Plan a failed or abandoned share again (``ShareRescheduled``: it is planned again, for
+    one more attempt). Its response tasks, cancelled when it was given up, are owed again. An
+    earlier attempt whose outcome is unknown stays so: the next attempt looks for its post
+    before it posts (``decisions.start_attempt``)."""
+    if state.share_id is None or state.planned is None:
+        raise NotFoundError("share", "?")
+    if state.status not in RETRYABLE_BY_HAND:
+        raise ConflictError(f"only a failed or abandoned share can be retried (this one is {state.status})")
+    revived: tuple[NewEvent, ...] = ()
+    if any(t.cancelled for t in state.tasks):
+        revived = (new_event(state.share_id, f"tasks-revived-{state.version}",
+                             ResponseTasksRecorded(tasks=tasks_for(state.share_id, state.planned.response_plan))),)
+    return (new_event(state.share_id, f"retried-{state.version}", ShareRescheduled(scheduled_at=scheduled_at)),
+            *revived)
 
 
 def complete_task(

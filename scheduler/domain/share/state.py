@@ -114,10 +114,15 @@ def evolve(state: ShareState, event: Event) -> ShareState:
                            scheduled_at=event.scheduled_at)
         case ShareRescheduled():
             # A person who reschedules a share held for an unknown outcome has looked and
-            # found no post: the next attempt publishes without looking again.
+            # found no post: the next attempt publishes without looking again. A failed or
+            # abandoned share retried by hand is planned again; an unknown outcome stays
+            # unknown (its next attempt looks first).
             held = state.status == "held"
+            again = held or state.status in ("failed", "abandoned")
             return replace(state, version=version, scheduled_at=event.scheduled_at,
-                           status="planned" if held else state.status,
+                           status="planned" if again else state.status,
+                           retryable=True if again else state.retryable,
+                           next_attempt_at=None if again else state.next_attempt_at,
                            outcome_unknown=False if held else state.outcome_unknown)
         case ShareCancelled():
             return replace(state, version=version, status="cancelled", next_attempt_at=None)
