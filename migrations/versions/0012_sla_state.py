@@ -40,8 +40,22 @@ def upgrade() -> None:
 
     COMMENT ON FUNCTION sla_state(timestamptz, timestamptz, timestamptz, double precision) IS
         'SLA state of open work at a moment: breached past its due time, at_risk once at_risk of its time is used, else on_track';
+
+    -- A reply is due by its share's first answer_replies task due after it came in, else
+    -- after the reply window. STABLE (it reads rm_response_tasks by name when called, so a
+    -- rebuild's swap of that table needs no rebinding).
+    CREATE FUNCTION reply_sla_due_at(share_id uuid, received_at timestamptz, window_seconds double precision)
+    RETURNS timestamptz
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$
+        SELECT coalesce(min(t.due_at), received_at + make_interval(secs => window_seconds))
+        FROM rm_response_tasks t
+        WHERE t.share_id = reply_sla_due_at.share_id AND t.kind = 'answer_replies'
+          AND t.status <> 'cancelled' AND t.due_at >= received_at
+    $$;
     """)
 
 
 def downgrade() -> None:
-    run("DROP FUNCTION sla_state(timestamptz, timestamptz, timestamptz, double precision);")
+    run("DROP FUNCTION reply_sla_due_at(uuid, timestamptz, double precision);"
+        "DROP FUNCTION sla_state(timestamptz, timestamptz, timestamptz, double precision);")

@@ -56,10 +56,8 @@ UNION ALL
 SELECT 'reply', sla_state(r.received_at, d.due_at, now(), %(at_risk)s::float8), count(*)
 FROM rm_replies r
 CROSS JOIN LATERAL (
-    SELECT coalesce(min(t.due_at), r.received_at + make_interval(secs => %(reply_sla_seconds)s::float8)) AS due_at
-    FROM rm_response_tasks t
-    WHERE t.share_id = r.share_id AND t.kind = 'answer_replies' AND t.status <> 'cancelled'
-      AND t.due_at >= r.received_at
+    -- due by the share's first answer_replies task after it came, else after the reply window
+    SELECT reply_sla_due_at(r.share_id, r.received_at, %(reply_sla_seconds)s::float8) AS due_at
 ) d
 WHERE r.state = 'unanswered'
 GROUP BY 2

@@ -18,12 +18,8 @@ LEFT JOIN LATERAL (
     LIMIT 1
 ) o ON true
 CROSS JOIN LATERAL (
-    -- A reply is due by the share's first answer_replies task due after it came in, else
-    -- after the workspace-wide reply window (FOLLOWTHROUGH_REPLY_SLA_SECONDS).
-    SELECT coalesce(min(t.due_at), r.received_at + make_interval(secs => %(reply_sla_seconds)s::float8)) AS due_at
-    FROM rm_response_tasks t
-    WHERE t.share_id = r.share_id AND t.kind = 'answer_replies' AND t.status <> 'cancelled'
-      AND t.due_at >= r.received_at
+    -- due by the share's first answer_replies task after it came, else after the reply window
+    SELECT reply_sla_due_at(r.share_id, r.received_at, %(reply_sla_seconds)s::float8) AS due_at
 ) d
 WHERE r.workspace_id = %(workspace_id)s
   AND (%(state)s::text IS NULL OR r.state = %(state)s::text)
