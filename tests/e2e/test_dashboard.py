@@ -70,7 +70,7 @@ def _seed(api: httpx.Client, mastodon: str) -> dict[str, Any]:
                what="alice's task to fall due")
     assert api.post(f"/v1/response-tasks/{tasks[sent[1]][0]['id']}/complete").status_code == 200
     return {"sent": sent, "failed": failed, "abandoned": abandoned, "held": held, "planned": planned,
-            "cancelled": cancelled,
+            "cancelled": cancelled, "server": mastodon,
             "bob_open": tasks[sent[2]][1]["id"]}
 
 
@@ -146,7 +146,7 @@ def _walk(browser: Browser, system: System, api: httpx.Client, token: str, run: 
             assert page.locator(f"li.share.status-{status}").count() >= 1, status
         assert "FT_UNSET" in page.locator(f'li[data-share="{run["failed"]}"] .error-text').inner_text()
         screenshot(page, shots, "shares")
-        _settle_held(page, api, run["held"], shots)
+        _settle_held(page, api, run["held"], shots, run["server"])
         page.locator(f'li[data-share="{run["sent"][0]}"] a').first.click()
         page.wait_for_url(f"**/dashboard/shares/{run['sent'][0]}")
         history = page.locator("ol.events li strong").all_inner_texts()
@@ -173,14 +173,15 @@ def _walk(browser: Browser, system: System, api: httpx.Client, token: str, run: 
         assert guard.refused == []
 
 
-def _settle_held(page: Page, api: httpx.Client, share_id: str, shots: Path) -> None:
-    """A held share says why on the timeline, links to its page, and is settled there."""
+def _settle_held(page: Page, api: httpx.Client, share_id: str, shots: Path, server: str) -> None:
+    """A held share says why on the timeline, links to its page, and is settled there (with
+    the post's address on the account's own server: the post's id is read from it)."""
     held = page.locator(f'li[data-share="{share_id}"] .held')
     assert "Held:" in held.inner_text()
     held.get_by_role("link", name="settle it").click()
     page.wait_for_url(f"**/dashboard/shares/{share_id}#settle")
     screenshot(page, shots, "share-held")
-    page.get_by_label("The post is there: its address").fill("https://mastodon.example/@team/1")
+    page.get_by_label("The post is there: its address").fill(f"{server}/@team/1")
     page.get_by_role("button", name="Mark sent").click()
     page.wait_for_url(f"**/dashboard/shares/{share_id}?done=*")
     assert page.get_by_role("status").inner_text() == "Share marked sent."
