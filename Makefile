@@ -31,9 +31,16 @@ $(VENV)/.synced-run: $(UV) pyproject.toml uv.lock
 run: $(VENV)/.synced-run
 	$(BIN)/followthrough up $(ARGS)
 
-## test: lint, type-check, then every test (unit, contract, integration, end-to-end, faults) with coverage; prints the 25 slowest
+# pytest-xdist workers of `make test`: the tests mostly wait (servers, leases, sleeps), so more
+# workers than this machine's 2 cores pay. Each worker has its own template database, queue
+# prefixes and temporary folders (and, without DATABASE_URL, its own embedded servers); the
+# Bluesky dev network's tests and the RabbitMQ ones each run in one worker (tests/conftest.py).
+TEST_WORKERS ?= 3
+XDIST := -n $(TEST_WORKERS) --dist loadgroup
+
+## test: lint, type-check, then every test (unit, contract, integration, end-to-end, faults) on TEST_WORKERS workers, with coverage; prints the 25 slowest
 test: lint typecheck k8s-validate devnet
-	$(BIN)/pytest --cov --cov-report=term:skip-covered --cov-fail-under=$(COVERAGE_FLOOR) --durations=25 $(ARGS)
+	$(BIN)/pytest $(XDIST) --cov --cov-report=term:skip-covered --cov-fail-under=$(COVERAGE_FLOOR) --durations=25 $(ARGS)
 
 ## check: the quick loop: lint, type-check, every test but the fault and slow ones
 check: lint typecheck

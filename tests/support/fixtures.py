@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,6 +30,7 @@ from followthrough import schema
 from followthrough.local import embedded
 from followthrough.settings import Settings
 from tests.support.database import IN_CI, drop_database, fresh_database, reachable, with_database
+from tests.support.private_postgres import private_postgres
 
 
 @pytest.fixture(scope="session")
@@ -61,6 +63,12 @@ def broker_url(servers: embedded.EmbeddedServers | None) -> str:
 @pytest.fixture(scope="session")
 def template_db(admin_url: str) -> Iterator[str]:
     """A migrated database that every test database is copied from."""
+    yield from migrated_template(admin_url)
+
+
+def migrated_template(admin_url: str) -> Iterator[str]:
+    """A migrated template database on ``admin_url``'s server (one per process: the name
+    holds the pid), dropped when the generator ends."""
     name = f"ft_template_{os.getpid()}"
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
@@ -68,6 +76,22 @@ def template_db(admin_url: str) -> Iterator[str]:
     schema.migrate(with_database(admin_url, name))
     yield name
     drop_database(admin_url, name)
+
+
+@contextmanager
+def cluster_of_its_own(admin_url: str) -> Iterator[str]:
+    """The admin URL of a PostgreSQL cluster no other test process uses, for tests that hold
+    a transaction open on purpose or need none held open by others: the log's readers stop at
+    the oldest running transaction of the whole cluster (``pg_snapshot_xmin``), whichever
+    database it is in, so on a shared server one test's open transaction stalls every
+    other's reads, and another's running writers delay this one's. With ``DATABASE_URL``
+    set (a server shared by the xdist workers) a private server is started from the
+    machine's PostgreSQL binaries; the embedded server is already this process's own."""
+    if not os.environ.get("DATABASE_URL"):
+        yield admin_url
+        return
+    with private_postgres() as pg:
+        yield pg.admin_url
 
 
 @pytest.fixture
