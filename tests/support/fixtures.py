@@ -11,9 +11,10 @@ RabbitMQ skips locally and fails when ``CI`` is set.
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -47,10 +48,19 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[embedded.Embed
 
 
 @pytest.fixture(scope="session")
-def admin_url(servers: embedded.EmbeddedServers | None) -> str:
+def admin_url(servers: embedded.EmbeddedServers | None) -> Iterator[str]:
+    """The PostgreSQL server of this test process: the one ``DATABASE_URL`` names, or the
+    embedded one. Under pytest-xdist with ``DATABASE_URL`` set, each worker runs a cluster of
+    its own instead (``cluster_of_its_own``): the log's readers stop at the oldest running
+    transaction of the whole cluster, so on one shared server a worker's writers would hold
+    back the reads of the tests the other workers run."""
     url = os.environ.get("DATABASE_URL") or (servers.database_url if servers else None)
     assert url, "no PostgreSQL: set DATABASE_URL"
-    return url
+    if os.environ.get("DATABASE_URL") and os.environ.get("PYTEST_XDIST_WORKER"):
+        with cluster_of_its_own(url) as own:
+            yield own
+        return
+    yield url
 
 
 @pytest.fixture(scope="session")
@@ -86,12 +96,21 @@ def cluster_of_its_own(admin_url: str) -> Iterator[str]:
     database it is in, so on a shared server one test's open transaction stalls every
     other's reads, and another's running writers delay this one's. With ``DATABASE_URL``
     set (a server shared by the xdist workers) a private server is started from the
-    machine's PostgreSQL binaries; the embedded server is already this process's own."""
-    if not os.environ.get("DATABASE_URL"):
+    machine's PostgreSQL binaries (a missing one fails the test in CI, and falls back on the
+    shared server locally); the embedded server and an xdist worker's cluster are already
+    this process's own."""
+    if admin_url != os.environ.get("DATABASE_URL"):
         yield admin_url
         return
-    with private_postgres() as pg:
-        yield pg.admin_url
+    with ExitStack() as stack:
+        try:
+            own = stack.enter_context(private_postgres())
+        except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
+            if IN_CI:
+                pytest.fail(f"no PostgreSQL cluster of its own could be started (CI is set): {exc}")
+            yield admin_url
+            return
+        yield own.admin_url
 
 
 @pytest.fixture
