@@ -11,7 +11,9 @@ RabbitMQ skips locally and fails when ``CI`` is set.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -35,16 +37,22 @@ from tests.support.private_postgres import private_postgres
 
 
 @pytest.fixture(scope="session")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[embedded.EmbeddedServers | None]:
+def servers() -> Iterator[embedded.EmbeddedServers | None]:
     need_db = not os.environ.get("DATABASE_URL")
     need_broker = not os.environ.get("BROKER_URL")
     if not (need_db or need_broker):
         yield None
         return
-    home = tmp_path_factory.mktemp("embedded")
-    found = embedded.start(home, need_database=need_db, need_broker=need_broker)
-    yield found
-    found.stop()
+    # Not under pytest's temporary root: as root, pgserver runs PostgreSQL as its own user and
+    # opens the folders above the data for it, and any pytest run starting meanwhile on the
+    # machine sets that root back to 0700, which killed the servers mid-run.
+    home = Path(tempfile.mkdtemp(prefix="ft_embedded_"))
+    try:
+        found = embedded.start(home, need_database=need_db, need_broker=need_broker)
+        yield found
+        found.stop()
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
