@@ -31,12 +31,12 @@ $(VENV)/.synced-run: $(UV) pyproject.toml uv.lock
 run: $(VENV)/.synced-run
 	$(BIN)/followthrough up $(ARGS)
 
-# pytest-xdist workers of `make test`: the tests mostly wait (servers, leases, sleeps), so more
-# workers than this machine's 2 cores pay. Each worker has its own template database, queue
-# prefixes and temporary folders (and, without DATABASE_URL, its own embedded servers); the
-# Bluesky dev network's tests and the RabbitMQ ones each run in one worker (tests/conftest.py).
+# pytest-xdist workers of `make test`, a test file to a worker, the fault and end-to-end files
+# first (tests/conftest.py). Each worker has its own PostgreSQL cluster (started from the
+# machine's binaries with DATABASE_URL set, the embedded one without), queue prefixes and
+# temporary folders. 3 on this 2-core machine: 4 left fault tests short of CPU.
 TEST_WORKERS ?= 3
-XDIST := -n $(TEST_WORKERS) --dist loadgroup
+XDIST := -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 ## test: lint, type-check, then every test (unit, contract, integration, end-to-end, faults) on TEST_WORKERS workers, with coverage; prints the 25 slowest
 test: lint typecheck k8s-validate devnet

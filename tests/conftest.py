@@ -2,16 +2,19 @@
 databases) and ``tests/support/networks.py`` (the fake networks); each
 test is marked by the folder it lives in (unit, contract, integration, e2e, faults).
 
-``make test`` runs the suite on several pytest-xdist workers (``--dist loadgroup``). Each
-worker has its own template database, queue prefixes and temporary folders; what cannot be
-shared runs in one worker, grouped here by the fixture that needs it: the Bluesky dev network
-(one per session, started once, in the worker that runs its tests) and the machine's RabbitMQ
-(one fault test restarts it, which would break any other test speaking to it meanwhile).
-The longest lanes are collected first, so a worker starts them while the others take the
-short tests."""
+``make test`` runs the suite on several pytest-xdist workers, a test file to a worker
+(``--dist loadfile``: the Bluesky dev network, started once per session, stays in the worker
+that runs its file). Each worker has its own PostgreSQL cluster, queue prefixes and temporary
+folders (``tests/support/fixtures.py``). The fault and end-to-end files are handed out first
+(``--no-loadscope-reorder`` keeps the order given here), so the longest tests start while the
+other workers take the short ones. The machine's RabbitMQ is shared: a test restarting it holds
+it alone (``restarts_rabbitmq``), the others share it (``rabbitmq_turn``)."""
 
 from __future__ import annotations
 
+import fcntl
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,23 +28,17 @@ FOLDER_MARKERS = {
     "e2e": ("e2e",),
     "faults": ("faults", "slow"),
 }
-# Tests needing one of these fixtures run in one xdist worker, one after the other.
-ONE_WORKER = {"devnet": "devnet", "rabbitmq_url": "rabbitmq"}
 # Folders in the order they are handed out: the fault tests take minutes each, the
 # end-to-end ones tens of seconds, the rest seconds.
 FIRST = ("faults", "e2e")
 HERE = Path(__file__).parent
+# One lock for every test run on this machine (xdist workers and other clones alike).
+RABBITMQ_LOCK = Path(tempfile.gettempdir()) / "followthrough-tests-rabbitmq.lock"
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups (it names each test by its group)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        for fixture, group in ONE_WORKER.items():
-            if fixture in getattr(item, "fixturenames", ()):
-                item.add_marker(pytest.mark.xdist_group(group))
-                break
-        folder = _folder(item)
-        for name in FOLDER_MARKERS.get(folder, ()):
+        for name in FOLDER_MARKERS.get(_folder(item), ()):
             item.add_marker(name)
     items.sort(key=_rank)  # stable: the order within each rank is the collection's
 
@@ -55,6 +52,21 @@ def _folder(item: pytest.Item) -> str:
 
 def _rank(item: pytest.Item) -> int:
     folder = _folder(item)
-    if folder in FIRST:
-        return FIRST.index(folder)
-    return len(FIRST) + (0 if item.get_closest_marker("xdist_group") else 1)
+    return FIRST.index(folder) if folder in FIRST else len(FIRST)
+
+
+@pytest.fixture(autouse=True)
+def rabbitmq_turn(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test speaking to the machine's RabbitMQ holds a shared lock for its duration; one
+    that restarts it (``restarts_rabbitmq``) an exclusive one, so no other test's connection
+    drops in the middle of its run."""
+    if "rabbitmq_url" not in request.fixturenames:
+        yield
+        return
+    exclusive = request.node.get_closest_marker("restarts_rabbitmq") is not None
+    with RABBITMQ_LOCK.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

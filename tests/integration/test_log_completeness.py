@@ -38,7 +38,7 @@ def admin_url(admin_url: str) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def template_db(admin_url: str) -> Iterator[str]:
-    yield from migrated_template(admin_url)
+    yield from migrated_template(admin_url, "_log")  # not the session's template, which may be on the same server
 
 
 class Rollback(Exception):

@@ -84,10 +84,10 @@ def template_db(admin_url: str) -> Iterator[str]:
     yield from migrated_template(admin_url)
 
 
-def migrated_template(admin_url: str) -> Iterator[str]:
-    """A migrated template database on ``admin_url``'s server (one per process: the name
-    holds the pid), dropped when the generator ends."""
-    name = f"ft_template_{os.getpid()}"
+def migrated_template(admin_url: str, suffix: str = "") -> Iterator[str]:
+    """A migrated template database on ``admin_url``'s server (one per process and suffix:
+    the name holds the pid), dropped when the generator ends."""
+    name = f"ft_template_{os.getpid()}{suffix}"
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
