@@ -31,9 +31,16 @@ $(VENV)/.synced-run: $(UV) pyproject.toml uv.lock
 run: $(VENV)/.synced-run
 	$(BIN)/followthrough up $(ARGS)
 
-## test: lint, type-check, then every test (unit, contract, integration, end-to-end, faults) with coverage; prints the 25 slowest
+# pytest-xdist workers of `make test`, a test file to a worker, the fault and end-to-end files
+# first (tests/conftest.py). Each worker has its own PostgreSQL cluster (started from the
+# machine's binaries with DATABASE_URL set, the embedded one without), queue prefixes and
+# temporary folders. 3 on this 2-core machine: 4 left fault tests short of CPU.
+TEST_WORKERS ?= 3
+XDIST := -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+
+## test: lint, type-check, then every test (unit, contract, integration, end-to-end, faults) on TEST_WORKERS workers, with coverage; prints the 25 slowest
 test: lint typecheck k8s-validate devnet
-	$(BIN)/pytest --cov --cov-report=term:skip-covered --cov-fail-under=$(COVERAGE_FLOOR) --durations=25 $(ARGS)
+	$(BIN)/pytest $(XDIST) --cov --cov-report=term:skip-covered --cov-fail-under=$(COVERAGE_FLOOR) --durations=25 $(ARGS)
 
 ## check: the quick loop: lint, type-check, every test but the fault and slow ones
 check: lint typecheck

@@ -153,7 +153,15 @@ def test_a_sigkilled_dramatiq_master_takes_its_worker_processes_with_it(
                 return all(api.get(f"/v1/shares/{share_id}").json()["status"] == "sent" for share_id in planned)
 
             wait_until(all_sent, timeout=60, interval=0.5, what="every share to be sent")
-            sent = [s["id"] for s in api.get("/v1/shares", params={"status": "sent", "limit": 1000}).json()["shares"]]
+
+            # (the list is the shares read model, which the projector brings up to date after the
+            # log a share's own page reads: on a busy machine it can be a moment behind)
+            def listed_sent() -> list[str] | None:
+                listed = api.get("/v1/shares", params={"status": "sent", "limit": 1000}).json()["shares"]
+                found = [s["id"] for s in listed]
+                return found if set(found) >= set(planned) else None
+
+            sent = wait_until(listed_sent, timeout=30, interval=0.5, what="the list of sent shares to hold them all")
         census.take()
     # (leaving `running` stops `up` with Ctrl-C, as a user does)
 

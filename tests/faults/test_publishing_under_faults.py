@@ -212,6 +212,7 @@ def test_shares_survive_a_redis_restart_that_loses_every_queued_message(
 
 
 @pytest.mark.rabbitmq
+@pytest.mark.restarts_rabbitmq
 def test_shares_survive_worker_kills_and_a_rabbitmq_restart(
     tmp_path: Path, database_url: str, rabbitmq_url: str, queue_prefix: str
 ) -> None:

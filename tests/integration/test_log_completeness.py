@@ -1,5 +1,9 @@
 """The whole-log reader never skips a late-committing event, never sees a rolled-back
-one, and keeps every stream in version order, under many concurrent writers."""
+one, and keeps every stream in version order, under many concurrent writers.
+
+Its tests run on a PostgreSQL cluster of their own (``cluster_of_its_own``): they hold
+transactions open, which holds back the log's readers in every database of the cluster, and
+they time what a follower sees, which other tests' running transactions would delay."""
 
 from __future__ import annotations
 
@@ -20,9 +24,21 @@ from events.follow import tail
 from events.records import Checkpoint, NewEvent, RecordedEvent
 from events.store import EventStore
 from tests.support.database import connect
+from tests.support.fixtures import cluster_of_its_own, migrated_template
 from tests.support.system import wait_until
 
 WS = "acme"
+
+
+@pytest.fixture(scope="module")
+def admin_url(admin_url: str) -> Iterator[str]:
+    with cluster_of_its_own(admin_url) as own:
+        yield own
+
+
+@pytest.fixture(scope="module")
+def template_db(admin_url: str) -> Iterator[str]:
+    yield from migrated_template(admin_url, "_log")  # not the session's template, which may be on the same server
 
 
 class Rollback(Exception):

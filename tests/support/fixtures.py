@@ -11,8 +11,12 @@ RabbitMQ skips locally and fails when ``CI`` is set.
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,26 +33,42 @@ from followthrough import schema
 from followthrough.local import embedded
 from followthrough.settings import Settings
 from tests.support.database import IN_CI, drop_database, fresh_database, reachable, with_database
+from tests.support.private_postgres import private_postgres
 
 
 @pytest.fixture(scope="session")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[embedded.EmbeddedServers | None]:
+def servers() -> Iterator[embedded.EmbeddedServers | None]:
     need_db = not os.environ.get("DATABASE_URL")
     need_broker = not os.environ.get("BROKER_URL")
     if not (need_db or need_broker):
         yield None
         return
-    home = tmp_path_factory.mktemp("embedded")
-    found = embedded.start(home, need_database=need_db, need_broker=need_broker)
-    yield found
-    found.stop()
+    # Not under pytest's temporary root: as root, pgserver runs PostgreSQL as its own user and
+    # opens the folders above the data for it, and any pytest run starting meanwhile on the
+    # machine sets that root back to 0700, which killed the servers mid-run.
+    home = Path(tempfile.mkdtemp(prefix="ft_embedded_"))
+    try:
+        found = embedded.start(home, need_database=need_db, need_broker=need_broker)
+        yield found
+        found.stop()
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
-def admin_url(servers: embedded.EmbeddedServers | None) -> str:
+def admin_url(servers: embedded.EmbeddedServers | None) -> Iterator[str]:
+    """The PostgreSQL server of this test process: the one ``DATABASE_URL`` names, or the
+    embedded one. Under pytest-xdist with ``DATABASE_URL`` set, each worker runs a cluster of
+    its own instead (``cluster_of_its_own``): the log's readers stop at the oldest running
+    transaction of the whole cluster, so on one shared server a worker's writers would hold
+    back the reads of the tests the other workers run."""
     url = os.environ.get("DATABASE_URL") or (servers.database_url if servers else None)
     assert url, "no PostgreSQL: set DATABASE_URL"
-    return url
+    if os.environ.get("DATABASE_URL") and os.environ.get("PYTEST_XDIST_WORKER"):
+        with cluster_of_its_own(url) as own:
+            yield own
+        return
+    yield url
 
 
 @pytest.fixture(scope="session")
@@ -61,13 +81,44 @@ def broker_url(servers: embedded.EmbeddedServers | None) -> str:
 @pytest.fixture(scope="session")
 def template_db(admin_url: str) -> Iterator[str]:
     """A migrated database that every test database is copied from."""
-    name = f"ft_template_{os.getpid()}"
+    yield from migrated_template(admin_url)
+
+
+def migrated_template(admin_url: str, suffix: str = "") -> Iterator[str]:
+    """A migrated template database on ``admin_url``'s server (one per process and suffix:
+    the name holds the pid), dropped when the generator ends."""
+    name = f"ft_template_{os.getpid()}{suffix}"
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     schema.migrate(with_database(admin_url, name))
     yield name
     drop_database(admin_url, name)
+
+
+@contextmanager
+def cluster_of_its_own(admin_url: str) -> Iterator[str]:
+    """The admin URL of a PostgreSQL cluster no other test process uses, for tests that hold
+    a transaction open on purpose or need none held open by others: the log's readers stop at
+    the oldest running transaction of the whole cluster (``pg_snapshot_xmin``), whichever
+    database it is in, so on a shared server one test's open transaction stalls every
+    other's reads, and another's running writers delay this one's. With ``DATABASE_URL``
+    set (a server shared by the xdist workers) a private server is started from the
+    machine's PostgreSQL binaries (a missing one fails the test in CI, and falls back on the
+    shared server locally); the embedded server and an xdist worker's cluster are already
+    this process's own."""
+    if admin_url != os.environ.get("DATABASE_URL"):
+        yield admin_url
+        return
+    with ExitStack() as stack:
+        try:
+            own = stack.enter_context(private_postgres())
+        except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
+            if IN_CI:
+                pytest.fail(f"no PostgreSQL cluster of its own could be started (CI is set): {exc}")
+            yield admin_url
+            return
+        yield own.admin_url
 
 
 @pytest.fixture
