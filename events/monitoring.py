@@ -69,7 +69,12 @@ def horizon(conn: psycopg.Connection[Any]) -> Horizon:
 
 def follower_lags(conn: psycopg.Connection[Any], names: Iterable[str] = LIVE_PROJECTIONS) -> list[FollowerLag]:
     """Every follower with a checkpoint, and each of ``names`` even without one, by name."""
-    rows = conn.execute(RUNNER["lags_behind"], {"names": list(names)}).fetchall()
+    with conn.transaction():
+        # The planner cannot tell how many events lie behind each follower and guesses high
+        # enough to JIT-compile the query: 387 of its 576 ms on 214,165 events, 1.5-3.2 s a
+        # scrape during a burst. Counting needs no compiling.
+        conn.execute("SET LOCAL jit = off")
+        rows = conn.execute(RUNNER["lags_behind"], {"names": list(names)}).fetchall()
     return [
         FollowerLag(
             name=name,
