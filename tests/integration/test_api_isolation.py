@@ -38,11 +38,17 @@ def acme(client: httpx.Client, database_url: str) -> dict[str, Any]:
     token = client.post("/v1/tokens", headers=auth, json={"scope": "read", "label": "acme-dash"}).json()
     hook = client.post("/v1/webhooks", headers=auth, json={
         "url": "http://127.0.0.1:9/acme-hooks", "events": ["share.sent"], "description": "acme-dash"}).json()
+    assert client.put("/v1/calendars/acme-support", headers=auth, json=ACME_CALENDAR).status_code == 201
+    assert client.put("/v1/owners/acme-ana", headers=auth, json={"calendar": "acme-support"}).status_code == 200
     # A reply id of acme's kind (replies are derived from the share and the network's reply id);
     # none exists for globex either way, so the probe shows no reply is reachable across workspaces.
     return {"auth": auth, "account": account["id"], "share": share["id"],
             "task": share["response_tasks"][0]["id"], "token": token["id"], "webhook": hook["id"],
-            "reply": str(uuid4())}
+            "reply": str(uuid4()), "calendar": "acme-support"}
+
+
+ACME_CALENDAR = {"time_zone": "Europe/Berlin", "week": {"mon": [["09:00", "17:00"]]}, "holidays": []}
+GLOBEX_CALENDAR = {"time_zone": "UTC", "week": {"tue": [["08:00", "12:00"]]}, "holidays": []}
 
 
 def _fmt(path: str, ids: dict[str, str]) -> str:
@@ -83,6 +89,13 @@ PROBES: dict[tuple[str, str], tuple[str, str, dict[str, Any] | None, int]] = {
     ("delete", "/v1/webhooks/{endpoint_id}"): ("DELETE", "/v1/webhooks/{webhook}", None, 404),
     ("post", "/v1/webhooks/{endpoint_id}/enable"): ("POST", "/v1/webhooks/{webhook}/enable", None, 404),
     ("get", "/v1/webhooks/{endpoint_id}/deliveries"): ("GET", "/v1/webhooks/{webhook}/deliveries", None, 404),
+    ("get", "/v1/calendars"): ("GET", "/v1/calendars", None, 200),
+    ("get", "/v1/calendars/{name}"): ("GET", "/v1/calendars/{calendar}", None, 404),
+    ("delete", "/v1/calendars/{name}"): ("DELETE", "/v1/calendars/{calendar}", None, 404),
+    # A calendar of the same name is globex's own: acme's is not touched (checked below).
+    ("put", "/v1/calendars/{name}"): ("PUT", "/v1/calendars/{calendar}", GLOBEX_CALENDAR, 201),
+    ("get", "/v1/owners"): ("GET", "/v1/owners", None, 200),
+    ("put", "/v1/owners/{owner}"): ("PUT", "/v1/owners/globex-bo", {"calendar": "{calendar}"}, 200),
 }
 
 
@@ -97,7 +110,7 @@ def test_another_workspace_gets_404_or_nothing_of_ours_from_every_endpoint(
     ids = {k: str(v) for k, v in acme.items() if k != "auth"}
     # (A 404 may repeat the id it was asked for; an answer with content must hold none of acme's.)
     acme_ids = [ids["account"], ids["share"], ids["task"], ids["token"], ids["webhook"]]
-    acme_data = ["acme's secret plans", "acme-dash"]
+    acme_data = ["acme's secret plans", "acme-dash", "acme-ana", "Europe/Berlin"]
     for method, path, body, status in PROBES.values():
         # When globex's token calls it with acme's ids
         json_body = None if body is None else {k: _fmt(v, ids) if isinstance(v, str) else v for k, v in body.items()}
@@ -111,6 +124,8 @@ def test_another_workspace_gets_404_or_nothing_of_ours_from_every_endpoint(
     assert share["status"] == "planned"
     assert client.get("/v1/accounts", headers=acme["auth"]).status_code == 200
     assert client.get(f"/v1/webhooks/{ids['webhook']}", headers=acme["auth"]).json()["state"] == "enabled"
+    calendar = client.get(f"/v1/calendars/{ids['calendar']}", headers=acme["auth"]).json()
+    assert (calendar["time_zone"], calendar["owners"]) == ("Europe/Berlin", ["acme-ana"])
 
 
 def test_metrics_do_not_open_to_a_workspace_token(client: httpx.Client, database_url: str,
