@@ -270,19 +270,18 @@ class ShareService:
         now = self.clock()
         if sent_at is not None and sent_at > now + PAST_TOLERANCE:
             raise InvalidInputError("sent_at", "is in the future")
-        if external_id is None:
-            external_id = self._post_id(workspace_id, share_id, url)
         state, _ = self.load(workspace_id, share_id)
+        if external_id is None:
+            external_id = self._post_id(state, url)
         hours = calendars.for_share(self.streams.store, None, workspace_id, state)
         return self._change(workspace_id, share_id, actor, lambda s: lifecycle.mark_sent(
             s, url=url, external_id=external_id, sent_at=None if sent_at is None else sent_at.astimezone(UTC),
             now=now, calendars=hours))
 
-    def _post_id(self, workspace_id: str, share_id: UUID, url: str) -> str | None:
+    def _post_id(self, state: ShareState, url: str) -> str | None:
         """The post's id that ``url`` names on the share's channel; None when marking the
         share records nothing (already sent with that url). A share that cannot be marked
         is refused first, whatever its url."""
-        state, _ = self.load(workspace_id, share_id)
         if not lifecycle.needs_marking(state, url) or state.planned is None:
             return None
         with self.pool.connection() as conn:
