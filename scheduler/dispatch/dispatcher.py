@@ -108,8 +108,14 @@ class Dispatcher:
         """One round for the follower loop: dispatch, then how long to sleep (0: more is due).
         A broker that refuses raises here; the loop retries after a backoff, and claimed rows
         that were not sent come back when their lease runs out."""
-        if self.dispatch_once() >= self.batch:
+        sent = self.dispatch_once()
+        if sent >= self.batch:
             return 0.0
+        if sent:
+            # Work is flowing (a burst): look again in a tick. Asking when the next row is
+            # due after every claim cost as much as the claim itself (its scans pass over
+            # the rows just handed out); it is asked once a claim finds nothing.
+            return self.tick
         return self.seconds_to_next()
 
     def run(self, stop: threading.Event) -> None:

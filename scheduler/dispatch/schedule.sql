@@ -3,17 +3,21 @@
 -- message was lost or its worker died). SKIP LOCKED lets a second dispatcher, or a
 -- worker updating a row, go on without waiting.
 -- Two index scans (one per partial index) rather than one scan of the whole table.
+-- The time bounds are statement_timestamp(), not clock_timestamp(): a volatile function
+-- is no index bound, so each claim that found fewer rows than its limit read every row due
+-- later to the end of the index (4.2 ms a claim, most of the database's CPU in a burst,
+-- with 10,000 looks due an hour on). The statement's start is a few microseconds earlier.
 WITH due AS (
     SELECT id
     FROM schedule
-    WHERE lease_until IS NULL AND due_at <= clock_timestamp() + make_interval(secs => %(lead_seconds)s)
+    WHERE lease_until IS NULL AND due_at <= statement_timestamp() + make_interval(secs => %(lead_seconds)s)
     ORDER BY due_at
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
 ), expired AS (
     SELECT id
     FROM schedule
-    WHERE lease_until <= clock_timestamp()
+    WHERE lease_until <= statement_timestamp()
     ORDER BY lease_until
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED

@@ -65,12 +65,14 @@ LIMIT %(limit)s
 -- Due deliveries, not leased or leased by a deliverer that is gone: all of a healthy
 -- endpoint's, and one (the earliest due) of an endpoint that is failing, once its pause
 -- is over and no other attempt to it is in flight. The attempt is counted at the claim:
--- a deliverer that dies mid-call has still tried.
+-- a deliverer that dies mid-call has still tried. The due bound is statement_timestamp():
+-- a volatile clock_timestamp() is no index bound, and the scan would read every pending
+-- delivery due later.
 WITH healthy AS (
     SELECT d.id
     FROM webhook_deliveries d
     JOIN webhook_endpoints e ON e.id = d.endpoint_id AND e.state = 'enabled' AND e.consecutive_failures = 0
-    WHERE d.status = 'pending' AND d.due_at <= clock_timestamp()
+    WHERE d.status = 'pending' AND d.due_at <= statement_timestamp()
       AND (d.lease_until IS NULL OR d.lease_until <= clock_timestamp())
     ORDER BY d.due_at
     LIMIT %(limit)s
@@ -81,7 +83,7 @@ WITH healthy AS (
     CROSS JOIN LATERAL (
         SELECT d.id
         FROM webhook_deliveries d
-        WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.due_at <= clock_timestamp()
+        WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.due_at <= statement_timestamp()
           AND (d.lease_until IS NULL OR d.lease_until <= clock_timestamp())
         ORDER BY d.due_at
         LIMIT 1
