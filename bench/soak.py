@@ -5,8 +5,10 @@ due a few seconds later with a response task, and completes as many open tasks a
 while it samples every role's memory (RSS, summed over a role's processes) and the
 projection's lag (from /metrics). At the end: RSS of every role at start, after the
 warm-up and at the end, with the growth after warm-up; projection lag p99; lateness p99
-of the shares sent; and `followthrough audit` on the result. The last line is one JSON
-object.
+of the shares sent; the share streams' length (``events_per_share``: the log's share
+events over its shares; ``share_history_events``: mean, median, p99 and max events in one
+share's stream) with the looks made and those recorded as events; and `followthrough
+audit` on the result. The last line is one JSON object.
 
     DATABASE_URL=… BROKER_URL=redis://… .venv/bin/python -m bench.soak --minutes 30 --rate 2
 
@@ -143,6 +145,38 @@ def lateness_p99(db: str) -> float | None:
     return None if row is None or row[0] is None else round(float(row[0]), 1)
 
 
+def share_histories(db: str) -> dict[str, Any]:
+    """The share streams' length after the soak: events per share, a share's history
+    (events in its stream: mean, median, p99, max), and the looks at the threads (every
+    look made, from ``reply_looks``; those that changed something, recorded as events)."""
+    with psycopg.connect(db, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*), coalesce(sum(n), 0), avg(n), percentile_cont(0.5) WITHIN GROUP (ORDER BY n),"
+            " percentile_cont(0.99) WITHIN GROUP (ORDER BY n), max(n)"
+            " FROM (SELECT stream_id, count(*) AS n FROM events WHERE stream_id LIKE 'share-%' GROUP BY stream_id) s"
+        ).fetchone()
+        recorded = conn.execute("SELECT count(*) FROM events WHERE type = 'RepliesLooked'").fetchone()
+        made = conn.execute("SELECT coalesce(sum(looks), 0) FROM reply_looks").fetchone()
+        by_type = conn.execute("SELECT type, count(*) FROM events WHERE stream_id LIKE 'share-%' GROUP BY type"
+                               " ORDER BY 2 DESC").fetchall()
+    assert row is not None
+    assert recorded is not None
+    assert made is not None
+    shares, events = int(row[0]), int(row[1])
+    return {
+        "shares": shares, "events": events,
+        "events_per_share": round(events / shares, 2) if shares else None,
+        "share_history_events": {"mean": round(float(row[2]), 2) if shares else None,
+                                 "p50": float(row[3]) if shares else None,
+                                 "p99": float(row[4]) if shares else None, "max": row[5]},
+        "looks_made": int(made[0]), "looks_recorded": int(recorded[0]),
+        # The same run as it would have been logged when every look was an event.
+        "events_per_share_every_look_an_event": (
+            round((events - int(recorded[0]) + int(made[0])) / shares, 2) if shares else None),
+        "events_by_type": {t: int(n) for t, n in by_type},
+    }
+
+
 def audit(db: str, broker: str, home: Path) -> dict[str, Any]:
     env = {**os.environ, "DATABASE_URL": db, "BROKER_URL": broker, "FOLLOWTHROUGH_LOG_FORMAT": "json"}
     done = subprocess.run([sys.executable, "-m", "followthrough.cli", "audit", "--home", str(home), "--format",
@@ -219,8 +253,14 @@ def run(home: Path, db: str, broker: str, args: argparse.Namespace) -> int:
         "projection_lag_p99_s": round(percentile(lags, 0.99), 3) if lags else None,
         "lateness_p99_ms": lateness_p99(db), "audit": audit(db, broker, home / "up"),
     }
+    histories = share_histories(db)
+    result.update(histories)
     progress(f"RSS growth after warm-up (%): {growth}")
     progress(f"projection lag p99 {result['projection_lag_p99_s']} s, lateness p99 {result['lateness_p99_ms']} ms")
+    progress(f"events per share {histories['events_per_share']} ({histories['events']} events, "
+             f"{histories['shares']} shares); a share's history: {histories['share_history_events']} events; "
+             f"looks made {histories['looks_made']}, recorded as events {histories['looks_recorded']}")
+    progress(f"events by type: {histories['events_by_type']}")
     progress(f"audit: {result['audit']}")
     print(orjson.dumps(result).decode())
     return 0 if result["audit"]["clean"] else 1

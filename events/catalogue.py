@@ -222,8 +222,12 @@ class ResponseTaskCompleted(Event, type_name="ResponseTaskCompleted"):
 
 
 class RepliesLooked(Event, type_name="RepliesLooked"):
-    """One look at the thread under the post. ``next_look_at`` None: no more looks.
-    ``collected`` False: the channel cannot read replies (its tasks stay manual)."""
+    """A look at the thread under the post that changed something: it found new replies
+    (recorded with it), the account's own answers or tasks it settled, or its error
+    appeared, changed or cleared (``error``). A look that changed nothing is no event: it is
+    counted beside the log (``reply_looks``) and its next look written to the schedule.
+    ``next_look_at`` None: no more looks. ``collected`` False: the channel cannot read
+    replies (its tasks stay manual). ``empty_looks``: empty looks in a row, this one included."""
 
     looked_at: AwareDatetime
     found: int = Field(ge=0)

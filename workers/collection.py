@@ -2,11 +2,15 @@
 
 Order, for each share of a "look now" message: read the share -> count the look against
 the account's hourly budget (spent: the look moves to the next hour) -> read the thread
-through the channel -> append what the look found (new replies, answers the account wrote
+through the channel -> decide on the share with every look counted (``reply_looks``) ->
+when the look changed something, append it (new replies, answers the account wrote
 itself, tasks that settle, the look with the next one's time: the schedule row) with the
-expected version, deciding again on the newer state when another writer got there first.
-A look repeated (a redelivered message) records nothing twice: reply events carry ids
-derived from the share and the network's reply id.
+expected version; when it changed nothing, no event: its next look is written to the
+schedule row, guarded by the same version (``services.looks.look_again``). Either way
+the look is counted in that transaction, and when another writer got there first the
+look is decided again on the newer state. A look repeated (a redelivered message)
+records nothing twice: reply events carry ids derived from the share and the network's
+reply id.
 """
 
 from __future__ import annotations
@@ -17,12 +21,15 @@ from uuid import UUID
 
 import structlog
 
-from events.catalogue import RepliesLooked
+from events.errors import ConcurrencyError
+from events.records import AppendResult
 from scheduler.domain import share as lifecycle
 from scheduler.domain.replies import budget_per_hour
-from scheduler.domain.share import ShareState, ThreadPost
+from scheduler.domain.share import Look, ShareState, ThreadPost
 from scheduler.errors import InvalidInputError
+from scheduler.services import looks
 from scheduler.services.answer_queue import postpone_look, take_look_budget
+from scheduler.services.share_stream import SCHEDULE_CHANNEL, WRITE_TRIES
 from workers.channels import ChannelError, SharePost, ThreadReader, TransientChannelError
 from workers.context import share_context
 from workers.delivery import Delivery
@@ -66,20 +73,51 @@ def _look(rt: Runtime, d: Delivery, state: ShareState) -> str:
     if not _within_budget(d, state, post, now):
         return "replies_postponed"
     posts, error, retry_after = _read(rt, state, post)
-    _, written = d.change(
-        lambda s: lifecycle.record_look(s, posts, now=now, error=error, retry_after=retry_after),
-        state=state,
-    )
-    looked = next((e.event for e in written if isinstance(e.event, RepliesLooked)), None)
-    if looked is None:
+    look = _write_look(rt, d, state, posts, now=now, error=error, retry_after=retry_after)
+    if look is None:
         log.info("replies_skipped", reason="the share is no longer sent")
         return "replies_skipped"
+    looked = look.looked
     log.info("replies_collected", channel=state.planned.channel, found=looked.found, new=looked.new,
-             answered_natively=sum(1 for e in written if e.event.type_name == "ReplyAnswered"),
-             tasks_settled=sum(1 for e in written if e.event.type_name == "ResponseTaskCompleted"),
-             collected=looked.collected, error=looked.error,
+             answered_natively=sum(1 for e in look.events if e.event.type_name == "ReplyAnswered"),
+             tasks_settled=sum(1 for e in look.events if e.event.type_name == "ResponseTaskCompleted"),
+             collected=looked.collected, error=looked.error, recorded=look.recorded,
+             empty_looks=looked.empty_looks,
              next_look_at=looked.next_look_at.isoformat() if looked.next_look_at else None)
     return "replies_collected" if looked.collected else "replies_not_collected"
+
+
+def _write_look(rt: Runtime, d: Delivery, state: ShareState, posts: list[ThreadPost] | None, *, now: datetime,
+                error: str | None, retry_after: timedelta | None) -> Look | None:
+    """Decide on the share with every look counted and write the look: its events (and
+    the look counted with them), or, when it changed nothing, its next look and count
+    alone; decided again on the newer state when another writer got there first."""
+    loaded: ShareState | None = state
+    for _ in range(WRITE_TRIES):
+        if loaded is None:
+            loaded, _ = d.load()
+        counted = lifecycle.looks_counted(loaded, looks.ledger(d.conn, d.share_id))
+        look = lifecycle.record_look(counted, posts, now=now, error=error, retry_after=retry_after)
+        if look is None:
+            return None
+        before = counted.thread.looks
+        if look.recorded:
+            def count(conn: looks.Conn, _: AppendResult, look: Look = look, before: int = before) -> None:
+                looks.count_look(conn, share_id=d.share_id, workspace_id=d.workspace_id, looked=look.looked,
+                                 looks_before=before)
+            try:
+                d.commit(look.events, expected_version=loaded.version, also=count)
+            except ConcurrencyError:
+                loaded = None  # the share moved on meanwhile: decide again on the new state
+                continue
+            return look
+        if looks.look_again(d.conn, share_id=d.share_id, workspace_id=d.workspace_id, version=loaded.version,
+                            looked=look.looked, looks_before=before):
+            if look.looked.next_look_at is not None and rt.notifier is not None:
+                rt.notifier.notify((SCHEDULE_CHANNEL,))  # the dispatcher may plan to wake later
+            return look
+        loaded = None
+    raise ConcurrencyError(d.stream_id, None, -1)
 
 
 def _within_budget(d: Delivery, state: ShareState, post: SharePost, now: datetime) -> bool:

@@ -46,10 +46,11 @@ class Delivery:
         return stamp(events, workspace_id=self.workspace_id, actor=ACTOR, share_id=self.share_id,
                      causation_id=self.message_id)
 
-    def commit(self, events: Sequence[NewEvent], *, expected_version: int) -> AppendResult:
-        """Append ``events`` and the schedule changes they imply, atomically."""
+    def commit(self, events: Sequence[NewEvent], *, expected_version: int,
+               also: Callable[[Conn, AppendResult], None] | None = None) -> AppendResult:
+        """Append ``events`` and the schedule changes they imply (and what ``also`` writes), atomically."""
         return self.rt.streams.commit(self.conn, share_id=self.share_id, workspace_id=self.workspace_id,
-                                      events=self.stamp(events), expected_version=expected_version)
+                                      events=self.stamp(events), expected_version=expected_version, also=also)
 
     def change(self, decide: Callable[[ShareState], Sequence[NewEvent]], *,
                state: ShareState | None = None) -> tuple[ShareState, tuple[NewEvent, ...]]:

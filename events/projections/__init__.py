@@ -12,6 +12,7 @@ and BI tools read them as the ``followthrough_reader`` role).
 | ``followthrough_daily`` | view: follow-through by workspace, account, owner, day | — | migration 0003 |
 | ``integrity`` | view: sent shares without response tasks (must be 0) | — | migration 0003 |
 | ``schedule`` | table, an *inline* projection (written with the events) | ``services.share_stream`` | 0002 |
+| ``reply_looks`` | table: every look at a thread, an event or not (not a projection) | ``services.looks`` | 0015 |
 | ``webhook_deliveries`` | table: the webhook outbox, a row per (endpoint, event) | ``webhooks`` (+ sweep) | 0008 |
 | ``webhook_endpoints``, ``webhook_attempts`` | tables: endpoints, attempts | scheduler's services | 0008 |
 

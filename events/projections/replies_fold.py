@@ -50,7 +50,9 @@ def received(share: Row, reply_id: UUID, event: ResponseReceived) -> Row:
 
 
 def looked(share: Row, event: RepliesLooked) -> None:
-    """A look at the thread (the caller sets the share's version)."""
+    """A recorded look at the thread (the caller sets the share's version): ``last_look_at``
+    and ``next_look_at`` are those of the last look that changed something; every look,
+    recorded or not, is in ``reply_looks``."""
     share.update(last_look_at=event.looked_at, next_look_at=event.next_look_at, replies_collected=event.collected)
 
 

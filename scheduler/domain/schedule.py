@@ -69,7 +69,8 @@ def ops_for(events: Iterable[Event]) -> list[ScheduleOp]:
                     ops.append(Upsert("check_replies", event.replies_first_look_at))
             case ShareFailed() | ShareCancelled() | ShareAbandoned() | ShareHeld():
                 ops.append(Remove("publish"))
-            # The looks for replies: each look writes the next (or ends them).
+            # The looks for replies: a recorded look writes the next (or ends them); a look
+            # that changed nothing is no event, and moves the row itself (services.looks).
             case RepliesLooked():
                 ops.append(Upsert("check_replies", event.next_look_at) if event.next_look_at is not None
                            else Remove("check_replies"))

@@ -32,7 +32,7 @@ from scheduler.domain.post_urls import HandleResolver, post_id
 from scheduler.domain.replies import cadence_from_config
 from scheduler.domain.share import ShareState
 from scheduler.errors import IdempotencyKeyReusedError, InvalidInputError, NotFoundError
-from scheduler.services import accounts, calendars
+from scheduler.services import accounts, calendars, looks
 from scheduler.services.share_stream import Q as SQ
 from scheduler.services.share_stream import ShareStreams, stamp
 
@@ -123,9 +123,13 @@ class ShareService:
     # --- reading ------------------------------------------------------------------
 
     def load(self, workspace_id: str, share_id: UUID) -> tuple[ShareState, list[RecordedEvent]]:
+        """The share's state (its thread with every look counted, recorded or not) and history."""
         state, history = self.streams.load(share_id)
         if not history or history[0].workspace_id != workspace_id:
             raise NotFoundError("share", str(share_id))
+        if state.sent is not None:
+            with self.pool.connection() as conn:
+                state = lifecycle.looks_counted(state, looks.ledger(conn, share_id))
         return state, history
 
     # --- planning -----------------------------------------------------------------

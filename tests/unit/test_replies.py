@@ -43,8 +43,23 @@ def post(reply_id: str, *, at_seconds: int = 30, parent: str | None = None, by_a
 
 
 def look(history: list[Event], posts: list[ThreadPost] | None, *, at_seconds: int) -> list[Event]:
-    state = share.fold(history)
-    return [*history, *(e.event for e in share.record_look(state, posts, now=T0 + timedelta(seconds=at_seconds)))]
+    """The history after a look (a look that changed nothing appends nothing)."""
+    return [*history, *(e.event for e in looked(history, posts, at_seconds=at_seconds).events)]
+
+
+def looked(history: list[Event], posts: list[ThreadPost] | None, *, at_seconds: int,
+           ledger: share.LookLedger | None = None, error: str | None = None) -> share.Look:
+    state = share.looks_counted(share.fold(history), ledger)
+    found = share.record_look(state, posts, now=T0 + timedelta(seconds=at_seconds), error=error)
+    assert found is not None
+    return found
+
+
+def counted(ledger: share.LookLedger | None, look: share.Look) -> share.LookLedger:
+    """The ledger after ``look`` (as ``reply_looks`` counts it)."""
+    x = look.looked
+    return share.LookLedger(looks=(ledger.looks if ledger else 0) + 1, last_look_at=x.looked_at,
+                            next_look_at=x.next_look_at, empty_looks=x.empty_looks, last_error=x.error)
 
 
 def types(events: list[Event]) -> list[str]:
@@ -128,12 +143,58 @@ def test_the_whole_thread_counts_and_a_repeated_look_records_nothing_twice() -> 
     thread = [post("1"), post("2", at_seconds=40, parent="1", text="Me too")]
     # When the thread is looked at twice
     history = look(history, thread, at_seconds=120)
-    history = look(history, thread, at_seconds=240)
-    # Then both replies are recorded once, and the second look found nothing new
+    again = looked(history, thread, at_seconds=240)
+    history = [*history, *(e.event for e in again.events)]
+    # Then both replies are recorded once; the second look found nothing new and records nothing
     received = [e for e in history if isinstance(e, ResponseReceived)]
     assert [(r.reply_id, r.parent_id) for r in received] == [("1", None), ("2", "1")]
     looks = [e for e in history if isinstance(e, RepliesLooked)]
-    assert [(x.found, x.new) for x in looks] == [(2, 2), (2, 0)]
+    assert [(x.found, x.new) for x in looks] == [(2, 2)]
+    assert (again.recorded, again.looked.found, again.looked.new) == (False, 2, 0)
+    assert again.looked.next_look_at is not None  # the next look is still decided (the schedule keeps it)
+
+
+def test_looks_that_find_nothing_record_nothing_and_back_off_by_the_looks_counted() -> None:
+    # Given a sent share (looks every 2 min in the first hour, doubling per empty look up to 4 times)
+    history = sent_history(plan=())
+    ledger: share.LookLedger | None = None
+    nexts = []
+    # When three looks find an empty thread, each counted beside the log
+    for at in (120, 360, 840):
+        found = looked(history, [], at_seconds=at, ledger=ledger)
+        assert found.events == ()
+        ledger = counted(ledger, found)
+        nexts.append(found.looked.next_look_at)
+    # Then none is an event, and the looks back off as they did when each was one: 4, 8, 8 min
+    assert [(n - T0).total_seconds() - at for n, at in zip(nexts, (120, 360, 840), strict=True)] == [240, 480, 480]
+    assert ledger is not None
+    assert ledger.looks == 3
+    # And the share's thread counts every look, not only the recorded ones
+    thread = share.looks_counted(share.fold(history), ledger).thread
+    assert (thread.looks, thread.last_look_at, thread.empty_looks) == (3, T0 + timedelta(seconds=840), 3)
+    # And a look that finds a reply then is recorded, and the back-off starts over
+    found = looked(history, [post("1")], at_seconds=1320, ledger=ledger)
+    assert types([e.event for e in found.events]) == ["ResponseReceived", "RepliesLooked"]
+    assert (found.looked.empty_looks, found.looked.next_look_at) == (0, T0 + timedelta(seconds=1440))
+
+
+def test_an_error_is_recorded_when_it_appears_changes_or_clears_and_not_while_it_lasts() -> None:
+    # Given a sent share
+    history = sent_history(plan=())
+    ledger: share.LookLedger | None = None
+    recorded = []
+    # When looks fail, fail again the same way, fail otherwise, then succeed twice
+    for at, error in ((120, "mastodon not reachable"), (360, "mastodon not reachable"), (600, "token refused"),
+                      (900, None), (1200, None)):
+        found = looked(history, [], at_seconds=at, ledger=ledger, error=error)
+        history = [*history, *(e.event for e in found.events)]
+        ledger = counted(ledger, found)
+        recorded.append(found.recorded)
+    # Then the error's appearing, changing and clearing are events; it lasting, and an empty look, are not
+    assert recorded == [True, False, True, True, False]
+    assert [e.error for e in history if isinstance(e, RepliesLooked)] == [
+        "mastodon not reachable", "token refused", None]
+    assert share.fold(history).thread.last_error is None
 
 
 def test_a_reply_by_the_account_itself_is_recorded_as_the_answer_to_the_reply_it_answers() -> None:
@@ -336,7 +397,8 @@ def test_an_answer_replies_task_settles_at_the_time_the_rule_says(
         if what in ("collect", "due"):
             if what == "collect":
                 seen.append(post(str(i), at_seconds=max(when - 5, 0)))  # written a little before it is seen
-            history += [e.event for e in share.record_look(state, list(seen), now=at)]
+            found = share.record_look(state, list(seen), now=at)
+            history += [e.event for e in (found.events if found else ())]
         elif answered:
             history += [e.event for e in share.request_answer(state, reply_id=str(i), text="ok", by="a", now=at)]
             history += [e.event for e in share.record_answer(

@@ -83,9 +83,11 @@ def shares(svc: Services, workspace_id: str, period: Period, status: str | None)
 
 
 def share(svc: Services, workspace_id: str, share_id: UUID) -> dict[str, Any]:
+    """The share, and its history with the looks at its thread as one summary line (every
+    look, recorded or not: ``replies``'s looks, last and next) instead of a row per look."""
     state, history = svc.shares.load(workspace_id, share_id)
     return {"share": share_view(state, history, svc.shares.clock(), at_risk=svc.config.sla_at_risk),
-            "events": [event_view(r) for r in history]}
+            "events": [event_view(r) for r in history if r.type_name != "RepliesLooked"]}
 
 
 def health(svc: Services, workspace_id: str) -> dict[str, Any]:

@@ -6,9 +6,11 @@ from events.ids import reply_uuid, stream_id
 
 from scheduler.domain.share.answers import (
     AnswerCall,
+    Look,
     ThreadPost,
     answer_key,
     dismiss,
+    looks_counted,
     next_answer_at,
     record_answer,
     record_answer_failure,
@@ -49,11 +51,14 @@ from scheduler.domain.share.state import (
     evolve,
     fold,
 )
+from scheduler.domain.share.thread import LookLedger
 
 __all__ = [
     "AnswerCall",
     "AttemptDecision",
     "Hold",
+    "Look",
+    "LookLedger",
     "Lookup",
     "Publish",
     "ShareState",
@@ -72,6 +77,7 @@ __all__ = [
     "evolve",
     "fold",
     "idempotency_key",
+    "looks_counted",
     "mark_sent",
     "needs_marking",
     "next_answer_at",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -31,7 +31,7 @@ from events.records import NewEvent
 from scheduler.domain.replies import ANSWER_REPLIES, DEFAULT_CADENCE, TaskDue, next_look
 from scheduler.domain.retry import GiveUp, RetryPolicy
 from scheduler.domain.share.state import ShareState, event_id, fold
-from scheduler.domain.share.thread import ReplyState
+from scheduler.domain.share.thread import LookLedger, ReplyState, with_looks
 from scheduler.errors import ConflictError, InvalidInputError, NotFoundError
 
 SETTLED_BY = "followthrough"
@@ -91,6 +91,25 @@ def first_look(state: ShareState, sent_at: datetime) -> datetime | None:
     return next_look(cadence, sent_at=sent_at, now=sent_at, empty_looks=0, tasks=open_tasks(state))
 
 
+@dataclass(frozen=True, slots=True)
+class Look:
+    """What one look at the thread found (``looked``: its figures, recorded or not) and the
+    events it appends (``events``; empty when the look changed nothing: it is then only
+    counted beside the log, and its next look written to the schedule without an event)."""
+
+    looked: RepliesLooked
+    events: tuple[NewEvent, ...]
+
+    @property
+    def recorded(self) -> bool:
+        return bool(self.events)
+
+
+def looks_counted(state: ShareState, ledger: LookLedger | None) -> ShareState:
+    """The share with every look counted (``reply_looks``), not only the recorded ones."""
+    return replace(state, thread=with_looks(state.thread, ledger))
+
+
 def record_look(
     state: ShareState,
     posts: Sequence[ThreadPost] | None,
@@ -98,12 +117,20 @@ def record_look(
     now: datetime,
     error: str | None = None,
     retry_after: timedelta | None = None,
-) -> tuple[NewEvent, ...]:
+) -> Look | None:
     """A look at the thread: its new replies, the answers the account wrote itself, the
     tasks that settle now, and when to look next. ``posts`` None: the channel cannot read
-    replies (no more looks; the tasks stay manual); with ``error``: the look failed."""
+    replies (no more looks; the tasks stay manual); with ``error``: the look failed.
+    None: the share is not sent (no look).
+
+    ``state`` should count every look (``looks_counted``): the back-off follows the empty
+    looks in a row. The look is an event (``RepliesLooked``, with what it wrote) only when
+    it changed something: new replies, the account's own answers found, tasks settled, or
+    its error state (an error appearing, clearing or changing; the channel turning out not
+    to read replies). Otherwise it appends nothing.
+    """
     if state.share_id is None or state.sent is None or state.status != "sent":
-        return ()
+        return None
     events: list[NewEvent] = []
     found = new = 0
     if posts is not None and error is None:
@@ -121,8 +148,12 @@ def record_look(
         following = now + (retry_after or timedelta(seconds=cadence.bands[0][1]))  # one more try
     looked = RepliesLooked(looked_at=now, found=found, new=new, empty_looks=empty,
                            next_look_at=following if collected else None, collected=collected, error=error)
+    cannot_read = not collected and state.thread.collected is not False
+    changed = bool(events) or error != state.thread.last_error or cannot_read
+    if not changed:
+        return Look(looked, ())
     events.append(_new(state, f"look-{state.version}", looked))
-    return tuple(events)
+    return Look(looked, tuple(events))
 
 
 def _new_replies(state: ShareState, posts: Sequence[ThreadPost], now: datetime) -> list[NewEvent]:

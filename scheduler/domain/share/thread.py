@@ -2,6 +2,10 @@
 
 Pure, like the rest of the share's state: ``evolve_thread`` applies one event, and
 replaying any prefix then the rest equals replaying all.
+
+The looks folded from the log are the recorded ones (a look is an event only when it
+changed something); every look is counted beside the log (``reply_looks``, a
+:class:`LookLedger`), and ``with_looks`` lays that count over the folded thread.
 """
 
 from __future__ import annotations
@@ -86,6 +90,29 @@ class ThreadState:
     def with_reply(self, reply_id: str, **changes: object) -> ThreadState:
         return replace(self, replies=tuple(replace(r, **changes) if r.reply_id == reply_id else r  # type: ignore[arg-type]
                                            for r in self.replies))
+
+
+@dataclass(frozen=True, slots=True)
+class LookLedger:
+    """Every look at the thread, recorded or not, as the worker counts them beside the log:
+    how many, the last, the next (None: no more looks), the empty looks in a row (the
+    cadence's back-off) and the last look's error."""
+
+    looks: int
+    last_look_at: datetime
+    next_look_at: datetime | None
+    empty_looks: int
+    last_error: str | None = None
+
+
+def with_looks(thread: ThreadState, ledger: LookLedger | None) -> ThreadState:
+    """The thread with every look counted: the ledger's figures where it is at least as
+    new as the last recorded look (a share looked at before the ledger existed has none)."""
+    if ledger is None or (thread.last_look_at is not None and ledger.last_look_at < thread.last_look_at):
+        return thread
+    return replace(thread, looks=max(ledger.looks, thread.looks), last_look_at=ledger.last_look_at,
+                   next_look_at=ledger.next_look_at, empty_looks=ledger.empty_looks,
+                   collected=True if thread.collected is None else thread.collected)
 
 
 def evolve_thread(thread: ThreadState, event: Event) -> ThreadState:
