@@ -15,6 +15,7 @@ from typing import Any
 
 import dramatiq
 import httpx
+from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import CurrentMessage
 
 from events.projections.collector import few_collections
@@ -112,6 +113,11 @@ def build_broker(settings: Settings) -> tuple[dramatiq.Broker, actor_module.Acto
 def worker_broker(settings: Settings, *, build: Callable[[], Runtime] | None = None) -> dramatiq.Broker:
     """The broker a Dramatiq worker process runs (see ``workers.main``)."""
     broker, _ = build_broker(settings)
+    if isinstance(broker, RedisBroker):
+        # No message is ever delayed (retries are rescheduled in the database, actors have no
+        # Dramatiq retries): a delay queue's consumer would only poll Redis, up to 100 times
+        # a second each, for nothing. Forgotten before the worker starts, so it consumes none.
+        broker.delay_queues.clear()
     broker.add_middleware(Lifeline())  # at boot, before Resources: an orphan opens nothing
     broker.add_middleware(Resources(build or (lambda: build_runtime(settings))))
     dramatiq.set_broker(broker)
