@@ -68,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
     command = command_named(args.func)
     # Servers log to stdout; a command's stdout is its output, so its logs go to stderr.
     stream = sys.stdout if args.role in SERVER_ROLES else sys.stderr
-    configure_logging(role=args.role, level=settings.log_level, fmt=settings.log_format, stream=stream)
+    configure_logging(role=args.role, level=settings.log_level, fmt=settings.log_format, stream=stream,
+                      colors=settings.log_colors)
     if args.role == "up":
         settings.home.mkdir(parents=True, exist_ok=True)
     restore = exit_on_signals() if args.role not in SERVER_ROLES | {"up"} else {}
