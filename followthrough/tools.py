@@ -96,17 +96,7 @@ def log_tail(run: Run) -> int:
     use_json = _wants_json(args.format)
     store, _ = connections.build_store(settings, "log-tail", pool_size=1)
     store.pool.open(wait=True, timeout=30)
-    accounts: dict[str, tuple[str, str] | None] = {}
-
-    def account_of(stream_id: str) -> tuple[str, str] | None:
-        """A share stream's account (id, name), from its SharePlanned, read once per stream."""
-        if stream_id not in accounts:
-            first = store.read_stream(stream_id)[:1]
-            planned = first[0].event if first else None
-            accounts[stream_id] = ((str(planned.account_id), planned.account_name)
-                                   if isinstance(planned, SharePlanned) else None)
-        return accounts[stream_id]
-
+    account_of = ShareAccounts(store)
     try:
         after = Checkpoint.start()
         if not args.from_start:
@@ -118,8 +108,7 @@ def log_tail(run: Run) -> int:
             events = tail(store, connections.database_url(settings), after, stop=threading.Event(),
                           connect_kwargs=connections.connect_kwargs(settings, "log-tail"))
         for recorded in events:
-            if isinstance(recorded.event, SharePlanned):
-                accounts[recorded.stream_id] = (str(recorded.event.account_id), recorded.event.account_name)
+            account_of.saw(recorded)
             if filters.any and not filters.keeps_event(recorded, account_of):
                 continue
             sys.stdout.write(_tail_line(recorded, use_json=use_json))
@@ -129,6 +118,28 @@ def log_tail(run: Run) -> int:
     finally:
         store.pool.close()
     return 0
+
+
+class ShareAccounts:
+    """Each share stream's account (id, name), for ``log tail --account``: from the
+    SharePlanned the tail passes, or else read from the stream once (a tail that starts
+    after the plan)."""
+
+    def __init__(self, store: EventStore) -> None:
+        self.store = store
+        self.known: dict[str, tuple[str, str] | None] = {}
+
+    def saw(self, recorded: RecordedEvent) -> None:
+        if isinstance(recorded.event, SharePlanned):
+            self.known[recorded.stream_id] = (str(recorded.event.account_id), recorded.event.account_name)
+
+    def __call__(self, stream_id: str) -> tuple[str, str] | None:
+        if stream_id not in self.known:
+            first = self.store.read_stream(stream_id)[:1]
+            planned = first[0].event if first else None
+            self.known[stream_id] = ((str(planned.account_id), planned.account_name)
+                                     if isinstance(planned, SharePlanned) else None)
+        return self.known[stream_id]
 
 
 def _tail_line(recorded: RecordedEvent, *, use_json: bool) -> str:

@@ -19,7 +19,9 @@ import pytest
 from psycopg_pool import ConnectionPool
 
 from events.store import EventStore
+from followthrough.log_lines import Filters
 from followthrough.logs import configure_logging
+from followthrough.tools import ShareAccounts
 from scheduler.services import accounts, workspaces
 from scheduler.services.shares import PlanShare
 from tests.support.cli import _logging_restored, cli, command_env
@@ -199,3 +201,46 @@ def test_an_unknown_share_id_is_a_uuid_check_not_a_lookup(env: dict[str, str], t
     empty = tmp_path / "empty.log"
     empty.write_text('{"event": "share_sent", "share_id": "00000000-0000-4000-8000-000000000001"}\n')
     assert tail_lines(env, str(empty), "--share", str(UUID(int=7))) == []
+
+
+def test_log_tail_follows_a_growing_file_keeping_only_what_the_filters_ask(tmp_path: Path) -> None:
+    # Given a log file with one of acme's error lines already in it
+    path = tmp_path / "worker.log"
+
+    def line(event: str, level: str, workspace: str) -> str:
+        return orjson.dumps({"event": event, "level": level, "workspace_id": workspace}).decode() + "\n"
+
+    path.write_text(line("share_failed", "error", WS))
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "BROKER_URL")}
+    proc = subprocess.Popen([sys.executable, "-m", "followthrough.cli", "log", "tail", "--lines", str(path),
+                             "--from-start", "--format", "json", "--workspace", WS, "--level", "warning"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    assert proc.stdout is not None
+    try:
+        # When it has printed what was there (it follows from then on)
+        assert orjson.loads(proc.stdout.readline())["event"] == "share_failed"
+        # And lines are appended: another workspace's, an info line, then one it asked for
+        with path.open("a") as out:
+            out.write(line("share_failed", "error", OTHER_WS))
+            out.write(line("share_sent", "info", WS))
+            out.write(line("share_retry_scheduled", "warning", WS))
+        # Then the next line it prints is the one it asked for
+        assert orjson.loads(proc.stdout.readline())["event"] == "share_retry_scheduled"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+        proc.stdout.close()
+        assert proc.stderr is not None
+        proc.stderr.close()
+
+
+def test_a_tail_that_starts_after_the_plan_finds_the_shares_account_in_its_stream(
+    store: EventStore, worker_run: dict[str, Any]
+) -> None:
+    accounts = ShareAccounts(store)
+    failing = worker_run["failing"]
+    assert accounts(f"share-{worker_run['failing_share']}") == (str(failing.id), "launch-team")
+    assert accounts("calendars-acme") is None  # not a share's stream
+    later = [r for r in store.read_all() if r.stream_id == f"share-{worker_run['sent_share']}"][-1]
+    assert Filters(account="newsroom").keeps_event(later, accounts)
+    assert not Filters(account="launch-team").keeps_event(later, accounts)
