@@ -194,7 +194,7 @@ def api_from_environment() -> Any:
     from followthrough.logs import configure_logging
 
     settings = Settings()
-    configure_logging(role="api", level=settings.log_level, fmt=settings.log_format)
+    configure_logging(role="api", level=settings.log_level, fmt=settings.log_format, colors=settings.log_colors)
     return build_api(settings)
 
 

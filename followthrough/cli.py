@@ -68,13 +68,16 @@ def run(args: argparse.Namespace) -> int:
     command = command_named(args.func)
     # Servers log to stdout; a command's stdout is its output, so its logs go to stderr.
     stream = sys.stdout if args.role in SERVER_ROLES else sys.stderr
-    configure_logging(role=args.role, level=settings.log_level, fmt=settings.log_format, stream=stream)
+    configure_logging(role=args.role, level=settings.log_level, fmt=settings.log_format, stream=stream,
+                      colors=settings.log_colors)
     if args.role == "up":
         settings.home.mkdir(parents=True, exist_ok=True)
     restore = exit_on_signals() if args.role not in SERVER_ROLES | {"up"} else {}
-    if args.role == "cli":
-        require_home(settings)
     try:
+        if args.role == "cli" and getattr(args, "lines", None) is not None:  # `log tail --lines`: no server
+            return int(command(Run(args=args, settings=settings)))
+        if args.role == "cli":
+            require_home(settings)
         # An operator's command needs no broker: it never starts an embedded Redis.
         with connections.resolved(settings, owner=args.role == "up", need_broker=args.role != "cli") as ready:
             return int(command(Run(args=args, settings=ready)))
@@ -166,10 +169,23 @@ def _log_commands(sub: Any, command: Add) -> None:
     tail.add_argument("--from-start", action="store_true", help="replay the whole log first")
     tail.add_argument("--no-follow", action="store_true", help="print what is there and stop")
     tail.add_argument("--format", choices=("auto", "json", "console"), default="auto")
+    tail.add_argument("--lines", metavar="FILE",
+                      help="the roles' JSON log lines in FILE (- for stdin) instead of the event log")
+    tail.add_argument("--share", metavar="SHARE_ID", help="only this share's events or lines")
+    tail.add_argument("--account", metavar="ID_OR_NAME", help="only the events or lines of this account's shares")
+    tail.add_argument("--workspace", help="only this workspace's events or lines")
+    tail.add_argument("--level", type=_level, metavar="LEVEL",
+                      help="with --lines: only lines at this level and above (debug, info, warning, error, critical)")
     status = command(log, "status", "tools:log_status", "cli", "horizon age and follower lags")
     status.add_argument("--format", choices=("auto", "json", "console"), default="auto")
     bump = command(log, "bump-epoch", "tools:log_bump_epoch", "cli", "after a restore or logical migration")
     bump.add_argument("--reason", required=True)
+
+
+def _level(text: str) -> str:
+    from followthrough.log_lines import level_arg
+
+    return level_arg(text)
 
 
 def duration_arg(text: str) -> timedelta:

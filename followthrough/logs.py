@@ -1,6 +1,8 @@
 """Logging for operators: structlog everywhere, configured once per process.
 
-JSON lines when stdout is not a terminal, the console renderer when it is;
+JSON lines when the log's stream is not a terminal, the console renderer when it is (a
+Dramatiq worker process, whose stream is a pipe to its master, is told by the process that
+knows: ``format_for_children``);
 the standard library's loggers (dramatiq, uvicorn, psycopg.pool) go through
 the same processors; secrets are redacted before anything is rendered.
 """
@@ -73,16 +75,45 @@ def _shared_processors(role: str) -> list[Processor]:
     ]
 
 
-def configure_logging(*, role: str, level: str = "info", fmt: str = "auto", stream: TextIO | None = None) -> None:
+def renderer_choice(fmt: str, out: TextIO, colors: bool | None = None) -> tuple[bool, bool]:
+    """(JSON?, colours?) for lines written to ``out``: ``auto`` is the console renderer in a
+    terminal and JSON anywhere else (a file, a pipe, the platform's collector); colours
+    where the lines reach a terminal (``colors`` says so for a process whose output goes
+    through a pipe to one, a Dramatiq worker process)."""
+    tty = _isatty(out)
+    use_json = fmt == "json" or (fmt == "auto" and not tty)
+    return use_json, (not use_json) and (tty if colors is None else colors)
+
+
+def format_for_children(fmt: str, out: TextIO) -> dict[str, str]:
+    """The log format (and colours) a process hands the processes whose lines it passes on to
+    ``out`` through a pipe of its own (Dramatiq's master, its worker processes' lines): ``auto``
+    decided here, where the terminal is known, not in a process that sees only the pipe."""
+    use_json, colors = renderer_choice(fmt, out)
+    if use_json:
+        return {"FOLLOWTHROUGH_LOG_FORMAT": "json"}
+    return {"FOLLOWTHROUGH_LOG_FORMAT": "console", "FOLLOWTHROUGH_LOG_COLORS": "true" if colors else "false"}
+
+
+def _isatty(out: TextIO) -> bool:
+    isatty = getattr(out, "isatty", None)
+    try:
+        return bool(isatty()) if isatty is not None else False
+    except (ValueError, OSError):  # closed
+        return False
+
+
+def configure_logging(*, role: str, level: str = "info", fmt: str = "auto", stream: TextIO | None = None,
+                      colors: bool | None = None) -> None:
     """Set up structlog and route the standard library's loggers through it.
 
     Servers log to stdout (the platform collects it); commands whose stdout is their
     output (``token create``, ``report --format json``) pass ``sys.stderr``.
     """
     out = stream or sys.stdout
-    use_json = fmt == "json" or (fmt == "auto" and not out.isatty())
+    use_json, use_colors = renderer_choice(fmt, out, colors)
     renderer: Processor = (
-        structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer(colors=out.isatty())
+        structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer(colors=use_colors)
     )
     shared = _shared_processors(role)
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)

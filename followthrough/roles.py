@@ -101,12 +101,21 @@ def child_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+def worker_env(settings: Settings) -> dict[str, str]:
+    """Dramatiq's master writes its worker processes' lines to its stderr, which they see only
+    as a pipe: the format is decided here, on that stderr (the console renderer in a terminal,
+    as every other line of `up`; JSON for a log pipeline)."""
+    from followthrough.logs import format_for_children
+
+    return {**child_env(settings), **format_for_children(settings.log_format, sys.stderr)}
+
+
 def exec_worker(settings: Settings, *, processes: int | None, threads: int | None) -> None:
     """With both servers given there is nothing of ours to start or stop: become the
     Dramatiq CLI at once (a restarted worker is back sooner). Each worker process waits
     for the schema at boot."""
     argv = worker_argv(settings, processes=processes, threads=threads)
-    os.execve(sys.executable, argv, child_env(settings))
+    os.execve(sys.executable, argv, worker_env(settings))
 
 
 def worker(run: Run) -> int:
@@ -115,7 +124,7 @@ def worker(run: Run) -> int:
 
     # Dramatiq's master stops with this process (its worker processes stop with it).
     # No threads run here yet, so the preexec function is safe.
-    proc = subprocess.Popen(argv, env=child_env(run.settings), preexec_fn=lineage.die_with_parent)  # noqa: PLW1509
+    proc = subprocess.Popen(argv, env=worker_env(run.settings), preexec_fn=lineage.die_with_parent)  # noqa: PLW1509
     try:
         return proc.wait()
     except KeyboardInterrupt:

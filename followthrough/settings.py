@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     home: Path = Path(".followthrough")
 
     log_format: Literal["auto", "json", "console"] = "auto"
+    # Colours in console lines (default: when the log's stream is a terminal).
+    log_colors: bool | None = None
     log_level: str = "info"
 
     api_host: str = "127.0.0.1"

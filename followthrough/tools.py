@@ -15,14 +15,17 @@ from rich.progress import MofNCompleteColumn, Progress
 from rich.table import Table
 
 from events import monitoring
+from events.catalogue import SharePlanned
 from events.follow import tail
 from events.projections.rebuild import Rebuildable, RebuildBusyError, RebuildWorkerError, default_workers, rebuild
 from events.records import Checkpoint, RecordedEvent
 from events.store import EventStore
 from followthrough import connections
+from followthrough.log_lines import Filters, tail_lines
 from followthrough.projectors import live_projections, projection_runners
 from followthrough.run import Run
 from followthrough.settings import Settings
+from scheduler.errors import ConfigurationError
 from scheduler.services import audit as audit_service
 from scheduler.services import webhooks, workspaces
 
@@ -80,9 +83,20 @@ def token_revoke(run: Run) -> int:
 
 def log_tail(run: Run) -> int:
     settings, args = run.settings, run.args
+    filters = Filters.from_args(args)
+    if args.lines is not None:  # the roles' own log lines, not the event log: no server needed
+        try:
+            return tail_lines(args.lines, filters, from_start=args.from_start, follow=not args.no_follow,
+                              fmt=args.format)
+        except KeyboardInterrupt:
+            return 0
+    if filters.level is not None:
+        raise ConfigurationError("--level filters the roles' log lines, and the event log has no levels: "
+                                 "pass --lines FILE (or --lines - for stdin) with the roles' JSON log lines")
     use_json = _wants_json(args.format)
     store, _ = connections.build_store(settings, "log-tail", pool_size=1)
     store.pool.open(wait=True, timeout=30)
+    account_of = ShareAccounts(store)
     try:
         after = Checkpoint.start()
         if not args.from_start:
@@ -94,6 +108,9 @@ def log_tail(run: Run) -> int:
             events = tail(store, connections.database_url(settings), after, stop=threading.Event(),
                           connect_kwargs=connections.connect_kwargs(settings, "log-tail"))
         for recorded in events:
+            account_of.saw(recorded)
+            if filters.any and not filters.keeps_event(recorded, account_of):
+                continue
             sys.stdout.write(_tail_line(recorded, use_json=use_json))
             sys.stdout.flush()
     except KeyboardInterrupt:
@@ -101,6 +118,28 @@ def log_tail(run: Run) -> int:
     finally:
         store.pool.close()
     return 0
+
+
+class ShareAccounts:
+    """Each share stream's account (id, name), for ``log tail --account``: from the
+    SharePlanned the tail passes, or else read from the stream once (a tail that starts
+    after the plan)."""
+
+    def __init__(self, store: EventStore) -> None:
+        self.store = store
+        self.known: dict[str, tuple[str, str] | None] = {}
+
+    def saw(self, recorded: RecordedEvent) -> None:
+        if isinstance(recorded.event, SharePlanned):
+            self.known[recorded.stream_id] = (str(recorded.event.account_id), recorded.event.account_name)
+
+    def __call__(self, stream_id: str) -> tuple[str, str] | None:
+        if stream_id not in self.known:
+            first = self.store.read_stream(stream_id)[:1]
+            planned = first[0].event if first else None
+            self.known[stream_id] = ((str(planned.account_id), planned.account_name)
+                                     if isinstance(planned, SharePlanned) else None)
+        return self.known[stream_id]
 
 
 def _tail_line(recorded: RecordedEvent, *, use_json: bool) -> str:

@@ -11,5 +11,7 @@ from followthrough.logs import configure_logging
 from followthrough.settings import Settings
 
 settings = Settings()
-configure_logging(role="worker", level=settings.log_level, fmt=settings.log_format)
+# (a worker process writes to a pipe to Dramatiq's master: `followthrough worker` decided
+# the format and colours for the stream the master writes to, see roles.worker_env)
+configure_logging(role="worker", level=settings.log_level, fmt=settings.log_format, colors=settings.log_colors)
 broker = worker_broker(settings)
