@@ -26,6 +26,7 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
+import orjson
 import psycopg
 
 from events import sqlfiles
@@ -43,7 +44,7 @@ from scheduler.services.recount import (
     share_row,
     task_row,
 )
-from scheduler.services.recount_figures import Figures, differing, workspace_figures
+from scheduler.services.recount_figures import CalendarLog, Figures, differing, workspace_figures
 from scheduler.services.recount_replies import REPLY_FIELDS, reply_key, reply_row
 
 Q = sqlfiles.load("scheduler.services", "audit.sql")
@@ -268,7 +269,8 @@ def _compare_figures(
 ) -> None:
     """Each workspace's figures as the read side reports them (``GET /v1/followthrough?by=workspace``,
     all time) against the recount's: the rate, times to respond and to answer, replies."""
-    expected = workspace_figures(recount, workspace_id, as_of)
+    workspaces = {share.workspace_id for _, share in recount.in_workspace(workspace_id)}
+    expected = workspace_figures(recount, workspace_id, as_of, _calendars(conn, workspaces))
     names = set(expected) | {w for w in report.workspaces if w != "*"}
     if workspace_id is not None:
         names = {workspace_id}
@@ -277,6 +279,16 @@ def _compare_figures(
         reported = next((r for r in rows if str(r["key"]) == name), Figures().row())
         for field_name, want, got in differing(expected.get(name, Figures()).row(), reported):
             report.of(name).note(Difference("followthrough", name, field_name, want, got))
+
+
+def _calendars(conn: psycopg.Connection[Any], workspaces: set[str]) -> dict[str, CalendarLog]:
+    """Each workspace's calendars stream, as stored (a handful of events a workspace)."""
+    found: dict[str, CalendarLog] = {}
+    streams = [f"calendars-{name}" for name in sorted(workspaces)]
+    for stream_id, recorded_at, type_name, data in conn.execute(Q["calendars"], {"streams": streams}):
+        found.setdefault(stream_id.removeprefix("calendars-"), CalendarLog()).events.append(
+            (recorded_at, type_name, orjson.loads(data)))
+    return found
 
 
 def _compare_daily(
