@@ -67,10 +67,18 @@ LEFT JOIN LATERAL (
     ORDER BY (t.status IN ('done', 'cancelled')), t.due_at NULLS LAST, t.after_seconds DESC
     LIMIT 1
 ) o ON true
+-- A workspace without calendars has no business step: its times are the wall clock's
+-- without a look at each reply's step (profiled: the look cost the audit 0.3 s on 20,000 replies).
+CROSS JOIN (SELECT EXISTS (SELECT FROM events e WHERE e.stream_id = 'calendars-' || %(workspace_id)s::text)
+            AS calendars) AS w
 LEFT JOIN LATERAL (
-    SELECT * FROM reply_answer_time(r.workspace_id, r.share_id, r.received_at, r.answered_at)
-    WHERE r.state = 'answered'
-) a ON true
+    SELECT CASE WHEN NOT w.calendars THEN extract(epoch FROM r.answered_at - r.received_at)::float8
+                ELSE (SELECT x.seconds FROM reply_answer_time(r.workspace_id, r.share_id, r.received_at,
+                                                              r.answered_at) x) END AS seconds,
+           CASE WHEN NOT w.calendars THEN 'wall'
+                ELSE (SELECT x.clock FROM reply_answer_time(r.workspace_id, r.share_id, r.received_at,
+                                                            r.answered_at) x) END AS clock
+) a ON r.state = 'answered'
 WHERE r.workspace_id = %(workspace_id)s
   AND (%(from)s::timestamptz IS NULL OR r.collected_at >= %(from)s::timestamptz)
   AND (%(to)s::timestamptz IS NULL OR r.collected_at < %(to)s::timestamptz)
