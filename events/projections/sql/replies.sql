@@ -62,8 +62,10 @@ SELECT CASE %(by)s
             ELSE 'wall' END AS clock_to_answer
 FROM rm_replies r
 LEFT JOIN LATERAL (
+    -- the owner, only when the key or the hours need it (the audit's by=workspace read: 0.07
+    -- against 0.01 s on 20,000 replies)
     SELECT t.owner FROM rm_response_tasks t
-    WHERE t.share_id = r.share_id
+    WHERE t.share_id = r.share_id AND (%(by)s::text = 'owner' OR %(hours)s::text <> 'all')
     ORDER BY (t.status IN ('done', 'cancelled')), t.due_at NULLS LAST, t.after_seconds DESC
     LIMIT 1
 ) o ON true
