@@ -51,13 +51,21 @@ class CalendarLog:
     calendar as it stood then, else ``default``, else None."""
 
     events: list[tuple[datetime, str, dict[str, Any]]] = field(default_factory=list)
+    # (owner, the events recorded by a moment) -> the calendar: a reply each reads it
+    _read: dict[tuple[str, tuple[int, ...]], Calendar | None] = field(default_factory=dict)
 
     def at(self, owner: str, moment: datetime) -> Calendar | None:
+        applied = tuple(i for i, (recorded_at, _, _) in enumerate(self.events) if recorded_at <= moment)
+        key = (owner, applied)
+        if key not in self._read:
+            self._read[key] = self._calendar(owner, applied)
+        return self._read[key]
+
+    def _calendar(self, owner: str, applied: tuple[int, ...]) -> Calendar | None:
         calendars: dict[str, dict[str, Any] | None] = {}
         chosen: str | None = None
-        for recorded_at, type_name, data in self.events:
-            if recorded_at > moment:
-                continue
+        for i in applied:
+            _, type_name, data = self.events[i]
             if type_name == "CalendarSet":
                 calendars[data["name"]] = data
             elif type_name == "CalendarDeleted":
