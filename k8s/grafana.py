@@ -143,7 +143,7 @@ FOLLOWTHROUGH_COLUMNS = """
     followthrough_rate(sum(done_on_time)::bigint, sum(done_late)::bigint, sum(overdue)::bigint) AS rate"""
 
 
-# Time to answer as the reports count it: reply_answer_time() (migration 0015), the function
+# Time to answer as the reports count it: reply_answer_time() (migration 0016), the function
 # the API's reply figures call, never the formula again.
 TIME_TO_ANSWER = f"""
     SELECT date_trunc('day', r.collected_at) AS time,

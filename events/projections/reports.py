@@ -16,7 +16,7 @@ Hours = Literal["all", "business", "off"]
 # The clock of the reported times. Time to respond and to first look are in wall-clock
 # seconds; time to answer too, except for a reply answered for a business step (its
 # ``answer_replies`` task on the business clock), counted in its owner's business seconds
-# (``reply_answer_time``, migration 0015). Each row says its ``clock_to_answer`` (wall,
+# (``reply_answer_time``, migration 0016). Each row says its ``clock_to_answer`` (wall,
 # business, mixed; None without answers), the report ``wall`` or, when any row counts
 # business time, ``mixed``.
 WALL = "wall"

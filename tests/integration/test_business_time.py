@@ -1,4 +1,4 @@
-"""Business time in SQL (migration 0015), against a real PostgreSQL: ``business_seconds``
+"""Business time in SQL (migration 0016), against a real PostgreSQL: ``business_seconds``
 counts what the domain counts (both daylight-saving transitions, holidays, gaps), a reply
 answered for a business step reports its time to answer in business seconds through the
 API (and the audit recounts the same), and a business task's at-risk point is measured in

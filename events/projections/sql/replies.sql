@@ -35,7 +35,7 @@ SELECT share_id, network_reply_id FROM rm_replies WHERE id = %(id)s AND workspac
 
 -- name: reply_figures
 -- Replies received and answered, and the seconds from a reply to its answer (the reply's
--- network time to the answer's; reply_answer_time, migration 0015: in its owner's business
+-- network time to the answer's; reply_answer_time, migration 0016: in its owner's business
 -- time when the answer_replies step it is answered for is on the business clock, else on
 -- the wall clock; ``clock_to_answer``: wall, business or mixed over the answered replies,
 -- NULL with none), grouped like the follow-through rows (the

@@ -24,8 +24,8 @@ reply's time to answer and the at-risk point of a business task.
   task's due time was worked out in (NULL for a wall task); ``task_sla_state(...)``, the
   SLA state of a task, which the inbox, ``/metrics`` and Grafana call.
 
-Revision ID: 0015_business_time
-Revises: 0014_readside_fillfactor
+Revision ID: 0016_business_time
+Revises: 0015_reply_looks
 Create Date: 2026-12-06
 """
 
@@ -33,8 +33,8 @@ from __future__ import annotations
 
 from migrations.helpers import run
 
-revision = "0015_business_time"
-down_revision = "0014_readside_fillfactor"
+revision = "0016_business_time"
+down_revision = "0015_reply_looks"
 branch_labels = None
 depends_on = None
 
