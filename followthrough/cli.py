@@ -259,6 +259,9 @@ def _report_commands(sub: Any, command: Add) -> None:
     report.add_argument("--by", choices=("account", "owner", "channel", "day", "workspace"), default="account")
     report.add_argument("--from", dest="start", metavar="YYYY-MM-DD", help="tasks due from this UTC day")
     report.add_argument("--to", dest="end", metavar="YYYY-MM-DD", help="through this UTC day")
+    report.add_argument("--hours", choices=("all", "business", "off"), default="all",
+                        help="reply figures of the replies written in (business) or out of (off) their owner's "
+                             "business hours, by the reply's own time (default: all)")
     report.add_argument("--format", choices=("table", "json", "csv"), default="table")
 
 

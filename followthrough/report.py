@@ -22,7 +22,8 @@ from scheduler.api.figures import percent, seconds
 from scheduler.errors import InvalidInputError
 
 COLUMNS = ("key", "open", "done_on_time", "done_late", "overdue", "rate", "median_seconds_to_complete",
-           "p90_seconds_to_complete")
+           "p90_seconds_to_complete", "median_seconds_to_first_look", "replies_received", "replies_answered",
+           "median_seconds_to_answer", "p90_seconds_to_answer", "clock_to_answer")
 
 
 def _day(value: str | None, field: str) -> datetime | None:
@@ -40,15 +41,18 @@ def report(run: Run) -> int:
     last = _day(args.end, "--to")
     end = None if last is None else last + timedelta(days=1)
     with connections.connect(run.settings) as conn:
-        rows = reports.followthrough(conn, args.workspace, by=args.by, start=start, end=end)
+        rows = reports.followthrough(conn, args.workspace, by=args.by, start=start, end=end, hours=args.hours)
         integrity = reports.sent_without_tasks(conn, args.workspace)
+    clock = reports.clock(rows)
     if args.format == "json":
-        print(orjson.dumps({"rows": rows, "sent_shares_without_response_tasks": integrity}).decode())
+        print(orjson.dumps({"by": args.by, "hours": args.hours, "clock": clock, "rows": rows,
+                            "sent_shares_without_response_tasks": integrity}).decode())
     elif args.format == "csv":
         sys.stdout.write(as_csv(rows))
     else:
         period = "all time" if start is None and end is None else f"{args.start or '…'} to {args.end or '…'} (UTC)"
-        _console().print(as_table(rows, by=args.by, period=period, integrity=integrity))
+        _console().print(as_table(rows, by=args.by, period=period, integrity=integrity, hours=args.hours,
+                                  clock=clock))
     return 0
 
 
@@ -62,28 +66,40 @@ def as_csv(rows: list[dict[str, Any]]) -> str:
     return out.getvalue()
 
 
-def as_table(rows: list[dict[str, Any]], *, by: str, period: str, integrity: int) -> Table:
-    table = Table(title=f"Follow-through by {by}, {period}", title_justify="left",
-                  caption=_caption(integrity), caption_justify="left")
+HEADINGS = ("open", "on time", "late", "overdue", "rate", "median to respond", "p90 to respond",
+            "median to first look", "replies", "answered", "median to answer", "p90 to answer", "answer clock")
+
+
+def as_table(rows: list[dict[str, Any]], *, by: str, period: str, integrity: int, hours: str = "all",
+             clock: str = reports.WALL) -> Table:
+    replies = "" if hours == "all" else f", replies in {hours} hours"
+    table = Table(title=f"Follow-through by {by}, {period}{replies}", title_justify="left",
+                  caption=_caption(integrity, clock), caption_justify="left")
     table.add_column(by, style="bold")
-    for name in ("open", "on time", "late", "overdue", "rate", "median to respond", "p90 to respond"):
+    for name in HEADINGS:
         table.add_column(name, justify="right")
     for row in rows:
         rate = Text("no tasks due", style="dim italic") if row["rate"] is None else Text(percent(row["rate"]))
         table.add_row(str(row["key"]), str(row["open"]), str(row["done_on_time"]), str(row["done_late"]),
                       str(row["overdue"]), rate, seconds(row["median_seconds_to_complete"]),
-                      seconds(row["p90_seconds_to_complete"]))
+                      seconds(row["p90_seconds_to_complete"]), seconds(row["median_seconds_to_first_look"]),
+                      str(row["replies_received"]), str(row["replies_answered"]),
+                      seconds(row["median_seconds_to_answer"]), seconds(row["p90_seconds_to_answer"]),
+                      row["clock_to_answer"] or "\u2013")
     if not rows:
-        table.add_row(Text("no response tasks due", style="dim italic"), *[""] * 7)
+        table.add_row(Text("no response tasks due", style="dim italic"), *[""] * len(HEADINGS))
     return table
 
 
-def _caption(integrity: int) -> str:
+def _caption(integrity: int, clock: str = reports.WALL) -> str:
     mark = "[green]0[/]" if integrity == 0 else f"[bold red]{integrity}[/]"
-    return f"sent shares without response tasks: {mark} · as of {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC"
+    measured = ("times on the wall clock" if clock == reports.WALL else
+                "times on the wall clock; time to answer in business time for business steps (answer clock)")
+    return (f"{measured} · sent shares without response tasks: {mark} · "
+            f"as of {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC")
 
 
 def _console() -> Console:
     """Full width on a terminal; wide enough for every column when piped."""
-    width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "120"))
+    width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "240"))
     return Console(width=width, highlight=False)

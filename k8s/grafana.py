@@ -143,6 +143,18 @@ FOLLOWTHROUGH_COLUMNS = """
     followthrough_rate(sum(done_on_time)::bigint, sum(done_late)::bigint, sum(overdue)::bigint) AS rate"""
 
 
+# Time to answer as the reports count it: reply_answer_time() (migration 0016), the function
+# the API's reply figures call, never the formula again.
+TIME_TO_ANSWER = f"""
+    SELECT date_trunc('day', r.collected_at) AS time,
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY a.seconds) AS "median seconds to answer",
+           percentile_cont(0.9) WITHIN GROUP (ORDER BY a.seconds) AS "p90 seconds to answer"
+    FROM rm_replies r
+    CROSS JOIN LATERAL reply_answer_time(r.workspace_id, r.share_id, r.received_at, r.answered_at) a
+    WHERE r.{WORKSPACES} AND r.state = 'answered' AND $__timeFilter(r.collected_at)
+    GROUP BY 1 ORDER BY 1"""
+
+
 def read_models_dashboard() -> dash.Dashboard:
     workspace = (dash.QueryVariable("workspace").label("Workspace").datasource(READ_MODELS)
                  .query("SELECT DISTINCT workspace_id FROM rm_shares ORDER BY 1")
@@ -163,6 +175,14 @@ def read_models_dashboard() -> dash.Dashboard:
             .with_target(Sql(by_day, fmt="time_series")).unit("percentunit").min(0).max(1)
             .draw_style(common.GraphDrawStyle.BARS).fill_opacity(60).height(9).span(24)
             .description("Done on time out of settled tasks; a day with nothing settled has no bar."))
+        .with_panel(
+            timeseries.Panel().title("Time to answer by day (median and p90)").datasource(READ_MODELS)
+            .with_target(Sql(TIME_TO_ANSWER, fmt="time_series")).unit("s").min(0)
+            .line_width(2).fill_opacity(10).height(9).span(24)
+            .description("From a reply's own time on the network to the answer's publish time, by the day the "
+                         "reply was collected: in its owner's business seconds when it was answered for an "
+                         "answer_replies step on the business clock, else on the wall clock "
+                         "(reply_answer_time(), as GET /v1/followthrough)."))
         .with_panel(sql_table("By account", f"""
             SELECT account_name AS account, {FOLLOWTHROUGH_COLUMNS}
             FROM followthrough_daily WHERE {WORKSPACES} AND $__timeFilter(day::timestamp AT TIME ZONE 'UTC')
@@ -179,8 +199,10 @@ def read_models_dashboard() -> dash.Dashboard:
             SELECT i.owner, i.account_name AS account, i.channel, i.kind, i.due_at, i.share_id
             FROM response_inbox i LEFT JOIN rm_shares s ON s.share_id = i.share_id
             WHERE i.workspace_id IN (${workspace:sqlstring}) AND i.state = 'open'
-              AND sla_state(s.sent_at, i.due_at, now()) = 'at_risk'
-            ORDER BY i.due_at LIMIT 200""", description="Open tasks that have used 75 % of their time."))
+              AND task_sla_state(i.workspace_id, i.share_id, i.task_id, i.owner, i.after_seconds, s.sent_at,
+                                 i.due_at, now()) = 'at_risk'
+            ORDER BY i.due_at LIMIT 200""", description="Open tasks that have used 75 % of their time "
+                                               "(of their business time, on the business clock)."))
         .with_panel(sql_table("Shares that need a person (failed, held, abandoned)", f"""
             SELECT scheduled_at, account_name AS account, status, attempts, last_error, share_id
             FROM rm_shares WHERE {WORKSPACES} AND status IN ('failed', 'held', 'abandoned')

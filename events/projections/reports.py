@@ -13,9 +13,14 @@ from events.projections import replies
 Q = sqlfiles.load("events.projections.sql", "reports.sql")
 GroupBy = Literal["account", "owner", "channel", "day", "week", "workspace"]
 Hours = Literal["all", "business", "off"]
-# Every reported time is in wall-clock seconds (a business step's due time counts business
-# hours; the times taken to respond, answer and look are measured as they passed).
-CLOCK = "wall"
+# The clock of the reported times. Time to respond and to first look are in wall-clock
+# seconds; time to answer too, except for a reply answered for a business step (its
+# ``answer_replies`` task on the business clock), counted in its owner's business seconds
+# (``reply_answer_time``, migration 0016). Each row says its ``clock_to_answer`` (wall,
+# business, mixed; None without answers), the report ``wall`` or, when any row counts
+# business time, ``mixed``.
+WALL = "wall"
+MIXED = "mixed"
 
 # The follow-through rate is defined once, in the database (migration 0011):
 #   followthrough_rate(done_on_time, done_late, overdue)
@@ -45,7 +50,7 @@ def followthrough(
 
 
 NO_REPLIES = {"replies_received": 0, "replies_answered": 0, "median_seconds_to_answer": None,
-              "p90_seconds_to_answer": None}
+              "p90_seconds_to_answer": None, "clock_to_answer": None}
 NO_TASKS = {"open": 0, "done_on_time": 0, "done_late": 0, "overdue": 0, "rate": None,
             "median_seconds_to_complete": None, "p90_seconds_to_complete": None,
             "median_seconds_to_first_look": None}
@@ -86,6 +91,12 @@ def inbox(
         }
         for r in cur
     ]
+
+
+def clock(rows: list[dict[str, Any]]) -> str:
+    """The clock of a report's figures: ``wall``, or ``mixed`` when a row's time to answer
+    counts business time."""
+    return MIXED if any(row.get("clock_to_answer") not in (None, WALL) for row in rows) else WALL
 
 
 def sent_without_tasks(conn: psycopg.Connection[Any], workspace_id: str) -> int:

@@ -37,7 +37,7 @@ def followthrough(
         "from": start.isoformat() if start else None,
         "to": end.isoformat() if end else None,
         "hours": hours,
-        "clock": reports.CLOCK,
+        "clock": reports.clock(rows),
         "rows": rows,
         "sent_shares_without_response_tasks": integrity,
     }

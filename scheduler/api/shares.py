@@ -14,6 +14,7 @@ from scheduler.api.accounts import steps
 from scheduler.api.deps import Reader, ServicesDep, Writer
 from scheduler.api.schemas import CancelIn, MarkSentIn, RescheduleIn, RetryIn, ShareIn
 from scheduler.api.views import event_view, share_view
+from scheduler.services.calendars import calendar_at_send
 from scheduler.services.shares import Planned, PlanShare
 
 router = APIRouter(prefix="/v1", tags=["shares"])
@@ -71,7 +72,8 @@ def list_shares(
 @router.get("/shares/{share_id}", operation_id="get_share")
 def get_share(share_id: UUID, who: Reader, svc: ServicesDep) -> dict[str, Any]:
     state, history = svc.shares.load(who.workspace_id, share_id)
-    return share_view(state, history, svc.shares.clock(), at_risk=svc.config.sla_at_risk)
+    return share_view(state, history, svc.shares.clock(), at_risk=svc.config.sla_at_risk,
+                      calendar_of=calendar_at_send(svc.store, who.workspace_id, state))
 
 
 @router.get("/shares/{share_id}/events", operation_id="list_share_events")
@@ -84,7 +86,8 @@ def share_events(share_id: UUID, who: Reader, svc: ServicesDep) -> list[dict[str
 def reschedule_share(share_id: UUID, body: RescheduleIn, who: Writer, svc: ServicesDep) -> dict[str, Any]:
     state, history = svc.shares.reschedule(who.workspace_id, share_id, body.scheduled_at,
                                            actor=f"token:{who.token_id}")
-    return share_view(state, history, svc.shares.clock(), at_risk=svc.config.sla_at_risk)
+    return share_view(state, history, svc.shares.clock(), at_risk=svc.config.sla_at_risk,
+                      calendar_of=calendar_at_send(svc.store, who.workspace_id, state))
 
 
 @router.post("/shares/{share_id}/retry", operation_id="retry_share")
@@ -101,11 +104,13 @@ def mark_share_sent(share_id: UUID, body: MarkSentIn, who: Writer, svc: Services
     """Settle a share held for an unknown outcome: the post is there, at ``url``."""
     state, history = svc.shares.mark_sent(who.workspace_id, share_id, url=body.url, external_id=body.external_id,
                                           sent_at=body.sent_at, actor=f"token:{who.token_id}")
-    return share_view(state, history, svc.shares.clock(), at_risk=svc.config.sla_at_risk)
+    return share_view(state, history, svc.shares.clock(), at_risk=svc.config.sla_at_risk,
+                      calendar_of=calendar_at_send(svc.store, who.workspace_id, state))
 
 
 @router.post("/shares/{share_id}/cancel", operation_id="cancel_share")
 def cancel_share(share_id: UUID, who: Writer, svc: ServicesDep, body: CancelIn | None = None) -> dict[str, Any]:
     reason = body.reason if body else ""
     state, history = svc.shares.cancel(who.workspace_id, share_id, reason=reason, actor=f"token:{who.token_id}")
-    return share_view(state, history, svc.shares.clock(), at_risk=svc.config.sla_at_risk)
+    return share_view(state, history, svc.shares.clock(), at_risk=svc.config.sla_at_risk,
+                      calendar_of=calendar_at_send(svc.store, who.workspace_id, state))

@@ -10,9 +10,10 @@ from fastapi import APIRouter, Query
 from events.projections import reports
 from scheduler.api.deps import Reader, ServicesDep, Writer
 from scheduler.api.schemas import CompleteIn
-from scheduler.api.views import task_view
+from scheduler.api.views import business_calendar, task_view
 from scheduler.domain import inputs
 from scheduler.errors import InvalidInputError
+from scheduler.services.calendars import calendar_at_send
 
 router = APIRouter(prefix="/v1", tags=["tasks"])
 
@@ -25,7 +26,8 @@ def complete_task(task_id: UUID, who: Writer, svc: ServicesDep, body: CompleteIn
     assert task is not None
     assert state.share_id is not None
     return task_view(task, state.share_id, svc.shares.clock(), started_at=state.sent.sent_at if state.sent else None,
-                     at_risk=svc.config.sla_at_risk)
+                     at_risk=svc.config.sla_at_risk,
+                     calendar=business_calendar(state, task, calendar_at_send(svc.store, who.workspace_id, state)))
 
 
 @router.get("/response-tasks", operation_id="list_tasks")

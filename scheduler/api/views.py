@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import TypeAdapter
 
 from events.records import RecordedEvent
+from scheduler.domain.calendars import Calendar
 from scheduler.domain.plans import tasks_for
 from scheduler.domain.share import ShareState, TaskState
 from scheduler.domain.sla import AT_RISK, sla_state
@@ -24,8 +25,12 @@ def duration(seconds: int) -> str:
     return str(_DURATION.dump_python(timedelta(seconds=seconds), mode="json"))
 
 
+# The calendar a business task's due time was worked out in, by owner (as it stood at the send).
+CalendarOf = Callable[[str], Calendar | None]
+
+
 def task_view(task: TaskState, share_id: Any, now: datetime, *, started_at: datetime | None = None,
-              at_risk: float = AT_RISK) -> dict[str, Any]:
+              at_risk: float = AT_RISK, calendar: Calendar | None = None) -> dict[str, Any]:
     status = task.status(now)
     return {
         "id": str(task.task_id),
@@ -37,18 +42,28 @@ def task_view(task: TaskState, share_id: Any, now: datetime, *, started_at: date
         "due_at": iso(task.due_at),
         "status": status,
         "completed_at": iso(task.completed_at),
-        "sla": sla_state(started_at, task.due_at, now, at_risk) if status in ("open", "overdue") else None,
+        "sla": sla_state(started_at, task.due_at, now, at_risk, calendar) if status in ("open", "overdue") else None,
     }
 
 
+def business_calendar(state: ShareState, task: TaskState, calendar_of: CalendarOf | None) -> Calendar | None:
+    """The calendar of a task whose due time was worked out on the business clock at the
+    send (None for a wall task, or without ``calendar_of``)."""
+    sent = state.sent
+    if calendar_of is None or sent is None or task.task_id not in (sent.business_due_at or {}):
+        return None
+    return calendar_of(task.owner)
+
+
 def share_view(state: ShareState, history: Sequence[RecordedEvent], now: datetime, *,
-               at_risk: float = AT_RISK) -> dict[str, Any]:
+               at_risk: float = AT_RISK, calendar_of: CalendarOf | None = None) -> dict[str, Any]:
     planned = state.planned
     assert planned is not None
     assert state.share_id is not None
     sent = state.sent
     if state.tasks_recorded:
-        tasks = [task_view(t, state.share_id, now, started_at=sent.sent_at if sent else None, at_risk=at_risk)
+        tasks = [task_view(t, state.share_id, now, started_at=sent.sent_at if sent else None, at_risk=at_risk,
+                           calendar=business_calendar(state, t, calendar_of))
                  for t in state.tasks]
     else:
         # Not recorded yet: show the plan as pending tasks (ids are fixed in advance).

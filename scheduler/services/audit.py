@@ -19,13 +19,17 @@ Events after it are counted as not yet projected and left to the next run.
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
+import orjson
 import psycopg
 
 from events import sqlfiles
@@ -43,7 +47,7 @@ from scheduler.services.recount import (
     share_row,
     task_row,
 )
-from scheduler.services.recount_figures import Figures, differing, workspace_figures
+from scheduler.services.recount_figures import CalendarLog, Figures, differing, workspace_figures
 from scheduler.services.recount_replies import REPLY_FIELDS, reply_key, reply_row
 
 Q = sqlfiles.load("scheduler.services", "audit.sql")
@@ -140,19 +144,23 @@ def audit(conn: psycopg.Connection[Any], *, workspace_id: str | None = None, bat
     try:
         conn.execute(Q["no_jit"])
         checkpoint, as_of = _checkpoint(conn)
+        scope = {"workspace_id": workspace_id}
         recount = Recount()
-        recount.add_all(_log_upto(conn, checkpoint, workspace_id, batch_size))
+        # The database reads (the log, then the read models) run on a thread of their own
+        # while this one recounts: the server's work and the recount overlap.
+        with _Reads(conn, checkpoint, scope, batch_size) as reads:
+            recount.add_all(reads.log())
+            stored = reads.read_models()
         report = AuditReport(checkpoint, as_of, events_read=recount.events)
         for violation in recount.violations:
             report.of(violation.workspace_id).violations.append(violation)
-        scope = {"workspace_id": workspace_id}
-        _compare_shares(conn, recount, report, scope)
-        _compare_tasks(conn, recount, report, scope)
-        _compare_replies(conn, recount, report, scope)
-        _compare_daily(conn, recount, report, scope, as_of)
+        _compare_shares(stored["shares"], recount, report, scope)
+        _compare_tasks(stored["tasks"], recount, report, scope)
+        _compare_replies(stored["replies"], recount, report, scope)
+        _compare_daily(stored["daily"], recount, report, scope, as_of)
         _compare_figures(conn, recount, report, workspace_id, as_of)
         if workspace_id is None:
-            _compare_integrity(conn, recount, report)
+            _compare_integrity(stored["integrity"], recount, report)
         report.unprojected_events = unprojected(conn, checkpoint, workspace_id)
     finally:
         if not conn.closed:
@@ -193,14 +201,15 @@ def _checkpoint(conn: psycopg.Connection[Any]) -> tuple[Checkpoint, datetime]:
 
 def _log_upto(
     conn: psycopg.Connection[Any], upto: Checkpoint, workspace_id: str | None, batch_size: int
-) -> Iterator[StoredEvent]:
-    """The log streamed once through a server-side cursor: memory stays bounded by the batch."""
+) -> Iterator[list[StoredEvent]]:
+    """The log streamed once through a server-side cursor, batch by batch: memory stays
+    bounded by the batches in flight."""
     params = {"epoch": upto.epoch, "tx_id": str(upto.tx_id), "position": upto.position,
               "workspace_id": workspace_id}
     with conn.cursor(name="audit_log") as cur:
         cur.execute(Q["log_upto"], params)
         while batch := cur.fetchmany(batch_size):
-            yield from batch
+            yield batch
 
 
 Rows = dict[str, tuple[str, tuple[Any, ...]]]
@@ -209,6 +218,72 @@ Rows = dict[str, tuple[str, tuple[Any, ...]]]
 def _stored(conn: psycopg.Connection[Any], query: str, scope: dict[str, Any]) -> Rows:
     """Read-model rows by key: (workspace, the checked columns)."""
     return {row[0]: (row[1], tuple(row[2:])) for row in conn.execute(query, scope).fetchall()}
+
+
+# Batches of the log read ahead of the recount (bounds the memory the reads may run ahead by).
+READ_AHEAD = 4
+
+
+class _Reads:
+    """The audit's database reads on a thread of their own, in the snapshot ``conn`` holds:
+    the log up to the checkpoint, batch by batch (at most ``READ_AHEAD`` ahead of the
+    recount), then the read-model rows to compare. ``conn`` is this thread's alone until
+    the block ends (the thread has then finished or been stopped)."""
+
+    def __init__(self, conn: psycopg.Connection[Any], upto: Checkpoint, scope: dict[str, Any],
+                 batch_size: int) -> None:
+        self._conn, self._upto, self._scope, self._batch_size = conn, upto, scope, batch_size
+        self._batches: queue.Queue[list[StoredEvent] | None] = queue.Queue(READ_AHEAD)
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self._stored: dict[str, Any] = {}
+        self._thread = threading.Thread(target=self._run, name="audit-reads", daemon=True)
+
+    def __enter__(self) -> _Reads:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        while self._thread.is_alive():  # unblock a put on a full queue
+            with suppress(queue.Empty):
+                self._batches.get(timeout=0.05)
+        self._thread.join()
+
+    def _put(self, item: list[StoredEvent] | None) -> bool:
+        while not self._stop.is_set():
+            with suppress(queue.Full):
+                self._batches.put(item, timeout=0.05)
+                return True
+        return False
+
+    def _run(self) -> None:
+        try:
+            for batch in _log_upto(self._conn, self._upto, self._scope["workspace_id"], self._batch_size):
+                if not self._put(batch):
+                    return
+            self._put(None)
+            conn, scope = self._conn, self._scope
+            self._stored = {name: _stored(conn, Q[name], scope) for name in ("shares", "tasks", "replies")}
+            self._stored["daily"] = conn.execute(Q["daily"], scope).fetchall()
+            if scope["workspace_id"] is None:
+                row = conn.execute(Q["integrity"]).fetchone()
+                self._stored["integrity"] = int(row[0] or 0) if row else 0
+        except BaseException as exc:  # noqa: BLE001 (whatever it is, the auditing thread raises it)
+            self._error = exc
+            self._put(None)
+
+    def log(self) -> Iterator[StoredEvent]:
+        while (batch := self._batches.get()) is not None:
+            yield from batch
+        if self._error is not None:
+            raise self._error
+
+    def read_models(self) -> dict[str, Any]:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._stored
 
 
 def _compare_rows(report: AuditReport, relation: str, fields: tuple[str, ...], expected: Rows, stored: Rows) -> None:
@@ -227,32 +302,26 @@ def _compare_rows(report: AuditReport, relation: str, fields: tuple[str, ...], e
             report.of(workspace_id).note(Difference(relation, key, "row", "missing", "present"))
 
 
-def _compare_shares(
-    conn: psycopg.Connection[Any], recount: Recount, report: AuditReport, scope: dict[str, Any]
-) -> None:
+def _compare_shares(stored: Rows, recount: Recount, report: AuditReport, scope: dict[str, Any]) -> None:
     expected: Rows = {}
     for share_id, share in recount.in_workspace(scope["workspace_id"]):
         if not share.planned:
             continue
         report.of(share.workspace_id).shares += 1
         expected[share_id] = (share.workspace_id, share_row(share))
-    _compare_rows(report, "rm_shares", SHARE_FIELDS, expected, _stored(conn, Q["shares"], scope))
+    _compare_rows(report, "rm_shares", SHARE_FIELDS, expected, stored)
 
 
-def _compare_tasks(
-    conn: psycopg.Connection[Any], recount: Recount, report: AuditReport, scope: dict[str, Any]
-) -> None:
+def _compare_tasks(stored: Rows, recount: Recount, report: AuditReport, scope: dict[str, Any]) -> None:
     expected: Rows = {}
     for share_id, share in recount.in_workspace(scope["workspace_id"]):
         report.of(share.workspace_id).tasks += len(share.tasks)
         for task_id, task in share.tasks.items():
             expected[task_id] = (share.workspace_id, task_row(share_id, task))
-    _compare_rows(report, "rm_response_tasks", TASK_FIELDS, expected, _stored(conn, Q["tasks"], scope))
+    _compare_rows(report, "rm_response_tasks", TASK_FIELDS, expected, stored)
 
 
-def _compare_replies(
-    conn: psycopg.Connection[Any], recount: Recount, report: AuditReport, scope: dict[str, Any]
-) -> None:
+def _compare_replies(stored: Rows, recount: Recount, report: AuditReport, scope: dict[str, Any]) -> None:
     expected: Rows = {}
     for share_id, share in recount.in_workspace(scope["workspace_id"]):
         if not share.planned:
@@ -260,7 +329,7 @@ def _compare_replies(
         report.of(share.workspace_id).replies += len(share.thread.replies)
         for network_id, reply in share.thread.replies.items():
             expected[reply_key(share_id, network_id)] = (share.workspace_id, reply_row(share_id, reply))
-    _compare_rows(report, "rm_replies", REPLY_FIELDS, expected, _stored(conn, Q["replies"], scope))
+    _compare_rows(report, "rm_replies", REPLY_FIELDS, expected, stored)
 
 
 def _compare_figures(
@@ -268,7 +337,8 @@ def _compare_figures(
 ) -> None:
     """Each workspace's figures as the read side reports them (``GET /v1/followthrough?by=workspace``,
     all time) against the recount's: the rate, times to respond and to answer, replies."""
-    expected = workspace_figures(recount, workspace_id, as_of)
+    workspaces = {share.workspace_id for _, share in recount.in_workspace(workspace_id)}
+    expected = workspace_figures(recount, workspace_id, as_of, _calendars(conn, workspaces))
     names = set(expected) | {w for w in report.workspaces if w != "*"}
     if workspace_id is not None:
         names = {workspace_id}
@@ -279,12 +349,22 @@ def _compare_figures(
             report.of(name).note(Difference("followthrough", name, field_name, want, got))
 
 
+def _calendars(conn: psycopg.Connection[Any], workspaces: set[str]) -> dict[str, CalendarLog]:
+    """Each workspace's calendars stream, as stored (a handful of events a workspace)."""
+    found: dict[str, CalendarLog] = {}
+    streams = [f"calendars-{name}" for name in sorted(workspaces)]
+    for stream_id, recorded_at, type_name, data in conn.execute(Q["calendars"], {"streams": streams}):
+        found.setdefault(stream_id.removeprefix("calendars-"), CalendarLog()).events.append(
+            (recorded_at, type_name, orjson.loads(data)))
+    return found
+
+
 def _compare_daily(
-    conn: psycopg.Connection[Any], recount: Recount, report: AuditReport, scope: dict[str, Any], as_of: datetime
+    rows: list[tuple[Any, ...]], recount: Recount, report: AuditReport, scope: dict[str, Any], as_of: datetime
 ) -> None:
     expected = daily_counts(recount, scope["workspace_id"], as_of)
     stored: dict[Any, tuple[Any, ...]] = {}
-    for workspace_id, account_id, owner, day, *counts in conn.execute(Q["daily"], scope):
+    for workspace_id, account_id, owner, day, *counts in rows:
         if any(counts[:-1]):
             stored[(workspace_id, account_id, owner, day)] = tuple(counts)
     for key in expected.keys() | stored.keys():
@@ -298,9 +378,7 @@ def _compare_daily(
                 report.of(key[0]).note(Difference("followthrough_daily", label, name, w, g))
 
 
-def _compare_integrity(conn: psycopg.Connection[Any], recount: Recount, report: AuditReport) -> None:
-    row = conn.execute(Q["integrity"]).fetchone()
-    stored = int(row[0] or 0) if row else 0
+def _compare_integrity(stored: int, recount: Recount, report: AuditReport) -> None:
     counted = sum(1 for share in recount.shares.values() if share.sent_without_tasks)
     if stored != counted:
         report.of("*").note(Difference("integrity", "sent_shares_without_response_tasks", "count", counted, stored))

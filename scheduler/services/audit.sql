@@ -37,6 +37,14 @@ WHERE (epoch, tx_id, position) <= (%(epoch)s, %(tx_id)s::text::xid8, %(position)
   AND (%(workspace_id)s::text IS NULL OR workspace_id = %(workspace_id)s)
 ORDER BY epoch, tx_id, position
 
+-- name: calendars
+-- The calendars streams (a workspace's calendars and its owners' choices), in order: the
+-- recount reads the calendar a business step's replies were answered in.
+SELECT stream_id, recorded_at, type, data::text
+FROM events
+WHERE stream_id = ANY(%(streams)s::text[])
+ORDER BY stream_id, stream_version
+
 -- name: shares
 -- Columns in the order of recount.SHARE_FIELDS, after the key and the workspace.
 SELECT share_id::text, workspace_id, status, account_id::text, scheduled_at, attempts, sent_at, lateness_ms,

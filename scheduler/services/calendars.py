@@ -7,7 +7,7 @@ when its share is sent, with the calendars as they stood then (``ShareSent.busin
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +19,7 @@ from events.errors import ConcurrencyError
 from events.records import NewEvent, metadata
 from events.store import EventStore
 from scheduler.domain import calendars as domain
-from scheduler.domain.calendars import Calendars
+from scheduler.domain.calendars import Calendar, Calendars
 from scheduler.domain.inputs import text_problem
 from scheduler.domain.share import ShareState
 from scheduler.errors import ConflictError, InvalidInputError, NotFoundError
@@ -38,6 +38,22 @@ def stream_id(workspace_id: str) -> str:
 def load(store: EventStore, workspace_id: str, *, conn: Conn | None = None) -> Calendars:
     history = store.read_stream(stream_id(workspace_id), conn=conn)
     return domain.fold((r.event, r.stream_version) for r in history)
+
+
+def as_of(store: EventStore, workspace_id: str, moment: datetime, *, conn: Conn | None = None) -> Calendars:
+    """The workspace's calendars as they stood at ``moment`` (the events recorded by then)."""
+    history = store.read_stream(stream_id(workspace_id), conn=conn)
+    return domain.fold((r.event, r.stream_version) for r in history if r.recorded_at <= moment)
+
+
+def calendar_at_send(store: EventStore, workspace_id: str, state: ShareState) -> Callable[[str], Calendar | None]:
+    """Owner -> the calendar a business task's due time was worked out in (as it stood when
+    the share was sent; the stream is read once, and only if a task is on the business clock)."""
+    sent = state.sent
+    if sent is None or not sent.business_due_at:
+        return lambda _owner: None
+    found = as_of(store, workspace_id, sent.sent_at)
+    return found.for_owner
 
 
 def for_share(store: EventStore, conn: Conn | None, workspace_id: str, state: ShareState) -> Calendars | None:

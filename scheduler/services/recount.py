@@ -66,6 +66,7 @@ class TaskTally:
     due_at: datetime | None = None
     completed_at: datetime | None = None
     cancelled: bool = False
+    business: bool = False  # its due time worked out on the business clock at the send
 
     @property
     def stored_status(self) -> str:
@@ -164,7 +165,8 @@ def _apply(share: ShareTally, type_name: str, data: dict[str, Any]) -> None:
         business = data.get("business_due_at") or {}  # due times on the business clock, worked out at the send
         for task_id, task in share.tasks.items():
             if task.stored_status == "pending":
-                task.due_at = _at(business[task_id]) if task_id in business else sent_at + timedelta(
+                task.business = task_id in business
+                task.due_at = _at(business[task_id]) if task.business else sent_at + timedelta(
                     seconds=task.after_seconds)
     elif type_name == "ResponseTasksCancelled":
         for task_id in data["task_ids"]:

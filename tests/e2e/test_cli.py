@@ -69,7 +69,8 @@ def test_log_tail_prints_one_line_per_event_and_log_status_reports_the_horizon(
     assert report["followers"] == []
     followthrough = cli("report", "--workspace", "acme", "--format", "json", env=env)
     assert followthrough.returncode == 0, followthrough.stderr
-    assert orjson.loads(followthrough.stdout) == {"rows": [], "sent_shares_without_response_tasks": 0}
+    assert orjson.loads(followthrough.stdout) == {"by": "account", "hours": "all", "clock": "wall", "rows": [],
+                                                  "sent_shares_without_response_tasks": 0}
 
 
 def test_report_prints_a_table_csv_and_json_with_no_rate_where_nothing_is_settled(
@@ -83,7 +84,7 @@ def test_report_prints_a_table_csv_and_json_with_no_rate_where_nothing_is_settle
             " VALUES (gen_random_uuid(), gen_random_uuid(), 'acme', gen_random_uuid(), 'launch', 'console',"
             " 'check_replies', 'alice', 3600, 'open', now(), now() + interval '1 hour')")
     # When the report is asked for in each format
-    table = cli("report", "--workspace", "acme", "--by", "owner", env={**env, "COLUMNS": "140"})
+    table = cli("report", "--workspace", "acme", "--by", "owner", env={**env, "COLUMNS": "240"})
     as_csv = cli("report", "--workspace", "acme", "--by", "owner", "--format", "csv", env=env)
     as_json = cli("report", "--workspace", "acme", "--by", "owner", "--format", "json", env=env)
     bad = cli("report", "--workspace", "acme", "--from", "yesterday", env=env)
@@ -96,14 +97,68 @@ def test_report_prints_a_table_csv_and_json_with_no_rate_where_nothing_is_settle
     assert "sent shares without response tasks: 0" in table.stdout
     # And the CSV and JSON say the same, with an empty (null) rate
     assert as_csv.stdout.splitlines() == [
-        "key,open,done_on_time,done_late,overdue,rate,median_seconds_to_complete,p90_seconds_to_complete",
-        "alice,1,0,0,0,,,",
+        "key,open,done_on_time,done_late,overdue,rate,median_seconds_to_complete,p90_seconds_to_complete,"
+        "median_seconds_to_first_look,replies_received,replies_answered,median_seconds_to_answer,"
+        "p90_seconds_to_answer,clock_to_answer",
+        "alice,1,0,0,0,,,,,0,0,,,",
     ]
     [row] = orjson.loads(as_json.stdout)["rows"]
     assert (row["key"], row["open"], row["rate"]) == ("alice", 1, None)
     # And a bad date names the option
     assert bad.returncode == 2
     assert "--from" in bad.stderr
+
+
+def test_report_shows_the_times_to_answer_and_first_look_with_their_clock_and_takes_hours(
+    env: dict[str, str], database_url: str
+) -> None:
+    # Given an account with two replies answered 90 s and 10 min after they were written (no
+    # calendar: every reply counts as written in business hours), and an open task
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO rm_response_tasks (task_id, share_id, workspace_id, account_id, account_name, channel,"
+            " kind, owner, after_seconds, status, recorded_at, due_at)"
+            " VALUES (gen_random_uuid(), gen_random_uuid(), 'acme', gen_random_uuid(), 'launch', 'console',"
+            " 'answer_replies', 'alice', 3600, 'open', now(), now() + interval '1 hour')")
+        for n, delay in enumerate((90, 600)):
+            conn.execute(
+                "INSERT INTO rm_replies (id, share_id, workspace_id, account_id, account_name, channel,"
+                " network_reply_id, author, text, received_at, collected_at, state, answered_at)"
+                " VALUES (gen_random_uuid(), gen_random_uuid(), 'acme', gen_random_uuid(), 'launch', 'console',"
+                " %s, 'ana', 'hi', now() - interval '1 hour', now() - interval '1 hour', 'answered',"
+                " now() - interval '1 hour' + make_interval(secs => %s))", (f"r{n}", delay))
+    # When the report is read as a table, as JSON, and for the replies written off hours
+    table = cli("report", "--workspace", "acme", env={**env, "COLUMNS": "240"})
+    as_json = cli("report", "--workspace", "acme", "--format", "json", env=env)
+    off = cli("report", "--workspace", "acme", "--hours", "off", "--format", "csv", env=env)
+    off_table = cli("report", "--workspace", "acme", "--hours", "off", env={**env, "COLUMNS": "240"})
+    bad = cli("report", "--workspace", "acme", "--hours", "weekends", env=env)
+    # Then the table has the reply columns: replies, answered, median and p90 to answer, clock
+    assert table.returncode == 0, table.stderr
+    header = " ".join(table.stdout.splitlines()[:4])
+    for heading in ("median to first look", "median to answer", "p90 to answer", "answer clock"):
+        assert heading in header, heading
+    line = next(row for row in table.stdout.splitlines() if "launch" in row)
+    assert "5 min 45 s" in line  # median of 90 s and 10 min
+    assert "9 min 9 s" in line  # p90: 90 + 0.9 * 510 s
+    assert "wall" in line
+    assert "times on the wall clock" in table.stdout
+    # And JSON carries the same figures, the hours and the clock, like the API
+    report = orjson.loads(as_json.stdout)
+    assert (report["hours"], report["clock"]) == ("all", "wall")
+    [row] = report["rows"]
+    assert (row["replies_received"], row["replies_answered"]) == (2, 2)
+    assert (row["median_seconds_to_answer"], row["p90_seconds_to_answer"]) == (345.0, 549.0)
+    assert row["clock_to_answer"] == "wall"
+    # And --hours off counts no reply (both written in business hours), the tasks unchanged
+    assert off.returncode == 0, off.stderr
+    assert off.stdout.splitlines()[1] == "launch,1,0,0,0,,,,,0,0,,,"
+    assert "replies in off hours" in off_table.stdout
+    # And a bad --hours names the choices
+    assert bad.returncode == 2
+    assert "--hours" in bad.stderr
+    assert "business" in bad.stderr
+    assert "Traceback" not in bad.stderr
 
 
 def test_tokens_can_be_created_listed_and_revoked_with_only_output_on_stdout(

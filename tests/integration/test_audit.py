@@ -87,6 +87,22 @@ def test_a_faithful_read_model_audits_clean_with_every_share_and_task_recounted(
     assert found.unprojected_events == 0
 
 
+def test_a_read_that_fails_on_the_audit_s_reading_thread_fails_the_audit_and_frees_its_connection(
+    settings: Settings, sent_and_followed: list[UUID]
+) -> None:
+    # Given a read model the audit cannot read (its reads run on a thread of their own)
+    url = settings.database_url or ""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE rm_replies RENAME TO rm_replies_away")
+        # When the audit runs, with a log batch of one event so the reads run ahead
+        # Then the read's error reaches the caller (no hang), and the connection is usable again
+        with pytest.raises(psycopg.errors.UndefinedTable):
+            audit(conn, batch_size=1)
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+        conn.execute("ALTER TABLE rm_replies_away RENAME TO rm_replies")
+        assert audit(conn, batch_size=1).clean
+
+
 def test_an_altered_share_row_is_reported_with_its_field_and_the_cli_exits_non_zero(
     settings: Settings, store: EventStore, sent_and_followed: list[UUID]
 ) -> None:

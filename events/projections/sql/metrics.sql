@@ -46,8 +46,11 @@ ORDER BY workspace_id
 -- name: sla
 -- Open work by SLA state (sla_state, migration 0012): open and overdue tasks (started when
 -- their share was sent) and unanswered replies (due by the share's next answer_replies
--- task, else after the reply window), as the API's lists show them.
-SELECT 'task' AS kind, sla_state(s.sent_at, i.due_at, now(), %(at_risk)s::float8) AS state, count(*)
+-- task, else after the reply window), as the API's lists show them (a task's at-risk point
+-- in business time on the business clock: task_sla_state, migration 0016).
+SELECT 'task' AS kind,
+       task_sla_state(i.workspace_id, i.share_id, i.task_id, i.owner, i.after_seconds, s.sent_at, i.due_at, now(), %(at_risk)s::float8) AS state,
+       count(*)
 FROM response_inbox i
 LEFT JOIN rm_shares s ON s.share_id = i.share_id
 WHERE i.state IN ('open', 'overdue')

@@ -35,7 +35,10 @@ SELECT share_id, network_reply_id FROM rm_replies WHERE id = %(id)s AND workspac
 
 -- name: reply_figures
 -- Replies received and answered, and the seconds from a reply to its answer (the reply's
--- network time to the answer's, wall clock), grouped like the follow-through rows (the
+-- network time to the answer's; reply_answer_time, migration 0016: in its owner's business
+-- time when the answer_replies step it is answered for is on the business clock, else on
+-- the wall clock; ``clock_to_answer``: wall, business or mixed over the answered replies,
+-- NULL with none), grouped like the follow-through rows (the
 -- owner: of the share's current task; the day: of the reply's collection). ``hours``:
 -- all, or only the replies written inside (business) or outside (off) their owner's
 -- business hours as the calendar stood then (migration 0013; no calendar: all business).
@@ -49,17 +52,35 @@ SELECT CASE %(by)s
        END AS key,
        count(*) AS replies_received,
        count(*) FILTER (WHERE r.state = 'answered') AS replies_answered,
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM r.answered_at - r.received_at))
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY a.seconds)
            FILTER (WHERE r.state = 'answered') AS median_seconds_to_answer,
-       percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM r.answered_at - r.received_at))
-           FILTER (WHERE r.state = 'answered') AS p90_seconds_to_answer
+       percentile_cont(0.9) WITHIN GROUP (ORDER BY a.seconds)
+           FILTER (WHERE r.state = 'answered') AS p90_seconds_to_answer,
+       CASE WHEN count(*) FILTER (WHERE r.state = 'answered') = 0 THEN NULL
+            WHEN bool_and(a.clock = 'business') FILTER (WHERE r.state = 'answered') THEN 'business'
+            WHEN bool_or(a.clock = 'business') FILTER (WHERE r.state = 'answered') THEN 'mixed'
+            ELSE 'wall' END AS clock_to_answer
 FROM rm_replies r
 LEFT JOIN LATERAL (
+    -- the owner, only when the key or the hours need it (the audit's by=workspace read: 0.07
+    -- against 0.01 s on 20,000 replies)
     SELECT t.owner FROM rm_response_tasks t
-    WHERE t.share_id = r.share_id
+    WHERE t.share_id = r.share_id AND (%(by)s::text = 'owner' OR %(hours)s::text <> 'all')
     ORDER BY (t.status IN ('done', 'cancelled')), t.due_at NULLS LAST, t.after_seconds DESC
     LIMIT 1
 ) o ON true
+-- A workspace without calendars has no business step: its times are the wall clock's
+-- without a look at each reply's step (profiled: the look cost the audit 0.3 s on 20,000
+-- replies); with calendars, reply_answer_time once a reply (0.3 s on 20,000 answered).
+CROSS JOIN (SELECT EXISTS (SELECT FROM events e WHERE e.stream_id = 'calendars-' || %(workspace_id)s::text)
+            AS calendars) AS w
+LEFT JOIN LATERAL (
+    SELECT x.seconds, x.clock
+    FROM reply_answer_time(r.workspace_id, r.share_id, r.received_at, r.answered_at) x
+    WHERE w.calendars
+    UNION ALL
+    SELECT extract(epoch FROM r.answered_at - r.received_at)::float8, 'wall' WHERE NOT w.calendars
+) a ON r.state = 'answered'
 WHERE r.workspace_id = %(workspace_id)s
   AND (%(from)s::timestamptz IS NULL OR r.collected_at >= %(from)s::timestamptz)
   AND (%(to)s::timestamptz IS NULL OR r.collected_at < %(to)s::timestamptz)

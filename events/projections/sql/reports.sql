@@ -45,10 +45,11 @@ GROUP BY 1
 ORDER BY 1
 
 -- name: inbox
--- ``sla``: of an open or overdue task (it starts when its share was sent; sla_state, 0012).
+-- ``sla``: of an open or overdue task (it starts when its share was sent; task_sla_state,
+-- 0015: the at-risk point in business time for a task on the business clock).
 SELECT i.task_id, i.share_id, i.account_name, i.channel, i.kind, i.owner, i.due_at, i.state, i.completed_at,
        CASE WHEN i.state IN ('open', 'overdue')
-            THEN sla_state(s.sent_at, i.due_at, now(), %(at_risk)s::float8) END AS sla
+            THEN task_sla_state(i.workspace_id, i.share_id, i.task_id, i.owner, i.after_seconds, s.sent_at, i.due_at, now(), %(at_risk)s::float8) END AS sla
 FROM response_inbox i
 LEFT JOIN rm_shares s ON s.share_id = i.share_id
 WHERE i.workspace_id = %(workspace_id)s

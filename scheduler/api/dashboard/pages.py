@@ -14,6 +14,7 @@ from scheduler.api.dashboard import chart
 from scheduler.api.dashboard.period import Period
 from scheduler.api.deps import Services
 from scheduler.api.views import event_view, share_view
+from scheduler.services.calendars import calendar_at_send
 
 BREAKDOWNS: tuple[tuple[reports.GroupBy, str], ...] = (
     ("account", "Account"), ("owner", "Owner"), ("channel", "Channel"),
@@ -86,7 +87,8 @@ def share(svc: Services, workspace_id: str, share_id: UUID) -> dict[str, Any]:
     """The share, and its history with the looks at its thread as one summary line (every
     look, recorded or not: ``replies``'s looks, last and next) instead of a row per look."""
     state, history = svc.shares.load(workspace_id, share_id)
-    return {"share": share_view(state, history, svc.shares.clock(), at_risk=svc.config.sla_at_risk),
+    return {"share": share_view(state, history, svc.shares.clock(), at_risk=svc.config.sla_at_risk,
+                                calendar_of=calendar_at_send(svc.store, workspace_id, state)),
             "events": [event_view(r) for r in history if r.type_name != "RepliesLooked"]}
 
 
