@@ -35,7 +35,7 @@ from tests.support.cli import cli, command_env
 from tests.support.fake_mastodon import TOKEN, FakeMastodon
 from tests.support.replies import account_on, catch_up, schedule_due, sent_share
 from tests.support.servers import serve
-from tests.support.shares import WS, Clock, runtime, share_service, view
+from tests.support.shares import WS, Clock, runtime, view
 from workers import actors as actor_module
 from workers import runtime as runtime_module
 from workers.broker import make_broker
@@ -47,16 +47,6 @@ pytestmark = pytest.mark.integration
 # A look every second in the first day, a task's look one second before it is due.
 FAST = {"replies": {"cadence": [{"until": "P1D", "every": "PT1S"}], "before_due": "PT1S"}}
 JOIN_MS = 60_000  # how long a look may take before the test gives up on it (not a measure)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def shares(store: EventStore, pool: ConnectionPool[Any], clock: Clock) -> ShareService:
-    return share_service(pool, store, clock=clock)
 
 
 class Looker:

@@ -32,11 +32,6 @@ def channel() -> FakeChannel:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
 def rt(settings: Settings, store: EventStore, pool: ConnectionPool[Any], channel: FakeChannel,
        clock: Clock) -> Runtime:
     return runtime(pool, store, channel, clock=clock, lease_seconds=settings.lease_seconds, max_attempts=3)

@@ -10,7 +10,6 @@ from typing import Any
 import httpx
 import orjson
 import psycopg
-import pytest
 from psycopg_pool import ConnectionPool
 from structlog.testing import capture_logs
 
@@ -32,7 +31,7 @@ from tests.support.replies import (
     sent_share,
 )
 from tests.support.servers import serve
-from tests.support.shares import WS, Clock, runtime, share_service, view
+from tests.support.shares import WS, Clock, runtime, view
 from workers.answering import publish_answers
 from workers.channels.bluesky import BlueskyPublisher
 from workers.channels.console import ConsolePublisher
@@ -42,16 +41,6 @@ from workers.collection import collect_one
 from workers.execution import execute_shares
 
 FAST = {"replies": {"cadence": [{"until": "P1D", "every": "PT1S"}], "before_due": "PT1S"}}
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def shares(store: EventStore, pool: ConnectionPool[Any], clock: Clock) -> ShareService:
-    return share_service(pool, store, clock=clock)
 
 
 # --- the console channel, through the API -------------------------------------------

@@ -20,23 +20,13 @@ from followthrough.settings import Settings
 from scheduler.services.audit import audit
 from scheduler.services.shares import ShareService
 from tests.support.replies import account_on, caught_up, inbox_page, reply_service, sent_share
-from tests.support.shares import WS, Clock, runtime, share_service, view
+from tests.support.shares import WS, Clock, runtime, view
 from workers.answering import publish_answers
 from workers.channels import Answer, Published, TransientChannelError
 from workers.channels.console import ConsolePublisher
 from workers.channels.console_replies import write_reply
 from workers.collection import collect_one
 from workers.runtime import Runtime
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def shares(store: EventStore, pool: ConnectionPool[Any], clock: Clock) -> ShareService:
-    return share_service(pool, store, clock=clock)
 
 
 def console_lines(settings: Settings) -> list[dict[str, Any]]:

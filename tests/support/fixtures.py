@@ -32,8 +32,10 @@ from events.store import EventStore
 from followthrough import schema
 from followthrough.local import embedded
 from followthrough.settings import Settings
+from scheduler.services.shares import ShareService
 from tests.support.database import IN_CI, drop_database, fresh_database, reachable, with_database
 from tests.support.private_postgres import private_postgres
+from tests.support.shares import Clock, share_service
 
 
 @pytest.fixture(scope="session")
@@ -183,3 +185,15 @@ def notifier(settings: Settings) -> Iterator[Notifier]:
 @pytest.fixture
 def store(pool: ConnectionPool[Any], notifier: Notifier) -> EventStore:
     return EventStore(pool, notifier)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """A clock the test moves by hand: the services and workers given it read it, not the wall."""
+    return Clock()
+
+
+@pytest.fixture
+def shares(store: EventStore, pool: ConnectionPool[Any], clock: Clock) -> ShareService:
+    """The share service on the test's clock (a test file may define its own)."""
+    return share_service(pool, store, clock=clock)
