@@ -67,3 +67,65 @@ WHERE r.workspace_id = %(workspace_id)s
        OR coalesce(in_business_hours(r.received_at, calendar_at(r.workspace_id, o.owner, r.received_at)), true)
           = (%(hours)s::text = 'business'))
 GROUP BY 1
+
+-- name: desk
+-- The replies page (/dashboard/replies): unanswered first (breached, then at risk, then
+-- the newest by the network's time), then the answered and dismissed, newest first. The
+-- owner and SLA as ``inbox`` gives them; a page at a time by offset.
+SELECT r.id, r.share_id, r.account_id, r.account_name, r.channel, r.network_reply_id, r.author, r.text, r.url,
+       r.received_at, r.collected_at, r.state, r.answer_text, r.answer_status, r.answer_error, r.answer_url,
+       r.answered_at, r.answered_natively, r.dismissed_at, r.dismiss_reason, r.parent_id, o.owner,
+       s.text AS post_text, s.url AS post_url, s.sent_at AS post_sent_at,
+       CASE WHEN r.state = 'unanswered' THEN d.due_at END AS sla_due_at,
+       CASE WHEN r.state = 'unanswered' THEN sla_state(r.received_at, d.due_at, now(), %(at_risk)s::float8) END AS sla
+FROM rm_replies r
+LEFT JOIN rm_shares s ON s.share_id = r.share_id
+LEFT JOIN LATERAL (
+    SELECT t.owner FROM rm_response_tasks t
+    WHERE t.share_id = r.share_id
+    ORDER BY (t.status IN ('done', 'cancelled')), t.due_at NULLS LAST, t.after_seconds DESC
+    LIMIT 1
+) o ON true
+CROSS JOIN LATERAL (
+    SELECT CASE WHEN r.state = 'unanswered'
+                THEN reply_sla_due_at(r.share_id, r.received_at, %(reply_sla_seconds)s::float8) END AS due_at
+) d
+WHERE r.workspace_id = %(workspace_id)s
+  AND (%(state)s::text IS NULL OR r.state = %(state)s::text)
+  AND (%(account_id)s::uuid IS NULL OR r.account_id = %(account_id)s::uuid)
+  AND (%(share_id)s::uuid IS NULL OR r.share_id = %(share_id)s::uuid)
+  AND (%(owner)s::text IS NULL OR o.owner = %(owner)s::text)
+ORDER BY (r.state <> 'unanswered'),
+         CASE WHEN r.state <> 'unanswered' THEN 3
+              WHEN d.due_at < now() THEN 0
+              WHEN sla_state(r.received_at, d.due_at, now(), %(at_risk)s::float8) = 'at_risk' THEN 1
+              ELSE 2 END,
+         r.received_at DESC, r.id DESC
+LIMIT %(limit)s OFFSET %(offset)s
+
+-- name: thread_above
+-- The replies above the given ones in their threads (each parent up to the share's post),
+-- with the answers given to them: pairs of (share_id, parent's network id).
+WITH RECURSIVE up AS (
+    SELECT p.share_id, p.network_reply_id, p.parent_id, p.author, p.text, p.url, p.received_at, p.state,
+           p.answer_text, p.answer_status, p.answer_url, p.answered_natively, 1 AS depth
+    FROM unnest(%(share_ids)s::uuid[], %(parent_ids)s::text[]) AS a(share_id, parent_id)
+    JOIN rm_replies p ON p.share_id = a.share_id AND p.network_reply_id = a.parent_id
+    WHERE p.workspace_id = %(workspace_id)s
+    UNION
+    SELECT p.share_id, p.network_reply_id, p.parent_id, p.author, p.text, p.url, p.received_at, p.state,
+           p.answer_text, p.answer_status, p.answer_url, p.answered_natively, up.depth + 1
+    FROM up
+    JOIN rm_replies p ON p.share_id = up.share_id AND p.network_reply_id = up.parent_id
+    WHERE p.workspace_id = %(workspace_id)s AND up.depth < 50
+)
+SELECT DISTINCT ON (share_id, network_reply_id) share_id, network_reply_id, parent_id, author, text, url,
+       received_at, state, answer_text, answer_status, answer_url, answered_natively
+FROM up
+ORDER BY share_id, network_reply_id
+
+-- name: owners
+SELECT DISTINCT owner FROM rm_response_tasks WHERE workspace_id = %(workspace_id)s ORDER BY owner
+
+-- name: reply_answer
+SELECT state, answer_status FROM rm_replies WHERE id = %(id)s AND workspace_id = %(workspace_id)s

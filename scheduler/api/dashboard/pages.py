@@ -9,7 +9,7 @@ from typing import Any
 from uuid import UUID
 
 from events import monitoring
-from events.projections import reports, timeline
+from events.projections import replies, reports, timeline
 from scheduler.api.dashboard import chart
 from scheduler.api.dashboard.period import Period
 from scheduler.api.deps import Services
@@ -20,6 +20,7 @@ BREAKDOWNS: tuple[tuple[reports.GroupBy, str], ...] = (
 )
 SHARE_STATUSES = ("planned", "sending", "sent", "failed", "held", "abandoned", "cancelled")
 SOON = timedelta(hours=24)
+THREAD_ON_SHARE = 20
 
 
 def overview(svc: Services, workspace_id: str, period: Period, today: date) -> dict[str, Any]:
@@ -86,8 +87,13 @@ def share(svc: Services, workspace_id: str, share_id: UUID) -> dict[str, Any]:
     """The share, and its history with the looks at its thread as one summary line (every
     look, recorded or not: ``replies``'s looks, last and next) instead of a row per look."""
     state, history = svc.shares.load(workspace_id, share_id)
+    with svc.pool.connection() as conn:
+        thread = replies.desk(conn, workspace_id, state=None, account_id=None, owner=None, share_id=share_id,
+                              limit=THREAD_ON_SHARE + 1, at_risk=svc.config.sla_at_risk,
+                              reply_sla_seconds=svc.config.reply_sla_seconds)
     return {"share": share_view(state, history, svc.shares.clock(), at_risk=svc.config.sla_at_risk),
-            "events": [event_view(r) for r in history if r.type_name != "RepliesLooked"]}
+            "events": [event_view(r) for r in history if r.type_name != "RepliesLooked"],
+            "thread": thread[:THREAD_ON_SHARE], "thread_more": len(thread) > THREAD_ON_SHARE}
 
 
 def health(svc: Services, workspace_id: str) -> dict[str, Any]:
