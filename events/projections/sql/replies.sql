@@ -86,29 +86,26 @@ GROUP BY 1
 -- first (as the inbox); a page at a time by offset. The owner and SLA are the inbox's: the
 -- due time by the share's first answer_replies task due after the reply came in, else after
 -- the reply window (reply_sla_due_at's rule, here as one hash join over the workspace's
--- tasks instead of a call per reply), the owner and the share's post only for the page's rows.
+-- tasks instead of a call per reply). The answered and dismissed are read from the inbox
+-- index, as many as the page needs; owner and post only for the page's rows.
 WITH current_owner AS (
     SELECT DISTINCT ON (t.share_id) t.share_id, t.owner
     FROM rm_response_tasks t
     WHERE t.workspace_id = %(workspace_id)s
     ORDER BY t.share_id, (t.status IN ('done', 'cancelled')), t.due_at NULLS LAST, t.after_seconds DESC
-), chosen AS (
-    SELECT r.id, r.share_id, r.state, r.received_at, r.collected_at
+), unanswered AS (
+    SELECT r.id, r.received_at,
+           coalesce(min(t.due_at), r.received_at + make_interval(secs => %(reply_sla_seconds)s::float8)) AS due_at
     FROM rm_replies r
-    WHERE r.workspace_id = %(workspace_id)s
-      AND (%(state)s::text IS NULL OR r.state = %(state)s::text)
+    LEFT JOIN rm_response_tasks t
+           ON t.share_id = r.share_id AND t.kind = 'answer_replies' AND t.status <> 'cancelled'
+          AND t.due_at >= r.received_at
+    WHERE r.workspace_id = %(workspace_id)s AND r.state = 'unanswered'
+      AND coalesce(%(state)s::text, 'unanswered') = 'unanswered'
       AND (%(account_id)s::uuid IS NULL OR r.account_id = %(account_id)s::uuid)
       AND (%(share_id)s::uuid IS NULL OR r.share_id = %(share_id)s::uuid)
       AND (%(owner)s::text IS NULL OR r.share_id IN (SELECT share_id FROM current_owner WHERE owner = %(owner)s::text))
-), unanswered AS (
-    SELECT c.id, c.received_at,
-           coalesce(min(t.due_at), c.received_at + make_interval(secs => %(reply_sla_seconds)s::float8)) AS due_at
-    FROM chosen c
-    LEFT JOIN rm_response_tasks t
-           ON t.share_id = c.share_id AND t.kind = 'answer_replies' AND t.status <> 'cancelled'
-          AND t.due_at >= c.received_at
-    WHERE c.state = 'unanswered'
-    GROUP BY c.id, c.received_at
+    GROUP BY r.id, r.received_at
 ), ranked AS (
     (SELECT id, 0 AS part,
             CASE WHEN due_at < now() THEN 0
@@ -119,10 +116,22 @@ WITH current_owner AS (
      ORDER BY 3, 4 DESC, 1 DESC
      LIMIT %(limit)s + %(offset)s)
     UNION ALL
-    (SELECT id, 1, 3, collected_at, NULL::timestamptz
-     FROM chosen
-     WHERE state <> 'unanswered'
-     ORDER BY collected_at DESC, id DESC
+    (SELECT r.id, 1, 3, r.collected_at, NULL::timestamptz
+     FROM rm_replies r
+     WHERE r.workspace_id = %(workspace_id)s AND r.state = 'answered' AND coalesce(%(state)s::text, 'answered') = 'answered'
+       AND (%(account_id)s::uuid IS NULL OR r.account_id = %(account_id)s::uuid)
+       AND (%(share_id)s::uuid IS NULL OR r.share_id = %(share_id)s::uuid)
+       AND (%(owner)s::text IS NULL OR r.share_id IN (SELECT share_id FROM current_owner WHERE owner = %(owner)s::text))
+     ORDER BY r.collected_at DESC, r.id DESC
+     LIMIT %(limit)s + %(offset)s)
+    UNION ALL
+    (SELECT r.id, 1, 3, r.collected_at, NULL::timestamptz
+     FROM rm_replies r
+     WHERE r.workspace_id = %(workspace_id)s AND r.state = 'dismissed' AND coalesce(%(state)s::text, 'dismissed') = 'dismissed'
+       AND (%(account_id)s::uuid IS NULL OR r.account_id = %(account_id)s::uuid)
+       AND (%(share_id)s::uuid IS NULL OR r.share_id = %(share_id)s::uuid)
+       AND (%(owner)s::text IS NULL OR r.share_id IN (SELECT share_id FROM current_owner WHERE owner = %(owner)s::text))
+     ORDER BY r.collected_at DESC, r.id DESC
      LIMIT %(limit)s + %(offset)s)
 ), page AS (
     SELECT * FROM ranked ORDER BY part, rank, at DESC, id DESC LIMIT %(limit)s OFFSET %(offset)s
