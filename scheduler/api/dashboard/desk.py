@@ -22,7 +22,8 @@ from scheduler.services import accounts
 STATES = ("unanswered", "answered", "dismissed")
 PAGE_SIZE = 50
 MAX_THREAD = 50
-_LINK = re.compile(r"https?://[^\s<>\"']+?(?=[.,;:!?)\]'\"]*(?:\s|$))")
+# a link ends before whitespace, a quote or an angle bracket, and without its closing punctuation
+_LINK = re.compile(r"https?://[^\s<>\"']+?(?=[.,;:!?)\]'\"]*(?:[\s<>\"']|$))")
 
 
 @dataclass(frozen=True, slots=True)
