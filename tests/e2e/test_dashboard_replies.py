@@ -49,7 +49,8 @@ def _seed(api: httpx.Client, system: System) -> dict[str, str]:
     share_id = str(planned.json()["id"])
     wait_until(lambda: api.get(f"/v1/shares/{share_id}").json()["status"] == "sent", timeout=60,
                what="the share to be sent")
-    question = system.cli("console", "reply", share_id, QUESTION, "--author", "ana").strip().splitlines()[-1]
+    question = system.cli("console", "reply", share_id, QUESTION, "--author", "ana@example.social",
+                          "--name", "Ana Lima").strip().splitlines()[-1]
     system.cli("console", "reply", share_id, "Same question here, and does it work on a phone?",
                "--author", "bo", "--to", question)
     system.cli("console", "reply", share_id, "Congratulations to the whole team!", "--author", "cy")
@@ -58,7 +59,8 @@ def _seed(api: httpx.Client, system: System) -> dict[str, str]:
         items: list[dict[str, Any]] = api.get("/v1/replies", params={"share_id": share_id}).json()["items"]
         return items if len(items) == 3 else None
 
-    items = {r["author"]: r for r in wait_until(collected, timeout=30, what="the three replies collected")}
+    found = wait_until(collected, timeout=30, what="the three replies collected")
+    items = {r["author"].split("@")[0]: r for r in found}
     return {"share": share_id, **{name: str(r["id"]) for name, r in items.items()}}
 
 
@@ -83,6 +85,7 @@ def test_the_desk_answers_a_console_reply_from_the_replies_page_once(
                 above = bo.locator("ol.above li").all_inner_texts()
                 assert "The follow-through desk is out" in above[0]
                 assert "Does the desk work offline?" in above[1]
+                assert "Ana Lima (ana@example.social)" in above[1]
                 # And the text is plain: the link clickable, the markup shown as written
                 ana = page.locator(f'article[data-reply-id="{run["ana"]}"]')
                 assert ana.locator(".reply-text a").get_attribute("href", timeout=5000) is not None

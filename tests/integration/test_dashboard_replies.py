@@ -102,7 +102,7 @@ def test_the_replies_page_shows_each_reply_with_its_thread_and_answers_it_throug
     rt = runtime(pool, store, ConsolePublisher(settings.console_dir.resolve()), clock=shares.clock)
     account = account_on(pool, "console", CONFIG)
     share_id = sent_share(rt, shares, account, text="We launched the desk!")
-    first = write_reply(settings.console_dir, WS, "team", share_id=str(share_id), author="ana",
+    first = write_reply(settings.console_dir, WS, "team", share_id=str(share_id), author="ana", author_name="Ana Lima",
                         text="Docs at https://example.org/desk? <b>bold</b> <script>alert(1)</script>")
     write_reply(settings.console_dir, WS, "team", share_id=str(share_id), author="bo", text="Same question",
                 parent_id=first["reply_id"])
@@ -129,10 +129,11 @@ def test_the_replies_page_shows_each_reply_with_its_thread_and_answers_it_throug
         assert "<script>alert" not in html
         # And bo's reply shows the thread above it: the share's post, then ana's reply
         thread = bo.split('<p class="text reply-text">')[0]
-        assert thread.index("We launched the desk!") < thread.index("Docs at")
+        assert thread.index("We launched the desk!") < thread.index("Ana Lima (ana)") < thread.index("Docs at")
         # And each has its SLA state, an answer form with its label, what the account allows, and Dismiss
         assert 'badge-sla-on_track' in ana
-        assert re.search(rf'<label for="text-{ids[1]}">Answer ana</label>', ana)
+        assert '<span class="name">Ana Lima</span> <span class="handle">ana</span>' in ana  # name, then handle
+        assert re.search(rf'<label for="text-{ids[1]}">Answer Ana Lima</label>', ana)
         assert f'<textarea id="text-{ids[1]}" name="text"' in ana
         assert '<span class="n">100</span> characters left on console' in ana
         assert ">Answer</button>" in ana

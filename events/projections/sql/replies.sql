@@ -136,7 +136,8 @@ WITH current_owner AS (
 ), page AS (
     SELECT * FROM ranked ORDER BY part, rank, at DESC, id DESC LIMIT %(limit)s OFFSET %(offset)s
 )
-SELECT r.id, r.share_id, r.account_id, r.account_name, r.channel, r.network_reply_id, r.author, r.text, r.url,
+SELECT r.id, r.share_id, r.account_id, r.account_name, r.channel, r.network_reply_id, r.author, r.author_name,
+       r.text, r.url,
        r.received_at, r.collected_at, r.state, r.answer_text, r.answer_status, r.answer_error, r.answer_url,
        r.answered_at, r.answered_natively, r.dismissed_at, r.dismiss_reason, r.parent_id, o.owner,
        s.text AS post_text, s.url AS post_url, s.sent_at AS post_sent_at,
@@ -157,19 +158,19 @@ ORDER BY p.part, p.rank, p.at DESC, p.id DESC
 -- The replies above the given ones in their threads (each parent up to the share's post),
 -- with the answers given to them: pairs of (share_id, parent's network id).
 WITH RECURSIVE up AS (
-    SELECT p.share_id, p.network_reply_id, p.parent_id, p.author, p.text, p.url, p.received_at, p.state,
+    SELECT p.share_id, p.network_reply_id, p.parent_id, p.author, p.author_name, p.text, p.url, p.received_at, p.state,
            p.answer_text, p.answer_status, p.answer_url, p.answered_natively, 1 AS depth
     FROM unnest(%(share_ids)s::uuid[], %(parent_ids)s::text[]) AS a(share_id, parent_id)
     JOIN rm_replies p ON p.share_id = a.share_id AND p.network_reply_id = a.parent_id
     WHERE p.workspace_id = %(workspace_id)s
     UNION
-    SELECT p.share_id, p.network_reply_id, p.parent_id, p.author, p.text, p.url, p.received_at, p.state,
+    SELECT p.share_id, p.network_reply_id, p.parent_id, p.author, p.author_name, p.text, p.url, p.received_at, p.state,
            p.answer_text, p.answer_status, p.answer_url, p.answered_natively, up.depth + 1
     FROM up
     JOIN rm_replies p ON p.share_id = up.share_id AND p.network_reply_id = up.parent_id
     WHERE p.workspace_id = %(workspace_id)s AND up.depth < 50
 )
-SELECT DISTINCT ON (share_id, network_reply_id) share_id, network_reply_id, parent_id, author, text, url,
+SELECT DISTINCT ON (share_id, network_reply_id) share_id, network_reply_id, parent_id, author, author_name, text, url,
        received_at, state, answer_text, answer_status, answer_url, answered_natively
 FROM up
 ORDER BY share_id, network_reply_id

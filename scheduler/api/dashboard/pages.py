@@ -92,7 +92,7 @@ def share(svc: Services, workspace_id: str, share_id: UUID) -> dict[str, Any]:
                               limit=THREAD_ON_SHARE + 1, at_risk=svc.config.sla_at_risk,
                               reply_sla_seconds=svc.config.reply_sla_seconds)
     shown = sorted(thread[:THREAD_ON_SHARE], key=lambda r: (r["received_at"], str(r["id"])))
-    authors = {r["network_reply_id"]: r["author"] for r in thread}
+    authors = {r["network_reply_id"]: r["author_name"] or r["author"] for r in thread}
     for row in shown:
         row["parent_author"] = authors.get(row["parent_id"]) if row["parent_id"] else None
     return {"share": share_view(state, history, svc.shares.clock(), at_risk=svc.config.sla_at_risk),
