@@ -10,8 +10,8 @@ And ``rm_replies_newest_idx``: the workspace's replies newest collected first, t
 of 23 over 20,000 replies; ``bench/desk.py``). ``collected_at`` never changes, so answers and
 dismissals update their rows as before (heap-only where they did).
 
-Revision ID: 0016_reply_author_name
-Revises: 0015_reply_looks
+Revision ID: 0017_reply_author_name
+Revises: 0016_business_time
 Create Date: 2026-12-06
 """
 
@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from migrations.helpers import run
 
-revision = "0016_reply_author_name"
-down_revision = "0015_reply_looks"
+revision = "0017_reply_author_name"
+down_revision = "0016_business_time"
 branch_labels = None
 depends_on = None
 
