@@ -103,7 +103,7 @@ grafana: $(VENV)/.synced
 
 ## screenshots: run the dashboard's browser test and copy its screenshots to docs/screenshots/
 screenshots: $(VENV)/.synced
-	FOLLOWTHROUGH_UPDATE_SCREENSHOTS=1 $(BIN)/pytest tests/e2e/test_dashboard.py -k real_run $(ARGS)
+	FOLLOWTHROUGH_UPDATE_SCREENSHOTS=1 $(BIN)/pytest tests/e2e/test_dashboard.py tests/e2e/test_dashboard_replies.py -k "real_run or desk" $(ARGS)
 
 bench-api: $(VENV)/.synced
 	$(BIN)/python bench/api.py $(ARGS)

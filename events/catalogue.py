@@ -199,10 +199,12 @@ class ResponseTasksCancelled(Event, type_name="ResponseTasksCancelled"):
 class ResponseReceived(Event, type_name="ResponseReceived"):
     """A reply in the thread under the post (``received_at``: the network's time;
     ``collected_at``: when a look found it; ``parent_id``: the reply it answers, None for
-    the post itself)."""
+    the post itself; ``author``: the author's handle, ``author_name`` the name they show,
+    None where the network gave none)."""
 
     reply_id: str
     author: str
+    author_name: str | None = None
     text: str
     url: str | None = None
     received_at: AwareDatetime

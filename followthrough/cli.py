@@ -240,6 +240,7 @@ def _console_commands(sub: Any, command: Add) -> None:
     reply.add_argument("share_id")
     reply.add_argument("text")
     reply.add_argument("--author", required=True, help="who replies, e.g. ana@example.social")
+    reply.add_argument("--name", help="the name the author shows, e.g. 'Ana Lima' (default: none)")
     reply.add_argument("--to", help="the id of the reply this one answers (default: the post itself)")
 
 

@@ -34,6 +34,7 @@ def reply(run: Run) -> int:
         raise InvalidInputError("share_id", f"share {share_id} is on {state.planned.channel}, not the console channel")
     # The share's workspace is its stream's; the replies file sits next to the account's posts.
     line = write_reply(run.settings.console_dir.resolve(), records[0].workspace_id, state.planned.account_name,
-                       share_id=str(share_id), text=args.text, author=args.author, parent_id=args.to)
+                       share_id=str(share_id), text=args.text, author=args.author, parent_id=args.to,
+                       author_name=args.name)
     print(line["reply_id"])
     return 0

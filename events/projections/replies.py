@@ -22,7 +22,7 @@ from events.catalogue import (
     ReplyDismissed,
 )
 
-__all__ = ["TYPES", "figures", "inbox", "share_of_reply"]
+__all__ = ["TYPES", "desk", "figures", "inbox", "owners", "reply_answer", "share_of_reply", "thread_above"]
 
 Q = sqlfiles.load("events.projections.sql", "replies.sql")
 TYPES = frozenset(cls.type_name for cls in (RepliesLooked, ReplyAnswerRequested, ReplyAnswerAttemptStarted,
@@ -49,6 +49,53 @@ def inbox(
     })
     names = [c.name for c in cur.description or ()]
     return [dict(zip(names, row, strict=True)) for row in cur]
+
+
+def desk(
+    conn: psycopg.Connection[Any],
+    workspace_id: str,
+    *,
+    state: str | None,
+    account_id: UUID | None,
+    owner: str | None,
+    share_id: UUID | None,
+    limit: int,
+    offset: int = 0,
+    at_risk: float = 0.75,
+    reply_sla_seconds: float = 86_400.0,
+) -> list[dict[str, Any]]:
+    """The replies page: unanswered first (breached, at risk, then newest), with the post
+    each reply's thread hangs under."""
+    cur = conn.execute(Q["desk"], {
+        "workspace_id": workspace_id, "state": state, "account_id": account_id, "owner": owner,
+        "share_id": share_id, "limit": limit, "offset": offset, "at_risk": at_risk,
+        "reply_sla_seconds": reply_sla_seconds,
+    })
+    names = [c.name for c in cur.description or ()]
+    return [dict(zip(names, row, strict=True)) for row in cur]
+
+
+def thread_above(conn: psycopg.Connection[Any], workspace_id: str,
+                 parents: list[tuple[UUID, str]]) -> dict[tuple[UUID, str], dict[str, Any]]:
+    """The replies above ``parents`` ((share id, network id of a parent)) up to the share's
+    post, keyed by (share id, network id)."""
+    if not parents:
+        return {}
+    cur = conn.execute(Q["thread_above"], {"workspace_id": workspace_id, "share_ids": [p[0] for p in parents],
+                                           "parent_ids": [p[1] for p in parents]})
+    names = [c.name for c in cur.description or ()]
+    rows = [dict(zip(names, row, strict=True)) for row in cur]
+    return {(r["share_id"], r["network_reply_id"]): r for r in rows}
+
+
+def owners(conn: psycopg.Connection[Any], workspace_id: str) -> list[str]:
+    return [str(r[0]) for r in conn.execute(Q["owners"], {"workspace_id": workspace_id})]
+
+
+def reply_answer(conn: psycopg.Connection[Any], workspace_id: str, reply_id: UUID) -> tuple[str, str | None] | None:
+    """A reply's state and its answer's status as the read model has them."""
+    row = conn.execute(Q["reply_answer"], {"id": reply_id, "workspace_id": workspace_id}).fetchone()
+    return None if row is None else (row[0], row[1])
 
 
 def share_of_reply(conn: psycopg.Connection[Any], workspace_id: str, reply_id: UUID) -> tuple[UUID, str] | None:

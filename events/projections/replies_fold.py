@@ -25,7 +25,7 @@ REPLY_COLUMNS = (
     "id", "share_id", "workspace_id", "account_id", "account_name", "channel", "network_reply_id", "parent_id",
     "author", "text", "url", "received_at", "collected_at", "state", "answer_text", "answer_status",
     "answer_error", "answer_url", "answer_external_id", "answered_natively", "answered_at", "dismissed_at",
-    "dismiss_reason", "handled_by",
+    "dismiss_reason", "handled_by", "author_name",
 )
 # The share's follow-through columns, as a planned share starts them.
 SHARE_REPLY_COLUMNS: Row = {"replies_answered": 0, "last_look_at": None, "next_look_at": None,
@@ -45,7 +45,7 @@ def received(share: Row, reply_id: UUID, event: ResponseReceived) -> Row:
         "collected_at": event.collected_at or event.received_at, "state": "unanswered", "answer_text": None,
         "answer_status": None, "answer_error": None, "answer_url": None, "answer_external_id": None,
         "answered_natively": False, "answered_at": None, "dismissed_at": None, "dismiss_reason": None,
-        "handled_by": None,
+        "handled_by": None, "author_name": event.author_name,
     }
 
 

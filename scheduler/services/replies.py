@@ -22,7 +22,7 @@ from scheduler.domain import share as lifecycle
 from scheduler.domain.limits import InstanceLimits, check_text, no_instance_limit
 from scheduler.domain.share import ShareState
 from scheduler.domain.share.thread import ReplyState
-from scheduler.errors import NotFoundError
+from scheduler.errors import ConflictError, NotFoundError
 from scheduler.services import accounts
 from scheduler.services.share_stream import ShareStreams
 
@@ -41,8 +41,20 @@ class ReplyService:
     # What an account's server says of its text limit: the same one planning applies.
     instance_limit: InstanceLimits = no_instance_limit
 
-    def answer(self, workspace_id: str, reply_id: UUID, *, text: str, by: str) -> tuple[ShareState, ReplyState]:
+    def answer(self, workspace_id: str, reply_id: UUID, *, text: str, by: str,
+               unless_dismissed: bool = False) -> tuple[ShareState, ReplyState]:
+        """Ask for ``text`` to be published as the answer. ``unless_dismissed``: refuse a reply
+        dismissed meanwhile (the dashboard's form was filled in before someone dismissed it),
+        decided on the stream's state as the answer is written."""
         share_id, network_id = self._locate(workspace_id, reply_id)
+
+        def decide(s: ShareState) -> Sequence[NewEvent]:
+            reply = s.thread.reply(network_id)
+            if unless_dismissed and reply is not None and reply.inbox_state == "dismissed":
+                why = f" ({reply.dismiss_reason})" if reply.dismiss_reason else ""
+                raise ConflictError(f"this reply was dismissed{why}; the answer was not sent", field="text")
+            return lifecycle.request_answer(s, reply_id=network_id, text=text, by=by, now=now)
+
         now = self.clock()
         with self.pool.connection() as conn:
             state, _ = self.streams.load(share_id, conn=conn)
@@ -50,8 +62,7 @@ class ReplyService:
                 account = accounts.get(conn, workspace_id, state.planned.account_id)
                 check_text(state.planned.channel, account.config, text,
                            self.instance_limit(state.planned.channel, account.config))
-            state, written = self._change(conn, workspace_id, share_id, by, lambda s: lifecycle.request_answer(
-                s, reply_id=network_id, text=text, by=by, now=now))
+            state, written = self._change(conn, workspace_id, share_id, by, decide)
         if written:
             log.info("reply_answer_requested", share_id=str(share_id), reply_id=str(reply_id), actor=by)
         return state, self._reply(state, network_id)

@@ -35,7 +35,8 @@ class Thread:
 
     reader: Any  # a Publisher that is also a ThreadReader
     config: dict[str, Any]
-    reply: Callable[[SharePost, str, str | None], str]  # (post, text, parent id) -> the reply's id
+    # (post, text, parent id, the author's display name or None) -> the reply's id
+    reply: Callable[[SharePost, str, str | None, str | None], str]
 
     def posted(self) -> SharePost:
         share_id = uuid4()
@@ -51,24 +52,25 @@ class Thread:
 def console(tmp_path: Path, client: httpx.Client, mastodon: FakeMastodon, bluesky: FakeBluesky) -> Thread:
     folder = tmp_path / "console"
 
-    def reply(post: SharePost, text: str, parent: str | None) -> str:
+    def reply(post: SharePost, text: str, parent: str | None, name: str | None = None) -> str:
         return str(write_reply(folder, post.workspace_id, "team", share_id=str(post.share_id), text=text, author="ana",
-                               parent_id=parent)["reply_id"])
+                               parent_id=parent, author_name=name)["reply_id"])
 
     return Thread(ConsolePublisher(folder), {}, reply)
 
 
 def mastodon(tmp_path: Path, client: httpx.Client, fake: FakeMastodon, bluesky: FakeBluesky) -> Thread:
-    def reply(post: SharePost, text: str, parent: str | None) -> str:
-        return str(fake.add_reply(parent or post.external_id, text)["id"])
+    def reply(post: SharePost, text: str, parent: str | None, name: str | None = None) -> str:
+        return str(fake.add_reply(parent or post.external_id, text, display_name=name or "")["id"])
 
     config = {"base_url": fake.base_url, "access_token_env": SECRET_ENV}
     return Thread(MastodonPublisher(client, env={SECRET_ENV: TOKEN}), config, reply)
 
 
 def bluesky(tmp_path: Path, client: httpx.Client, mastodon: FakeMastodon, fake: FakeBluesky) -> Thread:
-    def reply(post: SharePost, text: str, parent: str | None) -> str:
-        return str(fake.add_reply(parent or post.external_id, text)["uri"])
+    def reply(post: SharePost, text: str, parent: str | None, name: str | None = None) -> str:
+        handle = "ana.example.com" if name else "bo.example.com"
+        return str(fake.add_reply(parent or post.external_id, text, handle=handle, display_name=name)["uri"])
 
     config = {"service": fake.base_url, "handle": HANDLE, "app_password_env": SECRET_ENV}
     return Thread(BlueskyPublisher(client, env={SECRET_ENV: APP_PASSWORD}), config, reply)
@@ -95,14 +97,16 @@ def answer_to(post: SharePost, reply_id: str, text: str) -> Answer:
 def test_the_whole_thread_under_a_post_is_read_with_who_answers_whom(thread: Thread) -> None:
     # Given a post, a reply to it, and a reply to that reply
     post = thread.posted()
-    first = thread.reply(post, "Does it work offline?", None)
-    second = thread.reply(post, "Me too", first)
+    first = thread.reply(post, "Does it work offline?", None, "Ana Lima")
+    second = thread.reply(post, "Me too", first, None)
     # When the thread is read
     posts = {p.reply_id: p for p in thread.reader.read_thread(post)}
     # Then both replies are there, each with the reply it answers (None: the post), none by the account
     assert set(posts) == {first, second}
     assert (posts[first].parent_id, posts[second].parent_id) == (None, first)
     assert posts[first].text == "Does it work offline?"
+    # And the name each author shows, where they show one
+    assert (posts[first].author_name, posts[second].author_name) == ("Ana Lima", None)
     assert not any(p.by_account for p in posts.values())
     assert posts[first].created_at <= posts[second].created_at
 
@@ -110,7 +114,7 @@ def test_the_whole_thread_under_a_post_is_read_with_who_answers_whom(thread: Thr
 def test_an_answer_is_made_once_per_key_found_by_its_key_and_read_as_the_account_s(thread: Thread) -> None:
     # Given a reply under a post, not answered yet
     post = thread.posted()
-    reply = thread.reply(post, "Any discount?", None)
+    reply = thread.reply(post, "Any discount?", None, None)
     answer = answer_to(post, reply, "Ten percent this week.")
     assert thread.reader.find_answer(answer) is None
     # When the answer is published twice with the same key

@@ -13,6 +13,7 @@ import pytest
 from psycopg_pool import ConnectionPool
 
 from events.catalogue import ResponseReceived
+from events.projections import replies
 from events.store import EventStore
 from scheduler.domain import share as lifecycle
 from scheduler.domain.sla import sla_state
@@ -110,6 +111,12 @@ def test_tasks_and_replies_carry_their_sla_in_the_api_and_in_metrics(
     assert datetime.fromisoformat(listed["fresh"]["sla_due_at"]) == datetime.fromisoformat(tasks[0]["due_at"])
     assert listed["old"]["sla"] == "at_risk"
     assert datetime.fromisoformat(listed["old"]["sla_due_at"]) == now + timedelta(hours=4)
+    # And the replies page's query (its due times by one join, not a call per reply) says the same,
+    # the at-risk reply before the one on track
+    with pool.connection() as conn:
+        page = replies.desk(conn, "acme", state=None, account_id=None, owner=None, share_id=None, limit=10)
+    assert [(r["text"], r["sla"], r["sla_due_at"]) for r in page] == [
+        (text, listed[text]["sla"], datetime.fromisoformat(listed[text]["sla_due_at"])) for text in ("old", "fresh")]
     # And /metrics counts the open work by state
     text = client.get("/metrics").text
     assert [metric(text, "task", s) for s in ("on_track", "at_risk", "breached")] == [2.0, 1.0, 1.0]

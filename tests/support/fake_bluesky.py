@@ -40,24 +40,29 @@ class FakeBluesky(FakeNetwork):
         self.handles: dict[str, str] = {HANDLE: DID}  # what resolveHandle knows
         self.others: dict[str, dict[str, Any]] = {}  # posts of other accounts, by at-uri
         self.handle_of: dict[str, str] = {DID: HANDLE}
+        self.name_of: dict[str, str] = {}  # display names, by DID
         self.thread_requests = 0
 
     def post_view(self, record: dict[str, Any]) -> dict[str, Any]:
         """A post as the AppView shows it (``app.bsky.feed.defs#postView``)."""
         did = record["uri"].split("/")[2]
         return {"uri": record["uri"], "cid": record["cid"], "record": record["value"],
-                "author": {"did": did, "handle": self.handle_of.get(did, did)},
+                "author": {"did": did, "handle": self.handle_of.get(did, did),
+                           **({"displayName": self.name_of[did]} if did in self.name_of else {})},
                 "indexedAt": record["value"].get("createdAt")}
 
     def every_post(self) -> list[dict[str, Any]]:
         return [*self.records.values(), *self.others.values()]
 
-    def add_reply(self, parent_uri: str, text: str, *, handle: str = "ana.example.com") -> dict[str, Any]:
+    def add_reply(self, parent_uri: str, text: str, *, handle: str = "ana.example.com",
+                  display_name: str | None = None) -> dict[str, Any]:
         """A reply by another account (or, with ``handle=HANDLE``, by the team itself) under ``parent_uri``."""
         parent = next(r for r in self.every_post() if r["uri"] == parent_uri)
         root = (parent["value"].get("reply") or {}).get("root") or {"uri": parent["uri"], "cid": parent["cid"]}
         did = DID if handle == HANDLE else f"did:plc:{hashlib.sha256(handle.encode()).hexdigest()[:24]}"
         self.handle_of[did] = handle
+        if display_name is not None:
+            self.name_of[did] = display_name
         value = {"$type": COLLECTION, "text": text, "createdAt": iso(now()),
                  "reply": {"root": root, "parent": {"uri": parent["uri"], "cid": parent["cid"]}}}
         rkey = uuid4().hex[:13]

@@ -119,6 +119,7 @@ class FakeMastodon(FakeNetwork):
         visibility: str = "public",
         in_reply_to_id: str | None = None,
         author: str = ACCT,
+        display_name: str = "",
     ) -> dict[str, Any]:
         """A status as if made earlier (not counted as made through the API)."""
         self.next_id += 1
@@ -134,14 +135,16 @@ class FakeMastodon(FakeNetwork):
             "visibility": visibility,
             "in_reply_to_id": in_reply_to_id,
             "in_reply_to_account_id": parent["account"]["id"] if parent else None,
-            "account": {"id": account_id, "username": username, "acct": author},
+            "account": {"id": account_id, "username": username, "acct": author, "display_name": display_name},
         }
         self.statuses.append(status)
         return status
 
-    def add_reply(self, parent_id: str, text: str, *, author: str = "ana@example.social") -> dict[str, Any]:
-        """A reply under ``parent_id``, by someone else or (``author=ACCT``) by the account itself."""
-        return self.seed(text, now(), in_reply_to_id=parent_id, author=author)
+    def add_reply(self, parent_id: str, text: str, *, author: str = "ana@example.social",
+                  display_name: str = "") -> dict[str, Any]:
+        """A reply under ``parent_id``, by someone else or (``author=ACCT``) by the account itself
+        (``display_name``: the name the author shows; Mastodon gives "" for none)."""
+        return self.seed(text, now(), in_reply_to_id=parent_id, author=author, display_name=display_name)
 
     def status(self, status_id: str) -> dict[str, Any] | None:
         return next((s for s in self.statuses if s["id"] == status_id), None)

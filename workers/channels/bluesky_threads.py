@@ -101,7 +101,7 @@ def _walk(node: dict[str, Any], post_uri: str, did: str, found: list[ThreadPost]
         found.append(ThreadPost(
             reply_id=uri, parent_id=None if parent in (None, post_uri) else str(parent), author=handle,
             text=str(record.get("text", "")), url=_post_url(handle, uri), created_at=created,
-            by_account=author.get("did") == did,
+            by_account=author.get("did") == did, author_name=_name(author.get("displayName")),
         ))
         _walk(child, post_uri, did, found)
 
@@ -117,6 +117,11 @@ def _who(author: dict[str, Any]) -> str:
     if handle and handle != INVALID_HANDLE:
         return str(handle)
     return str(did or handle or "")
+
+
+def _name(value: Any) -> str | None:
+    """A display name as the network shows it, or None (absent, empty, not text)."""
+    return value.strip()[:200] or None if isinstance(value, str) else None
 
 
 def _post_url(handle: str, uri: str) -> str:

@@ -89,7 +89,8 @@ def _append(fd: int, line: dict[str, Any]) -> None:
 
 
 def write_reply(folder: Path, workspace_id: str, account_name: str, *, share_id: str, text: str, author: str,
-                parent_id: str | None = None, by_account: bool = False, key: str | None = None) -> dict[str, Any]:
+                parent_id: str | None = None, by_account: bool = False, key: str | None = None,
+                author_name: str | None = None) -> dict[str, Any]:
     """Append one post to a share's thread (a reply, or a reply to a reply); returns its line."""
     path = replies_path(folder, workspace_id, account_name)
     with _locked(path) as fd:
@@ -99,6 +100,8 @@ def write_reply(folder: Path, workspace_id: str, account_name: str, *, share_id:
                 return existing
         line = {"reply_id": uuid4().hex, "share_id": share_id, "parent_id": parent_id, "author": author,
                 "text": text, "created_at": datetime.now(UTC).isoformat(), "by_account": by_account, "key": key}
+        if author_name:
+            line["author_name"] = author_name
         _append(fd, line)
     return line
 
@@ -126,6 +129,7 @@ class ConsoleThreads:
                     reply_id=line["reply_id"], parent_id=line.get("parent_id"), author=str(line.get("author", "")),
                     text=str(line.get("text", "")), url=f"{base}#{line['reply_id']}", created_at=created_at,
                     by_account=bool(line.get("by_account")),
+                    author_name=str(line["author_name"]) if line.get("author_name") else None,
                 ))
         return sorted(posts, key=lambda p: p.created_at)
 

@@ -126,4 +126,10 @@ def _thread_post(status: Any, post_id: str, me: str, http: ChannelHttp) -> Threa
         url=status_post.url,
         created_at=created,
         by_account=_author_id(status) == me,
+        author_name=_display_name(author.get("display_name")),
     )
+
+
+def _display_name(value: Any) -> str | None:
+    """The name the account shows, or None (absent or empty: the handle stands alone)."""
+    return value.strip()[:200] or None if isinstance(value, str) else None

@@ -3,14 +3,33 @@
 -- name: inbox
 -- Newest first by when the reply was collected (then id): the cursor is the last row's
 -- (collected_at, id). The owner is that of the share's current task: the first not done
--- nor cancelled by due time, else its last task.
+-- nor cancelled by due time, else its last task. The page's rows are chosen first; their
+-- owner and SLA are read for them alone.
+WITH current_owner AS (
+    SELECT DISTINCT ON (t.share_id) t.share_id, t.owner
+    FROM rm_response_tasks t
+    WHERE t.workspace_id = %(workspace_id)s
+    ORDER BY t.share_id, (t.status IN ('done', 'cancelled')), t.due_at NULLS LAST, t.after_seconds DESC
+), page AS (
+    SELECT r.id, r.collected_at
+    FROM rm_replies r
+    WHERE r.workspace_id = %(workspace_id)s
+      AND (%(state)s::text IS NULL OR r.state = %(state)s::text)
+      AND (%(account_id)s::uuid IS NULL OR r.account_id = %(account_id)s::uuid)
+      AND (%(share_id)s::uuid IS NULL OR r.share_id = %(share_id)s::uuid)
+      AND (%(owner)s::text IS NULL OR r.share_id IN (SELECT share_id FROM current_owner WHERE owner = %(owner)s::text))
+      AND (%(cursor_at)s::timestamptz IS NULL OR (r.collected_at, r.id) < (%(cursor_at)s::timestamptz, %(cursor_id)s::uuid))
+    ORDER BY r.collected_at DESC, r.id DESC
+    LIMIT %(limit)s
+)
 SELECT r.id, r.share_id, r.account_id, r.account_name, r.channel, r.author, r.text, r.url, r.received_at,
        r.collected_at, r.state, r.answer_text, r.answer_status, r.answer_error, r.answer_url, r.answered_at,
        r.answered_natively, r.dismissed_at, r.dismiss_reason, r.parent_id, o.owner,
        CASE WHEN r.state NOT IN ('answered', 'dismissed') THEN d.due_at END AS sla_due_at,
        CASE WHEN r.state NOT IN ('answered', 'dismissed')
             THEN sla_state(r.received_at, d.due_at, now(), %(at_risk)s::float8) END AS sla
-FROM rm_replies r
+FROM page p
+JOIN rm_replies r ON r.id = p.id
 LEFT JOIN LATERAL (
     SELECT t.owner FROM rm_response_tasks t
     WHERE t.share_id = r.share_id
@@ -21,14 +40,7 @@ CROSS JOIN LATERAL (
     -- due by the share's first answer_replies task after it came, else after the reply window
     SELECT reply_sla_due_at(r.share_id, r.received_at, %(reply_sla_seconds)s::float8) AS due_at
 ) d
-WHERE r.workspace_id = %(workspace_id)s
-  AND (%(state)s::text IS NULL OR r.state = %(state)s::text)
-  AND (%(account_id)s::uuid IS NULL OR r.account_id = %(account_id)s::uuid)
-  AND (%(share_id)s::uuid IS NULL OR r.share_id = %(share_id)s::uuid)
-  AND (%(owner)s::text IS NULL OR o.owner = %(owner)s::text)
-  AND (%(cursor_at)s::timestamptz IS NULL OR (r.collected_at, r.id) < (%(cursor_at)s::timestamptz, %(cursor_id)s::uuid))
-ORDER BY r.collected_at DESC, r.id DESC
-LIMIT %(limit)s
+ORDER BY p.collected_at DESC, p.id DESC
 
 -- name: share_of_reply
 SELECT share_id, network_reply_id FROM rm_replies WHERE id = %(id)s AND workspace_id = %(workspace_id)s
@@ -88,3 +100,104 @@ WHERE r.workspace_id = %(workspace_id)s
        OR coalesce(in_business_hours(r.received_at, calendar_at(r.workspace_id, o.owner, r.received_at)), true)
           = (%(hours)s::text = 'business'))
 GROUP BY 1
+
+-- name: desk
+-- The replies page (/dashboard/replies): the unanswered first (breached, then at risk, then
+-- the newest by the network's time), then the answered and dismissed, newest collected
+-- first (as the inbox); a page at a time by offset. The owner and SLA are the inbox's: the
+-- due time by the share's first answer_replies task due after the reply came in, else after
+-- the reply window (reply_sla_due_at's rule, here as one hash join over the workspace's
+-- tasks instead of a call per reply). The answered and dismissed are read from the inbox
+-- index, as many as the page needs; owner and post only for the page's rows.
+WITH current_owner AS (
+    SELECT DISTINCT ON (t.share_id) t.share_id, t.owner
+    FROM rm_response_tasks t
+    WHERE t.workspace_id = %(workspace_id)s
+    ORDER BY t.share_id, (t.status IN ('done', 'cancelled')), t.due_at NULLS LAST, t.after_seconds DESC
+), unanswered AS (
+    SELECT r.id, r.received_at,
+           coalesce(min(t.due_at), r.received_at + make_interval(secs => %(reply_sla_seconds)s::float8)) AS due_at
+    FROM rm_replies r
+    LEFT JOIN rm_response_tasks t
+           ON t.share_id = r.share_id AND t.kind = 'answer_replies' AND t.status <> 'cancelled'
+          AND t.due_at >= r.received_at
+    WHERE r.workspace_id = %(workspace_id)s AND r.state = 'unanswered'
+      AND coalesce(%(state)s::text, 'unanswered') = 'unanswered'
+      AND (%(account_id)s::uuid IS NULL OR r.account_id = %(account_id)s::uuid)
+      AND (%(share_id)s::uuid IS NULL OR r.share_id = %(share_id)s::uuid)
+      AND (%(owner)s::text IS NULL OR r.share_id IN (SELECT share_id FROM current_owner WHERE owner = %(owner)s::text))
+    GROUP BY r.id, r.received_at
+), ranked AS (
+    (SELECT id, 0 AS part,
+            CASE WHEN due_at < now() THEN 0
+                 WHEN sla_state(received_at, due_at, now(), %(at_risk)s::float8) = 'at_risk' THEN 1
+                 ELSE 2 END AS rank,
+            received_at AS at, due_at
+     FROM unanswered
+     ORDER BY 3, 4 DESC, 1 DESC
+     LIMIT %(limit)s + %(offset)s)
+    UNION ALL
+    (SELECT r.id, 1, 3, r.collected_at, NULL::timestamptz
+     FROM rm_replies r
+     WHERE r.workspace_id = %(workspace_id)s AND r.state = 'answered' AND coalesce(%(state)s::text, 'answered') = 'answered'
+       AND (%(account_id)s::uuid IS NULL OR r.account_id = %(account_id)s::uuid)
+       AND (%(share_id)s::uuid IS NULL OR r.share_id = %(share_id)s::uuid)
+       AND (%(owner)s::text IS NULL OR r.share_id IN (SELECT share_id FROM current_owner WHERE owner = %(owner)s::text))
+     ORDER BY r.collected_at DESC, r.id DESC
+     LIMIT %(limit)s + %(offset)s)
+    UNION ALL
+    (SELECT r.id, 1, 3, r.collected_at, NULL::timestamptz
+     FROM rm_replies r
+     WHERE r.workspace_id = %(workspace_id)s AND r.state = 'dismissed' AND coalesce(%(state)s::text, 'dismissed') = 'dismissed'
+       AND (%(account_id)s::uuid IS NULL OR r.account_id = %(account_id)s::uuid)
+       AND (%(share_id)s::uuid IS NULL OR r.share_id = %(share_id)s::uuid)
+       AND (%(owner)s::text IS NULL OR r.share_id IN (SELECT share_id FROM current_owner WHERE owner = %(owner)s::text))
+     ORDER BY r.collected_at DESC, r.id DESC
+     LIMIT %(limit)s + %(offset)s)
+), page AS (
+    SELECT * FROM ranked ORDER BY part, rank, at DESC, id DESC LIMIT %(limit)s OFFSET %(offset)s
+)
+SELECT r.id, r.share_id, r.account_id, r.account_name, r.channel, r.network_reply_id, r.author, r.author_name,
+       r.text, r.url,
+       r.received_at, r.collected_at, r.state, r.answer_text, r.answer_status, r.answer_error, r.answer_url,
+       r.answered_at, r.answered_natively, r.dismissed_at, r.dismiss_reason, r.parent_id, o.owner,
+       s.text AS post_text, s.url AS post_url, s.sent_at AS post_sent_at,
+       p.due_at AS sla_due_at,
+       CASE WHEN r.state = 'unanswered' THEN sla_state(r.received_at, p.due_at, now(), %(at_risk)s::float8) END AS sla
+FROM page p
+JOIN rm_replies r ON r.id = p.id
+LEFT JOIN rm_shares s ON s.share_id = r.share_id
+LEFT JOIN LATERAL (
+    SELECT t.owner FROM rm_response_tasks t
+    WHERE t.share_id = r.share_id
+    ORDER BY (t.status IN ('done', 'cancelled')), t.due_at NULLS LAST, t.after_seconds DESC
+    LIMIT 1
+) o ON true
+ORDER BY p.part, p.rank, p.at DESC, p.id DESC
+
+-- name: thread_above
+-- The replies above the given ones in their threads (each parent up to the share's post),
+-- with the answers given to them: pairs of (share_id, parent's network id).
+WITH RECURSIVE up AS (
+    SELECT p.share_id, p.network_reply_id, p.parent_id, p.author, p.author_name, p.text, p.url, p.received_at, p.state,
+           p.answer_text, p.answer_status, p.answer_url, p.answered_natively, 1 AS depth
+    FROM unnest(%(share_ids)s::uuid[], %(parent_ids)s::text[]) AS a(share_id, parent_id)
+    JOIN rm_replies p ON p.share_id = a.share_id AND p.network_reply_id = a.parent_id
+    WHERE p.workspace_id = %(workspace_id)s
+    UNION
+    SELECT p.share_id, p.network_reply_id, p.parent_id, p.author, p.author_name, p.text, p.url, p.received_at, p.state,
+           p.answer_text, p.answer_status, p.answer_url, p.answered_natively, up.depth + 1
+    FROM up
+    JOIN rm_replies p ON p.share_id = up.share_id AND p.network_reply_id = up.parent_id
+    WHERE p.workspace_id = %(workspace_id)s AND up.depth < 50
+)
+SELECT DISTINCT ON (share_id, network_reply_id) share_id, network_reply_id, parent_id, author, author_name, text, url,
+       received_at, state, answer_text, answer_status, answer_url, answered_natively
+FROM up
+ORDER BY share_id, network_reply_id
+
+-- name: owners
+SELECT DISTINCT owner FROM rm_response_tasks WHERE workspace_id = %(workspace_id)s ORDER BY owner
+
+-- name: reply_answer
+SELECT state, answer_status FROM rm_replies WHERE id = %(id)s AND workspace_id = %(workspace_id)s

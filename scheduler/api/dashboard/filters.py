@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from jinja2 import Environment
 
+from scheduler.api.dashboard.desk import linkify
 from scheduler.api.figures import millis, percent, seconds, when
 
 
 def install(env: Environment) -> None:
-    env.filters.update(percent=percent, seconds=seconds, millis=millis, when=when)
+    env.filters.update(percent=percent, seconds=seconds, millis=millis, when=when, linkify=linkify)

@@ -9,7 +9,7 @@ from typing import Any
 from uuid import UUID
 
 from events import monitoring
-from events.projections import reports, timeline
+from events.projections import replies, reports, timeline
 from scheduler.api.dashboard import chart
 from scheduler.api.dashboard.period import Period
 from scheduler.api.deps import Services
@@ -21,6 +21,7 @@ BREAKDOWNS: tuple[tuple[reports.GroupBy, str], ...] = (
 )
 SHARE_STATUSES = ("planned", "sending", "sent", "failed", "held", "abandoned", "cancelled")
 SOON = timedelta(hours=24)
+THREAD_ON_SHARE = 20
 
 
 def overview(svc: Services, workspace_id: str, period: Period, today: date) -> dict[str, Any]:
@@ -87,9 +88,18 @@ def share(svc: Services, workspace_id: str, share_id: UUID) -> dict[str, Any]:
     """The share, and its history with the looks at its thread as one summary line (every
     look, recorded or not: ``replies``'s looks, last and next) instead of a row per look."""
     state, history = svc.shares.load(workspace_id, share_id)
+    with svc.pool.connection() as conn:
+        thread = replies.desk(conn, workspace_id, state=None, account_id=None, owner=None, share_id=share_id,
+                              limit=THREAD_ON_SHARE + 1, at_risk=svc.config.sla_at_risk,
+                              reply_sla_seconds=svc.config.reply_sla_seconds)
+    shown = sorted(thread[:THREAD_ON_SHARE], key=lambda r: (r["received_at"], str(r["id"])))
+    authors = {r["network_reply_id"]: r["author_name"] or r["author"] for r in thread}
+    for row in shown:
+        row["parent_author"] = authors.get(row["parent_id"]) if row["parent_id"] else None
     return {"share": share_view(state, history, svc.shares.clock(), at_risk=svc.config.sla_at_risk,
                                 calendar_of=calendar_at_send(svc.store, workspace_id, state)),
-            "events": [event_view(r) for r in history if r.type_name != "RepliesLooked"]}
+            "events": [event_view(r) for r in history if r.type_name != "RepliesLooked"],
+            "thread": shown, "thread_more": len(thread) > THREAD_ON_SHARE}
 
 
 def health(svc: Services, workspace_id: str) -> dict[str, Any]:

@@ -8,17 +8,19 @@ from typing import Annotated, Any
 from urllib.parse import parse_qs, urlencode
 from uuid import UUID
 
+import structlog
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
-from scheduler.api.dashboard import filters, pages, period, session
+from scheduler.api.dashboard import desk, filters, pages, period, session
 from scheduler.api.dashboard.session import Forbidden, NotSignedIn, Session
 from scheduler.api.deps import Services, ServicesDep
-from scheduler.errors import NotFoundError, SchedulerError
+from scheduler.errors import InvalidInputError, NotFoundError, SchedulerError
 from scheduler.services import workspaces
 
+log = structlog.get_logger("scheduler.api.dashboard")
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
 filters.install(templates.env)
@@ -27,7 +29,8 @@ router = APIRouter(prefix="/dashboard", include_in_schema=False)
 # or asset from elsewhere, and no address of ours sent along when a link leads off the site.
 HEADERS = {
     "Cache-Control": "no-store",
-    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; "
+                               "form-action 'self'; "
                                "frame-ancestors 'none'; base-uri 'none'",
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
@@ -207,6 +210,65 @@ def _settle(svc: Services, who: Session, share_id: UUID, fields: dict[str, str])
         svc.shares.cancel(ws, share_id, reason=fields.get("reason", "")[:500], actor=actor)
         return "cancelled"
     raise ValueError("action: one of mark-sent, reschedule, retry, cancel")
+
+
+@router.get("/replies", response_class=HTMLResponse)
+def replies(request: Request, who: SessionDep, svc: ServicesDep, *, done: str | None = None) -> HTMLResponse:
+    chosen = desk.parse(_params(request))
+    data = desk.page(svc, who.principal.workspace_id, chosen)
+    return _render(request, "replies.html", who, "replies", done=DONE.get(done or ""), failed=None,
+                   **data)
+
+
+DONE = {"answered": "Your answer is on its way: its state shows on the reply (requested, sending, then answered "
+                      "with its address).",
+        "dismissed": "Reply dismissed."}
+
+
+@router.post("/replies/{reply_id}/{action}", response_model=None)
+async def act_on_reply(reply_id: UUID, action: str, request: Request, who: SessionDep, svc: ServicesDep) -> Response:
+    """Answer or dismiss a reply through the reply service (the API's exactly-once path).
+    Done: back to the page (POST-redirect-GET) at the reply. Refused: the page again, with
+    the reason on the reply and its draft kept, nothing written."""
+    fields = await _form(request, who)
+    chosen = desk.parse({k: v[-1] for k, v in parse_qs(fields.get("back", "")).items()})
+    ws, actor = who.principal.workspace_id, f"token:{who.principal.token_id}"
+    text = fields.get("text", "")
+    try:
+        if action == "answer":
+            if len(text) > MAX_FORM_TEXT:
+                raise InvalidInputError("text", f"is {len(text)} characters long; an answer may be at most "
+                                                f"{MAX_FORM_TEXT}")
+            await run_in_threadpool(svc.replies.answer, ws, reply_id, text=text, by=actor, unless_dismissed=True)
+        elif action == "dismiss":
+            await run_in_threadpool(svc.replies.dismiss, ws, reply_id, reason=fields.get("reason", "").strip()[:1000],
+                                    by=actor)
+        else:
+            raise NotFoundError("action", action)
+    except SchedulerError as exc:
+        log.info("dashboard_reply_refused", workspace_id=ws, reply_id=str(reply_id), action=action, reason=str(exc))
+        data = await run_in_threadpool(desk.page, svc, ws, chosen, {reply_id: text})
+        response = _render(request, "replies.html", who, "replies", done=None,
+                           failed={"id": reply_id, "action": action, "error": _say(exc)}, **data)
+        response.status_code = 404 if isinstance(exc, NotFoundError) else 422
+        return response
+    done = "answered" if action == "answer" else "dismissed"
+    await run_in_threadpool(desk.wait_for_answer, svc, ws, reply_id, dismissed=action == "dismiss")
+    query = chosen.query(done=done)
+    return RedirectResponse(f"/dashboard/replies?{query}#reply-{reply_id}", status_code=303)
+
+
+MAX_FORM_TEXT = 5000
+
+
+def _say(exc: SchedulerError) -> str:
+    """The reason for a person: the field's message with the field named as the form names it."""
+    if isinstance(exc, InvalidInputError) and exc.field == "text":
+        return f"The answer {exc.message}."
+    if isinstance(exc, NotFoundError) and exc.kind == "reply":
+        return "This reply is not in this workspace (any more): reload the page."
+    message = str(exc)
+    return message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")
 
 
 @router.get("/health", response_class=HTMLResponse)

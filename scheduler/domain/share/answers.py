@@ -50,6 +50,7 @@ class ThreadPost:
     url: str | None
     created_at: datetime
     by_account: bool = False
+    author_name: str | None = None  # the name the author shows (display name), where the network has one
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +165,8 @@ def _new_replies(state: ShareState, posts: Sequence[ThreadPost], now: datetime) 
         if post.by_account or post.reply_id in seen or post.reply_id in ours:
             continue
         seen.add(post.reply_id)
-        received = ResponseReceived(reply_id=post.reply_id, author=post.author, text=post.text, url=post.url,
+        received = ResponseReceived(reply_id=post.reply_id, author=post.author, author_name=post.author_name or None,
+                                    text=post.text, url=post.url,
                                     received_at=post.created_at, parent_id=post.parent_id, collected_at=now)
         fresh.append(_new(state, f"reply-{post.reply_id}", received))
     return fresh
