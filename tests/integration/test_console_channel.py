@@ -173,7 +173,7 @@ def test_the_console_reply_command_writes_into_the_shares_workspace_folder(
     rt = runtime(pool, store, ConsolePublisher(settings.console_dir.resolve()), clock=clock)
     share_id = sent_share(rt, share_service(pool, store, clock=clock), account_on(pool, "console", {}, name="team"))
     # When `followthrough console reply SHARE_ID "text" --author ana` runs
-    args = argparse.Namespace(share_id=str(share_id), text="Does it run offline?", author="ana", to=None)
+    args = argparse.Namespace(share_id=str(share_id), text="Does it run offline?", author="ana", name=None, to=None)
     assert console_replies.reply(Run(args=args, settings=settings)) == 0
     # Then the reply is in acme's replies file, next to the account's posts, and its id was printed
     folder = settings.console_dir / WS

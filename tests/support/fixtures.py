@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -156,9 +157,18 @@ def settings(database_url: str, broker_url: str, queue_prefix: str, tmp_path: Pa
     )
 
 
+# Longer than a restart of the machine's RabbitMQ takes (tests/faults restart it).
+RABBITMQ_RESTART_SECONDS = 90.0
+
+
 @pytest.fixture(scope="session")
 def rabbitmq_url() -> str:
     url = os.environ.get("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
+    # A session fixture is set up before the function's RabbitMQ turn (tests/conftest.py), so
+    # another worker's test may be restarting the server right now: wait out a restart.
+    deadline = time.monotonic() + RABBITMQ_RESTART_SECONDS
+    while not reachable(url) and time.monotonic() < deadline:
+        time.sleep(1.0)
     if not reachable(url):
         if IN_CI:
             pytest.fail(f"RabbitMQ is not reachable at {urlsplit(url).hostname}:{urlsplit(url).port} (CI is set)")
