@@ -98,6 +98,7 @@ def share_view(state: ShareState, history: Sequence[RecordedEvent], now: datetim
         "last_error": state.last_error,
         "replies_received": len(state.replies),
         "replies": _replies(state),
+        "engagement": _engagement(state),
         "held": _held(history) if status == "held" else None,
         "duplicate_posts": [_duplicate(r, state.duplicates_removed) for r in history
                             if r.type_name == "DuplicatePosted"],
@@ -130,6 +131,17 @@ def _duplicate(recorded: RecordedEvent, removed: Sequence[str]) -> dict[str, Any
     data = recorded.event.model_dump(mode="json")
     return {"external_id": data["external_id"], "url": data["url"], "created_at": data["created_at"],
             "detected_at": data["detected_at"], "removed": data["external_id"] in removed}
+
+
+def _engagement(state: ShareState) -> dict[str, Any] | None:
+    """The post's counts as the looks read them (None: never read; ``quotes`` None where the
+    network does not count them); ``as_of``: the last look that read them."""
+    thread = state.thread
+    counts = thread.engagement
+    if counts is None:
+        return None
+    return {"replies": counts.replies, "reposts": counts.reposts, "likes": counts.likes, "quotes": counts.quotes,
+            "as_of": iso(thread.engagement_seen_at or thread.engagement_at)}
 
 
 def _replies(state: ShareState) -> dict[str, Any]:
