@@ -430,8 +430,10 @@ def engaged(history: list[Event], counts: Engagement | None, *, at_seconds: int,
 
 
 def test_counts_that_changed_are_recorded_and_counts_unchanged_append_nothing() -> None:
-    # Given a sent share whose first look reads 0 replies, 1 boost, 2 likes
+    # Given a sent share whose first look reads no engagement at all: an empty look, no event
     history = sent_history(plan=ANSWER_PLAN)
+    assert engaged(history, Engagement(replies=0, reposts=0, likes=0), at_seconds=30).events == ()
+    # When a look reads 0 replies, 1 boost, 2 likes
     first = engaged(history, Engagement(replies=0, reposts=1, likes=2), at_seconds=60)
     # Then that look is an event carrying the counts (nothing else changed)
     assert types([e.event for e in first.events]) == ["RepliesLooked"]

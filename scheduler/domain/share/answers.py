@@ -130,7 +130,7 @@ def record_look(
     it changed something: new replies, the account's own answers found, tasks settled, or
     its error state (an error appearing, clearing or changing; the channel turning out not
     to read replies), or the post's counts (``engagement``, read by the look; None: not read)
-    differing from the last recorded ones. Otherwise it appends nothing. A recorded look
+    differing from the last recorded ones (from zero when none are). Otherwise it appends nothing. A recorded look
     carries the counts it read, changed or not.
     """
     if state.share_id is None or state.sent is None or state.status != "sent":
@@ -155,12 +155,20 @@ def record_look(
                            next_look_at=following if collected else None, collected=collected, error=error,
                            engagement=read)
     cannot_read = not collected and state.thread.collected is not False
-    counts_changed = read is not None and read != state.thread.engagement
+    counts_changed = read is not None and _counts_changed(read, state.thread.engagement)
     changed = bool(events) or error != state.thread.last_error or cannot_read or counts_changed
     if not changed:
         return Look(looked, ())
     events.append(_new(state, f"look-{state.version}", looked))
     return Look(looked, tuple(events))
+
+
+def _counts_changed(read: Engagement, recorded: Engagement | None) -> bool:
+    """Counts differ from the last recorded ones; with none recorded, from zero (a post no
+    one has engaged with records nothing: its first looks stay empty looks)."""
+    if recorded is None:
+        return any((read.replies, read.reposts, read.likes, read.quotes))
+    return read != recorded
 
 
 def _new_replies(state: ShareState, posts: Sequence[ThreadPost], now: datetime) -> list[NewEvent]:
