@@ -103,6 +103,16 @@ def test_mastodon_counts_reach_the_share_the_report_and_the_read_model_and_uncha
         assert sum(row["engagement_likes"] for row in by_day) == 1
         by_owner = api.get("/v1/followthrough", params={"by": "owner"}, headers=auth).json()["rows"]
         assert all(row["engagement_likes"] is None for row in by_owner)  # a post's counts have no owner
+        # And the dashboard's overview shows the totals per account and per day
+        token = auth["Authorization"].removeprefix("Bearer ")
+        signed = api.post("/dashboard/signin", data={"token": token, "next": "/dashboard"})
+        assert signed.status_code == 303, signed.text
+        page = api.get("/dashboard").text
+        account_row = page.split('<table id="by-account"', 1)[1].split('data-key="team"', 1)[1].split("</tr>", 1)[0]
+        assert '<td class="num" data-col="engagement_likes">1</td>' in account_row
+        assert '<td class="num" data-col="engagement_quotes">1</td>' in account_row
+        day_table = page.split('<table id="engagement-by-day"', 1)[1].split("</table>", 1)[0]
+        assert '<td class="num" data-col="engagement_reposts">1</td>' in day_table
     # And the audit recounts the counts from the log and finds nothing amiss
     with psycopg.connect(settings.database_url or "", autocommit=True) as conn:
         found = audit(conn, workspace_id=None)
