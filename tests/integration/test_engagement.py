@@ -113,6 +113,9 @@ def test_mastodon_counts_reach_the_share_the_report_and_the_read_model_and_uncha
         assert '<td class="num" data-col="engagement_quotes">1</td>' in account_row
         day_table = page.split('<table id="engagement-by-day"', 1)[1].split("</table>", 1)[0]
         assert '<td class="num" data-col="engagement_reposts">1</td>' in day_table
+        # And the share's page shows its counts
+        share_page = api.get(f"/dashboard/shares/{share_id}").text
+        assert "1 replies, 1 reposts, 1 likes, 1 quotes" in share_page
     # And the audit recounts the counts from the log and finds nothing amiss
     with psycopg.connect(settings.database_url or "", autocommit=True) as conn:
         found = audit(conn, workspace_id=None)
