@@ -155,7 +155,7 @@ TIME_TO_ANSWER = f"""
     GROUP BY 1 ORDER BY 1"""
 
 
-# Engagement as the reports total it: engagement_daily (migration 0017), the view the API's
+# Engagement as the reports total it: engagement_daily (migration 0018), the view the API's
 # follow-through rows sum, never the sums again.
 ENGAGEMENT_BY_DAY = f"""
     SELECT day::timestamp AT TIME ZONE 'UTC' AS time,

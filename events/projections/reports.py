@@ -53,7 +53,7 @@ def followthrough(
 
 def engagement(conn: psycopg.Connection[Any], workspace_id: str, *, by: str, start: datetime | None,
                end: datetime | None) -> dict[str, dict[str, int]]:
-    """Engagement totals per key (``engagement_daily``, migration 0017): the counts the looks
+    """Engagement totals per key (``engagement_daily``, migration 0018): the counts the looks
     last recorded of the posts sent on the days in the period. None by owner."""
     cur = conn.execute(Q["engagement"], {"workspace_id": workspace_id, "by": by, "from": start, "to": end})
     names = [c.name for c in cur.description or ()]

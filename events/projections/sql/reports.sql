@@ -46,7 +46,7 @@ ORDER BY 1
 
 -- name: engagement
 -- Engagement totals per follow-through key (no owner: a post's counts are its account's),
--- summed from engagement_daily (migration 0017, the one formula; Grafana sums it too): the
+-- summed from engagement_daily (migration 0018, the one formula; Grafana sums it too): the
 -- counts of the posts sent on the days that start in [from, to) (UTC).
 SELECT CASE %(by)s
            WHEN 'account' THEN account_name

@@ -11,8 +11,8 @@
   counts. The follow-through report (``GET /v1/followthrough``, the dashboard, the CLI) and
   the Grafana panel sum it.
 
-Revision ID: 0017_engagement
-Revises: 0016_business_time
+Revision ID: 0018_engagement
+Revises: 0017_reply_author_name
 Create Date: 2026-12-06
 """
 
@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from migrations.helpers import run
 
-revision = "0017_engagement"
-down_revision = "0016_business_time"
+revision = "0018_engagement"
+down_revision = "0017_reply_author_name"
 branch_labels = None
 depends_on = None
 
