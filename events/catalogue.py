@@ -223,13 +223,27 @@ class ResponseTaskCompleted(Event, type_name="ResponseTaskCompleted"):
 # --- the replies under a sent share, and their answers ------------------------------
 
 
+class Engagement(BaseModel):
+    """A post's counts as the network shows them at a look: replies, reposts (Mastodon's
+    boosts), likes (favourites) and quotes (None where the network does not count them)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    replies: int = Field(ge=0)
+    reposts: int = Field(ge=0)
+    likes: int = Field(ge=0)
+    quotes: int | None = Field(default=None, ge=0)
+
+
 class RepliesLooked(Event, type_name="RepliesLooked"):
     """A look at the thread under the post that changed something: it found new replies
     (recorded with it), the account's own answers or tasks it settled, or its error
     appeared, changed or cleared (``error``). A look that changed nothing is no event: it is
     counted beside the log (``reply_looks``) and its next look written to the schedule.
     ``next_look_at`` None: no more looks. ``collected`` False: the channel cannot read
-    replies (its tasks stay manual). ``empty_looks``: empty looks in a row, this one included."""
+    replies (its tasks stay manual). ``empty_looks``: empty looks in a row, this one included.
+    ``engagement``: the post's counts this look read (None: not read); counts that differ
+    from the last recorded ones make the look one that changed something."""
 
     looked_at: AwareDatetime
     found: int = Field(ge=0)
@@ -238,6 +252,7 @@ class RepliesLooked(Event, type_name="RepliesLooked"):
     next_look_at: AwareDatetime | None = None
     collected: bool = True
     error: str | None = None
+    engagement: Engagement | None = None
 
 
 class ReplyAnswerRequested(Event, type_name="ReplyAnswerRequested"):

@@ -1,5 +1,5 @@
 """The replies part of the shares model as a pure fold: rows of ``rm_replies`` and the
-follow-through columns of ``rm_shares`` (answered count, looks).
+follow-through columns of ``rm_shares`` (answered count, looks, engagement).
 
 Pure: no I/O; rows are dicts keyed by column name. ``shares_fold`` calls these.
 """
@@ -29,7 +29,8 @@ REPLY_COLUMNS = (
 )
 # The share's follow-through columns, as a planned share starts them.
 SHARE_REPLY_COLUMNS: Row = {"replies_answered": 0, "last_look_at": None, "next_look_at": None,
-                            "replies_collected": None}
+                            "replies_collected": None, "engagement_replies": None, "engagement_reposts": None,
+                            "engagement_likes": None, "engagement_quotes": None, "engagement_at": None}
 
 ReplyEvent = ReplyAnswerRequested | ReplyAnswerAttemptStarted | ReplyAnswerFailed | ReplyAnswered | ReplyDismissed
 REPLY_EVENTS = (ReplyAnswerRequested, ReplyAnswerAttemptStarted, ReplyAnswerFailed, ReplyAnswered, ReplyDismissed)
@@ -52,8 +53,13 @@ def received(share: Row, reply_id: UUID, event: ResponseReceived) -> Row:
 def looked(share: Row, event: RepliesLooked) -> None:
     """A recorded look at the thread (the caller sets the share's version): ``last_look_at``
     and ``next_look_at`` are those of the last look that changed something; every look,
-    recorded or not, is in ``reply_looks``."""
+    recorded or not, is in ``reply_looks``. The engagement columns: the counts of the last
+    recorded look that read them (``engagement_at``: that look's time)."""
     share.update(last_look_at=event.looked_at, next_look_at=event.next_look_at, replies_collected=event.collected)
+    counts = event.engagement
+    if counts is not None:
+        share.update(engagement_replies=counts.replies, engagement_reposts=counts.reposts,
+                     engagement_likes=counts.likes, engagement_quotes=counts.quotes, engagement_at=event.looked_at)
 
 
 def reply_event(reply: Row, event: ReplyEvent) -> bool:

@@ -22,7 +22,8 @@ THREAD_TYPES = frozenset(("ResponseReceived", "ReplyAnswered", "ReplyDismissed",
 REPLY_FIELDS = ("share_id", "state", "received_at", "collected_at", "answered_at", "dismissed_at",
                 "answered_natively")
 # The follow-through columns of ``rm_shares`` the audit checks (after ``recount.SHARE_FIELDS``'s own).
-THREAD_SHARE_FIELDS = ("replies_answered", "last_look_at", "next_look_at", "replies_collected")
+THREAD_SHARE_FIELDS = ("replies_answered", "last_look_at", "next_look_at", "replies_collected", "engagement_replies",
+                       "engagement_reposts", "engagement_likes", "engagement_quotes", "engagement_at")
 
 
 def _at(text: str | None) -> datetime | None:
@@ -56,6 +57,9 @@ class ThreadTally:
     last_look_at: datetime | None = None
     next_look_at: datetime | None = None
     collected: bool | None = None
+    # The post's counts at the last recorded look that read them (``ENGAGEMENT``'s order), and when.
+    engagement: tuple[int | None, ...] = (None, None, None, None)
+    engagement_at: datetime | None = None
 
     def apply(self, type_name: str, data: dict[str, Any]) -> None:
         """One event of the thread (``THREAD_TYPES``), as stored."""
@@ -67,6 +71,10 @@ class ThreadTally:
         elif type_name == "RepliesLooked":
             self.last_look_at, self.next_look_at = _at(data["looked_at"]), _at(data.get("next_look_at"))
             self.collected = data.get("collected", True)
+            counts = data.get("engagement")
+            if counts is not None:
+                self.engagement = tuple(counts.get(k) for k in ("replies", "reposts", "likes", "quotes"))
+                self.engagement_at = self.last_look_at
         else:
             reply = self.replies.get(data["reply_id"])
             if reply is None or reply.answered_at is not None:
@@ -79,7 +87,8 @@ class ThreadTally:
 
     def share_columns(self) -> tuple[Any, ...]:
         """``THREAD_SHARE_FIELDS``, as ``rm_shares`` should hold them."""
-        return (self.answered, self.last_look_at, self.next_look_at, self.collected)
+        return (self.answered, self.last_look_at, self.next_look_at, self.collected, *self.engagement,
+                self.engagement_at)
 
 
 def reply_key(share_id: str, network_reply_id: str) -> str:

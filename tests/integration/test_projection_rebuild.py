@@ -95,6 +95,8 @@ SELECT (SELECT count(*) FROM rm_replies WHERE state = 'unanswered' AND answer_st
         WHERE replies_received > (SELECT count(*) FROM rm_replies r WHERE r.share_id = s.share_id)) AS counted_twice,
        (SELECT count(*) FROM rm_shares WHERE replies_answered > 0) AS shares_answered,
        (SELECT count(*) FROM rm_shares WHERE replies_collected) AS shares_looked,
+       (SELECT count(*) FROM rm_shares WHERE engagement_at IS NOT NULL) AS shares_with_engagement,
+       (SELECT count(*) FROM rm_shares WHERE engagement_quotes IS NOT NULL) AS shares_with_quotes,
        (SELECT count(*) FROM rm_shares WHERE NOT replies_collected) AS shares_not_collectable
 """
 

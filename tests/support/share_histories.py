@@ -18,6 +18,7 @@ from uuid import UUID
 from events.catalogue import (
     DuplicatePosted,
     DuplicateRemoved,
+    Engagement,
     Event,
     RepliesLooked,
     ReplyAnswerAttemptStarted,
@@ -124,8 +125,12 @@ def thread_history(rng: random.Random, sent_at: datetime) -> list[list[Event]]:
         if replies and rng.random() < 0.05:  # found again (collected twice): counted, not inserted again
             received.append(ResponseReceived(reply_id=replies[0], author="@fan0", text="nice!", received_at=at))
         replies.extend(found)
+        # The post's counts, read by every other look (no draw from ``rng``: the histories stay as they were).
+        counts = Engagement(replies=len(replies), reposts=look, likes=2 * look + len(found),
+                            quotes=look - 1 if look > 1 else None) if look % 2 else None
         appends.append([*received, RepliesLooked(looked_at=at, found=len(replies), new=len(found),
-                                                 empty_looks=empty, next_look_at=at + timedelta(minutes=10))])
+                                                 empty_looks=empty, next_look_at=at + timedelta(minutes=10),
+                                                 engagement=counts)])
     for reply in replies:
         appends.extend(reply_history(rng, reply, sent_at + timedelta(hours=1)))
     if rng.random() < 0.02:  # an answer to a reply the model never held

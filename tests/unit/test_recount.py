@@ -44,7 +44,8 @@ def test_a_sent_share_with_one_task_done_on_time_recounts_as_the_read_models_sho
     # Then its row, its tasks and the follow-through counts follow from the events alone
     share = recount.shares[SHARE]
     assert share_row(share) == ("sent", ACCOUNT, datetime(2026, 11, 30, 11, 59, 59, tzinfo=UTC), 1, NOON, 1000,
-                                "u", "x", True, False, 1, 0, 0, 0, None, None, None)
+                                "u", "x", True, False, 1, 0, 0, 0, None, None, None,
+                                None, None, None, None, None)  # no look: no counts
     assert task_row(SHARE, share.tasks[T1])[1:2] == ("done",)
     assert task_row(SHARE, share.tasks[T2])[1:2] == ("open",)
     later = datetime(2026, 12, 1, 13, 0, tzinfo=UTC)  # bob's task is past due by then
@@ -91,7 +92,8 @@ def test_every_event_type_steps_the_version_and_the_thread_is_recounted_from_its
         stored(11, "ReplyDismissed", reply_id="r2", dismissed_by="b", dismissed_at="2026-11-30T12:30:00+00:00"),
         stored(12, "ReplyAnswered", reply_id="r2", external_id="a2", native=True,
                answered_at="2026-11-30T12:40:00+00:00"),
-        stored(13, "RepliesLooked", looked_at="2026-11-30T12:41:00+00:00", next_look_at=None, collected=True),
+        stored(13, "RepliesLooked", looked_at="2026-11-30T12:41:00+00:00", next_look_at=None, collected=True,
+               engagement={"replies": 2, "reposts": 1, "likes": 4, "quotes": None}),
         stored(14, "SomethingAddedLater", anything=1),
     ]
     recount = Recount()
@@ -105,7 +107,8 @@ def test_every_event_type_steps_the_version_and_the_thread_is_recounted_from_its
     assert {k: r.state for k, r in thread.replies.items()} == {"r1": "answered", "r2": "answered"}
     assert thread.replies["r1"].seconds_to_answer == 21.0
     assert reply_row(SHARE, thread.replies["r2"])[-1] is True
-    assert share_row(recount.shares[SHARE])[-4:] == (2, datetime(2026, 11, 30, 12, 41, tzinfo=UTC), None, True)
+    looked_at = datetime(2026, 11, 30, 12, 41, tzinfo=UTC)
+    assert share_row(recount.shares[SHARE])[-9:] == (2, looked_at, None, True, 2, 1, 4, None, looked_at)
 
 
 def test_the_workspace_figures_recount_rate_times_to_respond_and_to_answer() -> None:
