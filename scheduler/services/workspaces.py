@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -88,6 +89,8 @@ def check_person(name: str, *, field: str = "owner") -> str:
     name = name.strip()
     if (problem := text_problem(name)) is not None:
         raise InvalidInputError(field, problem)
+    if any(unicodedata.category(c) == "Cc" for c in name):
+        raise InvalidInputError(field, "must not contain control characters (a name is shown to people)")
     if not name or len(name) > MAX_PERSON:
         raise InvalidInputError(field, f"must name a person (1-{MAX_PERSON} characters)")
     return name
