@@ -14,6 +14,7 @@ from events.catalogue import (
     Event,
     RepliesLooked,
     ReplyAnswered,
+    ReplyAssigned,
     ReplyCadence,
     ResponseReceived,
     ResponseStep,
@@ -25,7 +26,7 @@ from scheduler.domain.replies import DEFAULT_CADENCE, TaskDue, cadence_from_conf
 from scheduler.domain.retry import RetryPolicy
 from scheduler.domain.schedule import Remove, Upsert, Wake, ops_for
 from scheduler.domain.share import ThreadPost
-from scheduler.errors import ConflictError, InvalidInputError
+from scheduler.errors import ConflictError, InvalidInputError, NotFoundError
 from tests.support.factories import SHARE_ID, T0, sent_history
 
 ANSWER_PLAN = (
@@ -414,3 +415,22 @@ def test_an_answer_replies_task_settles_at_the_time_the_rule_says(
     else:
         expected = T0 + timedelta(seconds=max((c + (h or 0) for c, h in owed), default=600))
     assert share.fold(history).tasks[0].completed_at == expected
+
+
+def test_assigning_a_reply_twice_to_the_same_person_is_once_and_an_unknown_reply_is_404() -> None:
+    # Given a reply collected under a sent share
+    history = look(sent_history(plan=ANSWER_PLAN), [post("1")], at_seconds=120)
+    at = T0 + timedelta(seconds=200)
+    # When it is assigned to ben, to ben again, then to carol
+    for person in ("ben", "ben", "carol"):
+        history += [e.event for e in share.assign(share.fold(history), reply_id="1", assignee=person, by="ana",
+                                                  now=at)]
+    # Then two assignments are recorded, and the reply is carol's; it still waits for an answer
+    assert [(e.assignee, e.assigned_by) for e in history if isinstance(e, ReplyAssigned)] == [
+        ("ben", "ana"), ("carol", "ana")]
+    reply = share.fold(history).thread.reply("1")
+    assert reply is not None
+    assert (reply.assignee, reply.inbox_state) == ("carol", "unanswered")
+    # And a reply the share never received cannot be assigned
+    with pytest.raises(NotFoundError):
+        share.assign(share.fold(history), reply_id="9", assignee="ben", by="ana", now=at)
