@@ -7,8 +7,8 @@
   task). A column of the shares projection: ``projections rebuild`` fills it from the log;
   a reply assigned before this revision cannot exist (the event is new with it).
 
-Revision ID: 0017_token_owner
-Revises: 0016_business_time
+Revision ID: 0019_token_owner
+Revises: 0018_engagement
 Create Date: 2026-12-06
 """
 
@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from migrations.helpers import run
 
-revision = "0017_token_owner"
-down_revision = "0016_business_time"
+revision = "0019_token_owner"
+down_revision = "0018_engagement"
 branch_labels = None
 depends_on = None
 
