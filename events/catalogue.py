@@ -305,6 +305,16 @@ class ReplyDismissed(Event, type_name="ReplyDismissed"):
     dismissed_at: AwareDatetime
 
 
+class ReplyAssigned(Event, type_name="ReplyAssigned"):
+    """A reply given to a person to answer (``assignee``: an owner's name); until then its
+    owner is that of the share's current task."""
+
+    reply_id: str
+    assignee: str
+    assigned_by: str
+    assigned_at: AwareDatetime
+
+
 # --- a workspace's calendars (stream ``calendars-<workspace>``) -----------------------
 
 

@@ -113,6 +113,7 @@ def event_view(recorded: RecordedEvent) -> dict[str, Any]:
         "type": recorded.type_name,
         "version": recorded.stream_version,
         "recorded_at": recorded.recorded_at.isoformat(),
+        "actor": recorded.metadata.get("actor"),
         "data": recorded.event.model_dump(mode="json"),
     }
 

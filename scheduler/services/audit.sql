@@ -63,7 +63,7 @@ WHERE %(workspace_id)s::text IS NULL OR workspace_id = %(workspace_id)s
 -- name: replies
 -- Columns in the order of recount_replies.REPLY_FIELDS, after the key (share/network reply id) and the workspace.
 SELECT share_id::text || '/' || network_reply_id, workspace_id, share_id::text, state, received_at, collected_at,
-       answered_at, dismissed_at, answered_natively
+       answered_at, dismissed_at, answered_natively, assignee
 FROM rm_replies
 WHERE %(workspace_id)s::text IS NULL OR workspace_id = %(workspace_id)s
 

@@ -256,12 +256,15 @@ class ShareService:
         return self._change(workspace_id, share_id, actor, lambda s: lifecycle.cancel(s, reason=reason))
 
     def complete_task(
-        self, workspace_id: str, task_id: UUID, *, by: str, note: str
+        self, workspace_id: str, task_id: UUID, *, by: str, note: str, actor: str | None = None
     ) -> tuple[ShareState, list[RecordedEvent]]:
+        """``by``: who did the task (recorded in the event); ``actor``: who records it (the
+        event's actor; ``by`` when not given)."""
         share_id = self._share_of_task(workspace_id, task_id)
         now = self.clock()
         return self._change(
-            workspace_id, share_id, by, lambda s: lifecycle.complete_task(s, task_id=task_id, now=now, by=by, note=note)
+            workspace_id, share_id, actor or by,
+            lambda s: lifecycle.complete_task(s, task_id=task_id, now=now, by=by, note=note),
         )
 
     def mark_sent(

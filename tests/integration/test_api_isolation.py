@@ -82,6 +82,7 @@ PROBES: dict[tuple[str, str], tuple[str, str, dict[str, Any] | None, int]] = {
     ("get", "/v1/audit"): ("GET", "/v1/audit", None, 200),
     ("post", "/v1/replies/{reply_id}/answer"): ("POST", "/v1/replies/{reply}/answer", {"text": "hi"}, 404),
     ("post", "/v1/replies/{reply_id}/dismiss"): ("POST", "/v1/replies/{reply}/dismiss", {"reason": "x"}, 404),
+    ("post", "/v1/replies/{reply_id}/assign"): ("POST", "/v1/replies/{reply}/assign", {"owner": "x"}, 404),
     ("post", "/v1/webhooks"): ("POST", "/v1/webhooks",
                                {"url": "http://127.0.0.1:9/globex", "events": ["share.sent"]}, 201),
     ("get", "/v1/webhooks"): ("GET", "/v1/webhooks", None, 200),

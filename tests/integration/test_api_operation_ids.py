@@ -26,6 +26,7 @@ OPERATION_IDS = {
     ("get", "/v1/replies"): "list_replies",
     ("post", "/v1/replies/{reply_id}/answer"): "answer_reply",
     ("post", "/v1/replies/{reply_id}/dismiss"): "dismiss_reply",
+    ("post", "/v1/replies/{reply_id}/assign"): "assign_reply",
     ("get", "/v1/calendars"): "list_calendars",
     ("put", "/v1/calendars/{name}"): "set_calendar",
     ("get", "/v1/calendars/{name}"): "get_calendar",

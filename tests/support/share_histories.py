@@ -25,6 +25,7 @@ from events.catalogue import (
     ReplyAnswered,
     ReplyAnswerFailed,
     ReplyAnswerRequested,
+    ReplyAssigned,
     ReplyDismissed,
     ResponseReceived,
     ResponseStep,
@@ -132,9 +133,17 @@ def thread_history(rng: random.Random, sent_at: datetime) -> list[list[Event]]:
                                                  empty_looks=empty, next_look_at=at + timedelta(minutes=10),
                                                  engagement=counts)])
     for reply in replies:
-        appends.extend(reply_history(rng, reply, sent_at + timedelta(hours=1)))
+        at = sent_at + timedelta(hours=1)
+        if rng.random() < 0.3:  # given to a person first (now and then given on to another)
+            appends.extend([[ReplyAssigned(reply_id=reply, assignee=rng.choice(OWNERS), assigned_by="alice",
+                                           assigned_at=at - timedelta(minutes=n))] for n in range(rng.choice((1, 2)))])
+        appends.extend(reply_history(rng, reply, at))
+        if rng.random() < 0.05:  # assigned after it was handled: it still changes hands
+            appends.append([ReplyAssigned(reply_id=reply, assignee="carol", assigned_by="bob", assigned_at=at)])
     if rng.random() < 0.02:  # an answer to a reply the model never held
         appends.append([ReplyDismissed(reply_id="unknown", dismissed_by="bob", dismissed_at=sent_at)])
+    if rng.random() < 0.02:  # and an assignment of one
+        appends.append([ReplyAssigned(reply_id="unknown", assignee="bob", assigned_by="bob", assigned_at=sent_at)])
     return appends
 
 

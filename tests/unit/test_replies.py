@@ -15,6 +15,7 @@ from events.catalogue import (
     Event,
     RepliesLooked,
     ReplyAnswered,
+    ReplyAssigned,
     ReplyCadence,
     ResponseReceived,
     ResponseStep,
@@ -26,7 +27,7 @@ from scheduler.domain.replies import DEFAULT_CADENCE, TaskDue, cadence_from_conf
 from scheduler.domain.retry import RetryPolicy
 from scheduler.domain.schedule import Remove, Upsert, Wake, ops_for
 from scheduler.domain.share import ThreadPost
-from scheduler.errors import ConflictError, InvalidInputError
+from scheduler.errors import ConflictError, InvalidInputError, NotFoundError
 from tests.support.factories import SHARE_ID, T0, sent_history
 
 ANSWER_PLAN = (
@@ -481,3 +482,22 @@ def test_a_look_that_failed_or_reads_no_counts_keeps_the_last_counts() -> None:
     quiet = engaged(history, None, at_seconds=240, ledger=counted(ledger, recovered))
     assert quiet.events == ()
     assert share.fold(history).thread.engagement == Engagement(replies=1, reposts=0, likes=0)
+
+
+def test_assigning_a_reply_twice_to_the_same_person_is_once_and_an_unknown_reply_is_404() -> None:
+    # Given a reply collected under a sent share
+    history = look(sent_history(plan=ANSWER_PLAN), [post("1")], at_seconds=120)
+    at = T0 + timedelta(seconds=200)
+    # When it is assigned to ben, to ben again, then to carol
+    for person in ("ben", "ben", "carol"):
+        history += [e.event for e in share.assign(share.fold(history), reply_id="1", assignee=person, by="ana",
+                                                  now=at)]
+    # Then two assignments are recorded, and the reply is carol's; it still waits for an answer
+    assert [(e.assignee, e.assigned_by) for e in history if isinstance(e, ReplyAssigned)] == [
+        ("ben", "ana"), ("carol", "ana")]
+    reply = share.fold(history).thread.reply("1")
+    assert reply is not None
+    assert (reply.assignee, reply.inbox_state) == ("carol", "unanswered")
+    # And a reply the share never received cannot be assigned
+    with pytest.raises(NotFoundError):
+        share.assign(share.fold(history), reply_id="9", assignee="ben", by="ana", now=at)

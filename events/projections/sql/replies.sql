@@ -3,8 +3,9 @@
 -- name: inbox
 -- Newest first by when the reply was collected (then id): the cursor is the last row's
 -- (collected_at, id). The owner is that of the share's current task: the first not done
--- nor cancelled by due time, else its last task. The page's rows are chosen first; their
--- owner and SLA are read for them alone.
+-- nor cancelled by due time, else its last task. The assignee: whom the reply was assigned
+-- to (ReplyAssigned), else that owner. The page's rows are chosen first; their owner and
+-- SLA are read for them alone.
 WITH current_owner AS (
     SELECT DISTINCT ON (t.share_id) t.share_id, t.owner
     FROM rm_response_tasks t
@@ -18,6 +19,9 @@ WITH current_owner AS (
       AND (%(account_id)s::uuid IS NULL OR r.account_id = %(account_id)s::uuid)
       AND (%(share_id)s::uuid IS NULL OR r.share_id = %(share_id)s::uuid)
       AND (%(owner)s::text IS NULL OR r.share_id IN (SELECT share_id FROM current_owner WHERE owner = %(owner)s::text))
+      AND (%(assignee)s::text IS NULL OR r.assignee = %(assignee)s::text
+           OR (r.assignee IS NULL
+               AND r.share_id IN (SELECT share_id FROM current_owner WHERE owner = %(assignee)s::text)))
       AND (%(cursor_at)s::timestamptz IS NULL OR (r.collected_at, r.id) < (%(cursor_at)s::timestamptz, %(cursor_id)s::uuid))
     ORDER BY r.collected_at DESC, r.id DESC
     LIMIT %(limit)s
@@ -25,6 +29,7 @@ WITH current_owner AS (
 SELECT r.id, r.share_id, r.account_id, r.account_name, r.channel, r.author, r.text, r.url, r.received_at,
        r.collected_at, r.state, r.answer_text, r.answer_status, r.answer_error, r.answer_url, r.answered_at,
        r.answered_natively, r.dismissed_at, r.dismiss_reason, r.parent_id, o.owner,
+       coalesce(r.assignee, o.owner) AS assignee, r.assignee IS NOT NULL AS assigned,
        CASE WHEN r.state NOT IN ('answered', 'dismissed') THEN d.due_at END AS sla_due_at,
        CASE WHEN r.state NOT IN ('answered', 'dismissed')
             THEN sla_state(r.received_at, d.due_at, now(), %(at_risk)s::float8) END AS sla

@@ -23,6 +23,7 @@ from events.catalogue import (
     ReplyAnswered,
     ReplyAnswerFailed,
     ReplyAnswerRequested,
+    ReplyAssigned,
     ReplyDismissed,
     ResponseReceived,
     ResponseTaskCompleted,
@@ -268,6 +269,16 @@ def dismiss(state: ShareState, *, reply_id: str, reason: str, by: str, now: date
     dismissed = _new(state, f"dismissed-{reply_id}",
                      ReplyDismissed(reply_id=reply_id, reason=reason, dismissed_by=by, dismissed_at=now))
     return (dismissed, *settle_tasks(fold([dismissed.event], state), now=now))
+
+
+def assign(state: ShareState, *, reply_id: str, assignee: str, by: str, now: datetime) -> tuple[NewEvent, ...]:
+    """Give a reply to ``assignee`` to answer; assigning it to whom it is assigned already
+    writes nothing. (Its owner until then: the share's current task's.)"""
+    reply = _reply_or_404(state, reply_id)
+    if reply.assignee == assignee:
+        return ()
+    assigned = ReplyAssigned(reply_id=reply_id, assignee=assignee, assigned_by=by, assigned_at=now)
+    return (_new(state, f"assigned-{reply_id}-{state.version}", assigned),)
 
 
 # --- publishing an answer (the worker) ----------------------------------------------

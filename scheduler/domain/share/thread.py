@@ -22,6 +22,7 @@ from events.catalogue import (
     ReplyAnswered,
     ReplyAnswerFailed,
     ReplyAnswerRequested,
+    ReplyAssigned,
     ReplyDismissed,
     ResponseReceived,
 )
@@ -55,6 +56,7 @@ class ReplyState:
     answer_native: bool = False
     dismissed_at: datetime | None = None
     dismiss_reason: str | None = None
+    assignee: str | None = None  # assigned to (ReplyAssigned); None: the share's current task's owner
 
     @property
     def handled_at(self) -> datetime | None:
@@ -169,4 +171,6 @@ def evolve_thread(thread: ThreadState, event: Event) -> ThreadState:
                                      or event.outcome_unknown)
         case ReplyDismissed():
             return thread.with_reply(event.reply_id, dismissed_at=event.dismissed_at, dismiss_reason=event.reason)
+        case ReplyAssigned():
+            return thread.with_reply(event.reply_id, assignee=event.assignee)
     return thread
