@@ -47,7 +47,8 @@ ORDER BY workspace_id
 -- Open work by SLA state (sla_state, migration 0012): open and overdue tasks (started when
 -- their share was sent) and unanswered replies (due by the share's next answer_replies
 -- task, else after the reply window), as the API's lists show them (a task's at-risk point
--- in business time on the business clock: task_sla_state, migration 0016).
+-- in business time on the business clock: task_sla_state, migration 0016; a reply's, when
+-- the step it is due by is on the business clock: reply_sla_state, migration 0017).
 SELECT 'task' AS kind,
        task_sla_state(i.workspace_id, i.share_id, i.task_id, i.owner, i.after_seconds, s.sent_at, i.due_at, now(), %(at_risk)s::float8) AS state,
        count(*)
@@ -56,7 +57,8 @@ LEFT JOIN rm_shares s ON s.share_id = i.share_id
 WHERE i.state IN ('open', 'overdue')
 GROUP BY 2
 UNION ALL
-SELECT 'reply', sla_state(r.received_at, d.due_at, now(), %(at_risk)s::float8), count(*)
+SELECT 'reply', reply_sla_state(r.workspace_id, r.share_id, r.received_at, d.due_at, now(), %(at_risk)s::float8),
+       count(*)
 FROM rm_replies r
 CROSS JOIN LATERAL (
     -- due by the share's first answer_replies task after it came, else after the reply window

@@ -3,13 +3,15 @@
 -- name: inbox
 -- Newest first by when the reply was collected (then id): the cursor is the last row's
 -- (collected_at, id). The owner is that of the share's current task: the first not done
--- nor cancelled by due time, else its last task.
+-- nor cancelled by due time, else its last task. ``sla``: reply_sla_state (migration 0017),
+-- the at-risk point in business time when the step the reply is due by is on the business clock.
 SELECT r.id, r.share_id, r.account_id, r.account_name, r.channel, r.author, r.text, r.url, r.received_at,
        r.collected_at, r.state, r.answer_text, r.answer_status, r.answer_error, r.answer_url, r.answered_at,
        r.answered_natively, r.dismissed_at, r.dismiss_reason, r.parent_id, o.owner,
        CASE WHEN r.state NOT IN ('answered', 'dismissed') THEN d.due_at END AS sla_due_at,
        CASE WHEN r.state NOT IN ('answered', 'dismissed')
-            THEN sla_state(r.received_at, d.due_at, now(), %(at_risk)s::float8) END AS sla
+            THEN reply_sla_state(r.workspace_id, r.share_id, r.received_at, d.due_at, now(), %(at_risk)s::float8)
+       END AS sla
 FROM rm_replies r
 LEFT JOIN LATERAL (
     SELECT t.owner FROM rm_response_tasks t
