@@ -1,7 +1,7 @@
 """A reply's SLA state in business time (migration 0017), against a real PostgreSQL: when
 the ``answer_replies`` step a reply is due by is on the business clock, its at-risk point
 is measured in its owner's business time (the calendar as it stood when the reply came),
-in the replies list, ``/metrics`` and the answer endpoint's view alike; the SQL function
+in the replies list, ``/metrics``, the answer endpoint's view and the webhook sweep alike; the SQL function
 and the API's Python agree moment by moment."""
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from events.catalogue import CalendarSet, ResponseReceived
+from events.projections.webhooks import enqueue_reply_sla
 from events.store import EventStore
 from scheduler.api.config import ApiConfig
 from scheduler.api.replies import reply_sla
@@ -114,6 +115,17 @@ def test_a_reply_due_by_a_business_step_is_at_risk_by_business_time_in_the_list_
     # And /metrics counts them so
     text = client.get("/metrics").text
     assert [metric(text, "reply", s) for s in ("on_track", "at_risk", "breached")] == [1.0, 2.0, 0.0]
+    # And the webhook sweep tells an endpoint of the replies at risk by the same rule (the
+    # calm one, at risk on the wall clock only, is not told)
+    endpoint = client.post("/v1/webhooks", headers=auth, json={"url": "https://example.com/hooks",
+                                                              "events": ["reply.sla_at_risk"]})
+    assert endpoint.status_code == 201, endpoint.text
+    with pool.connection() as conn:
+        assert enqueue_reply_sla(conn, lookback_seconds=86_400, at_risk=0.75, reply_sla_seconds=86_400) == 2
+        told = conn.execute("SELECT payload->'data'->>'text', payload->'data'->>'sla' FROM webhook_deliveries"
+                            " ORDER BY 1").fetchall()
+        assert told == [("pressed", "at_risk"), ("wall", "at_risk")]
+        assert enqueue_reply_sla(conn, lookback_seconds=86_400, at_risk=0.75, reply_sla_seconds=86_400) == 0
     # And the answer endpoint's view (built from the share's stream) says the same
     for name in ("calm", "pressed", "wall"):
         answered = client.post(f"/v1/replies/{listed[name]['id']}/answer", headers=auth, json={"text": "thanks"})
