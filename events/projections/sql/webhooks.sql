@@ -68,27 +68,35 @@ LIMIT 1
 -- makes a second sweep, a restart or a second deliverer a no-op). A sweep tells the state
 -- it finds: a reply first seen breached is told breached only. Only replies whose due time
 -- is after the endpoint was created (a new endpoint gets no backlog) and within the
--- look-back; only workspaces with an endpoint that asked for either.
-WITH subscribed AS (
+-- look-back; only workspaces with an endpoint that asked for either. Each reply's due time
+-- and state are worked out once (materialized; inlined, the planner called reply_sla_state
+-- up to three times a row), the state only for a reply not yet past its due time. With
+-- 20,000 unanswered replies past due (bench/audit.py's database): the sweep that enqueues
+-- them 1.4 s (4.1 s before), each later sweep 0.48 s (2.8 s before).
+WITH moment AS MATERIALIZED (
+    SELECT clock_timestamp() AS at
+), subscribed AS (
     SELECT DISTINCT workspace_id FROM webhook_endpoints
     WHERE state = 'enabled' AND events && ARRAY['reply.sla_at_risk', 'reply.sla_breached']::text[]
-), due AS (
+), due AS MATERIALIZED (
     SELECT r.*, reply_sla_due_at(r.share_id, r.received_at, %(reply_sla_seconds)s::float8) AS due_at
     FROM rm_replies r
     JOIN subscribed w ON w.workspace_id = r.workspace_id
     WHERE r.state = 'unanswered'
-), found AS (
-    SELECT d.*, 'reply.sla_' || reply_sla_state(d.workspace_id, d.share_id, d.received_at, d.due_at,
-                                                 clock_timestamp(), %(at_risk)s::float8) AS event_type
-    FROM due d
-    WHERE d.due_at > clock_timestamp() - make_interval(secs => %(lookback_seconds)s)
+), found AS MATERIALIZED (
+    SELECT d.*, m.at,
+           'reply.sla_' || CASE WHEN m.at > d.due_at THEN 'breached'
+                                ELSE reply_sla_state(d.workspace_id, d.share_id, d.received_at, d.due_at, m.at,
+                                                     %(at_risk)s::float8) END AS event_type
+    FROM due d CROSS JOIN moment m
+    WHERE d.due_at > m.at - make_interval(secs => %(lookback_seconds)s)
 )
 INSERT INTO webhook_deliveries (id, endpoint_id, workspace_id, event_type, event_key, payload, due_at)
 SELECT md5(e.id::text || ':' || f.event_type || ':' || f.id::text)::uuid, e.id, e.workspace_id, f.event_type,
        f.event_type || ':' || f.id::text,
        jsonb_build_object(
            'type', f.event_type,
-           'timestamp', to_char(CASE WHEN f.event_type = 'reply.sla_breached' THEN f.due_at ELSE clock_timestamp() END
+           'timestamp', to_char(CASE WHEN f.event_type = 'reply.sla_breached' THEN f.due_at ELSE f.at END
                                 AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
            'data', jsonb_build_object(
                'id', f.id, 'reply_id', f.network_reply_id, 'share_id', f.share_id,
