@@ -37,6 +37,8 @@ def upgrade() -> None:
         FROM (SELECT t.task_id, t.owner FROM rm_response_tasks t
               WHERE t.share_id = reply_calendar.share_id AND t.kind = 'answer_replies'
                 AND t.status <> 'cancelled' AND t.due_at >= received_at
+                -- a workspace that never set a calendar has no business step: no look at the step
+                AND EXISTS (SELECT FROM events e WHERE e.stream_id = 'calendars-' || workspace)
               ORDER BY t.due_at, t.task_id LIMIT 1) AS t
         WHERE task_on_business_clock(reply_calendar.share_id, t.task_id)
     $$;

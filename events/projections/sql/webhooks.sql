@@ -70,7 +70,8 @@ LIMIT 1
 -- is after the endpoint was created (a new endpoint gets no backlog) and within the
 -- look-back; only workspaces with an endpoint that asked for either. Each reply's due time
 -- and state are worked out once (materialized; inlined, the planner called reply_sla_state
--- up to three times a row), the state only for a reply not yet past its due time. With
+-- up to three times a row), reply_sla_state only for a reply not yet past its due time in
+-- a workspace with calendars (else the wall clock's sla_state, the same answer). With
 -- 20,000 unanswered replies past due (bench/audit.py's database): the sweep that enqueues
 -- them 1.4 s (4.1 s before), each later sweep 0.48 s (2.8 s before).
 WITH moment AS MATERIALIZED (
@@ -85,9 +86,10 @@ WITH moment AS MATERIALIZED (
     WHERE r.state = 'unanswered'
 ), found AS MATERIALIZED (
     SELECT d.*, m.at,
-           'reply.sla_' || CASE WHEN m.at > d.due_at THEN 'breached'
-                                ELSE reply_sla_state(d.workspace_id, d.share_id, d.received_at, d.due_at, m.at,
-                                                     %(at_risk)s::float8) END AS event_type
+           'reply.sla_' || CASE
+               WHEN m.at <= d.due_at AND EXISTS (SELECT FROM events e WHERE e.stream_id = 'calendars-' || d.workspace_id)
+               THEN reply_sla_state(d.workspace_id, d.share_id, d.received_at, d.due_at, m.at, %(at_risk)s::float8)
+               ELSE sla_state(d.received_at, d.due_at, m.at, %(at_risk)s::float8) END AS event_type
     FROM due d CROSS JOIN moment m
     WHERE d.due_at > m.at - make_interval(secs => %(lookback_seconds)s)
 )
