@@ -84,7 +84,7 @@ def reply_sla(state: ShareState, reply: ReplyState, now: datetime, config: ApiCo
     task due after it came in, else after the reply window (as the inbox's SQL does). When
     that task is on the business clock, the at-risk point is measured in its owner's
     business time, their calendar as it stood when the reply came (``calendar_of(owner,
-    moment)``; SQL's ``reply_sla_state``, migration 0017)."""
+    moment)``; SQL's ``reply_sla_state``, migration 0020)."""
     steps = sorted((t for t in state.tasks
                     if t.kind == "answer_replies" and not t.cancelled and t.due_at is not None
                     and t.due_at >= reply.received_at),

@@ -1,4 +1,4 @@
-"""A reply's SLA state in business time (migration 0017), against a real PostgreSQL: when
+"""A reply's SLA state in business time (migration 0020), against a real PostgreSQL: when
 the ``answer_replies`` step a reply is due by is on the business clock, its at-risk point
 is measured in its owner's business time (the calendar as it stood when the reply came),
 in the replies list, ``/metrics``, the answer endpoint's view and the webhook sweep alike; the SQL function

@@ -48,7 +48,7 @@ ORDER BY workspace_id
 -- their share was sent) and unanswered replies (due by the share's next answer_replies
 -- task, else after the reply window), as the API's lists show them (a task's at-risk point
 -- in business time on the business clock: task_sla_state, migration 0016; a reply's, when
--- the step it is due by is on the business clock: reply_sla_state, migration 0017).
+-- the step it is due by is on the business clock: reply_sla_state, migration 0020).
 SELECT 'task' AS kind,
        task_sla_state(i.workspace_id, i.share_id, i.task_id, i.owner, i.after_seconds, s.sent_at, i.due_at, now(), %(at_risk)s::float8) AS state,
        count(*)

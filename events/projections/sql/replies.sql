@@ -3,7 +3,7 @@
 -- name: inbox
 -- Newest first by when the reply was collected (then id): the cursor is the last row's
 -- (collected_at, id). The owner is that of the share's current task: the first not done
--- nor cancelled by due time, else its last task. ``sla``: reply_sla_state (migration 0017),
+-- nor cancelled by due time, else its last task. ``sla``: reply_sla_state (migration 0020),
 -- the at-risk point in business time when the step the reply is due by is on the business clock.
 SELECT r.id, r.share_id, r.account_id, r.account_name, r.channel, r.author, r.text, r.url, r.received_at,
        r.collected_at, r.state, r.answer_text, r.answer_status, r.answer_error, r.answer_url, r.answered_at,

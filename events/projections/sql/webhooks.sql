@@ -62,7 +62,7 @@ LIMIT 1
 
 -- name: enqueue_reply_sla
 -- Unanswered replies that reached a point of their SLA (reply_sla_due_at, migration 0012;
--- reply_sla_state, migration 0017: the at-risk point in business time when the step the
+-- reply_sla_state, migration 0020: the at-risk point in business time when the step the
 -- reply is due by is on the business clock): one ``reply.sla_at_risk`` and one
 -- ``reply.sla_breached`` per reply and endpoint at most (the unique (endpoint, event key)
 -- makes a second sweep, a restart or a second deliverer a no-op). A sweep tells the state

@@ -12,8 +12,8 @@ received_at)`` is that calendar (NULL for a reply answered for a wall step or no
 The replies list, ``/metrics`` and the API's views of a reply built from its share's
 stream (``scheduler.api.replies``, tested to agree) all use this rule.
 
-Revision ID: 0017_reply_sla_business
-Revises: 0016_business_time
+Revision ID: 0020_reply_sla_business
+Revises: 0019_token_owner
 Create Date: 2026-12-06
 """
 
@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from migrations.helpers import run
 
-revision = "0017_reply_sla_business"
-down_revision = "0016_business_time"
+revision = "0020_reply_sla_business"
+down_revision = "0019_token_owner"
 branch_labels = None
 depends_on = None
 
