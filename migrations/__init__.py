@@ -2,4 +2,4 @@
 
 # The newest revision. Roles compare the database against it at start-up without
 # loading Alembic; a test keeps it equal to Alembic's own head.
-HEAD = "0019_token_owner"
+HEAD = "0020_reply_sla_business"

@@ -21,7 +21,8 @@ from scheduler.domain.share import ShareState, TaskState, reply_uuid
 from scheduler.domain.share.thread import ReplyState
 from scheduler.domain.sla import sla_state
 from scheduler.errors import InvalidInputError
-from scheduler.services import workspaces
+from scheduler.services import calendars, workspaces
+from scheduler.services.calendars import CalendarAt
 
 router = APIRouter(prefix="/v1", tags=["replies"])
 
@@ -83,16 +84,28 @@ def row_view(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def reply_sla(state: ShareState, reply: ReplyState, now: datetime, config: ApiConfig) -> tuple[str | None, datetime]:
+def reply_sla(state: ShareState, reply: ReplyState, now: datetime, config: ApiConfig,
+              calendar_of: CalendarAt | None = None) -> tuple[str | None, datetime]:
     """The SLA state of a reply and when it is due: by the share's first ``answer_replies``
-    task due after it came in, else after the reply window (as the inbox's SQL does)."""
-    dues = [t.due_at for t in state.tasks
-            if t.kind == "answer_replies" and not t.cancelled and t.due_at is not None
-            and t.due_at >= reply.received_at]
-    due = min(dues, default=reply.received_at + timedelta(seconds=config.reply_sla_seconds))
+    task due after it came in, else after the reply window (as the inbox's SQL does). When
+    that task is on the business clock, the at-risk point is measured in its owner's
+    business time, their calendar as it stood when the reply came (``calendar_of(owner,
+    moment)``; SQL's ``reply_sla_state``, migration 0020)."""
+    steps = sorted((t for t in state.tasks
+                    if t.kind == "answer_replies" and not t.cancelled and t.due_at is not None
+                    and t.due_at >= reply.received_at),
+                   key=lambda t: (t.due_at, str(t.task_id)))
+    step = steps[0] if steps else None
+    due = step.due_at if step is not None and step.due_at is not None else (
+        reply.received_at + timedelta(seconds=config.reply_sla_seconds))
     if reply.inbox_state in ("answered", "dismissed"):
         return None, due
-    return sla_state(reply.received_at, due, now, config.sla_at_risk), due
+    calendar = None
+    sent = state.sent
+    if (calendar_of is not None and step is not None and now <= due and sent is not None
+            and step.task_id in (sent.business_due_at or {})):
+        calendar = calendar_of(step.owner, reply.received_at)
+    return sla_state(reply.received_at, due, now, config.sla_at_risk, calendar), due
 
 
 def current_owner(state: ShareState) -> str | None:
@@ -105,11 +118,12 @@ def current_owner(state: ShareState) -> str | None:
     return min(state.tasks, key=order).owner if state.tasks else None
 
 
-def reply_view(state: ShareState, reply: ReplyState, now: datetime, config: ApiConfig) -> dict[str, Any]:
+def reply_view(state: ShareState, reply: ReplyState, now: datetime, config: ApiConfig,
+               calendar_of: CalendarAt | None = None) -> dict[str, Any]:
     """A reply as the answer, dismiss and assign endpoints return it (from the share's stream)."""
     assert state.share_id is not None
     assert state.planned is not None
-    sla, due = reply_sla(state, reply, now, config)
+    sla, due = reply_sla(state, reply, now, config, calendar_of)
     owner = current_owner(state)
     answer = None
     if reply.answer_status != "none" or reply.answer_native:
@@ -183,7 +197,8 @@ def answer_reply(reply_id: UUID, body: AnswerIn, who: Writer, svc: ServicesDep) 
     """Publish ``text`` as a reply to this one, through the share's channel (asynchronously:
     ``answer.status`` goes requested -> sending -> answered, with ``answer.url``)."""
     state, reply = svc.replies.answer(who.workspace_id, reply_id, text=body.text, by=who.actor)
-    return JSONResponse(reply_view(state, reply, svc.shares.clock(), svc.config), status_code=202)
+    return JSONResponse(reply_view(state, reply, svc.shares.clock(), svc.config,
+                                   calendars.calendar_as_of(svc.store, who.workspace_id)), status_code=202)
 
 
 @router.post("/replies/{reply_id}/dismiss", operation_id="dismiss_reply")
@@ -191,7 +206,8 @@ def dismiss_reply(reply_id: UUID, who: Writer, svc: ServicesDep, body: DismissIn
     """Mark a reply that needs no answer."""
     state, reply = svc.replies.dismiss(who.workspace_id, reply_id, reason=body.reason if body else "",
                                          by=who.actor)
-    return reply_view(state, reply, svc.shares.clock(), svc.config)
+    return reply_view(state, reply, svc.shares.clock(), svc.config,
+                      calendars.calendar_as_of(svc.store, who.workspace_id))
 
 
 @router.post("/replies/{reply_id}/assign", operation_id="assign_reply")
@@ -200,4 +216,5 @@ def assign_reply(reply_id: UUID, body: AssignIn, who: Writer, svc: ServicesDep) 
     to the same person changes nothing). Unassigned, its owner is the share's current task's."""
     owner = workspaces.check_person(body.owner)
     state, reply = svc.replies.assign(who.workspace_id, reply_id, assignee=owner, by=who.actor)
-    return reply_view(state, reply, svc.shares.clock(), svc.config)
+    return reply_view(state, reply, svc.shares.clock(), svc.config,
+                      calendars.calendar_as_of(svc.store, who.workspace_id))
