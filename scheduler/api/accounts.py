@@ -19,6 +19,8 @@ from scheduler.services import accounts, calendars, slots
 
 # How much of an account's queue one GET /v1/accounts/{id}/slots lists at most.
 SLOTS_SPAN = timedelta(days=92)
+# How far from now a listing may start.
+SLOTS_REACH = timedelta(days=10 * 365)
 
 router = APIRouter(prefix="/v1", tags=["accounts"])
 
@@ -89,7 +91,10 @@ def list_slots(
                                                                "(at most 92 days after from)")] = None,
 ) -> dict[str, Any]:
     """The account's queue slots from ``from`` to ``to``, each free or taken (by which share)."""
-    start = start or svc.shares.clock()
+    now = svc.shares.clock()
+    start = start or now
+    if abs(start - now) > SLOTS_REACH:
+        raise InvalidInputError("from", f"must be within {SLOTS_REACH.days // 365} years of now")
     end = end or start + timedelta(days=7)
     if end < start:
         raise InvalidInputError("to", "must not be before from")

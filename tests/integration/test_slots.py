@@ -179,6 +179,8 @@ def test_the_listing_window_is_checked_and_another_workspace_gets_a_404(
     assert_problem(client.get(url, headers=auth, params=backwards), 422, "to")
     too_long = {"from": now.isoformat(), "to": (now + timedelta(days=93)).isoformat()}
     assert_problem(client.get(url, headers=auth, params=too_long), 422, "to")
+    far = {"from": "9999-12-31T23:00:00+00:00"}
+    assert_problem(client.get(url, headers=auth, params=far), 422, "from")
     # A day's window: the day's slots (50 times a day, every day), each inside it
     day = listing(client, auth, account, **{"from": now.isoformat(), "to": (now + timedelta(days=1)).isoformat()})
     assert len(day) == COUNT
