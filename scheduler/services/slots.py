@@ -18,7 +18,7 @@ from uuid import UUID
 import psycopg
 
 from events import sqlfiles
-from events.catalogue import Event, ShareCancelled, ShareRescheduled
+from events.catalogue import Event, ShareCancelled, SharePlanned, ShareRescheduled
 from scheduler.domain import slots as slot_times
 from scheduler.services.accounts import Account
 
@@ -61,6 +61,18 @@ def released_by(events: Iterable[Event]) -> list[datetime | None]:
         elif isinstance(event, ShareRescheduled):
             result.append(event.scheduled_at)
     return result
+
+
+def held_by(history: Iterable[Event]) -> datetime | None:
+    """The slot a share holds by its history alone (the log's word for its claim): the time of
+    a ``SharePlanned`` with ``slot``, until a cancel or a reschedule to another time."""
+    held: datetime | None = None
+    for event in history:
+        if isinstance(event, SharePlanned):
+            held = event.scheduled_at if event.slot else None
+        elif held is not None and isinstance(event, ShareCancelled | ShareRescheduled):
+            held = held if isinstance(event, ShareRescheduled) and event.scheduled_at == held else None
+    return held
 
 
 def release(conn: Conn, share_id: UUID, keep: datetime | None) -> None:

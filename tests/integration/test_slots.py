@@ -16,6 +16,7 @@ import pytest
 from events.catalogue import SharePlanned
 from events.store import EventStore
 from scheduler.domain import share as lifecycle
+from scheduler.services.slots import held_by
 from tests.support.api import assert_problem, bearer, stored
 from tests.support.database import connect
 
@@ -104,7 +105,7 @@ def test_next_slot_takes_the_first_free_slot_and_the_listing_shows_it_taken(
 
 
 def test_a_cancelled_or_rescheduled_share_gives_its_slot_back(
-    client: httpx.Client, auth: dict[str, str], account: dict[str, Any], database_url: str
+    client: httpx.Client, auth: dict[str, str], account: dict[str, Any], database_url: str, store: EventStore
 ) -> None:
     slots = listing(client, auth, account)
     a, b, c = (next_slot(client, auth, account, text=t).json() for t in ("a", "b", "c"))
@@ -124,6 +125,10 @@ def test_a_cancelled_or_rescheduled_share_gives_its_slot_back(
     # And the next next_slot takes the first slot again
     again = next_slot(client, auth, account, text="d").json()
     assert at(again["scheduled_at"]) == at(slots[0]["at"])
+    # And the claims are what the log says each share holds
+    from_log = sorted((held, s["id"]) for s in (a, b, c, again)
+                      if (held := held_by(r.event for r in store.read_stream(lifecycle.stream_id(s["id"])))))
+    assert claims(database_url) == from_log
 
 
 def test_a_retried_request_gets_the_same_share_and_slot(

@@ -14,8 +14,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from events.catalogue import ShareCancelled, ShareRescheduled
 from scheduler.domain import slots
 from scheduler.errors import InvalidInputError
+from scheduler.services.slots import held_by
+from tests.support.factories import T0, planned
 
 BERLIN = ZoneInfo("Europe/Berlin")
 # 2026 in Berlin: the clocks spring forward on Sunday 29 March (02:00 CET -> 03:00 CEST, at
@@ -114,3 +117,14 @@ def test_no_setting_is_no_slots_and_a_setting_reads_back_as_given() -> None:
     assert slots.from_config({}) is None
     assert slots.view(WEEK) == {"time_zone": "Europe/Berlin", "week": {
         "mon": ["09:00", "12:30", "17:00"], "sun": ["01:30", "02:30", "03:00", "09:00"]}}
+
+
+def test_the_log_says_which_slot_a_share_holds() -> None:
+    slotted = planned().model_copy(update={"slot": True})
+    assert held_by([planned()]) is None  # an explicit time takes no slot
+    assert held_by([slotted]) == T0
+    assert held_by([slotted, ShareRescheduled(scheduled_at=T0)]) == T0  # to its own time: kept
+    assert held_by([slotted, ShareRescheduled(scheduled_at=T0 + timedelta(hours=1))]) is None
+    assert held_by([slotted, ShareRescheduled(scheduled_at=T0 + timedelta(hours=1)),
+                    ShareRescheduled(scheduled_at=T0)]) is None  # given back is given back
+    assert held_by([slotted, ShareCancelled(reason="no")]) is None
