@@ -7,8 +7,8 @@ of that event. The primary key makes two shares on one slot impossible, whatever
 above it does; the table is an inline projection of the share streams (like ``schedule``),
 which ``projections rebuild`` leaves alone.
 
-Revision ID: 0017_slots
-Revises: 0016_business_time
+Revision ID: 0021_slots
+Revises: 0020_reply_sla_business
 Create Date: 2026-12-06
 """
 
@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from migrations.helpers import run
 
-revision = "0017_slots"
-down_revision = "0016_business_time"
+revision = "0021_slots"
+down_revision = "0020_reply_sla_business"
 branch_labels = None
 depends_on = None
 
