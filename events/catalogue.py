@@ -102,6 +102,9 @@ class SharePlanned(Event, type_name="SharePlanned", version=2):
     max_lateness_seconds: int | None = None
     # The account's reply cadence when the share was planned (None: the default).
     reply_cadence: ReplyCadence | None = None
+    # True when the share took its account's next free queue slot ("scheduled_at": "next_slot"):
+    # it holds that slot until it is cancelled or rescheduled to another time.
+    slot: bool = False
 
 
 class ShareRescheduled(Event, type_name="ShareRescheduled"):

@@ -60,6 +60,7 @@ PROBES: dict[tuple[str, str], tuple[str, str, dict[str, Any] | None, int]] = {
     ("post", "/v1/accounts"): ("POST", "/v1/accounts", {"name": "demo", "channel": "console"}, 201),
     ("get", "/v1/accounts"): ("GET", "/v1/accounts", None, 200),
     ("get", "/v1/accounts/{account_id}"): ("GET", "/v1/accounts/{account}", None, 404),
+    ("get", "/v1/accounts/{account_id}/slots"): ("GET", "/v1/accounts/{account}/slots", None, 404),
     ("post", "/v1/shares"): ("POST", "/v1/shares", {"account_id": "{account}", "text": "x", "response_plan": PLAN},
                              422),
     ("get", "/v1/shares"): ("GET", "/v1/shares", None, 200),

@@ -13,6 +13,7 @@ OPERATION_IDS = {
     ("get", "/v1/accounts"): "list_accounts",
     ("post", "/v1/accounts"): "create_account",
     ("get", "/v1/accounts/{account_id}"): "get_account",
+    ("get", "/v1/accounts/{account_id}/slots"): "list_account_slots",
     ("post", "/v1/shares"): "plan_share",
     ("get", "/v1/shares"): "list_shares",
     ("get", "/v1/shares/{share_id}"): "get_share",
