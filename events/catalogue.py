@@ -102,6 +102,9 @@ class SharePlanned(Event, type_name="SharePlanned", version=2):
     max_lateness_seconds: int | None = None
     # The account's reply cadence when the share was planned (None: the default).
     reply_cadence: ReplyCadence | None = None
+    # True when the share took its account's next free queue slot ("scheduled_at": "next_slot"):
+    # it holds that slot until it is cancelled or rescheduled to another time.
+    slot: bool = False
 
 
 class ShareRescheduled(Event, type_name="ShareRescheduled"):
@@ -223,13 +226,27 @@ class ResponseTaskCompleted(Event, type_name="ResponseTaskCompleted"):
 # --- the replies under a sent share, and their answers ------------------------------
 
 
+class Engagement(BaseModel):
+    """A post's counts as the network shows them at a look: replies, reposts (Mastodon's
+    boosts), likes (favourites) and quotes (None where the network does not count them)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    replies: int = Field(ge=0)
+    reposts: int = Field(ge=0)
+    likes: int = Field(ge=0)
+    quotes: int | None = Field(default=None, ge=0)
+
+
 class RepliesLooked(Event, type_name="RepliesLooked"):
     """A look at the thread under the post that changed something: it found new replies
     (recorded with it), the account's own answers or tasks it settled, or its error
     appeared, changed or cleared (``error``). A look that changed nothing is no event: it is
     counted beside the log (``reply_looks``) and its next look written to the schedule.
     ``next_look_at`` None: no more looks. ``collected`` False: the channel cannot read
-    replies (its tasks stay manual). ``empty_looks``: empty looks in a row, this one included."""
+    replies (its tasks stay manual). ``empty_looks``: empty looks in a row, this one included.
+    ``engagement``: the post's counts this look read (None: not read); counts that differ
+    from the last recorded ones make the look one that changed something."""
 
     looked_at: AwareDatetime
     found: int = Field(ge=0)
@@ -238,6 +255,7 @@ class RepliesLooked(Event, type_name="RepliesLooked"):
     next_look_at: AwareDatetime | None = None
     collected: bool = True
     error: str | None = None
+    engagement: Engagement | None = None
 
 
 class ReplyAnswerRequested(Event, type_name="ReplyAnswerRequested"):
@@ -288,6 +306,16 @@ class ReplyDismissed(Event, type_name="ReplyDismissed"):
     reason: str = ""
     dismissed_by: str
     dismissed_at: AwareDatetime
+
+
+class ReplyAssigned(Event, type_name="ReplyAssigned"):
+    """A reply given to a person to answer (``assignee``: an owner's name); until then its
+    owner is that of the share's current task."""
+
+    reply_id: str
+    assignee: str
+    assigned_by: str
+    assigned_at: AwareDatetime
 
 
 # --- a workspace's calendars (stream ``calendars-<workspace>``) -----------------------

@@ -152,6 +152,8 @@ def _token_commands(sub: Any, command: Add) -> None:
     create.add_argument("--workspace", required=True)
     create.add_argument("--scope", required=True, choices=("write", "read"))
     create.add_argument("--label", default="")
+    create.add_argument("--owner", help="the person the token belongs to: the actor of the events it causes "
+                                        "(default: none, the label is)")
     create.add_argument("--expires-in", type=duration_arg, metavar="DURATION",
                         help="the token stops working after this (ISO 8601, e.g. P90D or PT12H; default: never)")
     listing = command(token, "list", "tools:token_list", "cli", "a workspace's tokens (never the tokens themselves)")

@@ -23,7 +23,8 @@ from scheduler.errors import InvalidInputError
 
 COLUMNS = ("key", "open", "done_on_time", "done_late", "overdue", "rate", "median_seconds_to_complete",
            "p90_seconds_to_complete", "median_seconds_to_first_look", "replies_received", "replies_answered",
-           "median_seconds_to_answer", "p90_seconds_to_answer", "clock_to_answer")
+           "median_seconds_to_answer", "p90_seconds_to_answer", "clock_to_answer", "engagement_replies",
+           "engagement_reposts", "engagement_likes", "engagement_quotes")
 
 
 def _day(value: str | None, field: str) -> datetime | None:

@@ -42,7 +42,8 @@ def token_create(run: Run) -> int:
     expires = run.args.expires_in
     with connections.connect(run.settings) as conn:
         token = workspaces.create_token(conn, run.args.workspace, run.args.scope, label=run.args.label,
-                                        expires_at=None if expires is None else datetime.now(UTC) + expires)
+                                        expires_at=None if expires is None else datetime.now(UTC) + expires,
+                                        owner=run.args.owner)
     print(token)
     return 0
 
@@ -54,10 +55,12 @@ def token_list(run: Run) -> int:
     if run.args.format == "json":
         print(orjson.dumps({"tokens": views}).decode())
         return 0
-    print(f"{'id':<36}  {'scope':<5}  {'created':<16}  {'expires':<16}  {'last used':<16}  {'revoked':<16}  label")
+    width = max([5, *(len(v["owner"] or "-") for v in views)])
+    print(f"{'id':<36}  {'scope':<5}  {'created':<16}  {'expires':<16}  {'last used':<16}  {'revoked':<16}  "
+          f"{'owner':<{width}}  label")
     for v in views:
         print(f"{v['id']:<36}  {v['scope']:<5}  {_day(v['created_at'])}  {_day(v['expires_at'])}  "
-              f"{_day(v['last_used_at'])}  {_day(v['revoked_at'])}  {v['label']}")
+              f"{_day(v['last_used_at'])}  {_day(v['revoked_at'])}  {v['owner'] or '-':<{width}}  {v['label']}")
     return 0
 
 
@@ -67,7 +70,7 @@ def _token_view(info: workspaces.TokenInfo) -> dict[str, Any]:
 
     return {"id": str(info.id), "scope": info.scope, "label": info.label, "created_at": iso(info.created_at),
             "expires_at": iso(info.expires_at), "last_used_at": iso(info.last_used_at),
-            "revoked_at": iso(info.revoked_at)}
+            "revoked_at": iso(info.revoked_at), "owner": info.owner}
 
 
 def _day(iso: str | None) -> str:

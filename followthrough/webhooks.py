@@ -59,6 +59,8 @@ def deliverer(settings: Settings, pool: ConnectionPool[Any], http: httpx.Client)
         lease_seconds=settings.webhook_timeout_seconds * 2 + CONNECT_TIMEOUT + LEASE_MARGIN + 20,
         poll_seconds=settings.webhook_poll_seconds,
         overdue_every_seconds=settings.webhook_overdue_sweep_seconds,
+        sla_at_risk=settings.sla_at_risk,
+        reply_sla_seconds=settings.reply_sla_seconds,
         retention_seconds=settings.webhook_retention_days * 86_400,
     )
     return WebhookDeliverer(pool, http, secrets(settings), config, conninfo=database_url(settings),

@@ -155,6 +155,17 @@ TIME_TO_ANSWER = f"""
     GROUP BY 1 ORDER BY 1"""
 
 
+# Engagement as the reports total it: engagement_daily (migration 0018), the view the API's
+# follow-through rows sum, never the sums again.
+ENGAGEMENT_BY_DAY = f"""
+    SELECT day::timestamp AT TIME ZONE 'UTC' AS time,
+           sum(replies)::bigint AS replies, sum(reposts)::bigint AS reposts, sum(likes)::bigint AS likes,
+           sum(quotes)::bigint AS quotes
+    FROM engagement_daily
+    WHERE {WORKSPACES} AND $__timeFilter(day::timestamp AT TIME ZONE 'UTC')
+    GROUP BY 1 ORDER BY 1"""
+
+
 def read_models_dashboard() -> dash.Dashboard:
     workspace = (dash.QueryVariable("workspace").label("Workspace").datasource(READ_MODELS)
                  .query("SELECT DISTINCT workspace_id FROM rm_shares ORDER BY 1")
@@ -183,6 +194,12 @@ def read_models_dashboard() -> dash.Dashboard:
                          "reply was collected: in its owner's business seconds when it was answered for an "
                          "answer_replies step on the business clock, else on the wall clock "
                          "(reply_answer_time(), as GET /v1/followthrough)."))
+        .with_panel(
+            timeseries.Panel().title("Engagement by day sent (replies, reposts, likes, quotes)")
+            .datasource(READ_MODELS).with_target(Sql(ENGAGEMENT_BY_DAY, fmt="time_series")).unit("none").min(0)
+            .draw_style(common.GraphDrawStyle.BARS).fill_opacity(60).height(9).span(24)
+            .description("The counts the looks last read of the posts sent each day (Mastodon and Bluesky), "
+                         "from engagement_daily, as GET /v1/followthrough totals them."))
         .with_panel(sql_table("By account", f"""
             SELECT account_name AS account, {FOLLOWTHROUGH_COLUMNS}
             FROM followthrough_daily WHERE {WORKSPACES} AND $__timeFilter(day::timestamp AT TIME ZONE 'UTC')

@@ -21,6 +21,7 @@ from uuid import UUID
 
 import structlog
 
+from events.catalogue import Engagement
 from events.errors import ConcurrencyError
 from events.records import AppendResult
 from scheduler.domain import share as lifecycle
@@ -30,7 +31,7 @@ from scheduler.errors import InvalidInputError
 from scheduler.services import looks
 from scheduler.services.answer_queue import postpone_look, take_look_budget
 from scheduler.services.share_stream import SCHEDULE_CHANNEL, WRITE_TRIES
-from workers.channels import ChannelError, SharePost, ThreadReader, TransientChannelError
+from workers.channels import ChannelError, EngagementReader, SharePost, ThreadReader, TransientChannelError
 from workers.context import share_context
 from workers.delivery import Delivery
 from workers.runtime import Runtime
@@ -72,8 +73,8 @@ def _look(rt: Runtime, d: Delivery, state: ShareState) -> str:
     post = share_post(d, state)
     if not _within_budget(d, state, post, now):
         return "replies_postponed"
-    posts, error, retry_after = _read(rt, state, post)
-    look = _write_look(rt, d, state, posts, now=now, error=error, retry_after=retry_after)
+    posts, error, retry_after, engagement = _read(rt, state, post)
+    look = _write_look(rt, d, state, posts, now=now, error=error, retry_after=retry_after, engagement=engagement)
     if look is None:
         log.info("replies_skipped", reason="the share is no longer sent")
         return "replies_skipped"
@@ -83,12 +84,14 @@ def _look(rt: Runtime, d: Delivery, state: ShareState) -> str:
              tasks_settled=sum(1 for e in look.events if e.event.type_name == "ResponseTaskCompleted"),
              collected=looked.collected, error=looked.error, recorded=look.recorded,
              empty_looks=looked.empty_looks,
+             engagement=looked.engagement.model_dump() if looked.engagement else None,
              next_look_at=looked.next_look_at.isoformat() if looked.next_look_at else None)
     return "replies_collected" if looked.collected else "replies_not_collected"
 
 
 def _write_look(rt: Runtime, d: Delivery, state: ShareState, posts: list[ThreadPost] | None, *, now: datetime,
-                error: str | None, retry_after: timedelta | None) -> Look | None:
+                error: str | None, retry_after: timedelta | None,
+                engagement: Engagement | None = None) -> Look | None:
     """Decide on the share with every look counted and write the look: its events (and
     the look counted with them), or, when it changed nothing, its next look and count
     alone; decided again on the newer state when another writer got there first."""
@@ -97,7 +100,8 @@ def _write_look(rt: Runtime, d: Delivery, state: ShareState, posts: list[ThreadP
         if loaded is None:
             loaded, _ = d.load()
         counted = lifecycle.looks_counted(loaded, looks.ledger(d.conn, d.share_id))
-        look = lifecycle.record_look(counted, posts, now=now, error=error, retry_after=retry_after)
+        look = lifecycle.record_look(counted, posts, now=now, error=error, retry_after=retry_after,
+                                     engagement=engagement)
         if look is None:
             return None
         before = counted.thread.looks
@@ -137,18 +141,22 @@ def _within_budget(d: Delivery, state: ShareState, post: SharePost, now: datetim
 
 
 def _read(rt: Runtime, state: ShareState, post: SharePost) -> tuple[
-        list[ThreadPost] | None, str | None, timedelta | None]:
-    """The thread's posts (None: the channel cannot read replies), or why the look failed."""
+        list[ThreadPost] | None, str | None, timedelta | None, Engagement | None]:
+    """The thread's posts (None: the channel cannot read replies) and the post's counts
+    (None: the channel does not read them), or why the look failed."""
     assert state.planned is not None
     try:
         publisher = rt.publishers.for_channel(state.planned.channel)
     except ChannelError as exc:
-        return [], exc.reason, None
+        return [], exc.reason, None, None
     if not isinstance(publisher, ThreadReader):
-        return None, None, None
+        return None, None, None, None
     try:
-        return publisher.read_thread(post), None, None
+        if isinstance(publisher, EngagementReader):
+            read = publisher.read_look(post)
+            return read.posts, None, None, read.engagement
+        return publisher.read_thread(post), None, None, None
     except TransientChannelError as exc:
-        return [], exc.reason, exc.retry_after
+        return [], exc.reason, exc.retry_after, None
     except ChannelError as exc:
-        return [], exc.reason, None
+        return [], exc.reason, None, None

@@ -1,7 +1,8 @@
 """The webhook deliverer: takes due deliveries from the outbox, signs each per the
 Standard Webhooks specification, POSTs it, and records the outcome (retry with backoff,
-or give up; an endpoint that keeps failing is disabled). It also sweeps the inbox read
-model for tasks that went overdue, once per task.
+or give up; an endpoint that keeps failing is disabled). It also sweeps the read models
+for tasks that went overdue, once per task, and for unanswered replies that reached their
+SLA's at-risk point or due time, once per reply and kind.
 
 At least once: a delivery is claimed under a lease longer than one request, so a
 deliverer that dies mid-request leaves it to another once the lease runs out. Every
@@ -27,7 +28,7 @@ from psycopg_pool import ConnectionPool
 from standardwebhooks.webhooks import Webhook
 
 from events.follower import Follower
-from events.projections.webhooks import WAKE_CHANNEL, enqueue_overdue
+from events.projections.webhooks import WAKE_CHANNEL, enqueue_overdue, enqueue_reply_sla
 from scheduler.services import webhook_outbox as outbox
 from scheduler.services.webhook_outbox import Claimed, DeliveryPolicy
 from scheduler.services.webhook_secrets import SecretBox, SecretUnreadableError
@@ -62,6 +63,9 @@ class DelivererConfig:
     poll_seconds: float = 1.0
     overdue_every_seconds: float = 30.0
     overdue_lookback_seconds: float = 7 * 86_400.0
+    # A reply's SLA, as the API reads it (FOLLOWTHROUGH_SLA_AT_RISK, FOLLOWTHROUGH_REPLY_SLA_SECONDS).
+    sla_at_risk: float = 0.75
+    reply_sla_seconds: float = 86_400.0
     # Settled deliveries are kept this long for GET .../deliveries; longer than the look-back.
     retention_seconds: float = 30 * 86_400.0
 
@@ -92,16 +96,21 @@ class WebhookDeliverer:
                                  channel=WAKE_CHANNEL, step=self.follow_step, lock=None)
 
     def sweep_overdue(self) -> int:
-        """Enqueue task.overdue deliveries, and forget settled deliveries past the retention."""
+        """Enqueue task.overdue and reply.sla_* deliveries, and forget settled deliveries past
+        the retention."""
         lookback = min(self.config.overdue_lookback_seconds, self.config.retention_seconds / 2)
         with self.pool.connection() as conn:
             added = enqueue_overdue(conn, lookback_seconds=lookback)
+            sla = enqueue_reply_sla(conn, lookback_seconds=lookback, at_risk=self.config.sla_at_risk,
+                                    reply_sla_seconds=self.config.reply_sla_seconds)
             pruned = outbox.prune(conn, keep_seconds=self.config.retention_seconds)
         if added:
             log.info("webhook_overdue_tasks_enqueued", deliveries=added)
+        if sla:
+            log.info("webhook_reply_sla_enqueued", deliveries=sla)
         if pruned:
             log.info("webhook_deliveries_pruned", deliveries=pruned)
-        return added
+        return added + sla
 
     def step(self) -> int:
         """Claim due deliveries and attempt each once; returns how many were attempted."""

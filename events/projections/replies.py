@@ -19,6 +19,7 @@ from events.catalogue import (
     ReplyAnswered,
     ReplyAnswerFailed,
     ReplyAnswerRequested,
+    ReplyAssigned,
     ReplyDismissed,
 )
 
@@ -26,7 +27,7 @@ __all__ = ["TYPES", "desk", "figures", "inbox", "owners", "reply_answer", "share
 
 Q = sqlfiles.load("events.projections.sql", "replies.sql")
 TYPES = frozenset(cls.type_name for cls in (RepliesLooked, ReplyAnswerRequested, ReplyAnswerAttemptStarted,
-                                            ReplyAnswered, ReplyAnswerFailed, ReplyDismissed))
+                                            ReplyAnswered, ReplyAnswerFailed, ReplyDismissed, ReplyAssigned))
 
 
 def inbox(
@@ -37,13 +38,14 @@ def inbox(
     account_id: UUID | None,
     owner: str | None,
     share_id: UUID | None,
+    assignee: str | None = None,
     cursor: tuple[datetime, UUID] | None,
     limit: int,
     at_risk: float = 0.75,
     reply_sla_seconds: float = 86_400.0,
 ) -> list[dict[str, Any]]:
     cur = conn.execute(Q["inbox"], {
-        "workspace_id": workspace_id, "state": state, "account_id": account_id, "owner": owner,
+        "workspace_id": workspace_id, "state": state, "account_id": account_id, "owner": owner, "assignee": assignee,
         "share_id": share_id, "cursor_at": cursor[0] if cursor else None, "cursor_id": cursor[1] if cursor else None,
         "limit": limit, "at_risk": at_risk, "reply_sla_seconds": reply_sla_seconds,
     })

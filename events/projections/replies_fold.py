@@ -1,5 +1,5 @@
 """The replies part of the shares model as a pure fold: rows of ``rm_replies`` and the
-follow-through columns of ``rm_shares`` (answered count, looks).
+follow-through columns of ``rm_shares`` (answered count, looks, engagement).
 
 Pure: no I/O; rows are dicts keyed by column name. ``shares_fold`` calls these.
 """
@@ -15,6 +15,7 @@ from events.catalogue import (
     ReplyAnswered,
     ReplyAnswerFailed,
     ReplyAnswerRequested,
+    ReplyAssigned,
     ReplyDismissed,
     ResponseReceived,
 )
@@ -25,14 +26,17 @@ REPLY_COLUMNS = (
     "id", "share_id", "workspace_id", "account_id", "account_name", "channel", "network_reply_id", "parent_id",
     "author", "text", "url", "received_at", "collected_at", "state", "answer_text", "answer_status",
     "answer_error", "answer_url", "answer_external_id", "answered_natively", "answered_at", "dismissed_at",
-    "dismiss_reason", "handled_by", "author_name",
+    "dismiss_reason", "handled_by", "author_name", "assignee",
 )
 # The share's follow-through columns, as a planned share starts them.
 SHARE_REPLY_COLUMNS: Row = {"replies_answered": 0, "last_look_at": None, "next_look_at": None,
-                            "replies_collected": None}
+                            "replies_collected": None, "engagement_replies": None, "engagement_reposts": None,
+                            "engagement_likes": None, "engagement_quotes": None, "engagement_at": None}
 
-ReplyEvent = ReplyAnswerRequested | ReplyAnswerAttemptStarted | ReplyAnswerFailed | ReplyAnswered | ReplyDismissed
-REPLY_EVENTS = (ReplyAnswerRequested, ReplyAnswerAttemptStarted, ReplyAnswerFailed, ReplyAnswered, ReplyDismissed)
+ReplyEvent = (ReplyAnswerRequested | ReplyAnswerAttemptStarted | ReplyAnswerFailed | ReplyAnswered | ReplyDismissed
+              | ReplyAssigned)
+REPLY_EVENTS = (ReplyAnswerRequested, ReplyAnswerAttemptStarted, ReplyAnswerFailed, ReplyAnswered, ReplyDismissed,
+                ReplyAssigned)
 
 
 def received(share: Row, reply_id: UUID, event: ResponseReceived) -> Row:
@@ -45,20 +49,25 @@ def received(share: Row, reply_id: UUID, event: ResponseReceived) -> Row:
         "collected_at": event.collected_at or event.received_at, "state": "unanswered", "answer_text": None,
         "answer_status": None, "answer_error": None, "answer_url": None, "answer_external_id": None,
         "answered_natively": False, "answered_at": None, "dismissed_at": None, "dismiss_reason": None,
-        "handled_by": None, "author_name": event.author_name,
+        "handled_by": None, "author_name": event.author_name, "assignee": None,
     }
 
 
 def looked(share: Row, event: RepliesLooked) -> None:
     """A recorded look at the thread (the caller sets the share's version): ``last_look_at``
     and ``next_look_at`` are those of the last look that changed something; every look,
-    recorded or not, is in ``reply_looks``."""
+    recorded or not, is in ``reply_looks``. The engagement columns: the counts of the last
+    recorded look that read them (``engagement_at``: that look's time)."""
     share.update(last_look_at=event.looked_at, next_look_at=event.next_look_at, replies_collected=event.collected)
+    counts = event.engagement
+    if counts is not None:
+        share.update(engagement_replies=counts.replies, engagement_reposts=counts.reposts,
+                     engagement_likes=counts.likes, engagement_quotes=counts.quotes, engagement_at=event.looked_at)
 
 
 def reply_event(reply: Row, event: ReplyEvent) -> bool:
-    """Fold an answer or dismissal over its reply's row; True when the reply became
-    answered (then the share counts it)."""
+    """Fold an answer, dismissal or assignment over its reply's row; True when the reply
+    became answered (then the share counts it). An assignment holds in any state."""
     answered = reply["state"] == "answered"
     match event:
         case ReplyAnswerRequested():
@@ -77,4 +86,6 @@ def reply_event(reply: Row, event: ReplyEvent) -> bool:
         case ReplyDismissed() if reply["state"] == "unanswered":
             reply.update(state="dismissed", dismissed_at=event.dismissed_at, dismiss_reason=event.reason,
                          handled_by=event.dismissed_by)
+        case ReplyAssigned():
+            reply["assignee"] = event.assignee
     return False

@@ -46,7 +46,19 @@ def followthrough(
     cur = conn.execute(Q["followthrough"], {"workspace_id": workspace_id, "by": by, "from": start, "to": end})
     names = [c.name for c in cur.description or ()]
     rows = [dict(zip(names, row, strict=True)) for row in cur]
-    return _with_replies(rows, replies.figures(conn, workspace_id, by=by, start=start, end=end, hours=hours))
+    merged = _with_replies(rows, replies.figures(conn, workspace_id, by=by, start=start, end=end, hours=hours))
+    return _with_engagement(merged, engagement(conn, workspace_id, by=by, start=start, end=end),
+                            NO_ENGAGEMENT if by != "owner" else OWNER_ENGAGEMENT)
+
+
+def engagement(conn: psycopg.Connection[Any], workspace_id: str, *, by: str, start: datetime | None,
+               end: datetime | None) -> dict[str, dict[str, int]]:
+    """Engagement totals per key (``engagement_daily``, migration 0018): the counts the looks
+    last recorded of the posts sent on the days in the period. None by owner."""
+    cur = conn.execute(Q["engagement"], {"workspace_id": workspace_id, "by": by, "from": start, "to": end})
+    names = [c.name for c in cur.description or ()]
+    found = [dict(zip(names, row, strict=True)) for row in cur]
+    return {str(r.pop("key")): {k: int(v) for k, v in r.items()} for r in found}
 
 
 NO_REPLIES = {"replies_received": 0, "replies_answered": 0, "median_seconds_to_answer": None,
@@ -54,6 +66,20 @@ NO_REPLIES = {"replies_received": 0, "replies_answered": 0, "median_seconds_to_a
 NO_TASKS = {"open": 0, "done_on_time": 0, "done_late": 0, "overdue": 0, "rate": None,
             "median_seconds_to_complete": None, "p90_seconds_to_complete": None,
             "median_seconds_to_first_look": None}
+
+NO_ENGAGEMENT: dict[str, int | None] = {"engagement_replies": 0, "engagement_reposts": 0, "engagement_likes": 0,
+                                        "engagement_quotes": 0}
+OWNER_ENGAGEMENT: dict[str, int | None] = dict.fromkeys(NO_ENGAGEMENT)  # a post's counts have no owner
+
+
+def _with_engagement(rows: list[dict[str, Any]], totals: dict[str, dict[str, int]],
+                     none: dict[str, int | None]) -> list[dict[str, Any]]:
+    """Each row with its engagement totals; a key with engagement but neither tasks nor
+    replies in the period gets a row of its own."""
+    merged = [{**row, **totals.get(str(row["key"]), none)} for row in rows]
+    keys = {str(row["key"]) for row in rows}
+    merged += [{"key": key, **NO_TASKS, **NO_REPLIES, **found} for key, found in totals.items() if key not in keys]
+    return sorted(merged, key=lambda row: str(row["key"]))
 
 
 def _with_replies(rows: list[dict[str, Any]], figures: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:

@@ -1,9 +1,11 @@
 """The webhooks projection: log events -> an outbox of deliveries (``webhook_deliveries``).
 
 Each batch's outbox rows commit with the runner's checkpoint (exactly-once effect): a
-delivery is enqueued once per (endpoint, event) whatever the runner's restarts. The
-overdue-task sweep adds ``task.overdue`` deliveries from the inbox read model, once per
-task. Payloads follow the Standard Webhooks shape: ``{"type", "timestamp", "data"}``.
+delivery is enqueued once per (endpoint, event) whatever the runner's restarts (a reply's
+``reply.answered`` once per (endpoint, reply)). The deliverer's sweeps add the time-based
+ones from the read models: ``task.overdue`` once per task, ``reply.sla_at_risk`` and
+``reply.sla_breached`` once per reply. Payloads follow the Standard Webhooks shape:
+``{"type", "timestamp", "data"}``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import orjson
 import psycopg
@@ -19,19 +22,22 @@ import psycopg
 from events import sqlfiles
 from events.catalogue import (
     Event,
+    ReplyAnswered,
     ResponseReceived,
     ShareAbandoned,
     ShareFailed,
     ShareHeld,
     ShareSent,
 )
-from events.ids import STREAM_PREFIX
+from events.ids import STREAM_PREFIX, reply_uuid
 from events.records import RecordedEvent
 
 Q = sqlfiles.load("events.projections.sql", "webhooks.sql")
 
 WAKE_CHANNEL = "followthrough_webhooks"
 TASK_OVERDUE = "task.overdue"
+REPLY_SLA_AT_RISK = "reply.sla_at_risk"
+REPLY_SLA_BREACHED = "reply.sla_breached"
 
 # The log's event types a receiver can ask for, by their webhook names.
 FROM_LOG: dict[str, str] = {
@@ -40,17 +46,19 @@ FROM_LOG: dict[str, str] = {
     ShareAbandoned.type_name: "share.abandoned",
     ShareHeld.type_name: "share.held",
     ResponseReceived.type_name: "reply.received",
+    ReplyAnswered.type_name: "reply.answered",
 }
 # Every event type an endpoint may subscribe to, in the order the docs list them.
-EVENT_TYPES: tuple[str, ...] = (*FROM_LOG.values(), TASK_OVERDUE)
+EVENT_TYPES: tuple[str, ...] = (*FROM_LOG.values(), TASK_OVERDUE, REPLY_SLA_AT_RISK, REPLY_SLA_BREACHED)
 
 
 def iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat()
 
 
-def event_data(event: Event) -> dict[str, Any]:
-    """What a receiver learns from each event beyond the share it concerns."""
+def event_data(event: Event, share_id: str) -> dict[str, Any]:
+    """What a receiver learns from each event beyond the share it concerns (a reply's
+    ``id`` is the API's, ``reply_id`` the network's)."""
     match event:
         case ShareSent():
             return {"attempt": event.attempt, "external_id": event.external_id, "url": event.url,
@@ -64,9 +72,23 @@ def event_data(event: Event) -> dict[str, Any]:
             return {"reason": event.reason, "lateness_ms": event.lateness_ms, "held_at": iso(event.held_at),
                     "outcome_unknown": event.outcome_unknown, "candidate_url": event.candidate_url}
         case ResponseReceived():
-            return {"reply_id": event.reply_id, "author": event.author, "text": event.text, "url": event.url,
+            return {"id": str(reply_uuid(UUID(share_id), event.reply_id)), "reply_id": event.reply_id,
+                    "author": event.author, "text": event.text, "url": event.url,
                     "received_at": iso(event.received_at)}
+        case ReplyAnswered():
+            return {"id": str(reply_uuid(UUID(share_id), event.reply_id)), "reply_id": event.reply_id,
+                    "answered_at": iso(event.answered_at),
+                    "answer": {"external_id": event.external_id, "url": event.url, "native": event.native}}
     return {}
+
+
+def event_key(recorded: RecordedEvent, share_id: str) -> str:
+    """What a delivery is unique by, per endpoint: the log event, or for ``reply.answered``
+    the reply (answered once, however many events say so)."""
+    event = recorded.event
+    if isinstance(event, ReplyAnswered):
+        return f"reply.answered:{reply_uuid(UUID(share_id), event.reply_id)}"
+    return str(recorded.event_id)
 
 
 class WebhooksProjection:
@@ -83,10 +105,13 @@ class WebhooksProjection:
             event_type = FROM_LOG.get(recorded.type_name)
             if event_type is None or (recorded.workspace_id, event_type) not in wanted:
                 continue
-            payload = {"type": event_type, "timestamp": iso(recorded.recorded_at),
-                       "data": {**self._share(cur, recorded), **event_data(recorded.event)}}
+            share = self._share(cur, recorded)
+            data = {**share, **event_data(recorded.event, share["share_id"])}
+            if isinstance(recorded.event, ReplyAnswered):
+                data.update(self._reply(cur, recorded.stream_id, recorded.event.reply_id))
+            payload = {"type": event_type, "timestamp": iso(recorded.recorded_at), "data": data}
             cur.execute(Q["enqueue"], {
-                "event_key": str(recorded.event_id), "event_type": event_type,
+                "event_key": event_key(recorded, share["share_id"]), "event_type": event_type,
                 "workspace_id": recorded.workspace_id, "recorded_at": recorded.recorded_at,
                 "payload": orjson.dumps(payload).decode(),
             })
@@ -102,12 +127,34 @@ class WebhooksProjection:
             share.update(account_id=row[0], account_name=row[1], channel=row[2], scheduled_at=row[3])
         return share
 
+    @staticmethod
+    def _reply(cur: psycopg.Cursor[Any], stream_id: str, reply_id: str) -> dict[str, Any]:
+        """The reply an answer answers: who wrote what, where and when."""
+        row = cur.execute(Q["reply_context"], {"stream_id": stream_id, "reply_id": reply_id}).fetchone()
+        if row is None:
+            return {}
+        return {"author": row[0], "text": row[1], "url": row[2], "received_at": row[3]}
+
 
 def enqueue_overdue(conn: psycopg.Connection[Any], *, lookback_seconds: float) -> int:
     """Add a ``task.overdue`` delivery for each task that passed its due time undone; returns
     how many were added (0 on a second sweep)."""
     with conn.transaction():
         added = conn.execute(Q["enqueue_overdue"], {"lookback_seconds": lookback_seconds}).rowcount
+        if added:
+            conn.execute(Q["wake"])
+    return added
+
+
+def enqueue_reply_sla(conn: psycopg.Connection[Any], *, lookback_seconds: float, at_risk: float,
+                      reply_sla_seconds: float) -> int:
+    """Add a ``reply.sla_at_risk`` or ``reply.sla_breached`` delivery for each unanswered
+    reply found in that state (once per reply, kind and endpoint); returns how many were
+    added (0 on a second sweep)."""
+    with conn.transaction():
+        added = conn.execute(Q["enqueue_reply_sla"], {
+            "lookback_seconds": lookback_seconds, "at_risk": at_risk, "reply_sla_seconds": reply_sla_seconds,
+        }).rowcount
         if added:
             conn.execute(Q["wake"])
     return added

@@ -39,7 +39,7 @@ def calendar_view(name: str, calendar: domain.Calendar, state: domain.Calendars 
 def set_calendar(name: CalendarName, body: CalendarIn, who: Writer, svc: ServicesDep) -> JSONResponse:
     calendar, created = calendars.put(
         svc.store, who.workspace_id, domain.check_name(name), time_zone=body.time_zone,
-        week=body.week.model_dump(), holidays=body.holidays, actor=f"token:{who.token_id}")
+        week=body.week.model_dump(), holidays=body.holidays, actor=who.actor)
     return JSONResponse(calendar_view(name, calendar), status_code=201 if created else 200)
 
 
@@ -60,7 +60,7 @@ def get_calendar(name: CalendarName, who: Reader, svc: ServicesDep) -> dict[str,
 
 @router.delete("/calendars/{name}", status_code=204, operation_id="delete_calendar", tags=["calendars"])
 def delete_calendar(name: CalendarName, who: Writer, svc: ServicesDep) -> Response:
-    calendars.delete(svc.store, who.workspace_id, name, actor=f"token:{who.token_id}")
+    calendars.delete(svc.store, who.workspace_id, name, actor=who.actor)
     return Response(status_code=204)
 
 
@@ -73,7 +73,7 @@ def owner_view(state: domain.Calendars, owner: str) -> dict[str, Any]:
 @router.put("/owners/{owner}", operation_id="set_owner_calendar", tags=["owners"])
 def set_owner_calendar(owner: OwnerName, body: OwnerIn, who: Writer, svc: ServicesDep) -> dict[str, Any]:
     owner = calendars.check_owner(owner)
-    state = calendars.set_owner(svc.store, who.workspace_id, owner, body.calendar, actor=f"token:{who.token_id}")
+    state = calendars.set_owner(svc.store, who.workspace_id, owner, body.calendar, actor=who.actor)
     return owner_view(state, owner)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -17,10 +17,12 @@ from scheduler.api.config import ApiConfig
 from scheduler.api.deps import Reader, ServicesDep, Writer
 from scheduler.api.schemas import Body
 from scheduler.api.views import iso
-from scheduler.domain.share import ShareState, reply_uuid
+from scheduler.domain.share import ShareState, TaskState, reply_uuid
 from scheduler.domain.share.thread import ReplyState
 from scheduler.domain.sla import sla_state
 from scheduler.errors import InvalidInputError
+from scheduler.services import calendars, workspaces
+from scheduler.services.calendars import CalendarAt
 
 router = APIRouter(prefix="/v1", tags=["replies"])
 
@@ -31,6 +33,10 @@ class AnswerIn(Body):
 
 class DismissIn(Body):
     reason: str = Field(default="", max_length=1000, examples=["spam"])
+
+
+class AssignIn(Body):
+    owner: str = Field(max_length=200, examples=["ana"], description="the person to answer it")
 
 
 def encode_cursor(collected_at: datetime, reply_id: UUID) -> str:
@@ -57,6 +63,8 @@ def row_view(row: dict[str, Any]) -> dict[str, Any]:
         "account_name": row["account_name"],
         "channel": row["channel"],
         "owner": row["owner"],
+        "assignee": row["assignee"],
+        "assigned": row["assigned"],
         "author": row["author"],
         "text": row["text"],
         "url": row["url"],
@@ -76,23 +84,47 @@ def row_view(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def reply_sla(state: ShareState, reply: ReplyState, now: datetime, config: ApiConfig) -> tuple[str | None, datetime]:
+def reply_sla(state: ShareState, reply: ReplyState, now: datetime, config: ApiConfig,
+              calendar_of: CalendarAt | None = None) -> tuple[str | None, datetime]:
     """The SLA state of a reply and when it is due: by the share's first ``answer_replies``
-    task due after it came in, else after the reply window (as the inbox's SQL does)."""
-    dues = [t.due_at for t in state.tasks
-            if t.kind == "answer_replies" and not t.cancelled and t.due_at is not None
-            and t.due_at >= reply.received_at]
-    due = min(dues, default=reply.received_at + timedelta(seconds=config.reply_sla_seconds))
+    task due after it came in, else after the reply window (as the inbox's SQL does). When
+    that task is on the business clock, the at-risk point is measured in its owner's
+    business time, their calendar as it stood when the reply came (``calendar_of(owner,
+    moment)``; SQL's ``reply_sla_state``, migration 0020)."""
+    steps = sorted((t for t in state.tasks
+                    if t.kind == "answer_replies" and not t.cancelled and t.due_at is not None
+                    and t.due_at >= reply.received_at),
+                   key=lambda t: (t.due_at, str(t.task_id)))
+    step = steps[0] if steps else None
+    due = step.due_at if step is not None and step.due_at is not None else (
+        reply.received_at + timedelta(seconds=config.reply_sla_seconds))
     if reply.inbox_state in ("answered", "dismissed"):
         return None, due
-    return sla_state(reply.received_at, due, now, config.sla_at_risk), due
+    calendar = None
+    sent = state.sent
+    if (calendar_of is not None and step is not None and now <= due and sent is not None
+            and step.task_id in (sent.business_due_at or {})):
+        calendar = calendar_of(step.owner, reply.received_at)
+    return sla_state(reply.received_at, due, now, config.sla_at_risk, calendar), due
 
 
-def reply_view(state: ShareState, reply: ReplyState, now: datetime, config: ApiConfig) -> dict[str, Any]:
-    """A reply as the answer and dismiss endpoints return it (from the share's stream)."""
+def current_owner(state: ShareState) -> str | None:
+    """The owner of the share's current task, as the inbox's SQL picks it: the first not done
+    nor cancelled by due time (the longest step first when due together), else its last."""
+    def order(t: TaskState) -> tuple[bool, bool, datetime, int]:
+        return (t.cancelled or t.completed_at is not None, t.due_at is None, t.due_at or datetime.max.replace(
+            tzinfo=UTC), -t.after_seconds)
+
+    return min(state.tasks, key=order).owner if state.tasks else None
+
+
+def reply_view(state: ShareState, reply: ReplyState, now: datetime, config: ApiConfig,
+               calendar_of: CalendarAt | None = None) -> dict[str, Any]:
+    """A reply as the answer, dismiss and assign endpoints return it (from the share's stream)."""
     assert state.share_id is not None
     assert state.planned is not None
-    sla, due = reply_sla(state, reply, now, config)
+    sla, due = reply_sla(state, reply, now, config, calendar_of)
+    owner = current_owner(state)
     answer = None
     if reply.answer_status != "none" or reply.answer_native:
         answer = {"text": reply.answer_text, "status": reply.answer_status, "error": reply.answer_error,
@@ -103,6 +135,9 @@ def reply_view(state: ShareState, reply: ReplyState, now: datetime, config: ApiC
         "account_id": str(state.planned.account_id),
         "account_name": state.planned.account_name,
         "channel": state.planned.channel,
+        "owner": owner,
+        "assignee": reply.assignee or owner,
+        "assigned": reply.assignee is not None,
         "author": reply.author,
         "text": reply.text,
         "url": reply.url,
@@ -127,15 +162,30 @@ def list_replies(
     state: Literal["unanswered", "answered", "dismissed"] | None = None,
     account_id: UUID | None = None,
     owner: str | None = None,
+    assignee: str | None = None,
+    mine: bool = False,
     share_id: UUID | None = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:
-    """Replies collected under the workspace's shares, newest first, a page at a time."""
+    """Replies collected under the workspace's shares, newest first, a page at a time.
+    ``assignee``: the replies a person is to answer (assigned to them, or unassigned under a
+    share whose current task they own); ``mine=true``: those of the token's owner."""
+    if assignee is not None:
+        assignee = workspaces.check_person(assignee, field="assignee")
+    if mine:
+        if who.owner is None:
+            raise InvalidInputError("mine", "this token has no owner: create one with an owner "
+                                            "(`followthrough token create --owner NAME`, POST /v1/tokens {owner}) "
+                                            "or ask for assignee=NAME")
+        if assignee is not None and assignee != who.owner:
+            raise InvalidInputError("mine", "give mine=true or assignee, not both")
+        assignee = who.owner
     after = decode_cursor(cursor) if cursor else None
     with svc.pool.connection() as conn:
         rows = inbox.inbox(conn, who.workspace_id, state=state, account_id=account_id, owner=owner,
-                           share_id=share_id, cursor=after, limit=limit + 1, at_risk=svc.config.sla_at_risk,
+                           assignee=assignee, share_id=share_id, cursor=after, limit=limit + 1,
+                           at_risk=svc.config.sla_at_risk,
                            reply_sla_seconds=svc.config.reply_sla_seconds)
     page = rows[:limit]
     following = encode_cursor(page[-1]["collected_at"], page[-1]["id"]) if len(rows) > limit else None
@@ -146,13 +196,25 @@ def list_replies(
 def answer_reply(reply_id: UUID, body: AnswerIn, who: Writer, svc: ServicesDep) -> JSONResponse:
     """Publish ``text`` as a reply to this one, through the share's channel (asynchronously:
     ``answer.status`` goes requested -> sending -> answered, with ``answer.url``)."""
-    state, reply = svc.replies.answer(who.workspace_id, reply_id, text=body.text, by=f"token:{who.token_id}")
-    return JSONResponse(reply_view(state, reply, svc.shares.clock(), svc.config), status_code=202)
+    state, reply = svc.replies.answer(who.workspace_id, reply_id, text=body.text, by=who.actor)
+    return JSONResponse(reply_view(state, reply, svc.shares.clock(), svc.config,
+                                   calendars.calendar_as_of(svc.store, who.workspace_id)), status_code=202)
 
 
 @router.post("/replies/{reply_id}/dismiss", operation_id="dismiss_reply")
 def dismiss_reply(reply_id: UUID, who: Writer, svc: ServicesDep, body: DismissIn | None = None) -> dict[str, Any]:
     """Mark a reply that needs no answer."""
     state, reply = svc.replies.dismiss(who.workspace_id, reply_id, reason=body.reason if body else "",
-                                         by=f"token:{who.token_id}")
-    return reply_view(state, reply, svc.shares.clock(), svc.config)
+                                         by=who.actor)
+    return reply_view(state, reply, svc.shares.clock(), svc.config,
+                      calendars.calendar_as_of(svc.store, who.workspace_id))
+
+
+@router.post("/replies/{reply_id}/assign", operation_id="assign_reply")
+def assign_reply(reply_id: UUID, body: AssignIn, who: Writer, svc: ServicesDep) -> dict[str, Any]:
+    """Give a reply to ``owner`` to answer (an event on its share's stream; assigning it again
+    to the same person changes nothing). Unassigned, its owner is the share's current task's."""
+    owner = workspaces.check_person(body.owner)
+    state, reply = svc.replies.assign(who.workspace_id, reply_id, assignee=owner, by=who.actor)
+    return reply_view(state, reply, svc.shares.clock(), svc.config,
+                      calendars.calendar_as_of(svc.store, who.workspace_id))

@@ -72,6 +72,8 @@ class EventOut(Out):
     type: str = Field(examples=["SharePlanned"])
     version: int
     recorded_at: Moment
+    actor: str | None = Field(description="who caused it: a token's owner (else its label), or a worker",
+                              examples=["ana"])
     data: dict[str, Any]
 
 
@@ -170,6 +172,8 @@ class TokenOut(Out):
     expires_at: Moment | None
     last_used_at: Moment | None
     revoked_at: Moment | None
+    owner: str | None = Field(description="the person it belongs to (null: none; its label is then the actor)",
+                              examples=["ana"])
 
 
 class TokenCreated(TokenOut):

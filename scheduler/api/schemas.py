@@ -11,7 +11,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    TypeAdapter,
+    ValidationError,
+    WithJsonSchema,
+)
 
 from scheduler.domain import inputs
 
@@ -53,6 +64,25 @@ def _not_negative(span: timedelta) -> timedelta:
 
 Moment = Annotated[AwareDatetime, BeforeValidator(_looks_like_a_time), AfterValidator(_in_range)]
 PositiveSpan = Annotated[timedelta, AfterValidator(_not_negative)]
+NEXT_SLOT = "next_slot"
+_MOMENT: TypeAdapter[datetime] = TypeAdapter(Moment)
+
+
+def _moment_or_next_slot(value: Any) -> datetime | str:
+    """A plan's time: a moment, or the word "next_slot" (one problem naming the field either way)."""
+    if value == NEXT_SLOT:
+        return NEXT_SLOT
+    try:
+        return _MOMENT.validate_python(value)
+    except ValidationError as exc:
+        raise ValueError(f'{exc.errors()[0]["msg"].removeprefix("Value error, ")}; or "next_slot"') from None
+
+
+PlanTime = Annotated[
+    datetime | Literal["next_slot"],
+    PlainValidator(_moment_or_next_slot),
+    WithJsonSchema({"anyOf": [{"type": "string", "format": "date-time"}, {"type": "string", "const": NEXT_SLOT}]}),
+]
 
 Storable = AfterValidator(_storable)
 Word = Annotated[str, Field(max_length=64), Storable]
@@ -92,7 +122,9 @@ class AccountIn(Body):
 class ShareIn(Body):
     account_id: UUID
     text: ShareText = Field(examples=["We launched!"])
-    scheduled_at: Moment | None = Field(default=None, description="RFC 3339 with an offset; omitted = now")
+    scheduled_at: PlanTime | None = Field(
+        default=None, description='RFC 3339 with an offset; omitted = now; "next_slot" = the account\'s first free '
+        "queue slot (its config.slots)")
     response_plan: list[PlanStepIn] | None = Field(default=None, max_length=20)
 
 

@@ -51,7 +51,7 @@ async def plan_share(
         svc.shares.plan,
         who.workspace_id,
         command,
-        actor=f"token:{who.token_id}",
+        actor=who.actor,
         idempotency_key=idempotency_key,
         request_body=raw,
     )
@@ -85,7 +85,7 @@ def share_events(share_id: UUID, who: Reader, svc: ServicesDep) -> list[dict[str
 @router.post("/shares/{share_id}/reschedule", operation_id="reschedule_share")
 def reschedule_share(share_id: UUID, body: RescheduleIn, who: Writer, svc: ServicesDep) -> dict[str, Any]:
     state, history = svc.shares.reschedule(who.workspace_id, share_id, body.scheduled_at,
-                                           actor=f"token:{who.token_id}")
+                                           actor=who.actor)
     return share_view(state, history, svc.shares.clock(), at_risk=svc.config.sla_at_risk,
                       calendar_of=calendar_at_send(svc.store, who.workspace_id, state))
 
@@ -95,7 +95,7 @@ def retry_share(share_id: UUID, who: Writer, svc: ServicesDep, body: RetryIn | N
     """Plan a failed or abandoned share again, for ``scheduled_at`` (default now), through the
     same exactly-once path: an earlier attempt whose outcome is unknown is looked up first."""
     state, history = svc.shares.retry(who.workspace_id, share_id, body.scheduled_at if body else None,
-                                      actor=f"token:{who.token_id}")
+                                      actor=who.actor)
     return share_view(state, history, svc.shares.clock())
 
 
@@ -103,7 +103,7 @@ def retry_share(share_id: UUID, who: Writer, svc: ServicesDep, body: RetryIn | N
 def mark_share_sent(share_id: UUID, body: MarkSentIn, who: Writer, svc: ServicesDep) -> dict[str, Any]:
     """Settle a share held for an unknown outcome: the post is there, at ``url``."""
     state, history = svc.shares.mark_sent(who.workspace_id, share_id, url=body.url, external_id=body.external_id,
-                                          sent_at=body.sent_at, actor=f"token:{who.token_id}")
+                                          sent_at=body.sent_at, actor=who.actor)
     return share_view(state, history, svc.shares.clock(), at_risk=svc.config.sla_at_risk,
                       calendar_of=calendar_at_send(svc.store, who.workspace_id, state))
 
@@ -111,6 +111,6 @@ def mark_share_sent(share_id: UUID, body: MarkSentIn, who: Writer, svc: Services
 @router.post("/shares/{share_id}/cancel", operation_id="cancel_share")
 def cancel_share(share_id: UUID, who: Writer, svc: ServicesDep, body: CancelIn | None = None) -> dict[str, Any]:
     reason = body.reason if body else ""
-    state, history = svc.shares.cancel(who.workspace_id, share_id, reason=reason, actor=f"token:{who.token_id}")
+    state, history = svc.shares.cancel(who.workspace_id, share_id, reason=reason, actor=who.actor)
     return share_view(state, history, svc.shares.clock(), at_risk=svc.config.sla_at_risk,
                       calendar_of=calendar_at_send(svc.store, who.workspace_id, state))

@@ -20,8 +20,9 @@ router = APIRouter(prefix="/v1", tags=["tasks"])
 
 @router.post("/response-tasks/{task_id}/complete", operation_id="complete_task")
 def complete_task(task_id: UUID, who: Writer, svc: ServicesDep, body: CompleteIn | None = None) -> dict[str, Any]:
-    by = (body.completed_by if body and body.completed_by else None) or f"token:{who.token_id}"
-    state, _ = svc.shares.complete_task(who.workspace_id, task_id, by=by, note=body.note if body else "")
+    by = (body.completed_by if body and body.completed_by else None) or who.actor
+    state, _ = svc.shares.complete_task(who.workspace_id, task_id, by=by, note=body.note if body else "",
+                                        actor=who.actor)
     task = state.task(task_id)
     assert task is not None
     assert state.share_id is not None

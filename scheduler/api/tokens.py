@@ -22,6 +22,9 @@ class TokenIn(Body):
     scope: Literal["read", "write"] = Field(examples=["read"])
     label: Name = Field(default="", examples=["dashboard"])
     expires_at: Moment | None = Field(default=None, description="RFC 3339; omitted = never expires")
+    owner: str | None = Field(default=None, max_length=200, examples=["ana"],
+                              description="the person the token belongs to: the actor of the events it causes "
+                                          "(omitted: its label is); `mine` in the replies inbox")
 
 
 def token_view(info: workspaces.TokenInfo) -> dict[str, Any]:
@@ -30,7 +33,7 @@ def token_view(info: workspaces.TokenInfo) -> dict[str, Any]:
 
     return {"id": str(info.id), "scope": info.scope, "label": info.label, "created_at": iso(info.created_at),
             "expires_at": iso(info.expires_at), "last_used_at": iso(info.last_used_at),
-            "revoked_at": iso(info.revoked_at)}
+            "revoked_at": iso(info.revoked_at), "owner": info.owner}
 
 
 @router.post("/tokens", status_code=201, operation_id="create_token")
@@ -40,7 +43,7 @@ def create_token(body: TokenIn, who: Writer, svc: ServicesDep) -> JSONResponse:
         raise InvalidInputError("expires_at", "is in the past")
     with svc.pool.connection() as conn:
         info, token = workspaces.issue_token(conn, who.workspace_id, body.scope, label=body.label,
-                                             expires_at=body.expires_at)
+                                             expires_at=body.expires_at, owner=body.owner)
     return JSONResponse({**token_view(info), "token": token}, status_code=201)
 
 

@@ -98,6 +98,7 @@ def share_view(state: ShareState, history: Sequence[RecordedEvent], now: datetim
         "last_error": state.last_error,
         "replies_received": len(state.replies),
         "replies": _replies(state),
+        "engagement": _engagement(state),
         "held": _held(history) if status == "held" else None,
         "duplicate_posts": [_duplicate(r, state.duplicates_removed) for r in history
                             if r.type_name == "DuplicatePosted"],
@@ -112,6 +113,7 @@ def event_view(recorded: RecordedEvent) -> dict[str, Any]:
         "type": recorded.type_name,
         "version": recorded.stream_version,
         "recorded_at": recorded.recorded_at.isoformat(),
+        "actor": recorded.metadata.get("actor"),
         "data": recorded.event.model_dump(mode="json"),
     }
 
@@ -130,6 +132,26 @@ def _duplicate(recorded: RecordedEvent, removed: Sequence[str]) -> dict[str, Any
     data = recorded.event.model_dump(mode="json")
     return {"external_id": data["external_id"], "url": data["url"], "created_at": data["created_at"],
             "detected_at": data["detected_at"], "removed": data["external_id"] in removed}
+
+
+# The channels whose looks read a post's counts (their thread readers are ``EngagementReader``s).
+COUNTED_CHANNELS = frozenset({"mastodon", "bluesky"})
+
+
+def _engagement(state: ShareState) -> dict[str, Any] | None:
+    """The post's counts as the looks read them (``quotes`` None where the network does not
+    count them); ``as_of``: the last look that read them. None: not read (yet), or a
+    channel that does not count. Counts are recorded when they change from zero: a post
+    looked at without an error and no counts recorded has zeros."""
+    thread = state.thread
+    counts = thread.engagement
+    if counts is not None:
+        return {"replies": counts.replies, "reposts": counts.reposts, "likes": counts.likes,
+                "quotes": counts.quotes, "as_of": iso(thread.engagement_seen_at or thread.engagement_at)}
+    counted = state.planned is not None and state.planned.channel in COUNTED_CHANNELS
+    if not counted or thread.last_look_at is None or thread.last_error is not None or not thread.collected:
+        return None
+    return {"replies": 0, "reposts": 0, "likes": 0, "quotes": None, "as_of": iso(thread.last_look_at)}
 
 
 def _replies(state: ShareState) -> dict[str, Any]:

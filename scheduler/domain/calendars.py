@@ -215,6 +215,10 @@ def _first_instant(local: datetime, zone: tzinfo) -> datetime:
     return hi
 
 
+# The rule for a local time the clocks skip or repeat, shared with queue slots (``slots``).
+first_instant = _first_instant
+
+
 def intervals_on(calendar: Calendar, day: date) -> list[tuple[datetime, datetime]]:
     """The business intervals of a local date, as UTC instants (none on a holiday)."""
     if day in calendar.holidays:

@@ -49,7 +49,8 @@ ORDER BY stream_id, stream_version
 -- Columns in the order of recount.SHARE_FIELDS, after the key and the workspace.
 SELECT share_id::text, workspace_id, status, account_id::text, scheduled_at, attempts, sent_at, lateness_ms,
        url, external_id, tasks_recorded, sent_without_tasks, replies_received, duplicate_posts, duplicates_removed,
-       replies_answered, last_look_at, next_look_at, replies_collected
+       replies_answered, last_look_at, next_look_at, replies_collected,
+       engagement_replies, engagement_reposts, engagement_likes, engagement_quotes, engagement_at
 FROM rm_shares
 WHERE %(workspace_id)s::text IS NULL OR workspace_id = %(workspace_id)s
 
@@ -62,7 +63,7 @@ WHERE %(workspace_id)s::text IS NULL OR workspace_id = %(workspace_id)s
 -- name: replies
 -- Columns in the order of recount_replies.REPLY_FIELDS, after the key (share/network reply id) and the workspace.
 SELECT share_id::text || '/' || network_reply_id, workspace_id, share_id::text, state, received_at, collected_at,
-       answered_at, dismissed_at, answered_natively
+       answered_at, dismissed_at, answered_natively, assignee
 FROM rm_replies
 WHERE %(workspace_id)s::text IS NULL OR workspace_id = %(workspace_id)s
 

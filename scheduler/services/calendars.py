@@ -56,6 +56,26 @@ def calendar_at_send(store: EventStore, workspace_id: str, state: ShareState) ->
     return found.for_owner
 
 
+# (owner, moment) -> the calendar that owner worked by at that moment (theirs, else default).
+CalendarAt = Callable[[str, datetime], Calendar | None]
+
+
+def calendar_as_of(store: EventStore, workspace_id: str) -> CalendarAt:
+    """Owner and moment -> the calendar the owner worked by then (SQL's ``calendar_at``); the
+    stream is read once, when first asked."""
+    history: list[Any] = []
+    read = False
+
+    def calendar(owner: str, moment: datetime) -> Calendar | None:
+        nonlocal read
+        if not read:
+            history.extend(store.read_stream(stream_id(workspace_id)))
+            read = True
+        return domain.fold((r.event, r.stream_version) for r in history if r.recorded_at <= moment).for_owner(owner)
+
+    return calendar
+
+
 def for_share(store: EventStore, conn: Conn | None, workspace_id: str, state: ShareState) -> Calendars | None:
     """The calendars a send needs: only read when the share has a task on the business clock."""
     if not any(t.clock == "business" for t in state.tasks) and not (

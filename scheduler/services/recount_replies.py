@@ -6,8 +6,8 @@ projections' ``replies_fold``).
 The rules, as the read models document them: a reply is recorded once per network reply
 id (a repeat changes nothing); it is ``answered`` from its first answer on (ours, or one
 the account wrote in the network's own app), ``dismissed`` when dismissed while still
-unanswered; time to answer runs from the reply's own time on the network to the
-answer's publish time. Pure: no I/O.
+unanswered; its assignee is that of its last assignment, in any state; time to answer
+runs from the reply's own time on the network to the answer's publish time. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -17,12 +17,13 @@ from datetime import datetime
 from typing import Any
 
 # The types whose fields the thread's recount reads (others only count and step the version).
-THREAD_TYPES = frozenset(("ResponseReceived", "ReplyAnswered", "ReplyDismissed", "RepliesLooked"))
+THREAD_TYPES = frozenset(("ResponseReceived", "ReplyAnswered", "ReplyDismissed", "RepliesLooked", "ReplyAssigned"))
 # The columns of ``rm_replies`` the audit checks, in the order ``audit.sql`` selects them.
 REPLY_FIELDS = ("share_id", "state", "received_at", "collected_at", "answered_at", "dismissed_at",
-                "answered_natively")
+                "answered_natively", "assignee")
 # The follow-through columns of ``rm_shares`` the audit checks (after ``recount.SHARE_FIELDS``'s own).
-THREAD_SHARE_FIELDS = ("replies_answered", "last_look_at", "next_look_at", "replies_collected")
+THREAD_SHARE_FIELDS = ("replies_answered", "last_look_at", "next_look_at", "replies_collected", "engagement_replies",
+                       "engagement_reposts", "engagement_likes", "engagement_quotes", "engagement_at")
 
 
 def _at(text: str | None) -> datetime | None:
@@ -36,6 +37,7 @@ class ReplyTally:
     answered_at: datetime | None = None
     native: bool = False
     dismissed_at: datetime | None = None
+    assignee: str | None = None  # the last assignment's, whatever the reply's state
 
     @property
     def state(self) -> str:
@@ -56,6 +58,9 @@ class ThreadTally:
     last_look_at: datetime | None = None
     next_look_at: datetime | None = None
     collected: bool | None = None
+    # The post's counts at the last recorded look that read them (``ENGAGEMENT``'s order), and when.
+    engagement: tuple[int | None, ...] = (None, None, None, None)
+    engagement_at: datetime | None = None
 
     def apply(self, type_name: str, data: dict[str, Any]) -> None:
         """One event of the thread (``THREAD_TYPES``), as stored."""
@@ -67,6 +72,13 @@ class ThreadTally:
         elif type_name == "RepliesLooked":
             self.last_look_at, self.next_look_at = _at(data["looked_at"]), _at(data.get("next_look_at"))
             self.collected = data.get("collected", True)
+            counts = data.get("engagement")
+            if counts is not None:
+                self.engagement = tuple(counts.get(k) for k in ("replies", "reposts", "likes", "quotes"))
+                self.engagement_at = self.last_look_at
+        elif type_name == "ReplyAssigned":
+            if (assigned := self.replies.get(data["reply_id"])) is not None:
+                assigned.assignee = data["assignee"]
         else:
             reply = self.replies.get(data["reply_id"])
             if reply is None or reply.answered_at is not None:
@@ -79,7 +91,8 @@ class ThreadTally:
 
     def share_columns(self) -> tuple[Any, ...]:
         """``THREAD_SHARE_FIELDS``, as ``rm_shares`` should hold them."""
-        return (self.answered, self.last_look_at, self.next_look_at, self.collected)
+        return (self.answered, self.last_look_at, self.next_look_at, self.collected, *self.engagement,
+                self.engagement_at)
 
 
 def reply_key(share_id: str, network_reply_id: str) -> str:
@@ -90,4 +103,4 @@ def reply_key(share_id: str, network_reply_id: str) -> str:
 def reply_row(share_id: str, reply: ReplyTally) -> tuple[Any, ...]:
     """A reply as ``rm_replies`` should hold it (``REPLY_FIELDS``)."""
     return (share_id, reply.state, reply.received_at, reply.collected_at, reply.answered_at, reply.dismissed_at,
-            reply.native)
+            reply.native, reply.assignee)

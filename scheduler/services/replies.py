@@ -1,6 +1,7 @@
-"""Reply use cases behind the API: answer a reply through the channel, or dismiss it.
+"""Reply use cases behind the API: answer a reply through the channel, dismiss it, or
+assign it to a person.
 
-Both are events on the share's stream, through the one unit of work (an answer asked
+Each is events on the share's stream, through the one unit of work (an answer asked
 for also wakes the share's ``answer`` schedule row: a worker publishes it). A reply is
 found by its id in the inbox read model, which it reached before anyone could see it.
 """
@@ -76,6 +77,17 @@ class ReplyService:
         if written:
             log.info("reply_dismissed", share_id=str(share_id), reply_id=str(reply_id), actor=by, reason=reason,
                      tasks_settled=sum(1 for e in written if e.event.type_name == "ResponseTaskCompleted"))
+        return state, self._reply(state, network_id)
+
+    def assign(self, workspace_id: str, reply_id: UUID, *, assignee: str, by: str) -> tuple[ShareState, ReplyState]:
+        """Give the reply to ``assignee`` to answer (assigning it again to them writes nothing)."""
+        share_id, network_id = self._locate(workspace_id, reply_id)
+        now = self.clock()
+        with self.pool.connection() as conn:
+            state, written = self._change(conn, workspace_id, share_id, by, lambda s: lifecycle.assign(
+                s, reply_id=network_id, assignee=assignee, by=by, now=now))
+        if written:
+            log.info("reply_assigned", share_id=str(share_id), reply_id=str(reply_id), actor=by, assignee=assignee)
         return state, self._reply(state, network_id)
 
     def _change(self, conn: Any, workspace_id: str, share_id: UUID, by: str,

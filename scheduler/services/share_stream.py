@@ -27,6 +27,7 @@ from scheduler.domain import share as lifecycle
 from scheduler.domain.plans import tasks_for
 from scheduler.domain.schedule import Remove, ScheduleOp, Upsert, Wake, ops_for
 from scheduler.domain.share import ShareState
+from scheduler.services import slots
 
 Conn = psycopg.Connection[Any]
 Q = sqlfiles.load("scheduler.services", "schedule_writes.sql")
@@ -106,13 +107,15 @@ class ShareStreams:
         also: Callable[[Conn, AppendResult], None] | None = None,
     ) -> AppendResult:
         """Append ``events`` (already stamped) and their schedule rows atomically; ``also``
-        writes more in the same transaction (an idempotency record). Raises
+        writes more in the same transaction (an idempotency record, a slot claim). A
+        cancel or a reschedule to another time gives back the share's queue slot. Raises
         ``ConcurrencyError`` when the stream moved past ``expected_version``."""
         ops = ops_for(e.event for e in events)
         stream = lifecycle.stream_id(share_id)
         task_ids = [t.task_id for e in events if isinstance(e.event, SharePlanned)
                     for t in tasks_for(share_id, e.event.response_plan)]
-        if not ops and also is None and not task_ids:
+        releases = slots.released_by(e.event for e in events)
+        if not ops and also is None and not task_ids and not releases:
             # A single statement is its own transaction: one round trip.
             result = self.store.append(stream, events, expected_version=expected_version,
                                        workspace_id=workspace_id, conn=conn)
@@ -125,6 +128,8 @@ class ShareStreams:
                 if task_ids:
                     conn.execute(Q["index_tasks"], {"task_ids": task_ids, "share_id": share_id,
                                                     "workspace_id": workspace_id})
+                for keep in releases:
+                    slots.release(conn, share_id, keep)
                 if also is not None:
                     also(conn, result)
         self.committed(wake=any(isinstance(op, Upsert | Wake) for op in ops))

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID, uuid4
 
 import orjson
@@ -26,19 +27,22 @@ from events.catalogue import SharePlanned
 from events.errors import ConcurrencyError
 from events.records import AppendResult, NewEvent, RecordedEvent
 from scheduler.domain import share as lifecycle
+from scheduler.domain import slots as slot_times
 from scheduler.domain.limits import InstanceLimits, check_text, no_instance_limit
 from scheduler.domain.plans import StepInput, validate_plan
 from scheduler.domain.post_urls import HandleResolver, post_id
 from scheduler.domain.replies import cadence_from_config
 from scheduler.domain.share import ShareState
 from scheduler.errors import IdempotencyKeyReusedError, InvalidInputError, NotFoundError
-from scheduler.services import accounts, calendars, looks
+from scheduler.services import accounts, calendars, looks, slots
 from scheduler.services.share_stream import Q as SQ
 from scheduler.services.share_stream import ShareStreams, stamp
 
 log = structlog.get_logger("scheduler.services.shares")
 
 PAST_TOLERANCE = timedelta(minutes=5)
+NEXT_SLOT = "next_slot"
+NEXT_SLOT_FIELD = "scheduled_at"
 WRITE_TRIES = 3
 # The idempotency table keeps the status a repeat is answered with: a plan that
 # went through is always "created".
@@ -62,7 +66,8 @@ def utc_now() -> datetime:
 class PlanShare:
     account_id: UUID
     text: str
-    scheduled_at: datetime | None
+    # None: now; "next_slot": the account's first free queue slot (``config.slots``).
+    scheduled_at: datetime | Literal["next_slot"] | None
     response_plan: Sequence[StepInput] | None
 
 
@@ -85,11 +90,16 @@ class Planned:
 
 
 def _remember(
-    conn: psycopg.Connection[Any], result: AppendResult, *, share_id: UUID, created_at: datetime,
+    conn: psycopg.Connection[Any], result: AppendResult, *, planned: SharePlanned, created_at: datetime,
     versions: list[int], workspace_id: str, key: str | None, request_hash: str,
 ) -> None:
-    """In the plan's transaction: what a repeat needs to give the first answer again."""
+    """In the plan's transaction: the share's queue slot (taken with next_slot), and what a
+    repeat needs to give the first answer again."""
+    share_id = planned.share_id
     versions.append(result.version)
+    if planned.slot:
+        slots.claim(conn, account_id=planned.account_id, slot_at=planned.scheduled_at, workspace_id=workspace_id,
+                    share_id=share_id)
     if key is not None:
         record = {"share_id": str(share_id), "version": result.version, "created_at": created_at.isoformat()}
         conn.execute(
@@ -147,18 +157,23 @@ class ShareService:
 
         With an idempotency key, a repeat of the same request returns the first
         answer; the same key with a different body is refused.
+
+        With ``scheduled_at="next_slot"`` the share takes the account's first free queue
+        slot: planners of one account take turns (``slots.locked``), each reading the
+        claims the ones before it committed, and the claim is written in the plan's
+        transaction (its primary key refuses a second share on a slot whatever happens).
         """
         request_hash = hashlib.sha256(orjson.dumps(request_body, option=orjson.OPT_SORT_KEYS)).hexdigest()
         now = self.clock()
         for _ in range(WRITE_TRIES):
-            with self.pool.connection() as conn:
+            with self.pool.connection() as conn, self._turn(conn, command):
                 if idempotency_key is not None:
                     replay = self._replay(conn, workspace_id, idempotency_key, request_hash)
                     if replay is not None:
                         return replay
                 planned = self._validate(conn, workspace_id, command, now)
                 versions: list[int] = []
-                remember = partial(_remember, share_id=planned.share_id, created_at=now, versions=versions,
+                remember = partial(_remember, planned=planned, created_at=now, versions=versions,
                                    workspace_id=workspace_id, key=idempotency_key, request_hash=request_hash)
                 new = stamp([NewEvent(event=planned, event_id=lifecycle.event_id(planned.share_id, "planned"))],
                             workspace_id=workspace_id, actor=actor, share_id=planned.share_id)
@@ -166,7 +181,9 @@ class ShareService:
                     self.streams.commit(conn, share_id=planned.share_id, workspace_id=workspace_id, events=new,
                                         expected_version=0, also=remember)
                 except pg_errors.UniqueViolation:
-                    continue  # a concurrent request with the same key won: replay its answer
+                    # A concurrent request with the same key won (replay its answer), or, past
+                    # the lock, another share took the slot (pick again).
+                    continue
             log.info(
                 "share_planned",
                 share_id=str(planned.share_id),
@@ -174,10 +191,30 @@ class ShareService:
                 account=planned.account_name,
                 channel=planned.channel,
                 scheduled_at=planned.scheduled_at.isoformat(),
+                slot=planned.slot,
                 tasks=len(planned.response_plan),
             )
             return Planned(lifecycle.fold([planned]), workspace_id, now, versions[0], replayed=False)
         raise ConcurrencyError("idempotency", None, 0)
+
+    def _turn(self, conn: psycopg.Connection[Any], command: PlanShare) -> AbstractContextManager[None]:
+        """A next_slot plan's turn on its account (nothing to wait for otherwise)."""
+        return slots.locked(conn, command.account_id) if command.scheduled_at == NEXT_SLOT else nullcontext()
+
+    def _next_slot(self, conn: psycopg.Connection[Any], account: accounts.Account, now: datetime) -> datetime:
+        """The account's first free queue slot from now on, within the horizon."""
+        week = slot_times.from_config(account.config)
+        if week is None:
+            raise InvalidInputError(
+                NEXT_SLOT_FIELD, f"next_slot needs queue slots on account {account.name!r}: set its config.slots "
+                '({"time_zone": "Europe/Berlin", "week": {"mon": ["09:00", ...]}}) or give an RFC 3339 time')
+        end = now + self.horizon
+        held = slots.taken(conn, account.id, now, end)
+        for at in slot_times.between(week, now, end):
+            if at not in held:
+                return at
+        raise InvalidInputError(NEXT_SLOT_FIELD, f"account {account.name!r} has no free slot in the next "
+                                                 f"{self.horizon.days} days: add slots or give an RFC 3339 time")
 
     def _replay(
         self, conn: psycopg.Connection[Any], workspace_id: str, key: str, request_hash: str
@@ -205,7 +242,11 @@ class ShareService:
         account = accounts.get(conn, workspace_id, command.account_id)
         check_text(account.channel, account.config, command.text,
                    self.instance_limit(account.channel, account.config))
-        scheduled_at = command.scheduled_at or now
+        slot = command.scheduled_at == NEXT_SLOT
+        if isinstance(command.scheduled_at, datetime):
+            scheduled_at = command.scheduled_at
+        else:
+            scheduled_at = self._next_slot(conn, account, now) if slot else now
         self._check_when(scheduled_at, now)
         field = "response_plan"
         if command.response_plan:
@@ -228,6 +269,7 @@ class ShareService:
             late_policy=account.late_policy,
             max_lateness_seconds=account.max_lateness_seconds,
             reply_cadence=cadence_from_config(account.config),
+            slot=slot,
         )
 
     # --- changing -----------------------------------------------------------------
@@ -256,12 +298,15 @@ class ShareService:
         return self._change(workspace_id, share_id, actor, lambda s: lifecycle.cancel(s, reason=reason))
 
     def complete_task(
-        self, workspace_id: str, task_id: UUID, *, by: str, note: str
+        self, workspace_id: str, task_id: UUID, *, by: str, note: str, actor: str | None = None
     ) -> tuple[ShareState, list[RecordedEvent]]:
+        """``by``: who did the task (recorded in the event); ``actor``: who records it (the
+        event's actor; ``by`` when not given)."""
         share_id = self._share_of_task(workspace_id, task_id)
         now = self.clock()
         return self._change(
-            workspace_id, share_id, by, lambda s: lifecycle.complete_task(s, task_id=task_id, now=now, by=by, note=note)
+            workspace_id, share_id, actor or by,
+            lambda s: lifecycle.complete_task(s, task_id=task_id, now=now, by=by, note=note),
         )
 
     def mark_sent(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,20 +27,29 @@ Scope = Literal["read", "write"]
 WORKSPACE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 TOKEN_PREFIX = "ft_"  # noqa: S105 - a prefix, not a secret
 MAX_LABEL = 200
+MAX_PERSON = 200
 Q = sqlfiles.load("scheduler.services", "tokens.sql")
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: a token's workspace and scope."""
+    """Who is calling: a token's workspace and scope, and the person it belongs to."""
 
     token_id: UUID
     workspace_id: str
     scope: Scope
+    owner: str | None = None
+    label: str = ""
 
     @property
     def can_write(self) -> bool:
         return self.scope == "write"
+
+    @property
+    def actor(self) -> str:
+        """The actor of the events this caller causes: the token's owner, else its label,
+        else ``token:<id>`` (a token with neither)."""
+        return self.owner or self.label or f"token:{self.token_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,11 +64,12 @@ class TokenInfo:
     expires_at: datetime | None
     last_used_at: datetime | None
     revoked_at: datetime | None
+    owner: str | None = None
 
 
 def _info(row: Sequence[Any]) -> TokenInfo:
     return TokenInfo(id=row[0], workspace_id=row[1], scope=row[2], label=row[3], created_at=row[4],
-                     expires_at=row[5], last_used_at=row[6], revoked_at=row[7])
+                     expires_at=row[5], last_used_at=row[6], revoked_at=row[7], owner=row[8])
 
 
 def hash_token(token: str) -> bytes:
@@ -72,15 +83,31 @@ def ensure_workspace(conn: psycopg.Connection[Any], workspace_id: str) -> None:
     conn.execute("INSERT INTO workspaces (id) VALUES (%s) ON CONFLICT (id) DO NOTHING", (workspace_id,))
 
 
+def check_person(name: str, *, field: str = "owner") -> str:
+    """A person's name (a token's owner, a reply's assignee), as owners of response steps
+    are named: trimmed, 1-200 characters, no control characters."""
+    name = name.strip()
+    if (problem := text_problem(name)) is not None:
+        raise InvalidInputError(field, problem)
+    if any(unicodedata.category(c) == "Cc" for c in name):
+        raise InvalidInputError(field, "must not contain control characters (a name is shown to people)")
+    if not name or len(name) > MAX_PERSON:
+        raise InvalidInputError(field, f"must name a person (1-{MAX_PERSON} characters)")
+    return name
+
+
 def issue_token(
     conn: psycopg.Connection[Any], workspace_id: str, scope: Scope, *, label: str = "",
-    expires_at: datetime | None = None,
+    expires_at: datetime | None = None, owner: str | None = None,
 ) -> tuple[TokenInfo, str]:
-    """Create a token (and the workspace if new); returns it with the token, shown only this once."""
+    """Create a token (and the workspace if new); returns it with the token, shown only this
+    once. ``owner``: the person it belongs to, the actor of the events it causes."""
     if scope not in ("read", "write"):
         raise InvalidInputError("scope", "must be read or write")
     if (problem := text_problem(label)) is not None or len(label) > MAX_LABEL:
         raise InvalidInputError("label", problem or f"must be at most {MAX_LABEL} characters")
+    if owner is not None:
+        owner = check_person(owner)
     if expires_at is not None and expires_at.tzinfo is None:
         raise InvalidInputError("expires_at", "must carry a time-zone offset (RFC 3339)")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -88,17 +115,17 @@ def issue_token(
         ensure_workspace(conn, workspace_id)
         row = conn.execute(Q["insert"], {"id": uuid4(), "workspace_id": workspace_id, "scope": scope,
                                          "token_hash": hash_token(token), "label": label,
-                                         "expires_at": expires_at}).fetchone()
+                                         "expires_at": expires_at, "owner": owner}).fetchone()
     assert row is not None
     return _info(row), token
 
 
 def create_token(
     conn: psycopg.Connection[Any], workspace_id: str, scope: Scope, *, label: str = "",
-    expires_at: datetime | None = None,
+    expires_at: datetime | None = None, owner: str | None = None,
 ) -> str:
     """Create a token (and the workspace if new); returns the token, shown only this once."""
-    return issue_token(conn, workspace_id, scope, label=label, expires_at=expires_at)[1]
+    return issue_token(conn, workspace_id, scope, label=label, expires_at=expires_at, owner=owner)[1]
 
 
 def list_tokens(conn: psycopg.Connection[Any], workspace_id: str, *, include_revoked: bool = False) -> list[TokenInfo]:
@@ -124,7 +151,7 @@ def authenticate(conn: psycopg.Connection[Any], token: str) -> Principal | None:
         return None
     if row[3]:
         conn.execute(Q["touch"], {"id": row[0]})
-    return Principal(token_id=row[0], workspace_id=row[1], scope=row[2])
+    return Principal(token_id=row[0], workspace_id=row[1], scope=row[2], owner=row[4], label=row[5])
 
 
 def token_is_valid(conn: psycopg.Connection[Any], token: str, workspace_id: str, scope: Scope) -> bool:
@@ -136,10 +163,7 @@ def session_key(conn: psycopg.Connection[Any], token_id: UUID) -> tuple[Principa
     """A live token by its id, with its stored hash (the key a dashboard session is signed with).
 
     Revoking the token ends every session signed with it."""
-    row = conn.execute(
-        "SELECT id, workspace_id, scope, token_hash FROM api_tokens WHERE id = %s AND revoked_at IS NULL",
-        (token_id,),
-    ).fetchone()
+    row = conn.execute(Q["session_key"], {"id": token_id}).fetchone()
     if row is None:
         return None
-    return Principal(token_id=row[0], workspace_id=row[1], scope=row[2]), bytes(row[3])
+    return Principal(token_id=row[0], workspace_id=row[1], scope=row[2], owner=row[4], label=row[5]), bytes(row[3])

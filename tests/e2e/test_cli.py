@@ -99,8 +99,9 @@ def test_report_prints_a_table_csv_and_json_with_no_rate_where_nothing_is_settle
     assert as_csv.stdout.splitlines() == [
         "key,open,done_on_time,done_late,overdue,rate,median_seconds_to_complete,p90_seconds_to_complete,"
         "median_seconds_to_first_look,replies_received,replies_answered,median_seconds_to_answer,"
-        "p90_seconds_to_answer,clock_to_answer",
-        "alice,1,0,0,0,,,,,0,0,,,",
+        "p90_seconds_to_answer,clock_to_answer,engagement_replies,engagement_reposts,engagement_likes,"
+        "engagement_quotes",
+        "alice,1,0,0,0,,,,,0,0,,,,,,,",  # no engagement by owner: a post's counts have no owner
     ]
     [row] = orjson.loads(as_json.stdout)["rows"]
     assert (row["key"], row["open"], row["rate"]) == ("alice", 1, None)
@@ -152,7 +153,7 @@ def test_report_shows_the_times_to_answer_and_first_look_with_their_clock_and_ta
     assert row["clock_to_answer"] == "wall"
     # And --hours off counts no reply (both written in business hours), the tasks unchanged
     assert off.returncode == 0, off.stderr
-    assert off.stdout.splitlines()[1] == "launch,1,0,0,0,,,,,0,0,,,"
+    assert off.stdout.splitlines()[1] == "launch,1,0,0,0,,,,,0,0,,,,0,0,0,0"  # no counts read: 0 engagement
     assert "replies in off hours" in off_table.stdout
     # And a bad --hours names the choices
     assert bad.returncode == 2

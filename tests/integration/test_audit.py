@@ -238,8 +238,11 @@ def reply_loop(settings: Settings, store: EventStore, pool: ConnectionPool[Any])
     catch_up(store, settings)
     ids = {r["author"]: r["id"] for r in inbox_page(pool, share_id=share_id)}
     replies = reply_service(pool, store, shares)
+    replies.assign(WS, ids["ana"], assignee="bob", by="alice")
+    replies.assign(WS, ids["ana"], assignee="ana", by="bob")  # given on
     replies.answer(WS, ids["ana"], text="Yes.", by="alice")
     replies.dismiss(WS, ids["bo"], reason="no question", by="bob")
+    replies.assign(WS, ids["bo"], assignee="carol", by="bob")  # after it was dismissed
     assert publish_answers(rt, share_id) == "reply_answered"
     assert collect_one(rt, share_id) == "replies_collected"
     catch_up(store, settings)
@@ -250,12 +253,12 @@ def test_a_reply_loop_audits_clean_with_its_looks_answers_and_dismissals_recount
     settings: Settings, store: EventStore, reply_loop: tuple[UUID, dict[str, str]]
 ) -> None:
     # Given a share whose stream holds looks, replies, an answer's request, attempt and
-    # outcome, and a dismissal (types the read models partly ignore)
+    # outcome, a dismissal, and assignments (types the read models partly ignore)
     share_id, _ = reply_loop
     with psycopg.connect(settings.database_url or "", autocommit=True) as conn:
         types = {row[0] for row in conn.execute("SELECT type FROM events WHERE stream_id = %s", (f"share-{share_id}",))}
     assert {"RepliesLooked", "ReplyAnswerRequested", "ReplyAnswerAttemptStarted", "ReplyAnswered",
-            "ReplyDismissed"} <= types
+            "ReplyDismissed", "ReplyAssigned"} <= types
     # When the audit recounts the log
     found = run_audit(settings.database_url or "")
     # Then every event is read, the versions are contiguous, and nothing differs
@@ -292,3 +295,22 @@ def test_an_altered_reply_row_is_named_with_its_share_and_moves_the_reported_fig
     assert not found.clean
     assert result.returncode == 1
     assert str(share_id) in result.stdout
+
+
+def test_an_altered_assignee_is_named_with_its_share_and_reply(
+    settings: Settings, store: EventStore, reply_loop: tuple[UUID, dict[str, str]]
+) -> None:
+    # Given the reply given on to ana, and the read model saying it went to someone else
+    share_id, network = reply_loop
+    with psycopg.connect(settings.database_url or "", autocommit=True) as conn:
+        held = conn.execute("SELECT assignee FROM rm_replies WHERE share_id = %s AND network_reply_id = %s",
+                            (share_id, network["ana"])).fetchone()
+        conn.execute("UPDATE rm_replies SET assignee = 'mallory' WHERE share_id = %s AND network_reply_id = %s",
+                     (share_id, network["ana"]))
+    assert held == ("ana",)
+    # When the audit runs
+    found = run_audit(settings.database_url or "", WS)
+    # Then the assignee is the difference, both values given
+    named = {(d.relation, d.key, d.field, d.log, d.read_model) for d in found.workspaces[WS].differences}
+    assert named == {("rm_replies", f"{share_id}/{network['ana']}", "assignee", "ana", "mallory")}
+    assert not found.clean

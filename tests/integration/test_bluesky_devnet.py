@@ -38,6 +38,7 @@ from tests.support.devnet import (  # noqa: F401 (devnet_network: the session fi
     ROOT,
     Devnet,
     devnet_network,
+    engage,
     expired,
     get_record,
     on_appview,
@@ -431,6 +432,50 @@ def test_an_answer_whose_response_was_lost_is_found_by_its_record_key_and_writte
         assert [(a.reply_id, a.external_id, a.reconciled) for a in answered] == [(bob_uri, written["uri"], True)]
         assert [r["uri"] for r in texts_on_pds(devnet, text)] == [written["uri"]]
         assert written["value"]["reply"]["parent"]["uri"] == bob_uri
+    finally:
+        client.close()
+
+
+def test_a_like_and_a_repost_by_a_second_account_appear_in_the_share_engagement(
+    devnet: Devnet, alice_env: dict[str, str], pool: ConnectionPool[Any], store: EventStore, settings: Settings
+) -> None:
+    # Given a share sent on alice's account (its threads read on the AppView) and a read token
+    shares = share_service(pool, store)
+    client = channel_client(settings)
+    rt = runtime(pool, store, BlueskyPublisher(client, env=alice_env), clock=Clock())
+    try:
+        share_id = sent_share(rt, shares, bluesky_account(pool, devnet, appview=True), unique("Like this?"),
+                              plan=ANSWER_PLAN)
+        post_uri = sent_uri(store, share_id)
+        with psycopg.connect(settings.database_url or "", autocommit=True) as conn:
+            auth = {"Authorization": f"Bearer {workspaces.create_token(conn, WS, 'read')}"}
+        # When bob likes and reposts it in the network, and carol replies
+        engage(devnet, "bob.test", post_uri, "like")
+        engage(devnet, "bob.test", post_uri, "repost")
+        reply_to(devnet, "carol.test", post_uri, "Nice one")
+        # And the worker looks at the thread until the AppView has counted them
+        deadline = time.monotonic() + 60
+        counts: dict[str, Any] | None = None
+        with serve(bootstrap.build_api(settings)) as base_url, httpx.Client(base_url=base_url, timeout=30) as api:
+            while time.monotonic() < deadline:
+                assert collect_one(rt, share_id) == "replies_collected"
+                shown = api.get(f"/v1/shares/{share_id}", headers=auth)
+                assert shown.status_code == 200, shown.text
+                counts = shown.json()["engagement"]
+                if counts is not None and (counts["likes"], counts["reposts"], counts["replies"]) == (1, 1, 1):
+                    break
+                time.sleep(0.25)
+        # Then GET /v1/shares/{id} shows the like, the repost and the reply, as of a look
+        assert counts is not None, "no engagement read"
+        assert (counts["likes"], counts["reposts"], counts["replies"]) == (1, 1, 1), counts
+        assert counts["quotes"] in (0, None)
+        assert counts["as_of"] is not None
+        # And the look that read them is in the log, and the read model holds them
+        catch_up(store, settings.database_url or "")
+        with psycopg.connect(settings.database_url or "", autocommit=True) as conn:
+            row = conn.execute("SELECT engagement_likes, engagement_reposts, engagement_replies FROM rm_shares "
+                               "WHERE share_id = %s", (share_id,)).fetchone()
+        assert row == (1, 1, 1)
     finally:
         client.close()
 

@@ -91,10 +91,14 @@ SELECT (SELECT count(*) FROM rm_replies WHERE state = 'unanswered' AND answer_st
        (SELECT count(*) FROM rm_replies WHERE state = 'dismissed') AS dismissed,
        (SELECT count(*) FROM rm_replies WHERE answer_status = 'given_up') AS given_up,
        (SELECT count(*) FROM rm_replies WHERE parent_id IS NOT NULL) AS threaded,
+       (SELECT count(*) FROM rm_replies WHERE assignee IS NOT NULL) AS assigned,
+       (SELECT count(*) FROM rm_replies WHERE assignee IS NOT NULL AND state <> 'unanswered') AS assigned_handled,
        (SELECT count(*) FROM rm_shares s
         WHERE replies_received > (SELECT count(*) FROM rm_replies r WHERE r.share_id = s.share_id)) AS counted_twice,
        (SELECT count(*) FROM rm_shares WHERE replies_answered > 0) AS shares_answered,
        (SELECT count(*) FROM rm_shares WHERE replies_collected) AS shares_looked,
+       (SELECT count(*) FROM rm_shares WHERE engagement_at IS NOT NULL) AS shares_with_engagement,
+       (SELECT count(*) FROM rm_shares WHERE engagement_quotes IS NOT NULL) AS shares_with_quotes,
        (SELECT count(*) FROM rm_shares WHERE NOT replies_collected) AS shares_not_collectable
 """
 
@@ -119,7 +123,7 @@ def test_a_rebuilt_shares_model_equals_the_one_the_live_projector_built(
     settings: Settings, store: EventStore, pool: ConnectionPool[Any], workers: int
 ) -> None:
     # Given a log of varied share histories (retries, holds, abandons, duplicates, looks,
-    # replies answered, failed, given up, answered natively, dismissed)
+    # replies answered, failed, given up, answered natively, dismissed, assigned)
     written = append_histories(store, pool, 3000, seed=7)
     all_readable(store, written)
     # And the live projector caught up on it, with the tables' privileges noted

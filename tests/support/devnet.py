@@ -232,6 +232,21 @@ def reply_to(devnet: Devnet, handle: str, uri: str, text: str) -> str:
     return str(answer.json()["uri"])
 
 
+def engage(devnet: Devnet, handle: str, uri: str, kind: str) -> str:
+    """``handle`` likes (``like``) or reposts (``repost``) the post ``uri`` as the app does: a
+    record of ``app.bsky.feed.like`` / ``app.bsky.feed.repost`` naming the post; its at-uri."""
+    if kind not in ("like", "repost"):
+        raise ValueError(f"unknown engagement {kind!r}")
+    post = get_record(devnet, uri)
+    post.raise_for_status()
+    collection = f"app.bsky.feed.{kind}"
+    record = {"$type": collection, "subject": {"uri": uri, "cid": post.json()["cid"]}, "createdAt": _now_iso()}
+    answer = xrpc(devnet.pds, "com.atproto.repo.createRecord", token=session_token(devnet, handle),
+                  body={"repo": devnet.account(handle).did, "collection": collection, "record": record})
+    answer.raise_for_status()
+    return str(answer.json()["uri"])
+
+
 def on_appview(devnet: Devnet, nsid: str, params: dict[str, Any], found: Callable[[dict[str, Any]], Any], *,
                timeout: float = 60.0) -> Any:
     """Poll the AppView (it indexes the PDS's firehose asynchronously) until ``found`` of the

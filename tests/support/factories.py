@@ -13,7 +13,7 @@ from events.catalogue import Event, ResponseReceived, ResponseStep, SharePlanned
 from events.records import NewEvent
 from scheduler.domain import share
 from scheduler.domain.retry import RetryPolicy
-from scheduler.errors import ConflictError
+from scheduler.errors import ConflictError, NotFoundError
 
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 SHARE_ID = UUID("00000000-0000-4000-8000-000000000001")
@@ -119,11 +119,12 @@ _command_args: dict[str, st.SearchStrategy[tuple[Any, ...]]] = {
     "reschedule": st.tuples(st.integers(-3600, 86_400)),
     "complete": st.tuples(st.integers(0, 3)),
     "reply": st.tuples(st.sampled_from(["r1", "r2", "r3"])),
+    "assign": st.tuples(st.sampled_from(["r1", "r2", "r4"]), st.sampled_from(["ana", "ben"])),
 }
 # Repeated names weigh the choice towards progress through the lifecycle.
 _weighted = [
     "deliver", "deliver", "deliver", "wait_until_due", "wait_until_due", "sent", "sent", "fail", "fail",
-    "complete", "complete", "wait", "cancel", "reschedule", "reply",
+    "complete", "complete", "wait", "cancel", "reschedule", "reply", "assign",
 ]  # fmt: skip
 _commands = st.sampled_from(_weighted).flatmap(lambda name: _command_args[name].map(lambda args: (name, *args)))
 
@@ -179,6 +180,8 @@ def _apply(command: tuple[Any, ...], state: share.ShareState, now: datetime) -> 
                 return share.complete_task(state, task_id=state.tasks[index].task_id, now=now, by="alice")
             case ("reply", reply_id):
                 return share.receive_replies(state, [reply(reply_id, at=now)])
-    except ConflictError:
+            case ("assign", reply_id, person):
+                return share.assign(state, reply_id=reply_id, assignee=person, by="alice", now=now)
+    except (ConflictError, NotFoundError):
         pass
     return ()

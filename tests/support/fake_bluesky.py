@@ -42,14 +42,26 @@ class FakeBluesky(FakeNetwork):
         self.handle_of: dict[str, str] = {DID: HANDLE}
         self.name_of: dict[str, str] = {}  # display names, by DID
         self.thread_requests = 0
+        self.engaged: dict[str, dict[str, set[str]]] = {}  # by at-uri: who liked, reposted, quoted it
 
     def post_view(self, record: dict[str, Any]) -> dict[str, Any]:
-        """A post as the AppView shows it (``app.bsky.feed.defs#postView``)."""
+        """A post as the AppView shows it (``app.bsky.feed.defs#postView``), with its counts."""
         did = record["uri"].split("/")[2]
+        engaged = self.engaged.get(record["uri"], {})
+        replies = sum(1 for r in self.every_post()
+                      if ((r["value"].get("reply") or {}).get("parent") or {}).get("uri") == record["uri"])
         return {"uri": record["uri"], "cid": record["cid"], "record": record["value"],
                 "author": {"did": did, "handle": self.handle_of.get(did, did),
                            **({"displayName": self.name_of[did]} if did in self.name_of else {})},
-                "indexedAt": record["value"].get("createdAt")}
+                "indexedAt": record["value"].get("createdAt"), "replyCount": replies,
+                "repostCount": len(engaged.get("repost", ())), "likeCount": len(engaged.get("like", ())),
+                "quoteCount": len(engaged.get("quote", ()))}
+
+    def engage(self, uri: str, kind: str, by: str = "ana.example.com") -> None:
+        """Someone likes (``like``), reposts (``repost``) or quotes (``quote``) a post."""
+        if kind not in ("like", "repost", "quote"):
+            raise ValueError(f"unknown engagement {kind!r}")
+        self.engaged.setdefault(uri, {}).setdefault(kind, set()).add(by)
 
     def every_post(self) -> list[dict[str, Any]]:
         return [*self.records.values(), *self.others.values()]

@@ -3,7 +3,9 @@
 By default it behaves like Mastodon itself where the publisher depends on it: it dedupes
 ``POST /api/v1/statuses`` by ``Idempotency-Key``, renders ``content`` as HTML (links with
 hidden spans, remote mentions shortened to ``@user``), pages an account's statuses newest
-first, answers threads (``/context``), deletes, and describes its instance (v2 and v1).
+first, answers threads (``/context``), shows a status with its counts (replies, boosts,
+favourites; quotes with the ``quotes_count`` knob: ``engage`` or ``POST /_fake/engage``
+adds them), deletes, and describes its instance (v2 and v1).
 Its ``knobs`` (changeable while it runs, also through ``POST /_fake/knobs``) make it worse:
 answers that come late after the post was made, ignored idempotency keys, hidden
 followers-only posts, connections dropped after the write, rate limits and bad gateways,
@@ -66,6 +68,7 @@ class Knobs:
     instance_v2: bool = True  # False: /api/v2/instance is unknown (404 HTML page), as on older servers
     instance_v1: bool = True  # False: /api/v1/instance fails too (500 HTML page)
     context_page_size: int = 0  # > 0: a status' context pages its descendants (Link: rel="next")
+    quotes_count: bool = False  # statuses carry quotes_count (Mastodon 4.4 on); older servers leave it out
 
 
 DROP = "fake.drop"  # set in a request's scope by its handler: leave it without any HTTP answer
@@ -91,6 +94,8 @@ class FakeMastodon(FakeNetwork):
         self.drops_pending = 0
         self.next_id = FIRST_ID
         self.accounts: dict[str, str] = {ACCT: ACCOUNT_ID}
+        # Who favourited, reblogged, quoted each status (by status id): its counts.
+        self.engaged: dict[str, dict[str, set[str]]] = {}
 
     # --- what tests arrange and read ---------------------------------------------------
 
@@ -148,6 +153,27 @@ class FakeMastodon(FakeNetwork):
 
     def status(self, status_id: str) -> dict[str, Any] | None:
         return next((s for s in self.statuses if s["id"] == status_id), None)
+
+    def engage(self, status_id: str, kind: str, by: str = "ana@example.social", *, undo: bool = False) -> None:
+        """Someone favourites (``favourite``), boosts (``reblog``) or quotes (``quote``) a
+        status, or takes it back (``undo``): its counts follow."""
+        if kind not in ("favourite", "reblog", "quote"):
+            raise ValueError(f"unknown engagement {kind!r}")
+        who = self.engaged.setdefault(status_id, {}).setdefault(kind, set())
+        if undo:
+            who.discard(by)
+        else:
+            who.add(by)
+
+    def with_counts(self, status: dict[str, Any]) -> dict[str, Any]:
+        """A status as Mastodon shows it: with its counts (``quotes_count`` where the server has it)."""
+        engaged = self.engaged.get(status["id"], {})
+        counts = {"replies_count": sum(1 for s in self.statuses if s["in_reply_to_id"] == status["id"]),
+                  "reblogs_count": len(engaged.get("reblog", ())),
+                  "favourites_count": len(engaged.get("favourite", ()))}
+        if self.knobs.quotes_count:
+            counts["quotes_count"] = len(engaged.get("quote", ()))
+        return {**status, **counts}
 
     # --- the server ----------------------------------------------------------------------
 
@@ -208,7 +234,10 @@ class FakeMastodon(FakeNetwork):
 
         @app.get("/api/v1/statuses/{status_id}")
         async def show(request: Request, status_id: str) -> Any:
-            return refused(request) or self.status(status_id) or not_found()
+            if (no := refused(request)) is not None:
+                return no
+            status = self.status(status_id)
+            return not_found() if status is None else self.with_counts(status)
 
         @app.delete("/api/v1/statuses/{status_id}")
         async def delete(request: Request, status_id: str) -> Any:
@@ -293,6 +322,15 @@ class FakeMastodon(FakeNetwork):
             body = await request.json()
             return self.add_reply(str(body["parent_id"]), str(body["text"]),
                                   author=str(body.get("author", "ana@example.social")))
+
+        @app.post("/_fake/engage")
+        async def engage(request: Request) -> Any:
+            """Someone favourites, boosts or quotes a status (tests in another process)."""
+            body = await request.json()
+            self.engage(str(body["status_id"]), str(body["kind"]), str(body.get("by", "ana@example.social")),
+                        undo=bool(body.get("undo", False)))
+            status = self.status(str(body["status_id"]))
+            return not_found() if status is None else self.with_counts(status)
 
         @app.get("/_fake/replies_to/{status_id}")
         async def replies_to(status_id: str) -> Any:

@@ -18,12 +18,14 @@ from uuid import UUID
 from events.catalogue import (
     DuplicatePosted,
     DuplicateRemoved,
+    Engagement,
     Event,
     RepliesLooked,
     ReplyAnswerAttemptStarted,
     ReplyAnswered,
     ReplyAnswerFailed,
     ReplyAnswerRequested,
+    ReplyAssigned,
     ReplyDismissed,
     ResponseReceived,
     ResponseStep,
@@ -124,12 +126,24 @@ def thread_history(rng: random.Random, sent_at: datetime) -> list[list[Event]]:
         if replies and rng.random() < 0.05:  # found again (collected twice): counted, not inserted again
             received.append(ResponseReceived(reply_id=replies[0], author="@fan0", text="nice!", received_at=at))
         replies.extend(found)
+        # The post's counts, read by every other look (no draw from ``rng``: the histories stay as they were).
+        counts = Engagement(replies=len(replies), reposts=look, likes=2 * look + len(found),
+                            quotes=look - 1 if look > 1 else None) if look % 2 else None
         appends.append([*received, RepliesLooked(looked_at=at, found=len(replies), new=len(found),
-                                                 empty_looks=empty, next_look_at=at + timedelta(minutes=10))])
+                                                 empty_looks=empty, next_look_at=at + timedelta(minutes=10),
+                                                 engagement=counts)])
     for reply in replies:
-        appends.extend(reply_history(rng, reply, sent_at + timedelta(hours=1)))
+        at = sent_at + timedelta(hours=1)
+        if rng.random() < 0.3:  # given to a person first (now and then given on to another)
+            appends.extend([[ReplyAssigned(reply_id=reply, assignee=rng.choice(OWNERS), assigned_by="alice",
+                                           assigned_at=at - timedelta(minutes=n))] for n in range(rng.choice((1, 2)))])
+        appends.extend(reply_history(rng, reply, at))
+        if rng.random() < 0.05:  # assigned after it was handled: it still changes hands
+            appends.append([ReplyAssigned(reply_id=reply, assignee="carol", assigned_by="bob", assigned_at=at)])
     if rng.random() < 0.02:  # an answer to a reply the model never held
         appends.append([ReplyDismissed(reply_id="unknown", dismissed_by="bob", dismissed_at=sent_at)])
+    if rng.random() < 0.02:  # and an assignment of one
+        appends.append([ReplyAssigned(reply_id="unknown", assignee="bob", assigned_by="bob", assigned_at=sent_at)])
     return appends
 
 

@@ -10,7 +10,7 @@ import orjson
 
 from scheduler.services.recount import Recount, StoredEvent, daily_counts, share_row, task_row
 from scheduler.services.recount_figures import percentile, workspace_figures
-from scheduler.services.recount_replies import reply_row
+from scheduler.services.recount_replies import REPLY_FIELDS, reply_row
 
 SHARE = str(uuid.uuid4())
 ACCOUNT = str(uuid.uuid4())
@@ -44,7 +44,8 @@ def test_a_sent_share_with_one_task_done_on_time_recounts_as_the_read_models_sho
     # Then its row, its tasks and the follow-through counts follow from the events alone
     share = recount.shares[SHARE]
     assert share_row(share) == ("sent", ACCOUNT, datetime(2026, 11, 30, 11, 59, 59, tzinfo=UTC), 1, NOON, 1000,
-                                "u", "x", True, False, 1, 0, 0, 0, None, None, None)
+                                "u", "x", True, False, 1, 0, 0, 0, None, None, None,
+                                None, None, None, None, None)  # no look: no counts
     assert task_row(SHARE, share.tasks[T1])[1:2] == ("done",)
     assert task_row(SHARE, share.tasks[T2])[1:2] == ("open",)
     later = datetime(2026, 12, 1, 13, 0, tzinfo=UTC)  # bob's task is past due by then
@@ -81,7 +82,8 @@ def test_cancelled_tasks_count_nowhere_and_a_done_task_stays_done() -> None:
 
 def test_every_event_type_steps_the_version_and_the_thread_is_recounted_from_its_own_events() -> None:
     # Given a reply loop: looks, two replies, an answer asked for, attempted and made, a
-    # dismissal, and a type this code has never heard of, all on the share's stream
+    # dismissal, assignments (one after the answer, one of a reply never received), and a type
+    # this code has never heard of, all on the share's stream
     events = [
         *history(),
         stored(7, "ReplyAnswerRequested", reply_id="r1", text="yes", requested_by="a"),
@@ -91,21 +93,33 @@ def test_every_event_type_steps_the_version_and_the_thread_is_recounted_from_its
         stored(11, "ReplyDismissed", reply_id="r2", dismissed_by="b", dismissed_at="2026-11-30T12:30:00+00:00"),
         stored(12, "ReplyAnswered", reply_id="r2", external_id="a2", native=True,
                answered_at="2026-11-30T12:40:00+00:00"),
-        stored(13, "RepliesLooked", looked_at="2026-11-30T12:41:00+00:00", next_look_at=None, collected=True),
-        stored(14, "SomethingAddedLater", anything=1),
+        stored(13, "RepliesLooked", looked_at="2026-11-30T12:41:00+00:00", next_look_at=None, collected=True,
+               engagement={"replies": 2, "reposts": 1, "likes": 4, "quotes": None}),
+        stored(14, "ReplyAssigned", reply_id="r2", assignee="ana", assigned_by="b",
+               assigned_at="2026-11-30T12:42:00+00:00"),
+        stored(15, "ReplyAssigned", reply_id="r2", assignee="ben", assigned_by="ana",
+               assigned_at="2026-11-30T12:43:00+00:00"),
+        stored(16, "ReplyAssigned", reply_id="r9", assignee="cy", assigned_by="ana",
+               assigned_at="2026-11-30T12:44:00+00:00"),
+        stored(17, "SomethingAddedLater", anything=1),
     ]
     recount = Recount()
     recount.add_all(events)
     # Then the versions are contiguous over all of them, every one counted
     assert recount.violations == []
-    assert recount.events == 14
+    assert recount.events == 17
     # And the thread is as the read models should hold it: the dismissed reply later answered
     # natively counts as answered, time to answer runs from the reply's time to the answer's
     thread = recount.shares[SHARE].thread
     assert {k: r.state for k, r in thread.replies.items()} == {"r1": "answered", "r2": "answered"}
     assert thread.replies["r1"].seconds_to_answer == 21.0
-    assert reply_row(SHARE, thread.replies["r2"])[-1] is True
-    assert share_row(recount.shares[SHARE])[-4:] == (2, datetime(2026, 11, 30, 12, 41, tzinfo=UTC), None, True)
+    fields = dict(zip(REPLY_FIELDS, reply_row(SHARE, thread.replies["r2"]), strict=True))
+    assert fields["answered_natively"] is True
+    # And a reply's assignee is its last assignment's, answered or not; r1 was never assigned
+    assert (fields["assignee"], thread.replies["r1"].assignee) == ("ben", None)
+    assert set(thread.replies) == {"r1", "r2"}
+    looked_at = datetime(2026, 11, 30, 12, 41, tzinfo=UTC)
+    assert share_row(recount.shares[SHARE])[-9:] == (2, looked_at, None, True, 2, 1, 4, None, looked_at)
 
 
 def test_the_workspace_figures_recount_rate_times_to_respond_and_to_answer() -> None:

@@ -11,9 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from events.catalogue import (
+    Engagement,
     Event,
     RepliesLooked,
     ReplyAnswered,
+    ReplyAssigned,
     ReplyCadence,
     ResponseReceived,
     ResponseStep,
@@ -25,7 +27,7 @@ from scheduler.domain.replies import DEFAULT_CADENCE, TaskDue, cadence_from_conf
 from scheduler.domain.retry import RetryPolicy
 from scheduler.domain.schedule import Remove, Upsert, Wake, ops_for
 from scheduler.domain.share import ThreadPost
-from scheduler.errors import ConflictError, InvalidInputError
+from scheduler.errors import ConflictError, InvalidInputError, NotFoundError
 from tests.support.factories import SHARE_ID, T0, sent_history
 
 ANSWER_PLAN = (
@@ -414,3 +416,88 @@ def test_an_answer_replies_task_settles_at_the_time_the_rule_says(
     else:
         expected = T0 + timedelta(seconds=max((c + (h or 0) for c, h in owed), default=600))
     assert share.fold(history).tasks[0].completed_at == expected
+
+
+# --- engagement: the post's counts at each look --------------------------------------
+
+
+def engaged(history: list[Event], counts: Engagement | None, *, at_seconds: int, posts: list[ThreadPost] | None = None,
+            error: str | None = None, ledger: share.LookLedger | None = None) -> share.Look:
+    state = share.looks_counted(share.fold(history), ledger)
+    found = share.record_look(state, [] if posts is None else posts, now=T0 + timedelta(seconds=at_seconds),
+                              error=error, engagement=counts)
+    assert found is not None
+    return found
+
+
+def test_counts_that_changed_are_recorded_and_counts_unchanged_append_nothing() -> None:
+    # Given a sent share whose first look reads no engagement at all: an empty look, no event
+    history = sent_history(plan=ANSWER_PLAN)
+    assert engaged(history, Engagement(replies=0, reposts=0, likes=0), at_seconds=30).events == ()
+    # When a look reads 0 replies, 1 boost, 2 likes
+    first = engaged(history, Engagement(replies=0, reposts=1, likes=2), at_seconds=60)
+    # Then that look is an event carrying the counts (nothing else changed)
+    assert types([e.event for e in first.events]) == ["RepliesLooked"]
+    assert first.looked.engagement == Engagement(replies=0, reposts=1, likes=2)
+    history += [e.event for e in first.events]
+    ledger = counted(None, first)
+    # When the next look reads the same counts: no event, only counted
+    same = engaged(history, Engagement(replies=0, reposts=1, likes=2), at_seconds=120, ledger=ledger)
+    assert same.events == ()
+    ledger = counted(ledger, same)
+    # And the share shows the counts as of that later look
+    state = share.looks_counted(share.fold(history), ledger)
+    assert state.thread.engagement == Engagement(replies=0, reposts=1, likes=2)
+    assert state.thread.engagement_at == T0 + timedelta(seconds=60)
+    assert state.thread.engagement_seen_at == T0 + timedelta(seconds=120)
+    # When a like comes: the look is recorded again, with the new counts
+    more = engaged(history, Engagement(replies=0, reposts=1, likes=3), at_seconds=180, ledger=ledger)
+    assert types([e.event for e in more.events]) == ["RepliesLooked"]
+    history += [e.event for e in more.events]
+    assert share.fold(history).thread.engagement == Engagement(replies=0, reposts=1, likes=3)
+    # And quotes appearing (a server that counts them now) is a change too
+    quoted = engaged(history, Engagement(replies=0, reposts=1, likes=3, quotes=0), at_seconds=240,
+                     ledger=counted(ledger, more))
+    assert quoted.recorded
+
+
+def test_a_look_that_failed_or_reads_no_counts_keeps_the_last_counts() -> None:
+    # Given a share whose counts were recorded
+    history = sent_history(plan=ANSWER_PLAN)
+    first = engaged(history, Engagement(replies=1, reposts=0, likes=0), at_seconds=60)
+    history += [e.event for e in first.events]
+    ledger = counted(None, first)
+    # When a look fails: it is recorded for its error, without counts, and the counts stay
+    failed = engaged(history, Engagement(replies=9, reposts=9, likes=9), at_seconds=120, error="502", ledger=ledger)
+    assert failed.looked.engagement is None
+    history += [e.event for e in failed.events]
+    ledger = counted(ledger, failed)
+    state = share.looks_counted(share.fold(history), ledger)
+    assert state.thread.engagement == Engagement(replies=1, reposts=0, likes=0)
+    assert state.thread.engagement_seen_at == T0 + timedelta(seconds=60)  # the failed look read nothing
+    # When a channel reads no counts (None) and nothing else changed: no event
+    recovered = engaged(history, None, at_seconds=180, ledger=ledger)
+    assert types([e.event for e in recovered.events]) == ["RepliesLooked"]  # the error cleared
+    history += [e.event for e in recovered.events]
+    quiet = engaged(history, None, at_seconds=240, ledger=counted(ledger, recovered))
+    assert quiet.events == ()
+    assert share.fold(history).thread.engagement == Engagement(replies=1, reposts=0, likes=0)
+
+
+def test_assigning_a_reply_twice_to_the_same_person_is_once_and_an_unknown_reply_is_404() -> None:
+    # Given a reply collected under a sent share
+    history = look(sent_history(plan=ANSWER_PLAN), [post("1")], at_seconds=120)
+    at = T0 + timedelta(seconds=200)
+    # When it is assigned to ben, to ben again, then to carol
+    for person in ("ben", "ben", "carol"):
+        history += [e.event for e in share.assign(share.fold(history), reply_id="1", assignee=person, by="ana",
+                                                  now=at)]
+    # Then two assignments are recorded, and the reply is carol's; it still waits for an answer
+    assert [(e.assignee, e.assigned_by) for e in history if isinstance(e, ReplyAssigned)] == [
+        ("ben", "ana"), ("carol", "ana")]
+    reply = share.fold(history).thread.reply("1")
+    assert reply is not None
+    assert (reply.assignee, reply.inbox_state) == ("carol", "unanswered")
+    # And a reply the share never received cannot be assigned
+    with pytest.raises(NotFoundError):
+        share.assign(share.fold(history), reply_id="9", assignee="ben", by="ana", now=at)

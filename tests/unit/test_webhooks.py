@@ -12,7 +12,8 @@ from uuid import UUID
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from events.catalogue import ResponseReceived, ShareSent
+from events.catalogue import ReplyAnswered, ResponseReceived, ShareSent
+from events.ids import reply_uuid
 from events.projections.webhooks import EVENT_TYPES, FROM_LOG, event_data
 from followthrough.webhooks import local_key
 from scheduler.errors import InvalidInputError
@@ -56,14 +57,28 @@ def test_events_are_kept_once_in_the_documented_order_and_unknown_ones_refused_b
 def test_every_log_event_told_to_receivers_is_subscribable_and_replies_are_among_them() -> None:
     assert set(FROM_LOG.values()) <= set(EVENT_TYPES)
     assert FROM_LOG[ResponseReceived.type_name] == "reply.received"
-    assert set(EVENT_TYPES) == {"share.sent", "share.failed", "share.abandoned", "share.held", "task.overdue",
-                                "reply.received"}
+    assert FROM_LOG[ReplyAnswered.type_name] == "reply.answered"
+    assert EVENT_TYPES == ("share.sent", "share.failed", "share.abandoned", "share.held", "reply.received",
+                           "reply.answered", "task.overdue", "reply.sla_at_risk", "reply.sla_breached")
+
+
+def test_a_reply_event_names_the_reply_by_the_api_s_id_and_the_network_s() -> None:
+    share_id = "0b9d3c1e-3f7a-4c55-9a43-0c2f4a8e6d11"
+    received = ResponseReceived(reply_id="77", author="@ana", text="when?", url="https://x.social/@ana/77",
+                                received_at=NOW)
+    api_id = str(reply_uuid(UUID(share_id), "77"))
+    assert event_data(received, share_id) == {"id": api_id, "reply_id": "77", "author": "@ana", "text": "when?",
+                                              "url": "https://x.social/@ana/77", "received_at": NOW.isoformat()}
+    answered = ReplyAnswered(reply_id="77", external_id="78", url="https://x.social/@me/78", answered_at=NOW)
+    assert event_data(answered, share_id) == {
+        "id": api_id, "reply_id": "77", "answered_at": NOW.isoformat(),
+        "answer": {"external_id": "78", "url": "https://x.social/@me/78", "native": False}}
 
 
 def test_a_sent_event_tells_the_receiver_where_the_post_is() -> None:
     sent = ShareSent(attempt=1, external_id="9", url="https://example.social/@a/9", scheduled_at=NOW, sent_at=NOW,
                      lateness_ms=12)
-    assert event_data(sent) == {"attempt": 1, "external_id": "9", "url": "https://example.social/@a/9",
+    assert event_data(sent, "0b9d3c1e-3f7a-4c55-9a43-0c2f4a8e6d11") == {"attempt": 1, "external_id": "9", "url": "https://example.social/@a/9",
                                 "sent_at": NOW.isoformat(), "lateness_ms": 12}
 
 

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
 
+from events.catalogue import Engagement
 from scheduler.domain.share import ThreadPost
 
 
@@ -149,6 +150,24 @@ class ThreadReader(Protocol):
 
     def find_answer(self, answer: Answer) -> Published | None:
         """The answer an earlier attempt may have made, or None."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadLook:
+    """What one look reads under a post: the thread's posts, and the post's own counts
+    (None: the channel does not read them)."""
+
+    posts: list[ThreadPost]
+    engagement: Engagement | None = None
+
+
+@runtime_checkable
+class EngagementReader(Protocol):
+    """A ``ThreadReader`` that also reads the post's counts at each look."""
+
+    def read_look(self, post: SharePost) -> ThreadLook:
+        """The thread under ``post`` (as ``read_thread``) and the post's counts."""
         ...
 
 

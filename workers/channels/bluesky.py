@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import httpx
 import structlog
 
-from workers.channels import ChannelError, PermanentChannelError, Post, Published, TransientChannelError
+from workers.channels import ChannelError, PermanentChannelError, Post, Published, ThreadLook, TransientChannelError
 from workers.channels.bluesky_sessions import (
     CHANNEL,
     CREDENTIAL_CONFIG,
@@ -90,6 +90,9 @@ class BlueskyPublisher:
 
     def read_thread(self, post: SharePost) -> list[ThreadPost]:
         return self.threads.read_thread(post)
+
+    def read_look(self, post: SharePost) -> ThreadLook:
+        return self.threads.read_look(post)
 
     def answer(self, answer: Answer) -> Published:
         return self.threads.answer(answer)

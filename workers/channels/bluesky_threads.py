@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from events.catalogue import Engagement
 from scheduler.domain.share import ThreadPost
-from workers.channels import Answer, Post, Published, SharePost, TransientChannelError
+from workers.channels import Answer, Post, Published, SharePost, ThreadLook, TransientChannelError
 from workers.channels.bluesky_sessions import Account
 from workers.channels.http import ChannelHttp, base_url_of, parse_time, still_unknown
 
@@ -38,6 +39,10 @@ class BlueskyThreads:
         self.publisher = publisher
 
     def read_thread(self, post: SharePost) -> list[ThreadPost]:
+        return self.read_look(post).posts
+
+    def read_look(self, post: SharePost) -> ThreadLook:
+        """The thread and the post's counts (its postView's), from one ``getPostThread``."""
         account, http = self.publisher.sessions.account(_as_post(post))
         session = self.publisher.sessions.session(account, http)
         body = http.answer(self._appview(post, account, http, "app.bsky.feed.getPostThread",
@@ -47,7 +52,7 @@ class BlueskyThreads:
             raise http.malformed("no 'thread' in the answer to getPostThread")
         found: list[ThreadPost] = []
         _walk(thread, post.external_id, session.did, found)
-        return sorted(found, key=lambda p: p.created_at)
+        return ThreadLook(sorted(found, key=lambda p: p.created_at), _engagement(thread.get("post"), http))
 
     def answer(self, answer: Answer) -> Published:
         post = answer.post
@@ -75,6 +80,22 @@ class BlueskyThreads:
             return self.publisher.sessions.authed(account, http, "GET", nsid, params=params)
         appview = base_url_of(configured, "bluesky", "appview", example="https://public.api.bsky.app")
         return http.send("GET", f"{appview}/xrpc/{nsid}", params=params)
+
+
+def _engagement(view: Any, http: ChannelHttp) -> Engagement:
+    """The counts of the post's postView (``quoteCount`` where the AppView has it)."""
+    if not isinstance(view, dict):
+        raise http.malformed("no 'post' in the thread of getPostThread")
+    counts: dict[str, int | None] = {}
+    for key, name in (("replyCount", "replies"), ("repostCount", "reposts"), ("likeCount", "likes"),
+                      ("quoteCount", "quotes")):
+        value = view.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+            raise http.malformed(f"'{key}' of the post is not a count")
+        counts[name] = value
+    # The AppView leaves a count out of a postView while it is 0 on some versions.
+    return Engagement(replies=counts["replies"] or 0, reposts=counts["reposts"] or 0, likes=counts["likes"] or 0,
+                      quotes=counts["quotes"])
 
 
 def _root_of(body: Any, uri: str) -> dict[str, Any] | None:

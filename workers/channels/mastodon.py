@@ -38,7 +38,7 @@ from urllib.parse import quote
 import httpx
 import structlog
 
-from workers.channels import ChannelError, PermanentChannelError, Post, Published, TransientChannelError
+from workers.channels import ChannelError, PermanentChannelError, Post, Published, ThreadLook, TransientChannelError
 from workers.channels.http import ChannelHttp, base_url_of, parse_time, still_unknown
 from workers.channels.mastodon_api import (
     CHANNEL,
@@ -92,6 +92,9 @@ class MastodonPublisher:
 
     def read_thread(self, post: SharePost) -> list[ThreadPost]:
         return self._threads.read_thread(post)
+
+    def read_look(self, post: SharePost) -> ThreadLook:
+        return self._threads.read_look(post)
 
     def answer(self, answer: Answer) -> Published:
         return self._threads.answer(answer)

@@ -18,8 +18,9 @@ from urllib.parse import quote
 
 import httpx
 
+from events.catalogue import Engagement
 from scheduler.domain.share import ThreadPost
-from workers.channels import Answer, Post, Published, SharePost, TransientChannelError, mastodon_api
+from workers.channels import Answer, Post, Published, SharePost, ThreadLook, TransientChannelError, mastodon_api
 from workers.channels.http import ChannelHttp, parse_time, still_unknown
 
 MAX_CONTEXT_PAGES = 20
@@ -41,11 +42,18 @@ class MastodonThreads:
         self._lock = threading.Lock()
 
     def read_thread(self, post: SharePost) -> list[ThreadPost]:
+        return self.read_look(post).posts
+
+    def read_look(self, post: SharePost) -> ThreadLook:
+        """The thread (the status' context) and the status' counts (``GET /api/v1/statuses/:id``)."""
         account = mastodon_api.account_of(_as_post(post), self.env)
         http = mastodon_api.http_for(self.client, account)
         me = self._account_id(account, http)
-        return [_thread_post(s, post.external_id, me, http) for s in self._descendants(account, http,
-                                                                                       post.external_id)]
+        posts = [_thread_post(s, post.external_id, me, http) for s in self._descendants(account, http,
+                                                                                        post.external_id)]
+        status = http.answer(http.send("GET", f"{account.base_url}/api/v1/statuses/{quote(post.external_id, safe='')}",
+                                       headers=mastodon_api.auth(account)))
+        return ThreadLook(posts, _engagement(status, http))
 
     def answer(self, answer: Answer) -> Published:
         as_post = _as_post(answer.post, answer)
@@ -100,6 +108,22 @@ class MastodonThreads:
             following = response.links.get("next", {}).get("url")
             url = following if following and following.startswith(account.base_url) else None
         return found
+
+
+def _count(status: dict[str, Any], key: str, http: ChannelHttp) -> int:
+    value = status.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise http.malformed(f"no count '{key}' in the status")
+    return value
+
+
+def _engagement(status: Any, http: ChannelHttp) -> Engagement:
+    """The status' counts; ``quotes_count`` only where the server has it (Mastodon 4.4 on)."""
+    if not isinstance(status, dict):
+        raise http.malformed("the status is not an object")
+    quotes = None if status.get("quotes_count") is None else _count(status, "quotes_count", http)
+    return Engagement(replies=_count(status, "replies_count", http), reposts=_count(status, "reblogs_count", http),
+                      likes=_count(status, "favourites_count", http), quotes=quotes)
 
 
 def _author_id(status: dict[str, Any]) -> str | None:

@@ -44,6 +44,29 @@ WHERE state IN ('open', 'done', 'overdue')
 GROUP BY 1
 ORDER BY 1
 
+-- name: engagement
+-- Engagement totals per follow-through key (no owner: a post's counts are its account's),
+-- summed from engagement_daily (migration 0018, the one formula; Grafana sums it too): the
+-- counts of the posts sent on the days that start in [from, to) (UTC).
+SELECT CASE %(by)s
+           WHEN 'account' THEN account_name
+           WHEN 'channel' THEN channel
+           WHEN 'day' THEN to_char(day, 'YYYY-MM-DD')
+           WHEN 'week' THEN to_char(date_trunc('week', day), 'YYYY-MM-DD')
+           ELSE workspace_id
+       END AS key,
+       sum(replies)::bigint AS engagement_replies,
+       sum(reposts)::bigint AS engagement_reposts,
+       sum(likes)::bigint AS engagement_likes,
+       sum(quotes)::bigint AS engagement_quotes
+FROM engagement_daily
+WHERE workspace_id = %(workspace_id)s
+  AND %(by)s <> 'owner'
+  AND (%(from)s::timestamptz IS NULL OR day::timestamp AT TIME ZONE 'UTC' >= %(from)s::timestamptz)
+  AND (%(to)s::timestamptz IS NULL OR day::timestamp AT TIME ZONE 'UTC' < %(to)s::timestamptz)
+GROUP BY 1
+ORDER BY 1
+
 -- name: inbox
 -- ``sla``: of an open or overdue task (it starts when its share was sent; task_sla_state,
 -- 0015: the at-risk point in business time for a task on the business clock).

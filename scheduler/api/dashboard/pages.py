@@ -39,6 +39,7 @@ def overview(svc: Services, workspace_id: str, period: Period, today: date) -> d
     series = chart.points(days, first, last, period.by)
     return {
         "breakdowns": [(by, title, tables[by]) for by, title in BREAKDOWNS],
+        "engagement": [row for row in days if any(row.get(k) for k in reports.NO_ENGAGEMENT)],
         "total": total[0] if total else None,
         "bars": chart.bars(series),
         "gridlines": chart.gridlines(),

@@ -139,10 +139,10 @@ def inbox(request: Request, who: SessionDep, svc: ServicesDep, *, done: str | No
 @router.post("/inbox/{task_id}/complete")
 async def complete(task_id: UUID, request: Request, who: SessionDep, svc: ServicesDep) -> RedirectResponse:
     fields = await _form(request, who)
-    by = fields.get("completed_by", "").strip()[:200] or f"token:{who.principal.token_id}"
+    by = fields.get("completed_by", "").strip()[:200] or who.principal.actor
     try:
         await run_in_threadpool(svc.shares.complete_task, who.principal.workspace_id, task_id, by=by,
-                                note=fields.get("note", "")[:2000])
+                                note=fields.get("note", "")[:2000], actor=who.principal.actor)
     except SchedulerError as exc:
         return _back("/dashboard/inbox", error=str(exc))
     await run_in_threadpool(pages.wait_for_task, svc, who.principal.workspace_id, task_id, "done")
@@ -182,7 +182,7 @@ async def settle(share_id: UUID, request: Request, who: SessionDep, svc: Service
 
 
 def _settle(svc: Services, who: Session, share_id: UUID, fields: dict[str, str]) -> str:
-    ws, actor = who.principal.workspace_id, f"token:{who.principal.token_id}"
+    ws, actor = who.principal.workspace_id, who.principal.actor
     action = fields.get("action")
     if action == "mark-sent":
         url = fields.get("url", "").strip()

@@ -16,12 +16,14 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from events.catalogue import (
+    Engagement,
     Event,
     RepliesLooked,
     ReplyAnswerAttemptStarted,
     ReplyAnswered,
     ReplyAnswerFailed,
     ReplyAnswerRequested,
+    ReplyAssigned,
     ReplyDismissed,
     ResponseReceived,
     ResponseTaskCompleted,
@@ -118,6 +120,7 @@ def record_look(
     now: datetime,
     error: str | None = None,
     retry_after: timedelta | None = None,
+    engagement: Engagement | None = None,
 ) -> Look | None:
     """A look at the thread: its new replies, the answers the account wrote itself, the
     tasks that settle now, and when to look next. ``posts`` None: the channel cannot read
@@ -128,7 +131,9 @@ def record_look(
     looks in a row. The look is an event (``RepliesLooked``, with what it wrote) only when
     it changed something: new replies, the account's own answers found, tasks settled, or
     its error state (an error appearing, clearing or changing; the channel turning out not
-    to read replies). Otherwise it appends nothing.
+    to read replies), or the post's counts (``engagement``, read by the look; None: not read)
+    differing from the last recorded ones (from zero when none are). Otherwise it appends nothing. A recorded look
+    carries the counts it read, changed or not.
     """
     if state.share_id is None or state.sent is None or state.status != "sent":
         return None
@@ -147,14 +152,25 @@ def record_look(
                           tasks=open_tasks(fold((e.event for e in events), state)), retry_after=retry_after)
     if error is not None and following is None:
         following = now + (retry_after or timedelta(seconds=cadence.bands[0][1]))  # one more try
+    read = engagement if error is None else None
     looked = RepliesLooked(looked_at=now, found=found, new=new, empty_looks=empty,
-                           next_look_at=following if collected else None, collected=collected, error=error)
+                           next_look_at=following if collected else None, collected=collected, error=error,
+                           engagement=read)
     cannot_read = not collected and state.thread.collected is not False
-    changed = bool(events) or error != state.thread.last_error or cannot_read
+    counts_changed = read is not None and _counts_changed(read, state.thread.engagement)
+    changed = bool(events) or error != state.thread.last_error or cannot_read or counts_changed
     if not changed:
         return Look(looked, ())
     events.append(_new(state, f"look-{state.version}", looked))
     return Look(looked, tuple(events))
+
+
+def _counts_changed(read: Engagement, recorded: Engagement | None) -> bool:
+    """Counts differ from the last recorded ones; with none recorded, from zero (a post no
+    one has engaged with records nothing: its first looks stay empty looks)."""
+    if recorded is None:
+        return any((read.replies, read.reposts, read.likes, read.quotes))
+    return read != recorded
 
 
 def _new_replies(state: ShareState, posts: Sequence[ThreadPost], now: datetime) -> list[NewEvent]:
@@ -253,6 +269,16 @@ def dismiss(state: ShareState, *, reply_id: str, reason: str, by: str, now: date
     dismissed = _new(state, f"dismissed-{reply_id}",
                      ReplyDismissed(reply_id=reply_id, reason=reason, dismissed_by=by, dismissed_at=now))
     return (dismissed, *settle_tasks(fold([dismissed.event], state), now=now))
+
+
+def assign(state: ShareState, *, reply_id: str, assignee: str, by: str, now: datetime) -> tuple[NewEvent, ...]:
+    """Give a reply to ``assignee`` to answer; assigning it to whom it is assigned already
+    writes nothing. (Its owner until then: the share's current task's.)"""
+    reply = _reply_or_404(state, reply_id)
+    if reply.assignee == assignee:
+        return ()
+    assigned = ReplyAssigned(reply_id=reply_id, assignee=assignee, assigned_by=by, assigned_at=now)
+    return (_new(state, f"assigned-{reply_id}-{state.version}", assigned),)
 
 
 # --- publishing an answer (the worker) ----------------------------------------------

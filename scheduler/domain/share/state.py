@@ -21,6 +21,7 @@ from events.catalogue import (
     ReplyAnswered,
     ReplyAnswerFailed,
     ReplyAnswerRequested,
+    ReplyAssigned,
     ReplyDismissed,
     ResponseReceived,
     ResponseTaskCompleted,
@@ -177,7 +178,7 @@ def _evolve_follow_through(state: ShareState, event: Event) -> ShareState:
                 return state
             return replace(state, replies=(*state.replies, event.reply_id), thread=evolve_thread(state.thread, event))
         case (RepliesLooked() | ReplyAnswerRequested() | ReplyAnswerAttemptStarted() | ReplyAnswered()
-              | ReplyAnswerFailed() | ReplyDismissed()):
+              | ReplyAnswerFailed() | ReplyDismissed() | ReplyAssigned()):
             return replace(state, thread=evolve_thread(state.thread, event))
         case DuplicatePosted():
             return replace(state, duplicates=(*state.duplicates, event.external_id))

@@ -15,12 +15,14 @@ from datetime import datetime
 from typing import Literal
 
 from events.catalogue import (
+    Engagement,
     Event,
     RepliesLooked,
     ReplyAnswerAttemptStarted,
     ReplyAnswered,
     ReplyAnswerFailed,
     ReplyAnswerRequested,
+    ReplyAssigned,
     ReplyDismissed,
     ResponseReceived,
 )
@@ -54,6 +56,7 @@ class ReplyState:
     answer_native: bool = False
     dismissed_at: datetime | None = None
     dismiss_reason: str | None = None
+    assignee: str | None = None  # assigned to (ReplyAssigned); None: the share's current task's owner
 
     @property
     def handled_at(self) -> datetime | None:
@@ -83,6 +86,11 @@ class ThreadState:
     collected: bool | None = None  # None: not looked yet; False: the channel cannot read replies
     last_error: str | None = None
     answer_attempts: int = 0
+    # The post's counts at the last recorded look that read them, and when; ``engagement_seen_at``:
+    # the last look known to have read them unchanged (a look without an error since then).
+    engagement: Engagement | None = None
+    engagement_at: datetime | None = None
+    engagement_seen_at: datetime | None = None
 
     def reply(self, reply_id: str) -> ReplyState | None:
         return next((r for r in self.replies if r.reply_id == reply_id), None)
@@ -110,9 +118,12 @@ def with_looks(thread: ThreadState, ledger: LookLedger | None) -> ThreadState:
     new as the last recorded look (a share looked at before the ledger existed has none)."""
     if ledger is None or (thread.last_look_at is not None and ledger.last_look_at < thread.last_look_at):
         return thread
+    seen = thread.engagement_seen_at
+    if thread.engagement is not None and ledger.last_error is None and (seen is None or ledger.last_look_at > seen):
+        seen = ledger.last_look_at  # a look that read the post without an error, and changed nothing
     return replace(thread, looks=max(ledger.looks, thread.looks), last_look_at=ledger.last_look_at,
                    next_look_at=ledger.next_look_at, empty_looks=ledger.empty_looks,
-                   collected=True if thread.collected is None else thread.collected)
+                   collected=True if thread.collected is None else thread.collected, engagement_seen_at=seen)
 
 
 def evolve_thread(thread: ThreadState, event: Event) -> ThreadState:
@@ -126,9 +137,13 @@ def evolve_thread(thread: ThreadState, event: Event) -> ThreadState:
                                parent_id=event.parent_id)
             return replace(thread, replies=(*thread.replies, reply))
         case RepliesLooked():
-            return replace(thread, looks=thread.looks + 1, last_look_at=event.looked_at,
-                           next_look_at=event.next_look_at, empty_looks=event.empty_looks,
-                           collected=event.collected, last_error=event.error)
+            looked = replace(thread, looks=thread.looks + 1, last_look_at=event.looked_at,
+                             next_look_at=event.next_look_at, empty_looks=event.empty_looks,
+                             collected=event.collected, last_error=event.error)
+            if event.engagement is None:
+                return looked
+            return replace(looked, engagement=event.engagement, engagement_at=event.looked_at,
+                           engagement_seen_at=event.looked_at)
         case ReplyAnswerRequested():
             return thread.with_reply(event.reply_id, answer_text=event.text, answer_requested_at=event.requested_at,
                                      answer_status="requested", answer_next_at=event.requested_at,
@@ -156,4 +171,6 @@ def evolve_thread(thread: ThreadState, event: Event) -> ThreadState:
                                      or event.outcome_unknown)
         case ReplyDismissed():
             return thread.with_reply(event.reply_id, dismissed_at=event.dismissed_at, dismiss_reason=event.reason)
+        case ReplyAssigned():
+            return thread.with_reply(event.reply_id, assignee=event.assignee)
     return thread
