@@ -11,7 +11,7 @@ ARGS ?=
 # Branch coverage of events, scheduler, workers and followthrough in `make test` (measured 83 %); it only rises.
 COVERAGE_FLOOR := 80
 
-.PHONY: run test check lint typecheck unit k8s-validate devnet bench-eventlog bench-rebuild bench-projector bench-dispatch bench-api bench-audit grafana screenshots soak clean
+.PHONY: run test check lint typecheck unit k8s-validate devnet bench-eventlog bench-rebuild bench-projector bench-dispatch bench-api bench-audit bench-desk grafana screenshots soak clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -110,6 +110,10 @@ bench-api: $(VENV)/.synced
 
 bench-audit: $(VENV)/.synced
 	$(BIN)/python -m bench.audit $(ARGS)
+
+## bench-desk: the replies page and GET /v1/replies over 20,000 replies, 8 concurrent clients
+bench-desk: $(VENV)/.synced
+	$(BIN)/python bench/desk.py $(ARGS)
 
 soak: $(VENV)/.synced
 	$(BIN)/python -m bench.soak $(ARGS)
