@@ -27,11 +27,11 @@ from scheduler.domain.sla import sla_state
 from scheduler.services.audit import audit
 from scheduler.services.share_stream import ShareStreams
 from tests.support.api import bearer
+from tests.support.calendars import calendars
 from tests.support.fake_channel import FakeChannel
 from tests.support.replies import catch_up
 from tests.support.shares import Clock, runtime
 from tests.support.system import wait_until
-from tests.unit.test_calendars import calendars
 from workers.execution import execute_share
 
 # Instants around both of Berlin's and New York's 2026 transitions, and any other

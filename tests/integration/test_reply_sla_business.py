@@ -28,9 +28,9 @@ from scheduler.domain import share as lifecycle
 from scheduler.domain.sla import sla_state
 from scheduler.services import calendars
 from scheduler.services.share_stream import ShareStreams
-from tests.integration.test_sla import caught_up, metric
 from tests.support.api import bearer
 from tests.support.fake_channel import FakeChannel
+from tests.support.replies import caught_up, metric
 from tests.support.shares import Clock, runtime
 from workers.execution import execute_share
 
@@ -98,7 +98,7 @@ def test_a_reply_due_by_a_business_step_is_at_risk_by_business_time_in_the_list_
         with pool.connection() as conn:
             streams.change(conn, share_id, lambda s, r=reply: lifecycle.receive_replies(s, [r]),  # type: ignore[misc]
                            workspace_id="acme", actor="test")
-    caught_up(store, database_url, pool)
+    caught_up(store, database_url, timeout=60)
     # When the replies are listed
     listed = {r["text"]: r for r in client.get("/v1/replies", headers=auth).json()["items"]}
     # Then the first, 9 of its 10.5 wall hours gone but half of its business hour, is on
@@ -156,7 +156,7 @@ def test_the_sql_reply_sla_state_and_the_api_agree_moment_by_moment(
         with pool.connection() as conn:
             streams.change(conn, share_id, lambda s, r=reply: lifecycle.receive_replies(s, [r]),  # type: ignore[misc]
                            workspace_id="acme", actor="test")
-    caught_up(store, database_url, pool)
+    caught_up(store, database_url, timeout=60)
     state, _ = streams.load(share_id)
     config = ApiConfig()
     calendar_of = calendars.calendar_as_of(store, "acme")

@@ -20,9 +20,8 @@ from scheduler.domain.sla import sla_state
 from scheduler.services.share_stream import ShareStreams
 from tests.support.api import bearer
 from tests.support.fake_channel import FakeChannel
-from tests.support.replies import catch_up
+from tests.support.replies import caught_up, metric
 from tests.support.shares import Clock, runtime
-from tests.support.system import wait_until
 from workers.execution import execute_share
 
 T0 = datetime(2026, 6, 1, 12, tzinfo=UTC)
@@ -46,26 +45,6 @@ def test_the_sql_function_and_the_domain_agree_on_every_state(pool: ConnectionPo
     assert sla_state(T0, T0 + timedelta(hours=1), T0 + timedelta(minutes=44)) == "on_track"
     assert sla_state(T0, T0 + timedelta(hours=1), T0 + timedelta(minutes=45)) == "at_risk"
     assert sla_state(T0, T0 + timedelta(hours=1), T0 + timedelta(minutes=61)) == "breached"
-
-
-def metric(text: str, kind: str, state: str) -> float:
-    line = next(x for x in text.splitlines() if x.startswith(f'followthrough_sla{{kind="{kind}",state="{state}"}}'))
-    return float(line.split()[-1])
-
-
-def caught_up(store: EventStore, database_url: str, pool: ConnectionPool[Any]) -> None:
-    """The read models up to the log. Another session's open transaction on the same server
-    (a test database dropped elsewhere) holds the log's horizon for a moment: wait it out."""
-    def done() -> bool:
-        with pool.connection() as conn:
-            row = conn.execute("SELECT count(*) FROM events WHERE tx_id::text::bigint >="
-                               " pg_snapshot_xmin(pg_current_snapshot())::text::bigint").fetchone()
-        if row is None or row[0]:
-            return False
-        catch_up(store, database_url)
-        return True
-
-    wait_until(done, timeout=60, what="the read models caught up")
 
 
 def plan(client: httpx.Client, auth: dict[str, str], account: dict[str, Any], steps: list[dict[str, Any]]) -> UUID:
@@ -101,7 +80,7 @@ def test_tasks_and_replies_carry_their_sla_in_the_api_and_in_metrics(
     tasks = client.get(f"/v1/shares/{first}", headers=auth).json()["response_tasks"]
     assert [t["sla"] for t in tasks] == ["at_risk", "on_track", "breached"]
     # Then the inbox (the read model, through the SQL function) says the same
-    caught_up(store, database_url, pool)
+    caught_up(store, database_url, timeout=60)
     inbox = {t["id"]: t["sla"] for t in client.get("/v1/response-tasks", headers=auth).json()["tasks"]}
     assert {t["id"]: inbox[t["id"]] for t in tasks} == {t["id"]: t["sla"] for t in tasks}
     # And the fresh reply is due with the share's answer_replies task (on track); the old one,
@@ -124,5 +103,5 @@ def test_tasks_and_replies_carry_their_sla_in_the_api_and_in_metrics(
     # When the old reply is dismissed, it has no SLA any more
     dismissed = client.post(f"/v1/replies/{listed['old']['id']}/dismiss", headers=auth, json={}).json()
     assert dismissed["sla"] is None
-    caught_up(store, database_url, pool)
+    caught_up(store, database_url, timeout=60)
     assert [metric(client.get("/metrics").text, "reply", s) for s in ("on_track", "at_risk")] == [1.0, 0.0]

@@ -80,3 +80,9 @@ def schedule_due(pool: ConnectionPool[Any], kind: str, share_id: UUID) -> Any:
     with pool.connection() as conn:
         row = conn.execute("SELECT due_at FROM schedule WHERE kind = %s AND share_id = %s", (kind, share_id)).fetchone()
     return None if row is None else row[0]
+
+
+def metric(text: str, kind: str, state: str) -> float:
+    """A ``followthrough_sla`` sample of ``/metrics``' text."""
+    line = next(x for x in text.splitlines() if x.startswith(f'followthrough_sla{{kind="{kind}",state="{state}"}}'))
+    return float(line.split()[-1])

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scheduler.domain import calendars as c
-from tests.unit.test_calendars import calendars, moments
+from tests.support.calendars import calendars, moments
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
