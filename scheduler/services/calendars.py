@@ -16,7 +16,7 @@ import structlog
 
 from events.catalogue import CalendarDeleted, CalendarSet, Event, OwnerCalendarSet, ResponseStep
 from events.errors import ConcurrencyError
-from events.records import NewEvent, metadata
+from events.records import NewEvent, RecordedEvent, metadata
 from events.store import EventStore
 from scheduler.domain import calendars as domain
 from scheduler.domain.calendars import Calendar, Calendars
@@ -42,7 +42,10 @@ def load(store: EventStore, workspace_id: str, *, conn: Conn | None = None) -> C
 
 def as_of(store: EventStore, workspace_id: str, moment: datetime, *, conn: Conn | None = None) -> Calendars:
     """The workspace's calendars as they stood at ``moment`` (the events recorded by then)."""
-    history = store.read_stream(stream_id(workspace_id), conn=conn)
+    return _as_of(store.read_stream(stream_id(workspace_id), conn=conn), moment)
+
+
+def _as_of(history: Sequence[RecordedEvent], moment: datetime) -> Calendars:
     return domain.fold((r.event, r.stream_version) for r in history if r.recorded_at <= moment)
 
 
@@ -63,7 +66,7 @@ CalendarAt = Callable[[str, datetime], Calendar | None]
 def calendar_as_of(store: EventStore, workspace_id: str) -> CalendarAt:
     """Owner and moment -> the calendar the owner worked by then (SQL's ``calendar_at``); the
     stream is read once, when first asked."""
-    history: list[Any] = []
+    history: list[RecordedEvent] = []
     read = False
 
     def calendar(owner: str, moment: datetime) -> Calendar | None:
@@ -71,7 +74,7 @@ def calendar_as_of(store: EventStore, workspace_id: str) -> CalendarAt:
         if not read:
             history.extend(store.read_stream(stream_id(workspace_id)))
             read = True
-        return domain.fold((r.event, r.stream_version) for r in history if r.recorded_at <= moment).for_owner(owner)
+        return _as_of(history, moment).for_owner(owner)
 
     return calendar
 
