@@ -11,7 +11,6 @@ from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
-import httpx
 import orjson
 import psycopg
 import pytest
@@ -22,6 +21,7 @@ from followthrough import bootstrap
 from followthrough.settings import Settings
 from scheduler.services import workspaces
 from scheduler.services.shares import ShareService
+from tests.support.dashboard import csrf_of, event_count, signed_in
 from tests.support.replies import account_on, catch_up, sent_share
 from tests.support.servers import serve
 from tests.support.shares import WS, Clock, runtime, share_service
@@ -63,27 +63,6 @@ def _token(database_url: str, scope: workspaces.Scope) -> str:
         return workspaces.create_token(conn, WS, scope)
 
 
-@contextmanager
-def _signed_in(base_url: str, token: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=base_url, timeout=20, follow_redirects=False) as client:
-        answer = client.post("/dashboard/signin", data={"token": token, "next": "/dashboard/replies"})
-        assert answer.status_code == 303, answer.text
-        yield client
-
-
-def _csrf(html: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert found, "no CSRF field on the page"
-    return found.group(1)
-
-
-def _events(database_url: str) -> int:
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        row = conn.execute("SELECT count(*) FROM events").fetchone()
-    assert row is not None
-    return int(row[0])
-
-
 def _article(html: str, reply_id: UUID | str) -> str:
     found = re.search(rf'<article [^>]*data-reply-id="{reply_id}".*?</article>', html, re.S)
     assert found, f"no article for reply {reply_id}"
@@ -110,7 +89,7 @@ def test_the_replies_page_shows_each_reply_with_its_thread_and_answers_it_throug
     catch_up(store, url)
     write, read = _token(url, "write"), _token(url, "read")
     with projecting(store, url), serve(bootstrap.build_api(settings)) as base_url, \
-            _signed_in(base_url, write) as browser:
+            signed_in(base_url, write, next_page="/dashboard/replies") as browser:
         # When the person who answers opens the replies page
         page = browser.get("/dashboard/replies")
         assert page.status_code == 200, page.text
@@ -156,8 +135,8 @@ def test_the_replies_page_shows_each_reply_with_its_thread_and_answers_it_throug
         assert "share_id: &#39;not-an-id&#39; is not an id" in bad
         assert "state: one of" in bad
 
-        csrf = _csrf(html)
-        before = _events(url)
+        csrf = csrf_of(html)
+        before = event_count(url)
         # When an empty answer, one too long for the account, and one with a bad CSRF value are sent
         empty = browser.post(f"/dashboard/replies/{ids[1]}/answer", data={"csrf": csrf, "text": "  "})
         long = browser.post(f"/dashboard/replies/{ids[1]}/answer", data={"csrf": csrf, "text": "x" * 150})
@@ -174,7 +153,7 @@ def test_the_replies_page_shows_each_reply_with_its_thread_and_answers_it_throug
         assert "this form has expired" in forged.text
         for answer in (empty, long, forged):
             assert "Traceback" not in answer.text
-        assert _events(url) == before
+        assert event_count(url) == before
 
         # When ana's reply is answered from the page
         answered = browser.post(f"/dashboard/replies/{ids[1]}/answer",
@@ -199,12 +178,12 @@ def test_the_replies_page_shows_each_reply_with_its_thread_and_answers_it_throug
         dismissed = browser.post(f"/dashboard/replies/{ids[0]}/dismiss", data={"csrf": csrf, "reason": "asked above"})
         assert dismissed.status_code == 303
         assert "Dismissed" in _article(browser.get("/dashboard/replies").text, ids[0])
-        before = _events(url)
+        before = event_count(url)
         late = browser.post(f"/dashboard/replies/{ids[0]}/answer", data={"csrf": csrf, "text": "See above"})
         # Then the page says it was dismissed and the answer not sent; nothing is written
         assert late.status_code == 422
         assert "This reply was dismissed (asked above); the answer was not sent." in _article(late.text, ids[0])
-        assert _events(url) == before
+        assert event_count(url) == before
         # And an unknown reply is a clear 404 on the page
         unknown = browser.post("/dashboard/replies/00000000-0000-4000-8000-00000000beef/answer",
                                data={"csrf": csrf, "text": "Hi"})
@@ -218,11 +197,12 @@ def test_the_replies_page_shows_each_reply_with_its_thread_and_answers_it_throug
         assert f'href="/dashboard/replies?share_id={share_id}"' in share_page
 
     # And a read token sees the page without any form
-    with serve(bootstrap.build_api(settings)) as base_url, _signed_in(base_url, read) as reader:
+    with serve(bootstrap.build_api(settings)) as base_url, \
+            signed_in(base_url, read, next_page="/dashboard/replies") as reader:
         html = reader.get("/dashboard/replies").text
         assert len(_ids(html)) == 2
         assert "<textarea" not in html
         assert ">Dismiss</button>" not in html
         assert "read token" in html
-        refused = reader.post(f"/dashboard/replies/{ids[1]}/dismiss", data={"csrf": _csrf(html)})
+        refused = reader.post(f"/dashboard/replies/{ids[1]}/dismiss", data={"csrf": csrf_of(html)})
         assert refused.status_code == 403

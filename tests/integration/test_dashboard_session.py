@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -18,6 +17,7 @@ from followthrough import bootstrap
 from followthrough.settings import Settings
 from scheduler.api.dashboard import session
 from scheduler.services import workspaces
+from tests.support.dashboard import csrf_of, event_count, signed_in
 from tests.support.database import connect
 from tests.support.servers import serve
 
@@ -31,27 +31,6 @@ def base_url(settings: Settings) -> Iterator[str]:
 def _token(database_url: str, scope: workspaces.Scope) -> str:
     with psycopg.connect(database_url, autocommit=True) as conn:
         return workspaces.create_token(conn, "acme", scope)
-
-
-@contextmanager
-def _signed_in(base_url: str, token: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=base_url, timeout=10, follow_redirects=False) as client:
-        answer = client.post("/dashboard/signin", data={"token": token, "next": "/dashboard"})
-        assert answer.status_code == 303, answer.text
-        yield client
-
-
-def _csrf(html: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert found, "no CSRF field on the page"
-    return found.group(1)
-
-
-def _events(database_url: str) -> int:
-    with connect(database_url) as conn:
-        row = conn.execute("SELECT count(*) FROM events").fetchone()
-    assert row is not None
-    return int(row[0])
 
 
 def test_a_page_without_a_session_sends_the_browser_to_sign_in(base_url: str) -> None:
@@ -94,7 +73,7 @@ def test_a_wrong_token_or_a_foreign_next_page_gets_nothing(base_url: str, databa
 
 def test_a_forged_expired_or_revoked_session_is_sent_back_to_sign_in(base_url: str, database_url: str) -> None:
     token = _token(database_url, "read")
-    with _signed_in(base_url, token) as client:
+    with signed_in(base_url, token) as client:
         good = client.cookies[session.COOKIE]
         page = client.get("/dashboard")
         assert page.status_code == 200
@@ -127,9 +106,9 @@ def test_forms_need_the_pages_csrf_value_the_same_origin_and_a_write_token(
     base_url: str, database_url: str
 ) -> None:
     task = "00000000-0000-4000-8000-000000000001"
-    before = _events(database_url)
-    with _signed_in(base_url, _token(database_url, "write")) as writer:
-        csrf = _csrf(writer.get("/dashboard/inbox").text)
+    before = event_count(database_url)
+    with signed_in(base_url, _token(database_url, "write")) as writer:
+        csrf = csrf_of(writer.get("/dashboard/inbox").text)
         # When a form comes without the CSRF value, or from another site
         missing = writer.post(f"/dashboard/inbox/{task}/complete", data={})
         foreign = writer.post(f"/dashboard/inbox/{task}/complete", data={"csrf": csrf},
@@ -142,18 +121,18 @@ def test_forms_need_the_pages_csrf_value_the_same_origin_and_a_write_token(
         unknown = writer.post(f"/dashboard/inbox/{task}/complete", data={"csrf": csrf})
         assert unknown.status_code == 303
         assert "error=" in unknown.headers["location"]
-    with _signed_in(base_url, _token(database_url, "read")) as reader:
-        csrf = _csrf(reader.get("/dashboard/inbox").text)  # the sign-out form's
+    with signed_in(base_url, _token(database_url, "read")) as reader:
+        csrf = csrf_of(reader.get("/dashboard/inbox").text)  # the sign-out form's
         # When a read session sends a valid form that acts
         acting = reader.post(f"/dashboard/inbox/{task}/complete", data={"csrf": csrf})
         # Then it is refused: reading tokens only see
         assert acting.status_code == 403
         assert "read token" in acting.text
-    assert _events(database_url) == before
+    assert event_count(database_url) == before
 
 
 def test_pages_answer_bad_input_with_a_message_never_a_500(base_url: str, database_url: str) -> None:
-    with _signed_in(base_url, _token(database_url, "read")) as client:
+    with signed_in(base_url, _token(database_url, "read")) as client:
         # When the period is not a date, or a share does not exist
         bad_period = client.get("/dashboard", params={"preset": "custom", "from": "nope", "to": "2026-01-01"})
         reversed_period = client.get("/dashboard/shares", params={"from": "2026-02-01", "to": "2026-01-01"})
@@ -174,7 +153,7 @@ def test_a_share_is_settled_from_its_page_and_a_refused_change_is_said_on_the_pa
     # Given a planned share (planned through the API) and a write session
     token = _token(database_url, "write")
     api = httpx.Client(base_url=base_url, timeout=10, headers={"Authorization": f"Bearer {token}"})
-    with api, _signed_in(base_url, token) as writer:
+    with api, signed_in(base_url, token) as writer:
         account = api.post("/v1/accounts", json={"name": "main", "channel": "console"}).json()["id"]
         share = api.post("/v1/shares", json={
             "account_id": account, "text": "Later",
@@ -182,7 +161,7 @@ def test_a_share_is_settled_from_its_page_and_a_refused_change_is_said_on_the_pa
             "response_plan": [{"kind": "check_replies", "after": "PT1H", "owner": "alice"}]}).json()["id"]
         page = writer.get(f"/dashboard/shares/{share}")
         assert page.status_code == 200
-        csrf = _csrf(page.text)
+        csrf = csrf_of(page.text)
         # When it is marked sent (it is not held: refused) and then cancelled from its page
         refused = writer.post(f"/dashboard/shares/{share}/settle",
                               data={"csrf": csrf, "action": "mark-sent", "url": "https://example.social/@a/1"})
@@ -212,7 +191,7 @@ def test_the_weekly_chart_takes_each_weeks_rate_from_the_report_by_week(base_url
                     " 'check_replies', 'alice', 3600, %s, now(), %s, %s)",
                     ("done" if done else "open", due, due - timedelta(minutes=1) if done else None))
     # When the overview is shown week by week
-    with _signed_in(base_url, _token(database_url, "read")) as client:
+    with signed_in(base_url, _token(database_url, "read")) as client:
         page = client.get("/dashboard", params={"from": "2026-11-23", "to": "2026-12-06", "by": "week"})
     # Then each week's row has its rate over its summed counts (the database's followthrough_rate)
     assert page.status_code == 200, page.text
