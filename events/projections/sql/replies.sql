@@ -8,6 +8,7 @@
 -- SLA are read for them alone. ``sla``: reply_sla_state (migration 0020), the at-risk point
 -- in business time when the step the reply is due by is on the business clock.
 WITH current_owner AS (
+    -- share_owner()'s order, for every share of the workspace at once (the owner filter)
     SELECT DISTINCT ON (t.share_id) t.share_id, t.owner
     FROM rm_response_tasks t
     WHERE t.workspace_id = %(workspace_id)s
@@ -37,12 +38,7 @@ SELECT r.id, r.share_id, r.account_id, r.account_name, r.channel, r.author, r.te
        END AS sla
 FROM page p
 JOIN rm_replies r ON r.id = p.id
-LEFT JOIN LATERAL (
-    SELECT t.owner FROM rm_response_tasks t
-    WHERE t.share_id = r.share_id
-    ORDER BY (t.status IN ('done', 'cancelled')), t.due_at NULLS LAST, t.after_seconds DESC
-    LIMIT 1
-) o ON true
+CROSS JOIN LATERAL (SELECT share_owner(r.share_id) AS owner) o
 CROSS JOIN LATERAL (
     -- due by the share's first answer_replies task after it came, else after the reply window
     -- (OFFSET 0: a column, not the call copied into each use of it in reply_sla_state's body:
@@ -82,14 +78,11 @@ SELECT CASE %(by)s
             WHEN bool_or(a.clock = 'business') FILTER (WHERE r.state = 'answered') THEN 'mixed'
             ELSE 'wall' END AS clock_to_answer
 FROM rm_replies r
-LEFT JOIN LATERAL (
+CROSS JOIN LATERAL (
     -- the owner, only when the key or the hours need it (the audit's by=workspace read: 0.07
     -- against 0.01 s on 20,000 replies)
-    SELECT t.owner FROM rm_response_tasks t
-    WHERE t.share_id = r.share_id AND (%(by)s::text = 'owner' OR %(hours)s::text <> 'all')
-    ORDER BY (t.status IN ('done', 'cancelled')), t.due_at NULLS LAST, t.after_seconds DESC
-    LIMIT 1
-) o ON true
+    SELECT CASE WHEN %(by)s::text = 'owner' OR %(hours)s::text <> 'all' THEN share_owner(r.share_id) END AS owner
+) o
 -- A workspace without calendars has no business step: its times are the wall clock's
 -- without a look at each reply's step (profiled: the look cost the audit 0.3 s on 20,000
 -- replies); with calendars, reply_answer_time once a reply (0.3 s on 20,000 answered).
@@ -121,6 +114,7 @@ GROUP BY 1
 -- is reply_sla_state's (business time for a business step, as the inbox); the ranking
 -- orders by the wall clock's at-risk point, which a call per unanswered reply would cost.
 WITH current_owner AS (
+    -- share_owner()'s order, for every share of the workspace at once (the owner filter)
     SELECT DISTINCT ON (t.share_id) t.share_id, t.owner
     FROM rm_response_tasks t
     WHERE t.workspace_id = %(workspace_id)s
@@ -180,12 +174,7 @@ SELECT r.id, r.share_id, r.account_id, r.account_name, r.channel, r.network_repl
 FROM page p
 JOIN rm_replies r ON r.id = p.id
 LEFT JOIN rm_shares s ON s.share_id = r.share_id
-LEFT JOIN LATERAL (
-    SELECT t.owner FROM rm_response_tasks t
-    WHERE t.share_id = r.share_id
-    ORDER BY (t.status IN ('done', 'cancelled')), t.due_at NULLS LAST, t.after_seconds DESC
-    LIMIT 1
-) o ON true
+CROSS JOIN LATERAL (SELECT share_owner(r.share_id) AS owner) o
 ORDER BY p.part, p.rank, p.at DESC, p.id DESC
 
 -- name: thread_above

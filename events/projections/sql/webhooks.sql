@@ -113,13 +113,8 @@ FROM found f
 JOIN webhook_endpoints e
   ON e.workspace_id = f.workspace_id AND e.state = 'enabled' AND f.event_type = ANY(e.events)
 LEFT JOIN rm_shares s ON s.share_id = f.share_id
-LEFT JOIN LATERAL (
-    -- the owner, as the replies list shows it: of the share's current task
-    SELECT t.owner FROM rm_response_tasks t
-    WHERE t.share_id = f.share_id
-    ORDER BY (t.status IN ('done', 'cancelled')), t.due_at NULLS LAST, t.after_seconds DESC
-    LIMIT 1
-) o ON true
+-- the owner, as the replies list shows it: of the share's current task
+CROSS JOIN LATERAL (SELECT share_owner(f.share_id) AS owner) o
 WHERE f.event_type IN ('reply.sla_at_risk', 'reply.sla_breached')
   AND f.due_at >= e.created_at
   AND NOT EXISTS (SELECT 1 FROM webhook_deliveries x
