@@ -31,10 +31,13 @@ def test_a_week_view_is_monday_to_sunday_around_the_day_asked_for(anchor: date) 
 ])
 def test_a_month_view_is_six_whole_weeks_from_the_monday_on_or_before_the_first(anchor: date, first: date) -> None:
     month = planner.grid("month", anchor, UTC)
-    assert len(month.weeks) == 6 and all(len(w) == 7 for w in month.weeks)
-    assert month.days[0] == first and month.days[0].weekday() == 0
+    assert len(month.weeks) == 6
+    assert all(len(w) == 7 for w in month.weeks)
+    assert month.days[0] == first
+    assert month.days[0].weekday() == 0
     assert month.days == tuple(first + timedelta(days=i) for i in range(42))
-    assert month.in_month(anchor.replace(day=1)) and not month.in_month(first - timedelta(days=1))
+    assert month.in_month(anchor.replace(day=1))
+    assert not month.in_month(first - timedelta(days=1))
     last = anchor.replace(day=28)
     while (last + timedelta(days=1)).month == anchor.month:
         last += timedelta(days=1)
@@ -85,6 +88,8 @@ def test_an_excerpt_is_one_line_cut_at_a_word_with_an_ellipsis() -> None:
     assert planner.excerpt("Short\n\nand  sweet") == "Short and sweet"
     long = "The doors open at nine, " * 10
     cut = planner.excerpt(long, 40)
-    assert len(cut) <= 40 and cut.endswith("\u2026") and long.startswith(cut[:-1])
+    assert len(cut) <= 40
+    assert cut.endswith("\u2026")
+    assert long.startswith(cut[:-1])
     assert not cut[:-1].endswith((" ", ","))
     assert planner.excerpt("x" * 50, 10) == "x" * 9 + "\u2026"
