@@ -14,7 +14,6 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import psycopg
-import pytest
 from playwright.sync_api import Page
 from psycopg_pool import ConnectionPool
 
@@ -22,9 +21,10 @@ from events.store import EventStore
 from followthrough import bootstrap
 from followthrough.settings import Settings
 from scheduler.domain import planner
-from scheduler.services import calendars, workspaces
+from scheduler.services import accounts, calendars, workspaces
 from scheduler.services.shares import PlanShare, ShareService
 from tests.support.browser import chromium, guarded_page, screenshot
+from tests.support.dashboard import signed_in
 from tests.support.fake_channel import FakeChannel
 from tests.support.planner import publish_at
 from tests.support.replies import caught_up
@@ -198,3 +198,36 @@ def test_the_week_and_the_month_show_every_state_by_word_and_shape_and_lead_to_e
             assert page.evaluate("document.documentElement.scrollWidth") <= 390
             screenshot(page, shots, "calendar-390")
             assert guard.refused == []
+
+
+def test_a_bad_day_or_another_workspaces_account_is_said_and_the_calendar_still_shows(
+    settings: Settings, pool: ConnectionPool[Any], store: EventStore, shares: ShareService, database_url: str,
+) -> None:
+    # Given a share this week in acme, and an account of another workspace
+    launch = make_account(pool, name="launch")
+    now = datetime.now(UTC)
+    mine = shares.plan(WS, PlanShare(account_id=launch.id, text="This week's post", scheduled_at=now,
+                                     response_plan=PLAN), actor="test").share_id
+    caught_up(store, database_url)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        token = workspaces.create_token(conn, WS, "read")
+        workspaces.ensure_workspace(conn, "globex")
+        theirs = accounts.create(conn, workspace_id="globex", name="theirs", channel="console", config={},
+                                 default_response_plan=None, late_policy="send", max_lateness_seconds=None)
+    with serve(bootstrap.build_api(settings), **bootstrap.API_SERVER_OPTIONS) as base_url, \
+            signed_in(base_url, token) as client:
+        # When the page is asked for a day that is none and for globex's account
+        page = client.get("/dashboard/calendar", params={"date": "2026-02-30", "account_id": str(theirs.id),
+                                                         "view": "fortnight"})
+        # Then it says so and shows this week (UTC: no business calendar) of every account of acme's
+        assert page.status_code == 200, page.text
+        assert "Date must be a day (YYYY-MM-DD): showing today." in page.text
+        assert "That account is not in this workspace: showing every account." in page.text
+        assert "theirs" not in page.text
+        assert 'class="cal-week"' in page.text
+        assert "Times in UTC" in page.text
+        if planner.grid("week", datetime.now(UTC).date(), UTC).start <= now:  # (not just past Sunday midnight)
+            assert f'data-share="{mine}"' in page.text
+        # And a month shows 42 days
+        month = client.get("/dashboard/calendar", params={"view": "month", "date": "2027-02-10"})
+        assert month.text.count('<li class="cal-day') == 42

@@ -108,7 +108,7 @@ def page(svc: Services, workspace_id: str, params: dict[str, str]) -> dict[str, 
         anchor = date.fromisoformat(params["date"]) if params.get("date") else today
     except ValueError:
         anchor = today
-        errors.append("date must be a day (YYYY-MM-DD): showing today")
+        errors.append("Date must be a day (YYYY-MM-DD): showing today")
     account_id: UUID | None = None
     with svc.pool.connection() as conn:
         listed = accounts.list_all(conn, workspace_id)
@@ -119,7 +119,7 @@ def page(svc: Services, workspace_id: str, params: dict[str, str]) -> dict[str, 
                 account_id = None
             if account_id not in {a.id for a in listed}:
                 account_id = None
-                errors.append("that account is not in this workspace: showing every account")
+                errors.append("That account is not in this workspace: showing every account")
         grid = planner.grid(view, anchor, zone)
         rows = query.window(conn, workspace_id, start=grid.start, end=grid.end, account_id=account_id,
                             limit=PAGE_LIMIT + 1)
