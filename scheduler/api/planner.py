@@ -37,17 +37,16 @@ def moment(value: str | None, field: str) -> datetime | None:
         return None
     text = value.strip()
     try:
-        if len(text) == 10:
-            return datetime.combine(date.fromisoformat(text), time(), UTC)
-        found = datetime.fromisoformat(text)
+        found = (datetime.combine(date.fromisoformat(text), time(), UTC) if len(text) == 10
+                 else datetime.fromisoformat(text))
     except ValueError:
         raise InvalidInputError(field, f"must be {EXAMPLE}") from None
     if found.tzinfo is None:
         raise InvalidInputError(field, f"has no time zone: give {EXAMPLE}")
-    try:
-        return found.astimezone(UTC)
-    except OverflowError:
-        raise InvalidInputError(field, "is out of range (converting it to UTC overflows)") from None
+    # far from the ends of the calendar, so that a week either side of it exists
+    if not planner.FIRST_YEAR <= found.year <= planner.LAST_YEAR:
+        raise InvalidInputError(field, f"must be in the years {planner.FIRST_YEAR} to {planner.LAST_YEAR}")
+    return found.astimezone(UTC)
 
 
 def window(start: datetime | None, end: datetime | None, now: datetime) -> tuple[datetime, datetime]:

@@ -19,6 +19,8 @@ View = Literal["week", "month"]
 VIEWS: tuple[View, ...] = ("week", "month")
 WEEKS_IN_MONTH_VIEW = 6
 EXCERPT = 120
+# The years a view or a window may be asked for: a month's neighbours always exist.
+FIRST_YEAR, LAST_YEAR = 1000, 9000
 T = TypeVar("T")
 
 

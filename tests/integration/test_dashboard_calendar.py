@@ -228,6 +228,9 @@ def test_a_bad_day_or_another_workspaces_account_is_said_and_the_calendar_still_
         assert "Times in UTC" in page.text
         if planner.grid("week", datetime.now(UTC).date(), UTC).start <= now:  # (not just past Sunday midnight)
             assert f'data-share="{mine}"' in page.text
+        # And a month at the calendar's end is refused the same way
+        end = client.get("/dashboard/calendar", params={"view": "month", "date": "9999-12-31"})
+        assert "Date must be in the years" in end.text
         # And a month shows 42 days
         month = client.get("/dashboard/calendar", params={"view": "month", "date": "2027-02-10"})
         assert month.text.count('<li class="cal-day') == 42

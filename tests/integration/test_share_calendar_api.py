@@ -126,6 +126,8 @@ def test_with_no_window_it_is_this_week_from_monday_utc(client: httpx.Client, au
     ({"from": "2027-03-08", "to": "2027-03-01"}, "to"),
     ({"from": "2027-03-01", "to": "2027-03-01T00:00:00+00:00"}, "to"),  # empty window
     ({"from": "2027-03-01", "to": "2027-06-02"}, "to"),  # 93 days
+    ({"from": "9999-12-31"}, "from"),  # a week after it is past the calendar's end
+    ({"to": "0001-01-01T00:00:00Z"}, "to"),
     ({"account_id": "launch"}, "account_id"),
     ({"limit": "0"}, "limit"),
     ({"limit": "1001"}, "limit"),

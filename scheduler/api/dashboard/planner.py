@@ -109,6 +109,9 @@ def page(svc: Services, workspace_id: str, params: dict[str, str]) -> dict[str, 
     except ValueError:
         anchor = today
         errors.append("Date must be a day (YYYY-MM-DD): showing today")
+    if not planner.FIRST_YEAR <= anchor.year <= planner.LAST_YEAR:
+        anchor = today
+        errors.append(f"Date must be in the years {planner.FIRST_YEAR} to {planner.LAST_YEAR}: showing today")
     account_id: UUID | None = None
     with svc.pool.connection() as conn:
         listed = accounts.list_all(conn, workspace_id)
