@@ -103,7 +103,8 @@ grafana: $(VENV)/.synced
 
 ## screenshots: run the dashboard's browser test and copy its screenshots to docs/screenshots/
 screenshots: $(VENV)/.synced
-	FOLLOWTHROUGH_UPDATE_SCREENSHOTS=1 $(BIN)/pytest tests/e2e/test_dashboard.py tests/e2e/test_dashboard_replies.py -k "real_run or desk" $(ARGS)
+	FOLLOWTHROUGH_UPDATE_SCREENSHOTS=1 $(BIN)/pytest tests/e2e/test_dashboard.py tests/e2e/test_dashboard_replies.py \
+	  tests/integration/test_dashboard_calendar.py -k "real_run or desk or week_and_the_month" $(ARGS)
 
 bench-api: $(VENV)/.synced
 	$(BIN)/python bench/api.py $(ARGS)

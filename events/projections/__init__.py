@@ -27,6 +27,7 @@ writing rows in bulk through ``share_rows``.
 
 Queries: ``replies`` (the inbox page, reply figures), ``reports`` (follow-through, inbox,
 share lists, integrity; used by the API and the CLI), ``timeline`` (the dashboard's share
-timeline and per-workspace health) and ``metrics`` (operators' figures for Prometheus,
+timeline and per-workspace health), ``planner`` (the shares calendar: shares by scheduled
+time) and ``metrics`` (operators' figures for Prometheus,
 follow-through per workspace included). Their SQL sits in ``sql/``.
 """

@@ -92,6 +92,9 @@ PROBES: dict[tuple[str, str], tuple[str, str, dict[str, Any] | None, int]] = {
     ("post", "/v1/webhooks/{endpoint_id}/enable"): ("POST", "/v1/webhooks/{webhook}/enable", None, 404),
     ("get", "/v1/webhooks/{endpoint_id}/deliveries"): ("GET", "/v1/webhooks/{webhook}/deliveries", None, 404),
     ("get", "/v1/calendars"): ("GET", "/v1/calendars", None, 200),
+    # A window around acme's share (planned an hour from now): globex sees none of it.
+    ("get", "/v1/calendar"): ("GET", f"/v1/calendar?from={datetime.now(UTC).date() - timedelta(days=1)}"
+                                     f"&to={datetime.now(UTC).date() + timedelta(days=3)}", None, 200),
     ("get", "/v1/calendars/{name}"): ("GET", "/v1/calendars/{calendar}", None, 404),
     ("delete", "/v1/calendars/{name}"): ("DELETE", "/v1/calendars/{calendar}", None, 404),
     # A calendar of the same name is globex's own: acme's is not touched (checked below).

@@ -29,6 +29,7 @@ OPERATION_IDS = {
     ("post", "/v1/replies/{reply_id}/dismiss"): "dismiss_reply",
     ("post", "/v1/replies/{reply_id}/assign"): "assign_reply",
     ("get", "/v1/calendars"): "list_calendars",
+    ("get", "/v1/calendar"): "get_share_calendar",
     ("put", "/v1/calendars/{name}"): "set_calendar",
     ("get", "/v1/calendars/{name}"): "get_calendar",
     ("delete", "/v1/calendars/{name}"): "delete_calendar",

@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from scheduler.api.dashboard import planner
 from scheduler.api.dashboard.routes import HEADERS, router, templates
 from scheduler.api.dashboard.session import Forbidden, NotSignedIn
 
@@ -23,6 +24,7 @@ STATIC = Path(__file__).parent / "static"
 
 def mount(app: FastAPI) -> None:
     app.include_router(router)
+    app.include_router(planner.router)
     app.mount("/dashboard/static", StaticFiles(directory=STATIC), name="dashboard-static")
 
     async def not_signed_in(request: Request, _: Exception) -> Response:

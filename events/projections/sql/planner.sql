@@ -1,0 +1,13 @@
+-- The shares calendar (GET /v1/calendar and /dashboard/calendar): one workspace's shares
+-- placed by their scheduled time. The range is served by rm_shares_workspace_idx
+-- (workspace_id, scheduled_at), in its order; the account is a filter on those rows.
+
+-- name: window
+SELECT share_id, account_id, account_name, channel, status, scheduled_at, sent_at, url,
+       left(text, 400) AS text
+FROM rm_shares
+WHERE workspace_id = %(workspace_id)s
+  AND scheduled_at >= %(from)s AND scheduled_at < %(to)s
+  AND (%(account_id)s::uuid IS NULL OR account_id = %(account_id)s::uuid)
+ORDER BY scheduled_at, share_id
+LIMIT %(limit)s
