@@ -95,12 +95,25 @@ class PublicAddresses:
         return is_public(address)
 
 
+# IANA's special-purpose ranges, named here as well as by ``ipaddress``'s flags: what those
+# flags cover has changed between Python releases (192.0.0.0/24 among others).
+_NOT_PUBLIC = tuple(ipaddress.ip_network(n) for n in (
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+    "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24",
+    "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
+    "::/96", "64:ff9b:1::/48", "100::/64", "2001::/23", "2001:db8::/32", "fc00::/7", "fe80::/10", "fec0::/10",
+    "ff00::/8",
+))
+
+
 def is_public(address: IPAddress) -> bool:
     """A globally routable unicast address (an IPv6 one carrying IPv4 judged by its IPv4)."""
     if isinstance(address, ipaddress.IPv6Address):
         embedded = _embedded_ipv4(address)
         if embedded is not None:
             return is_public(embedded)
+    if any(address in network for network in _NOT_PUBLIC):
+        return False
     return address.is_global and not (
         address.is_multicast
         or address.is_private
