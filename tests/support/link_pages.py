@@ -94,7 +94,7 @@ def png(width: int = 120, height: int = 63, color: tuple[int, int, int] = (200, 
 
 
 def noise_png(width: int, height: int) -> bytes:
-    """A PNG that does not compress: its bytes are about 3 × width × height."""
+    """A PNG that does not compress: its bytes are about 3 * width * height."""
     out = BytesIO()
     noise = random.Random(22).randbytes(width * height * 3)
     Image.frombytes("RGB", (width, height), noise).save(out, "PNG", compress_level=1)

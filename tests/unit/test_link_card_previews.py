@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from tests.support.link_pages import noise_png, og_page, png
-from workers.channels.link_cards import THUMB_BYTES, CardRefused, PreviewParser, Preview, thumb_of
+from workers.channels.link_cards import THUMB_BYTES, CardRefused, Preview, PreviewParser, thumb_of
 
 PAGE = "https://news.example/2026/launch/index.html"
 
@@ -53,7 +53,7 @@ def test_entities_in_attributes_and_title_are_decoded() -> None:
             '<meta property="og:description" content="&lt;b&gt;bold&lt;/b&gt; &quot;quoted&quot; &#x1F680;">'
             '<meta property="og:image" content="/img?a=1&amp;b=2"></head>')
     preview = preview_of(html)
-    assert preview.title == "Tom & Jerry – été"
+    assert preview.title == "Tom & Jerry \u2013 été"
     assert preview.description == '<b>bold</b> "quoted" 🚀'
     assert preview.image == "https://news.example/img?a=1&b=2"
 
@@ -166,7 +166,7 @@ def test_an_image_of_another_type_is_refused() -> None:
 
 
 def test_an_image_claiming_too_many_pixels_is_refused_before_it_is_decoded() -> None:
-    # A small PNG whose header says 8,000 × 8,000 (64 million pixels): a decompression bomb's shape.
+    # A small PNG whose header says 8,000 by 8,000 (64 million pixels): a decompression bomb's shape.
     out = BytesIO()
     Image.new("1", (8000, 8000)).save(out, "PNG")
     with pytest.raises(CardRefused) as refused:
