@@ -28,9 +28,11 @@ no card, and the share is published without one.
 from __future__ import annotations
 
 import codecs
+import functools
 import ipaddress
 import re
 import socket
+import ssl
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -276,7 +278,7 @@ class LinkPreviews:
         for index, address in enumerate(addresses):
             timeout = httpx.Timeout(_left(deadline))
             # A client per connection: a pooled connection must never carry another name's request.
-            with httpx.Client(trust_env=False, timeout=timeout, follow_redirects=False,
+            with httpx.Client(trust_env=False, timeout=timeout, follow_redirects=False, verify=_tls(),
                               headers={"User-Agent": _USER_AGENT}) as client:
                 request = client.build_request(
                     "GET", parts.copy_with(host=str(address)),
@@ -299,6 +301,13 @@ class LinkPreviews:
                     response.close()
                 return
         raise CardRefused("connect_failed", url)
+
+
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """The verifying TLS context, built once (loading the CA bundle is slow): shared by the
+    per-connection clients; the certificate is checked against the SNI name, not the IP."""
+    return httpx.create_ssl_context(trust_env=False)
 
 
 def _chunks(response: httpx.Response, deadline: float) -> Iterator[bytes]:
