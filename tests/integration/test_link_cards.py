@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
@@ -19,7 +20,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from tests.support.fake_bluesky import APP_PASSWORD, HANDLE, FakeBluesky
-from tests.support.link_pages import LinkPages, Route, link_pages, noise_png, og_page, png
+from tests.support.link_pages import LinkPages, Route, certificate, link_pages, noise_png, og_page, png
 from tests.support.servers import now
 from workers.channels import Post
 from workers.channels.bluesky import BlueskyPublisher
@@ -110,6 +111,40 @@ def test_the_connection_goes_to_the_address_that_was_checked_with_the_name_in_ho
     assert preview.title == "Launch notes"
     assert calls == ["cards.invalid"]
     assert pages.hosts == [f"cards.invalid:{pages.port}"]
+
+
+def only_loopback(host: str, port: int) -> list[IPAddress]:
+    """A resolver that knows every name as this machine (the test's names are nobody's)."""
+    return [ipaddress.ip_address("127.0.0.1")]
+
+
+def test_over_https_the_checked_address_is_dialled_with_the_name_in_sni_and_its_certificate_checked(
+    tmp_path: Path,
+) -> None:
+    # Given a TLS server whose certificate names cards.test, reached by its name
+    cert = certificate("cards.test", tmp_path)
+    with link_pages(cert) as pages:
+        pages.page("/post", og_page())
+        previews = LinkPreviews(pages.policy(), resolver=only_loopback, tls=cert.client)
+        # When its page is previewed
+        preview = previews.preview(f"https://cards.test:{pages.port}/post")
+        # Then the connection to the checked address asked for the name, and the certificate
+        # for the name was accepted
+        assert preview.title == "Launch notes"
+        assert pages.sni == ["cards.test"]
+        assert pages.hosts == [f"cards.test:{pages.port}"]
+
+
+def test_over_https_a_certificate_for_another_name_at_the_same_address_gives_no_card(tmp_path: Path) -> None:
+    # Given the same server and address, reached by a name its certificate does not hold
+    cert = certificate("cards.test", tmp_path)
+    with link_pages(cert) as pages:
+        pages.page("/post", og_page())
+        previews = LinkPreviews(pages.policy(), resolver=only_loopback, tls=cert.client)
+        # Then the TLS check refuses it: no request is made
+        refused = refusal(previews, f"https://other.test:{pages.port}/post")
+        assert refused.reason == "connect_failed"
+        assert pages.paths == []
 
 
 def test_a_page_too_big_before_its_head_ends_gives_no_card(pages: LinkPages) -> None:

@@ -6,13 +6,20 @@ from __future__ import annotations
 
 import ipaddress
 import random
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import BytesIO
+from pathlib import Path
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from PIL import Image
 
 from workers.channels.link_cards import IPAddress, Limits, LinkPreviews, PublicAddresses
@@ -32,14 +39,16 @@ class Route:
 @dataclass
 class LinkPages:
     port: int
+    scheme: str = "http"
     routes: dict[str, Route] = field(default_factory=dict)
     hosts: list[str] = field(default_factory=list)  # the Host header of each request, in order
     paths: list[str] = field(default_factory=list)
+    sni: list[str] = field(default_factory=list)  # over TLS: the name each connection asked for
     stop: threading.Event = field(default_factory=threading.Event)
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def url(self, path: str) -> str:
         return self.base_url + path
@@ -108,9 +117,38 @@ class _QuietServer(ThreadingHTTPServer):
         return  # a client hanging up mid-body is what the size and time limits do
 
 
+@dataclass(frozen=True)
+class Certificate:
+    """A self-signed certificate for ``name``: the server's TLS context, and a client's that trusts it alone."""
+
+    name: str
+    server: ssl.SSLContext
+    client: ssl.SSLContext
+
+
+def certificate(name: str, folder: Path) -> Certificate:
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    start = datetime.now(UTC) - timedelta(minutes=5)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(start)
+            .not_valid_after(start + timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = folder / f"{name}.crt", folder / f"{name}.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(cert_file, key_file)
+    return Certificate(name, server, ssl.create_default_context(cafile=str(cert_file)))
+
+
 @contextmanager
-def link_pages() -> Iterator[LinkPages]:
-    pages = LinkPages(port=0)
+def link_pages(tls: Certificate | None = None) -> Iterator[LinkPages]:
+    """Pages on a loopback port; over TLS with ``tls`` (SNI names each connection asked for in ``sni``)."""
+    pages = LinkPages(port=0, scheme="http" if tls is None else "https")
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -148,6 +186,9 @@ def link_pages() -> Iterator[LinkPages]:
             return
 
     server = _QuietServer(("127.0.0.1", 0), Handler)
+    if tls is not None:
+        tls.server.sni_callback = lambda _socket, name, _context: pages.sni.append(name or "")
+        server.socket = tls.server.wrap_socket(server.socket, server_side=True)
     pages.port = int(server.server_address[1])
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()

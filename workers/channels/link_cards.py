@@ -174,10 +174,11 @@ class LinkPreviews:
     """Previews and thumbs of links, fetched under ``policy`` within ``limits``."""
 
     def __init__(self, policy: AddressPolicy | None = None, limits: Limits | None = None,
-                 resolver: Resolver = resolve) -> None:
+                 resolver: Resolver = resolve, tls: ssl.SSLContext | None = None) -> None:
         self.policy = policy or PublicAddresses()
         self.limits = limits or Limits()
         self.resolver = resolver
+        self.tls = tls  # None: the system's CAs (a test trusts its own)
         # getaddrinfo cannot be interrupted: it runs here, so that the caller can stop waiting.
         self._dns = ThreadPoolExecutor(max_workers=4, thread_name_prefix="link-card-dns")
 
@@ -278,7 +279,7 @@ class LinkPreviews:
         for index, address in enumerate(addresses):
             timeout = httpx.Timeout(_left(deadline))
             # A client per connection: a pooled connection must never carry another name's request.
-            with httpx.Client(trust_env=False, timeout=timeout, follow_redirects=False, verify=_tls(),
+            with httpx.Client(trust_env=False, timeout=timeout, follow_redirects=False, verify=self.tls or _tls(),
                               headers={"User-Agent": _USER_AGENT}) as client:
                 request = client.build_request(
                     "GET", parts.copy_with(host=str(address)),
