@@ -17,9 +17,11 @@ checked against the name): a DNS answer that changes between the check and the c
 (rebinding) cannot move the request. Proxies from the environment are ignored (a proxy
 would resolve the name again). Redirects are followed here, at most ``Limits.redirects``,
 each new location checked the same way. Each fetch (a page with its redirects, or an image
-with its) has a time budget; a body is streamed and cut at its size limit, counted after
-decompression; content types are checked (HTML for a page, JPEG/PNG/WebP/GIF for an image,
-whose bytes are then decoded by Pillow: the type comes from the content).
+with its) has a time budget (5 s, plus at most one read's wait of 2 s under way at its end);
+a body is streamed and cut at its size limit, counted after decompression (the page's head
+must end within 1 MiB: reading stops there; an image at most 5 MB); content types are
+checked (HTML for a page, JPEG/PNG/WebP/GIF for an image, whose bytes are then decoded by
+Pillow: the type comes from the content, and more than 50 million pixels is refused).
 
 Every refusal or failure is a ``CardRefused`` with a short ``reason``: the caller makes
 no card, and the share is published without one.
@@ -54,6 +56,7 @@ IMAGE_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "
 THUMB_BYTES = 1_000_000  # Bluesky's limit for an external embed's thumb blob
 _THUMB_SIDE = 2000  # a re-encoded thumb's longest side at most (a card shows it small)
 _MAX_PIXELS = 50_000_000  # larger images are refused before decoding (decompression bombs)
+_READ_WAIT = 2.0  # seconds one read of an answer may wait (the first byte, or the next chunk)
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _TITLE_CHARS = 300
 _DESCRIPTION_CHARS = 1000
@@ -277,7 +280,9 @@ class LinkPreviews:
         name = parts.raw_host.decode("ascii")  # IDNA-encoded, as Host and SNI want it
         host_header = _bracketed(name) if parts.port is None else f"{_bracketed(name)}:{parts.port}"
         for index, address in enumerate(addresses):
-            timeout = httpx.Timeout(_left(deadline))
+            # A read under way cannot be cut at the deadline: each waits at most _READ_WAIT, so a
+            # fetch ends by its budget plus one such wait, however slowly a server trickles.
+            timeout = httpx.Timeout(_left(deadline), read=min(_left(deadline), _READ_WAIT))
             # A client per connection: a pooled connection must never carry another name's request.
             with httpx.Client(trust_env=False, timeout=timeout, follow_redirects=False, verify=self.tls or _tls(),
                               headers={"User-Agent": _USER_AGENT}) as client:
@@ -312,8 +317,8 @@ def _tls() -> ssl.SSLContext:
 
 
 def _chunks(response: httpx.Response, deadline: float) -> Iterator[bytes]:
-    """The decoded body, chunk by chunk, until the deadline (a read waits at most the budget
-    left when the request was sent: a trickling server is cut at the first chunk past it)."""
+    """The decoded body, chunk by chunk, until the deadline (a trickling server is cut at the
+    first chunk past it)."""
     try:
         for chunk in response.iter_bytes():
             if _left(deadline) <= 0:
