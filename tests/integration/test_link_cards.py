@@ -8,6 +8,7 @@ would be in production. The Bluesky publisher writes to the fake PDS
 
 from __future__ import annotations
 
+import gzip
 import ipaddress
 from collections.abc import Iterator
 from datetime import timedelta
@@ -157,6 +158,29 @@ def test_a_page_too_big_before_its_head_ends_gives_no_card(pages: LinkPages) -> 
 def test_a_big_page_whose_head_ends_early_is_read_no_further(pages: LinkPages) -> None:
     pages.page("/long", og_page(extra="") + "<p>" + "body text " * 300_000 + "</p>")  # 3 MB
     assert pages.previews().preview(pages.url("/long")).title == "Launch notes"
+
+
+def gzipped(path: str, pages: LinkPages, body: bytes, encoding: str = "gzip") -> str:
+    pages.routes[path] = Route(headers={"Content-Type": "text/html", "Content-Encoding": encoding},
+                               body=gzip.compress(body, compresslevel=9))
+    return pages.url(path)
+
+
+def test_a_compressed_page_is_read(pages: LinkPages) -> None:
+    url = gzipped("/gz", pages, og_page("Compressed").encode())
+    assert pages.previews().preview(url).title == "Compressed"
+
+
+def test_a_compression_bomb_is_cut_at_the_size_limit(pages: LinkPages) -> None:
+    # 20 MB of one character inside the head, about 20 kB on the wire
+    url = gzipped("/bomb", pages, b"<html><head><!--" + b"a" * 20_000_000)
+    refused = refusal(pages.previews(), url)
+    assert refused.reason == "too_large"
+
+
+def test_a_page_in_an_encoding_not_asked_for_gives_no_card(pages: LinkPages) -> None:
+    url = gzipped("/br", pages, og_page().encode(), encoding="br")
+    assert refusal(pages.previews(), url).reason == "encoding_refused"
 
 
 def test_a_page_trickling_its_body_past_the_time_limit_gives_no_card(pages: LinkPages) -> None:

@@ -36,6 +36,7 @@ import re
 import socket
 import ssl
 import time
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -56,6 +57,7 @@ IMAGE_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "
 THUMB_BYTES = 1_000_000  # Bluesky's limit for an external embed's thumb blob
 _THUMB_SIDE = 2000  # a re-encoded thumb's longest side at most (a card shows it small)
 _MAX_PIXELS = 50_000_000  # larger images are refused before decoding (decompression bombs)
+_INFLATE_STEP = 1 << 16  # bytes a compressed body expands to per step
 _READ_WAIT = 2.0  # seconds one read of an answer may wait (the first byte, or the next chunk)
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _TITLE_CHARS = 300
@@ -288,7 +290,7 @@ class LinkPreviews:
                               headers={"User-Agent": _USER_AGENT}) as client:
                 request = client.build_request(
                     "GET", parts.copy_with(host=str(address)),
-                    headers={"Host": host_header, "Accept": accept},
+                    headers={"Host": host_header, "Accept": accept, "Accept-Encoding": "gzip, deflate"},
                     extensions={"sni_hostname": name} if parts.scheme == "https" else {},
                 )
                 try:
@@ -318,12 +320,25 @@ def _tls() -> ssl.SSLContext:
 
 def _chunks(response: httpx.Response, deadline: float) -> Iterator[bytes]:
     """The decoded body, chunk by chunk, until the deadline (a trickling server is cut at the
-    first chunk past it)."""
+    first chunk past it). A compressed body is inflated a bounded step at a time, so the size
+    limits count what it expands to without ever holding more (a gzip bomb is cut early)."""
+    encoding = response.headers.get("content-encoding", "").strip().lower()
+    if encoding not in ("", "identity", "gzip", "x-gzip", "deflate"):
+        raise CardRefused("encoding_refused", encoding)
+    inflate = None if encoding in ("", "identity") else zlib.decompressobj(wbits=47)  # gzip or zlib header
     try:
-        for chunk in response.iter_bytes():
+        for raw in response.iter_raw():
             if _left(deadline) <= 0:
                 raise CardRefused("timeout", "reading the body")
-            yield chunk
+            if inflate is None:
+                yield raw
+                continue
+            pending = raw
+            while pending:
+                yield inflate.decompress(pending, _INFLATE_STEP)
+                pending = inflate.unconsumed_tail
+    except zlib.error as exc:
+        raise CardRefused("fetch_failed", "a broken compressed body") from exc
     except httpx.TimeoutException as exc:
         raise CardRefused("timeout", type(exc).__name__) from exc
     except httpx.HTTPError as exc:
