@@ -45,6 +45,7 @@ from workers.broker import make_broker, ping
 from workers.channels import ChannelError, Publishers
 from workers.channels.bluesky import BlueskyPublisher
 from workers.channels.console import ConsolePublisher
+from workers.channels.link_cards import LinkPreviews
 from workers.channels.mastodon import MastodonPublisher
 from workers.lifeline import Lifeline
 from workers.middleware import LogContext, Resources
@@ -73,7 +74,7 @@ def build_publishers(settings: Settings) -> Publishers:
     publishers.register(ConsolePublisher(settings.console_dir.resolve()))
     client = channel_client(settings)
     publishers.register(MastodonPublisher(client))
-    publishers.register(BlueskyPublisher(client))
+    publishers.register(BlueskyPublisher(client, link_previews=LinkPreviews()))
     return publishers
 
 

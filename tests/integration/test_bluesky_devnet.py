@@ -24,6 +24,7 @@ import httpx
 import psycopg
 import pytest
 from psycopg_pool import ConnectionPool
+from structlog.testing import capture_logs
 
 from events.catalogue import ReplyAnswered, ShareSent
 from events.store import EventStore
@@ -44,13 +45,16 @@ from tests.support.devnet import (  # noqa: F401 (devnet_network: the session fi
     on_appview,
     post_records,
     reply_to,
+    xrpc,
 )
+from tests.support.link_pages import link_pages, og_page, png
 from tests.support.replies import ANSWER_PLAN, catch_up, inbox_page, reply_service, sent_share
 from tests.support.servers import serve
 from tests.support.shares import WS, Clock, expire_lease, runtime, share_service
 from workers.answering import publish_answers
 from workers.channels import PermanentChannelError, Post
 from workers.channels.bluesky import BlueskyPublisher, record_key
+from workers.channels.link_cards import LinkPreviews
 from workers.collection import collect_one
 from workers.execution import execute_share
 from workers.runtime import Runtime
@@ -248,6 +252,73 @@ def test_a_session_token_that_expired_is_replaced_once_and_the_post_written_once
                       ("com.atproto.repo.createRecord", 200, "")]
     assert [s[0] for s in seen].count("com.atproto.server.createSession") == 2
     assert [r["uri"] for r in texts_on_pds(devnet, share.text)] == [published.external_id]
+
+
+# --- link cards (pages served on loopback by the test) --------------------------------------
+
+
+def test_a_share_linking_a_page_with_open_graph_tags_is_published_with_its_card_and_thumb(
+    devnet: Devnet, alice_env: dict[str, str], pool: ConnectionPool[Any], store: EventStore, settings: Settings
+) -> None:
+    with link_pages() as pages:
+        # Given a page with Open Graph tags and an image, and a share linking it
+        page = pages.page("/launch", og_page("Launch notes", "What we shipped &amp; why", "/og.png"))
+        pages.image("/og.png", png(240, 126))
+        text = unique(f"We launched: {page}")
+        share_id = plan_share(share_service(pool, store), bluesky_account(pool, devnet), text)
+        # When a worker delivers it with link cards (the page's server admitted as a page host)
+        assert deliver(pool, store, settings, alice_env, share_id, pages.previews()) == "share_sent"
+    # Then the record on the PDS has the card: the page's title, description and the image as a blob
+    uri = sent_uri(store, share_id)
+    record = get_record(devnet, uri).json()["value"]
+    assert record["text"] == text
+    assert record["embed"]["$type"] == "app.bsky.embed.external"
+    external = record["embed"]["external"]
+    assert (external["uri"], external["title"], external["description"]) == (
+        page, "Launch notes", "What we shipped & why")
+    thumb = external["thumb"]
+    assert (thumb["$type"], thumb["mimeType"]) == ("blob", "image/png")
+    did = devnet.account("alice.test").did
+    blob = xrpc(devnet.pds, "com.atproto.sync.getBlob", params={"did": did, "cid": thumb["ref"]["$link"]})
+    assert blob.status_code == 200, blob.text
+    assert blob.content == png(240, 126)
+    # And the AppView shows the post with the card
+    view = on_appview(devnet, "app.bsky.feed.getPosts", {"uris": [uri]},
+                      lambda body: next(iter(body["posts"]), None))
+    assert view["embed"]["$type"] == "app.bsky.embed.external#view"
+    assert view["embed"]["external"]["title"] == "Launch notes"
+
+
+def test_a_share_whose_link_fails_is_published_without_a_card(
+    devnet: Devnet, alice_env: dict[str, str], pool: ConnectionPool[Any], store: EventStore, settings: Settings
+) -> None:
+    with link_pages() as pages:
+        # Given a share linking a page that redirects to the cloud's metadata address
+        link = pages.redirect("/go", "http://169.254.169.254/latest/meta-data/")
+        text = unique(f"Read {link}")
+        share_id = plan_share(share_service(pool, store), bluesky_account(pool, devnet), text)
+        # When a worker delivers it
+        with capture_logs() as logs:
+            outcome = deliver(pool, store, settings, alice_env, share_id, pages.previews())
+    # Then the share is sent, its record has the link facet and no card, and the log says why
+    assert outcome == "share_sent"
+    record = get_record(devnet, sent_uri(store, share_id)).json()["value"]
+    assert record["text"] == text
+    assert "embed" not in record
+    assert record["facets"][0]["features"][0]["uri"] == link
+    assert [(e["event"], e["reason"]) for e in logs if e["event"].startswith("link_card")] == [
+        ("link_card_skipped", "address_refused")]
+
+
+def deliver(pool: ConnectionPool[Any], store: EventStore, settings: Settings, env: dict[str, str], share_id: UUID,
+            previews: LinkPreviews) -> str:
+    """One delivery of the share, as the publish actor runs it, by a publisher making link cards."""
+    client = channel_client(settings)
+    rt = runtime(pool, store, BlueskyPublisher(client, env=env, link_previews=previews), clock=Clock())
+    try:
+        return execute_share(rt, share_id)
+    finally:
+        client.close()
 
 
 # --- a worker killed mid-call ------------------------------------------------------------

@@ -1,8 +1,8 @@
 """A fake Bluesky PDS served on loopback, behaving like the reference PDS where the
 publisher depends on it: sessions that expire (400 ExpiredToken), a second record at the
 same key refused (500, as the reference PDS does today, or 409/400 as others do),
-RecordNotFound for a missing key, handles resolved to DIDs (400 for unknown ones), and
-deleteRecord that succeeds whether or not the record is there."""
+RecordNotFound for a missing key, handles resolved to DIDs (400 for unknown ones),
+deleteRecord that succeeds whether or not the record is there, and blobs uploaded."""
 
 from __future__ import annotations
 
@@ -43,6 +43,7 @@ class FakeBluesky(FakeNetwork):
         self.name_of: dict[str, str] = {}  # display names, by DID
         self.thread_requests = 0
         self.engaged: dict[str, dict[str, set[str]]] = {}  # by at-uri: who liked, reposted, quoted it
+        self.blobs: dict[str, tuple[str, bytes]] = {}  # uploaded blobs by CID: (MIME type, bytes)
 
     def post_view(self, record: dict[str, Any]) -> dict[str, Any]:
         """A post as the AppView shows it (``app.bsky.feed.defs#postView``), with its counts."""
@@ -194,5 +195,15 @@ class FakeBluesky(FakeNetwork):
             if body.get("collection") == COLLECTION and self.records.pop(str(body.get("rkey")), None) is not None:
                 self.deletions += 1
             return {}
+
+        @app.post("/xrpc/com.atproto.repo.uploadBlob")
+        async def upload_blob(request: Request) -> Any:
+            if (no := refused(request)) is not None:
+                return no
+            data = await request.body()
+            mime = request.headers.get("content-type", "application/octet-stream")
+            cid = "bafkrei" + hashlib.sha256(data).hexdigest()[:40]
+            self.blobs[cid] = (mime, data)
+            return {"blob": {"$type": "blob", "ref": {"$link": cid}, "mimeType": mime, "size": len(data)}}
 
         return app

@@ -35,6 +35,7 @@ import httpx
 import structlog
 
 from workers.channels import ChannelError, PermanentChannelError, Post, Published, ThreadLook, TransientChannelError
+from workers.channels.bluesky_cards import BlueskyCards
 from workers.channels.bluesky_sessions import (
     CHANNEL,
     CREDENTIAL_CONFIG,
@@ -46,6 +47,7 @@ from workers.channels.bluesky_sessions import (
 )
 from workers.channels.bluesky_threads import BlueskyThreads
 from workers.channels.http import ChannelHttp, base_url_of, error_fields, parse_time, still_unknown
+from workers.channels.link_cards import LinkPreviews
 
 if TYPE_CHECKING:
     from scheduler.domain.share import ThreadPost
@@ -77,6 +79,7 @@ class BlueskyPublisher:
         client: httpx.Client,
         env: Mapping[str, str] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        link_previews: LinkPreviews | None = None,
     ) -> None:
         self.client = client
         self.env = os.environ if env is None else env
@@ -85,6 +88,8 @@ class BlueskyPublisher:
         self._dids: dict[tuple[str, str], str] = {}  # (service, handle) -> DID, for mentions
         self._dids_lock = threading.Lock()
         self.threads = BlueskyThreads(self)
+        # Link cards where the worker builds the publisher with previews (bootstrap), none otherwise.
+        self.cards = None if link_previews is None else BlueskyCards(self.sessions, link_previews)
 
     # --- the thread under a post (bluesky_threads.py) -----------------------------
 
@@ -114,6 +119,8 @@ class BlueskyPublisher:
         facets = link_facets(post.text) + self._mention_facets(account, http, post.text)
         if facets:
             record["facets"] = sorted(facets, key=lambda facet: int(facet["index"]["byteStart"]))
+        if self.cards is not None:  # the first link's card, fetched before the post is written
+            record.update(self.cards.embed(account, http, record))
         response = self.sessions.authed(
             account,
             http,

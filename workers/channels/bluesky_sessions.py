@@ -52,16 +52,18 @@ class BlueskySessions:
         nsid: str,
         *,
         may_publish: bool = False,
+        headers: Mapping[str, str] | None = None,
         **kwargs: Any,
     ) -> httpx.Response:
         """One XRPC call with the account's session; a refused session is replaced once."""
         session = self.session(account, http)
+        headers = headers or {}
         for attempt in range(2):
             response = replace(http, secrets=(*http.secrets, session.access_jwt)).send(
                 method,
                 f"{account.service}/xrpc/{nsid}",
                 may_publish=may_publish,
-                headers={"Authorization": f"Bearer {session.access_jwt}"},
+                headers={**headers, "Authorization": f"Bearer {session.access_jwt}"},
                 **kwargs,
             )
             if attempt or not session_refused(response):
