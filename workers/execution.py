@@ -27,6 +27,7 @@ import structlog
 from events.catalogue import ShareSent
 from events.errors import ConcurrencyError
 from events.records import NewEvent, StreamAppend
+from scheduler.domain import content
 from scheduler.domain import share as lifecycle
 from scheduler.domain.share import Hold, Lookup, Publish, ShareState, Skip, Wait
 from scheduler.services import calendars, call_lease
@@ -175,7 +176,8 @@ def _post(d: Delivery, state: ShareState) -> Post:
     return Post(share_id=d.share_id, workspace_id=d.workspace_id, account_name=planned.account_name,
                 account_config=rt.accounts.get(d.conn, planned.account_id), text=planned.text,
                 scheduled_at=state.scheduled_at or planned.scheduled_at,
-                idempotency_key=lifecycle.idempotency_key(state.share_id), attempt=state.attempts + 1)
+                idempotency_key=lifecycle.idempotency_key(state.share_id), attempt=state.attempts + 1,
+                content_warning=content.warning_of(planned, 0), language=planned.language)
 
 
 def _hold(d: Delivery, state: ShareState, decision: Hold) -> str:
