@@ -59,7 +59,8 @@ class Published:
     external_id: str
     url: str | None
     created_at: datetime | None = None
-    cid: str | None = None  # Bluesky: the record's content id (a reply names its parent by it)
+    # Bluesky: the record's content id (a reply names its parent by it); the post is its id, not this.
+    cid: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
