@@ -16,14 +16,18 @@ from psycopg_pool import ConnectionPool
 from events.store import EventStore
 from scheduler.services import accounts, workspaces
 from scheduler.services.shares import ShareService
+from scheduler.services.audit import audit
 from tests.support.api import bearer
+from tests.support.database import connect
 from tests.support.fake_channel import Crash, FakeChannel
 from tests.support.fake_mastodon import TOKEN, FakeMastodon
+from tests.support.replies import caught_up
 from tests.support.shares import WS, Clock, expire_lease, make_account, runtime
 from tests.support.shares import view as share_view_of
 from tests.support.threads import DiesAfterPart, plan_thread
 from workers.channels.console import ConsolePublisher
 from workers.channels.mastodon import MastodonPublisher
+from workers.collection import collect_one
 from workers.execution import execute_share
 
 TEXTS = ["1/ We launched", "2/ It took a year", "3/ Thank you all"]
@@ -228,3 +232,26 @@ def test_a_mastodon_part_whose_answer_is_lost_is_looked_up_not_posted_again(
     assert execute_share(rt, share_id) == "share_sent"
     # Then part 2 was found, and each part made once
     assert mastodon.counts_by_text() == dict.fromkeys(TEXTS, 1)
+
+
+def test_replies_under_every_part_are_collected_and_the_audit_stays_clean(
+    store: EventStore, pool: ConnectionPool[Any], shares: ShareService, clock: Clock, mastodon: FakeMastodon,
+    to_mastodon: MastodonPublisher, database_url: str,
+) -> None:
+    rt = runtime(pool, store, to_mastodon, clock=clock)
+    share_id = plan_thread(shares, mastodon_account(pool, mastodon).id, TEXTS)
+    assert execute_share(rt, share_id) == "share_sent"
+    made = mastodon.stats()["made"]
+    # Given replies under the first part and under the last
+    mastodon.add_reply(made[0]["id"], "great news")
+    mastodon.add_reply(made[2]["id"], "thanks to you")
+    # When the worker looks
+    assert collect_one(rt, share_id) == "replies_collected"
+    # Then both are the share's replies, and the thread's own parts are not
+    view = share_view_of(shares, share_id)
+    assert view["replies_received"] == 2
+    # And the read models agree with the audit's recount of the log
+    caught_up(store, database_url)
+    with connect(database_url) as conn:
+        found = audit(conn, workspace_id=WS)
+    assert found.clean, found
