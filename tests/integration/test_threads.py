@@ -15,8 +15,8 @@ from psycopg_pool import ConnectionPool
 
 from events.store import EventStore
 from scheduler.services import accounts, workspaces
-from scheduler.services.shares import ShareService
 from scheduler.services.audit import audit
+from scheduler.services.shares import ShareService
 from tests.support.api import bearer
 from tests.support.database import connect
 from tests.support.fake_channel import Crash, FakeChannel
