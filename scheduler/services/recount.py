@@ -12,7 +12,8 @@ replies, answers, dismissals and any type added later. It keeps a tally per shar
 thread's in ``recount_replies``) and checks the invariant as the log stands: a
 ``ShareSent`` whose share had no ``ResponseTasksRecorded`` earlier in the log is a
 violation (as is a thread's ``SharePartSent`` before them), and so is a stream version
-out of step (checked over every event of the stream). A type it does not read still counts and steps the version. Pure: no I/O.
+out of step (checked over every event of the stream). A type it does not read still
+counts and steps the version. Pure: no I/O.
 """
 
 from __future__ import annotations
