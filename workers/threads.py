@@ -5,8 +5,9 @@ the share's call lease is held, like a single post. Each part has its own idempo
 (``lifecycle.part_key``); the attempt starts at the first part not recorded
 (``lifecycle.resume_at``), looks that one up first when the last outcome is unknown (the
 only part that can be in doubt), and records each part (``SharePartSent``) before sending
-the next, the last with the share's ``ShareSent``. Recording happens on a connection of its
-own: the call may run on another thread than the message's connection.
+the next, the last with the share's ``ShareSent``. Each record takes a connection of its own
+for the moment it writes: the call may run on another thread than the message's connection,
+and holding one across the network calls could starve the lease keeper's.
 """
 
 from __future__ import annotations
@@ -57,27 +58,28 @@ def publish_thread(rt: Runtime, message: Delivery, state: ShareState, post: Post
     assert state.share_id is not None
     parts = content.parts_of(planned)
     first = lifecycle.resume_at(state)
-    with rt.pool.connection() as conn:
-        d = Delivery(rt, conn, message.share_id, message.message_id, message.workspace_id)
-        for index in range(first, len(parts)):
-            part = _part_post(post, state, index)
-            started = rt.clock()
-            try:
-                found = publisher.find(part) if reconcile and index == first else None
-                published = found or publisher.publish(part)
-            except LeaseLost:
-                return ThreadCall(state, lost=True)
-            except (PermanentChannelError, TransientChannelError) as exc:
-                log.warning("share_part_failed", part=index, reason=exc.reason)
-                return ThreadCall(state, error=exc)
+    for index in range(first, len(parts)):
+        part = _part_post(post, state, index)
+        started = rt.clock()
+        try:
+            found = publisher.find(part) if reconcile and index == first else None
+            published = found or publisher.publish(part)
+        except LeaseLost:
+            return ThreadCall(state, lost=True)
+        except (PermanentChannelError, TransientChannelError) as exc:
+            log.warning("share_part_failed", part=index, reason=exc.reason)
+            return ThreadCall(state, error=exc)
+        # A connection only while recording: the lease keeper takes one before each request.
+        with rt.pool.connection() as conn:
+            d = Delivery(rt, conn, message.share_id, message.message_id, message.workspace_id)
             state, written = d.change(partial(_record_part, d, index, published, sent_time(published, started),
                                               reconciled=found is not None), state=state)
-            log.info("share_part_sent", part=index, of=len(parts), external_id=published.external_id,
-                     url=published.url, reconciled=found is not None, stream_version=state.version)
-            if any(e.event.type_name == "DuplicatePosted" for e in written):
-                log.warning("duplicate_posted", part=index, external_id=published.external_id, url=published.url)
-            if state.status != "sending":
-                break  # sent (the last part), or a person marked it sent meanwhile: nothing more to send
+        log.info("share_part_sent", part=index, of=len(parts), external_id=published.external_id,
+                 url=published.url, reconciled=found is not None, stream_version=state.version)
+        if any(e.event.type_name == "DuplicatePosted" for e in written):
+            log.warning("duplicate_posted", part=index, external_id=published.external_id, url=published.url)
+        if state.status != "sending":
+            break  # sent (the last part), or a person marked it sent meanwhile: nothing more to send
     if state.status == "sent":
         sent = state.sent
         assert sent is not None

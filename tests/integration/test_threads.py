@@ -4,6 +4,7 @@ channel and the fake Mastodon, resumed after the last part recorded when a worke
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from tests.support.threads import DiesAfterPart, plan_thread
 from workers.channels.console import ConsolePublisher
 from workers.channels.mastodon import MastodonPublisher
 from workers.collection import collect_one
-from workers.execution import execute_share
+from workers.execution import execute_share, execute_shares
 
 TEXTS = ["1/ We launched", "2/ It took a year", "3/ Thank you all"]
 PLAN = [{"kind": "check_replies", "after": "PT1H", "owner": "alice"}]
@@ -152,6 +153,20 @@ def test_a_worker_that_dies_mid_thread_resumes_at_the_next_part_and_posts_each_o
     assert len(channel.made) == 3
     assert len(channel.posts) == 3
     assert [p["status"] for p in share_view_of(shares, share_id)["parts"]] == ["sent"] * 3
+
+
+def test_threads_due_together_are_published_concurrently_each_part_once(
+    store: EventStore, pool: ConnectionPool[Any], shares: ShareService, clock: Clock
+) -> None:
+    channel = FakeChannel(delay=0.05)
+    with ThreadPoolExecutor(4) as calls:
+        rt = runtime(pool, store, channel, clock=clock, calls=calls)
+        account = make_account(pool)
+        ids = [plan_thread(shares, account.id, [f"{i}: {t}" for t in TEXTS]) for i in range(4)]
+        assert execute_shares(rt, ids) == dict.fromkeys(ids, "share_sent")
+    assert channel.max_in_flight > 1
+    assert len(channel.made) == 12
+    assert len(channel.posts) == 12
 
 
 def test_a_part_that_fails_is_retried_without_posting_the_parts_before_again(
