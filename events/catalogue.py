@@ -85,6 +85,25 @@ class ReplyCadence(BaseModel):
     max_backoff: int = Field(default=4, ge=1)
 
 
+class ContentWarning(BaseModel):
+    """A post's content warning: the warning ``text`` (Mastodon's ``spoiler_text``, a line
+    above the post on Bluesky) and, for Bluesky, the self-``label`` readers' apps act on."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    text: str
+    label: Literal["sexual", "nudity", "porn", "graphic-media"] | None = None
+
+
+class SharePart(BaseModel):
+    """One post of a thread: part 2 onward each answers the one before."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    text: str
+    content_warning: ContentWarning | None = None
+
+
 # --- the share lifecycle (stream ``share-<uuid>``) --------------------------------------
 
 
@@ -105,6 +124,12 @@ class SharePlanned(Event, type_name="SharePlanned", version=2):
     # True when the share took its account's next free queue slot ("scheduled_at": "next_slot"):
     # it holds that slot until it is cancelled or rescheduled to another time.
     slot: bool = False
+    # Every part's content warning unless the part has its own (``parts``), and the language
+    # (BCP 47) of every part.
+    content_warning: ContentWarning | None = None
+    language: str | None = None
+    # A thread: its posts in order (``text`` is the first one's); empty for a single post.
+    parts: tuple[SharePart, ...] = ()
 
 
 class ShareRescheduled(Event, type_name="ShareRescheduled"):
@@ -145,6 +170,20 @@ class ShareSent(Event, type_name="ShareSent"):
     # owner's calendar as it stood then (later calendar changes never move them). Other
     # tasks are due ``after_seconds`` after ``sent_at``.
     business_due_at: dict[UUID, AwareDatetime] | None = None
+
+
+class SharePartSent(Event, type_name="SharePartSent"):
+    """One post of a thread is out (recorded before the next part is sent, so an attempt
+    resumes after the last part recorded). ``cid``: the record's content id (Bluesky, where
+    a reply names its root and parent by uri and cid)."""
+
+    attempt: int = Field(ge=1)
+    part: int = Field(ge=0)
+    external_id: str
+    url: str | None
+    cid: str | None = None
+    sent_at: AwareDatetime
+    reconciled: bool = False
 
 
 class ShareFailed(Event, type_name="ShareFailed"):

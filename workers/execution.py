@@ -27,6 +27,7 @@ import structlog
 from events.catalogue import ShareSent
 from events.errors import ConcurrencyError
 from events.records import NewEvent, StreamAppend
+from scheduler.domain import content
 from scheduler.domain import share as lifecycle
 from scheduler.domain.share import Hold, Lookup, Publish, ShareState, Skip, Wait
 from scheduler.services import calendars, call_lease
@@ -42,6 +43,7 @@ from workers.delivery import Conn, Delivery
 from workers.lease import LeaseKeeper
 from workers.outcomes import log_sent, record_failure, record_sent, sent_time
 from workers.runtime import Runtime
+from workers.threads import publish_thread
 
 __all__ = ["execute_share", "execute_shares"]
 
@@ -77,6 +79,8 @@ class Called:
     lost: bool = False
     # The events that record the post, when it goes with others in one transaction.
     sent_events: tuple[NewEvent, ...] = field(default=())
+    # A thread records each part as it goes (``workers.threads``): its outcome, already recorded.
+    outcome: str | None = None
 
 
 def execute_share(rt: Runtime, share_id: UUID, *, message_id: str | None = None) -> str:
@@ -175,7 +179,8 @@ def _post(d: Delivery, state: ShareState) -> Post:
     return Post(share_id=d.share_id, workspace_id=d.workspace_id, account_name=planned.account_name,
                 account_config=rt.accounts.get(d.conn, planned.account_id), text=planned.text,
                 scheduled_at=state.scheduled_at or planned.scheduled_at,
-                idempotency_key=lifecycle.idempotency_key(state.share_id), attempt=state.attempts + 1)
+                idempotency_key=lifecycle.idempotency_key(state.share_id), attempt=state.attempts + 1,
+                content_warning=content.warning_of(planned, 0), language=planned.language)
 
 
 def _hold(d: Delivery, state: ShareState, decision: Hold) -> str:
@@ -294,6 +299,10 @@ def _call(rt: Runtime, r: Ready) -> Called:
                   lateness_ms=int((started - post.scheduled_at) / timedelta(milliseconds=1)))
         try:
             publisher = rt.publishers.for_channel(planned.channel)
+            if content.is_thread(planned):
+                thread = publish_thread(rt, d, r.state, post, publisher, reconcile=decision.reconcile)
+                r.state = thread.state
+                return Called(r, started, error=thread.error, lost=thread.lost, outcome=thread.outcome)
             found = publisher.find(post) if decision.reconcile else None
             published = found or publisher.publish(post)
         except LeaseLost:
@@ -316,6 +325,9 @@ def _record(rt: Runtime, called: list[Called], outcomes: dict[UUID, str]) -> Non
             written = {}  # rolled back: record each on its own below
     for c in called:
         d = c.ready.delivery
+        if c.outcome is not None:
+            outcomes[d.share_id] = c.outcome
+            continue
         sent_event = c.sent_events[-1].event if c.sent_events else None
         version = written.get(d.stream_id)
         if version is not None and c.published is not None and isinstance(sent_event, ShareSent):

@@ -24,7 +24,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from scheduler.domain import inputs
+from scheduler.domain import content, inputs
 
 
 def _storable(value: str) -> str:
@@ -84,6 +84,7 @@ PlanTime = Annotated[
     WithJsonSchema({"anyOf": [{"type": "string", "format": "date-time"}, {"type": "string", "const": NEXT_SLOT}]}),
 ]
 
+MAX_PARTS = 25
 Storable = AfterValidator(_storable)
 Word = Annotated[str, Field(max_length=64), Storable]
 Name = Annotated[str, Field(max_length=200), Storable]
@@ -119,9 +120,38 @@ class AccountIn(Body):
     max_lateness: PositiveSpan | None = Field(default=None, description="with late_policy=hold: how late is too late")
 
 
+def _language(tag: str) -> str:
+    problem = content.language_problem(tag)
+    if problem is not None:
+        raise ValueError(problem)
+    return content.normal_language(tag)
+
+
+Language = Annotated[str, Field(max_length=64, examples=["en", "de-CH"]), Storable, AfterValidator(_language)]
+WarningText = Annotated[str, Field(min_length=1, max_length=1_000), Storable]
+
+
+class ContentWarningIn(Body):
+    text: WarningText = Field(examples=["spoilers for the finale"],
+                              description="Mastodon: the spoiler text; Bluesky: a first line `CW: <text>`")
+    label: Literal["sexual", "nudity", "porn", "graphic-media"] | None = Field(
+        default=None, description="Bluesky's self-label for the post (Mastodon has none: not sent there)")
+
+
+class SharePartIn(Body):
+    text: ShareText = Field(examples=["1/ We launched!"])
+    content_warning: ContentWarningIn | None = Field(default=None, description="this part's own (default: the share's)")
+
+
 class ShareIn(Body):
     account_id: UUID
-    text: ShareText = Field(examples=["We launched!"])
+    text: ShareText | None = Field(default=None, examples=["We launched!"],
+                                   description="the post's text; or give `parts` for a thread")
+    parts: list[SharePartIn] | None = Field(
+        default=None, min_length=1, max_length=MAX_PARTS,
+        description="a thread: part 2 onward each published as a reply to the one before")
+    content_warning: ContentWarningIn | None = Field(default=None, description="every part's, unless it has its own")
+    language: Language | None = Field(default=None, description="BCP 47 (Mastodon gets the primary subtag)")
     scheduled_at: PlanTime | None = Field(
         default=None, description='RFC 3339 with an offset; omitted = now; "next_slot" = the account\'s first free '
         "queue slot (its config.slots)")

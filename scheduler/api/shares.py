@@ -46,6 +46,9 @@ async def plan_share(
         text=body.text,
         scheduled_at=body.scheduled_at,
         response_plan=steps(body.response_plan),
+        parts=[part.model_dump() for part in body.parts] if body.parts is not None else None,
+        content_warning=body.content_warning.model_dump() if body.content_warning is not None else None,
+        language=body.language,
     )
     planned = await run_in_threadpool(
         svc.shares.plan,

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from events.records import RecordedEvent
+from scheduler.domain import share as lifecycle
 from scheduler.domain.calendars import Calendar
 from scheduler.domain.plans import tasks_for
 from scheduler.domain.share import ShareState, TaskState
@@ -87,6 +88,9 @@ def share_view(state: ShareState, history: Sequence[RecordedEvent], now: datetim
         "account_name": planned.account_name,
         "channel": planned.channel,
         "text": planned.text,
+        "content_warning": planned.content_warning.model_dump() if planned.content_warning else None,
+        "language": planned.language,
+        "parts": _parts(state),
         "status": status,
         "scheduled_at": iso(state.scheduled_at),
         "sent_at": iso(sent.sent_at if sent else None),
@@ -106,6 +110,25 @@ def share_view(state: ShareState, history: Sequence[RecordedEvent], now: datetim
         "version": state.version,
         "response_tasks": tasks,
     }
+
+
+def _parts(state: ShareState) -> list[dict[str, Any]] | None:
+    """A thread's parts in order, each with its status and, once out, its post; None for a single post."""
+    assert state.planned is not None
+    if not state.planned.parts:
+        return None
+    views = []
+    for index, part in enumerate(state.planned.parts):
+        sent = lifecycle.part_sent(state, index)
+        views.append({
+            "text": part.text,
+            "content_warning": part.content_warning.model_dump() if part.content_warning else None,
+            "status": lifecycle.part_status(state, index),
+            "url": sent.url if sent else None,
+            "external_id": sent.external_id if sent else None,
+            "sent_at": iso(sent.sent_at if sent else None),
+        })
+    return views
 
 
 def event_view(recorded: RecordedEvent) -> dict[str, Any]:

@@ -67,17 +67,21 @@ def limit_for(channel: str, config: Mapping[str, Any], instance: InstanceLimit |
     return base
 
 
-def check_text(channel: str, config: Mapping[str, Any], text: str, instance: InstanceLimit | None = None) -> None:
+def check_text(channel: str, config: Mapping[str, Any], text: str, instance: InstanceLimit | None = None, *,
+               field: str = "text", with_warning: bool = False) -> None:
+    """``text`` within the account's limit; a refusal names ``field`` (``with_warning``: the
+    text counted is the post's with its content warning, and the message says so)."""
     if not text.strip():
-        raise InvalidInputError("text", "must not be empty")
+        raise InvalidInputError(field, "must not be empty")
     limit = limit_for(channel, config, instance)
     length = limit.measure(text)
+    counted = " with its content warning" if with_warning else ""
     if length > limit.maximum:
         raise InvalidInputError(
-            "text",
-            f"is {length} {limit.unit} long; {channel} allows at most {limit.maximum}",
+            field,
+            f"is {length} {limit.unit} long{counted}; {channel} allows at most {limit.maximum}",
         )
     if limit.max_bytes is not None and (size := len(text.encode())) > limit.max_bytes:
         raise InvalidInputError(
-            "text", f"is {size} bytes in UTF-8; {channel} allows at most {limit.max_bytes}"
+            field, f"is {size} bytes in UTF-8{counted}; {channel} allows at most {limit.max_bytes}"
         )

@@ -11,8 +11,9 @@ apply them in), whatever its type: plans, attempts, tasks, sends, duplicates, lo
 replies, answers, dismissals and any type added later. It keeps a tally per share (the
 thread's in ``recount_replies``) and checks the invariant as the log stands: a
 ``ShareSent`` whose share had no ``ResponseTasksRecorded`` earlier in the log is a
-violation, and so is a stream version out of step (checked over every event of the
-stream). A type it does not read still counts and steps the version. Pure: no I/O.
+violation (as is a thread's ``SharePartSent`` before them), and so is a stream version
+out of step (checked over every event of the stream). A type it does not read still
+counts and steps the version. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -119,6 +120,9 @@ class Recount:
         if version != share.version + 1:
             self._violate(share, share_id, position, f"version {version} after {share.version}")
         share.version = version
+        if type_name == "SharePartSent" and not share.tasks_recorded:
+            # A thread's first part goes out before its ShareSent: the guard holds for it too.
+            self._violate(share, share_id, position, "SharePartSent without ResponseTasksRecorded before it")
         if type_name not in READ_TYPES:
             return
         data = orjson.loads(data_text)

@@ -23,12 +23,13 @@ from psycopg import errors as pg_errors
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
-from events.catalogue import SharePlanned
+from events.catalogue import ContentWarning, SharePart, SharePlanned
 from events.errors import ConcurrencyError
 from events.records import AppendResult, NewEvent, RecordedEvent
 from scheduler.domain import share as lifecycle
 from scheduler.domain import slots as slot_times
-from scheduler.domain.limits import InstanceLimits, check_text, no_instance_limit
+from scheduler.domain.content import check_parts
+from scheduler.domain.limits import InstanceLimits, no_instance_limit
 from scheduler.domain.plans import StepInput, validate_plan
 from scheduler.domain.post_urls import HandleResolver, post_id
 from scheduler.domain.replies import cadence_from_config
@@ -65,10 +66,27 @@ def utc_now() -> datetime:
 @dataclass(frozen=True, slots=True)
 class PlanShare:
     account_id: UUID
-    text: str
+    # The post's text, or None for a thread (``parts``).
+    text: str | None
     # None: now; "next_slot": the account's first free queue slot (``config.slots``).
     scheduled_at: datetime | Literal["next_slot"] | None
     response_plan: Sequence[StepInput] | None
+    # A thread's parts ({text, content_warning?}), the warning of every part, the language (BCP 47).
+    parts: Sequence[Mapping[str, Any]] | None = None
+    content_warning: Mapping[str, Any] | None = None
+    language: str | None = None
+
+
+def _content(command: PlanShare) -> tuple[tuple[SharePart, ...], ContentWarning | None]:
+    """The command's posts in order, and the share's warning: ``text`` or ``parts``, never both."""
+    warning = ContentWarning.model_validate(command.content_warning) if command.content_warning else None
+    if command.parts is None:
+        if command.text is None:
+            raise InvalidInputError("text", "is required (or give parts for a thread)")
+        return (SharePart(text=command.text),), warning
+    if command.text is not None:
+        raise InvalidInputError("parts", "give text or parts, not both")
+    return tuple(SharePart.model_validate(part) for part in command.parts), warning
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,8 +258,9 @@ class ShareService:
         self, conn: psycopg.Connection[Any], workspace_id: str, command: PlanShare, now: datetime
     ) -> SharePlanned:
         account = accounts.get(conn, workspace_id, command.account_id)
-        check_text(account.channel, account.config, command.text,
-                   self.instance_limit(account.channel, account.config))
+        parts, warning = _content(command)
+        check_parts(account.channel, account.config, parts, warning,
+                    self.instance_limit(account.channel, account.config))
         slot = command.scheduled_at == NEXT_SLOT
         if isinstance(command.scheduled_at, datetime):
             scheduled_at = command.scheduled_at
@@ -263,7 +282,11 @@ class ShareService:
             account_id=account.id,
             account_name=account.name,
             channel=account.channel,
-            text=command.text,
+            text=parts[0].text,
+            parts=parts if len(parts) > 1 else (),
+            # A one-part thread is a single post: its own warning is the share's.
+            content_warning=warning if len(parts) > 1 else parts[0].content_warning or warning,
+            language=command.language,
             scheduled_at=scheduled_at.astimezone(UTC),
             response_plan=plan,
             late_policy=account.late_policy,

@@ -9,7 +9,7 @@ A new channel joins by adding a ``Subject`` to ``SUBJECTS``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -18,11 +18,11 @@ from uuid import uuid4
 import httpx
 import pytest
 
-from scheduler.domain.share import idempotency_key
+from scheduler.domain.share import idempotency_key, part_key
 from tests.support.fake_bluesky import APP_PASSWORD, HANDLE, FakeBluesky
 from tests.support.fake_mastodon import TOKEN, FakeMastodon
 from tests.support.servers import now
-from workers.channels import ChannelError, Post, Published, Publisher
+from workers.channels import ChannelError, Post, PostRef, Published, Publisher, ReplyTo
 from workers.channels.bluesky import BlueskyPublisher
 from workers.channels.console import ConsolePublisher
 from workers.channels.mastodon import MastodonPublisher
@@ -197,3 +197,27 @@ def test_failures_are_channel_errors_with_a_readable_reason_that_never_shows_the
     assert "\n" not in reason
     assert WRONG_SECRET not in reason
     assert reason.startswith((subject.publisher.channel, "account name"))
+
+
+def test_a_threads_part_is_a_post_of_its_own_under_the_part_before_and_each_is_found_again(
+    subject: Subject,
+) -> None:
+    # Given a thread's first part, published
+    first_post = subject.share("Contract: a thread begins")
+    first = subject.publisher.publish(first_post)
+    assert first.created_at is not None
+    # When its second part is published under it, with its own key
+    ref = PostRef(first.external_id, first.cid, first.created_at)
+    second_post = replace(subject.share("Contract: and goes on"), share_id=first_post.share_id, part=1,
+                          idempotency_key=part_key(first_post.share_id, 1), reply_to=ReplyTo(ref, ref))
+    second = subject.publisher.publish(second_post)
+    # Then it is another post, created after the first
+    assert second.external_id != first.external_id
+    assert second.created_at is not None
+    assert second.created_at >= first.created_at
+    # And where the network can look, each part is found as itself
+    if subject.publisher.can_find(second_post):
+        assert (found := subject.publisher.find(second_post)) is not None
+        assert found.external_id == second.external_id
+        assert (again := subject.publisher.find(first_post)) is not None
+        assert again.external_id == first.external_id

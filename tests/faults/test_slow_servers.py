@@ -148,3 +148,52 @@ def test_followers_only_posts_the_server_hides_end_held_never_posted_twice(
     assert all(s["held"]["outcome_unknown"] for s in held)
     check_exactly_once([s for s in shares if s["status"] == "sent"], stats)
     assert all(stats["by_text"].get(s["text"], 0) <= 1 for s in held)
+
+
+THREADS = 20
+
+
+def test_threads_on_a_slow_server_ignoring_idempotency_keys_get_each_part_once_in_order(
+    tmp_path: Path, database_url: str, broker_url: str, queue_prefix: str
+) -> None:
+    with fake_mastodon(free_port(), "--latency", "3", "--ignore-idempotency-key") as mastodon, \
+            running(tmp_path, database_url=database_url, broker_url=broker_url, queue_prefix=queue_prefix,
+                    extra_env=ENV) as system:
+        token = system.cli("token", "create", "--workspace", "default", "--scope", "write")
+        with system.client(token) as api:
+            config = {"base_url": mastodon, "access_token_env": TOKEN_ENV}
+            account = api.post("/v1/accounts", json={"name": "team", "channel": "mastodon", "config": config})
+            assert account.status_code == 201, account.text
+            # Given 20 three-part threads due together, on a server answering every post 3 s late
+            due = datetime.now(UTC) + timedelta(seconds=8)
+            ids = []
+            for i in range(THREADS):
+                body = {"account_id": account.json()["id"], "scheduled_at": due.isoformat(),
+                        "parts": [{"text": f"thread {i} part {p}"} for p in range(3)],
+                        "response_plan": [{"kind": "check_replies", "after": "PT1H", "owner": "alice"}]}
+                answer = api.post("/v1/shares", json=body)
+                assert answer.status_code == 201, answer.text
+                ids.append(answer.json()["id"])
+            # When the worker processes are SIGKILLed while parts are in flight, twice
+            for posts in (10, 30):
+                wait_until(lambda n=posts: httpx.get(f"{mastodon}/_fake/stats").json()["posts"] >= n, timeout=120,
+                           what="parts in flight")
+                assert kill_worker_processes(system) > 0
+            # Then every thread ends sent
+            shares = wait_until(lambda: settled(api, ids), timeout=300, interval=1.0, what="every thread sent")
+            stats = httpx.get(f"{mastodon}/_fake/stats").json()
+            metrics = api.get("/metrics").text
+    assert [s["id"] for s in shares if s["status"] != "sent"] == []
+    # And the server made each part exactly once, each under the part before
+    texts = [f"thread {i} part {p}" for i in range(THREADS) for p in range(3)]
+    assert {t: n for t, n in stats["by_text"].items() if n != 1} == {}
+    assert sorted(stats["by_text"]) == sorted(texts)
+    made = {m["text"]: m for m in stats["made"]}
+    for i in range(THREADS):
+        chain = [made[f"thread {i} part {p}"] for p in range(3)]
+        assert [m["in_reply_to_id"] for m in chain] == [None, chain[0]["id"], chain[1]["id"]]
+    for share in shares:
+        assert [p["external_id"] for p in share["parts"]] == [made[p["text"]]["id"] for p in share["parts"]]
+    assert "followthrough_duplicate_posts_total 0.0" in metrics
+    with connect(database_url) as conn:
+        assert conn.execute("SELECT sent_shares_without_response_tasks FROM integrity").fetchone() == (0,)

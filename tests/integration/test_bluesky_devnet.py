@@ -51,6 +51,7 @@ from tests.support.link_pages import link_pages, og_page, png
 from tests.support.replies import ANSWER_PLAN, catch_up, inbox_page, reply_service, sent_share
 from tests.support.servers import serve
 from tests.support.shares import WS, Clock, expire_lease, runtime, share_service
+from tests.support.threads import plan_thread
 from workers.answering import publish_answers
 from workers.channels import PermanentChannelError, Post
 from workers.channels.bluesky import BlueskyPublisher, record_key
@@ -608,3 +609,84 @@ def plan_share(shares: ShareService, account: accounts.Account, text: str) -> UU
 
 def types(store: EventStore, share_id: UUID) -> list[str]:
     return [r.type_name for r in store.read_stream(f"share-{share_id}")]
+
+
+# --- threads, content warnings, languages -----------------------------------------------------
+
+
+def test_a_three_part_thread_is_written_in_order_with_its_label_and_langs_and_the_appview_shows_it(
+    devnet: Devnet, alice_env: dict[str, str], pool: ConnectionPool[Any], store: EventStore, settings: Settings
+) -> None:
+    # Given a three-part thread with a content warning (label graphic-media) in German
+    shares = share_service(pool, store)
+    texts = [unique("1/ Ein Faden"), unique("2/ in der Mitte"), unique("3/ am Ende")]
+    share_id = plan_thread(shares, bluesky_account(pool, devnet).id, texts, language="de",
+                           content_warning={"text": "Spinnen", "label": "graphic-media"})
+    client = channel_client(settings)
+    rt = runtime(pool, store, BlueskyPublisher(client, env=alice_env), clock=Clock())
+    # When the worker publishes it
+    try:
+        assert execute_share(rt, share_id) == "share_sent"
+    finally:
+        client.close()
+    # Then the PDS holds one record per part, each with the CW line, the self-label and langs
+    records = [texts_on_pds(devnet, f"CW: Spinnen\n\n{t}") for t in texts]
+    assert [len(r) for r in records] == [1, 1, 1]
+    root, middle, last = (r[0] for r in records)
+    for record in (root, middle, last):
+        assert record["value"]["labels"] == {"$type": "com.atproto.label.defs#selfLabels",
+                                             "values": [{"val": "graphic-media"}]}
+        assert record["value"]["langs"] == ["de"]
+    # And part 2 answers part 1, part 3 answers part 2, both in part 1's thread (uri and cid)
+    assert "reply" not in root["value"]
+    ref = {"uri": root["uri"], "cid": root["cid"]}
+    assert middle["value"]["reply"] == {"root": ref, "parent": ref}
+    assert last["value"]["reply"] == {"root": ref, "parent": {"uri": middle["uri"], "cid": middle["cid"]}}
+    # And each part was created at least 1 ms after the one before
+    times = [datetime.fromisoformat(r["value"]["createdAt"]) for r in (root, middle, last)]
+    assert times[0] < times[1] < times[2]
+    # And the AppView's thread of the first shows the parts in order
+    thread = on_appview(devnet, "app.bsky.feed.getPostThread", {"uri": root["uri"]},
+                        lambda body: body["thread"] if child(child(body["thread"], middle["uri"]), last["uri"])
+                        else None)
+    assert thread["post"]["uri"] == root["uri"]
+    assert [r["post"]["uri"] for r in thread["replies"]] == [middle["uri"]]
+    assert [r["post"]["uri"] for r in thread["replies"][0]["replies"]] == [last["uri"]]
+    # And the share is sent as the first part, each part with its own url
+    assert sent_uri(store, share_id) == root["uri"]
+    parts = [r.event for r in store.read_stream(f"share-{share_id}") if r.type_name == "SharePartSent"]
+    assert [p.external_id for p in parts] == [root["uri"], middle["uri"], last["uri"]]
+
+
+def test_a_worker_killed_mid_thread_leaves_each_part_posted_once(
+    devnet: Devnet, alice_env: dict[str, str], pool: ConnectionPool[Any], store: EventStore, settings: Settings
+) -> None:
+    shares = share_service(pool, store)
+    texts = [unique("1/ killed"), unique("2/ mid"), unique("3/ thread")]
+    share_id = plan_thread(shares, bluesky_account(pool, devnet).id, texts)
+    # When a worker process is SIGKILLed as soon as the PDS has written part 2
+    worker = subprocess.run(
+        [sys.executable, "-m", "tests.support.devnet_worker", settings.database_url or "", str(share_id), "1.0",
+         "2"],
+        cwd=ROOT, env={**os.environ, **alice_env}, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert worker.returncode == -signal.SIGKILL, worker.stderr[-2000:]
+    # Then part 1 is recorded, part 2 is on the PDS but not in the log, part 3 was never sent
+    assert types(store, share_id) == ["SharePlanned", "ShareAttemptStarted", "ResponseTasksRecorded",
+                                      "SharePartSent"]
+    assert [len(texts_on_pds(devnet, t)) for t in texts] == [1, 1, 0]
+    # When a later delivery comes after the dead worker's lease
+    expire_lease(pool, share_id)
+    client = channel_client(settings)
+    rt = runtime(pool, store, BlueskyPublisher(client, env=alice_env), clock=Clock(), call_budget_seconds=1.0)
+    try:
+        assert execute_share(rt, share_id) == "share_sent"
+    finally:
+        client.close()
+    # Then part 2 was found by its record key (reconciled) and part 3 written: each part once
+    assert [len(texts_on_pds(devnet, t)) for t in texts] == [1, 1, 1]
+    parts = [r.event for r in store.read_stream(f"share-{share_id}") if r.type_name == "SharePartSent"]
+    assert [(p.part, p.reconciled) for p in parts] == [(0, False), (1, True), (2, False)]
+    [middle] = texts_on_pds(devnet, texts[1])
+    [last] = texts_on_pds(devnet, texts[2])
+    assert last["value"]["reply"]["parent"] == {"uri": middle["uri"], "cid": middle["cid"]}

@@ -200,8 +200,10 @@ class FakeMastodon(FakeNetwork):
                 return no
             body = await request.json()
             text = str(body.get("status", "")).strip()
+            spoiler = str(body.get("spoiler_text") or "")
             limit = self.knobs.max_characters
-            if not text or len(re.sub(r"https?://\S+", "x" * self.knobs.characters_reserved_per_url, text)) > limit:
+            counted = spoiler + re.sub(r"https?://\S+", "x" * self.knobs.characters_reserved_per_url, text)
+            if not text or len(counted) > limit:  # Mastodon counts the spoiler text with the status
                 return JSONResponse({"error": f"Validation failed: Text character limit of {limit} exceeded"}, 422)
             fault = self.rng.choice((429, 502)) if self.rng.random() < self.knobs.fault_rate else None
             if fault == 429:
@@ -216,9 +218,13 @@ class FakeMastodon(FakeNetwork):
                     visibility=str(body.get("visibility", "public")),
                     in_reply_to_id=body.get("in_reply_to_id"),
                 )
+                status.update(spoiler_text=spoiler, sensitive=bool(body.get("sensitive")),
+                              language=body.get("language"))
                 self.creations += 1
                 self.texts[text] += 1
-                self.made.append({"id": status["id"], "text": text, "created_at": status["created_at"]})
+                self.made.append({"id": status["id"], "text": text, "created_at": status["created_at"],
+                                  "in_reply_to_id": status["in_reply_to_id"], "spoiler_text": spoiler,
+                                  "sensitive": status["sensitive"], "language": status["language"]})
                 if key:
                     self.by_key[key] = status
                 every = self.knobs.drop_after_write_every

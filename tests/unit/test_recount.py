@@ -71,6 +71,21 @@ def test_a_share_sent_before_its_tasks_and_a_version_out_of_step_are_violations(
     assert recount.shares[SHARE].sent_without_tasks
 
 
+def test_a_threads_part_out_before_its_tasks_is_a_violation_and_after_them_none() -> None:
+    events = history()
+    part = stored(3, "SharePartSent", attempt=1, part=0, external_id="x", url="u", sent_at="2026-11-30T12:00:00Z")
+    before = [*events[:2], part, *((p, s, v + 1, t, w, d) for p, s, v, t, w, d in events[2:])]
+    recount = Recount()
+    recount.add_all(before)
+    assert [v.rule for v in recount.violations] == ["SharePartSent without ResponseTasksRecorded before it"]
+    after = [*events[:3], (35, f"share-{SHARE}", 4, "SharePartSent", "acme", part[5]),
+             *((p, s, v + 1, t, w, d) for p, s, v, t, w, d in events[3:])]
+    fine = Recount()
+    fine.add_all(after)
+    assert fine.violations == []
+    assert fine.shares[SHARE].status == "sent"
+
+
 def test_cancelled_tasks_count_nowhere_and_a_done_task_stays_done() -> None:
     recount = Recount()
     recount.add_all([*history(), stored(7, "ResponseTasksCancelled", task_ids=[T1, T2])])

@@ -8,13 +8,30 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
 
-from events.catalogue import Engagement
+from events.catalogue import ContentWarning, Engagement
 from scheduler.domain.share import ThreadPost
 
 
 @dataclass(frozen=True, slots=True)
+class PostRef:
+    """A post already out that a thread's part answers: its id, and (Bluesky) its record's cid."""
+
+    external_id: str
+    cid: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyTo:
+    """Where a thread's part goes: under ``parent`` (the part before), in the thread of ``root`` (the first)."""
+
+    root: PostRef
+    parent: PostRef
+
+
+@dataclass(frozen=True, slots=True)
 class Post:
-    """What a publisher needs to publish one share, on one attempt."""
+    """What a publisher needs to publish one share (one part of a thread), on one attempt."""
 
     share_id: UUID
     workspace_id: str
@@ -27,6 +44,11 @@ class Post:
     # Called right before every request that may publish: the worker extends its lease on
     # the share there, and raises ``LeaseLost`` when another attempt has taken it over.
     before_write: Callable[[], None] | None = field(default=None, compare=False)
+    content_warning: ContentWarning | None = None
+    language: str | None = None  # BCP 47
+    # A thread's part: its index, and for part 1 onward the posts it answers.
+    part: int = 0
+    reply_to: ReplyTo | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +59,8 @@ class Published:
     external_id: str
     url: str | None
     created_at: datetime | None = None
+    # Bluesky: the record's content id (a reply names its parent by it); the post is its id, not this.
+    cid: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,12 +28,13 @@ import os
 import re
 import threading
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import httpx
 import structlog
 
+from scheduler.domain.content import bluesky_text
 from workers.channels import ChannelError, PermanentChannelError, Post, Published, ThreadLook, TransientChannelError
 from workers.channels.bluesky_cards import BlueskyCards
 from workers.channels.bluesky_sessions import (
@@ -113,10 +114,12 @@ class BlueskyPublisher:
         account, http = self.sessions.account(post)
         rkey = record_key(post)
         session = self.sessions.session(account, http)
-        created_at = _iso(self.clock())
-        record: dict[str, Any] = {"$type": COLLECTION, "text": post.text, "createdAt": created_at, **(extra or {})}
+        created_at = _iso(self._created_at(post))
+        text = bluesky_text(post.text, post.content_warning)
+        record: dict[str, Any] = {"$type": COLLECTION, "text": text, "createdAt": created_at,
+                                  **content_fields(post), **(extra or {})}
         # Bluesky shows a URL as a link, and a handle as a mention, only when a facet says so.
-        facets = link_facets(post.text) + self._mention_facets(account, http, post.text)
+        facets = link_facets(text) + self._mention_facets(account, http, text)
         if facets:
             record["facets"] = sorted(facets, key=lambda facet: int(facet["index"]["byteStart"]))
         if self.cards is not None:  # the first link's card, fetched before the post is written
@@ -130,10 +133,12 @@ class BlueskyPublisher:
             json={"repo": session.did, "collection": COLLECTION, "rkey": rkey, "record": record},
         )
         if response.is_success:
-            uri = http.answer(response, may_publish=True).get("uri")
+            answer = http.answer(response, may_publish=True)
+            uri, cid = answer.get("uri"), answer.get("cid")
             if not isinstance(uri, str):
                 raise http.malformed("no 'uri' in the answer", may_publish=True)
-            return Published(external_id=uri, url=post_url(session.handle, rkey), created_at=parse_time(created_at))
+            return Published(external_id=uri, url=post_url(session.handle, rkey), created_at=parse_time(created_at),
+                             cid=cid if isinstance(cid, str) else None)
         error = http.failure(response, may_publish=True)
         if response.status_code in (403, 429) or session_refused(response):
             raise error  # refused before writing anything
@@ -144,6 +149,14 @@ class BlueskyPublisher:
         if existing is None:
             raise error
         return _ours(existing, post, session, rkey)
+
+    def _created_at(self, post: Post) -> datetime:
+        """Now, and for a thread's part at least 1 ms after the part it answers (apps order
+        a thread's posts by it)."""
+        now = self.clock()
+        if post.reply_to is None:
+            return now
+        return max(now, post.reply_to.parent.created_at + timedelta(milliseconds=1))
 
     def find(self, post: Post) -> Published | None:
         account, http = self.sessions.account(post)
@@ -244,12 +257,30 @@ class BlueskyPublisher:
             raise http.malformed("no record in the answer")
         return body
 
+def content_fields(post: Post) -> dict[str, Any]:
+    """The record's self-label (a content warning's label), language and, for a thread's
+    part, the posts it answers (``reply``: the thread's first and the part before)."""
+    fields: dict[str, Any] = {}
+    warning = post.content_warning
+    if warning is not None and warning.label is not None:
+        fields["labels"] = {"$type": "com.atproto.label.defs#selfLabels", "values": [{"val": warning.label}]}
+    if post.language is not None:
+        fields["langs"] = [post.language]
+    if post.reply_to is not None:
+        root, parent = post.reply_to.root, post.reply_to.parent
+        fields["reply"] = {"root": {"uri": root.external_id, "cid": root.cid},
+                           "parent": {"uri": parent.external_id, "cid": parent.cid}}
+    return fields
+
+
 def _ours(record: dict[str, Any], post: Post, session: Session, rkey: str) -> Published:
     # The key is ours alone; a different text there means a hash collision or a hand-made record.
-    if record["value"].get("text") != post.text:
+    if record["value"].get("text") != bluesky_text(post.text, post.content_warning):
         raise PermanentChannelError(f"bluesky record key {rkey} already holds a different post ({record['uri']})")
     created_at = parse_time(record["value"].get("createdAt"))
-    return Published(external_id=record["uri"], url=post_url(session.handle, rkey), created_at=created_at)
+    cid = record.get("cid")
+    return Published(external_id=record["uri"], url=post_url(session.handle, rkey), created_at=created_at,
+                     cid=cid if isinstance(cid, str) else None)
 
 
 def record_key(post: Post) -> str:

@@ -36,7 +36,8 @@ from workers.channels import Answer, PermanentChannelError, Post, Published, Sha
 from workers.channels.console_replies import ConsoleThreads, file_name_of
 
 CHANNEL = "console"
-SHARE_ID = re.compile(rb'\{"share_id":"([0-9a-f-]{36})"')
+# A post's line starts with its share (and, for a thread's part after the first, its part).
+SHARE_ID = re.compile(rb'\{"share_id":"([0-9a-f-]{36})"(?:,"part":(\d+))?')
 # The last field but one of a post's line (``text`` comes earlier, JSON-escaped, so no quote in it ends here).
 PUBLISHED_AT = re.compile(rb'"published_at":"([^"]+)","attempt":\d+\}$')
 REMOVED = re.compile(rb'\{"removed":"([0-9a-f-]{36})"')
@@ -66,7 +67,8 @@ class _AccountFile:
             if not line.endswith(b"}"):
                 continue
             if found := SHARE_ID.match(line):
-                self.published[found.group(1).decode()] = _published_at(line)
+                key = found.group(1).decode()
+                self.published[f"{key}/{found.group(2).decode()}" if found.group(2) else key] = _published_at(line)
             elif removed := REMOVED.match(line):
                 self.published.pop(removed.group(1).decode(), None)
         self.offset += complete
@@ -91,6 +93,29 @@ def _published_at(line: bytes) -> datetime | None:
         return None
 
 
+def post_key(post: Post) -> str:
+    """A post's id in the file: its share's, and ``<share>/<part>`` for a thread's part after the first."""
+    return str(post.share_id) if post.part == 0 else f"{post.share_id}/{post.part}"
+
+
+def _line(post: Post, published_at: datetime) -> dict[str, object]:
+    """A post's line: ``share_id`` (and ``part``) first, ``published_at`` and ``attempt`` last
+    (the file is read by those); a part names the post it answers (``in_reply_to``)."""
+    line: dict[str, object] = {"share_id": str(post.share_id)}
+    if post.part:
+        line["part"] = post.part
+    if post.reply_to is not None:
+        line["in_reply_to"] = post.reply_to.parent.external_id
+    line.update({"workspace_id": post.workspace_id, "account": post.account_name, "text": post.text})
+    if post.content_warning is not None:
+        line["content_warning"] = post.content_warning.model_dump(exclude_none=True)
+    if post.language is not None:
+        line["language"] = post.language
+    line.update({"scheduled_at": post.scheduled_at.isoformat(), "published_at": published_at.isoformat(),
+                 "attempt": post.attempt})
+    return line
+
+
 class ConsolePublisher:
     channel = CHANNEL
 
@@ -113,27 +138,19 @@ class ConsolePublisher:
         return self._threads.find_answer(answer)
 
     def publish(self, post: Post) -> Published:
-        share = str(post.share_id)
+        share = post_key(post)
         with self._locked(post.workspace_id, post.account_name) as account:
             if share not in account.published:
                 if post.before_write is not None:
                     post.before_write()
                 published_at = datetime.now(UTC)
-                account.append(orjson.dumps({
-                    "share_id": share,
-                    "workspace_id": post.workspace_id,
-                    "account": post.account_name,
-                    "text": post.text,
-                    "scheduled_at": post.scheduled_at.isoformat(),
-                    "published_at": published_at.isoformat(),
-                    "attempt": post.attempt,
-                }))
+                account.append(orjson.dumps(_line(post, published_at)))
                 account.published[share] = published_at
             created_at = account.published[share]
         return self._published(post, created_at)
 
     def find(self, post: Post) -> Published | None:
-        share = str(post.share_id)
+        share = post_key(post)
         with self._locked(post.workspace_id, post.account_name) as account:
             found = share in account.published
             created_at = account.published.get(share)
@@ -179,7 +196,8 @@ class ConsolePublisher:
         base = self._uris.get(key)
         if base is None:  # resolving a path costs several system calls: once per account
             base = self._uris[key] = self._path(post.workspace_id, post.account_name).resolve().as_uri()
-        return Published(external_id=str(post.share_id), url=f"{base}#{post.share_id}", created_at=created_at)
+        key = post_key(post)
+        return Published(external_id=key, url=f"{base}#{key}", created_at=created_at)
 
     def _account(self, workspace_id: str, account_name: str) -> _AccountFile:
         key = f"{workspace_id}/{account_name}"

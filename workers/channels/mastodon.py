@@ -38,6 +38,7 @@ from urllib.parse import quote
 import httpx
 import structlog
 
+from scheduler.domain.content import primary_language
 from workers.channels import ChannelError, PermanentChannelError, Post, Published, ThreadLook, TransientChannelError
 from workers.channels.http import ChannelHttp, base_url_of, parse_time, still_unknown
 from workers.channels.mastodon_api import (
@@ -110,7 +111,7 @@ class MastodonPublisher:
             f"{account.base_url}/api/v1/statuses",
             may_publish=True,
             headers={**auth(account), "Idempotency-Key": post.idempotency_key},
-            json={"status": post.text, "visibility": account.visibility},
+            json=status_body(post, account.visibility),
         )
         return published(http.answer(response, may_publish=True), http, may_publish=True)
 
@@ -181,6 +182,7 @@ class MastodonPublisher:
         account_id = text_field(me, "id", http)
         since = post.scheduled_at - CLOCK_SKEW
         wanted = comparable(post.text)
+        parent = post.reply_to.parent.external_id if post.reply_to is not None else None
         params: dict[str, str | int] = {"limit": PAGE_SIZE, "exclude_reblogs": "true"}
         for _ in range(MAX_PAGES):
             page = http.answer(
@@ -194,7 +196,7 @@ class MastodonPublisher:
             if not isinstance(page, list) or not page:
                 return None
             for status in page:
-                if _is_ours(status, since=since, text=wanted):
+                if _is_ours(status, since=since, text=wanted, parent=parent):
                     return published(status, http)
             oldest = parse_time(page[-1].get("created_at")) if isinstance(page[-1], dict) else None
             if oldest is None or oldest < since:
@@ -221,8 +223,25 @@ def _positive(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
-def _is_ours(status: Any, *, since: datetime, text: str) -> bool:
+def status_body(post: Post, visibility: str) -> dict[str, Any]:
+    """A status: the text, and its content warning (``spoiler_text``, ``sensitive``), language
+    (the primary subtag: Mastodon knows ISO 639 codes) and the part it answers in a thread."""
+    body: dict[str, Any] = {"status": post.text, "visibility": visibility}
+    if post.content_warning is not None:
+        body["spoiler_text"] = post.content_warning.text
+        body["sensitive"] = True
+    if post.language is not None:
+        body["language"] = primary_language(post.language)
+    if post.reply_to is not None:
+        body["in_reply_to_id"] = post.reply_to.parent.external_id
+    return body
+
+
+def _is_ours(status: Any, *, since: datetime, text: str, parent: str | None) -> bool:
+    """A status of the account with the share's text (a thread's part: under the part before)."""
     if not isinstance(status, dict):
+        return False
+    if parent is not None and str(status.get("in_reply_to_id")) != parent:
         return False
     created = parse_time(status.get("created_at"))
     return created is not None and created >= since and comparable(visible_text(status.get("content"))) == text

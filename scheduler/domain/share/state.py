@@ -32,6 +32,7 @@ from events.catalogue import (
     ShareCancelled,
     ShareFailed,
     ShareHeld,
+    SharePartSent,
     SharePlanned,
     ShareRescheduled,
     ShareSent,
@@ -97,6 +98,8 @@ class ShareState:
     duplicates_removed: tuple[str, ...] = ()
     # The replies under the post, their answers and the looks for them.
     thread: ThreadState = field(default_factory=ThreadState)
+    # A thread's posts that are out, by part (recorded in order: part k only after k - 1).
+    parts_sent: tuple[SharePartSent, ...] = ()
 
     @property
     def exists(self) -> bool:
@@ -149,6 +152,11 @@ def evolve(state: ShareState, event: Event) -> ShareState:
                 next_attempt_at=event.next_attempt_at,
                 retryable=event.retryable and event.next_attempt_at is not None,
             )
+        case SharePartSent():
+            if any(p.part == event.part for p in state.parts_sent):
+                return replace(state, version=version)
+            # Every part up to this one is known to be out: an earlier doubt is settled.
+            return replace(state, version=version, parts_sent=(*state.parts_sent, event), outcome_unknown=False)
         case ShareHeld():
             return replace(state, version=version, status="held", last_error=event.reason)
         case ShareAbandoned():

@@ -1,0 +1,49 @@
+"""Helpers for thread tests: plan a thread, and a publisher that dies right after one of a
+thread's parts is out (the worker killed between a post and its record)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from scheduler.services.shares import PlanShare, ShareService
+from tests.support.fake_channel import Crash
+from tests.support.shares import PLAN, WS
+from workers.channels import Post, Published, Publisher
+
+
+def plan_thread(shares: ShareService, account_id: UUID, texts: list[str], **kw: Any) -> UUID:
+    """A thread of ``texts``, due now (``kw``: content_warning, language)."""
+    command = PlanShare(account_id=account_id, text=None, scheduled_at=None, response_plan=PLAN,
+                        parts=[{"text": t} for t in texts], **kw)
+    return shares.plan(WS, command, actor="test").share_id
+
+
+@dataclass
+class DiesAfterPart:
+    """``inner``, except that the worker dies right after part ``part`` is posted, once."""
+
+    inner: Publisher
+    part: int
+    died: bool = False
+
+    @property
+    def channel(self) -> str:
+        return self.inner.channel
+
+    def publish(self, post: Post) -> Published:
+        published = self.inner.publish(post)
+        if post.part == self.part and not self.died:
+            self.died = True
+            raise Crash
+        return published
+
+    def find(self, post: Post) -> Published | None:
+        return self.inner.find(post)
+
+    def can_find(self, post: Post) -> bool:
+        return self.inner.can_find(post)
+
+    def delete(self, post: Post, external_id: str) -> None:
+        self.inner.delete(post, external_id)
