@@ -61,6 +61,21 @@ class ResponseStep(BaseModel):
     clock: Literal["wall", "business"] = "wall"
 
 
+class SharedMedia(BaseModel):
+    """A media item of the library attached to a post, with the alt text it is published with
+    (checked at planning: empty only when ``decorative``). ``kind`` is "image", "gif" (animated)
+    or "video"; the bytes stay in the library (``media_id``), which keeps them while the share is
+    not sent."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    media_id: UUID
+    kind: Literal["image", "gif", "video"]
+    mime: str
+    alt: str = ""
+    decorative: bool = False
+
+
 class ResponseTask(BaseModel):
     """A response task recorded before its share is published."""
 
@@ -105,6 +120,8 @@ class SharePlanned(Event, type_name="SharePlanned", version=2):
     # True when the share took its account's next free queue slot ("scheduled_at": "next_slot"):
     # it holds that slot until it is cancelled or rescheduled to another time.
     slot: bool = False
+    # The library's media published with the post, in order (empty: text only).
+    media: tuple[SharedMedia, ...] = ()
 
 
 class ShareRescheduled(Event, type_name="ShareRescheduled"):

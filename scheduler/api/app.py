@@ -1,5 +1,5 @@
 """The FastAPI application. Built by the composition root with this process's services;
-one router per resource (accounts, shares, tasks, replies, calendars and owners, webhooks, tokens, audit,
+one router per resource (accounts, shares, media, tasks, replies, calendars and owners, webhooks, tokens, audit,
 follow-through, metrics, operations), each in its own module."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from scheduler.api import (
     dashboard,
     docs,
     followthrough,
+    media,
     metrics,
     operations,
     problems,
@@ -32,7 +33,8 @@ from scheduler.api.middleware import Guard
 from scheduler.api.ratelimits import RateLimits
 from scheduler.api.webhook_metrics import WebhookCollector
 
-RESOURCES = (accounts, shares, tasks, replies, calendars, webhooks, tokens, audit, followthrough, metrics, operations)
+RESOURCES = (accounts, shares, media, tasks, replies, calendars, webhooks, tokens, audit, followthrough, metrics,
+             operations)
 
 
 def create_app(services: Services) -> FastAPI:

@@ -119,6 +119,14 @@ class AccountIn(Body):
     max_lateness: PositiveSpan | None = Field(default=None, description="with late_policy=hold: how late is too late")
 
 
+class MediaIn(Body):
+    id: UUID = Field(description="a media item of this workspace's library (POST /v1/media)")
+    alt: Annotated[str, Field(max_length=10_000), Storable] | None = Field(
+        default=None, description="the description published with it (default: the item's alt); required unless "
+        'decorative, checked against the network\'s limit; "" only with decorative: true')
+    decorative: bool = Field(default=False, description="a purely decorative image: published without alt")
+
+
 class ShareIn(Body):
     account_id: UUID
     text: ShareText = Field(examples=["We launched!"])
@@ -126,6 +134,8 @@ class ShareIn(Body):
         default=None, description='RFC 3339 with an offset; omitted = now; "next_slot" = the account\'s first free '
         "queue slot (its config.slots)")
     response_plan: list[PlanStepIn] | None = Field(default=None, max_length=20)
+    media: list[MediaIn] = Field(default_factory=list, max_length=20, description="images (up to 4), or one video "
+                                 "or animated GIF (Mastodon), published with the post in this order")
 
 
 class RescheduleIn(Body):

@@ -12,14 +12,19 @@ from starlette.concurrency import run_in_threadpool
 from events.projections import reports
 from scheduler.api.accounts import steps
 from scheduler.api.deps import Reader, ServicesDep, Writer
-from scheduler.api.schemas import CancelIn, MarkSentIn, RescheduleIn, RetryIn, ShareIn
+from scheduler.api.schemas import CancelIn, MarkSentIn, MediaIn, RescheduleIn, RetryIn, ShareIn
 from scheduler.api.views import event_view, share_view
+from scheduler.domain.media import MediaRequest
 from scheduler.services.calendars import calendar_at_send
 from scheduler.services.shares import Planned, PlanShare
 
 router = APIRouter(prefix="/v1", tags=["shares"])
 
 ShareStatus = Literal["planned", "sending", "sent", "failed", "abandoned", "cancelled", "held"]
+
+
+def media_requests(media: list[MediaIn]) -> tuple[MediaRequest, ...]:
+    return tuple(MediaRequest(media_id=m.id, alt=m.alt, decorative=m.decorative) for m in media)
 
 
 def planned_view(planned: Planned) -> dict[str, Any]:
@@ -46,6 +51,7 @@ async def plan_share(
         text=body.text,
         scheduled_at=body.scheduled_at,
         response_plan=steps(body.response_plan),
+        media=media_requests(body.media),
     )
     planned = await run_in_threadpool(
         svc.shares.plan,

@@ -87,6 +87,8 @@ def share_view(state: ShareState, history: Sequence[RecordedEvent], now: datetim
         "account_name": planned.account_name,
         "channel": planned.channel,
         "text": planned.text,
+        "media": [{"id": str(m.media_id), "kind": m.kind, "mime": m.mime, "alt": m.alt, "decorative": m.decorative,
+                   "content": f"/v1/media/{m.media_id}/content"} for m in planned.media],
         "status": status,
         "scheduled_at": iso(state.scheduled_at),
         "sent_at": iso(sent.sent_at if sent else None),
