@@ -36,6 +36,7 @@ from followthrough.settings import Settings
 from scheduler.dispatch.dispatcher import Dispatcher
 from scheduler.dispatch.schedule_table import DueItem
 from scheduler.domain.limits import InstanceLimit
+from scheduler.domain.media import InstanceMediaLimit
 from scheduler.domain.post_urls import HandleResolver
 from scheduler.errors import InvalidInputError
 from scheduler.services.share_stream import ShareStreams
@@ -145,8 +146,12 @@ def build_api(settings: Settings) -> Any:
     def instance_limit(channel: str, config: Mapping[str, Any]) -> InstanceLimit | None:
         return mastodon.text_limit(config) if channel == "mastodon" else None
 
+    def instance_media(channel: str, config: Mapping[str, Any]) -> InstanceMediaLimit | None:
+        return mastodon.media_limit(config) if channel == "mastodon" else None
+
     streams = ShareStreams(store, notifier)
     shares = ShareService(pool=store.pool, streams=streams, instance_limit=instance_limit,
+                          instance_media=instance_media,
                           horizon=timedelta(days=settings.api_schedule_horizon_days),
                           resolve_handle=handle_resolver(bluesky))
     replies = ReplyService(pool=store.pool, streams=streams, clock=shares.clock, instance_limit=instance_limit)
