@@ -46,7 +46,8 @@ def test_svg_and_polyglots_are_refused_as_unsupported() -> None:
     assert isinstance(refused(files.SVG), UnsupportedMediaError)
     assert "SVG" in refused(files.SVG).message
     polyglot = refused(files.png() + files.zip_archive())
-    assert isinstance(polyglot, UnsupportedMediaError) and "ZIP" in polyglot.message
+    assert isinstance(polyglot, UnsupportedMediaError)
+    assert "ZIP" in polyglot.message
     assert isinstance(refused(files.photo_with_location() + b"trailing"), UnsupportedMediaError)
     assert isinstance(refused(files.png() + b"\x00" * 10), UnsupportedMediaError)
 

@@ -100,7 +100,8 @@ def test_bluesky_refuses_video_saying_it_needs_a_video_service(kind: MediaKind) 
     library = items(kind)
     problem = refusal("bluesky", ask(library), library)
     assert problem.field == "media.0.id"
-    assert "video service" in problem.message and "PDS" in problem.message
+    assert "video service" in problem.message
+    assert "PDS" in problem.message
 
 
 def test_an_unknown_or_repeated_item_is_refused() -> None:
