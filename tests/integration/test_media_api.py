@@ -11,14 +11,18 @@ import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 import httpx
 import pytest
 from PIL import ExifTags
 
 from followthrough.settings import Settings
+from scheduler.errors import NotFoundError
+from scheduler.services import media as library
 from tests.support import media as files
 from tests.support.api import PLAN, api_client, assert_problem, bearer, stored
+from tests.support.database import connect
 from tests.support.fake_mastodon import FakeMastodon
 
 MB = 1_000_000
@@ -297,3 +301,18 @@ def test_mastodon_instance_limits_and_bluesky_video_are_enforced_at_planning(
     refused = plan(client, auth, sky, [{"id": video}])
     assert_problem(refused, 422, "media.0.id")
     assert "video service" in refused.json()["detail"]
+
+
+def test_a_worker_reads_an_items_bytes_and_description_in_its_workspace_only(
+    client: httpx.Client, auth: dict[str, str], database_url: str
+) -> None:
+    sent = files.photo_with_location()
+    item = files.uploaded(client, auth, sent, alt="A blue photo", focus="0.25,-1")
+    with connect(database_url) as conn:
+        content = library.for_publishing(conn, "acme", UUID(item["id"]))
+        with pytest.raises(NotFoundError):
+            library.for_publishing(conn, "other", UUID(item["id"]))
+    assert (content.mime, content.kind, content.width, content.height) == ("image/jpeg", "image", 64, 48)
+    assert (content.alt, content.focus) == ("A blue photo", (0.25, -1.0))
+    assert hashlib.sha256(content.data).hexdigest() == content.sha256 == item["sha256"]
+    assert ExifTags.IFD.GPSInfo not in files.exif_of(content.data)
