@@ -35,6 +35,7 @@ UPLOAD_BODY = {
                 "schema": {
                     "type": "object",
                     "required": ["file"],
+                    "additionalProperties": False,
                     "properties": {
                         "file": {"type": "string", "format": "binary",
                                  "description": "JPEG, PNG, WebP, GIF or MP4 (the type is read from the bytes)"},

@@ -2,7 +2,9 @@
 security headers, one access-log line, metrics, and the last word on unexpected errors.
 
 Plain ASGI (no BaseHTTPMiddleware): the body is counted as it arrives, so a client cannot
-make the API keep more than ``max_body_bytes`` of it, with or without a token.
+make the API keep more than ``max_body_bytes`` of it, with or without a token. The media upload
+(``POST /v1/media``) has its own, larger bound, ``max_media_body_bytes``, counted the same way:
+its route spools the file as it arrives and never holds the body whole.
 
 A body refused as too large is still read to its end and dropped, up to ``drain_body_bytes``
 and for ``DRAIN_SECONDS`` at most, before the 413 goes out: a client that sends its whole
