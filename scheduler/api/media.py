@@ -16,6 +16,7 @@ from starlette.datastructures import UploadFile
 from scheduler.api.deps import Reader, Services, ServicesDep, Writer
 from scheduler.api.replies import decode_cursor, encode_cursor
 from scheduler.api.schemas import Body, Storable
+from scheduler.domain import inputs
 from scheduler.errors import InvalidInputError, UnsupportedMediaError
 from scheduler.services.media import ALT_MAX_CHARACTERS, Focus, MediaItem, MediaLibrary, parse_focus
 
@@ -24,6 +25,7 @@ router = APIRouter(prefix="/v1", tags=["media"])
 # The form's text fields (alt, focus) are small; the file part has no bound of its own here
 # (the Guard's body bound covers it) and is spooled, never held whole in memory while read.
 FORM_FIELD_BYTES = 64 * 1024
+FORM_FIELDS = ("file", "alt", "focus")
 # Stored content never changes under an id (alt and focus live beside it): caches may keep it.
 CONTENT_CACHE = "private, max-age=31536000, immutable"
 
@@ -82,6 +84,10 @@ async def upload_media(request: Request, who: Writer, svc: ServicesDep) -> JSONR
     if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
         raise UnsupportedMediaError("body", "must be multipart/form-data with a part named file")
     async with request.form(max_files=1, max_fields=4, max_part_size=FORM_FIELD_BYTES) as form:
+        for name in form:
+            if name not in FORM_FIELDS:
+                field = name if inputs.text_problem(name) is None and len(name) <= 100 else "body"
+                raise InvalidInputError(field, "is not a known field (file, alt, focus)")
         file = form.get("file")
         if not isinstance(file, UploadFile):
             raise InvalidInputError("file", "is required: a file part named file")
@@ -91,7 +97,7 @@ async def upload_media(request: Request, who: Writer, svc: ServicesDep) -> JSONR
             raise InvalidInputError("alt", "must be text, not a file")
         if focus_text is not None and not isinstance(focus_text, str):
             raise InvalidInputError("focus", "must be text, not a file")
-        focus: Focus | None = parse_focus(focus_text) if focus_text else None
+        focus: Focus | None = None if focus_text is None else parse_focus(focus_text)
         data = await file.read()
     item = await run_in_threadpool(library(svc).upload, who.workspace_id, data, alt=alt, focus=focus)
     return JSONResponse(media_view(item), status_code=201)

@@ -153,8 +153,7 @@ def test_a_hostile_upload_gets_a_clear_4xx_and_nothing_is_stored(
 
 
 def test_an_upload_without_a_file_or_not_multipart_is_refused(client: httpx.Client, auth: dict[str, str]) -> None:
-    assert_problem(client.post("/v1/media", headers=auth, data={"alt": "x"},
-                               files={"other": ("a.txt", b"x", "text/plain")}), 422, "file")
+    assert_problem(client.post("/v1/media", headers=auth, files={"alt": (None, b"x")}), 422, "file")
     assert_problem(client.post("/v1/media", headers=auth, json={"file": "x"}), 415, "body")
     assert_problem(files.upload(client, auth, files.png(), focus="left"), 422, "focus")
 
@@ -316,3 +315,9 @@ def test_a_worker_reads_an_items_bytes_and_description_in_its_workspace_only(
     assert (content.alt, content.focus) == ("A blue photo", (0.25, -1.0))
     assert hashlib.sha256(content.data).hexdigest() == content.sha256 == item["sha256"]
     assert ExifTags.IFD.GPSInfo not in files.exif_of(content.data)
+
+
+def test_an_upload_with_an_unknown_field_is_refused_naming_it(client: httpx.Client, auth: dict[str, str]) -> None:
+    response = client.post("/v1/media", headers=auth, files={"file": ("a.png", files.png(), "image/png")},
+                           data={"alt": "x", "caption": "y"})
+    assert_problem(response, 422, "caption")
