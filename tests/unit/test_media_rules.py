@@ -17,6 +17,7 @@ from scheduler.domain.media import (
     media_limit_for,
 )
 from scheduler.errors import InvalidInputError
+from workers.channels.mastodon import instance_media_limit
 
 
 def items(*kinds: MediaKind, alt: str = "") -> dict[UUID, LibraryItem]:
@@ -109,3 +110,15 @@ def test_an_unknown_or_repeated_item_is_refused() -> None:
     assert refusal("mastodon", [MediaRequest(uuid4(), alt="x")], library).field == "media.0.id"
     twice = ask(library) * 2
     assert refusal("mastodon", twice, library).field == "media.1.id"
+
+
+@pytest.mark.parametrize(("body", "found"), [
+    ({"configuration": {"statuses": {"max_media_attachments": 6},
+                        "media_attachments": {"description_limit": 4000}}}, (6, 4000)),
+    ({"configuration": {"statuses": {"max_media_attachments": 4}}}, (4, None)),
+    ({"configuration": {"media_attachments": {"description_limit": 0}}}, None),
+    ({"max_toot_chars": 5000}, None),
+    ([], None),
+])
+def test_what_a_mastodon_instance_says_of_its_media(body: object, found: tuple[int | None, int | None] | None) -> None:
+    assert instance_media_limit(body) == found
