@@ -12,9 +12,14 @@ phase for a fixed time:
 
   1. bare insert   2. POST /v1/shares (a share an hour ahead with a one-step plan)
   3. bare read     4. GET /v1/shares/{id} (ids planned in phase 2)
+  5. POST /v1/shares as in 2, and the same share with 4 images of the library attached
+     (uploaded before), in alternating rounds: ``plan_media_rps``
+  6. POST /v1/media: 4 clients uploading ~0.5 MB PNGs (64 distinct files, repeated: a repeat
+     is checked and hashed again but stored once): ``upload_mb_s``
 
-Goals (issue #11): plan_rps >= 0.6 x bare_insert_rps, get_rps >= 0.7 x bare_read_rps; p99
-latencies printed. Readable lines first; the last line of standard output is one JSON object.
+Goals (issue #11): plan_rps >= 0.6 x bare_insert_rps, get_rps >= 0.7 x bare_read_rps;
+(issue #22) plan_media_rps >= 0.5 x the plan_rps of step 5; p99 latencies printed. Readable
+lines first; the last line of standard output is one JSON object.
 
     python bench/api.py [--clients 16] [--seconds 12] [--rounds 4] [--workers 2]
 """
@@ -24,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import io
 import os
 import random
 import signal
@@ -42,6 +48,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import orjson
 import psycopg
+from PIL import Image
 from psycopg import sql
 
 from followthrough.local import embedded
@@ -49,6 +56,9 @@ from followthrough.local import embedded
 ROOT = Path(__file__).resolve().parents[1]
 PLAN = [{"kind": "check_replies", "after": "PT1H", "owner": "alice"}]
 BARE_TABLE = "bench_bare"
+UPLOAD_SIDE = 408  # pixels: a noisy RGB PNG of about 0.5 MB
+UPLOAD_FILES = 64
+UPLOAD_CLIENTS = 4
 
 
 # --- the app under test (imported by each uvicorn worker process) ----------------------
@@ -217,6 +227,52 @@ async def paired(base: str, bare: tuple[dict[str, str], Request], real: tuple[di
     return tuple((n / elapsed, latencies, answers) for n, elapsed, latencies, answers in totals)
 
 
+def noisy_png(seed: int) -> bytes:
+    """A PNG that does not compress: random pixels, stored without deflate."""
+    pixels = random.Random(seed).randbytes(UPLOAD_SIDE * UPLOAD_SIDE * 3)
+    out = io.BytesIO()
+    Image.frombytes("RGB", (UPLOAD_SIDE, UPLOAD_SIDE), pixels).save(out, "PNG", compress_level=0)
+    return out.getvalue()
+
+
+async def media_phases(base: str, auth: dict[str, str], account: str, *, clients: int, seconds: float,
+                       rounds: int) -> dict[str, Any]:
+    """Planning with 4 images against planning without, then uploads."""
+    async with httpx.AsyncClient(base_url=base, headers=auth, timeout=30) as client:
+        images = []
+        for seed in range(4):
+            answer = await client.post("/v1/media", files={"file": ("b.png", noisy_png(seed), "image/png")},
+                                       data={"alt": f"Benchmark image {seed}"})
+            answer.raise_for_status()
+            images.append(answer.json()["id"])
+    due = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    plain = {"account_id": account, "text": "benchmark post", "scheduled_at": due, "response_plan": PLAN}
+    plain_body = orjson.dumps(plain)
+    media_body = orjson.dumps({**plain, "media": [{"id": i} for i in images]})
+    json_auth = {**auth, "Content-Type": "application/json"}
+    (plan_rps, plan_ms, _), (media_rps, media_ms, _) = await paired(
+        base, (json_auth, lambda c: c.post("/v1/shares", content=plain_body)),
+        (json_auth, lambda c: c.post("/v1/shares", content=media_body)),
+        clients=clients, seconds=seconds, rounds=rounds)
+    report("POST /v1/shares", plan_rps, plan_ms)
+    report("  ... with 4 images", media_rps, media_ms)
+    uploads = [noisy_png(1000 + i) for i in range(UPLOAD_FILES)]
+    turn = iter(range(10**9))
+
+    def upload(c: httpx.AsyncClient) -> Awaitable[httpx.Response]:
+        data = uploads[next(turn) % len(uploads)]
+        return c.post("/v1/media", files={"file": ("b.png", data, "image/png")}, data={"alt": "Benchmark"})
+
+    upload_rps, upload_ms, _ = await phase(base, auth, upload, clients=UPLOAD_CLIENTS, seconds=seconds / 2)
+    report("POST /v1/media", upload_rps, upload_ms)
+    upload_mb_s = upload_rps * len(uploads[0]) / 1e6
+    return {"plan_media_rps": round(media_rps, 1), "plan_rps_beside_media": round(plan_rps, 1),
+            "ratio_plan_media": round(media_rps / plan_rps, 3),
+            "plan_media_p99_ms": round(percentile(media_ms, 0.99), 2),
+            "upload_mb_s": round(upload_mb_s, 2), "upload_rps": round(upload_rps, 1),
+            "upload_p99_ms": round(percentile(upload_ms, 0.99), 2)}
+
+
 async def run_phases(base: str, token: str, account: str, *, clients: int, seconds: float,
                      rounds: int) -> dict[str, Any]:
     auth = {"Authorization": f"Bearer {token}"}
@@ -240,7 +296,9 @@ async def run_phases(base: str, token: str, account: str, *, clients: int, secon
         clients=clients, seconds=seconds, rounds=rounds)
     report("bare read", bare_read_rps, bare_read_ms)
     report("GET /v1/shares/{id}", get_rps, get_ms)
+    media = await media_phases(base, auth, account, clients=clients, seconds=seconds, rounds=rounds)
     return {
+        **media,
         "plan_rps": round(plan_rps, 1), "bare_insert_rps": round(bare_insert_rps, 1),
         "ratio_plan": round(plan_rps / bare_insert_rps, 3),
         "get_rps": round(get_rps, 1), "bare_read_rps": round(bare_read_rps, 1),
@@ -273,8 +331,11 @@ def main() -> None:
             figures = asyncio.run(run_phases(base, token, account, clients=args.clients, seconds=args.seconds,
                                              rounds=args.rounds))
     ok_plan, ok_get = figures["ratio_plan"] >= 0.6, figures["ratio_get"] >= 0.7
+    ok_media = figures["ratio_plan_media"] >= 0.5
     print(f"plan / bare insert: {figures['ratio_plan']:.2f} (goal >= 0.6: {'met' if ok_plan else 'NOT met'}); "
-          f"get / bare read: {figures['ratio_get']:.2f} (goal >= 0.7: {'met' if ok_get else 'NOT met'})")
+          f"get / bare read: {figures['ratio_get']:.2f} (goal >= 0.7: {'met' if ok_get else 'NOT met'}); "
+          f"plan with 4 images / plan: {figures['ratio_plan_media']:.2f} "
+          f"(goal >= 0.5: {'met' if ok_media else 'NOT met'}); uploads: {figures['upload_mb_s']:.1f} MB/s")
     print(orjson.dumps({**figures, "workers": args.workers, "clients": args.clients,
                         "seconds_per_endpoint": args.seconds, "rounds": args.rounds}).decode())
 

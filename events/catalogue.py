@@ -61,6 +61,21 @@ class ResponseStep(BaseModel):
     clock: Literal["wall", "business"] = "wall"
 
 
+class SharedMedia(BaseModel):
+    """A media item of the library attached to a post, with the alt text it is published with
+    (checked at planning: empty only when ``decorative``). ``kind`` is "image", "gif" (animated)
+    or "video"; the bytes stay in the library (``media_id``), which keeps them while the share is
+    not sent."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    media_id: UUID
+    kind: Literal["image", "gif", "video"]
+    mime: str
+    alt: str = ""
+    decorative: bool = False
+
+
 class ResponseTask(BaseModel):
     """A response task recorded before its share is published."""
 
@@ -130,6 +145,8 @@ class SharePlanned(Event, type_name="SharePlanned", version=2):
     language: str | None = None
     # A thread: its posts in order (``text`` is the first one's); empty for a single post.
     parts: tuple[SharePart, ...] = ()
+    # The library's media published with the post, in order (empty: text only).
+    media: tuple[SharedMedia, ...] = ()
 
 
 class ShareRescheduled(Event, type_name="ShareRescheduled"):

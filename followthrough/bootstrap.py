@@ -36,6 +36,7 @@ from followthrough.settings import Settings
 from scheduler.dispatch.dispatcher import Dispatcher
 from scheduler.dispatch.schedule_table import DueItem
 from scheduler.domain.limits import InstanceLimit
+from scheduler.domain.media import InstanceMediaLimit
 from scheduler.domain.post_urls import HandleResolver
 from scheduler.errors import InvalidInputError
 from scheduler.services.share_stream import ShareStreams
@@ -131,6 +132,7 @@ API_POOL_TIMEOUT_SECONDS = 3.0
 def build_api(settings: Settings) -> Any:
     from scheduler.api.app import create_app
     from scheduler.api.deps import Services
+    from scheduler.services.media import MediaLibrary
     from scheduler.services.replies import ReplyService
 
     # A request waits at most this long for a connection: while the database is away the
@@ -145,11 +147,17 @@ def build_api(settings: Settings) -> Any:
     def instance_limit(channel: str, config: Mapping[str, Any]) -> InstanceLimit | None:
         return mastodon.text_limit(config) if channel == "mastodon" else None
 
+    def instance_media(channel: str, config: Mapping[str, Any]) -> InstanceMediaLimit | None:
+        return mastodon.media_limit(config) if channel == "mastodon" else None
+
     streams = ShareStreams(store, notifier)
     shares = ShareService(pool=store.pool, streams=streams, instance_limit=instance_limit,
+                          instance_media=instance_media,
                           horizon=timedelta(days=settings.api_schedule_horizon_days),
                           resolve_handle=handle_resolver(bluesky))
     replies = ReplyService(pool=store.pool, streams=streams, clock=shares.clock, instance_limit=instance_limit)
+    media = MediaLibrary(pool=store.pool, settings=media_settings(settings),
+                         share_status=lambda share_id: streams.load(share_id)[0].status)
 
     def start() -> None:
         store.pool.open(wait=True, timeout=30)
@@ -171,6 +179,7 @@ def build_api(settings: Settings) -> Any:
         stop=stop,
         webhook_secrets=webhooks.secrets(settings),
         config=api_config(settings),
+        media=media,
     )
     return create_app(services)
 
@@ -204,6 +213,7 @@ def api_config(settings: Settings) -> Any:
 
     return ApiConfig(
         max_body_bytes=settings.api_max_body_bytes,
+        max_media_body_bytes=media_settings(settings).upload_body_bytes,
         schedule_horizon=timedelta(days=settings.api_schedule_horizon_days),
         metrics_token=settings.metrics_token,
         rate_limit_per_token=settings.rate_limit_per_token if settings.rate_limit_enabled else None,
@@ -213,6 +223,15 @@ def api_config(settings: Settings) -> Any:
         sla_at_risk=settings.sla_at_risk,
         reply_sla_seconds=settings.reply_sla_seconds,
     )
+
+
+def media_settings(settings: Settings) -> Any:
+    from scheduler.services.media import MediaSettings
+
+    mib = 1024 * 1024
+    return MediaSettings(max_image_bytes=int(settings.media_max_image_mb * mib),
+                         max_video_bytes=int(settings.media_max_video_mb * mib),
+                         max_pixels=settings.media_max_pixels, quota_bytes=int(settings.media_quota_mb * mib))
 
 
 def rate_limit_storage(broker: str | None) -> str:

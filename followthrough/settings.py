@@ -43,6 +43,14 @@ class Settings(BaseSettings):
     rate_limit_per_address: str = "200/second"
     rate_limit_enabled: bool = True
 
+    # The media library: the largest upload of each kind (in MiB, enforced while the body is
+    # read), the most pixels an image may have to be decoded (larger is refused as a
+    # decompression bomb), and the bytes each workspace may store (distinct files, in MiB).
+    media_max_image_mb: float = Field(default=16.0, gt=0, le=1024)
+    media_max_video_mb: float = Field(default=40.0, gt=0, le=4096)
+    media_max_pixels: int = Field(default=40_000_000, ge=1)
+    media_quota_mb: float = Field(default=1024.0, gt=0)
+
     # Dispatch and execution.
     lease_seconds: float = Field(default=30.0, gt=0)
     dispatch_batch: int = Field(default=500, gt=0)

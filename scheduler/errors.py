@@ -42,3 +42,15 @@ class IdempotencyKeyReusedError(SchedulerError):
 
 class ConfigurationError(SchedulerError):
     """Settings that cannot work; the message says how to fix them."""
+
+
+class UnsupportedMediaError(InvalidInputError):
+    """A file of a type that is not taken (SVG, a polyglot, anything not JPEG/PNG/WebP/GIF/MP4)."""
+
+
+class ContentTooLargeError(InvalidInputError):
+    """A file over the size limit of its kind."""
+
+
+class QuotaExceededError(ConflictError):
+    """Storing this would take the workspace past its media quota."""

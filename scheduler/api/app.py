@@ -1,6 +1,6 @@
 """The FastAPI application. Built by the composition root with this process's services;
-one router per resource (accounts, shares, tasks, replies, calendars and owners, the shares
-calendar (planner), webhooks, tokens, audit,
+one router per resource (accounts, shares, media, tasks, replies, calendars and owners, the
+shares calendar (planner), webhooks, tokens, audit,
 follow-through, metrics, operations), each in its own module."""
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from scheduler.api import (
     dashboard,
     docs,
     followthrough,
+    media,
     metrics,
     operations,
     planner,
@@ -34,7 +35,8 @@ from scheduler.api.middleware import Guard
 from scheduler.api.ratelimits import RateLimits
 from scheduler.api.webhook_metrics import WebhookCollector
 
-RESOURCES = (accounts, shares, tasks, replies, calendars, planner, webhooks, tokens, audit, followthrough, metrics,
+RESOURCES = (accounts, shares, media, tasks, replies, calendars, planner, webhooks, tokens, audit, followthrough,
+             metrics,
              operations)
 
 

@@ -10,6 +10,8 @@ from datetime import timedelta
 class ApiConfig:
     # Bodies larger than this are refused (413) while they are read, before authentication.
     max_body_bytes: int = 64 * 1024
+    # The media upload route's own bound (the largest file of any kind, and the form around it).
+    max_media_body_bytes: int = 40 * 1024 * 1024 + 64 * 1024
     # A refused body is read and dropped up to this much, so that its sender reads the 413.
     drain_body_bytes: int = 16 * 1024 * 1024
     # How far ahead a share may be scheduled.

@@ -12,6 +12,7 @@ from psycopg_pool import ConnectionPool
 from events.store import EventStore
 from scheduler.api.config import ApiConfig
 from scheduler.services import workspaces
+from scheduler.services.media import MediaLibrary
 from scheduler.services.replies import ReplyService
 from scheduler.services.shares import ShareService
 from scheduler.services.webhook_secrets import SecretBox
@@ -31,6 +32,7 @@ class Services:
     stop: Callable[[], None]
     webhook_secrets: SecretBox | None = None
     config: ApiConfig = field(default_factory=ApiConfig)
+    media: MediaLibrary | None = None
 
 
 def services(request: Request) -> Services:

@@ -2,7 +2,9 @@
 security headers, one access-log line, metrics, and the last word on unexpected errors.
 
 Plain ASGI (no BaseHTTPMiddleware): the body is counted as it arrives, so a client cannot
-make the API keep more than ``max_body_bytes`` of it, with or without a token.
+make the API keep more than ``max_body_bytes`` of it, with or without a token. The media upload
+(``POST /v1/media``) has its own, larger bound, ``max_media_body_bytes``, counted the same way:
+its route spools the file as it arrives and never holds the body whole.
 
 A body refused as too large is still read to its end and dropped, up to ``drain_body_bytes``
 and for ``DRAIN_SECONDS`` at most, before the 413 goes out: a client that sends its whole
@@ -47,6 +49,7 @@ DOCS_CSP = (
 )
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
 DOCS_PATHS = ("/docs", "/redoc", "/static/docs")
+MEDIA_UPLOAD_PATH = "/v1/media"
 # How long a refused body may take to be read and dropped (a slow sender is cut off after it).
 DRAIN_SECONDS = 10.0
 
@@ -90,7 +93,9 @@ def _security_headers(path: str, headers: MutableHeaders) -> None:
     headers.setdefault("Referrer-Policy", "no-referrer")
     docs = path.startswith(DOCS_PATHS)
     headers.setdefault("Content-Security-Policy", DOCS_CSP if docs else API_CSP)
-    if path.startswith("/v1") or path == "/metrics":
+    # The media library's bytes never change under an id: their route's own caching stands.
+    keeps_own = path.startswith("/v1/media/") and "cache-control" in headers
+    if (path.startswith("/v1") or path == "/metrics") and not keeps_own:
         headers["Cache-Control"] = "no-store"
 
 
@@ -139,7 +144,7 @@ class Guard:
                 await send_problem(send_with_headers, status, title, detail, request_id=request_id,
                                    headers=extra_headers, **extra)
             else:
-                await self.app(scope, self._bounded(receive), send_with_headers)
+                await self.app(scope, self._bounded(receive, self._limit(scope)), send_with_headers)
         except Exception as exc:
             log.exception("request_failed", request_id=request_id, method=scope["method"], route=route_of(scope),
                           error=type(exc).__name__)
@@ -149,9 +154,16 @@ class Guard:
         finally:
             self._record(scope, int(outcome["status"]), time.perf_counter() - started, request_id)
 
+    def _limit(self, scope: Scope) -> int:
+        """The body bound of this request: the media upload route has its own, larger one (its
+        route streams the file to a spooled temporary file, never holding it whole)."""
+        if scope["method"] == "POST" and scope["path"] == MEDIA_UPLOAD_PATH:
+            return self.config.max_media_body_bytes
+        return self.config.max_body_bytes
+
     async def _refuse_early(self, scope: Scope, headers: Headers, receive: Receive) -> tuple[Any, ...] | None:
         length = headers.get("content-length")
-        limit = self.config.max_body_bytes
+        limit = self._limit(scope)
         if length is not None and (not length.isdigit() or int(length) > limit):
             cap = self.config.drain_body_bytes
             # A client that asked "Expect: 100-continue" has sent nothing yet: reading would
@@ -171,8 +183,7 @@ class Guard:
                     {"Retry-After": str(retry_after)}, {})
         return None
 
-    def _bounded(self, receive: Receive) -> Receive:
-        limit = self.config.max_body_bytes
+    def _bounded(self, receive: Receive, limit: int) -> Receive:
         seen = 0
 
         async def bounded() -> Message:

@@ -36,6 +36,7 @@ _WHY = {
     "404": "not found in the token's workspace",
     "409": "the thing is in a state that does not allow this (the detail says why)",
     "413": "the body is larger than the limit",
+    "415": "not a type taken here (a media upload: not JPEG, PNG, WebP, GIF or MP4 by its content)",
     "422": "invalid input; errors[].field names the field",
     "429": "rate limit reached; see Retry-After",
     "503": "the database is busy or away; try again",
@@ -55,8 +56,10 @@ def _errors_of(path: str, method: str, operation: dict[str, Any]) -> list[str]:
             statuses.append("403")
         if "{" in path:
             statuses.append("404")
-        if method == "post" and path != "/v1/tokens":
+        if (method == "post" and path != "/v1/tokens") or (method, path) == ("delete", "/v1/media/{media_id}"):
             statuses.append("409")
+        if (method, path) == ("post", "/v1/media"):
+            statuses.append("415")
     if "requestBody" in operation or method in ("post", "put", "patch"):
         statuses += ["400", "413"]
     return sorted(statuses)

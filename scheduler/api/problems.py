@@ -20,9 +20,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from events.errors import ConcurrencyError
 from scheduler.errors import (
     ConflictError,
+    ContentTooLargeError,
     IdempotencyKeyReusedError,
     InvalidInputError,
     NotFoundError,
+    QuotaExceededError,
+    UnsupportedMediaError,
 )
 
 MEDIA_TYPE = "application/problem+json"
@@ -91,6 +94,25 @@ def _validation(_: Request, exc: Exception) -> JSONResponse:
 def _invalid_input(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, InvalidInputError)
     return invalid([{"field": exc.field, "message": exc.message}])
+
+
+def _unsupported_media(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, UnsupportedMediaError)
+    return problem(415, "Unsupported media type", f"{exc.field}: {exc.message}",
+                   type_="urn:followthrough:problem:unsupported-media", errors=[{"field": exc.field,
+                                                                                "message": exc.message}])
+
+
+def _too_large(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ContentTooLargeError)
+    return problem(413, "Content too large", f"{exc.field}: {exc.message}",
+                   errors=[{"field": exc.field, "message": exc.message}])
+
+
+def _quota(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, QuotaExceededError)
+    return problem(409, "Media quota exceeded", exc.message, type_="urn:followthrough:problem:media-quota-exceeded",
+                   field=exc.field, errors=[{"field": exc.field or "file", "message": "is over the workspace's quota"}])
 
 
 def _not_found(_: Request, exc: Exception) -> JSONResponse:
@@ -193,6 +215,9 @@ def _unstorable(_: Request, exc: Exception) -> JSONResponse:
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(InvalidInputError, _invalid_input)
+    app.add_exception_handler(UnsupportedMediaError, _unsupported_media)
+    app.add_exception_handler(ContentTooLargeError, _too_large)
+    app.add_exception_handler(QuotaExceededError, _quota)
     app.add_exception_handler(NotFoundError, _not_found)
     app.add_exception_handler(ConflictError, _conflict)
     app.add_exception_handler(IdempotencyKeyReusedError, _key_reused)

@@ -28,6 +28,33 @@ class TaskOut(Out):
                             "breached")
 
 
+class SharedMediaOut(Out):
+    id: str
+    kind: str = Field(examples=["image"], description="image, gif (animated) or video")
+    mime: str = Field(examples=["image/png"])
+    alt: str = Field(description="published with the post (empty only when decorative)")
+    decorative: bool
+    content: str = Field(examples=["/v1/media/6f2e6c1e-6a53-4b8e-9d1c-2b1f3e4d5a6b/content"])
+
+
+class MediaOut(Out):
+    id: str
+    kind: str = Field(examples=["image"], description="image, gif (animated) or video")
+    mime: str = Field(examples=["image/jpeg"], description="read from the content, never from the name")
+    bytes: int
+    width: int
+    height: int
+    alt: str
+    focus: str | None = Field(examples=["0,0.5"], description='"x,y" in -1..1')
+    sha256: str = Field(description="of the stored bytes (after location metadata was removed); the ETag")
+    created_at: Moment
+
+
+class MediaList(Out):
+    items: list[MediaOut]
+    next_cursor: str | None
+
+
 class ShareOut(Out):
     id: str
     workspace_id: str | None
@@ -35,6 +62,7 @@ class ShareOut(Out):
     account_name: str
     channel: str = Field(examples=["console"])
     text: str = Field(examples=["We launched!"])
+    media: list[SharedMediaOut] = Field(default_factory=list, description="published with the post, in order")
     status: str = Field(examples=["planned"], description="planned, sending, sent, failed, abandoned, cancelled, held")
     scheduled_at: Moment | None
     sent_at: Moment | None
@@ -206,6 +234,11 @@ SUCCESS: dict[tuple[str, str], tuple[str, type[BaseModel] | None, str]] = {
     ("post", "/v1/shares/{share_id}/mark-sent"): ("200", ShareOut, "the share"),
     ("post", "/v1/shares/{share_id}/cancel"): ("200", ShareOut, "the share"),
     ("post", "/v1/response-tasks/{task_id}/complete"): ("200", TaskOut, "the task"),
+    ("post", "/v1/media"): ("201", MediaOut, "the item, stored"),
+    ("get", "/v1/media"): ("200", MediaList, "the workspace's media, newest first"),
+    ("get", "/v1/media/{media_id}"): ("200", MediaOut, "the item"),
+    ("patch", "/v1/media/{media_id}"): ("200", MediaOut, "the item"),
+    ("delete", "/v1/media/{media_id}"): ("204", None, "deleted (its bytes too, unless another item has them)"),
     ("get", "/v1/response-tasks"): ("200", Inbox, "the response inbox"),
     ("get", "/v1/followthrough"): ("200", FollowthroughOut, "the follow-through rate by the chosen key"),
     ("put", "/v1/calendars/{name}"): ("200", CalendarOut, "the calendar (201 when it is new)"),

@@ -143,6 +143,14 @@ class SharePartIn(Body):
     content_warning: ContentWarningIn | None = Field(default=None, description="this part's own (default: the share's)")
 
 
+class MediaIn(Body):
+    id: UUID = Field(description="a media item of this workspace's library (POST /v1/media)")
+    alt: Annotated[str, Field(max_length=10_000), Storable] | None = Field(
+        default=None, description="the description published with it (default: the item's alt); required unless "
+        'decorative, checked against the network\'s limit; "" only with decorative: true')
+    decorative: bool = Field(default=False, description="a purely decorative image: published without alt")
+
+
 class ShareIn(Body):
     account_id: UUID
     text: ShareText | None = Field(default=None, examples=["We launched!"],
@@ -156,6 +164,8 @@ class ShareIn(Body):
         default=None, description='RFC 3339 with an offset; omitted = now; "next_slot" = the account\'s first free '
         "queue slot (its config.slots)")
     response_plan: list[PlanStepIn] | None = Field(default=None, max_length=20)
+    media: list[MediaIn] = Field(default_factory=list, max_length=20, description="images (up to 4), or one video "
+                                 "or animated GIF (Mastodon), published with the post in this order")
 
 
 class RescheduleIn(Body):

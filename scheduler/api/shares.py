@@ -12,14 +12,19 @@ from starlette.concurrency import run_in_threadpool
 from events.projections import reports
 from scheduler.api.accounts import steps
 from scheduler.api.deps import Reader, ServicesDep, Writer
-from scheduler.api.schemas import CancelIn, MarkSentIn, RescheduleIn, RetryIn, ShareIn
+from scheduler.api.schemas import CancelIn, MarkSentIn, MediaIn, RescheduleIn, RetryIn, ShareIn
 from scheduler.api.views import event_view, share_view
+from scheduler.domain.media import MediaRequest
 from scheduler.services.calendars import calendar_at_send
 from scheduler.services.shares import Planned, PlanShare
 
 router = APIRouter(prefix="/v1", tags=["shares"])
 
 ShareStatus = Literal["planned", "sending", "sent", "failed", "abandoned", "cancelled", "held"]
+
+
+def media_requests(media: list[MediaIn]) -> tuple[MediaRequest, ...]:
+    return tuple(MediaRequest(media_id=m.id, alt=m.alt, decorative=m.decorative) for m in media)
 
 
 def planned_view(planned: Planned) -> dict[str, Any]:
@@ -49,6 +54,7 @@ async def plan_share(
         parts=[part.model_dump() for part in body.parts] if body.parts is not None else None,
         content_warning=body.content_warning.model_dump() if body.content_warning is not None else None,
         language=body.language,
+        media=media_requests(body.media),
     )
     planned = await run_in_threadpool(
         svc.shares.plan,

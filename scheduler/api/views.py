@@ -91,6 +91,8 @@ def share_view(state: ShareState, history: Sequence[RecordedEvent], now: datetim
         "content_warning": planned.content_warning.model_dump() if planned.content_warning else None,
         "language": planned.language,
         "parts": _parts(state),
+        "media": [{"id": str(m.media_id), "kind": m.kind, "mime": m.mime, "alt": m.alt, "decorative": m.decorative,
+                   "content": f"/v1/media/{m.media_id}/content"} for m in planned.media],
         "status": status,
         "scheduled_at": iso(state.scheduled_at),
         "sent_at": iso(sent.sent_at if sent else None),

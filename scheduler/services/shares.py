@@ -23,19 +23,26 @@ from psycopg import errors as pg_errors
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
-from events.catalogue import ContentWarning, SharePart, SharePlanned
+from events.catalogue import ContentWarning, SharedMedia, SharePart, SharePlanned
 from events.errors import ConcurrencyError
 from events.records import AppendResult, NewEvent, RecordedEvent
 from scheduler.domain import share as lifecycle
 from scheduler.domain import slots as slot_times
 from scheduler.domain.content import check_parts
 from scheduler.domain.limits import InstanceLimits, no_instance_limit
+from scheduler.domain.media import (
+    InstanceMediaLimits,
+    MediaRequest,
+    check_media,
+    media_limit_for,
+    no_instance_media_limit,
+)
 from scheduler.domain.plans import StepInput, validate_plan
 from scheduler.domain.post_urls import HandleResolver, post_id
 from scheduler.domain.replies import cadence_from_config
 from scheduler.domain.share import ShareState
 from scheduler.errors import IdempotencyKeyReusedError, InvalidInputError, NotFoundError
-from scheduler.services import accounts, calendars, looks, slots
+from scheduler.services import accounts, calendars, looks, media, slots
 from scheduler.services.share_stream import Q as SQ
 from scheduler.services.share_stream import ShareStreams, stamp
 
@@ -75,6 +82,8 @@ class PlanShare:
     parts: Sequence[Mapping[str, Any]] | None = None
     content_warning: Mapping[str, Any] | None = None
     language: str | None = None
+    # The library's items published with the post (checked by ``scheduler.domain.media``).
+    media: Sequence[MediaRequest] = ()
 
 
 def _content(command: PlanShare) -> tuple[tuple[SharePart, ...], ContentWarning | None]:
@@ -115,6 +124,7 @@ def _remember(
     repeat needs to give the first answer again."""
     share_id = planned.share_id
     versions.append(result.version)
+    media.record_uses(conn, workspace_id, share_id, [m.media_id for m in planned.media])
     if planned.slot:
         slots.claim(conn, account_id=planned.account_id, slot_at=planned.scheduled_at, workspace_id=workspace_id,
                     share_id=share_id)
@@ -134,6 +144,8 @@ class ShareService:
     clock: Callable[[], datetime] = utc_now
     # What an account's server says of its text limit (the channel asks it; cached there).
     instance_limit: InstanceLimits = no_instance_limit
+    # What an account's server says of its media limits (attachments, alt length).
+    instance_media: InstanceMediaLimits = no_instance_media_limit
     # How far ahead a share may be scheduled (FOLLOWTHROUGH_API_SCHEDULE_HORIZON_DAYS).
     horizon: timedelta = timedelta(days=365)
     # A Bluesky handle to its DID, as the account's service says (a post's url may name
@@ -261,6 +273,7 @@ class ShareService:
         parts, warning = _content(command)
         check_parts(account.channel, account.config, parts, warning,
                     self.instance_limit(account.channel, account.config))
+        attached = self._media(conn, workspace_id, account, command.media)
         slot = command.scheduled_at == NEXT_SLOT
         if isinstance(command.scheduled_at, datetime):
             scheduled_at = command.scheduled_at
@@ -293,7 +306,17 @@ class ShareService:
             max_lateness_seconds=account.max_lateness_seconds,
             reply_cadence=cadence_from_config(account.config),
             slot=slot,
+            media=attached,
         )
+
+    def _media(self, conn: psycopg.Connection[Any], workspace_id: str, account: accounts.Account,
+               requested: Sequence[MediaRequest], field: str = "media") -> tuple[SharedMedia, ...]:
+        """The attachments as published; a thread's part calls this with its own field."""
+        if not requested:
+            return ()
+        library = media.library_items(conn, workspace_id, [m.media_id for m in requested])
+        limit = media_limit_for(account.channel, self.instance_media(account.channel, account.config))
+        return check_media(account.channel, requested, library, limit, field=field)
 
     # --- changing -----------------------------------------------------------------
 

@@ -15,6 +15,7 @@ import pytest
 
 from followthrough.settings import Settings
 from tests.support.api import PLAN, api_client, bearer
+from tests.support.media import uploaded
 from workers.channels import Post
 from workers.channels.console import ConsolePublisher
 
@@ -40,11 +41,12 @@ def acme(client: httpx.Client, database_url: str) -> dict[str, Any]:
         "url": "http://127.0.0.1:9/acme-hooks", "events": ["share.sent"], "description": "acme-dash"}).json()
     assert client.put("/v1/calendars/acme-support", headers=auth, json=ACME_CALENDAR).status_code == 201
     assert client.put("/v1/owners/acme-ana", headers=auth, json={"calendar": "acme-support"}).status_code == 200
+    media = uploaded(client, auth, alt="acme-dash")
     # A reply id of acme's kind (replies are derived from the share and the network's reply id);
     # none exists for globex either way, so the probe shows no reply is reachable across workspaces.
     return {"auth": auth, "account": account["id"], "share": share["id"],
             "task": share["response_tasks"][0]["id"], "token": token["id"], "webhook": hook["id"],
-            "reply": str(uuid4()), "calendar": "acme-support"}
+            "reply": str(uuid4()), "calendar": "acme-support", "media": media["id"]}
 
 
 ACME_CALENDAR = {"time_zone": "Europe/Berlin", "week": {"mon": [["09:00", "17:00"]]}, "holidays": []}
@@ -101,6 +103,13 @@ PROBES: dict[tuple[str, str], tuple[str, str, dict[str, Any] | None, int]] = {
     ("put", "/v1/calendars/{name}"): ("PUT", "/v1/calendars/{calendar}", GLOBEX_CALENDAR, 201),
     ("get", "/v1/owners"): ("GET", "/v1/owners", None, 200),
     ("put", "/v1/owners/{owner}"): ("PUT", "/v1/owners/globex-bo", {"calendar": "{calendar}"}, 200),
+    # (An upload is multipart: the JSON body of these probes is refused as such.)
+    ("post", "/v1/media"): ("POST", "/v1/media", {"file": "x"}, 415),
+    ("get", "/v1/media"): ("GET", "/v1/media", None, 200),
+    ("get", "/v1/media/{media_id}"): ("GET", "/v1/media/{media}", None, 404),
+    ("get", "/v1/media/{media_id}/content"): ("GET", "/v1/media/{media}/content", None, 404),
+    ("patch", "/v1/media/{media_id}"): ("PATCH", "/v1/media/{media}", {"alt": "mine"}, 404),
+    ("delete", "/v1/media/{media_id}"): ("DELETE", "/v1/media/{media}", None, 404),
 }
 
 
@@ -114,7 +123,7 @@ def test_another_workspace_gets_404_or_nothing_of_ours_from_every_endpoint(
     globex = bearer(database_url, "globex")
     ids = {k: str(v) for k, v in acme.items() if k != "auth"}
     # (A 404 may repeat the id it was asked for; an answer with content must hold none of acme's.)
-    acme_ids = [ids["account"], ids["share"], ids["task"], ids["token"], ids["webhook"]]
+    acme_ids = [ids["account"], ids["share"], ids["task"], ids["token"], ids["webhook"], ids["media"]]
     acme_data = ["acme's secret plans", "acme-dash", "acme-ana", "Europe/Berlin"]
     for method, path, body, status in PROBES.values():
         # When globex's token calls it with acme's ids
@@ -131,6 +140,7 @@ def test_another_workspace_gets_404_or_nothing_of_ours_from_every_endpoint(
     assert client.get(f"/v1/webhooks/{ids['webhook']}", headers=acme["auth"]).json()["state"] == "enabled"
     calendar = client.get(f"/v1/calendars/{ids['calendar']}", headers=acme["auth"]).json()
     assert (calendar["time_zone"], calendar["owners"]) == ("Europe/Berlin", ["acme-ana"])
+    assert client.get(f"/v1/media/{ids['media']}", headers=acme["auth"]).json()["alt"] == "acme-dash"
 
 
 def test_metrics_do_not_open_to_a_workspace_token(client: httpx.Client, database_url: str,

@@ -65,6 +65,8 @@ class Knobs:
     auth_error_status: int = 401  # the status that answers a refused token
     max_characters: int = 500
     characters_reserved_per_url: int = 23
+    max_media_attachments: int = 4
+    description_limit: int | None = None  # None: not said (as before Mastodon 4.4)
     instance_v2: bool = True  # False: /api/v2/instance is unknown (404 HTML page), as on older servers
     instance_v1: bool = True  # False: /api/v1/instance fails too (500 HTML page)
     context_page_size: int = 0  # > 0: a status' context pages its descendants (Link: rel="next")
@@ -305,10 +307,13 @@ class FakeMastodon(FakeNetwork):
                 return HTMLResponse(PAGE_NOT_FOUND, status_code=404)
             statuses = {
                 "max_characters": self.knobs.max_characters,
-                "max_media_attachments": 4,
+                "max_media_attachments": self.knobs.max_media_attachments,
                 "characters_reserved_per_url": self.knobs.characters_reserved_per_url,
             }
-            return {"domain": "127.0.0.1", "version": "4.3.0", "configuration": {"statuses": statuses}}
+            configuration: dict[str, Any] = {"statuses": statuses}
+            if self.knobs.description_limit is not None:
+                configuration["media_attachments"] = {"description_limit": self.knobs.description_limit}
+            return {"domain": "127.0.0.1", "version": "4.3.0", "configuration": configuration}
 
         @app.get("/api/v1/instance")
         async def instance_v1() -> Any:

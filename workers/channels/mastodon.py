@@ -32,7 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeGuard
+from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -60,6 +60,7 @@ if TYPE_CHECKING:
 
 UNLISTED_FOR_FIND = frozenset({"private", "direct"})  # servers may hide these from the account's listing
 # Mastodon's defaults: characters per status, characters a URL counts for.
+T = TypeVar("T")
 DEFAULT_TEXT_LIMIT: tuple[int, int | None] = (500, 23)
 TEXT_LIMIT_TTL = 3600.0  # seconds an instance's answer is kept
 TEXT_LIMIT_RETRY = 60.0  # seconds the defaults stand in for an instance that did not answer
@@ -87,6 +88,7 @@ class MastodonPublisher:
         self.monotonic = monotonic
         self._limits: dict[str, tuple[float, tuple[int, int | None]]] = {}  # base_url -> (good until, limit)
         self._limits_lock = threading.Lock()
+        self._media_limits: dict[str, tuple[float, tuple[int | None, int | None]]] = {}
         self._threads = MastodonThreads(client, self.env)
 
     # --- the thread under a post (mastodon_threads.py) ----------------------------
@@ -160,7 +162,29 @@ class MastodonPublisher:
             self._limits[base_url] = (now + (TEXT_LIMIT_TTL if found else TEXT_LIMIT_RETRY), limit)
         return limit
 
+    def media_limit(self, config: Mapping[str, Any]) -> tuple[int | None, int | None]:
+        """``(max_media_attachments, description_limit)`` of the account's server, each None
+        when it does not say (the caller's defaults apply: 4 and 1,500). Kept like the text limit."""
+        try:
+            base_url = base_url_of(config.get("base_url"), CHANNEL, "base_url", example="https://mastodon.social")
+        except PermanentChannelError:
+            return (None, None)
+        now = self.monotonic()
+        with self._limits_lock:
+            cached = self._media_limits.get(base_url)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        found = self._described(base_url, instance_media_limit, "media limits")
+        with self._limits_lock:
+            self._media_limits[base_url] = (now + (TEXT_LIMIT_TTL if found else TEXT_LIMIT_RETRY),
+                                            found or (None, None))
+        return found or (None, None)
+
     def _instance_limit(self, base_url: str) -> tuple[int, int | None] | None:
+        return self._described(base_url, instance_text_limit, "text limit")
+
+    def _described(self, base_url: str, read: Callable[[Any], T | None], what: str) -> T | None:
+        """What the instance's description says (``read`` of v2, else of v1); None when neither says."""
         http = ChannelHttp(self.client, CHANNEL, ())
         reasons = []
         for path in ("/api/v2/instance", "/api/v1/instance"):
@@ -169,10 +193,10 @@ class MastodonPublisher:
             except ChannelError as exc:
                 reasons.append(exc.reason)
                 continue
-            if limit := instance_text_limit(body):
+            if (limit := read(body)) is not None:
                 return limit
-            reasons.append(f"no text limit in {path}")
-        log.warning("mastodon_text_limit_unknown", base_url=base_url, reasons=reasons)
+            reasons.append(f"no {what} in {path}")
+        log.warning(f"mastodon_{what.replace(' ', '_')}_unknown", base_url=base_url, reasons=reasons)
         return None
 
     def _find(self, account: Account, post: Post, http: ChannelHttp) -> Published | None:
@@ -217,6 +241,19 @@ def instance_text_limit(body: Any) -> tuple[int, int | None] | None:
         return (characters, per_url) if _positive(characters) and _positive(per_url) else None
     characters = body.get("max_toot_chars")
     return (characters, None) if _positive(characters) else None
+
+
+def instance_media_limit(body: Any) -> tuple[int | None, int | None] | None:
+    """``configuration.statuses.max_media_attachments`` and
+    ``configuration.media_attachments.description_limit`` (Mastodon 4.4 on); None when neither is there."""
+    configuration = body.get("configuration") if isinstance(body, dict) else None
+    if not isinstance(configuration, dict):
+        return None
+    statuses, media = configuration.get("statuses"), configuration.get("media_attachments")
+    attachments = statuses.get("max_media_attachments") if isinstance(statuses, dict) else None
+    described = media.get("description_limit") if isinstance(media, dict) else None
+    found = (attachments if _positive(attachments) else None, described if _positive(described) else None)
+    return None if found == (None, None) else found
 
 
 def _positive(value: Any) -> TypeGuard[int]:
