@@ -10,7 +10,7 @@ that is not yet sent (or cancelled) uses it.
 The bytes are ``bytea`` with ``STORAGE EXTERNAL``: TOASTed out of line, without PostgreSQL
 trying to compress formats that are compressed already.
 
-Revision ID: 0028_media
+Revision ID: 0023_media
 Revises: 0022_share_owner
 Create Date: 2026-12-06
 """
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from migrations.helpers import run
 
-revision = "0028_media"
+revision = "0023_media"
 down_revision = "0022_share_owner"
 branch_labels = None
 depends_on = None
