@@ -146,16 +146,21 @@ WITH current_owner AS (
         FROM rm_replies u
         WHERE u.workspace_id = %(workspace_id)s AND u.state = 'unanswered'
           AND u.received_at >= now() - make_interval(secs => %(reply_sla_seconds)s::float8)
+          -- (the task's workspace and lower bound implied: its range of the due index)
           AND NOT EXISTS (SELECT FROM rm_response_tasks t
                           WHERE t.share_id = u.share_id AND t.kind = 'answer_replies' AND t.status <> 'cancelled'
-                            AND t.due_at >= u.received_at)
+                            AND t.due_at >= u.received_at AND t.workspace_id = %(workspace_id)s
+                            AND t.due_at >= now() - make_interval(secs => %(reply_sla_seconds)s::float8))
         UNION
-        -- due by a task: one still to come
+        -- due by a task: one still to come (its shares as an array: their replies by the share
+        -- index, however many tasks the planner guesses are to come)
         SELECT u.id, u.share_id, u.account_id, u.received_at
-        FROM rm_response_tasks t
-        JOIN rm_replies u ON u.share_id = t.share_id
-        WHERE t.workspace_id = %(workspace_id)s AND t.due_at >= now() AND t.kind = 'answer_replies'
-          AND t.status <> 'cancelled' AND u.workspace_id = %(workspace_id)s AND u.state = 'unanswered'
+        FROM rm_replies u
+        WHERE u.share_id = ANY (ARRAY(
+                  SELECT t.share_id FROM rm_response_tasks t
+                  WHERE t.workspace_id = %(workspace_id)s AND t.due_at >= now() AND t.kind = 'answer_replies'
+                    AND t.status <> 'cancelled'))
+          AND u.workspace_id = %(workspace_id)s AND u.state = 'unanswered'
     ) c
     CROSS JOIN LATERAL (
         SELECT coalesce(min(t.due_at), c.received_at + make_interval(secs => %(reply_sla_seconds)s::float8)) AS due_at
