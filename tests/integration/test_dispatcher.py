@@ -13,6 +13,7 @@ from events.store import EventStore
 from followthrough.settings import Settings
 from scheduler.dispatch.dispatcher import Dispatcher
 from scheduler.dispatch.schedule_table import DueItem
+from tests.support.plans import index_scans
 from tests.support.shares import make_account, plan, share_service
 from tests.support.system import wait_until
 
@@ -104,13 +105,6 @@ def test_a_running_dispatcher_wakes_for_newly_planned_work(
         notifier.stop()
 
 
-def _index_scans(plan: dict[str, Any]) -> list[dict[str, Any]]:
-    found = [plan] if plan.get("Node Type") in ("Index Scan", "Index Only Scan") else []
-    for child in plan.get("Plans", []):
-        found.extend(_index_scans(child))
-    return found
-
-
 def test_the_claim_reads_only_rows_already_due(pool: ConnectionPool[Any], store: EventStore) -> None:
     """The claim's time bounds are index bounds: with many rows due later (an hour of
     looks), a claim reads the due ones, not every row to the end of the index."""
@@ -128,7 +122,7 @@ def test_the_claim_reads_only_rows_already_due(pool: ConnectionPool[Any], store:
         row = conn.execute("EXPLAIN (FORMAT JSON) " + Q["claim_due"],
                            {"limit": 50, "lease_seconds": 30.0, "lead_seconds": 0.0}).fetchone()
     assert row is not None
-    scans = {s["Index Name"]: s for s in _index_scans(row[0][0]["Plan"])}
+    scans = {s["Index Name"]: s for s in index_scans(row[0][0]["Plan"])}
     assert "due_at" in scans["schedule_due_idx"].get("Index Cond", "")
     assert "lease_until" in scans["schedule_lease_idx"].get("Index Cond", "")
 

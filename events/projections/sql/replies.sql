@@ -108,37 +108,78 @@ GROUP BY 1
 -- the newest by the network's time), then the answered and dismissed, newest collected
 -- first (as the inbox); a page at a time by offset. The owner and SLA are the inbox's: the
 -- due time by the share's first answer_replies task due after the reply came in, else after
--- the reply window (reply_sla_due_at's rule, here as one hash join over the workspace's
--- tasks instead of a call per reply). The answered and dismissed are read from the inbox
--- index, as many as the page needs; owner and post only for the page's rows. A row's SLA
--- is reply_sla_state's (business time for a business step, as the inbox); the ranking
--- orders by the wall clock's at-risk point, which a call per unanswered reply would cost.
+-- the reply window (reply_sla_due_at's rule). A row's SLA is reply_sla_state's (business
+-- time for a business step, as the inbox); the ranking orders by the wall clock's at-risk
+-- point. Every part is read from an index, as many rows as the page needs, never every
+-- unanswered reply: the breached newest first from rm_replies_unanswered_idx (each reply's
+-- due time looked up as it is read, stopping at the page's count); the not yet due are
+-- only those received within the reply window or under a share with an answer_replies
+-- task still to come (index ranges on both), ranked whole; the answered and dismissed from
+-- the inbox index.
 WITH current_owner AS (
     -- share_owner()'s order, for every share of the workspace at once (the owner filter)
     SELECT DISTINCT ON (t.share_id) t.share_id, t.owner
     FROM rm_response_tasks t
     WHERE t.workspace_id = %(workspace_id)s
     ORDER BY t.share_id, (t.status IN ('done', 'cancelled')), t.due_at NULLS LAST, t.after_seconds DESC
-), unanswered AS (
-    SELECT r.id, r.received_at,
-           coalesce(min(t.due_at), r.received_at + make_interval(secs => %(reply_sla_seconds)s::float8)) AS due_at
+), breached AS (
+    SELECT r.id, r.received_at, d.due_at
     FROM rm_replies r
-    LEFT JOIN rm_response_tasks t
-           ON t.share_id = r.share_id AND t.kind = 'answer_replies' AND t.status <> 'cancelled'
+    CROSS JOIN LATERAL (
+        SELECT coalesce(min(t.due_at), r.received_at + make_interval(secs => %(reply_sla_seconds)s::float8)) AS due_at
+        FROM rm_response_tasks t
+        WHERE t.share_id = r.share_id AND t.kind = 'answer_replies' AND t.status <> 'cancelled'
           AND t.due_at >= r.received_at
-    WHERE r.workspace_id = %(workspace_id)s AND r.state = 'unanswered'
+    ) d
+    WHERE r.workspace_id = %(workspace_id)s AND r.state = 'unanswered' AND d.due_at < now()
       AND coalesce(%(state)s::text, 'unanswered') = 'unanswered'
       AND (%(account_id)s::uuid IS NULL OR r.account_id = %(account_id)s::uuid)
       AND (%(share_id)s::uuid IS NULL OR r.share_id = %(share_id)s::uuid)
       AND (%(owner)s::text IS NULL OR r.share_id IN (SELECT share_id FROM current_owner WHERE owner = %(owner)s::text))
-    GROUP BY r.id, r.received_at
+    ORDER BY r.received_at DESC, r.id DESC
+    LIMIT %(limit)s + %(offset)s
+), not_due AS (
+    SELECT c.id, c.received_at, d.due_at
+    FROM (
+        -- due after the reply window (no task due after it came) and received within it
+        SELECT u.id, u.share_id, u.account_id, u.received_at
+        FROM rm_replies u
+        WHERE u.workspace_id = %(workspace_id)s AND u.state = 'unanswered'
+          AND u.received_at >= now() - make_interval(secs => %(reply_sla_seconds)s::float8)
+          -- (the task's workspace and lower bound implied: its range of the due index)
+          AND NOT EXISTS (SELECT FROM rm_response_tasks t
+                          WHERE t.share_id = u.share_id AND t.kind = 'answer_replies' AND t.status <> 'cancelled'
+                            AND t.due_at >= u.received_at AND t.workspace_id = %(workspace_id)s
+                            AND t.due_at >= now() - make_interval(secs => %(reply_sla_seconds)s::float8))
+        UNION
+        -- due by a task: one still to come (its shares as an array: their replies by the share
+        -- index, however many tasks the planner guesses are to come)
+        SELECT u.id, u.share_id, u.account_id, u.received_at
+        FROM rm_replies u
+        WHERE u.share_id = ANY (ARRAY(
+                  SELECT t.share_id FROM rm_response_tasks t
+                  WHERE t.workspace_id = %(workspace_id)s AND t.due_at >= now() AND t.kind = 'answer_replies'
+                    AND t.status <> 'cancelled'))
+          AND u.workspace_id = %(workspace_id)s AND u.state = 'unanswered'
+    ) c
+    CROSS JOIN LATERAL (
+        SELECT coalesce(min(t.due_at), c.received_at + make_interval(secs => %(reply_sla_seconds)s::float8)) AS due_at
+        FROM rm_response_tasks t
+        WHERE t.share_id = c.share_id AND t.kind = 'answer_replies' AND t.status <> 'cancelled'
+          AND t.due_at >= c.received_at
+    ) d
+    WHERE d.due_at >= now()
+      AND coalesce(%(state)s::text, 'unanswered') = 'unanswered'
+      AND (%(account_id)s::uuid IS NULL OR c.account_id = %(account_id)s::uuid)
+      AND (%(share_id)s::uuid IS NULL OR c.share_id = %(share_id)s::uuid)
+      AND (%(owner)s::text IS NULL OR c.share_id IN (SELECT share_id FROM current_owner WHERE owner = %(owner)s::text))
 ), ranked AS (
+    (SELECT id, 0 AS part, 0 AS rank, received_at AS at, due_at FROM breached)
+    UNION ALL
     (SELECT id, 0 AS part,
-            CASE WHEN due_at < now() THEN 0
-                 WHEN sla_state(received_at, due_at, now(), %(at_risk)s::float8) = 'at_risk' THEN 1
-                 ELSE 2 END AS rank,
+            CASE WHEN sla_state(received_at, due_at, now(), %(at_risk)s::float8) = 'at_risk' THEN 1 ELSE 2 END AS rank,
             received_at AS at, due_at
-     FROM unanswered
+     FROM not_due
      ORDER BY 3, 4 DESC, 1 DESC
      LIMIT %(limit)s + %(offset)s)
     UNION ALL
@@ -168,8 +209,11 @@ SELECT r.id, r.share_id, r.account_id, r.account_name, r.channel, r.network_repl
        r.answered_at, r.answered_natively, r.dismissed_at, r.dismiss_reason, r.parent_id, o.owner,
        s.text AS post_text, s.url AS post_url, s.sent_at AS post_sent_at,
        p.due_at AS sla_due_at,
-       CASE WHEN r.state = 'unanswered'
-            THEN reply_sla_state(r.workspace_id, r.share_id, r.received_at, p.due_at, now(), %(at_risk)s::float8)
+       CASE WHEN r.state <> 'unanswered' THEN NULL
+            -- past its due time (ranked 0) breached on either clock, as reply_sla_state has it,
+            -- without a call per row (most of a busy page)
+            WHEN p.rank = 0 THEN 'breached'
+            ELSE reply_sla_state(r.workspace_id, r.share_id, r.received_at, p.due_at, now(), %(at_risk)s::float8)
        END AS sla
 FROM page p
 JOIN rm_replies r ON r.id = p.id

@@ -1,0 +1,45 @@
+"""The replies page's query reads what its page needs from indexes, not every unanswered
+reply of the workspace (issue #21's speed goal; ``bench/desk.py`` measures it on 20,000)."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import uuid4
+
+from psycopg_pool import ConnectionPool
+
+from bench.desk import seed
+from events.projections.replies import Q
+from tests.support.plans import nodes
+
+PAGE = 51  # the page's size and one more, as the page asks
+
+
+def test_the_replies_page_reads_the_unanswered_newest_first_from_their_index(
+    database_url: str, pool: ConnectionPool[Any]
+) -> None:
+    # Given a workspace of 300 shares with 10 replies each (1,800 unanswered, nearly all past
+    # their due time, the newest shares' still on time), written as the projection keeps them
+    assert seed(database_url, str(uuid4()), shares=300, per_share=10) == 3000
+    # When the page's first page is planned and run (ten minutes' reply window: a handful
+    # received within it)
+    params = {"workspace_id": "bench", "state": None, "account_id": None, "owner": None, "share_id": None,
+              "limit": PAGE, "offset": 0, "at_risk": 0.75, "reply_sla_seconds": 600.0}
+    with pool.connection() as conn, conn.transaction():
+        # A test's table is small enough to read whole: the plan with the indexes is what a
+        # large one gets (bench/desk.py's EXPLAIN on 20,000), and the question is how far they are read.
+        conn.execute("SET LOCAL enable_seqscan = off")
+        row = conn.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + Q["desk"], params).fetchone()
+        page = conn.execute(Q["desk"], params).fetchall()
+    assert row is not None
+    scans = [n for n in nodes(row[0][0]["Plan"]) if n.get("Relation Name") == "rm_replies"]
+    # Then the unanswered are read newest first from their index, as far as the page needs
+    assert any(n.get("Index Name") == "rm_replies_unanswered_idx" and n["Node Type"] == "Index Scan"
+               for n in scans), [(n["Node Type"], n.get("Index Name")) for n in scans]
+    # And no read of the replies takes in more than a small part of them (the page, the
+    # replies still on time, the answered and dismissed the page could show)
+    read = [(n["Node Type"], n.get("Index Name"), n["Actual Rows"] * n["Actual Loops"]) for n in scans]
+    assert max(rows for _, _, rows in read) <= 4 * PAGE, read
+    # And the page is full, the unanswered first
+    assert len(page) == PAGE
+    assert {r[12] for r in page} == {"unanswered"}
