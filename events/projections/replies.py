@@ -23,7 +23,8 @@ from events.catalogue import (
     ReplyDismissed,
 )
 
-__all__ = ["TYPES", "desk", "figures", "inbox", "owners", "reply_answer", "share_of_reply", "thread_above"]
+__all__ = ["TYPES", "desk", "figures", "inbox", "owners", "people_of_reply", "reply_answer", "share_of_reply",
+           "thread_above"]
 
 Q = sqlfiles.load("events.projections.sql", "replies.sql")
 TYPES = frozenset(cls.type_name for cls in (RepliesLooked, ReplyAnswerRequested, ReplyAnswerAttemptStarted,
@@ -103,6 +104,13 @@ def reply_answer(conn: psycopg.Connection[Any], workspace_id: str, reply_id: UUI
 def share_of_reply(conn: psycopg.Connection[Any], workspace_id: str, reply_id: UUID) -> tuple[UUID, str] | None:
     row = conn.execute(Q["share_of_reply"], {"id": reply_id, "workspace_id": workspace_id}).fetchone()
     return None if row is None else (row[0], row[1])
+
+
+def people_of_reply(conn: psycopg.Connection[Any], workspace_id: str, reply_id: UUID,
+                    ) -> tuple[str, str | None, str] | None:
+    """A reply's author (handle, shown name) and its share's account name."""
+    row = conn.execute(Q["people_of_reply"], {"id": reply_id, "workspace_id": workspace_id}).fetchone()
+    return None if row is None else (row[0], row[1], row[2])
 
 
 def figures(conn: psycopg.Connection[Any], workspace_id: str, *, by: str, start: datetime | None,

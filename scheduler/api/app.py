@@ -21,6 +21,7 @@ from scheduler.api import (
     operations,
     problems,
     replies,
+    saved_replies,
     shares,
     tasks,
     tokens,
@@ -32,7 +33,8 @@ from scheduler.api.middleware import Guard
 from scheduler.api.ratelimits import RateLimits
 from scheduler.api.webhook_metrics import WebhookCollector
 
-RESOURCES = (accounts, shares, tasks, replies, calendars, webhooks, tokens, audit, followthrough, metrics, operations)
+RESOURCES = (accounts, shares, tasks, replies, saved_replies, calendars, webhooks, tokens, audit, followthrough,
+             metrics, operations)
 
 
 def create_app(services: Services) -> FastAPI:

@@ -134,7 +134,7 @@ def test_an_endpoint_subscribes_to_the_reply_events_by_name_and_an_unknown_name_
     listed = client.get("/v1/webhooks", headers=auth).json()
     assert {*REPLY_EVENTS, "reply.assigned"} <= set(listed["event_types"])
     refused = client.post("/v1/webhooks", headers=auth,
-                          json={"url": "https://example.com/hooks", "events": ["reply.sla_breached", "reply.forwarded"]})
+                          json={"url": "https://example.com/hooks", "events": ["reply.sla_breached", "reply.moved"]})
     assert refused.status_code == 422, refused.text
     assert refused.headers["content-type"].startswith("application/problem+json")
     assert [e["field"] for e in refused.json()["errors"]] == ["events.1"]

@@ -203,3 +203,7 @@ SELECT DISTINCT owner FROM rm_response_tasks WHERE workspace_id = %(workspace_id
 
 -- name: reply_answer
 SELECT state, answer_status FROM rm_replies WHERE id = %(id)s AND workspace_id = %(workspace_id)s
+
+-- name: people_of_reply
+-- Who wrote a reply and the account it was written to (a saved reply's placeholders).
+SELECT author, author_name, account_name FROM rm_replies WHERE id = %(id)s AND workspace_id = %(workspace_id)s
