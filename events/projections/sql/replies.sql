@@ -109,7 +109,8 @@ GROUP BY 1
 -- first (as the inbox); a page at a time by offset. The owner and SLA are the inbox's: the
 -- due time by the share's first answer_replies task due after the reply came in, else after
 -- the reply window (reply_sla_due_at's rule, here as one hash join over the workspace's
--- tasks instead of a call per reply). The answered and dismissed are read from the inbox
+-- tasks instead of a call per reply). ``assignee``: as the inbox's (assigned to them, or
+-- unassigned under a share whose current task they own). The answered and dismissed are read from the inbox
 -- index, as many as the page needs; owner and post only for the page's rows. A row's SLA
 -- is reply_sla_state's (business time for a business step, as the inbox); the ranking
 -- orders by the wall clock's at-risk point, which a call per unanswered reply would cost.
@@ -131,6 +132,9 @@ WITH current_owner AS (
       AND (%(account_id)s::uuid IS NULL OR r.account_id = %(account_id)s::uuid)
       AND (%(share_id)s::uuid IS NULL OR r.share_id = %(share_id)s::uuid)
       AND (%(owner)s::text IS NULL OR r.share_id IN (SELECT share_id FROM current_owner WHERE owner = %(owner)s::text))
+      AND (%(assignee)s::text IS NULL OR r.assignee = %(assignee)s::text
+           OR (r.assignee IS NULL
+               AND r.share_id IN (SELECT share_id FROM current_owner WHERE owner = %(assignee)s::text)))
     GROUP BY r.id, r.received_at
 ), ranked AS (
     (SELECT id, 0 AS part,
@@ -148,6 +152,9 @@ WITH current_owner AS (
        AND (%(account_id)s::uuid IS NULL OR r.account_id = %(account_id)s::uuid)
        AND (%(share_id)s::uuid IS NULL OR r.share_id = %(share_id)s::uuid)
        AND (%(owner)s::text IS NULL OR r.share_id IN (SELECT share_id FROM current_owner WHERE owner = %(owner)s::text))
+       AND (%(assignee)s::text IS NULL OR r.assignee = %(assignee)s::text
+            OR (r.assignee IS NULL
+                AND r.share_id IN (SELECT share_id FROM current_owner WHERE owner = %(assignee)s::text)))
      ORDER BY r.collected_at DESC, r.id DESC
      LIMIT %(limit)s + %(offset)s)
     UNION ALL
@@ -157,6 +164,9 @@ WITH current_owner AS (
        AND (%(account_id)s::uuid IS NULL OR r.account_id = %(account_id)s::uuid)
        AND (%(share_id)s::uuid IS NULL OR r.share_id = %(share_id)s::uuid)
        AND (%(owner)s::text IS NULL OR r.share_id IN (SELECT share_id FROM current_owner WHERE owner = %(owner)s::text))
+       AND (%(assignee)s::text IS NULL OR r.assignee = %(assignee)s::text
+            OR (r.assignee IS NULL
+                AND r.share_id IN (SELECT share_id FROM current_owner WHERE owner = %(assignee)s::text)))
      ORDER BY r.collected_at DESC, r.id DESC
      LIMIT %(limit)s + %(offset)s)
 ), page AS (
@@ -166,6 +176,7 @@ SELECT r.id, r.share_id, r.account_id, r.account_name, r.channel, r.network_repl
        r.text, r.url,
        r.received_at, r.collected_at, r.state, r.answer_text, r.answer_status, r.answer_error, r.answer_url,
        r.answered_at, r.answered_natively, r.dismissed_at, r.dismiss_reason, r.parent_id, o.owner,
+       coalesce(r.assignee, o.owner) AS assignee, r.assignee IS NOT NULL AS assigned,
        s.text AS post_text, s.url AS post_url, s.sent_at AS post_sent_at,
        p.due_at AS sla_due_at,
        CASE WHEN r.state = 'unanswered'
@@ -201,8 +212,19 @@ ORDER BY share_id, network_reply_id
 -- name: owners
 SELECT DISTINCT owner FROM rm_response_tasks WHERE workspace_id = %(workspace_id)s ORDER BY owner
 
+-- name: people
+-- The workspace's known people (a reply's assignee is picked among them): the owners of
+-- its response tasks, of its live tokens, and those replies were assigned to.
+SELECT owner FROM rm_response_tasks WHERE workspace_id = %(workspace_id)s
+UNION
+SELECT owner FROM api_tokens
+WHERE workspace_id = %(workspace_id)s AND owner IS NOT NULL AND revoked_at IS NULL
+UNION
+SELECT assignee FROM rm_replies WHERE workspace_id = %(workspace_id)s AND assignee IS NOT NULL
+ORDER BY 1
+
 -- name: reply_answer
-SELECT state, answer_status FROM rm_replies WHERE id = %(id)s AND workspace_id = %(workspace_id)s
+SELECT state, answer_status, assignee FROM rm_replies WHERE id = %(id)s AND workspace_id = %(workspace_id)s
 
 -- name: people_of_reply
 -- Who wrote a reply and the account it was written to (a saved reply's placeholders).
