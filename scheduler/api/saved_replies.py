@@ -14,7 +14,7 @@ from pydantic import Field
 from scheduler.api.deps import Reader, ServicesDep, Writer
 from scheduler.api.schemas import Body
 from scheduler.api.views import iso
-from scheduler.domain.saved_replies import MAX_TEXT, PLACEHOLDERS
+from scheduler.domain.saved_replies import MAX_NAME, MAX_TEXT, PLACEHOLDERS
 from scheduler.services import saved_replies
 from scheduler.services.saved_replies import SavedReply
 
@@ -22,9 +22,10 @@ router = APIRouter(prefix="/v1", tags=["saved replies"])
 
 
 class SavedReplyIn(Body):
-    # Lengths and placeholders are checked by the service (one 422 naming the field either way).
-    name: str = Field(max_length=1000, examples=["thanks"], description="unique in the workspace, 1-100 characters")
-    text: str = Field(max_length=MAX_TEXT * 2, examples=["Thank you, {author}! The {account} team"],
+    # Placeholders, and a name of spaces only, are checked by the service (a 422 naming the field).
+    name: str = Field(min_length=1, max_length=MAX_NAME, examples=["thanks"],
+                      description=f"unique in the workspace, 1-{MAX_NAME} characters")
+    text: str = Field(min_length=1, max_length=MAX_TEXT, examples=["Thank you, {author}! The {account} team"],
                       description=f"1-{MAX_TEXT} characters; placeholders: "
                                   + ", ".join("{" + p + "}" for p in PLACEHOLDERS))
 

@@ -161,7 +161,7 @@ def page(svc: Services, workspace_id: str, chosen: Filters, drafts: Mapping[UUID
             "filters": chosen, "states": STATES}
 
 
-def wait_for_answer(svc: Services, workspace_id: str, reply_id: UUID, *, dismissed: bool = False,
+def wait_for_reply(svc: Services, workspace_id: str, reply_id: UUID, *, dismissed: bool = False,
                     assignee: str | None = None, timeout: float = 3.0) -> bool:
     """Wait (briefly) for the projector to show what the form did, so the page redirected to shows it."""
     deadline = time.monotonic() + timeout

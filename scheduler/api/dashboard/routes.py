@@ -261,7 +261,7 @@ async def act_on_reply(reply_id: UUID, action: str, request: Request, who: Sessi
         response.status_code = 404 if isinstance(exc, NotFoundError) else 422
         return response
     done = {"answer": "answered", "dismiss": "dismissed", "assign": "assigned"}[action]
-    await run_in_threadpool(desk.wait_for_answer, svc, ws, reply_id, dismissed=action == "dismiss",
+    await run_in_threadpool(desk.wait_for_reply, svc, ws, reply_id, dismissed=action == "dismiss",
                             assignee=assignee)
     query = chosen.query(done=done)
     return RedirectResponse(f"/dashboard/replies?{query}#reply-{reply_id}", status_code=303)
