@@ -16,7 +16,7 @@ from scheduler.domain import saved_replies as saved
 from scheduler.errors import ConflictError, NotFoundError
 
 Q = sqlfiles.load("scheduler.services", "saved_replies.sql")
-MAX_PER_WORKSPACE = 200  # a picker, not a library: more would not fit in a <select>
+MAX_PER_WORKSPACE = 50  # a picker, not a library; and the page carries each one filled for every reply shown
 
 
 @dataclass(frozen=True, slots=True)
