@@ -23,7 +23,8 @@ from events.catalogue import (
     ReplyDismissed,
 )
 
-__all__ = ["TYPES", "desk", "figures", "inbox", "owners", "reply_answer", "share_of_reply", "thread_above"]
+__all__ = ["TYPES", "desk", "figures", "inbox", "owners", "people", "people_of_reply", "reply_answer", "share_of_reply",
+           "thread_above"]
 
 Q = sqlfiles.load("events.projections.sql", "replies.sql")
 TYPES = frozenset(cls.type_name for cls in (RepliesLooked, ReplyAnswerRequested, ReplyAnswerAttemptStarted,
@@ -63,6 +64,7 @@ def desk(
     share_id: UUID | None,
     limit: int,
     offset: int = 0,
+    assignee: str | None = None,
     at_risk: float = 0.75,
     reply_sla_seconds: float = 86_400.0,
 ) -> list[dict[str, Any]]:
@@ -70,7 +72,7 @@ def desk(
     each reply's thread hangs under."""
     cur = conn.execute(Q["desk"], {
         "workspace_id": workspace_id, "state": state, "account_id": account_id, "owner": owner,
-        "share_id": share_id, "limit": limit, "offset": offset, "at_risk": at_risk,
+        "assignee": assignee, "share_id": share_id, "limit": limit, "offset": offset, "at_risk": at_risk,
         "reply_sla_seconds": reply_sla_seconds,
     })
     names = [c.name for c in cur.description or ()]
@@ -94,15 +96,28 @@ def owners(conn: psycopg.Connection[Any], workspace_id: str) -> list[str]:
     return [str(r[0]) for r in conn.execute(Q["owners"], {"workspace_id": workspace_id})]
 
 
-def reply_answer(conn: psycopg.Connection[Any], workspace_id: str, reply_id: UUID) -> tuple[str, str | None] | None:
-    """A reply's state and its answer's status as the read model has them."""
+def people(conn: psycopg.Connection[Any], workspace_id: str) -> list[str]:
+    """Whom a reply can be assigned to: owners of tasks and of tokens, and past assignees."""
+    return [str(r[0]) for r in conn.execute(Q["people"], {"workspace_id": workspace_id})]
+
+
+def reply_answer(conn: psycopg.Connection[Any], workspace_id: str, reply_id: UUID,
+                 ) -> tuple[str, str | None, str | None] | None:
+    """A reply's state, its answer's status and its assignee as the read model has them."""
     row = conn.execute(Q["reply_answer"], {"id": reply_id, "workspace_id": workspace_id}).fetchone()
-    return None if row is None else (row[0], row[1])
+    return None if row is None else (row[0], row[1], row[2])
 
 
 def share_of_reply(conn: psycopg.Connection[Any], workspace_id: str, reply_id: UUID) -> tuple[UUID, str] | None:
     row = conn.execute(Q["share_of_reply"], {"id": reply_id, "workspace_id": workspace_id}).fetchone()
     return None if row is None else (row[0], row[1])
+
+
+def people_of_reply(conn: psycopg.Connection[Any], workspace_id: str, reply_id: UUID,
+                    ) -> tuple[str, str | None, str] | None:
+    """A reply's author (handle, shown name) and its share's account name."""
+    row = conn.execute(Q["people_of_reply"], {"id": reply_id, "workspace_id": workspace_id}).fetchone()
+    return None if row is None else (row[0], row[1], row[2])
 
 
 def figures(conn: psycopg.Connection[Any], workspace_id: str, *, by: str, start: datetime | None,

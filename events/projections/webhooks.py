@@ -5,7 +5,8 @@ delivery is enqueued once per (endpoint, event) whatever the runner's restarts (
 ``reply.answered`` once per (endpoint, reply)). The deliverer's sweeps add the time-based
 ones from the read models: ``task.overdue`` once per task, ``reply.sla_at_risk`` and
 ``reply.sla_breached`` once per reply. Payloads follow the Standard Webhooks shape:
-``{"type", "timestamp", "data"}``.
+``{"type", "timestamp", "data"}``. ``reply.assigned`` is one per ``ReplyAssigned`` event (assigning
+a reply again to the same person writes none).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from events import sqlfiles
 from events.catalogue import (
     Event,
     ReplyAnswered,
+    ReplyAssigned,
     ResponseReceived,
     ShareAbandoned,
     ShareFailed,
@@ -47,6 +49,7 @@ FROM_LOG: dict[str, str] = {
     ShareHeld.type_name: "share.held",
     ResponseReceived.type_name: "reply.received",
     ReplyAnswered.type_name: "reply.answered",
+    ReplyAssigned.type_name: "reply.assigned",
 }
 # Every event type an endpoint may subscribe to, in the order the docs list them.
 EVENT_TYPES: tuple[str, ...] = (*FROM_LOG.values(), TASK_OVERDUE, REPLY_SLA_AT_RISK, REPLY_SLA_BREACHED)
@@ -79,6 +82,9 @@ def event_data(event: Event, share_id: str) -> dict[str, Any]:
             return {"id": str(reply_uuid(UUID(share_id), event.reply_id)), "reply_id": event.reply_id,
                     "answered_at": iso(event.answered_at),
                     "answer": {"external_id": event.external_id, "url": event.url, "native": event.native}}
+        case ReplyAssigned():
+            return {"id": str(reply_uuid(UUID(share_id), event.reply_id)), "reply_id": event.reply_id,
+                    "assignee": event.assignee, "by": event.assigned_by, "assigned_at": iso(event.assigned_at)}
     return {}
 
 
@@ -107,7 +113,7 @@ class WebhooksProjection:
                 continue
             share = self._share(cur, recorded)
             data = {**share, **event_data(recorded.event, share["share_id"])}
-            if isinstance(recorded.event, ReplyAnswered):
+            if isinstance(recorded.event, ReplyAnswered | ReplyAssigned):
                 data.update(self._reply(cur, recorded.stream_id, recorded.event.reply_id))
             payload = {"type": event_type, "timestamp": iso(recorded.recorded_at), "data": data}
             cur.execute(Q["enqueue"], {

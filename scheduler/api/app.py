@@ -24,6 +24,7 @@ from scheduler.api import (
     planner,
     problems,
     replies,
+    saved_replies,
     shares,
     tasks,
     tokens,
@@ -35,9 +36,8 @@ from scheduler.api.middleware import Guard
 from scheduler.api.ratelimits import RateLimits
 from scheduler.api.webhook_metrics import WebhookCollector
 
-RESOURCES = (accounts, shares, media, tasks, replies, calendars, planner, webhooks, tokens, audit, followthrough,
-             metrics,
-             operations)
+RESOURCES = (accounts, shares, media, tasks, replies, saved_replies, calendars, planner, webhooks, tokens, audit,
+             followthrough, metrics, operations)
 
 
 def create_app(services: Services) -> FastAPI:

@@ -21,14 +21,17 @@ from scheduler.domain.share import ShareState, TaskState, reply_uuid
 from scheduler.domain.share.thread import ReplyState
 from scheduler.domain.sla import sla_state
 from scheduler.errors import InvalidInputError
-from scheduler.services import calendars, workspaces
+from scheduler.services import calendars, saved_replies, workspaces
 from scheduler.services.calendars import CalendarAt
 
 router = APIRouter(prefix="/v1", tags=["replies"])
 
 
 class AnswerIn(Body):
-    text: str = Field(min_length=1, max_length=5000, examples=["Thanks! It ships on Monday."])
+    text: str | None = Field(default=None, min_length=1, max_length=5000, examples=["Thanks! It ships on Monday."],
+                             description="the answer; or give saved_reply_id")
+    saved_reply_id: UUID | None = Field(default=None, description="answer with this saved reply, its {author} "
+                                                                  "and {account} filled for this reply")
 
 
 class DismissIn(Body):
@@ -194,9 +197,17 @@ def list_replies(
 
 @router.post("/replies/{reply_id}/answer", status_code=202, operation_id="answer_reply")
 def answer_reply(reply_id: UUID, body: AnswerIn, who: Writer, svc: ServicesDep) -> JSONResponse:
-    """Publish ``text`` as a reply to this one, through the share's channel (asynchronously:
-    ``answer.status`` goes requested -> sending -> answered, with ``answer.url``)."""
-    state, reply = svc.replies.answer(who.workspace_id, reply_id, text=body.text, by=who.actor)
+    """Publish ``text`` (or the saved reply ``saved_reply_id``, filled for this reply) as a
+    reply to this one, through the share's channel (asynchronously: ``answer.status`` goes
+    requested -> sending -> answered, with ``answer.url``)."""
+    if (body.text is None) == (body.saved_reply_id is None):
+        raise InvalidInputError("text", "give the answer's text, or a saved_reply_id (not both)")
+    text = body.text
+    if body.saved_reply_id is not None:
+        with svc.pool.connection() as conn:
+            text = saved_replies.filled(conn, who.workspace_id, body.saved_reply_id, reply_id)
+    assert text is not None
+    state, reply = svc.replies.answer(who.workspace_id, reply_id, text=text, by=who.actor)
     return JSONResponse(reply_view(state, reply, svc.shares.clock(), svc.config,
                                    calendars.calendar_as_of(svc.store, who.workspace_id)), status_code=202)
 

@@ -1,6 +1,7 @@
 """The replies page in a real browser (Debian's chromium through Playwright) over a real run:
 `followthrough up` on the console channel, replies written with `followthrough console reply`,
-one answered from the page and published by the run's workers."""
+one answered from the page and published by the run's workers, one assigned, and one answered
+with a saved reply picked in its form."""
 
 from __future__ import annotations
 
@@ -69,11 +70,15 @@ def test_the_desk_answers_a_console_reply_from_the_replies_page_once(
 ) -> None:
     shots = tmp_path / "screenshots"
     with running(tmp_path, database_url=database_url, broker_url=broker_url, queue_prefix=queue_prefix) as system:
-        write = system.cli("token", "create", "--workspace", "default", "--scope", "write")
+        write = system.cli("token", "create", "--workspace", "default", "--scope", "write", "--owner", "dana")
         read = system.cli("token", "create", "--workspace", "default", "--scope", "read")
         with system.client(write) as api:
             # Given a sent console share with three replies written on the console, one answering another
             run = _seed(api, system)
+            # And a saved reply thanking the author in the account's name
+            saved = api.post("/v1/saved-replies", json={"name": "thanks",
+                                                        "text": "Thank you, {author}! The {account} team"})
+            assert saved.status_code == 201, saved.text
         with chromium() as browser:
             with guarded_page(browser) as (page, guard):
                 # When a person signs in with a write token and opens the replies page
@@ -122,7 +127,49 @@ def test_the_desk_answers_a_console_reply_from_the_replies_page_once(
                 assert page.locator('#thread [data-answer="answered"]').count() == 1
                 page.get_by_role("link", name="Answer them on the Replies page →").click()
                 page.wait_for_url(f"**/dashboard/replies?share_id={run['share']}")
+
+                # When ana's reply is given to dana (the signed-in token's owner) with its Assign form
+                page.goto(f"{system.base_url}/dashboard/replies")
+                ana = page.locator(f'article[data-reply-id="{run["ana"]}"]')
+                assert ana.locator(".assignee").inner_text() == "owner alice"
+                ana.get_by_label("Give it to").fill("dana")
+                ana.get_by_role("button", name="Assign").click()
+                page.wait_for_url("**/dashboard/replies?done=assigned*")
+                # Then it shows assigned to her, and "mine" shows it alone
+                assert ana.locator(".assignee").inner_text() == "assigned to dana"
+                page.get_by_label("Mine (dana)").check()
+                page.get_by_role("button", name="Show").click()
+                page.wait_for_url(lambda address: "mine=true" in address)
+                assert page.locator("article[data-reply-id]").evaluate_all(
+                    "all => all.map(a => a.dataset.replyId)") == [run["ana"]]
+
+                # When cy's reply is answered with the saved reply picked in its form
+                page.goto(f"{system.base_url}/dashboard/replies")
+                cy = page.locator(f'article[data-reply-id="{run["cy"]}"]')
+                cy.get_by_label("Saved reply").select_option(label="thanks")
+                # Then the answer box holds it with its placeholders filled, to edit before sending
+                thanks = "Thank you, cy! The launch team"
+                assert cy.get_by_label("Answer cy").input_value() == thanks
+                assert cy.locator(".left .n").inner_text() == str(5000 - len(thanks))
+                cy.get_by_role("button", name="Answer").click()
+                page.wait_for_url("**/dashboard/replies?done=answered*")
+
+                def cy_answered() -> bool:
+                    page.reload()
+                    state = page.locator(f'article[data-reply-id="{run["cy"]}"] [data-answer]').first
+                    return state.get_attribute("data-answer") == "answered"
+
+                wait_until(cy_answered, timeout=30, interval=0.5, what="the saved reply published")
+                # And the console thread holds each answer once, the saved reply filled
+                ours = [x["text"] for x in _replies_lines(system) if x["by_account"]]
+                assert ours == ["Yes, and yes: it is usable at 390 px wide.", thanks]
+                page.goto(f"{system.base_url}/dashboard/replies?state=unanswered")
+                screenshot(page, shots, "replies-assigned")
                 page.goto(f"{system.base_url}/dashboard/shares/{run['share']}")
+                assert page.locator('#thread [data-answer="answered"]').count() == 2
+                assert page.locator(f'#thread [data-reply-id="{run["ana"]}"] .assignee').inner_text() == (
+                    "assigned to dana")
+                assert "Engagement" in page.locator("dl.facts").inner_text()
                 screenshot(page, shots, "share-thread")
                 assert guard.refused == []
 

@@ -1,5 +1,6 @@
 """The replies page (/dashboard/replies) over real HTTP and a real PostgreSQL: the replies
-with their threads, and the forms that answer and dismiss them through the reply service,
+with their threads, and the forms that answer (a saved reply among them), assign and
+dismiss them through the reply service,
 with the worker's code publishing on the console channel in this process."""
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from psycopg_pool import ConnectionPool
 from events.store import EventStore
 from followthrough import bootstrap
 from followthrough.settings import Settings
-from scheduler.services import workspaces
+from scheduler.services import saved_replies, workspaces
 from scheduler.services.shares import ShareService
 from tests.support.dashboard import csrf_of, event_count, signed_in
-from tests.support.replies import account_on, catch_up, sent_share
+from tests.support.replies import account_on, catch_up, inbox_page, sent_share
 from tests.support.servers import serve
 from tests.support.shares import WS, Clock, runtime, share_service
 from workers.answering import publish_answers
@@ -58,9 +59,9 @@ def projecting(store: EventStore, database_url: str) -> Iterator[None]:
         thread.join(10)
 
 
-def _token(database_url: str, scope: workspaces.Scope) -> str:
+def _token(database_url: str, scope: workspaces.Scope, owner: str | None = None) -> str:
     with psycopg.connect(database_url, autocommit=True) as conn:
-        return workspaces.create_token(conn, WS, scope)
+        return workspaces.create_token(conn, WS, scope, owner=owner)
 
 
 def _article(html: str, reply_id: UUID | str) -> str:
@@ -206,3 +207,81 @@ def test_the_replies_page_shows_each_reply_with_its_thread_and_answers_it_throug
         assert "read token" in html
         refused = reader.post(f"/dashboard/replies/{ids[1]}/dismiss", data={"csrf": csrf_of(html)})
         assert refused.status_code == 403
+
+
+def test_a_reply_is_assigned_from_the_page_found_by_mine_and_answered_with_a_saved_reply_without_script(
+    settings: Settings, store: EventStore, pool: ConnectionPool[Any], shares: ShareService,
+) -> None:
+    url = settings.database_url or ""
+    # Given a sent console share (its step owned by alice) with two replies, a saved reply
+    # with both placeholders, and a write token belonging to carla
+    rt = runtime(pool, store, ConsolePublisher(settings.console_dir.resolve()), clock=shares.clock)
+    account = account_on(pool, "console", {"replies": CONFIG["replies"]})
+    share_id = sent_share(rt, shares, account, text="We launched the desk!")
+    write_reply(settings.console_dir, WS, "team", share_id=str(share_id), author="ana", author_name="Ana Lima",
+                text="Is there a guide?")
+    write_reply(settings.console_dir, WS, "team", share_id=str(share_id), author="bo", text="Nice!")
+    assert collect_one(rt, share_id) == "replies_collected"
+    catch_up(store, url)
+    with pool.connection() as conn:
+        thanks = saved_replies.save(conn, WS, name="thanks", text="Thank you, {author}! The {account} team", by="t")
+        saved_replies.save(conn, WS, name="{author}?", text="{{author}}", by="t")
+    write = _token(url, "write", owner="carla")
+    with projecting(store, url), serve(bootstrap.build_api(settings)) as base_url, \
+            signed_in(base_url, write, next_page="/dashboard/replies") as browser:
+        html = browser.get("/dashboard/replies").text
+        ids = {("ana" if "Is there a guide?" in _article(html, i) else "bo"): i for i in _ids(html)}
+        ana = _article(html, ids["ana"])
+        # Then each reply says who answers it (alice, the step's owner), offers the saved
+        # replies filled for its author, and a form to give it to someone
+        assert 'data-assignee="alice"' in ana
+        assert f'<option value="{thanks.id}" data-text="Thank you, Ana Lima! The team team">thanks</option>' in ana
+        assert 'data-text="{Ana Lima}">{author}?</option>' in ana  # a value is not filled again
+        assert ">Assign</button>" in ana
+        assert re.search(r'<datalist id="people">.*<option value="alice">.*<option value="carla">', html, re.S)
+        csrf = csrf_of(html)
+        # And "mine" shows none of them yet: carla owns nothing
+        assert _ids(browser.get("/dashboard/replies", params={"mine": "true"}).text) == []
+        # When carla gives ana's reply to herself through the Assign form
+        before = event_count(url)
+        given = browser.post(f"/dashboard/replies/{ids['ana']}/assign",
+                             data={"csrf": csrf, "owner": " carla ", "back": "state=unanswered"})
+        # Then one event is written, and the page (at the reply, filter kept) shows it assigned to her
+        assert given.status_code == 303, given.text
+        assert given.headers["location"] == f"/dashboard/replies?state=unanswered&done=assigned#reply-{ids['ana']}"
+        assert event_count(url) == before + 1
+        after = browser.get(given.headers["location"].split("#")[0]).text
+        assert "assigned to <strong>carla</strong>" in _article(after, ids["ana"])
+        assert "Reply assigned." in after
+        # And "mine" and "assigned to" find it, alice keeps bo's
+        assert _ids(browser.get("/dashboard/replies", params={"mine": "true"}).text) == [ids["ana"]]
+        assert _ids(browser.get("/dashboard/replies", params={"assignee": "carla"}).text) == [ids["ana"]]
+        assert _ids(browser.get("/dashboard/replies", params={"assignee": "alice"}).text) == [ids["bo"]]
+        # And the read model the API lists tells the same
+        reply = next(r for r in inbox_page(pool) if str(r["id"]) == ids["ana"])
+        assert (reply["assignee"], reply["assigned"]) == ("carla", True)
+        # And an empty name is refused on the page, nothing written
+        before = event_count(url)
+        empty = browser.post(f"/dashboard/replies/{ids['bo']}/assign", data={"csrf": csrf, "owner": "  "})
+        assert empty.status_code == 422
+        assert "The person to assign it to must name a person" in _article(empty.text, ids["bo"])
+        assert event_count(url) == before
+        # When ana's reply is answered with the saved reply, the answer box left empty (no script)
+        answered = browser.post(f"/dashboard/replies/{ids['ana']}/answer",
+                                data={"csrf": csrf, "text": "", "saved_reply_id": str(thanks.id)})
+        assert answered.status_code == 303, answered.text
+        # Then the answer published is the saved reply, its placeholders filled, once
+        assert publish_answers(rt, share_id) == "reply_answered"
+        lines = [orjson.loads(x) for x in (settings.console_dir / WS / "team.replies.jsonl").read_bytes().splitlines()]
+        assert [x["text"] for x in lines if x["by_account"]] == ["Thank you, Ana Lima! The team team"]
+        # And text written in the box wins over a saved reply picked; an unknown saved reply is said so
+        gone = browser.post(f"/dashboard/replies/{ids['bo']}/answer",
+                            data={"csrf": csrf, "text": "", "saved_reply_id": "00000000-0000-4000-8000-00000000beef"})
+        assert gone.status_code == 404
+        assert "That saved reply is gone" in _article(gone.text, ids["bo"])
+        own = browser.post(f"/dashboard/replies/{ids['bo']}/answer",
+                           data={"csrf": csrf, "text": "Thanks, bo", "saved_reply_id": str(thanks.id)})
+        assert own.status_code == 303, own.text
+        assert publish_answers(rt, share_id) == "reply_answered"
+        lines = [orjson.loads(x) for x in (settings.console_dir / WS / "team.replies.jsonl").read_bytes().splitlines()]
+        assert [x["text"] for x in lines if x["by_account"]] == ["Thank you, Ana Lima! The team team", "Thanks, bo"]

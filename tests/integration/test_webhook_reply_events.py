@@ -1,7 +1,8 @@
 """Being told of replies by webhook, against a real PostgreSQL and a receiver on loopback
 that verifies each request with the Standard Webhooks reference library:
 ``reply.received``, ``reply.answered``, ``task.overdue``, ``reply.sla_at_risk`` and
-``reply.sla_breached`` each delivered once per occurrence, however often the deliverers
+``reply.sla_breached`` each delivered once per occurrence (and ``reply.assigned`` once per
+assignment), however often the deliverers
 sweep and however many of them there are; their payloads as documented; an endpoint
 subscribes to them by name and an unknown name is refused naming the field."""
 
@@ -131,10 +132,60 @@ def test_an_endpoint_subscribes_to_the_reply_events_by_name_and_an_unknown_name_
 ) -> None:
     auth = bearer(settings.database_url or "", WS)
     listed = client.get("/v1/webhooks", headers=auth).json()
-    assert set(REPLY_EVENTS) <= set(listed["event_types"])
+    assert {*REPLY_EVENTS, "reply.assigned"} <= set(listed["event_types"])
     refused = client.post("/v1/webhooks", headers=auth,
-                          json={"url": "https://example.com/hooks", "events": ["reply.sla_breached", "reply.assigned"]})
+                          json={"url": "https://example.com/hooks", "events": ["reply.sla_breached", "reply.moved"]})
     assert refused.status_code == 422, refused.text
     assert refused.headers["content-type"].startswith("application/problem+json")
     assert [e["field"] for e in refused.json()["errors"]] == ["events.1"]
     assert client.get("/v1/webhooks", headers=auth).json()["webhooks"] == []
+
+
+def test_each_assignment_is_told_once_signed_with_who_gave_it_to_whom(
+    settings: Settings, store: EventStore, pool: ConnectionPool[Any], client: httpx.Client, receiver: Receiver,
+    http: httpx.Client,
+) -> None:
+    database_url = settings.database_url or ""
+    auth = bearer(database_url, WS, owner="carla")
+    # Given an endpoint for reply.assigned, and a reply under a sent share
+    endpoint = register(client, auth, receiver.url, ["reply.assigned"])
+    receiver.secret = endpoint["secret"]
+    account = client.post("/v1/accounts", json={"name": "main", "channel": "console"}, headers=auth).json()
+    share_id = UUID(client.post("/v1/shares", headers=auth, json={
+        "account_id": account["id"], "text": "assigned", "response_plan": [
+            {"kind": "answer_replies", "after": "PT1H", "owner": "alice"}]}).json()["id"])
+    assert execute_share(runtime(pool, store, FakeChannel(), clock=Clock()), share_id) == "share_sent"
+    received = ResponseReceived(reply_id="q1", author="@dana", text="who answers?", url="https://social.example/@dana/1",
+                                received_at=datetime.now(UTC))
+    with pool.connection() as conn:
+        ShareStreams(store, None).change(conn, share_id, lambda s: lifecycle.receive_replies(s, [received]),
+                                         workspace_id=WS, actor="test")
+    caught_up(store, database_url)
+    reply_id = client.get("/v1/replies", headers=auth).json()["items"][0]["id"]
+    # When it is assigned to bob, to bob again (no change), then to alice
+    for person in ("bob", "bob", "alice"):
+        answer = client.post(f"/v1/replies/{reply_id}/assign", headers=auth, json={"owner": person})
+        assert answer.status_code == 200, answer.text
+    hooks, runner = deliverer(fast(settings), pool, http), projection(store, settings)
+    try:
+        deliver_until(hooks, runner, lambda: len(receiver.accepted()) >= 2, what="the assignments told")
+        # And the projection and deliverer run again (a restart)
+        runner.catch_up()
+        drain(hooks)
+    finally:
+        hooks.close()
+    # Then two deliveries arrived, in order, each verified with the Standard Webhooks library
+    accepted = receiver.accepted()
+    assert len({r.webhook_id for r in accepted}) == len(accepted) == 2
+    for got in accepted:
+        assert Webhook(endpoint["secret"]).verify(got.body, got.headers) == got.payload
+    told = [r.payload for r in accepted if r.payload is not None]
+    assert [(p["type"], p["data"]["assignee"]) for p in told] == [("reply.assigned", "bob"),
+                                                                   ("reply.assigned", "alice")]
+    # And the payload is the documented one: the reply, who assigned it (the token's owner), when
+    data = told[0]["data"]
+    assert {k: data[k] for k in ("id", "reply_id", "share_id", "account_id", "assignee", "by", "author", "text",
+                                 "channel")} == {
+        "id": reply_id, "reply_id": "q1", "share_id": str(share_id), "account_id": account["id"], "assignee": "bob",
+        "by": "carla", "author": "@dana", "text": "who answers?", "channel": "console"}
+    assert datetime.fromisoformat(data["assigned_at"]) <= datetime.now(UTC)

@@ -18,7 +18,7 @@ from tests.support.servers import serve
 
 PLAN = [{"kind": "check_replies", "after": "PT1H", "owner": "alice"}]
 STORED_TABLES = ("events", "accounts", "idempotency_keys", "share_tasks", "schedule", "slot_claims", "api_tokens",
-                 "workspaces")
+                 "workspaces", "saved_replies")
 
 
 @contextmanager

@@ -37,9 +37,10 @@ def projection(store: EventStore, settings: Settings) -> ProjectionRunner:
     return ProjectionRunner(store, WebhooksProjection(), conninfo=settings.database_url or "")
 
 
-def bearer(database_url: str, workspace: str, scope: workspaces.Scope = "write") -> dict[str, str]:
+def bearer(database_url: str, workspace: str, scope: workspaces.Scope = "write", *, owner: str | None = None,
+           ) -> dict[str, str]:
     with psycopg.connect(database_url, autocommit=True) as conn:
-        return {"Authorization": f"Bearer {workspaces.create_token(conn, workspace, scope)}"}
+        return {"Authorization": f"Bearer {workspaces.create_token(conn, workspace, scope, owner=owner)}"}
 
 
 def register(client: httpx.Client, auth: dict[str, str], url: str, events: list[str] | None = None,

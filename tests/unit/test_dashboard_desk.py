@@ -43,3 +43,15 @@ def test_what_is_left_is_counted_as_the_network_counts() -> None:
     # Mastodon counts a link as 23 characters; Bluesky counts graphemes
     assert left(DEFAULT_LIMITS["mastodon"], "see https://example.org/" + "x" * 100) == 500 - 4 - 23
     assert left(DEFAULT_LIMITS["bluesky"], "👍🏽ok") == 300 - 3
+
+
+def test_mine_is_the_signed_in_token_owner_and_refused_for_a_token_without_one() -> None:
+    mine = parse({"mine": "true"}, "dana")
+    assert (mine.assignee, mine.mine, mine.errors) == ("dana", True, ())
+    assert mine.query() == "assignee=dana&mine=true"
+    assert parse({"assignee": " bob "}, "dana").assignee == "bob"
+    nobody = parse({"mine": "true", "assignee": "bob"}, None)
+    assert (nobody.assignee, nobody.mine) == ("bob", False)
+    assert [e.split(":")[0] for e in nobody.errors] == ["mine"]
+    both = parse({"mine": "on", "assignee": "bob"}, "dana")
+    assert (both.assignee, [e.split(":")[0] for e in both.errors]) == ("dana", ["mine"])

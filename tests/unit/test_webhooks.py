@@ -12,7 +12,7 @@ from uuid import UUID
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from events.catalogue import ReplyAnswered, ResponseReceived, ShareSent
+from events.catalogue import ReplyAnswered, ReplyAssigned, ResponseReceived, ShareSent
 from events.ids import reply_uuid
 from events.projections.webhooks import EVENT_TYPES, FROM_LOG, event_data
 from followthrough.webhooks import local_key
@@ -58,8 +58,10 @@ def test_every_log_event_told_to_receivers_is_subscribable_and_replies_are_among
     assert set(FROM_LOG.values()) <= set(EVENT_TYPES)
     assert FROM_LOG[ResponseReceived.type_name] == "reply.received"
     assert FROM_LOG[ReplyAnswered.type_name] == "reply.answered"
+    assert FROM_LOG[ReplyAssigned.type_name] == "reply.assigned"
     assert EVENT_TYPES == ("share.sent", "share.failed", "share.abandoned", "share.held", "reply.received",
-                           "reply.answered", "task.overdue", "reply.sla_at_risk", "reply.sla_breached")
+                           "reply.answered", "reply.assigned", "task.overdue", "reply.sla_at_risk",
+                           "reply.sla_breached")
 
 
 def test_a_reply_event_names_the_reply_by_the_api_s_id_and_the_network_s() -> None:
@@ -73,6 +75,9 @@ def test_a_reply_event_names_the_reply_by_the_api_s_id_and_the_network_s() -> No
     assert event_data(answered, share_id) == {
         "id": api_id, "reply_id": "77", "answered_at": NOW.isoformat(),
         "answer": {"external_id": "78", "url": "https://x.social/@me/78", "native": False}}
+    assigned = ReplyAssigned(reply_id="77", assignee="bob", assigned_by="carla", assigned_at=NOW)
+    assert event_data(assigned, share_id) == {"id": api_id, "reply_id": "77", "assignee": "bob", "by": "carla",
+                                              "assigned_at": NOW.isoformat()}
 
 
 def test_a_sent_event_tells_the_receiver_where_the_post_is() -> None:

@@ -116,6 +116,8 @@ GROUP BY 1
 -- only those received within the reply window or under a share with an answer_replies
 -- task still to come (index ranges on both), ranked whole; the answered and dismissed from
 -- the inbox index.
+-- ``assignee``: as the inbox's (assigned to them, or unassigned under a share whose
+-- current task they own).
 WITH current_owner AS (
     -- share_owner()'s order, for every share of the workspace at once (the owner filter)
     SELECT DISTINCT ON (t.share_id) t.share_id, t.owner
@@ -136,13 +138,16 @@ WITH current_owner AS (
       AND (%(account_id)s::uuid IS NULL OR r.account_id = %(account_id)s::uuid)
       AND (%(share_id)s::uuid IS NULL OR r.share_id = %(share_id)s::uuid)
       AND (%(owner)s::text IS NULL OR r.share_id IN (SELECT share_id FROM current_owner WHERE owner = %(owner)s::text))
+      AND (%(assignee)s::text IS NULL OR r.assignee = %(assignee)s::text
+           OR (r.assignee IS NULL
+               AND r.share_id IN (SELECT share_id FROM current_owner WHERE owner = %(assignee)s::text)))
     ORDER BY r.received_at DESC, r.id DESC
     LIMIT %(limit)s + %(offset)s
 ), not_due AS (
     SELECT c.id, c.received_at, d.due_at
     FROM (
         -- due after the reply window (no task due after it came) and received within it
-        SELECT u.id, u.share_id, u.account_id, u.received_at
+        SELECT u.id, u.share_id, u.account_id, u.received_at, u.assignee
         FROM rm_replies u
         WHERE u.workspace_id = %(workspace_id)s AND u.state = 'unanswered'
           AND u.received_at >= now() - make_interval(secs => %(reply_sla_seconds)s::float8)
@@ -154,7 +159,7 @@ WITH current_owner AS (
         UNION
         -- due by a task: one still to come (its shares as an array: their replies by the share
         -- index, however many tasks the planner guesses are to come)
-        SELECT u.id, u.share_id, u.account_id, u.received_at
+        SELECT u.id, u.share_id, u.account_id, u.received_at, u.assignee
         FROM rm_replies u
         WHERE u.share_id = ANY (ARRAY(
                   SELECT t.share_id FROM rm_response_tasks t
@@ -173,6 +178,9 @@ WITH current_owner AS (
       AND (%(account_id)s::uuid IS NULL OR c.account_id = %(account_id)s::uuid)
       AND (%(share_id)s::uuid IS NULL OR c.share_id = %(share_id)s::uuid)
       AND (%(owner)s::text IS NULL OR c.share_id IN (SELECT share_id FROM current_owner WHERE owner = %(owner)s::text))
+      AND (%(assignee)s::text IS NULL OR c.assignee = %(assignee)s::text
+           OR (c.assignee IS NULL
+               AND c.share_id IN (SELECT share_id FROM current_owner WHERE owner = %(assignee)s::text)))
 ), ranked AS (
     (SELECT id, 0 AS part, 0 AS rank, received_at AS at, due_at FROM breached)
     UNION ALL
@@ -189,6 +197,9 @@ WITH current_owner AS (
        AND (%(account_id)s::uuid IS NULL OR r.account_id = %(account_id)s::uuid)
        AND (%(share_id)s::uuid IS NULL OR r.share_id = %(share_id)s::uuid)
        AND (%(owner)s::text IS NULL OR r.share_id IN (SELECT share_id FROM current_owner WHERE owner = %(owner)s::text))
+       AND (%(assignee)s::text IS NULL OR r.assignee = %(assignee)s::text
+            OR (r.assignee IS NULL
+                AND r.share_id IN (SELECT share_id FROM current_owner WHERE owner = %(assignee)s::text)))
      ORDER BY r.collected_at DESC, r.id DESC
      LIMIT %(limit)s + %(offset)s)
     UNION ALL
@@ -198,6 +209,9 @@ WITH current_owner AS (
        AND (%(account_id)s::uuid IS NULL OR r.account_id = %(account_id)s::uuid)
        AND (%(share_id)s::uuid IS NULL OR r.share_id = %(share_id)s::uuid)
        AND (%(owner)s::text IS NULL OR r.share_id IN (SELECT share_id FROM current_owner WHERE owner = %(owner)s::text))
+       AND (%(assignee)s::text IS NULL OR r.assignee = %(assignee)s::text
+            OR (r.assignee IS NULL
+                AND r.share_id IN (SELECT share_id FROM current_owner WHERE owner = %(assignee)s::text)))
      ORDER BY r.collected_at DESC, r.id DESC
      LIMIT %(limit)s + %(offset)s)
 ), page AS (
@@ -207,6 +221,7 @@ SELECT r.id, r.share_id, r.account_id, r.account_name, r.channel, r.network_repl
        r.text, r.url,
        r.received_at, r.collected_at, r.state, r.answer_text, r.answer_status, r.answer_error, r.answer_url,
        r.answered_at, r.answered_natively, r.dismissed_at, r.dismiss_reason, r.parent_id, o.owner,
+       coalesce(r.assignee, o.owner) AS assignee, r.assignee IS NOT NULL AS assigned,
        s.text AS post_text, s.url AS post_url, s.sent_at AS post_sent_at,
        p.due_at AS sla_due_at,
        CASE WHEN r.state <> 'unanswered' THEN NULL
@@ -245,5 +260,20 @@ ORDER BY share_id, network_reply_id
 -- name: owners
 SELECT DISTINCT owner FROM rm_response_tasks WHERE workspace_id = %(workspace_id)s ORDER BY owner
 
+-- name: people
+-- The workspace's known people (a reply's assignee is picked among them): the owners of
+-- its response tasks, of its live tokens, and those replies were assigned to.
+SELECT owner FROM rm_response_tasks WHERE workspace_id = %(workspace_id)s
+UNION
+SELECT owner FROM api_tokens
+WHERE workspace_id = %(workspace_id)s AND owner IS NOT NULL AND revoked_at IS NULL
+UNION
+SELECT assignee FROM rm_replies WHERE workspace_id = %(workspace_id)s AND assignee IS NOT NULL
+ORDER BY 1
+
 -- name: reply_answer
-SELECT state, answer_status FROM rm_replies WHERE id = %(id)s AND workspace_id = %(workspace_id)s
+SELECT state, answer_status, assignee FROM rm_replies WHERE id = %(id)s AND workspace_id = %(workspace_id)s
+
+-- name: people_of_reply
+-- Who wrote a reply and the account it was written to (a saved reply's placeholders).
+SELECT author, author_name, account_name FROM rm_replies WHERE id = %(id)s AND workspace_id = %(workspace_id)s

@@ -17,7 +17,8 @@ from markupsafe import Markup, escape
 from events.projections import replies as inbox
 from scheduler.api.deps import Services
 from scheduler.domain.limits import TextLimit, limit_for
-from scheduler.services import accounts
+from scheduler.domain.saved_replies import fill
+from scheduler.services import accounts, saved_replies
 
 STATES = ("unanswered", "answered", "dismissed")
 PAGE_SIZE = 50
@@ -36,14 +37,18 @@ class Filters:
     share_id: UUID | None = None
     page: int = 0
     errors: tuple[str, ...] = ()
+    assignee: str | None = None
+    mine: bool = False
 
     def query(self, **changes: Any) -> str:
-        params = {"state": self.state, "owner": self.owner, "account_id": self.account_id,
+        params = {"state": self.state, "owner": self.owner, "assignee": self.assignee,
+                  "mine": "true" if self.mine else None, "account_id": self.account_id,
                   "share_id": self.share_id, "page": self.page or None} | changes
         return urlencode({k: str(v) for k, v in params.items() if v not in (None, "", 0)})
 
 
-def parse(params: Mapping[str, str]) -> Filters:
+def parse(params: Mapping[str, str], me: str | None = None) -> Filters:
+    """The filters asked for; ``me``: the signed-in token's owner ("mine" is theirs)."""
     errors: list[str] = []
     state = params.get("state") or None
     if state is not None and state not in STATES:
@@ -63,7 +68,16 @@ def parse(params: Mapping[str, str]) -> Filters:
         errors.append("page: a number from 0")
         page = 0
     owner = (params.get("owner") or "").strip() or None
-    return Filters(state, owner, ids["account_id"], ids["share_id"], page, tuple(errors))
+    assignee = (params.get("assignee") or "").strip() or None
+    mine = (params.get("mine") or "").lower() in ("true", "1", "on", "yes")
+    if mine and me is None:
+        errors.append("mine: this session's token has no owner (`followthrough token create --owner NAME`); "
+                      "showing everyone's")
+        mine = False
+    if mine and assignee not in (None, me):
+        errors.append(f"mine: you are {me}; showing yours, not {assignee}'s")
+    return Filters(state, owner, ids["account_id"], ids["share_id"], page, tuple(errors),
+                   me if mine else assignee, mine)
 
 
 def linkify(text: str | None) -> Markup:
@@ -125,13 +139,16 @@ def page(svc: Services, workspace_id: str, chosen: Filters, drafts: Mapping[UUID
          ) -> dict[str, Any]:
     with svc.pool.connection() as conn:
         rows = inbox.desk(conn, workspace_id, state=chosen.state, account_id=chosen.account_id, owner=chosen.owner,
-                          share_id=chosen.share_id, limit=PAGE_SIZE + 1, offset=chosen.page * PAGE_SIZE,
-                          at_risk=svc.config.sla_at_risk, reply_sla_seconds=svc.config.reply_sla_seconds)
+                          assignee=chosen.assignee, share_id=chosen.share_id, limit=PAGE_SIZE + 1,
+                          offset=chosen.page * PAGE_SIZE, at_risk=svc.config.sla_at_risk,
+                          reply_sla_seconds=svc.config.reply_sla_seconds)
         more, rows = len(rows) > PAGE_SIZE, rows[:PAGE_SIZE]
         above = inbox.thread_above(conn, workspace_id,
                                    [(r["share_id"], r["parent_id"]) for r in rows if r["parent_id"]])
         owners = inbox.owners(conn, workspace_id)
+        people = inbox.people(conn, workspace_id)
         known = accounts.list_all(conn, workspace_id)
+        ready = saved_replies.list_all(conn, workspace_id)
     limits = {a.id: limit_for(a.channel, a.config, svc.replies.instance_limit(a.channel, a.config)) for a in known}
     drafts = drafts or {}
     for row in rows:
@@ -142,19 +159,26 @@ def page(svc: Services, workspace_id: str, chosen: Filters, drafts: Mapping[UUID
         row["limit"] = limit
         row["draft"] = drafts.get(row["id"], "")
         row["left"] = left(limit, row["draft"])
-    return {"replies": rows, "more": more, "owners": owners, "accounts": known, "filters": chosen,
-            "states": STATES}
+        # each saved reply filled for this reply: the picker's script puts it in the box to edit
+        values = saved_replies.values_for(row["author"], row["author_name"], row["account_name"])
+        row["saved"] = [(s.id, s.name, fill(s.text, values)) for s in ready]
+    return {"replies": rows, "more": more, "owners": owners, "people": people, "accounts": known,
+            "filters": chosen, "states": STATES}
 
 
-def wait_for_answer(svc: Services, workspace_id: str, reply_id: UUID, *, dismissed: bool = False,
-                    timeout: float = 3.0) -> bool:
+def wait_for_reply(svc: Services, workspace_id: str, reply_id: UUID, *, dismissed: bool = False,
+                    assignee: str | None = None, timeout: float = 3.0) -> bool:
     """Wait (briefly) for the projector to show what the form did, so the page redirected to shows it."""
     deadline = time.monotonic() + timeout
     while True:
         with svc.pool.connection() as conn:
             found = inbox.reply_answer(conn, workspace_id, reply_id)
-        if found is not None and (found[0] == "dismissed" if dismissed else found[1] is not None):
-            return True
+        if found is not None:
+            if assignee is not None:
+                if found[2] == assignee:
+                    return True
+            elif found[0] == "dismissed" if dismissed else found[1] is not None:
+                return True
         if time.monotonic() > deadline:
             return False
         time.sleep(0.05)

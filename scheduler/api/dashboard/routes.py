@@ -18,7 +18,7 @@ from scheduler.api.dashboard import desk, filters, pages, period, session
 from scheduler.api.dashboard.session import Forbidden, NotSignedIn, Session
 from scheduler.api.deps import Services, ServicesDep
 from scheduler.errors import InvalidInputError, NotFoundError, SchedulerError
-from scheduler.services import workspaces
+from scheduler.services import saved_replies, workspaces
 
 log = structlog.get_logger("scheduler.api.dashboard")
 HERE = Path(__file__).parent
@@ -214,7 +214,7 @@ def _settle(svc: Services, who: Session, share_id: UUID, fields: dict[str, str])
 
 @router.get("/replies", response_class=HTMLResponse)
 def replies(request: Request, who: SessionDep, svc: ServicesDep, *, done: str | None = None) -> HTMLResponse:
-    chosen = desk.parse(_params(request))
+    chosen = desk.parse(_params(request), who.principal.owner)
     data = desk.page(svc, who.principal.workspace_id, chosen)
     return _render(request, "replies.html", who, "replies", done=DONE.get(done or ""), failed=None,
                    **data)
@@ -222,20 +222,25 @@ def replies(request: Request, who: SessionDep, svc: ServicesDep, *, done: str | 
 
 DONE = {"answered": "Your answer is on its way: its state shows on the reply (requested, sending, then answered "
                       "with its address).",
-        "dismissed": "Reply dismissed."}
+        "dismissed": "Reply dismissed.",
+        "assigned": "Reply assigned."}
 
 
 @router.post("/replies/{reply_id}/{action}", response_model=None)
 async def act_on_reply(reply_id: UUID, action: str, request: Request, who: SessionDep, svc: ServicesDep) -> Response:
-    """Answer or dismiss a reply through the reply service (the API's exactly-once path).
-    Done: back to the page (POST-redirect-GET) at the reply. Refused: the page again, with
-    the reason on the reply and its draft kept, nothing written."""
+    """Answer, dismiss or assign a reply through the reply service (the API's path; an answer
+    exactly once). An answer left empty with a saved reply picked is that saved reply, its
+    placeholders filled for this reply. Done: back to the page (POST-redirect-GET) at the
+    reply. Refused: the page again, with the reason on the reply and its draft kept, nothing
+    written."""
     fields = await _form(request, who)
-    chosen = desk.parse({k: v[-1] for k, v in parse_qs(fields.get("back", "")).items()})
-    ws, actor = who.principal.workspace_id, f"token:{who.principal.token_id}"
-    text = fields.get("text", "")
+    chosen = desk.parse({k: v[-1] for k, v in parse_qs(fields.get("back", "")).items()}, who.principal.owner)
+    ws, actor = who.principal.workspace_id, who.principal.actor
+    text, assignee = fields.get("text", ""), None
     try:
         if action == "answer":
+            if not text.strip() and fields.get("saved_reply_id"):
+                text = await run_in_threadpool(_saved_text, svc, ws, fields["saved_reply_id"], reply_id)
             if len(text) > MAX_FORM_TEXT:
                 raise InvalidInputError("text", f"is {len(text)} characters long; an answer may be at most "
                                                 f"{MAX_FORM_TEXT}")
@@ -243,6 +248,9 @@ async def act_on_reply(reply_id: UUID, action: str, request: Request, who: Sessi
         elif action == "dismiss":
             await run_in_threadpool(svc.replies.dismiss, ws, reply_id, reason=fields.get("reason", "").strip()[:1000],
                                     by=actor)
+        elif action == "assign":
+            assignee = workspaces.check_person(fields.get("owner", ""))
+            await run_in_threadpool(svc.replies.assign, ws, reply_id, assignee=assignee, by=actor)
         else:
             raise NotFoundError("action", action)
     except SchedulerError as exc:
@@ -252,10 +260,20 @@ async def act_on_reply(reply_id: UUID, action: str, request: Request, who: Sessi
                            failed={"id": reply_id, "action": action, "error": _say(exc)}, **data)
         response.status_code = 404 if isinstance(exc, NotFoundError) else 422
         return response
-    done = "answered" if action == "answer" else "dismissed"
-    await run_in_threadpool(desk.wait_for_answer, svc, ws, reply_id, dismissed=action == "dismiss")
+    done = {"answer": "answered", "dismiss": "dismissed", "assign": "assigned"}[action]
+    await run_in_threadpool(desk.wait_for_reply, svc, ws, reply_id, dismissed=action == "dismiss",
+                            assignee=assignee)
     query = chosen.query(done=done)
     return RedirectResponse(f"/dashboard/replies?{query}#reply-{reply_id}", status_code=303)
+
+
+def _saved_text(svc: Services, workspace_id: str, saved_reply_id: str, reply_id: UUID) -> str:
+    try:
+        chosen = UUID(saved_reply_id)
+    except ValueError:
+        raise InvalidInputError("saved_reply_id", "is not a saved reply's id") from None
+    with svc.pool.connection() as conn:
+        return saved_replies.filled(conn, workspace_id, chosen, reply_id)
 
 
 MAX_FORM_TEXT = 5000
@@ -265,6 +283,10 @@ def _say(exc: SchedulerError) -> str:
     """The reason for a person: the field's message with the field named as the form names it."""
     if isinstance(exc, InvalidInputError) and exc.field == "text":
         return f"The answer {exc.message}."
+    if isinstance(exc, InvalidInputError) and exc.field == "owner":
+        return f"The person to assign it to {exc.message}."
+    if isinstance(exc, NotFoundError) and exc.kind == "saved reply":
+        return "That saved reply is gone (deleted meanwhile?): pick another, or write the answer."
     if isinstance(exc, NotFoundError) and exc.kind == "reply":
         return "This reply is not in this workspace (any more): reload the page."
     message = str(exc)

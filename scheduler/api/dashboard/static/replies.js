@@ -27,4 +27,20 @@
     area.addEventListener("input", update);
     update();
   });
+  // A saved reply picked fills the answer box with its text, placeholders filled by the
+  // server, for the person to edit; it replaces only an empty box or the last one it filled.
+  document.querySelectorAll("form.answer select[name=saved_reply_id]").forEach(function (picker) {
+    var area = document.getElementById(picker.dataset.for);
+    if (!area) { return; }
+    var filled = "";
+    picker.addEventListener("change", function () {
+      var option = picker.options[picker.selectedIndex];
+      var text = option && option.dataset.text ? option.dataset.text : "";
+      if (area.value !== "" && area.value !== filled) { return; }
+      area.value = text;
+      filled = text;
+      area.dispatchEvent(new Event("input"));
+      area.focus();
+    });
+  });
 })();
