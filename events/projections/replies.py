@@ -54,6 +54,17 @@ def inbox(
     return [dict(zip(names, row, strict=True)) for row in cur]
 
 
+def desk_params(workspace_id: str, *, state: str | None = None, account_id: UUID | None = None,
+                owner: str | None = None, share_id: UUID | None = None, limit: int, offset: int = 0,
+                assignee: str | None = None, at_risk: float = 0.75,
+                reply_sla_seconds: float = 86_400.0) -> dict[str, Any]:
+    """The parameters of the page's query (``desk``), every one named (a test plans the query
+    with them)."""
+    return {"workspace_id": workspace_id, "state": state, "account_id": account_id, "owner": owner,
+            "assignee": assignee, "share_id": share_id, "limit": limit, "offset": offset, "at_risk": at_risk,
+            "reply_sla_seconds": reply_sla_seconds}
+
+
 def desk(
     conn: psycopg.Connection[Any],
     workspace_id: str,
@@ -70,11 +81,9 @@ def desk(
 ) -> list[dict[str, Any]]:
     """The replies page: unanswered first (breached, at risk, then newest), with the post
     each reply's thread hangs under."""
-    cur = conn.execute(Q["desk"], {
-        "workspace_id": workspace_id, "state": state, "account_id": account_id, "owner": owner,
-        "assignee": assignee, "share_id": share_id, "limit": limit, "offset": offset, "at_risk": at_risk,
-        "reply_sla_seconds": reply_sla_seconds,
-    })
+    cur = conn.execute(Q["desk"], desk_params(
+        workspace_id, state=state, account_id=account_id, owner=owner, share_id=share_id, limit=limit,
+        offset=offset, assignee=assignee, at_risk=at_risk, reply_sla_seconds=reply_sla_seconds))
     names = [c.name for c in cur.description or ()]
     return [dict(zip(names, row, strict=True)) for row in cur]
 

@@ -42,11 +42,13 @@ def acme(client: httpx.Client, database_url: str) -> dict[str, Any]:
     assert client.put("/v1/calendars/acme-support", headers=auth, json=ACME_CALENDAR).status_code == 201
     assert client.put("/v1/owners/acme-ana", headers=auth, json={"calendar": "acme-support"}).status_code == 200
     media = uploaded(client, auth, alt="acme-dash")
+    saved = client.post("/v1/saved-replies", headers=auth, json={"name": "acme-dash", "text": "acme-thanks"}).json()
     # A reply id of acme's kind (replies are derived from the share and the network's reply id);
     # none exists for globex either way, so the probe shows no reply is reachable across workspaces.
     return {"auth": auth, "account": account["id"], "share": share["id"],
             "task": share["response_tasks"][0]["id"], "token": token["id"], "webhook": hook["id"],
-            "reply": str(uuid4()), "calendar": "acme-support", "media": media["id"]}
+            "reply": str(uuid4()), "calendar": "acme-support", "media": media["id"],
+            "saved_reply": saved["id"]}
 
 
 ACME_CALENDAR = {"time_zone": "Europe/Berlin", "week": {"mon": [["09:00", "17:00"]]}, "holidays": []}
@@ -110,6 +112,10 @@ PROBES: dict[tuple[str, str], tuple[str, str, dict[str, Any] | None, int]] = {
     ("get", "/v1/media/{media_id}/content"): ("GET", "/v1/media/{media}/content", None, 404),
     ("patch", "/v1/media/{media_id}"): ("PATCH", "/v1/media/{media}", {"alt": "mine"}, 404),
     ("delete", "/v1/media/{media_id}"): ("DELETE", "/v1/media/{media}", None, 404),
+    # globex saves its own (acme's is not touched: checked below).
+    ("post", "/v1/saved-replies"): ("POST", "/v1/saved-replies", {"name": "globex-thanks", "text": "theirs"}, 201),
+    ("get", "/v1/saved-replies"): ("GET", "/v1/saved-replies", None, 200),
+    ("delete", "/v1/saved-replies/{saved_reply_id}"): ("DELETE", "/v1/saved-replies/{saved_reply}", None, 404),
 }
 
 
@@ -123,8 +129,9 @@ def test_another_workspace_gets_404_or_nothing_of_ours_from_every_endpoint(
     globex = bearer(database_url, "globex")
     ids = {k: str(v) for k, v in acme.items() if k != "auth"}
     # (A 404 may repeat the id it was asked for; an answer with content must hold none of acme's.)
-    acme_ids = [ids["account"], ids["share"], ids["task"], ids["token"], ids["webhook"], ids["media"]]
-    acme_data = ["acme's secret plans", "acme-dash", "acme-ana", "Europe/Berlin"]
+    acme_ids = [ids["account"], ids["share"], ids["task"], ids["token"], ids["webhook"], ids["media"],
+                ids["saved_reply"]]
+    acme_data = ["acme's secret plans", "acme-dash", "acme-ana", "Europe/Berlin", "acme-thanks"]
     for method, path, body, status in PROBES.values():
         # When globex's token calls it with acme's ids
         json_body = None if body is None else {k: _fmt(v, ids) if isinstance(v, str) else v for k, v in body.items()}
@@ -141,6 +148,8 @@ def test_another_workspace_gets_404_or_nothing_of_ours_from_every_endpoint(
     calendar = client.get(f"/v1/calendars/{ids['calendar']}", headers=acme["auth"]).json()
     assert (calendar["time_zone"], calendar["owners"]) == ("Europe/Berlin", ["acme-ana"])
     assert client.get(f"/v1/media/{ids['media']}", headers=acme["auth"]).json()["alt"] == "acme-dash"
+    saved = client.get("/v1/saved-replies", headers=acme["auth"]).json()["items"]
+    assert [(r["name"], r["text"]) for r in saved] == [("acme-dash", "acme-thanks")]
 
 
 def test_metrics_do_not_open_to_a_workspace_token(client: httpx.Client, database_url: str,

@@ -9,7 +9,7 @@ from uuid import uuid4
 from psycopg_pool import ConnectionPool
 
 from bench.desk import seed
-from events.projections.replies import Q
+from events.projections.replies import Q, desk_params
 from tests.support.plans import nodes
 
 PAGE = 51  # the page's size and one more, as the page asks
@@ -23,8 +23,7 @@ def test_the_replies_page_reads_the_unanswered_newest_first_from_their_index(
     assert seed(database_url, str(uuid4()), shares=300, per_share=10) == 3000
     # When the page's first page is planned and run (ten minutes' reply window: a handful
     # received within it)
-    params = {"workspace_id": "bench", "state": None, "account_id": None, "owner": None, "share_id": None,
-              "limit": PAGE, "offset": 0, "at_risk": 0.75, "reply_sla_seconds": 600.0}
+    params = desk_params("bench", limit=PAGE, reply_sla_seconds=600.0)
     with pool.connection() as conn, conn.transaction():
         # A test's table is small enough to read whole: the plan with the indexes is what a
         # large one gets (bench/desk.py's EXPLAIN on 20,000), and the question is how far they are read.
