@@ -105,6 +105,8 @@ class SharePlanned(Event, type_name="SharePlanned", version=2):
     # True when the share took its account's next free queue slot ("scheduled_at": "next_slot"):
     # it holds that slot until it is cancelled or rescheduled to another time.
     slot: bool = False
+    # The post this share is one account's part of (POST /v1/posts); None: planned alone.
+    post_id: UUID | None = None
 
 
 class ShareRescheduled(Event, type_name="ShareRescheduled"):

@@ -19,6 +19,7 @@ from scheduler.api import (
     followthrough,
     metrics,
     operations,
+    posts,
     problems,
     replies,
     shares,
@@ -32,7 +33,8 @@ from scheduler.api.middleware import Guard
 from scheduler.api.ratelimits import RateLimits
 from scheduler.api.webhook_metrics import WebhookCollector
 
-RESOURCES = (accounts, shares, tasks, replies, calendars, webhooks, tokens, audit, followthrough, metrics, operations)
+RESOURCES = (accounts, shares, posts, tasks, replies, calendars, webhooks, tokens, audit, followthrough, metrics,
+             operations)
 
 
 def create_app(services: Services) -> FastAPI:

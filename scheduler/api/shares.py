@@ -22,6 +22,16 @@ router = APIRouter(prefix="/v1", tags=["shares"])
 ShareStatus = Literal["planned", "sending", "sent", "failed", "abandoned", "cancelled", "held"]
 
 
+def plan_command(body: ShareIn) -> PlanShare:
+    """A share's body as the planning use case takes it (a post's shares too)."""
+    return PlanShare(
+        account_id=body.account_id,
+        text=body.text,
+        scheduled_at=body.scheduled_at,
+        response_plan=steps(body.response_plan),
+    )
+
+
 def planned_view(planned: Planned) -> dict[str, Any]:
     """The answer to a plan, and to its repeats under the same Idempotency-Key: the share as
     planned, whatever happened to it since."""
@@ -41,16 +51,10 @@ async def plan_share(
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)] = None,
 ) -> JSONResponse:
     raw = await request.json()
-    command = PlanShare(
-        account_id=body.account_id,
-        text=body.text,
-        scheduled_at=body.scheduled_at,
-        response_plan=steps(body.response_plan),
-    )
     planned = await run_in_threadpool(
         svc.shares.plan,
         who.workspace_id,
-        command,
+        plan_command(body),
         actor=who.actor,
         idempotency_key=idempotency_key,
         request_body=raw,
