@@ -4,14 +4,25 @@ one Idempotency-Key for the whole post; another workspace's post is not found.""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from psycopg_pool import ConnectionPool
 
+from events.projections import reports
+from events.store import EventStore
+from scheduler.domain.plans import StepInput
+from scheduler.services.shares import PlanPost, PlanShare
 from tests.support.api import PLAN, assert_problem, bearer, stored
+from tests.support.replies import account_on, caught_up, sent_share
+from tests.support.shares import WS, Clock, runtime, share_service
 from tests.support.slots import week_from_now
+from workers.channels.console import ConsolePublisher
+from workers.execution import execute_share
 
 
 @pytest.fixture
@@ -186,3 +197,37 @@ def test_next_slot_takes_each_accounts_own_first_free_slot(
 
 def at(value: str) -> datetime:
     return datetime.fromisoformat(value).astimezone(UTC)
+
+
+def test_the_follow_through_by_post_counts_each_posts_shares_and_leaves_out_shares_planned_alone(
+    client: httpx.Client, auth: dict[str, str], store: EventStore, pool: ConnectionPool[Any], database_url: str,
+    tmp_path: Path,
+) -> None:
+    # Given a post to two console accounts and a share planned alone, all published
+    clock = Clock()
+    shares = share_service(pool, store, clock=clock)
+    rt = runtime(pool, store, ConsolePublisher(tmp_path), clock=clock)
+    one, two = account_on(pool, "console", {}, name="one"), account_on(pool, "console", {}, name="two")
+    plan = [StepInput(kind="check_replies", after=timedelta(hours=1), owner="alice")]
+    post = shares.plan_post(WS, PlanPost(shares=[
+        PlanShare(account_id=account.id, text="together", scheduled_at=None, response_plan=plan)
+        for account in (one, two)]), actor="test")
+    sent_share(rt, shares, one, plan=plan)
+    for share in post.shares:
+        assert execute_share(rt, share.share_id) == "share_sent"
+    # And the first share's task done (on time), the second's still open
+    state, _ = shares.load(WS, post.shares[0].share_id)
+    shares.complete_task(WS, state.tasks[0].task_id, by="alice", note="")
+    caught_up(store, database_url)
+    # When the follow-through is asked by post
+    with pool.connection() as conn:
+        rows = reports.followthrough(conn, WS, by="post")
+        everyone = reports.followthrough(conn, WS, by="workspace")
+    # Then the post is one row with its two shares' tasks; the share alone is in none
+    assert [(r["key"], r["open"], r["done_on_time"], r["rate"]) for r in rows] == [(str(post.post_id), 1, 1, 1.0)]
+    assert (everyone[0]["open"], everyone[0]["done_on_time"]) == (2, 1)
+    # And the API answers the same rows
+    reader = bearer(database_url, workspace=WS, scope="read")
+    answer = client.get("/v1/followthrough", params={"by": "post"}, headers=reader)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["rows"] == json.loads(json.dumps(rows, default=str))
