@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.browser import chromium, guarded_page, screenshot, sign_in
 from tests.support.devnet import Devnet, devnet_network, get_record, post_records  # noqa: F401 (the fixture)
 from tests.support.fake_mastodon import TOKEN, visible
 from tests.support.fake_mastodon_process import fake_mastodon
@@ -82,3 +83,14 @@ def test_a_post_to_console_mastodon_and_bluesky_publishes_each_share_once_with_i
             records = [r for r in post_records(devnet, "alice.test") if tag in r["value"]["text"]]
             assert [r["value"]["text"] for r in records] == [short]
             assert get_record(devnet, on_bluesky["external_id"]).json()["value"]["text"] == short
+        # And each share's dashboard page links to the post's other shares
+        with chromium() as browser, guarded_page(browser) as (page, guard):
+            sign_in(page, system.base_url, token, f"/dashboard/shares/{shares[0]['id']}")
+            others = page.locator("#post li a")
+            assert others.all_inner_texts() == ["team (mastodon)", "sky (bluesky)"]
+            screenshot(page, tmp_path / "screenshots", "share-post")
+            others.nth(1).click()
+            page.wait_for_url(f"{system.base_url}/dashboard/shares/{on_bluesky['id']}")
+            assert page.locator("blockquote.text").inner_text() == short
+            assert page.locator("#post li a").all_inner_texts() == ["launch (console)", "team (mastodon)"]
+            assert guard.refused == []
