@@ -5,6 +5,7 @@ one Idempotency-Key for the whole post; another workspace's post is not found.""
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -144,6 +145,21 @@ def test_a_repeat_under_the_same_key_returns_the_same_post_and_a_different_body_
     # And a share's key is not a post's: the same key on /v1/shares is refused too
     share_body = {"account_id": console, "text": "once", "response_plan": PLAN}
     assert_problem(client.post("/v1/shares", headers=headers, json=share_body), 422, "Idempotency-Key")
+
+
+def test_the_same_post_sent_eight_times_at_once_under_one_key_is_planned_once(
+    client: httpx.Client, auth: dict[str, str], console: str, bluesky: str, database_url: str
+) -> None:
+    # Given one post, sent by eight clients at once under one Idempotency-Key
+    body = {"text": "at once", "response_plan": PLAN, "accounts": [{"account_id": console}, {"account_id": bluesky}]}
+    headers = {**auth, "Idempotency-Key": "post-race"}
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: client.post("/v1/posts", headers=headers, json=body), range(8)))
+    # Then every one gets the same post, and only its two shares exist
+    assert [a.status_code for a in answers] == [201] * 8, [a.text for a in answers]
+    assert len({a.json()["id"] for a in answers}) == 1
+    assert len({s["id"] for a in answers for s in a.json()["shares"]}) == 2
+    assert stored(database_url)["post_shares"] == 2
 
 
 def test_a_workspace_cannot_see_another_workspaces_post(
