@@ -147,6 +147,8 @@ class SharePlanned(Event, type_name="SharePlanned", version=2):
     parts: tuple[SharePart, ...] = ()
     # The library's media published with the post, in order (empty: text only).
     media: tuple[SharedMedia, ...] = ()
+    # The post this share is one account's part of (POST /v1/posts); None: planned alone.
+    post_id: UUID | None = None
 
 
 class ShareRescheduled(Event, type_name="ShareRescheduled"):

@@ -11,7 +11,7 @@ from events import sqlfiles
 from events.projections import replies
 
 Q = sqlfiles.load("events.projections.sql", "reports.sql")
-GroupBy = Literal["account", "owner", "channel", "day", "week", "workspace"]
+GroupBy = Literal["account", "owner", "channel", "day", "week", "workspace", "post"]
 Hours = Literal["all", "business", "off"]
 # The clock of the reported times. Time to respond and to first look are in wall-clock
 # seconds; time to answer too, except for a reply answered for a business step (its

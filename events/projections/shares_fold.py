@@ -41,7 +41,7 @@ SHARE_COLUMNS = (
     "share_id", "workspace_id", "account_id", "account_name", "channel", "text", "status", "scheduled_at",
     "planned_at", "sent_at", "lateness_ms", "attempts", "next_attempt_at", "last_error", "external_id", "url",
     "tasks_recorded", "sent_without_tasks", "replies_received", "version", "updated_at", "duplicate_posts",
-    "duplicates_removed", *SHARE_REPLY_COLUMNS,
+    "duplicates_removed", "post_id", *SHARE_REPLY_COLUMNS,
 )
 TASK_COLUMNS = (
     "task_id", "share_id", "workspace_id", "account_id", "account_name", "channel", "kind", "owner",
@@ -254,7 +254,8 @@ def _planned(share_id: UUID, r: RecordedEvent, event: SharePlanned) -> Row:
         "scheduled_at": event.scheduled_at, "planned_at": r.recorded_at, "sent_at": None, "lateness_ms": None,
         "attempts": 0, "next_attempt_at": None, "last_error": None, "external_id": None, "url": None,
         "tasks_recorded": False, "sent_without_tasks": False, "replies_received": 0, "version": r.stream_version,
-        "updated_at": r.recorded_at, "duplicate_posts": 0, "duplicates_removed": 0, **SHARE_REPLY_COLUMNS,
+        "updated_at": r.recorded_at, "duplicate_posts": 0, "duplicates_removed": 0, "post_id": event.post_id,
+        **SHARE_REPLY_COLUMNS,
     }
 
 

@@ -22,6 +22,7 @@ from scheduler.api import (
     metrics,
     operations,
     planner,
+    posts,
     problems,
     replies,
     saved_replies,
@@ -36,8 +37,8 @@ from scheduler.api.middleware import Guard
 from scheduler.api.ratelimits import RateLimits
 from scheduler.api.webhook_metrics import WebhookCollector
 
-RESOURCES = (accounts, shares, media, tasks, replies, saved_replies, calendars, planner, webhooks, tokens, audit,
-             followthrough, metrics, operations)
+RESOURCES = (accounts, shares, posts, media, tasks, replies, saved_replies, calendars, planner, webhooks, tokens,
+             audit, followthrough, metrics, operations)
 
 
 def create_app(services: Services) -> FastAPI:

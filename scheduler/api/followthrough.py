@@ -20,7 +20,8 @@ def followthrough(
     who: Reader,
     svc: ServicesDep,
     *,
-    by: Literal["account", "owner", "channel", "day", "workspace"] = "account",
+    by: Annotated[Literal["account", "owner", "channel", "day", "workspace", "post"], Query(
+        description="post: the shares planned together by POST /v1/posts, keyed by the post's id")] = "account",
     start: Annotated[Moment | None, Query(alias="from", description="RFC 3339 with an offset")] = None,
     end: Annotated[Moment | None, Query(alias="to", description="RFC 3339 with an offset")] = None,
     hours: Annotated[Literal["all", "business", "off"], Query(

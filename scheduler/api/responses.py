@@ -59,6 +59,7 @@ class ShareOut(Out):
     id: str
     workspace_id: str | None
     account_id: str
+    post_id: str | None = Field(description="the post (POST /v1/posts) this share is one account's part of")
     account_name: str
     channel: str = Field(examples=["console"])
     text: str = Field(examples=["We launched!"])
@@ -78,6 +79,12 @@ class ShareOut(Out):
     created_at: Moment | None
     version: int
     response_tasks: list[TaskOut]
+
+
+class PostOut(Out):
+    id: str
+    created_at: Moment
+    shares: list[ShareOut] = Field(description="a share per account, in the request's order")
 
 
 class ShareRow(Out):
@@ -228,6 +235,9 @@ SUCCESS: dict[tuple[str, str], tuple[str, type[BaseModel] | None, str]] = {
     ("get", "/v1/accounts/{account_id}"): ("200", AccountOut, "the account"),
     ("post", "/v1/shares"): ("201", ShareOut, "the share, planned (or the first answer to this Idempotency-Key)"),
     ("get", "/v1/shares"): ("200", ShareList, "shares, newest first"),
+    ("post", "/v1/posts"): ("201", PostOut, "the post and its shares, planned (or the first answer to this "
+                            "Idempotency-Key)"),
+    ("get", "/v1/posts/{post_id}"): ("200", PostOut, "the post's shares now"),
     ("get", "/v1/shares/{share_id}"): ("200", ShareOut, "the share"),
     ("get", "/v1/shares/{share_id}/events"): ("200", None, "the share's events in order"),
     ("post", "/v1/shares/{share_id}/reschedule"): ("200", ShareOut, "the share"),

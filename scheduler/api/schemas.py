@@ -22,6 +22,7 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
     WithJsonSchema,
+    create_model,
 )
 
 from scheduler.domain import content, inputs
@@ -166,6 +167,34 @@ class ShareIn(Body):
     response_plan: list[PlanStepIn] | None = Field(default=None, max_length=20)
     media: list[MediaIn] = Field(default_factory=list, max_length=20, description="images (up to 4), or one video "
                                  "or animated GIF (Mastodon), published with the post in this order")
+
+
+def _as_defaults(model: type[Body], *, without: tuple[str, ...] = ()) -> type[Body]:
+    """A body whose fields are ``model``'s, each optional (given or not): a post's values and
+    an account's variant are a share's content, whatever fields a share gains. Each field
+    keeps its rules for a value given (``null`` too is a value: a variant may say "now"
+    against the post's time)."""
+    fields: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        if name in without:
+            continue
+        kind: Any = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+        fields[name] = (kind | None, Field(default=None, description=info.description, examples=info.examples))
+    derived: type[Body] = create_model(f"{model.__name__}Defaults", __base__=Body, **fields)
+    return derived
+
+
+class PostAccountIn(_as_defaults(ShareIn, without=("account_id",))):  # type: ignore[misc]
+    """One account of a post; the share's fields given here (its variant) replace the post's."""
+
+    account_id: UUID
+
+
+class PostIn(_as_defaults(ShareIn, without=("account_id",))):  # type: ignore[misc]
+    """One post to several accounts, a share each: the post's fields are every share's
+    unless its account gives its own."""
+
+    accounts: list[PostAccountIn] = Field(min_length=1, max_length=50)
 
 
 class RescheduleIn(Body):

@@ -27,6 +27,20 @@ def media_requests(media: list[MediaIn]) -> tuple[MediaRequest, ...]:
     return tuple(MediaRequest(media_id=m.id, alt=m.alt, decorative=m.decorative) for m in media)
 
 
+def plan_command(body: ShareIn) -> PlanShare:
+    """A share's body as the planning use case takes it (a post's shares too)."""
+    return PlanShare(
+        account_id=body.account_id,
+        text=body.text,
+        scheduled_at=body.scheduled_at,
+        response_plan=steps(body.response_plan),
+        parts=[part.model_dump() for part in body.parts] if body.parts is not None else None,
+        content_warning=body.content_warning.model_dump() if body.content_warning is not None else None,
+        language=body.language,
+        media=media_requests(body.media),
+    )
+
+
 def planned_view(planned: Planned) -> dict[str, Any]:
     """The answer to a plan, and to its repeats under the same Idempotency-Key: the share as
     planned, whatever happened to it since."""
@@ -46,20 +60,10 @@ async def plan_share(
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)] = None,
 ) -> JSONResponse:
     raw = await request.json()
-    command = PlanShare(
-        account_id=body.account_id,
-        text=body.text,
-        scheduled_at=body.scheduled_at,
-        response_plan=steps(body.response_plan),
-        parts=[part.model_dump() for part in body.parts] if body.parts is not None else None,
-        content_warning=body.content_warning.model_dump() if body.content_warning is not None else None,
-        language=body.language,
-        media=media_requests(body.media),
-    )
     planned = await run_in_threadpool(
         svc.shares.plan,
         who.workspace_id,
-        command,
+        plan_command(body),
         actor=who.actor,
         idempotency_key=idempotency_key,
         request_body=raw,

@@ -85,6 +85,7 @@ def share_view(state: ShareState, history: Sequence[RecordedEvent], now: datetim
         "id": str(state.share_id),
         "workspace_id": history[0].workspace_id if history else None,
         "account_id": str(planned.account_id),
+        "post_id": None if planned.post_id is None else str(planned.post_id),
         "account_name": planned.account_name,
         "channel": planned.channel,
         "text": planned.text,

@@ -87,6 +87,21 @@ def stamp(events: Iterable[NewEvent], *, workspace_id: str, actor: str, share_id
     return [NewEvent(e.event, e.event_id, meta) for e in events]
 
 
+def _task_ids(share_id: UUID, events: Sequence[NewEvent]) -> list[UUID]:
+    return [t.task_id for e in events if isinstance(e.event, SharePlanned)
+            for t in tasks_for(share_id, e.event.response_plan)]
+
+
+def _write_implied(conn: Conn, share_id: UUID, workspace_id: str, events: Sequence[NewEvent]) -> None:
+    """In the events' transaction, what they imply beside the log: the schedule rows, the
+    task index of a plan, the queue slot a cancel or a reschedule gives back."""
+    apply_schedule(conn, share_id=share_id, workspace_id=workspace_id, ops=ops_for(e.event for e in events))
+    if task_ids := _task_ids(share_id, events):
+        conn.execute(Q["index_tasks"], {"task_ids": task_ids, "share_id": share_id, "workspace_id": workspace_id})
+    for keep in slots.released_by(e.event for e in events):
+        slots.release(conn, share_id, keep)
+
+
 @dataclass
 class ShareStreams:
     store: EventStore
@@ -112,10 +127,8 @@ class ShareStreams:
         ``ConcurrencyError`` when the stream moved past ``expected_version``."""
         ops = ops_for(e.event for e in events)
         stream = lifecycle.stream_id(share_id)
-        task_ids = [t.task_id for e in events if isinstance(e.event, SharePlanned)
-                    for t in tasks_for(share_id, e.event.response_plan)]
-        releases = slots.released_by(e.event for e in events)
-        if not ops and also is None and not task_ids and not releases:
+        if not ops and also is None and not _task_ids(share_id, events) and not slots.released_by(
+                e.event for e in events):
             # A single statement is its own transaction: one round trip.
             result = self.store.append(stream, events, expected_version=expected_version,
                                        workspace_id=workspace_id, conn=conn)
@@ -124,16 +137,37 @@ class ShareStreams:
             with conn.pipeline(), conn.transaction():
                 result = self.store.append(stream, events, expected_version=expected_version,
                                            workspace_id=workspace_id, conn=conn)
-                apply_schedule(conn, share_id=share_id, workspace_id=workspace_id, ops=ops)
-                if task_ids:
-                    conn.execute(Q["index_tasks"], {"task_ids": task_ids, "share_id": share_id,
-                                                    "workspace_id": workspace_id})
-                for keep in releases:
-                    slots.release(conn, share_id, keep)
+                _write_implied(conn, share_id, workspace_id, events)
                 if also is not None:
                     also(conn, result)
         self.committed(wake=any(isinstance(op, Upsert | Wake) for op in ops))
         return result
+
+    def commit_new(
+        self,
+        conn: Conn,
+        *,
+        workspace_id: str,
+        shares: Sequence[tuple[UUID, Sequence[NewEvent]]],
+        also: Callable[[Conn, Sequence[AppendResult]], None],
+    ) -> list[AppendResult]:
+        """New share streams (a post's shares) in one transaction: all their events in one
+        append (the transaction's first write), then each one's schedule rows, task index
+        and whatever ``also`` writes. All or none: nothing is written when one stream
+        exists already (``ConcurrencyError``)."""
+        appends = [StreamAppend(lifecycle.stream_id(share_id), events, 0, workspace_id) for share_id, events in shares]
+        with conn.pipeline(), conn.transaction():
+            written = self.store.append_many(appends, conn=conn)
+            results: list[AppendResult] = []
+            for (share_id, events), append in zip(shares, appends, strict=True):
+                version = written.get(append.stream_id)
+                if version is None:
+                    raise ConcurrencyError(append.stream_id, 0, -1)
+                results.append(AppendResult(stream_id=append.stream_id, version=version, written=len(events)))
+                _write_implied(conn, share_id, workspace_id, events)
+            also(conn, results)
+        self.committed(wake=True)
+        return results
 
     def commit_many(self, conn: Conn, batch: Sequence[tuple[UUID, StreamAppend]]) -> dict[str, int | None]:
         """Several shares' appends and schedule rows in one transaction. A stream whose

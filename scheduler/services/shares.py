@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -42,7 +42,7 @@ from scheduler.domain.post_urls import HandleResolver, post_id
 from scheduler.domain.replies import cadence_from_config
 from scheduler.domain.share import ShareState
 from scheduler.errors import IdempotencyKeyReusedError, InvalidInputError, NotFoundError
-from scheduler.services import accounts, calendars, looks, media, slots
+from scheduler.services import accounts, calendars, looks, media, posts, slots
 from scheduler.services.share_stream import Q as SQ
 from scheduler.services.share_stream import ShareStreams, stamp
 
@@ -99,6 +99,14 @@ def _content(command: PlanShare) -> tuple[tuple[SharePart, ...], ContentWarning 
 
 
 @dataclass(frozen=True, slots=True)
+class PlanPost:
+    """One post to several accounts: each account's share as it would be planned alone (the
+    API folds the post's values and the account's variant into it), in the request's order."""
+
+    shares: Sequence[PlanShare]
+
+
+@dataclass(frozen=True, slots=True)
 class Planned:
     """A plan's answer: the share as planned (its ``SharePlanned`` folded alone), when it was
     planned, the version written, and whether it repeats an earlier request's. A repeat
@@ -114,6 +122,43 @@ class Planned:
     def share_id(self) -> UUID:
         assert self.state.share_id is not None
         return self.state.share_id
+
+
+@dataclass(frozen=True, slots=True)
+class PostPlanned:
+    """A post's answer: its shares as planned, in the request's order (see ``Planned``)."""
+
+    post_id: UUID
+    workspace_id: str
+    created_at: datetime
+    shares: tuple[Planned, ...]
+    replayed: bool
+
+
+def _request_hash(body: Any) -> str:
+    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def _remember_post(
+    conn: psycopg.Connection[Any], results: Sequence[AppendResult], *, post_id: UUID, planned: Sequence[SharePlanned],
+    created_at: datetime, workspace_id: str, key: str | None, request_hash: str,
+) -> None:
+    """In the post's transaction: each share's media uses and queue slot, the post's index
+    of its shares, and what a repeat needs to give the first answer again."""
+    for share in planned:
+        media.record_uses(conn, workspace_id, share.share_id, [m.media_id for m in share.media])
+        if share.slot:
+            slots.claim(conn, account_id=share.account_id, slot_at=share.scheduled_at, workspace_id=workspace_id,
+                        share_id=share.share_id)
+    posts.index(conn, post_id=post_id, workspace_id=workspace_id, share_ids=[p.share_id for p in planned])
+    if key is not None:
+        record = {"post_id": str(post_id), "versions": [r.version for r in results],
+                  "created_at": created_at.isoformat()}
+        conn.execute(
+            "INSERT INTO idempotency_keys (workspace_id, key, request_hash, status_code, response)"
+            " VALUES (%s, %s, %s, %s, %s)",
+            (workspace_id, key, request_hash, CREATED, Jsonb(record)),
+        )
 
 
 def _remember(
@@ -135,6 +180,31 @@ def _remember(
             " VALUES (%s, %s, %s, %s, %s)",
             (workspace_id, key, request_hash, CREATED, Jsonb(record)),
         )
+
+
+def _recorded(conn: psycopg.Connection[Any], workspace_id: str, key: str, request_hash: str) -> dict[str, Any] | None:
+    """What the first request with this key stored for its repeats; a different request
+    under the same key is refused."""
+    row = conn.execute(
+        "SELECT request_hash, response FROM idempotency_keys WHERE workspace_id = %s AND key = %s",
+        (workspace_id, key),
+    ).fetchone()
+    if row is None:
+        return None
+    if row[0] != request_hash:
+        raise IdempotencyKeyReusedError(key)
+    return dict(row[1])
+
+
+def _check_distinct(parts: Sequence[PlanShare]) -> None:
+    """A post has one share per account."""
+    first: dict[UUID, int] = {}
+    for i, part in enumerate(parts):
+        if part.account_id in first:
+            raise InvalidInputError(f"accounts.{i}.account_id",
+                                    f"names the same account as accounts.{first[part.account_id]}; "
+                                    "a post has one share per account")
+        first[part.account_id] = i
 
 
 @dataclass
@@ -193,10 +263,10 @@ class ShareService:
         claims the ones before it committed, and the claim is written in the plan's
         transaction (its primary key refuses a second share on a slot whatever happens).
         """
-        request_hash = hashlib.sha256(orjson.dumps(request_body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        request_hash = _request_hash(request_body)
         now = self.clock()
         for _ in range(WRITE_TRIES):
-            with self.pool.connection() as conn, self._turn(conn, command):
+            with self.pool.connection() as conn, self._turns(conn, [command]):
                 if idempotency_key is not None:
                     replay = self._replay(conn, workspace_id, idempotency_key, request_hash)
                     if replay is not None:
@@ -227,9 +297,69 @@ class ShareService:
             return Planned(lifecycle.fold([planned]), workspace_id, now, versions[0], replayed=False)
         raise ConcurrencyError("idempotency", None, 0)
 
-    def _turn(self, conn: psycopg.Connection[Any], command: PlanShare) -> AbstractContextManager[None]:
-        """A next_slot plan's turn on its account (nothing to wait for otherwise)."""
-        return slots.locked(conn, command.account_id) if command.scheduled_at == NEXT_SLOT else nullcontext()
+    def plan_post(
+        self,
+        workspace_id: str,
+        command: PlanPost,
+        *,
+        actor: str,
+        idempotency_key: str | None = None,
+        request_body: Any = None,
+    ) -> PostPlanned:
+        """Plan one share per account of a post, each validated as ``plan`` validates a
+        share (a refusal names ``accounts.<i>.<field>``), all in one transaction: all or
+        none. One idempotency key for the whole post; a repeat gets the first answer."""
+        # Keyed apart from a share's body: one key names one request, a share or a post.
+        request_hash = _request_hash({"post": request_body})
+        _check_distinct(command.shares)
+        now = self.clock()
+        for _ in range(WRITE_TRIES):
+            with self.pool.connection() as conn, self._turns(conn, command.shares):
+                if idempotency_key is not None:
+                    replay = self._replay_post(conn, workspace_id, idempotency_key, request_hash)
+                    if replay is not None:
+                        return replay
+                post_id = uuid4()
+                planned = [self._validate_part(conn, workspace_id, part, now, post_id=post_id, index=i)
+                           for i, part in enumerate(command.shares)]
+                remember = partial(_remember_post, post_id=post_id, planned=planned, created_at=now,
+                                   workspace_id=workspace_id, key=idempotency_key, request_hash=request_hash)
+                shares = [(p.share_id, stamp([NewEvent(event=p, event_id=lifecycle.event_id(p.share_id, "planned"))],
+                                             workspace_id=workspace_id, actor=actor, share_id=p.share_id))
+                          for p in planned]
+                try:
+                    results = self.streams.commit_new(conn, workspace_id=workspace_id, shares=shares, also=remember)
+                except pg_errors.UniqueViolation:
+                    continue  # as in ``plan``: a concurrent repeat won, or a slot went meanwhile
+            log.info("post_planned", post_id=str(post_id), workspace_id=workspace_id,
+                     shares=[str(p.share_id) for p in planned], accounts=[p.account_name for p in planned])
+            return PostPlanned(post_id, workspace_id, now, tuple(
+                Planned(lifecycle.fold([p]), workspace_id, now, r.version, replayed=False)
+                for p, r in zip(planned, results, strict=True)), replayed=False)
+        raise ConcurrencyError("idempotency", None, 0)
+
+    def load_post(self, workspace_id: str, post_id: UUID) -> list[tuple[ShareState, list[RecordedEvent]]]:
+        """The post's shares now (each as ``load`` reads it), in the request's order."""
+        with self.pool.connection() as conn:
+            share_ids = posts.shares_of(conn, workspace_id, post_id)
+        if not share_ids:
+            raise NotFoundError("post", str(post_id))
+        return [self.load(workspace_id, share_id) for share_id in share_ids]
+
+    def _validate_part(self, conn: psycopg.Connection[Any], workspace_id: str, part: PlanShare, now: datetime, *,
+                       post_id: UUID, index: int) -> SharePlanned:
+        try:
+            return self._validate(conn, workspace_id, part, now, post_id=post_id)
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"accounts.{index}.{exc.field}", exc.message) from None
+
+    def _turns(self, conn: psycopg.Connection[Any], commands: Sequence[PlanShare]) -> ExitStack:
+        """next_slot plans' turns on their accounts, taken in one order (so two posts never
+        wait on each other); nothing to wait for otherwise."""
+        stack = ExitStack()
+        for account_id in sorted({c.account_id for c in commands if c.scheduled_at == NEXT_SLOT}):
+            stack.enter_context(slots.locked(conn, account_id))
+        return stack
 
     def _next_slot(self, conn: psycopg.Connection[Any], account: accounts.Account, now: datetime) -> datetime:
         """The account's first free queue slot from now on, within the horizon."""
@@ -251,23 +381,34 @@ class ShareService:
     ) -> Planned | None:
         """The first answer to this key again: its share's ``SharePlanned`` (never changed
         by what happened since) and the time and version the first answer gave."""
-        row = conn.execute(
-            "SELECT request_hash, response FROM idempotency_keys WHERE workspace_id = %s AND key = %s",
-            (workspace_id, key),
-        ).fetchone()
-        if row is None:
+        record = _recorded(conn, workspace_id, key, request_hash)
+        if record is None:
             return None
-        if row[0] != request_hash:
-            raise IdempotencyKeyReusedError(key)
-        record = dict(row[1])
         # Keys stored before this format hold the whole answer: its "id" is the share's.
         share_id = UUID(str(record.get("share_id") or record["id"]))
         _, history = self.streams.load(share_id, conn=conn)
         return Planned(lifecycle.fold([history[0].event]), workspace_id, datetime.fromisoformat(record["created_at"]),
                        int(record["version"]), replayed=True)
 
+    def _replay_post(
+        self, conn: psycopg.Connection[Any], workspace_id: str, key: str, request_hash: str
+    ) -> PostPlanned | None:
+        """The first answer to this post's key again: each share as planned (``_replay``)."""
+        record = _recorded(conn, workspace_id, key, request_hash)
+        if record is None:
+            return None
+        post_id = UUID(str(record["post_id"]))
+        created_at = datetime.fromisoformat(record["created_at"])
+        shares = []
+        for share_id, version in zip(posts.shares_of(conn, workspace_id, post_id), record["versions"], strict=True):
+            _, history = self.streams.load(share_id, conn=conn)
+            shares.append(Planned(lifecycle.fold([history[0].event]), workspace_id, created_at, int(version),
+                                  replayed=True))
+        return PostPlanned(post_id, workspace_id, created_at, tuple(shares), replayed=True)
+
     def _validate(
-        self, conn: psycopg.Connection[Any], workspace_id: str, command: PlanShare, now: datetime
+        self, conn: psycopg.Connection[Any], workspace_id: str, command: PlanShare, now: datetime,
+        post_id: UUID | None = None,
     ) -> SharePlanned:
         account = accounts.get(conn, workspace_id, command.account_id)
         parts, warning = _content(command)
@@ -307,6 +448,7 @@ class ShareService:
             reply_cadence=cadence_from_config(account.config),
             slot=slot,
             media=attached,
+            post_id=post_id,
         )
 
     def _media(self, conn: psycopg.Connection[Any], workspace_id: str, account: accounts.Account,

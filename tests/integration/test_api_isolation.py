@@ -36,6 +36,8 @@ def acme(client: httpx.Client, database_url: str) -> dict[str, Any]:
     share = client.post("/v1/shares", headers=auth, json={
         "account_id": account["id"], "text": "acme's secret plans", "response_plan": PLAN,
         "scheduled_at": (datetime.now(UTC) + timedelta(hours=1)).isoformat()}).json()
+    post = client.post("/v1/posts", headers=auth, json={
+        "text": "acme's secret plans", "response_plan": PLAN, "accounts": [{"account_id": account["id"]}]}).json()
     token = client.post("/v1/tokens", headers=auth, json={"scope": "read", "label": "acme-dash"}).json()
     hook = client.post("/v1/webhooks", headers=auth, json={
         "url": "http://127.0.0.1:9/acme-hooks", "events": ["share.sent"], "description": "acme-dash"}).json()
@@ -48,7 +50,7 @@ def acme(client: httpx.Client, database_url: str) -> dict[str, Any]:
     return {"auth": auth, "account": account["id"], "share": share["id"],
             "task": share["response_tasks"][0]["id"], "token": token["id"], "webhook": hook["id"],
             "reply": str(uuid4()), "calendar": "acme-support", "media": media["id"],
-            "saved_reply": saved["id"]}
+            "saved_reply": saved["id"], "post": post["id"]}
 
 
 ACME_CALENDAR = {"time_zone": "Europe/Berlin", "week": {"mon": [["09:00", "17:00"]]}, "holidays": []}
@@ -57,6 +59,17 @@ GLOBEX_CALENDAR = {"time_zone": "UTC", "week": {"tue": [["08:00", "12:00"]]}, "h
 
 def _fmt(path: str, ids: dict[str, str]) -> str:
     return path.format(**ids)
+
+
+def _filled(value: Any, ids: dict[str, str]) -> Any:
+    """A probe's body with acme's ids in it, at any depth."""
+    if isinstance(value, str):
+        return _fmt(value, ids)
+    if isinstance(value, list):
+        return [_filled(v, ids) for v in value]
+    if isinstance(value, dict):
+        return {k: _filled(v, ids) for k, v in value.items()}
+    return value
 
 
 # (method, path template) -> what another workspace's token must get: 404, or 200 with nothing of acme's.
@@ -68,6 +81,9 @@ PROBES: dict[tuple[str, str], tuple[str, str, dict[str, Any] | None, int]] = {
     ("post", "/v1/shares"): ("POST", "/v1/shares", {"account_id": "{account}", "text": "x", "response_plan": PLAN},
                              422),
     ("get", "/v1/shares"): ("GET", "/v1/shares", None, 200),
+    ("post", "/v1/posts"): ("POST", "/v1/posts", {"text": "x", "response_plan": PLAN,
+                                                   "accounts": [{"account_id": "{account}"}]}, 422),
+    ("get", "/v1/posts/{post_id}"): ("GET", "/v1/posts/{post}", None, 404),
     ("get", "/v1/shares/{share_id}"): ("GET", "/v1/shares/{share}", None, 404),
     ("get", "/v1/shares/{share_id}/events"): ("GET", "/v1/shares/{share}/events", None, 404),
     ("post", "/v1/shares/{share_id}/reschedule"): (
@@ -130,11 +146,11 @@ def test_another_workspace_gets_404_or_nothing_of_ours_from_every_endpoint(
     ids = {k: str(v) for k, v in acme.items() if k != "auth"}
     # (A 404 may repeat the id it was asked for; an answer with content must hold none of acme's.)
     acme_ids = [ids["account"], ids["share"], ids["task"], ids["token"], ids["webhook"], ids["media"],
-                ids["saved_reply"]]
+                ids["saved_reply"], ids["post"]]
     acme_data = ["acme's secret plans", "acme-dash", "acme-ana", "Europe/Berlin", "acme-thanks"]
     for method, path, body, status in PROBES.values():
         # When globex's token calls it with acme's ids
-        json_body = None if body is None else {k: _fmt(v, ids) if isinstance(v, str) else v for k, v in body.items()}
+        json_body = _filled(body, ids)
         response = client.request(method, _fmt(path, ids), headers=globex, json=json_body)
         # Then it gets 404 (or its own, empty answer), and nothing of acme's
         assert response.status_code == status, (method, path, response.text)

@@ -16,6 +16,8 @@ OPERATION_IDS = {
     ("get", "/v1/accounts/{account_id}/slots"): "list_account_slots",
     ("post", "/v1/shares"): "plan_share",
     ("get", "/v1/shares"): "list_shares",
+    ("post", "/v1/posts"): "plan_post",
+    ("get", "/v1/posts/{post_id}"): "get_post",
     ("get", "/v1/shares/{share_id}"): "get_share",
     ("get", "/v1/shares/{share_id}/events"): "list_share_events",
     ("post", "/v1/media"): "upload_media",

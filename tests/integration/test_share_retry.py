@@ -39,7 +39,7 @@ def failed_gauge(client: httpx.Client) -> float:
 
 
 def catch_up(store: EventStore, settings: Settings) -> None:
-    ProjectionRunner(store, SharesProjection(), conninfo=settings.database_url or "").catch_up()
+    ProjectionRunner(store, SharesProjection(), conninfo=settings.database_url or "").catch_up_fully()
 
 
 def test_a_failed_share_retried_by_hand_is_posted_once_and_the_failed_gauge_drains(

@@ -8,7 +8,6 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -19,20 +18,9 @@ from scheduler.domain import share as lifecycle
 from scheduler.services.slots import held_by
 from tests.support.api import assert_problem, bearer, stored
 from tests.support.database import connect
+from tests.support.slots import COUNT, week_from_now
 
-BERLIN = ZoneInfo("Europe/Berlin")
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-COUNT = 50
 PLAN = [{"kind": "check_replies", "after": "PT1H", "owner": "alice"}]
-
-
-def week_from_now() -> dict[str, Any]:
-    """Fifty local times 20 minutes apart, the first 20 minutes from now, on every day: no slot
-    falls within 20 minutes of now, so the test's own pace cannot move the first free one."""
-    now = datetime.now(BERLIN)
-    start = now.hour * 60 + now.minute + 20
-    times = sorted(f"{(m % 1440) // 60:02d}:{m % 60:02d}" for m in range(start, start + COUNT * 20, 20))
-    return {"time_zone": "Europe/Berlin", "week": dict.fromkeys(DAYS, times)}
 
 
 @pytest.fixture

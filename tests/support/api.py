@@ -17,8 +17,8 @@ from tests.support.database import connect
 from tests.support.servers import serve
 
 PLAN = [{"kind": "check_replies", "after": "PT1H", "owner": "alice"}]
-STORED_TABLES = ("events", "accounts", "idempotency_keys", "share_tasks", "schedule", "slot_claims", "api_tokens",
-                 "workspaces", "saved_replies")
+STORED_TABLES = ("events", "accounts", "idempotency_keys", "share_tasks", "schedule", "slot_claims", "post_shares",
+                 "api_tokens", "workspaces", "saved_replies")
 
 
 @contextmanager

@@ -84,3 +84,13 @@ def screenshot(page: Page, folder: Path, name: str) -> Path:
         target.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target / path.name)
     return path
+
+
+def sign_in(page: Page, base_url: str, token: str, path: str) -> None:
+    """Open ``path`` of the dashboard, signed out: sign in with ``token`` on the page it sends
+    to, and land back on ``path``."""
+    page.goto(f"{base_url}{path}")
+    assert "/dashboard/signin" in page.url
+    page.get_by_label("API token").fill(token)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{base_url}{path}")

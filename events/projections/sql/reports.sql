@@ -4,13 +4,15 @@
 -- (migration 0011), rounded for reading. Time to respond counts from the post's publish
 -- (its share's sent_at) to the task's completion; time to first look from the publish to
 -- the first check_replies task completed on its share (a person looked at the replies),
--- counted where that task falls. Both in wall-clock seconds.
+-- counted where that task falls. Both in wall-clock seconds. By post: the shares planned
+-- as one post's (POST /v1/posts), keyed by the post's id; a share planned alone is in no row.
 SELECT CASE %(by)s
            WHEN 'account' THEN account_name
            WHEN 'owner' THEN owner
            WHEN 'channel' THEN channel
            WHEN 'day' THEN to_char(due_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')
            WHEN 'week' THEN to_char(date_trunc('week', due_at AT TIME ZONE 'UTC'), 'YYYY-MM-DD')
+           WHEN 'post' THEN post_id::text
            ELSE workspace_id
        END AS key,
        count(*) FILTER (WHERE state = 'open') AS open,
@@ -28,7 +30,7 @@ SELECT CASE %(by)s
            FILTER (WHERE kind = 'check_replies' AND state = 'done' AND completed_at = first_check_at)
            AS median_seconds_to_first_look
 FROM (
-    SELECT i.*,
+    SELECT i.*, s.post_id,
            -- A task on the business clock is not due after_seconds after the send: its share's
            -- sent_at is where it started (the same for a wall task).
            coalesce(s.sent_at, i.due_at - make_interval(secs => i.after_seconds)) AS started_at,
@@ -39,6 +41,7 @@ FROM (
     WHERE i.workspace_id = %(workspace_id)s
 ) AS t
 WHERE state IN ('open', 'done', 'overdue')
+  AND (%(by)s <> 'post' OR post_id IS NOT NULL)
   AND (%(from)s::timestamptz IS NULL OR due_at >= %(from)s::timestamptz)
   AND (%(to)s::timestamptz IS NULL OR due_at < %(to)s::timestamptz)
 GROUP BY 1
@@ -53,6 +56,7 @@ SELECT CASE %(by)s
            WHEN 'channel' THEN channel
            WHEN 'day' THEN to_char(day, 'YYYY-MM-DD')
            WHEN 'week' THEN to_char(date_trunc('week', day), 'YYYY-MM-DD')
+           WHEN 'post' THEN post_id::text
            ELSE workspace_id
        END AS key,
        sum(replies)::bigint AS engagement_replies,
@@ -62,6 +66,7 @@ SELECT CASE %(by)s
 FROM engagement_daily
 WHERE workspace_id = %(workspace_id)s
   AND %(by)s <> 'owner'
+  AND (%(by)s <> 'post' OR post_id IS NOT NULL)
   AND (%(from)s::timestamptz IS NULL OR day::timestamp AT TIME ZONE 'UTC' >= %(from)s::timestamptz)
   AND (%(to)s::timestamptz IS NULL OR day::timestamp AT TIME ZONE 'UTC' < %(to)s::timestamptz)
 GROUP BY 1

@@ -14,6 +14,7 @@ from scheduler.api.dashboard import chart
 from scheduler.api.dashboard.period import Period
 from scheduler.api.deps import Services
 from scheduler.api.views import event_view, share_view
+from scheduler.domain.share import ShareState
 from scheduler.services.calendars import calendar_at_send
 
 BREAKDOWNS: tuple[tuple[reports.GroupBy, str], ...] = (
@@ -100,7 +101,20 @@ def share(svc: Services, workspace_id: str, share_id: UUID) -> dict[str, Any]:
     return {"share": share_view(state, history, svc.shares.clock(), at_risk=svc.config.sla_at_risk,
                                 calendar_of=calendar_at_send(svc.store, workspace_id, state)),
             "events": [event_view(r) for r in history if r.type_name != "RepliesLooked"],
-            "thread": shown, "thread_more": len(thread) > THREAD_ON_SHARE}
+            "thread": shown, "thread_more": len(thread) > THREAD_ON_SHARE,
+            "post_shares": post_shares(svc, workspace_id, state)}
+
+
+def post_shares(svc: Services, workspace_id: str, state: ShareState) -> list[dict[str, Any]]:
+    """The other shares of the share's post (POST /v1/posts), in the post's order; none for a
+    share planned alone."""
+    post_id = state.planned.post_id if state.planned else None
+    if post_id is None:
+        return []
+    return [{"id": str(other.share_id), "account_name": other.planned.account_name,
+             "channel": other.planned.channel, "status": other.status}
+            for other, _ in svc.shares.load_post(workspace_id, post_id)
+            if other.share_id != state.share_id and other.planned is not None]
 
 
 def health(svc: Services, workspace_id: str) -> dict[str, Any]:
