@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from events.errors import ConcurrencyError
 from scheduler.errors import (
     ConflictError,
+    ForbiddenError,
     IdempotencyKeyReusedError,
     InvalidInputError,
     NotFoundError,
@@ -102,6 +103,11 @@ def _conflict(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ConflictError)
     extra: dict[str, Any] = {"field": exc.field} if exc.field else {}
     return problem(409, "Conflict", exc.message, type_="urn:followthrough:problem:conflict", **extra)
+
+
+def _forbidden(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ForbiddenError)
+    return problem(403, "Forbidden", exc.message, type_="urn:followthrough:problem:forbidden")
 
 
 def _key_reused(_: Request, exc: Exception) -> JSONResponse:
@@ -195,6 +201,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(InvalidInputError, _invalid_input)
     app.add_exception_handler(NotFoundError, _not_found)
     app.add_exception_handler(ConflictError, _conflict)
+    app.add_exception_handler(ForbiddenError, _forbidden)
     app.add_exception_handler(IdempotencyKeyReusedError, _key_reused)
     app.add_exception_handler(ConcurrencyError, _busy)
     app.add_exception_handler(StarletteHTTPException, _http)

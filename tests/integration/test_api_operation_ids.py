@@ -18,6 +18,8 @@ OPERATION_IDS = {
     ("get", "/v1/shares"): "list_shares",
     ("get", "/v1/shares/{share_id}"): "get_share",
     ("get", "/v1/shares/{share_id}/events"): "list_share_events",
+    ("post", "/v1/shares/{share_id}/approve"): "approve_share",
+    ("post", "/v1/shares/{share_id}/reject"): "reject_share",
     ("post", "/v1/shares/{share_id}/reschedule"): "reschedule_share",
     ("post", "/v1/shares/{share_id}/retry"): "retry_share",
     ("post", "/v1/shares/{share_id}/mark-sent"): "mark_share_sent",

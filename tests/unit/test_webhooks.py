@@ -58,8 +58,9 @@ def test_every_log_event_told_to_receivers_is_subscribable_and_replies_are_among
     assert set(FROM_LOG.values()) <= set(EVENT_TYPES)
     assert FROM_LOG[ResponseReceived.type_name] == "reply.received"
     assert FROM_LOG[ReplyAnswered.type_name] == "reply.answered"
-    assert EVENT_TYPES == ("share.sent", "share.failed", "share.abandoned", "share.held", "reply.received",
-                           "reply.answered", "task.overdue", "reply.sla_at_risk", "reply.sla_breached")
+    assert EVENT_TYPES == ("share.sent", "share.failed", "share.abandoned", "share.held", "share.review_overdue",
+                           "reply.received", "reply.answered", "task.overdue", "reply.sla_at_risk",
+                           "reply.sla_breached")
 
 
 def test_a_reply_event_names_the_reply_by_the_api_s_id_and_the_network_s() -> None:
