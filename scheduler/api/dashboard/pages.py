@@ -19,7 +19,8 @@ from scheduler.services.calendars import calendar_at_send
 BREAKDOWNS: tuple[tuple[reports.GroupBy, str], ...] = (
     ("account", "Account"), ("owner", "Owner"), ("channel", "Channel"),
 )
-SHARE_STATUSES = ("planned", "sending", "sent", "failed", "held", "abandoned", "cancelled")
+SHARE_STATUSES = ("in_review", "review_overdue", "rejected", "planned", "sending", "sent", "failed", "held",
+                  "abandoned", "cancelled")
 SOON = timedelta(hours=24)
 THREAD_ON_SHARE = 20
 
