@@ -1,21 +1,24 @@
 """End to end through `followthrough up` on the console channel: an account that requires
 approval; a share due in 5 s is not published while in review, turns review_overdue (a
 signed ``share.review_overdue`` webhook, once), and is published exactly once after another
-person approves it; self-approval is 403; a change after approval sends it back to review."""
+person approves it; self-approval is 403; a change after approval sends it back to review;
+`followthrough audit` flags a share published by hand past the database's approval guard."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from uuid import UUID
 
+import orjson
 import pytest
 
-from tests.support.system import running, wait_until
+from tests.support.approval import APPROVAL, publish_by_hand
+from tests.support.system import audit, running, wait_until
 from tests.support.webhook_receiver import receiving
 
 pytestmark = pytest.mark.e2e
 
-APPROVAL = {"required": True, "approvers": ["ana", "ben"], "self_approval": False}
 PLAN = [{"kind": "check_replies", "after": "PT1H", "owner": "ana"}]
 
 
@@ -83,3 +86,27 @@ def test_a_share_in_review_is_published_once_only_after_another_person_approves_
             assert moved.json()["approval"]["state"] == "pending"
             # And the overdue share was told of once, whatever happened since
             assert receiver.types() == ["share.review_overdue"]
+
+
+def test_the_audit_flags_a_share_published_without_approval_past_the_guard(
+    tmp_path: Path, database_url: str, broker_url: str, queue_prefix: str
+) -> None:
+    with running(tmp_path, database_url=database_url, broker_url=broker_url, queue_prefix=queue_prefix) as system:
+        token = system.cli("token", "create", "--workspace", "default", "--scope", "write", "--owner", "ana")
+        with system.client(token) as ana:
+            # Given ana's share in review, for tomorrow, and a clean audit
+            account = ana.post("/v1/accounts", json={"name": "launch", "channel": "console",
+                                                     "config": {"approval": APPROVAL}}).json()
+            share_id = ana.post("/v1/shares", json={"account_id": account["id"], "text": "Not approved",
+                                                    "scheduled_at": in_seconds(86_400),
+                                                    "response_plan": PLAN}).json()["id"]
+            clean = audit(system)
+            assert clean.returncode == 0, clean.stdout + clean.stderr
+            # When someone publishes it by hand, turning the guards off in their own transaction
+            publish_by_hand(database_url, UUID(share_id))
+            # Then the audit exits 1, flagging that share as published without approval
+            flagged = audit(system)
+            assert flagged.returncode == 1, flagged.stdout + flagged.stderr
+            [workspace] = orjson.loads(flagged.stdout.splitlines()[-1])["workspaces"]
+            assert [(v["share_id"], v["rule"]) for v in workspace["violations"]] == [
+                (share_id, "ShareSent without an approval before it (its account required one)")]
