@@ -77,6 +77,13 @@ def test_an_approver_approves_and_rejects_what_waits_for_them_from_the_review_pa
                 assert page.locator(f'[data-own="{own}"] form').count() == 0
                 assert page.get_by_role("link", name="Review").get_attribute("aria-current") == "page"
                 screenshot(page, shots, "review")
+                # And the shares list flags the overdue share, linking here
+                page.goto(f"{system.base_url}/dashboard/shares")
+                flag = page.locator(f'li.share[data-share="{due}"] [data-flag="review_overdue"]')
+                assert "Review overdue" in flag.inner_text()
+                assert flag.get_by_role("link").get_attribute("href") == "/dashboard/review"
+                screenshot(page, shots, "shares-review")
+                page.goto(f"{system.base_url}/dashboard/review")
                 # When he rejects tomorrow's share, saying why
                 later = page.locator(f'li.review[data-share="{tomorrow}"]')
                 later.get_by_label("Reason to reject").fill("Say CET and UTC: half the audience is abroad")
