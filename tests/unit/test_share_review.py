@@ -4,8 +4,11 @@ review from planned to published (history + command -> new events)."""
 from __future__ import annotations
 
 from datetime import timedelta
+from uuid import uuid4
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from events.catalogue import (
     Event,
@@ -16,11 +19,14 @@ from events.catalogue import (
     ShareReviewOverdue,
     ShareReviewRequested,
 )
+from events.projections.shares_fold import SharesFold
+from events.records import RecordedEvent
 from scheduler.domain import approval, share
 from scheduler.domain.approval import Approval
 from scheduler.domain.schedule import Remove, Upsert, ops_for
 from scheduler.errors import ConflictError, ForbiddenError, InvalidInputError
-from tests.support.factories import GRACE, T0, appended, planned
+from scheduler.services.recount import Recount
+from tests.support.factories import GRACE, SHARE_ID, T0, appended, planned
 
 TEAM = Approval(required=True, approvers=("ana", "ben"))
 AUTHOR = "ana"
@@ -217,3 +223,67 @@ def test_an_approved_share_publishes_with_its_tasks_as_any_other() -> None:
     assert isinstance(decision, share.Publish)
     assert isinstance(decision.events[0].event, ShareAttemptStarted)
     assert share.fold(appended(history, decision)).tasks_recorded
+
+
+# --- any order of commands: the invariant, and three folds that agree -------------------------
+
+PEOPLE = ("ana", "ben", "carol")
+COMMANDS = st.lists(st.tuples(st.sampled_from(("approve", "reject", "reschedule", "attempt", "cancel")),
+                              st.sampled_from(PEOPLE), st.integers(min_value=-60, max_value=180)),
+                    max_size=12)
+
+
+def _apply(history: list[Event], command: str, person: str, minutes: int) -> list[Event]:
+    """One command as the services run it: refused commands change nothing."""
+    state = share.fold(history)
+    now = T0 + timedelta(minutes=minutes)
+    try:
+        if command == "approve":
+            return appended(history, share.approve(state, TEAM, by=person, author=AUTHOR, now=now))
+        if command == "reject":
+            return appended(history, share.reject(state, TEAM, by=person, author=AUTHOR, reason="no", now=now))
+        if command == "reschedule":
+            return appended(history, share.reschedule(state, scheduled_at=now))
+        if command == "cancel":
+            return appended(history, share.cancel(state, reason="no"))
+    except (ConflictError, ForbiddenError):
+        return history
+    decision = share.start_attempt(state, now=now, in_flight_grace=GRACE)
+    if isinstance(decision, share.Publish):
+        sent = share.record_sent(share.fold(appended(history, decision)), attempt=decision.attempt,
+                                 external_id="1", url=None, sent_at=now, reconciled=False)
+        return appended(appended(history, decision), sent)
+    return appended(history, decision)
+
+
+@settings(max_examples=300, deadline=None)
+@given(COMMANDS)
+def test_whatever_is_done_nothing_is_published_without_a_standing_approval_and_the_folds_agree(
+    commands: list[tuple[str, str, int]],
+) -> None:
+    history = _in_review()
+    for command in commands:
+        history = _apply(history, *command)
+    # Never an attempt unless an approval stands (none by its author, none undone since by a
+    # rejection or a change of time)
+    standing = False
+    for event in history:
+        if isinstance(event, ShareApproved):
+            assert event.approved_by != AUTHOR
+            standing = True
+        elif isinstance(event, ShareRejected | ShareRescheduled):
+            standing = False
+        elif isinstance(event, ShareAttemptStarted):
+            assert standing, history
+    # And the read model's fold and the audit's recount see the share as the domain does
+    recorded = [RecordedEvent(i, uuid4(), f"share-{SHARE_ID}", i, e, e.schema_version, {}, "acme", T0, 1, i)
+                for i, e in enumerate(history, start=1)]
+    rows = SharesFold()
+    rows.apply(recorded)
+    recount = Recount()
+    recount.add_all((r.position, r.stream_id, r.stream_version, r.type_name, "acme",
+                     r.event.__pydantic_serializer__.to_json(r.event).decode()) for r in recorded)
+    status = share.fold(history).status
+    assert rows.shares[f"share-{SHARE_ID}"]["status"] == status
+    assert recount.shares[str(SHARE_ID)].status == status
+    assert recount.violations == []
