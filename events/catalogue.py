@@ -149,6 +149,9 @@ class SharePlanned(Event, type_name="SharePlanned", version=2):
     media: tuple[SharedMedia, ...] = ()
     # The post this share is one account's part of (POST /v1/posts); None: planned alone.
     post_id: UUID | None = None
+    # The account required approval when the share was planned (``config.approval``): it is
+    # in review until an approver approves it, and never published before.
+    approval_required: bool = False
 
 
 class ShareRescheduled(Event, type_name="ShareRescheduled"):
@@ -157,6 +160,39 @@ class ShareRescheduled(Event, type_name="ShareRescheduled"):
 
 class ShareCancelled(Event, type_name="ShareCancelled"):
     reason: str = ""
+
+
+class ShareApproved(Event, type_name="ShareApproved"):
+    """An approver let a share in review go out: at ``publish_at``, its time, or at once when
+    it was approved past it (it is then a late share, under the account's late policy)."""
+
+    approved_by: str
+    approved_at: AwareDatetime
+    publish_at: AwareDatetime
+
+
+class ShareRejected(Event, type_name="ShareRejected"):
+    """An approver refused a share in review: it is not published; a change to it sends it
+    back to review."""
+
+    rejected_by: str
+    rejected_at: AwareDatetime
+    reason: str
+
+
+class ShareReviewOverdue(Event, type_name="ShareReviewOverdue"):
+    """The share's time came while it was still in review: it waits, unpublished, for an
+    approver (then goes out late) or a change."""
+
+    due_at: AwareDatetime
+    detected_at: AwareDatetime
+
+
+class ShareReviewRequested(Event, type_name="ShareReviewRequested"):
+    """An approved or rejected share changed (its text, media or time): in review again
+    (when: the event's recorded time; who: its actor)."""
+
+    reason: str
 
 
 class ShareAttemptStarted(Event, type_name="ShareAttemptStarted"):

@@ -32,6 +32,14 @@ class ConflictError(SchedulerError):
         super().__init__(message)
 
 
+class ForbiddenError(SchedulerError):
+    """This caller may not do this (not an approver, or four eyes); the message says why."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)
+
+
 class IdempotencyKeyReusedError(SchedulerError):
     """An ``Idempotency-Key`` came back with a different request body."""
 

@@ -29,7 +29,7 @@ from events.errors import ConcurrencyError
 from events.records import NewEvent, StreamAppend
 from scheduler.domain import content
 from scheduler.domain import share as lifecycle
-from scheduler.domain.share import Hold, Lookup, Publish, ShareState, Skip, Wait
+from scheduler.domain.share import Hold, Lookup, Publish, ReviewOverdue, ShareState, Skip, Wait
 from scheduler.services import calendars, call_lease
 from workers.channels import (
     LeaseLost,
@@ -150,6 +150,8 @@ def _decide_otherwise(d: Delivery, state: ShareState) -> Ready | str:
     if isinstance(decision, Skip):
         log.info("share_skipped", reason=decision.reason, status=state.status)
         return "share_skipped"
+    if isinstance(decision, ReviewOverdue):
+        return _review_overdue(d, state, decision)
     if isinstance(decision, Hold) and not _holds_for_unknown_outcome(decision):
         return _hold(d, state, decision)  # too late: no attempt was ever made, nothing can be in flight
     return Ready(d, state, decision, post)
@@ -194,6 +196,17 @@ def _hold(d: Delivery, state: ShareState, decision: Hold) -> str:
                 outcome_unknown=getattr(held, "outcome_unknown", False),
                 candidate_url=getattr(held, "candidate_url", None))
     return "share_held"
+
+
+def _review_overdue(d: Delivery, state: ShareState, decision: ReviewOverdue) -> str:
+    """Due while in review: recorded, and nothing published (an approval writes it due again)."""
+    try:
+        d.commit(decision.events, expected_version=state.version)
+    except ConcurrencyError:
+        log.info("share_duplicate_delivery", stage="review_overdue")
+        return "share_duplicate_delivery"
+    log.warning("share_review_overdue", scheduled_at=str(state.scheduled_at))
+    return "share_review_overdue"
 
 
 # --- starting: the lease, then the attempt ---------------------------------------------

@@ -24,12 +24,16 @@ from events.catalogue import (
     ResponseTasksCancelled,
     ResponseTasksRecorded,
     ShareAbandoned,
+    ShareApproved,
     ShareAttemptStarted,
     ShareCancelled,
     ShareFailed,
     ShareHeld,
     SharePlanned,
+    ShareRejected,
     ShareRescheduled,
+    ShareReviewOverdue,
+    ShareReviewRequested,
     ShareSent,
 )
 from events.projections import replies
@@ -63,6 +67,10 @@ class SharesProjection:
             ResponseReceived,
             DuplicatePosted,
             DuplicateRemoved,
+            ShareApproved,
+            ShareRejected,
+            ShareReviewOverdue,
+            ShareReviewRequested,
         )
     ) | replies.TYPES
     # The tables it owns, in the order a rebuild builds them and locks them for the swap:

@@ -22,12 +22,16 @@ from events.catalogue import (
     ResponseTasksCancelled,
     ResponseTasksRecorded,
     ShareAbandoned,
+    ShareApproved,
     ShareAttemptStarted,
     ShareCancelled,
     ShareFailed,
     ShareHeld,
     SharePlanned,
+    ShareRejected,
     ShareRescheduled,
+    ShareReviewOverdue,
+    ShareReviewRequested,
     ShareSent,
 )
 from events.ids import reply_uuid, share_id_of
@@ -250,7 +254,8 @@ class SharesFold:
 def _planned(share_id: UUID, r: RecordedEvent, event: SharePlanned) -> Row:
     return {
         "share_id": share_id, "workspace_id": r.workspace_id, "account_id": event.account_id,
-        "account_name": event.account_name, "channel": event.channel, "text": event.text, "status": "planned",
+        "account_name": event.account_name, "channel": event.channel, "text": event.text,
+        "status": "in_review" if event.approval_required else "planned",
         "scheduled_at": event.scheduled_at, "planned_at": r.recorded_at, "sent_at": None, "lateness_ms": None,
         "attempts": 0, "next_attempt_at": None, "last_error": None, "external_id": None, "url": None,
         "tasks_recorded": False, "sent_without_tasks": False, "replies_received": 0, "version": r.stream_version,
@@ -266,6 +271,20 @@ def _share_event(share: Row, event: object) -> None:
             if share["status"] in ("held", "failed", "abandoned"):  # planned again (a retry by hand)
                 share["status"] = "planned"
                 share["next_attempt_at"] = None
+            elif share["status"] == "review_overdue":  # in review for its new time
+                share["status"] = "in_review"
+        # Approval, as the share's fold (scheduler.domain.share.state) has it.
+        case ShareApproved():
+            if share["status"] in ("in_review", "review_overdue", "rejected"):
+                share["status"] = "planned"
+        case ShareRejected():
+            share["status"] = "rejected"
+        case ShareReviewOverdue():
+            if share["status"] == "in_review":
+                share["status"] = "review_overdue"
+        case ShareReviewRequested():
+            if share["status"] in ("planned", "rejected", "in_review", "review_overdue"):
+                share["status"] = "in_review"
         case ShareCancelled():
             _settle(share, "cancelled", None)
         case ShareHeld():

@@ -1,4 +1,5 @@
-"""Queries over the shares read model for the dashboard: the timeline and per-workspace health."""
+"""Queries over the shares read model for the dashboard: the timeline, the shares waiting for
+a review, and per-workspace health."""
 
 from __future__ import annotations
 
@@ -53,4 +54,18 @@ def workspace_health(conn: psycopg.Connection[Any], workspace_id: str) -> Worksp
 def task_status(conn: psycopg.Connection[Any], workspace_id: str, task_id: str) -> str | None:
     """A task's status in the read model (to wait for a completion to show)."""
     row = conn.execute(Q["task_status"], {"workspace_id": workspace_id, "task_id": task_id}).fetchone()
+    return None if row is None else str(row[0])
+
+
+def in_review(conn: psycopg.Connection[Any], workspace_id: str, *, limit: int) -> list[dict[str, Any]]:
+    """Shares waiting for a review (``in_review``, ``review_overdue``), soonest first, each with
+    its author (the actor who planned it)."""
+    cur = conn.execute(Q["in_review"], {"workspace_id": workspace_id, "limit": limit})
+    names = [c.name for c in cur.description or ()]
+    return [dict(zip(names, row, strict=True)) for row in cur]
+
+
+def share_status(conn: psycopg.Connection[Any], workspace_id: str, share_id: str) -> str | None:
+    """A share's status in the read model (to wait for a review to show)."""
+    row = conn.execute(Q["share_status"], {"workspace_id": workspace_id, "share_id": share_id}).fetchone()
     return None if row is None else str(row[0])

@@ -29,6 +29,7 @@ from events.catalogue import (
     ShareAbandoned,
     ShareFailed,
     ShareHeld,
+    ShareReviewOverdue,
     ShareSent,
 )
 from events.ids import STREAM_PREFIX, reply_uuid
@@ -47,6 +48,7 @@ FROM_LOG: dict[str, str] = {
     ShareFailed.type_name: "share.failed",
     ShareAbandoned.type_name: "share.abandoned",
     ShareHeld.type_name: "share.held",
+    ShareReviewOverdue.type_name: "share.review_overdue",
     ResponseReceived.type_name: "reply.received",
     ReplyAnswered.type_name: "reply.answered",
     ReplyAssigned.type_name: "reply.assigned",
@@ -74,6 +76,8 @@ def event_data(event: Event, share_id: str) -> dict[str, Any]:
         case ShareHeld():
             return {"reason": event.reason, "lateness_ms": event.lateness_ms, "held_at": iso(event.held_at),
                     "outcome_unknown": event.outcome_unknown, "candidate_url": event.candidate_url}
+        case ShareReviewOverdue():
+            return {"due_at": iso(event.due_at), "detected_at": iso(event.detected_at)}
         case ResponseReceived():
             return {"id": str(reply_uuid(UUID(share_id), event.reply_id)), "reply_id": event.reply_id,
                     "author": event.author, "text": event.text, "url": event.url,

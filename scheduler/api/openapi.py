@@ -32,7 +32,8 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 _WHY = {
     "400": "the body cannot be read (not UTF-8)",
     "401": "no valid bearer token (missing, unknown, expired or revoked)",
-    "403": "the token has the read scope",
+    "403": "the token has the read scope, or its owner may not do this (approving or rejecting: not an "
+           "approver, or four eyes); the detail says why",
     "404": "not found in the token's workspace",
     "409": "the thing is in a state that does not allow this (the detail says why)",
     "413": "the body is larger than the limit",

@@ -21,6 +21,7 @@ from events.errors import ConcurrencyError
 from scheduler.errors import (
     ConflictError,
     ContentTooLargeError,
+    ForbiddenError,
     IdempotencyKeyReusedError,
     InvalidInputError,
     NotFoundError,
@@ -126,6 +127,11 @@ def _conflict(_: Request, exc: Exception) -> JSONResponse:
     return problem(409, "Conflict", exc.message, type_="urn:followthrough:problem:conflict", **extra)
 
 
+def _forbidden(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ForbiddenError)
+    return problem(403, "Forbidden", exc.message, type_="urn:followthrough:problem:forbidden")
+
+
 def _key_reused(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, IdempotencyKeyReusedError)
     return problem(
@@ -220,6 +226,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(QuotaExceededError, _quota)
     app.add_exception_handler(NotFoundError, _not_found)
     app.add_exception_handler(ConflictError, _conflict)
+    app.add_exception_handler(ForbiddenError, _forbidden)
     app.add_exception_handler(IdempotencyKeyReusedError, _key_reused)
     app.add_exception_handler(ConcurrencyError, _busy)
     app.add_exception_handler(StarletteHTTPException, _http)

@@ -17,11 +17,12 @@ from scheduler.api.config import ApiConfig
 from scheduler.api.deps import Reader, ServicesDep, Writer
 from scheduler.api.schemas import Body
 from scheduler.api.views import iso
+from scheduler.domain import inputs
 from scheduler.domain.share import ShareState, TaskState, reply_uuid
 from scheduler.domain.share.thread import ReplyState
 from scheduler.domain.sla import sla_state
 from scheduler.errors import InvalidInputError
-from scheduler.services import calendars, saved_replies, workspaces
+from scheduler.services import calendars, saved_replies
 from scheduler.services.calendars import CalendarAt
 
 router = APIRouter(prefix="/v1", tags=["replies"])
@@ -175,7 +176,7 @@ def list_replies(
     ``assignee``: the replies a person is to answer (assigned to them, or unassigned under a
     share whose current task they own); ``mine=true``: those of the token's owner."""
     if assignee is not None:
-        assignee = workspaces.check_person(assignee, field="assignee")
+        assignee = inputs.check_person(assignee, field="assignee")
     if mine:
         if who.owner is None:
             raise InvalidInputError("mine", "this token has no owner: create one with an owner "
@@ -225,7 +226,7 @@ def dismiss_reply(reply_id: UUID, who: Writer, svc: ServicesDep, body: DismissIn
 def assign_reply(reply_id: UUID, body: AssignIn, who: Writer, svc: ServicesDep) -> dict[str, Any]:
     """Give a reply to ``owner`` to answer (an event on its share's stream; assigning it again
     to the same person changes nothing). Unassigned, its owner is the share's current task's."""
-    owner = workspaces.check_person(body.owner)
+    owner = inputs.check_person(body.owner)
     state, reply = svc.replies.assign(who.workspace_id, reply_id, assignee=owner, by=who.actor)
     return reply_view(state, reply, svc.shares.clock(), svc.config,
                       calendars.calendar_as_of(svc.store, who.workspace_id))

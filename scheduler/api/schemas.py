@@ -219,6 +219,11 @@ class CancelIn(Body):
     reason: Reason = ""
 
 
+class RejectIn(Body):
+    reason: Reason = Field(description="why the share may not go out as it is (its author reads it)",
+                           examples=["The launch date is not public yet"])
+
+
 class CompleteIn(Body):
     note: Note = ""
     completed_by: Name | None = None

@@ -1,4 +1,5 @@
-"""/v1/shares: plan a share, read it and its events, list them, reschedule, retry, cancel, mark sent."""
+"""/v1/shares: plan a share, read it and its events, list them, approve or reject it,
+reschedule, retry, cancel, mark sent."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from events.projections import reports
 from scheduler.api.accounts import steps
 from scheduler.api.deps import Reader, ServicesDep, Writer
-from scheduler.api.schemas import CancelIn, MarkSentIn, MediaIn, RescheduleIn, RetryIn, ShareIn
+from scheduler.api.schemas import CancelIn, MarkSentIn, MediaIn, RejectIn, RescheduleIn, RetryIn, ShareIn
 from scheduler.api.views import event_view, share_view
 from scheduler.domain.media import MediaRequest
 from scheduler.services.calendars import calendar_at_send
@@ -20,7 +21,8 @@ from scheduler.services.shares import Planned, PlanShare
 
 router = APIRouter(prefix="/v1", tags=["shares"])
 
-ShareStatus = Literal["planned", "sending", "sent", "failed", "abandoned", "cancelled", "held"]
+ShareStatus = Literal["in_review", "review_overdue", "rejected", "planned", "sending", "sent", "failed", "abandoned",
+                      "cancelled", "held"]
 
 
 def media_requests(media: list[MediaIn]) -> tuple[MediaRequest, ...]:
@@ -127,3 +129,20 @@ def cancel_share(share_id: UUID, who: Writer, svc: ServicesDep, body: CancelIn |
     state, history = svc.shares.cancel(who.workspace_id, share_id, reason=reason, actor=who.actor)
     return share_view(state, history, svc.shares.clock(), at_risk=svc.config.sla_at_risk,
                       calendar_of=calendar_at_send(svc.store, who.workspace_id, state))
+
+
+@router.post("/shares/{share_id}/approve", operation_id="approve_share")
+def approve_share(share_id: UUID, who: Writer, svc: ServicesDep) -> dict[str, Any]:
+    """Approve a share in review (its account requires approval): one of the account's
+    approvers who is not the share's author, unless the account allows self-approval; else
+    403 saying why. It goes out at its time, or at once, late, when its time has passed."""
+    state, history = svc.shares.approve(who.workspace_id, share_id, actor=who.actor)
+    return share_view(state, history, svc.shares.clock())
+
+
+@router.post("/shares/{share_id}/reject", operation_id="reject_share")
+def reject_share(share_id: UUID, body: RejectIn, who: Writer, svc: ServicesDep) -> dict[str, Any]:
+    """Reject a share in review, saying why: it is not published; a change to it (a new time)
+    sends it back to review. Who may: as for approve."""
+    state, history = svc.shares.reject(who.workspace_id, share_id, reason=body.reason, actor=who.actor)
+    return share_view(state, history, svc.shares.clock())

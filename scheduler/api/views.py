@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
+from events.catalogue import ShareApproved, ShareRejected
 from events.records import RecordedEvent
 from scheduler.domain import share as lifecycle
 from scheduler.domain.calendars import Calendar
@@ -107,6 +108,7 @@ def share_view(state: ShareState, history: Sequence[RecordedEvent], now: datetim
         "replies": _replies(state),
         "engagement": _engagement(state),
         "held": _held(history) if status == "held" else None,
+        "approval": _approval(state, history),
         "duplicate_posts": [_duplicate(r, state.duplicates_removed) for r in history
                             if r.type_name == "DuplicatePosted"],
         "created_at": iso(history[0].recorded_at) if history else None,
@@ -132,6 +134,22 @@ def _parts(state: ShareState) -> list[dict[str, Any]] | None:
             "sent_at": iso(sent.sent_at if sent else None),
         })
     return views
+
+
+def _approval(state: ShareState, history: Sequence[RecordedEvent]) -> dict[str, Any] | None:
+    """Where the share's review stands (None: its account did not require approval when it
+    was planned): pending, approved or rejected, by whom, when and why; its author."""
+    planned = state.planned
+    if planned is None or not planned.approval_required:
+        return None
+    by = at = reason = None
+    match state.reviewed:
+        case ShareApproved() as approved if state.review == "approved":
+            by, at = approved.approved_by, approved.approved_at
+        case ShareRejected() as rejected if state.review == "rejected":
+            by, at, reason = rejected.rejected_by, rejected.rejected_at, rejected.reason
+    return {"state": state.review, "author": history[0].metadata.get("actor") if history else None,
+            "by": by, "at": iso(at), "reason": reason}
 
 
 def event_view(recorded: RecordedEvent) -> dict[str, Any]:

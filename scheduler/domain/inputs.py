@@ -8,6 +8,7 @@ here with the field named, so they never reach a hash or a statement.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,6 +28,7 @@ CONFIG_MAX_BYTES = 16 * 1024
 CONFIG_MAX_DEPTH = 8
 CONFIG_MAX_STRING = 2000
 CONFIG_MAX_KEY = 100
+MAX_PERSON = 200
 
 
 def text_problem(value: str) -> str | None:
@@ -37,6 +39,19 @@ def text_problem(value: str) -> str | None:
     if found.group() == "\x00":
         return "must not contain NUL characters (\\u0000)"
     return "must not contain unpaired UTF-16 surrogates (e.g. \\ud800)"
+
+
+def check_person(name: str, *, field: str = "owner") -> str:
+    """A person's name (a token's owner, a reply's assignee), as owners of response steps
+    are named: trimmed, 1-200 characters, no control characters."""
+    name = name.strip()
+    if (problem := text_problem(name)) is not None:
+        raise InvalidInputError(field, problem)
+    if any(unicodedata.category(c) == "Cc" for c in name):
+        raise InvalidInputError(field, "must not contain control characters (a name is shown to people)")
+    if not name or len(name) > MAX_PERSON:
+        raise InvalidInputError(field, f"must name a person (1-{MAX_PERSON} characters)")
+    return name
 
 
 def check_text(field: str, value: str, *, max_length: int) -> None:

@@ -16,11 +16,14 @@ from events.catalogue import (
     RepliesLooked,
     ReplyAnswerRequested,
     ShareAbandoned,
+    ShareApproved,
     ShareCancelled,
     ShareFailed,
     ShareHeld,
     SharePlanned,
+    ShareRejected,
     ShareRescheduled,
+    ShareReviewOverdue,
     ShareSent,
 )
 
@@ -67,7 +70,11 @@ def ops_for(events: Iterable[Event]) -> list[ScheduleOp]:
                 ops.append(Remove("publish"))
                 if event.replies_first_look_at is not None:
                     ops.append(Upsert("check_replies", event.replies_first_look_at))
-            case ShareFailed() | ShareCancelled() | ShareAbandoned() | ShareHeld():
+            # Approved: due at its time, or at once when approved past it.
+            case ShareApproved():
+                ops.append(Upsert("publish", event.publish_at))
+            case ShareFailed() | ShareCancelled() | ShareAbandoned() | ShareHeld() | ShareRejected() \
+                    | ShareReviewOverdue():
                 ops.append(Remove("publish"))
             # The looks for replies: a recorded look writes the next (or ends them); a look
             # that changed nothing is no event, and moves the row itself (services.looks).

@@ -19,7 +19,7 @@ from psycopg.types.json import Jsonb
 
 from events import sqlfiles
 from events.catalogue import ResponseStep
-from scheduler.domain import inputs, slots
+from scheduler.domain import approval, inputs, slots
 from scheduler.domain.limits import CHANNELS
 from scheduler.domain.plans import StepInput, validate_plan
 from scheduler.domain.replies import cadence_from_config
@@ -75,6 +75,7 @@ def validate_config(config: Mapping[str, Any]) -> None:
         raise InvalidInputError("config.remove_duplicates", "must be true or false")
     cadence_from_config(config)  # the replies' cadence and budget (scheduler.domain.replies)
     slots.from_config(config)  # queue slots, when given (scheduler.domain.slots)
+    approval.from_config(config)  # approval before publishing, when given (scheduler.domain.approval)
 
 
 def create(

@@ -11,9 +11,10 @@ apply them in), whatever its type: plans, attempts, tasks, sends, duplicates, lo
 replies, answers, dismissals and any type added later. It keeps a tally per share (the
 thread's in ``recount_replies``) and checks the invariant as the log stands: a
 ``ShareSent`` whose share had no ``ResponseTasksRecorded`` earlier in the log is a
-violation (as is a thread's ``SharePartSent`` before them), and so is a stream version
-out of step (checked over every event of the stream). A type it does not read still
-counts and steps the version. Pure: no I/O.
+violation (as is a thread's ``SharePartSent`` before them), as is a ``ShareSent`` of a share
+whose account required approval without a standing ``ShareApproved`` before it (never
+published without approval), and a stream version out of step (checked over every event of
+the stream). A type it does not read still counts and steps the version. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -41,10 +42,13 @@ STATUS_OF = {"ShareCancelled": "cancelled", "ShareHeld": "held", "ShareAbandoned
              "ShareFailed": "failed"}
 # The types whose stored fields the recount reads; the rest (an answer asked for, its
 # attempts and failures, any type added later) are counted without parsing their JSON.
+# Approval's events: a share needing it is in review until approved (status and review).
+REVIEW_TYPES = frozenset(("ShareApproved", "ShareRejected", "ShareReviewOverdue", "ShareReviewRequested"))
+IN_REVIEW = ("in_review", "review_overdue")
 SHARE_TYPES = frozenset((
     "SharePlanned", "ShareRescheduled", "ShareAttemptStarted", "ResponseTasksRecorded", "ShareSent",
     "ResponseTasksCancelled", "ResponseTaskCompleted", "ResponseReceived", "DuplicatePosted", "DuplicateRemoved",
-    *STATUS_OF,
+    *STATUS_OF, *REVIEW_TYPES,
 ))
 READ_TYPES = SHARE_TYPES | THREAD_TYPES
 
@@ -94,6 +98,8 @@ class ShareTally:
     duplicates_removed: int = 0
     version: int = 0
     planned: bool = False
+    approval_required: bool = False
+    approved: bool = False  # an approval stands (not undone by a rejection or a change since)
     tasks: dict[str, TaskTally] = field(default_factory=dict)
     thread: ThreadTally = field(default_factory=ThreadTally)
 
@@ -129,6 +135,9 @@ class Recount:
         if type_name == "ShareSent" and not share.tasks_recorded:
             share.sent_without_tasks = True
             self._violate(share, share_id, position, "ShareSent without ResponseTasksRecorded before it")
+        if type_name == "ShareSent" and share.approval_required and not share.approved:
+            self._violate(share, share_id, position, "ShareSent without an approval before it (its account "
+                                                     "required one)")
         if type_name in THREAD_TYPES:
             share.thread.apply(type_name, data)
         if type_name in SHARE_TYPES:
@@ -150,10 +159,16 @@ class Recount:
 def _apply(share: ShareTally, type_name: str, data: dict[str, Any]) -> None:
     if type_name == "SharePlanned":
         share.planned, share.account_id, share.scheduled_at = True, data["account_id"], _at(data["scheduled_at"])
+        share.approval_required = bool(data.get("approval_required"))
+        share.status = "in_review" if share.approval_required else "planned"
     elif type_name == "ShareRescheduled":
         share.scheduled_at = _at(data["scheduled_at"])
         if share.status in ("held", "failed", "abandoned"):  # planned again (a retry by hand)
             share.status = "planned"
+        elif share.status == "review_overdue":
+            share.status = "in_review"
+    elif type_name in REVIEW_TYPES:
+        _review(share, type_name)
     elif type_name in STATUS_OF:
         share.status = STATUS_OF[type_name]
     elif type_name == "ShareAttemptStarted":
@@ -185,6 +200,22 @@ def _apply(share: ShareTally, type_name: str, data: dict[str, Any]) -> None:
         share.duplicates += 1
     elif type_name == "DuplicateRemoved":
         share.duplicates_removed += 1
+
+
+def _review(share: ShareTally, type_name: str) -> None:
+    if type_name == "ShareApproved":
+        share.approved = True
+        if share.status in (*IN_REVIEW, "rejected"):
+            share.status = "planned"
+    elif type_name == "ShareRejected":
+        share.approved, share.status = False, "rejected"
+    elif type_name == "ShareReviewOverdue":
+        if share.status == "in_review":
+            share.status = "review_overdue"
+    elif share.status in ("planned", "rejected", *IN_REVIEW):  # ShareReviewRequested: a change
+        share.approved, share.status = False, "in_review"
+    else:
+        share.approved = False
 
 
 # The columns the audit checks, in the order ``audit.sql`` selects them.

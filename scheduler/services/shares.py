@@ -26,6 +26,7 @@ from psycopg_pool import ConnectionPool
 from events.catalogue import ContentWarning, SharedMedia, SharePart, SharePlanned
 from events.errors import ConcurrencyError
 from events.records import AppendResult, NewEvent, RecordedEvent
+from scheduler.domain import approval
 from scheduler.domain import share as lifecycle
 from scheduler.domain import slots as slot_times
 from scheduler.domain.content import check_parts
@@ -60,6 +61,9 @@ _EVENT_LOG_NAMES = {
     "ShareSent": "share_marked_sent",
     "ShareCancelled": "share_cancelled",
     "ShareRescheduled": "share_rescheduled",
+    "ShareApproved": "share_approved",
+    "ShareRejected": "share_rejected",
+    "ShareReviewRequested": "share_review_requested",
     "ResponseTasksCancelled": "response_tasks_cancelled",
     "ResponseTaskCompleted": "response_task_completed",
 }
@@ -449,6 +453,7 @@ class ShareService:
             slot=slot,
             media=attached,
             post_id=post_id,
+            approval_required=approval.from_config(account.config).required,
         )
 
     def _media(self, conn: psycopg.Connection[Any], workspace_id: str, account: accounts.Account,
@@ -484,6 +489,34 @@ class ShareService:
         self, workspace_id: str, share_id: UUID, *, reason: str, actor: str
     ) -> tuple[ShareState, list[RecordedEvent]]:
         return self._change(workspace_id, share_id, actor, lambda s: lifecycle.cancel(s, reason=reason))
+
+    def approve(self, workspace_id: str, share_id: UUID, *, actor: str) -> tuple[ShareState, list[RecordedEvent]]:
+        """``actor`` approves the share: one of its account's approvers, not its author
+        (unless the account allows self-approval); else ``ForbiddenError`` saying why."""
+        now = self.clock()
+        rules, author = self._review_rules(workspace_id, share_id)
+        return self._change(workspace_id, share_id, actor,
+                            lambda s: lifecycle.approve(s, rules, by=actor, author=author, now=now))
+
+    def reject(
+        self, workspace_id: str, share_id: UUID, *, reason: str, actor: str
+    ) -> tuple[ShareState, list[RecordedEvent]]:
+        """``actor`` rejects the share, saying why: it is not published until a change sends
+        it back to review and an approver approves it."""
+        now = self.clock()
+        rules, author = self._review_rules(workspace_id, share_id)
+        return self._change(workspace_id, share_id, actor,
+                            lambda s: lifecycle.reject(s, rules, by=actor, author=author, reason=reason, now=now))
+
+    def _review_rules(self, workspace_id: str, share_id: UUID) -> tuple[approval.Approval, str | None]:
+        """Who may review the share (its account's setting as it stands now) and its author
+        (the actor who planned it)."""
+        state, history = self.load(workspace_id, share_id)
+        assert state.planned is not None
+        with self.pool.connection() as conn:
+            config = accounts.config_of(conn, state.planned.account_id)
+        author = history[0].metadata.get("actor")
+        return approval.from_config(config), None if author is None else str(author)
 
     def complete_task(
         self, workspace_id: str, task_id: UUID, *, by: str, note: str, actor: str | None = None

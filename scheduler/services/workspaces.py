@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,14 +19,13 @@ from uuid import UUID, uuid4
 import psycopg
 
 from events import sqlfiles
-from scheduler.domain.inputs import text_problem
+from scheduler.domain.inputs import check_person, text_problem
 from scheduler.errors import InvalidInputError, NotFoundError
 
 Scope = Literal["read", "write"]
 WORKSPACE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 TOKEN_PREFIX = "ft_"  # noqa: S105 - a prefix, not a secret
 MAX_LABEL = 200
-MAX_PERSON = 200
 Q = sqlfiles.load("scheduler.services", "tokens.sql")
 
 
@@ -81,19 +79,6 @@ def ensure_workspace(conn: psycopg.Connection[Any], workspace_id: str) -> None:
     if not WORKSPACE_ID.match(workspace_id):
         raise InvalidInputError("workspace", "must be lower-case letters, digits, '-' or '_' (at most 63)")
     conn.execute("INSERT INTO workspaces (id) VALUES (%s) ON CONFLICT (id) DO NOTHING", (workspace_id,))
-
-
-def check_person(name: str, *, field: str = "owner") -> str:
-    """A person's name (a token's owner, a reply's assignee), as owners of response steps
-    are named: trimmed, 1-200 characters, no control characters."""
-    name = name.strip()
-    if (problem := text_problem(name)) is not None:
-        raise InvalidInputError(field, problem)
-    if any(unicodedata.category(c) == "Cc" for c in name):
-        raise InvalidInputError(field, "must not contain control characters (a name is shown to people)")
-    if not name or len(name) > MAX_PERSON:
-        raise InvalidInputError(field, f"must name a person (1-{MAX_PERSON} characters)")
-    return name
 
 
 def issue_token(

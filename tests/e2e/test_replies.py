@@ -4,8 +4,6 @@ through the API, and the `answer_replies` task settles from what happened."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +13,7 @@ import orjson
 import pytest
 
 from tests.support.database import connect
-from tests.support.system import System, running, wait_until
+from tests.support.system import audit, running, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -135,8 +133,3 @@ def test_replies_written_on_the_console_are_collected_answered_and_settle_the_an
         [workspace] = orjson.loads(altered.stdout.splitlines()[-1])["workspaces"]
         assert {(d["relation"], d["field"], d["log"], d["read_model"]) for d in workspace["differences"]
                 if d["key"].startswith(share_id)} >= {("rm_replies", "state", "dismissed", "unanswered")}
-
-
-def audit(system: System) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "followthrough.cli", "audit", "--format", "json", "--wait", "60"],
-                          env=system.env, capture_output=True, text=True, timeout=300, check=False)

@@ -92,6 +92,8 @@ PROBES: dict[tuple[str, str], tuple[str, str, dict[str, Any] | None, int]] = {
     ("post", "/v1/shares/{share_id}/mark-sent"): (
         "POST", "/v1/shares/{share}/mark-sent", {"url": "https://example.org/p/1"}, 404),
     ("post", "/v1/shares/{share_id}/cancel"): ("POST", "/v1/shares/{share}/cancel", {"reason": "x"}, 404),
+    ("post", "/v1/shares/{share_id}/approve"): ("POST", "/v1/shares/{share}/approve", None, 404),
+    ("post", "/v1/shares/{share_id}/reject"): ("POST", "/v1/shares/{share}/reject", {"reason": "x"}, 404),
     ("post", "/v1/shares/{share_id}/retry"): ("POST", "/v1/shares/{share}/retry", {}, 404),
     ("post", "/v1/response-tasks/{task_id}/complete"): ("POST", "/v1/response-tasks/{task}/complete", {}, 404),
     ("get", "/v1/response-tasks"): ("GET", "/v1/response-tasks?status=pending&status=open", None, 200),

@@ -26,6 +26,8 @@ OPERATION_IDS = {
     ("get", "/v1/media/{media_id}/content"): "get_media_content",
     ("patch", "/v1/media/{media_id}"): "change_media",
     ("delete", "/v1/media/{media_id}"): "delete_media",
+    ("post", "/v1/shares/{share_id}/approve"): "approve_share",
+    ("post", "/v1/shares/{share_id}/reject"): "reject_share",
     ("post", "/v1/shares/{share_id}/reschedule"): "reschedule_share",
     ("post", "/v1/shares/{share_id}/retry"): "retry_share",
     ("post", "/v1/shares/{share_id}/mark-sent"): "mark_share_sent",

@@ -29,9 +29,11 @@ def api_client(settings: Settings) -> Iterator[httpx.Client]:
         yield c
 
 
-def bearer(database_url: str, workspace: str = "acme", scope: workspaces.Scope = "write") -> dict[str, str]:
+def bearer(database_url: str, workspace: str = "acme", scope: workspaces.Scope = "write",
+           owner: str | None = None) -> dict[str, str]:
+    """A token's Authorization header (``owner``: the person it belongs to, the actor of what it does)."""
     with psycopg.connect(database_url, autocommit=True) as conn:
-        return {"Authorization": f"Bearer {workspaces.create_token(conn, workspace, scope)}"}
+        return {"Authorization": f"Bearer {workspaces.create_token(conn, workspace, scope, owner=owner)}"}
 
 
 def stored(database_url: str) -> dict[str, int]:

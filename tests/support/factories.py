@@ -36,6 +36,7 @@ def planned(
     late_policy: str = "send",
     max_lateness_seconds: int | None = None,
     channel: str = "mastodon",
+    approval_required: bool = False,
 ) -> SharePlanned:
     return SharePlanned(
         share_id=share_id,
@@ -47,6 +48,7 @@ def planned(
         response_plan=tuple(plan),
         late_policy=late_policy,
         max_lateness_seconds=max_lateness_seconds,
+        approval_required=approval_required,
     )
 
 
@@ -58,7 +60,7 @@ def appended(history: Sequence[Event], new: Sequence[NewEvent] | share.AttemptDe
     """``history`` followed by the events a decision or command appends."""
     if isinstance(new, share.Skip | share.Wait):
         batch: Sequence[NewEvent] = ()
-    elif isinstance(new, share.Publish | share.Hold):
+    elif isinstance(new, share.Publish | share.Hold | share.ReviewOverdue):
         batch = new.events
     else:
         batch = new

@@ -54,6 +54,12 @@ class System:
         return lines
 
 
+def audit(system: System) -> subprocess.CompletedProcess[str]:
+    """`followthrough audit --format json` against the running system (exit 1: not clean)."""
+    return subprocess.run([sys.executable, "-m", "followthrough.cli", "audit", "--format", "json", "--wait", "60"],
+                          env=system.env, capture_output=True, text=True, timeout=300, check=False)
+
+
 def wait_until(predicate: Any, *, timeout: float, interval: float = 0.1, what: str = "condition") -> Any:
     deadline = time.monotonic() + timeout
     while True:

@@ -59,8 +59,8 @@ def test_every_log_event_told_to_receivers_is_subscribable_and_replies_are_among
     assert FROM_LOG[ResponseReceived.type_name] == "reply.received"
     assert FROM_LOG[ReplyAnswered.type_name] == "reply.answered"
     assert FROM_LOG[ReplyAssigned.type_name] == "reply.assigned"
-    assert EVENT_TYPES == ("share.sent", "share.failed", "share.abandoned", "share.held", "reply.received",
-                           "reply.answered", "reply.assigned", "task.overdue", "reply.sla_at_risk",
+    assert EVENT_TYPES == ("share.sent", "share.failed", "share.abandoned", "share.held", "share.review_overdue",
+                           "reply.received", "reply.answered", "reply.assigned", "task.overdue", "reply.sla_at_risk",
                            "reply.sla_breached")
 
 

@@ -24,3 +24,17 @@ SELECT count(*) FROM response_inbox WHERE workspace_id = %(workspace_id)s AND st
 
 -- name: task_status
 SELECT status FROM rm_response_tasks WHERE task_id = %(task_id)s AND workspace_id = %(workspace_id)s
+
+-- name: in_review
+-- Shares waiting for a review (in review, or past due in review), soonest first, with their
+-- author: the actor of their plan (the log's first event of the stream, by its unique key).
+SELECT s.share_id, s.account_id, s.account_name, s.channel, s.status, s.scheduled_at, s.text,
+       e.metadata->>'actor' AS author
+FROM rm_shares s
+JOIN events e ON e.stream_id = 'share-' || s.share_id AND e.stream_version = 1
+WHERE s.workspace_id = %(workspace_id)s AND s.status IN ('in_review', 'review_overdue')
+ORDER BY s.scheduled_at, s.share_id
+LIMIT %(limit)s
+
+-- name: share_status
+SELECT status FROM rm_shares WHERE share_id = %(share_id)s AND workspace_id = %(workspace_id)s

@@ -14,14 +14,19 @@ from scheduler.api.dashboard import chart
 from scheduler.api.dashboard.period import Period
 from scheduler.api.deps import Services
 from scheduler.api.views import event_view, share_view
+from scheduler.domain import approval
 from scheduler.domain.share import ShareState
+from scheduler.errors import ForbiddenError
+from scheduler.services import accounts
 from scheduler.services.calendars import calendar_at_send
 
 BREAKDOWNS: tuple[tuple[reports.GroupBy, str], ...] = (
     ("account", "Account"), ("owner", "Owner"), ("channel", "Channel"),
 )
-SHARE_STATUSES = ("planned", "sending", "sent", "failed", "held", "abandoned", "cancelled")
+SHARE_STATUSES = ("in_review", "review_overdue", "rejected", "planned", "sending", "sent", "failed", "held",
+                  "abandoned", "cancelled")
 SOON = timedelta(hours=24)
+REVIEW_LIMIT = 500
 THREAD_ON_SHARE = 20
 
 
@@ -115,6 +120,40 @@ def post_shares(svc: Services, workspace_id: str, state: ShareState) -> list[dic
              "channel": other.planned.channel, "status": other.status}
             for other, _ in svc.shares.load_post(workspace_id, post_id)
             if other.share_id != state.share_id and other.planned is not None]
+
+
+def review(svc: Services, workspace_id: str, person: str) -> dict[str, Any]:
+    """What waits for ``person`` to review (they are an approver of its account, and not its
+    author unless the account allows self-approval), and their own shares waiting for others."""
+    with svc.pool.connection() as conn:
+        waiting = timeline.in_review(conn, workspace_id, limit=REVIEW_LIMIT)
+        rules = {a.id: (a.name, approval.from_config(a.config)) for a in accounts.list_all(conn, workspace_id)}
+    mine, theirs = [], []
+    for row in waiting:
+        name, rule = rules.get(row["account_id"], (row["account_name"], approval.NOT_REQUIRED))
+        try:
+            approval.check_reviewer(rule, person=person, author=row["author"], account=name)
+        except ForbiddenError as why:
+            if row["author"] == person:
+                row["why"] = str(why)
+                theirs.append(row)
+            continue
+        mine.append(row)
+    return {"waiting": mine, "own": theirs, "person": person}
+
+
+def wait_for_share(svc: Services, workspace_id: str, share_id: UUID, leaving: tuple[str, ...],
+                   timeout: float = 3.0) -> bool:
+    """Wait (briefly) for the projector to show a share out of ``leaving`` statuses, so the page
+    redirected to no longer lists it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with svc.pool.connection() as conn:
+            if timeline.share_status(conn, workspace_id, str(share_id)) not in leaving:
+                return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
 
 
 def health(svc: Services, workspace_id: str) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from scheduler.api.dashboard import desk, filters, pages, period, session
 from scheduler.api.dashboard.session import Forbidden, NotSignedIn, Session
 from scheduler.api.deps import Services, ServicesDep
+from scheduler.domain import inputs
 from scheduler.errors import InvalidInputError, NotFoundError, SchedulerError
 from scheduler.services import saved_replies, workspaces
 
@@ -212,6 +213,39 @@ def _settle(svc: Services, who: Session, share_id: UUID, fields: dict[str, str])
     raise ValueError("action: one of mark-sent, reschedule, retry, cancel")
 
 
+@router.get("/review", response_class=HTMLResponse)
+def review(request: Request, who: SessionDep, svc: ServicesDep, *, done: str | None = None,
+           error: str | None = None) -> HTMLResponse:
+    data = pages.review(svc, who.principal.workspace_id, who.principal.actor)
+    return _render(request, "review.html", who, "review", done=REVIEWED.get(done or ""), error=error, **data)
+
+
+REVIEWED = {"approved": "Approved: it goes out at its time (at once, late, if its time has passed).",
+            "rejected": "Rejected: it is not published; its author sees why, and a change sends it back to review."}
+
+
+@router.post("/review/{share_id}/{action}")
+async def act_on_share(share_id: UUID, action: str, request: Request, who: SessionDep,
+                       svc: ServicesDep) -> RedirectResponse:
+    """Approve or reject a share through the share service (the API's rules: an approver, four
+    eyes). Done or refused: back to the review page, saying which."""
+    fields = await _form(request, who)
+    ws, actor = who.principal.workspace_id, who.principal.actor
+    try:
+        if action == "approve":
+            await run_in_threadpool(svc.shares.approve, ws, share_id, actor=actor)
+        elif action == "reject":
+            await run_in_threadpool(svc.shares.reject, ws, share_id, reason=fields.get("reason", "")[:1000],
+                                    actor=actor)
+        else:
+            raise NotFoundError("action", action)
+    except SchedulerError as exc:
+        log.info("dashboard_review_refused", workspace_id=ws, share_id=str(share_id), action=action, reason=str(exc))
+        return _back("/dashboard/review", error=_say(exc))
+    await run_in_threadpool(pages.wait_for_share, svc, ws, share_id, ("in_review", "review_overdue"))
+    return _back("/dashboard/review", done="approved" if action == "approve" else "rejected")
+
+
 @router.get("/replies", response_class=HTMLResponse)
 def replies(request: Request, who: SessionDep, svc: ServicesDep, *, done: str | None = None) -> HTMLResponse:
     chosen = desk.parse(_params(request), who.principal.owner)
@@ -249,7 +283,7 @@ async def act_on_reply(reply_id: UUID, action: str, request: Request, who: Sessi
             await run_in_threadpool(svc.replies.dismiss, ws, reply_id, reason=fields.get("reason", "").strip()[:1000],
                                     by=actor)
         elif action == "assign":
-            assignee = workspaces.check_person(fields.get("owner", ""))
+            assignee = inputs.check_person(fields.get("owner", ""))
             await run_in_threadpool(svc.replies.assign, ws, reply_id, assignee=assignee, by=actor)
         else:
             raise NotFoundError("action", action)

@@ -1,6 +1,6 @@
-"""The share lifecycle, pure: ``state`` folds a stream's history, ``decisions`` (publishing)
-and ``changes`` (cancel, reschedule, tasks, replies) decide from a state and a command which
-events to append. Callers use this package's names."""
+"""The share lifecycle, pure: ``state`` folds a stream's history, ``decisions`` (publishing),
+``review`` (approve, reject) and ``changes`` (cancel, reschedule, tasks, replies) decide from
+a state and a command which events to append. Callers use this package's names."""
 
 from events.ids import reply_uuid, stream_id
 
@@ -33,6 +33,7 @@ from scheduler.domain.share.decisions import (
     Hold,
     Lookup,
     Publish,
+    ReviewOverdue,
     Skip,
     Wait,
     duplicate_removed,
@@ -44,7 +45,10 @@ from scheduler.domain.share.decisions import (
     start_attempt,
 )
 from scheduler.domain.share.parts import part_key, part_sent, part_status, record_part_sent, resume_at
+from scheduler.domain.share.review import approve, reject
 from scheduler.domain.share.state import (
+    IN_REVIEW,
+    Review,
     ShareState,
     Status,
     TaskState,
@@ -56,6 +60,7 @@ from scheduler.domain.share.state import (
 from scheduler.domain.share.thread import LookLedger
 
 __all__ = [
+    "IN_REVIEW",
     "AnswerCall",
     "AttemptDecision",
     "Hold",
@@ -63,6 +68,8 @@ __all__ = [
     "LookLedger",
     "Lookup",
     "Publish",
+    "Review",
+    "ReviewOverdue",
     "ShareState",
     "Skip",
     "Status",
@@ -71,6 +78,7 @@ __all__ = [
     "ThreadPost",
     "Wait",
     "answer_key",
+    "approve",
     "assign",
     "cancel",
     "complete_task",
@@ -94,6 +102,7 @@ __all__ = [
     "record_look",
     "record_part_sent",
     "record_sent",
+    "reject",
     "reply_uuid",
     "request_answer",
     "reschedule",

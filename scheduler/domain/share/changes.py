@@ -19,7 +19,8 @@ from events.catalogue import (
 from events.records import NewEvent
 
 from scheduler.domain.plans import tasks_for
-from scheduler.domain.share.state import ShareState, new_event
+from scheduler.domain.share.review import review_again
+from scheduler.domain.share.state import IN_REVIEW, ShareState, new_event
 from scheduler.errors import ConflictError, NotFoundError
 
 
@@ -47,12 +48,17 @@ def cancel(state: ShareState, *, reason: str) -> tuple[NewEvent, ...]:
     )
 
 
+RESCHEDULABLE = ("planned", "held", "rejected", *IN_REVIEW)
+
+
 def reschedule(state: ShareState, *, scheduled_at: datetime) -> tuple[NewEvent, ...]:
+    """A new time; for a share that needs approval, a change that sends it back to review."""
     if state.share_id is None:
         raise NotFoundError("share", "?")
-    if state.status not in ("planned", "held"):
+    if state.status not in RESCHEDULABLE:
         raise ConflictError(f"a share that is {state.status} cannot be rescheduled", field="scheduled_at")
-    return (new_event(state.share_id, f"rescheduled-{state.version}", ShareRescheduled(scheduled_at=scheduled_at)),)
+    return (new_event(state.share_id, f"rescheduled-{state.version}", ShareRescheduled(scheduled_at=scheduled_at)),
+            *review_again(state, "time"))
 
 
 RETRYABLE_BY_HAND = ("failed", "abandoned")

@@ -20,6 +20,7 @@ from events.catalogue import (
     ShareAttemptStarted,
     ShareFailed,
     ShareHeld,
+    ShareReviewOverdue,
     ShareSent,
 )
 from events.records import NewEvent
@@ -29,7 +30,7 @@ from scheduler.domain.plans import tasks_for
 from scheduler.domain.retry import GiveUp, RetryPolicy
 from scheduler.domain.share.answers import first_look
 from scheduler.domain.share.changes import cancel_tasks
-from scheduler.domain.share.state import ShareState, fold, new_event
+from scheduler.domain.share.state import IN_REVIEW, ShareState, fold, new_event
 from scheduler.errors import ConflictError, NotFoundError
 
 
@@ -62,7 +63,14 @@ class Hold:
     events: tuple[NewEvent, ...]
 
 
-AttemptDecision = Skip | Wait | Publish | Hold
+@dataclass(frozen=True, slots=True)
+class ReviewOverdue:
+    """Due while still in review: record it (``ShareReviewOverdue``) and publish nothing."""
+
+    events: tuple[NewEvent, ...]
+
+
+AttemptDecision = Skip | Wait | Publish | Hold | ReviewOverdue
 
 
 def idempotency_key(share_id: UUID) -> str:
@@ -102,7 +110,7 @@ def start_attempt(
     if not state.exists or state.share_id is None or state.planned is None:
         return Skip("unknown share")
     share_id = state.share_id
-    if state.status in ("sent", "cancelled", "abandoned", "held"):
+    if state.status in ("sent", "cancelled", "abandoned", "held", "rejected", "review_overdue"):
         return Skip(f"share is {state.status}")
     if state.status == "failed" and not state.retryable:
         return Skip("share failed permanently")
@@ -113,6 +121,13 @@ def start_attempt(
         started = state.attempt_started_at
         if started is not None and now - started < in_flight_grace:
             return Skip("an attempt is in flight")
+    if state.planned.approval_required and state.review != "approved":
+        # Never published without approval where the account requires it (the database's
+        # guard refuses the attempt too, and the audit recounts it).
+        if state.status != "in_review":
+            return Skip(f"share is {state.status}, not approved")
+        overdue = ShareReviewOverdue(due_at=due or now, detected_at=now)
+        return ReviewOverdue((new_event(share_id, f"review-overdue-{state.version}", overdue),))
     if (late := _late_hold(state, now)) is not None:
         return late
     attempt = state.attempts + 1
@@ -227,6 +242,8 @@ def needs_marking(state: ShareState, url: str) -> bool:
         if state.sent is not None and state.sent.url == url:
             return False
         raise ConflictError("this share is already sent, with another post", field="url")
+    if state.status in (*IN_REVIEW, "rejected"):
+        raise ConflictError(f"a share that is {state.status} cannot be marked sent: it needs an approval first")
     if state.status == "planned" or (state.status == "cancelled" and state.attempts == 0):
         raise ConflictError(f"a share that is {state.status} and was never attempted cannot be marked sent; "
                             "cancel it, or let it publish")

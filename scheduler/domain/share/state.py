@@ -1,6 +1,7 @@
 """A share's state: its stream's history folded, one event at a time.
 
-planned -> (rescheduled | cancelled)* -> attempt started (+ response tasks)
+planned (in review -> approved | rejected, where the account requires approval)
+-> (rescheduled | cancelled)* -> attempt started (+ response tasks)
 -> sent | failed -> retry ... -> sent | abandoned. Then replies and completed tasks.
 """
 
@@ -28,20 +29,29 @@ from events.catalogue import (
     ResponseTasksCancelled,
     ResponseTasksRecorded,
     ShareAbandoned,
+    ShareApproved,
     ShareAttemptStarted,
     ShareCancelled,
     ShareFailed,
     ShareHeld,
     SharePartSent,
     SharePlanned,
+    ShareRejected,
     ShareRescheduled,
+    ShareReviewOverdue,
+    ShareReviewRequested,
     ShareSent,
 )
 from events.records import NewEvent
 
 from scheduler.domain.share.thread import ThreadState, evolve_thread
 
-Status = Literal["planned", "sending", "sent", "failed", "held", "abandoned", "cancelled"]
+Status = Literal["in_review", "review_overdue", "rejected", "planned", "sending", "sent", "failed", "held", "abandoned",
+                 "cancelled"]
+# Approval (a share planned on an account that requires it): "none" where it is not required.
+Review = Literal["none", "pending", "approved", "rejected"]
+# The statuses of a share waiting for a review: it may not be published.
+IN_REVIEW: tuple[Status, ...] = ("in_review", "review_overdue")
 TaskStatus = Literal["pending", "open", "overdue", "done", "cancelled"]
 
 
@@ -100,6 +110,9 @@ class ShareState:
     thread: ThreadState = field(default_factory=ThreadState)
     # A thread's posts that are out, by part (recorded in order: part k only after k - 1).
     parts_sent: tuple[SharePartSent, ...] = ()
+    review: Review = "none"
+    # The last approval or rejection (who, when, why), None while none was given.
+    reviewed: ShareApproved | ShareRejected | None = None
 
     @property
     def exists(self) -> bool:
@@ -114,17 +127,20 @@ def evolve(state: ShareState, event: Event) -> ShareState:
     version = state.version + 1
     match event:
         case SharePlanned():
-            return replace(state, share_id=event.share_id, version=version, planned=event, status="planned",
+            required = event.approval_required
+            return replace(state, share_id=event.share_id, version=version, planned=event,
+                           status="in_review" if required else "planned", review="pending" if required else "none",
                            scheduled_at=event.scheduled_at)
         case ShareRescheduled():
             # A person who reschedules a share held for an unknown outcome has looked and
             # found no post: the next attempt publishes without looking again. A failed or
             # abandoned share retried by hand is planned again; an unknown outcome stays
             # unknown (its next attempt looks first).
+            # A share past due in review, moved to a new time, is in review for that time.
             held = state.status == "held"
             again = held or state.status in ("failed", "abandoned")
-            return replace(state, version=version, scheduled_at=event.scheduled_at,
-                           status="planned" if again else state.status,
+            status = "planned" if again else "in_review" if state.status == "review_overdue" else state.status
+            return replace(state, version=version, scheduled_at=event.scheduled_at, status=status,
                            retryable=True if again else state.retryable,
                            next_attempt_at=None if again else state.next_attempt_at,
                            outcome_unknown=False if held else state.outcome_unknown)
@@ -162,7 +178,23 @@ def evolve(state: ShareState, event: Event) -> ShareState:
         case ShareAbandoned():
             return replace(state, version=version, status="abandoned", next_attempt_at=None, last_error=event.reason,
                            retryable=False)
-    return replace(_evolve_follow_through(state, event), version=version)
+    return replace(_evolve_review(_evolve_follow_through(state, event), event), version=version)
+
+
+def _evolve_review(state: ShareState, event: Event) -> ShareState:
+    """Approval: approved, rejected, past due in review, in review again after a change."""
+    match event:
+        case ShareApproved():
+            return replace(state, review="approved", reviewed=event,
+                           status="planned" if state.status in (*IN_REVIEW, "rejected") else state.status)
+        case ShareRejected():
+            return replace(state, review="rejected", reviewed=event, status="rejected")
+        case ShareReviewOverdue():
+            return replace(state, status="review_overdue" if state.status == "in_review" else state.status)
+        case ShareReviewRequested():
+            return replace(state, review="pending",
+                           status="in_review" if state.status in ("planned", "rejected", *IN_REVIEW) else state.status)
+    return state
 
 
 def _evolve_follow_through(state: ShareState, event: Event) -> ShareState:
