@@ -2,7 +2,8 @@
 chromium through Playwright) over real HTTP and a real PostgreSQL: each image loads from the
 dashboard's own media route with the share's alt ("" for the decorative one) and a visible
 "Alt:" under it; the thread's parts in order, each with its status, address and warning; the
-share's warning and language. The media route serves the session's workspace only.
+share's warning and language. The media route serves the session's workspace only; the Shares
+list and the calendar mark the thread and its images.
 Screenshots: share-media-thread, share-media-thread-390."""
 
 from __future__ import annotations
@@ -104,6 +105,11 @@ def test_the_share_page_shows_a_threads_parts_and_its_images_with_their_alt(
 
         # The media route: the bytes to the share's workspace, cached as the API's; another workspace: 404
         with signed_in(base_url, token) as mine:
+            # (and the Shares list and the calendar mark the thread and its images beside the excerpt)
+            for listing in ("/dashboard/shares", "/dashboard/calendar"):
+                html = mine.get(listing).text
+                item = html[html.index(f'data-share="{share_id}"'):]
+                assert "thread of 3 · 2 images" in item[:item.index("</li>")], listing
             answer = mine.get(f"/dashboard/media/{banner['id']}/content")
             assert answer.status_code == 200
             assert answer.headers["content-type"] == "image/png"

@@ -9,11 +9,13 @@ from typing import Any
 from uuid import UUID
 
 from events import monitoring
+from events.projections import planner as planner_query
 from events.projections import replies, reports, timeline
 from scheduler.api.dashboard import chart
 from scheduler.api.dashboard.period import Period
 from scheduler.api.deps import Services
 from scheduler.api.views import event_view, share_view
+from scheduler.domain.planner import content_mark
 from scheduler.domain.share import ShareState
 from scheduler.errors import NotFoundError
 from scheduler.services.calendars import calendar_at_send
@@ -76,7 +78,9 @@ def shares(svc: Services, workspace_id: str, period: Period, status: str | None)
         rows = timeline.timeline(conn, workspace_id, statuses=statuses, start=period.start, end=period.end,
                                  limit=500)
         health = timeline.workspace_health(conn, workspace_id)
+        marks = planner_query.content_marks(conn, workspace_id, [r["share_id"] for r in rows])
     for row in rows:
+        row["mark"] = content_mark(*marks.get(row["share_id"], (0, 0, 0)))
         if row["status"] == "held":
             state, history = svc.shares.load(workspace_id, row["share_id"])
             row["held"] = share_view(state, history, svc.shares.clock())["held"]
