@@ -110,6 +110,11 @@ def test_the_share_page_shows_a_threads_parts_and_its_images_with_their_alt(
                 html = mine.get(listing).text
                 item = html[html.index(f'data-share="{share_id}"'):]
                 assert "thread of 3 · 2 images" in item[:item.index("</li>")], listing
+            # the page lets images and video come from the dashboard itself, and from nowhere else
+            policy = dict(d.strip().split(" ", 1) for d in mine.get(page_path).headers["content-security-policy"]
+                          .split(";"))
+            assert (policy["img-src"], policy["media-src"], policy["default-src"]) == ("'self' data:", "'self'",
+                                                                                      "'none'")
             answer = mine.get(f"/dashboard/media/{banner['id']}/content")
             assert answer.status_code == 200
             assert answer.headers["content-type"] == "image/png"
