@@ -4,6 +4,7 @@ the calendars elsewhere are business hours."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -11,6 +12,7 @@ from uuid import UUID
 import psycopg
 
 from events import sqlfiles
+from events.ids import stream_id
 
 Q = sqlfiles.load("events.projections.sql", "planner.sql")
 
@@ -22,3 +24,14 @@ def window(conn: psycopg.Connection[Any], workspace_id: str, *, start: datetime,
                                      "account_id": account_id, "limit": limit})
     names = [c.name for c in cur.description or ()]
     return [dict(zip(names, row, strict=True)) for row in cur]
+
+
+def content_marks(conn: psycopg.Connection[Any], workspace_id: str,
+                  share_ids: Sequence[UUID]) -> dict[UUID, tuple[int, int, int]]:
+    """(parts, images, videos) of each share as planned; a share planned before threads and
+    media were recorded counts (0, 0, 0)."""
+    if not share_ids:
+        return {}
+    rows = conn.execute(Q["content_marks"], {"workspace_id": workspace_id,
+                                             "streams": [stream_id(s) for s in share_ids]}).fetchall()
+    return {r[0]: (int(r[1]), int(r[2]), int(r[3])) for r in rows}

@@ -126,7 +126,13 @@ def get_media(media_id: UUID, who: Reader, svc: ServicesDep) -> dict[str, Any]:
             responses={200: {"content": {"image/*": {}, "video/mp4": {}}, "description": "the stored bytes"},
                        304: {"description": "not modified (If-None-Match)"}})
 def get_media_content(media_id: UUID, request: Request, who: Reader, svc: ServicesDep) -> Response:
-    mime, sha256, data = library(svc).content(who.workspace_id, media_id)
+    return content_response(library(svc), who.workspace_id, media_id, request)
+
+
+def content_response(media: MediaLibrary, workspace_id: str, media_id: UUID, request: Request) -> Response:
+    """An item's bytes, cached by its SHA-256 (304 for If-None-Match); the API's route and the
+    dashboard's (a signed-in session) answer alike. NotFoundError for another workspace's id."""
+    mime, sha256, data = media.content(workspace_id, media_id)
     etag = f'"{sha256}"'
     headers = {"ETag": etag, "Cache-Control": CONTENT_CACHE}
     if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:

@@ -97,3 +97,10 @@ def excerpt(text: str, limit: int = EXCERPT) -> str:
     cut = flat[: limit - 1]
     space = cut.rfind(" ")
     return (cut[:space] if space > limit // 2 else cut).rstrip(" ,.;:") + "\u2026"
+
+
+def content_mark(parts: int, images: int, videos: int) -> str:
+    """What an excerpt cannot show of a share: "thread of 3 · 2 images" (empty: one post, text only)."""
+    said = [f"thread of {parts}"] if parts > 1 else []
+    said += [f"{n} {word}{'s' if n != 1 else ''}" for n, word in ((images, "image"), (videos, "video")) if n]
+    return " · ".join(said)

@@ -93,3 +93,11 @@ def test_an_excerpt_is_one_line_cut_at_a_word_with_an_ellipsis() -> None:
     assert long.startswith(cut[:-1])
     assert not cut[:-1].endswith((" ", ","))
     assert planner.excerpt("x" * 50, 10) == "x" * 9 + "\u2026"
+
+
+@pytest.mark.parametrize(("counts", "said"), [
+    ((0, 0, 0), ""), ((1, 0, 0), ""), ((3, 0, 0), "thread of 3"), ((0, 1, 0), "1 image"),
+    ((3, 2, 0), "thread of 3 · 2 images"), ((1, 1, 2), "1 image · 2 videos"),
+])
+def test_a_thread_and_media_are_marked_beside_the_excerpt(counts: tuple[int, int, int], said: str) -> None:
+    assert planner.content_mark(*counts) == said

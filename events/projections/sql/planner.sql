@@ -11,3 +11,16 @@ WHERE workspace_id = %(workspace_id)s
   AND (%(account_id)s::uuid IS NULL OR account_id = %(account_id)s::uuid)
 ORDER BY scheduled_at, share_id
 LIMIT %(limit)s
+
+-- name: content_marks
+-- A thread's length and its media's kinds, which rm_shares keeps neither of: read from each
+-- share's SharePlanned (one lookup a share on events' (stream_id, stream_version) key).
+SELECT (data->>'share_id')::uuid AS share_id,
+       coalesce(jsonb_array_length(data->'parts'), 0) AS parts,
+       (SELECT count(*) FROM jsonb_array_elements(coalesce(data->'media', '[]'::jsonb)) m
+        WHERE m->>'kind' <> 'video') AS images,
+       (SELECT count(*) FROM jsonb_array_elements(coalesce(data->'media', '[]'::jsonb)) m
+        WHERE m->>'kind' = 'video') AS videos
+FROM events
+WHERE stream_id = ANY(%(streams)s) AND stream_version = 1 AND type = 'SharePlanned'
+  AND workspace_id = %(workspace_id)s

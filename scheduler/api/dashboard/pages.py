@@ -9,14 +9,16 @@ from typing import Any
 from uuid import UUID
 
 from events import monitoring
+from events.projections import planner as planner_query
 from events.projections import replies, reports, timeline
 from scheduler.api.dashboard import chart
 from scheduler.api.dashboard.period import Period
 from scheduler.api.deps import Services
 from scheduler.api.views import event_view, share_view
 from scheduler.domain import approval
+from scheduler.domain.planner import content_mark
 from scheduler.domain.share import ShareState
-from scheduler.errors import ForbiddenError
+from scheduler.errors import ForbiddenError, NotFoundError
 from scheduler.services import accounts
 from scheduler.services.calendars import calendar_at_send
 
@@ -80,7 +82,9 @@ def shares(svc: Services, workspace_id: str, period: Period, status: str | None)
         rows = timeline.timeline(conn, workspace_id, statuses=statuses, start=period.start, end=period.end,
                                  limit=500)
         health = timeline.workspace_health(conn, workspace_id)
+        marks = planner_query.content_marks(conn, workspace_id, [r["share_id"] for r in rows])
     for row in rows:
+        row["mark"] = content_mark(*marks.get(row["share_id"], (0, 0, 0)))
         if row["status"] == "held":
             state, history = svc.shares.load(workspace_id, row["share_id"])
             row["held"] = share_view(state, history, svc.shares.clock())["held"]
@@ -103,11 +107,29 @@ def share(svc: Services, workspace_id: str, share_id: UUID) -> dict[str, Any]:
     authors = {r["network_reply_id"]: r["author_name"] or r["author"] for r in thread}
     for row in shown:
         row["parent_author"] = authors.get(row["parent_id"]) if row["parent_id"] else None
-    return {"share": share_view(state, history, svc.shares.clock(), at_risk=svc.config.sla_at_risk,
-                                calendar_of=calendar_at_send(svc.store, workspace_id, state)),
+    view = share_view(state, history, svc.shares.clock(), at_risk=svc.config.sla_at_risk,
+                      calendar_of=calendar_at_send(svc.store, workspace_id, state))
+    return {"share": view, "media": media_shown(svc, workspace_id, view["media"]),
             "events": [event_view(r) for r in history if r.type_name != "RepliesLooked"],
             "thread": shown, "thread_more": len(thread) > THREAD_ON_SHARE,
             "post_shares": post_shares(svc, workspace_id, state)}
+
+
+def media_shown(svc: Services, workspace_id: str, planned: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The share's media as the page shows them: the share's own alt, the bytes from the
+    dashboard's route (the page has a session, not a bearer token) and the library's
+    dimensions (so the page does not jump as images load); ``gone`` once deleted from the
+    library (a sent share's media may be)."""
+    shown = []
+    for m in planned:
+        try:
+            item = svc.media.get(workspace_id, UUID(m["id"])) if svc.media else None
+        except NotFoundError:
+            item = None
+        shown.append({**m, "src": f"/dashboard/media/{m['id']}/content", "gone": item is None,
+                      "width": item.width if item else None, "height": item.height if item else None,
+                      "video": m["kind"] == "video"})
+    return shown
 
 
 def post_shares(svc: Services, workspace_id: str, state: ShareState) -> list[dict[str, Any]]:

@@ -126,7 +126,9 @@ def page(svc: Services, workspace_id: str, params: dict[str, str]) -> dict[str, 
         grid = planner.grid(view, anchor, zone)
         rows = query.window(conn, workspace_id, start=grid.start, end=grid.end, account_id=account_id,
                             limit=PAGE_LIMIT + 1)
-    shares = [_share(r, zone) for r in rows[:PAGE_LIMIT]]
+        marks = query.content_marks(conn, workspace_id, [r["share_id"] for r in rows[:PAGE_LIMIT]])
+    shares = [{**_share(r, zone), "mark": planner.content_mark(*marks.get(r["share_id"], (0, 0, 0)))}
+              for r in rows[:PAGE_LIMIT]]
     days = planner.by_day(shares, lambda s: s["at"], zone)
     keep = {"view": view, **({"account_id": str(account_id)} if account_id else {})}
 

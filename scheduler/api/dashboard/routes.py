@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from scheduler.api.dashboard import desk, filters, pages, period, session
 from scheduler.api.dashboard.session import Forbidden, NotSignedIn, Session
 from scheduler.api.deps import Services, ServicesDep
+from scheduler.api.media import content_response, library
 from scheduler.domain import inputs
 from scheduler.errors import InvalidInputError, NotFoundError, SchedulerError
 from scheduler.services import saved_replies, workspaces
@@ -31,7 +32,7 @@ router = APIRouter(prefix="/dashboard", include_in_schema=False)
 HEADERS = {
     "Cache-Control": "no-store",
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; "
-                               "form-action 'self'; "
+                               "media-src 'self'; form-action 'self'; "
                                "frame-ancestors 'none'; base-uri 'none'",
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
@@ -169,6 +170,17 @@ def share(share_id: UUID, request: Request, who: SessionDep, svc: ServicesDep, *
         response.status_code = 404
         return response
     return _render(request, "share.html", who, "shares", done=done, error=error, **data)
+
+
+@router.get("/media/{media_id}/content", response_model=None)
+def media_content(media_id: UUID, request: Request, who: SessionDep, svc: ServicesDep) -> Response:
+    """A media item's bytes for the share page's <img>/<video>: the session's workspace only
+    (the page has a cookie, not the API's bearer token), cached as the API's route is."""
+    try:
+        return content_response(library(svc), who.principal.workspace_id, media_id, request)
+    except NotFoundError:
+        return Response(f"No media {media_id} in this workspace.", status_code=404, media_type="text/plain",
+                        headers={"Cache-Control": "no-store"})
 
 
 @router.post("/shares/{share_id}/settle")
