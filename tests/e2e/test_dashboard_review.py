@@ -69,7 +69,7 @@ def test_an_approver_approves_and_rejects_what_waits_for_them_from_the_review_pa
                 cards = page.locator("li.review")
                 assert [c.get_attribute("data-share") for c in cards.all()] == [due, tomorrow]
                 overdue = page.locator(f'li.review[data-share="{due}"]')
-                assert "review_overdue" in overdue.inner_text()
+                assert "review overdue" in overdue.inner_text()
                 assert "Version 2.0 is out" in overdue.locator("blockquote").inner_text()
                 assert "launch" in overdue.inner_text()
                 assert "ana" in overdue.inner_text()
