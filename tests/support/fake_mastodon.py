@@ -279,20 +279,22 @@ class FakeMastodon(FakeNetwork):
         async def upload(request: Request) -> Any:
             if (no := refused(request)) is not None:
                 return no
-            form = await request.form()
-            file = form.get("file")
-            if file is None or isinstance(file, str):
-                return JSONResponse({"error": "Validation failed: File can't be blank"}, status_code=422)
-            data = await file.read()
+            async with request.form() as form:
+                file = form.get("file")
+                if file is None or isinstance(file, str):
+                    return JSONResponse({"error": "Validation failed: File can't be blank"}, status_code=422)
+                data = await file.read()
+                mime = file.content_type
+                description = str(form.get("description") or "")
+                raw = form.get("focus")
             focus = None
-            if isinstance(raw := form.get("focus"), str) and raw:
+            if isinstance(raw, str) and raw:
                 x, y = (float(v) for v in raw.split(","))
                 focus = (x, y)
             self.next_id += 1
             media_id = str(self.next_id)
             polls = self.knobs.media_processing_polls
-            self.media[media_id] = {"description": str(form.get("description") or ""), "focus": focus,
-                                    "mime": file.content_type, "bytes": len(data),
+            self.media[media_id] = {"description": description, "focus": focus, "mime": mime, "bytes": len(data),
                                     "sha256": hashlib.sha256(data).hexdigest(),
                                     "polls_left": polls, "status_id": None}
             self.media_answers.append((media_id, 202 if polls else 200))
