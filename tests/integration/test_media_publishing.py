@@ -26,6 +26,7 @@ from tests.support.fake_mastodon import TOKEN, FakeMastodon
 from tests.support.media import noisy_png, png, stored
 from tests.support.servers import now
 from tests.support.shares import WS, Clock, make_account, plan, runtime, share_service, view
+from tests.support.threads import plan_thread
 from workers.channels import Attachment, Post, TransientChannelError
 from workers.channels.console import ConsolePublisher
 from workers.channels.mastodon import MastodonPublisher
@@ -107,6 +108,24 @@ def test_a_slow_mastodon_ignoring_idempotency_keys_gets_one_status_with_the_medi
     [made] = mastodon.made
     assert [m["description"] for m in made["media"]] == ["A red square"]
     assert view(shares, share_id)["external_id"] == made["id"]
+
+
+def test_a_threads_media_go_on_its_first_post(
+    store: EventStore, pool: ConnectionPool[Any], mastodon: FakeMastodon, mastodon_client: httpx.Client
+) -> None:
+    # Given a two-part thread with an image (media per part is not planned yet: the share's)
+    media_id = stored(pool, png(), alt="A red square")
+    shares = share_service(pool, store)
+    share_id = plan_thread(shares, mastodon_account(pool, mastodon).id, ["1/ with a picture", "2/ without"],
+                           media=[MediaRequest(media_id)])
+    rt = runtime(pool, store, MastodonPublisher(mastodon_client, env=ENV), clock=Clock())
+    # When a worker delivers it
+    assert execute_share(rt, share_id) == "share_sent"
+    # Then the first post carries the image, the second answers it without media
+    first, second = mastodon.made
+    assert [m["description"] for m in first["media"]] == ["A red square"]
+    assert (second["in_reply_to_id"], second["media"]) == (first["id"], [])
+    assert len(mastodon.media) == 1
 
 
 def _retry_wait(shares: ShareService, share_id: UUID) -> timedelta:
