@@ -9,6 +9,7 @@ answered through the HTTP API, the answer published by the worker and seen in th
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import signal
@@ -17,6 +18,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -57,7 +59,7 @@ from tests.support.servers import serve
 from tests.support.shares import WS, Clock, expire_lease, runtime, share_service
 from tests.support.threads import plan_thread
 from workers.answering import publish_answers
-from workers.channels import PermanentChannelError, Post
+from workers.channels import Attachment, PermanentChannelError, Post
 from workers.channels.bluesky import BlueskyPublisher, record_key
 from workers.channels.link_cards import LinkPreviews
 from workers.collection import collect_one
@@ -189,6 +191,25 @@ def test_publishing_the_same_share_twice_as_a_retry_would_leaves_one_record(
     assert again == first
     assert [r["uri"] for r in texts_on_pds(devnet, share.text)] == [first.external_id]
     assert first.external_id.endswith("/" + record_key(share))
+
+
+def test_an_image_post_retried_uploads_again_and_leaves_one_record_found_by_its_key(
+    devnet: Devnet, publisher: BlueskyPublisher
+) -> None:
+    # Given a post with an image, already published
+    image = png(30, 20)
+    item = Attachment(media_id=uuid.uuid4(), kind="image", mime="image/png", data=image, width=30, height=20,
+                      alt="A small square", focus=None, sha256=hashlib.sha256(image).hexdigest())
+    share = replace(post_of(devnet, unique("An image, tried twice")), media=(item,))
+    first = publisher.publish(share)
+    # When a retried attempt publishes it again (its upload made again), and looks it up
+    again = publisher.publish(share)
+    found = publisher.find(share)
+    # Then both answers are the first post, and the repository holds one record, with its image
+    assert again == first == found
+    [record] = texts_on_pds(devnet, share.text)
+    assert record["uri"] == first.external_id
+    assert [i["alt"] for i in record["value"]["embed"]["images"]] == ["A small square"]
 
 
 def test_find_returns_the_post_and_delete_removes_it(devnet: Devnet, publisher: BlueskyPublisher) -> None:
