@@ -35,6 +35,9 @@ def embed(sessions: BlueskySessions, account: Account, http: ChannelHttp, post: 
         return {}
     images = []
     for item in post.media:
+        if item.kind != "image":  # refused at planning; a share planned before that rule stops here
+            raise PermanentChannelError(f"bluesky: media {item.media_id} is a {item.kind}; only still images "
+                                        "are published on Bluesky")
         data, mime, (width, height) = fitted(item)
         if post.before_write is not None:
             post.before_write()  # the attempt's lease covers the uploads too
