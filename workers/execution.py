@@ -24,14 +24,16 @@ from uuid import UUID
 
 import structlog
 
-from events.catalogue import ShareSent
+from events.catalogue import SharedMedia, ShareSent
 from events.errors import ConcurrencyError
 from events.records import NewEvent, StreamAppend
 from scheduler.domain import content
 from scheduler.domain import share as lifecycle
 from scheduler.domain.share import Hold, Lookup, Publish, ReviewOverdue, ShareState, Skip, Wait
-from scheduler.services import calendars, call_lease
+from scheduler.errors import NotFoundError
+from scheduler.services import calendars, call_lease, media
 from workers.channels import (
+    Attachment,
     LeaseLost,
     PermanentChannelError,
     Post,
@@ -312,6 +314,8 @@ def _call(rt: Runtime, r: Ready) -> Called:
                   lateness_ms=int((started - post.scheduled_at) / timedelta(milliseconds=1)))
         try:
             publisher = rt.publishers.for_channel(planned.channel)
+            if planned.media:
+                post = replace(post, media=load_media(rt, d.workspace_id, planned.media))
             if content.is_thread(planned):
                 thread = publish_thread(rt, d, r.state, post, publisher, reconcile=decision.reconcile)
                 r.state = thread.state
@@ -323,6 +327,22 @@ def _call(rt: Runtime, r: Ready) -> Called:
         except (PermanentChannelError, TransientChannelError) as exc:
             return Called(r, started, error=exc)
     return Called(r, started, published=published, reconciled=found is not None)
+
+
+def load_media(rt: Runtime, workspace_id: str, shared: Sequence[SharedMedia]) -> tuple[Attachment, ...]:
+    """The share's media with their bytes, read now (on a connection of its own: the call may run
+    on another thread), with the alt each was planned with. The library keeps an item while a
+    share that is not sent uses it, so one missing is a fault no retry mends."""
+    found = []
+    with rt.pool.connection() as conn:
+        for item in shared:
+            try:
+                c = media.for_publishing(conn, workspace_id, item.media_id)
+            except NotFoundError:
+                raise PermanentChannelError(f"media {item.media_id} is no longer in the library") from None
+            found.append(Attachment(media_id=c.id, kind=c.kind, mime=c.mime, data=c.data, width=c.width,
+                                    height=c.height, alt=item.alt, focus=c.focus, sha256=c.sha256))
+    return tuple(found)
 
 
 def _record(rt: Runtime, called: list[Called], outcomes: dict[UUID, str]) -> None:

@@ -99,7 +99,8 @@ def _record_part(d: Delivery, index: int, published: Published, sent_at: datetim
 
 
 def _part_post(post: Post, state: ShareState, index: int) -> Post:
-    """Part ``index`` as a post: its text, warning and key; from the second on, under the part before."""
+    """Part ``index`` as a post: its text, warning and key (and the share's media on the first);
+    from the second on, under the part before."""
     planned = state.planned
     assert planned is not None
     assert state.share_id is not None
@@ -110,6 +111,8 @@ def _part_post(post: Post, state: ShareState, index: int) -> Post:
         assert parent is not None
         reply_to = ReplyTo(root=PostRef(root.external_id, root.cid, root.sent_at),
                            parent=PostRef(parent.external_id, parent.cid, parent.sent_at))
+    # Media per part is not planned yet: the share's media go with its first post.
     return replace(post, text=content.parts_of(planned)[index].text, part=index, reply_to=reply_to,
+                   media=post.media if index == 0 else (),
                    content_warning=content.warning_of(planned, index),
                    idempotency_key=lifecycle.part_key(state.share_id, index))

@@ -20,6 +20,7 @@ import pytest
 
 from tests.support.database import connect, delete_rabbit_queues
 from tests.support.fake_mastodon_process import fake_mastodon
+from tests.support.media import png, uploaded
 from tests.support.servers import free_port
 from tests.support.system import System, running, wait_until
 from workers.actors import queue_names
@@ -197,3 +198,48 @@ def test_threads_on_a_slow_server_ignoring_idempotency_keys_get_each_part_once_i
     assert "followthrough_duplicate_posts_total 0.0" in metrics
     with connect(database_url) as conn:
         assert conn.execute("SELECT sent_shares_without_response_tasks FROM integrity").fetchone() == (0,)
+
+
+MEDIA_SHARES = 20
+
+
+def test_shares_with_media_on_a_slow_server_ignoring_idempotency_keys_get_one_status_each_with_its_media(
+    tmp_path: Path, database_url: str, broker_url: str, queue_prefix: str
+) -> None:
+    with fake_mastodon(free_port(), "--latency", "3", "--ignore-idempotency-key",
+                       "--media-processing-polls", "2") as mastodon, \
+            running(tmp_path, database_url=database_url, broker_url=broker_url, queue_prefix=queue_prefix,
+                    extra_env=ENV) as system:
+        token = system.cli("token", "create", "--workspace", "default", "--scope", "write")
+        with system.client(token) as api:
+            config = {"base_url": mastodon, "access_token_env": TOKEN_ENV}
+            account = api.post("/v1/accounts", json={"name": "team", "channel": "mastodon", "config": config})
+            assert account.status_code == 201, account.text
+            # Given 20 shares each with its own image, due together, on a server processing media
+            # asynchronously (202, 206, 200) and answering every status 3 s late
+            images = [uploaded(api, {}, png(16 + i, 16), alt=f"Square {i}") for i in range(MEDIA_SHARES)]
+            due = datetime.now(UTC) + timedelta(seconds=8)
+            ids = []
+            for i, image in enumerate(images):
+                body = {"account_id": account.json()["id"], "scheduled_at": due.isoformat(),
+                        "text": f"picture note {i}", "media": [{"id": image["id"]}],
+                        "response_plan": [{"kind": "check_replies", "after": "PT1H", "owner": "alice"}]}
+                answer = api.post("/v1/shares", json=body)
+                assert answer.status_code == 201, answer.text
+                ids.append(answer.json()["id"])
+            # When the worker processes are SIGKILLed while statuses are in flight
+            wait_until(lambda: httpx.get(f"{mastodon}/_fake/stats").json()["posts"] >= 5, timeout=120,
+                       what="statuses in flight")
+            assert kill_worker_processes(system) > 0
+            # Then every share ends sent
+            shares = wait_until(lambda: settled(api, ids), timeout=300, interval=1.0, what="every share sent")
+            stats = httpx.get(f"{mastodon}/_fake/stats").json()
+            metrics = api.get("/metrics").text
+    assert [s["id"] for s in shares if s["status"] != "sent"] == []
+    # And the server made one status per share (0 duplicates), each with its own image and alt
+    check_exactly_once(shares, stats)
+    assert sorted(stats["by_text"]) == sorted(f"picture note {i}" for i in range(MEDIA_SHARES))
+    for made in stats["made"]:
+        i = int(made["text"].rsplit(" ", 1)[-1])
+        assert [(m["description"], m["sha256"]) for m in made["media"]] == [(f"Square {i}", images[i]["sha256"])]
+    assert "followthrough_duplicate_posts_total 0.0" in metrics

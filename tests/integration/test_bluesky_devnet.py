@@ -9,13 +9,16 @@ answered through the HTTP API, the answer published by the worker and seen in th
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import signal
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -23,6 +26,7 @@ from uuid import UUID
 import httpx
 import psycopg
 import pytest
+from PIL import ExifTags, Image
 from psycopg_pool import ConnectionPool
 from structlog.testing import capture_logs
 
@@ -31,6 +35,7 @@ from events.store import EventStore
 from followthrough import bootstrap
 from followthrough.bootstrap import channel_client
 from followthrough.settings import Settings
+from scheduler.domain.media import MediaRequest
 from scheduler.domain.plans import StepInput
 from scheduler.errors import InvalidInputError
 from scheduler.services import accounts, workspaces
@@ -48,12 +53,13 @@ from tests.support.devnet import (  # noqa: F401 (devnet_network: the session fi
     xrpc,
 )
 from tests.support.link_pages import link_pages, og_page, png
+from tests.support.media import exif_of, noisy_png, photo_with_location, stored
 from tests.support.replies import ANSWER_PLAN, catch_up, inbox_page, reply_service, sent_share
 from tests.support.servers import serve
 from tests.support.shares import WS, Clock, expire_lease, runtime, share_service
 from tests.support.threads import plan_thread
 from workers.answering import publish_answers
-from workers.channels import PermanentChannelError, Post
+from workers.channels import Attachment, PermanentChannelError, Post
 from workers.channels.bluesky import BlueskyPublisher, record_key
 from workers.channels.link_cards import LinkPreviews
 from workers.collection import collect_one
@@ -187,6 +193,25 @@ def test_publishing_the_same_share_twice_as_a_retry_would_leaves_one_record(
     assert first.external_id.endswith("/" + record_key(share))
 
 
+def test_an_image_post_retried_uploads_again_and_leaves_one_record_found_by_its_key(
+    devnet: Devnet, publisher: BlueskyPublisher
+) -> None:
+    # Given a post with an image, already published
+    image = png(30, 20)
+    item = Attachment(media_id=uuid.uuid4(), kind="image", mime="image/png", data=image, width=30, height=20,
+                      alt="A small square", focus=None, sha256=hashlib.sha256(image).hexdigest())
+    share = replace(post_of(devnet, unique("An image, tried twice")), media=(item,))
+    first = publisher.publish(share)
+    # When a retried attempt publishes it again (its upload made again), and looks it up
+    again = publisher.publish(share)
+    found = publisher.find(share)
+    # Then both answers are the first post, and the repository holds one record, with its image
+    assert again == first == found
+    [record] = texts_on_pds(devnet, share.text)
+    assert record["uri"] == first.external_id
+    assert [i["alt"] for i in record["value"]["embed"]["images"]] == ["A small square"]
+
+
 def test_find_returns_the_post_and_delete_removes_it(devnet: Devnet, publisher: BlueskyPublisher) -> None:
     # Given a published share
     share = post_of(devnet, unique("Found by its key, then removed"))
@@ -312,8 +337,9 @@ def test_a_share_whose_link_fails_is_published_without_a_card(
 
 
 def deliver(pool: ConnectionPool[Any], store: EventStore, settings: Settings, env: dict[str, str], share_id: UUID,
-            previews: LinkPreviews) -> str:
-    """One delivery of the share, as the publish actor runs it, by a publisher making link cards."""
+            previews: LinkPreviews | None = None) -> str:
+    """One delivery of the share, as the publish actor runs it, by a publisher making link cards
+    (when given ``previews``)."""
     client = channel_client(settings)
     rt = runtime(pool, store, BlueskyPublisher(client, env=env, link_previews=previews), clock=Clock())
     try:
@@ -601,14 +627,62 @@ def bluesky_account(pool: ConnectionPool[Any], devnet: Devnet, *, appview: bool 
                                max_lateness_seconds=None)
 
 
-def plan_share(shares: ShareService, account: accounts.Account, text: str) -> UUID:
-    planned = shares.plan(WS, PlanShare(account_id=account.id, text=text, scheduled_at=None, response_plan=PLAN),
-                          actor="test")
+def plan_share(shares: ShareService, account: accounts.Account, text: str,
+               media: Sequence[MediaRequest] = ()) -> UUID:
+    planned = shares.plan(WS, PlanShare(account_id=account.id, text=text, scheduled_at=None, response_plan=PLAN,
+                                        media=media), actor="test")
     return planned.share_id
 
 
 def types(store: EventStore, share_id: UUID) -> list[str]:
     return [r.type_name for r in store.read_stream(f"share-{share_id}")]
+
+
+# --- media ----------------------------------------------------------------------------------------
+
+
+def test_an_image_share_is_written_with_its_images_alt_and_aspect_ratio_in_blobs_within_the_limit(
+    devnet: Devnet, alice_env: dict[str, str], pool: ConnectionPool[Any], store: EventStore, settings: Settings
+) -> None:
+    # Given a ~5 MB PNG that does not compress and a phone photo with a GPS position, in the library
+    big = noisy_png(1600, 1050)
+    assert len(big) > 4_900_000
+    big_id = stored(pool, big, alt="Static, wide")
+    photo_id = stored(pool, photo_with_location(), alt="A blue square")
+    # And a share attaching both (the photo's alt as the share gives it)
+    account = bluesky_account(pool, devnet)
+    text = unique("Two pictures")
+    share_id = plan_share(share_service(pool, store), account, text,
+                          [MediaRequest(big_id), MediaRequest(photo_id, alt="A blue square, from the phone")])
+    # When a worker delivers it
+    assert deliver(pool, store, settings, alice_env, share_id) == "share_sent"
+    # Then the record embeds both images in order, with their alt and aspect ratio
+    record = get_record(devnet, sent_uri(store, share_id)).json()["value"]
+    assert record["text"] == text
+    assert record["embed"]["$type"] == "app.bsky.embed.images"
+    wide, photo = record["embed"]["images"]
+    assert (wide["alt"], photo["alt"]) == ("Static, wide", "A blue square, from the phone")
+    assert photo["aspectRatio"] == {"width": 64, "height": 48}
+    # And the big one was re-encoded within 2,000,000 bytes, scaled down in proportion, never up
+    did = devnet.account("alice.test").did
+    blobs = [xrpc(devnet.pds, "com.atproto.sync.getBlob", params={"did": did, "cid": i["image"]["ref"]["$link"]})
+             for i in (wide, photo)]
+    assert [b.status_code for b in blobs] == [200, 200]
+    assert len(blobs[0].content) <= 2_000_000
+    assert wide["image"]["size"] == len(blobs[0].content)
+    with Image.open(io.BytesIO(blobs[0].content)) as image:
+        assert image.format == "JPEG"
+        assert image.size == (wide["aspectRatio"]["width"], wide["aspectRatio"]["height"])
+        assert image.width <= 1600
+        assert abs(image.width / image.height - 1600 / 1050) < 0.01
+    # And neither blob carries a position (the photo's GPS was removed when it was stored)
+    for blob in blobs:
+        assert not exif_of(blob.content).get_ifd(ExifTags.IFD.GPSInfo)
+    # And the AppView shows the images
+    view = on_appview(devnet, "app.bsky.feed.getPosts", {"uris": [sent_uri(store, share_id)]},
+                      lambda body: next(iter(body["posts"]), None))
+    assert view["embed"]["$type"] == "app.bsky.embed.images#view"
+    assert [i["alt"] for i in view["embed"]["images"]] == ["Static, wide", "A blue square, from the phone"]
 
 
 # --- threads, content warnings, languages -----------------------------------------------------

@@ -869,7 +869,7 @@ def test_given_posts_and_deletes_then_the_fakes_stats_endpoint_reports_the_count
 
     # Then they say what the server did
     made = stats.pop("made")
-    assert stats == {"posts": 2, "deletes": 1, "live": 1, "by_text": {"Counted": 2}}
+    assert stats == {"posts": 2, "deletes": 1, "live": 1, "by_text": {"Counted": 2}, "uploads": 0}
     assert [m["text"] for m in made] == ["Counted", "Counted"]
 
 

@@ -3,7 +3,9 @@
 By default it behaves like Mastodon itself where the publisher depends on it: it dedupes
 ``POST /api/v1/statuses`` by ``Idempotency-Key``, renders ``content`` as HTML (links with
 hidden spans, remote mentions shortened to ``@user``), pages an account's statuses newest
-first, answers threads (``/context``), shows a status with its counts (replies, boosts,
+first, takes media uploads (``/api/v2/media``: 202, then 206 on ``GET /api/v1/media/:id``
+while processing, with the ``media_processing_polls`` knob) and attaches them with
+``media_ids``, answers threads (``/context``), shows a status with its counts (replies, boosts,
 favourites; quotes with the ``quotes_count`` knob: ``engage`` or ``POST /_fake/engage``
 adds them), deletes, and describes its instance (v2 and v1).
 Its ``knobs`` (changeable while it runs, also through ``POST /_fake/knobs``) make it worse:
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import html
 import random
 import re
@@ -71,6 +74,9 @@ class Knobs:
     instance_v1: bool = True  # False: /api/v1/instance fails too (500 HTML page)
     context_page_size: int = 0  # > 0: a status' context pages its descendants (Link: rel="next")
     quotes_count: bool = False  # statuses carry quotes_count (Mastodon 4.4 on); older servers leave it out
+    # n > 0: a media upload is answered 202, and processed at its n-th GET /api/v1/media/:id (200;
+    # 206 before); 0: processed at once (200); -1: never processed.
+    media_processing_polls: int = 0
 
 
 DROP = "fake.drop"  # set in a request's scope by its handler: leave it without any HTTP answer
@@ -98,6 +104,9 @@ class FakeMastodon(FakeNetwork):
         self.accounts: dict[str, str] = {ACCT: ACCOUNT_ID}
         # Who favourited, reblogged, quoted each status (by status id): its counts.
         self.engaged: dict[str, dict[str, set[str]]] = {}
+        # Uploaded media by id: description, focus, mime, size, sha256, polls left, attached to.
+        self.media: dict[str, dict[str, Any]] = {}
+        self.media_answers: list[tuple[str, int]] = []  # (media id, status answered), in order
 
     # --- what tests arrange and read ---------------------------------------------------
 
@@ -116,7 +125,18 @@ class FakeMastodon(FakeNetwork):
     def stats(self) -> dict[str, Any]:
         ours = [s for s in self.statuses if s["account"]["id"] == ACCOUNT_ID]
         return {"posts": self.creations, "deletes": self.deletions, "live": len(ours), "by_text": dict(self.texts),
-                "made": list(self.made)}
+                "made": list(self.made), "uploads": len(self.media)}
+
+    def attachment(self, media_id: str) -> dict[str, Any]:
+        """A media attachment as Mastodon shows it (on a status, or from GET /api/v1/media/:id)."""
+        item = self.media[media_id]
+        processed = item["polls_left"] == 0
+        focus = item["focus"]
+        meta: dict[str, Any] = {}
+        if focus is not None:
+            meta["focus"] = {"x": focus[0], "y": focus[1]}
+        return {"id": media_id, "type": "image", "url": f"{self.base_url}/media/{media_id}" if processed else None,
+                "description": item["description"], "meta": meta}
 
     def seed(
         self,
@@ -207,12 +227,21 @@ class FakeMastodon(FakeNetwork):
             counted = spoiler + re.sub(r"https?://\S+", "x" * self.knobs.characters_reserved_per_url, text)
             if not text or len(counted) > limit:  # Mastodon counts the spoiler text with the status
                 return JSONResponse({"error": f"Validation failed: Text character limit of {limit} exceeded"}, 422)
+            media_ids = [str(m) for m in body.get("media_ids") or []]
+            for media_id in media_ids:
+                item = self.media.get(media_id)
+                if item is None or item["polls_left"] != 0:
+                    return JSONResponse({"error": "Cannot attach files that have not finished processing. "
+                                                  "Try again in a moment!"} if item else
+                                        {"error": "Record not found"}, status_code=422 if item else 404)
             fault = self.rng.choice((429, 502)) if self.rng.random() < self.knobs.fault_rate else None
             if fault == 429:
                 headers = {"Retry-After": str(self.knobs.retry_after)}
                 return JSONResponse({"error": "Too many requests"}, status_code=429, headers=headers)
             key = request.headers.get("idempotency-key") if self.knobs.honour_idempotency_key else None
             status = self.by_key.get(key) if key else None
+            if status is None and any(self.media[m]["status_id"] is not None for m in media_ids):
+                return JSONResponse({"error": "Validation failed: media already attached"}, status_code=422)
             if status is None:
                 status = self.seed(
                     text,
@@ -222,11 +251,17 @@ class FakeMastodon(FakeNetwork):
                 )
                 status.update(spoiler_text=spoiler, sensitive=bool(body.get("sensitive")),
                               language=body.get("language"))
+                for media_id in media_ids:
+                    self.media[media_id]["status_id"] = status["id"]
+                status["media_attachments"] = [self.attachment(m) for m in media_ids]
                 self.creations += 1
                 self.texts[text] += 1
                 self.made.append({"id": status["id"], "text": text, "created_at": status["created_at"],
                                   "in_reply_to_id": status["in_reply_to_id"], "spoiler_text": spoiler,
-                                  "sensitive": status["sensitive"], "language": status["language"]})
+                                  "sensitive": status["sensitive"], "language": status["language"],
+                                  "media": [{"id": m, "description": self.media[m]["description"],
+                                             "focus": self.media[m]["focus"], "sha256": self.media[m]["sha256"]}
+                                            for m in media_ids]})
                 if key:
                     self.by_key[key] = status
                 every = self.knobs.drop_after_write_every
@@ -239,6 +274,44 @@ class FakeMastodon(FakeNetwork):
             await asyncio.sleep(self.knobs.latency)
             await self.answer_late()
             return status
+
+        @app.post("/api/v2/media")
+        async def upload(request: Request) -> Any:
+            if (no := refused(request)) is not None:
+                return no
+            async with request.form() as form:
+                file = form.get("file")
+                if file is None or isinstance(file, str):
+                    return JSONResponse({"error": "Validation failed: File can't be blank"}, status_code=422)
+                data = await file.read()
+                mime = file.content_type
+                description = str(form.get("description") or "")
+                raw = form.get("focus")
+            focus = None
+            if isinstance(raw, str) and raw:
+                x, y = (float(v) for v in raw.split(","))
+                focus = (x, y)
+            self.next_id += 1
+            media_id = str(self.next_id)
+            polls = self.knobs.media_processing_polls
+            self.media[media_id] = {"description": description, "focus": focus, "mime": mime, "bytes": len(data),
+                                    "sha256": hashlib.sha256(data).hexdigest(),
+                                    "polls_left": polls, "status_id": None}
+            self.media_answers.append((media_id, 202 if polls else 200))
+            return JSONResponse(self.attachment(media_id), status_code=202 if polls else 200)
+
+        @app.get("/api/v1/media/{media_id}")
+        async def media(request: Request, media_id: str) -> Any:
+            if (no := refused(request)) is not None:
+                return no
+            item = self.media.get(media_id)
+            if item is None:
+                return not_found()
+            if item["polls_left"] > 0:
+                item["polls_left"] -= 1
+            answer = 206 if item["polls_left"] != 0 else 200
+            self.media_answers.append((media_id, answer))
+            return JSONResponse(self.attachment(media_id), status_code=answer)
 
         @app.get("/api/v1/statuses/{status_id}")
         async def show(request: Request, status_id: str) -> Any:
@@ -462,6 +535,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--plain-text-errors", action="store_true")
     parser.add_argument("--max-characters", type=int, default=500)
+    parser.add_argument("--media-processing-polls", type=int, default=0,
+                        help="media uploads answered 202, processed (200) at the N-th look (206 before)")
     parser.add_argument("--clock-offset", type=float, default=0.0, help="seconds the server's clock is ahead")
     args = parser.parse_args(argv)
     knobs = Knobs(
@@ -474,6 +549,7 @@ def main(argv: list[str] | None = None) -> None:
         plain_text_errors=args.plain_text_errors,
         max_characters=args.max_characters,
         clock_offset=args.clock_offset,
+        media_processing_polls=args.media_processing_polls,
     )
     fake = FakeMastodon(knobs, token=args.token)
     fake.base_url = f"http://127.0.0.1:{args.port}"

@@ -7,10 +7,14 @@ import io
 import struct
 import zlib
 from typing import Any
+from uuid import UUID
 
 import httpx
 from PIL import ExifTags, Image
+from psycopg_pool import ConnectionPool
 
+from scheduler.services import workspaces
+from scheduler.services.media import MediaLibrary, MediaSettings
 from tests.support.database import connect
 
 ORIENTATION = 0x0112
@@ -114,3 +118,13 @@ def media_rows(database_url: str) -> tuple[int, int]:
         row = conn.execute("SELECT (SELECT count(*) FROM media), (SELECT count(*) FROM media_blobs)").fetchone()
     assert row is not None
     return int(row[0]), int(row[1])
+
+
+def stored(pool: ConnectionPool[Any], data: bytes, *, alt: str, focus: tuple[float, float] | None = None,
+           workspace_id: str = "acme") -> UUID:
+    """An item put in the library directly (as ``POST /v1/media`` does), its workspace made
+    first where there is none: its id."""
+    with pool.connection() as conn:
+        workspaces.ensure_workspace(conn, workspace_id)
+    library = MediaLibrary(pool=pool, settings=MediaSettings(), share_status=lambda _share: None)
+    return library.upload(workspace_id, data, alt=alt, focus=focus).id

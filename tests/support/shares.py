@@ -3,7 +3,7 @@ the share service and a worker runtime over a fake channel, and a clock to move.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,6 +14,7 @@ from psycopg_pool import ConnectionPool
 from events.notifier import Notifier
 from events.store import EventStore
 from scheduler.api.views import share_view
+from scheduler.domain.media import MediaRequest
 from scheduler.domain.plans import StepInput
 from scheduler.services import accounts, workspaces
 from scheduler.services.share_stream import ShareStreams
@@ -72,9 +73,10 @@ def make_account(pool: ConnectionPool[Any], **kw: Any) -> accounts.Account:
                                max_lateness_seconds=kw.pop("max_lateness_seconds", None))
 
 
-def plan(shares: ShareService, account: accounts.Account, *, at: datetime | None = None) -> UUID:
-    planned = shares.plan(WS, PlanShare(account_id=account.id, text="hello", scheduled_at=at, response_plan=PLAN),
-                          actor="test")
+def plan(shares: ShareService, account: accounts.Account, *, at: datetime | None = None, text: str = "hello",
+         media: Sequence[MediaRequest] = ()) -> UUID:
+    planned = shares.plan(WS, PlanShare(account_id=account.id, text=text, scheduled_at=at, response_plan=PLAN,
+                                        media=media), actor="test")
     return planned.share_id
 
 

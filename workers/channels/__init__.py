@@ -30,6 +30,22 @@ class ReplyTo:
 
 
 @dataclass(frozen=True, slots=True)
+class Attachment:
+    """A library item a post carries: its bytes (read by the worker from the database right
+    before the call, never carried in a message) and how it is described on the post."""
+
+    media_id: UUID
+    kind: str  # "image", "gif" (animated) or "video"
+    mime: str
+    data: bytes = field(repr=False)
+    width: int
+    height: int
+    alt: str  # as planned ("" only for a decorative image)
+    focus: tuple[float, float] | None  # Mastodon's focal point, each in -1..1
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
 class Post:
     """What a publisher needs to publish one share (one part of a thread), on one attempt."""
 
@@ -49,6 +65,8 @@ class Post:
     # A thread's part: its index, and for part 1 onward the posts it answers.
     part: int = 0
     reply_to: ReplyTo | None = None
+    # The share's media, in order (a thread's: on its first part only).
+    media: tuple[Attachment, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True, slots=True)

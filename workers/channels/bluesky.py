@@ -15,6 +15,10 @@ so after any refused write the publisher reads the key back: a record there hold
 share's text is the post an earlier attempt made, and is returned as published. The same
 read is ``find``, which always works (``can_find``): the key names the record.
 
+Images (``bluesky_media.py``): uploaded as blobs of at most 2,000,000 bytes (re-encoded and
+scaled down when larger) and written as an ``app.bsky.embed.images`` embed with alt and
+``aspectRatio``; a retried attempt uploads them again, harmlessly.
+
 Rich text: URLs become link facets, and ``@handle`` mentions become mention facets once
 the account's service resolves the handle to a DID (``resolveHandle``, cached per process);
 a handle that does not resolve stays plain text. Positions count UTF-8 bytes.
@@ -35,7 +39,15 @@ import httpx
 import structlog
 
 from scheduler.domain.content import bluesky_text
-from workers.channels import ChannelError, PermanentChannelError, Post, Published, ThreadLook, TransientChannelError
+from workers.channels import (
+    ChannelError,
+    PermanentChannelError,
+    Post,
+    Published,
+    ThreadLook,
+    TransientChannelError,
+    bluesky_media,
+)
 from workers.channels.bluesky_cards import BlueskyCards
 from workers.channels.bluesky_sessions import (
     CHANNEL,
@@ -122,6 +134,8 @@ class BlueskyPublisher:
         facets = link_facets(text) + self._mention_facets(account, http, text)
         if facets:
             record["facets"] = sorted(facets, key=lambda facet: int(facet["index"]["byteStart"]))
+        # The share's images, uploaded before the post is written (they take the embed: no card).
+        record.update(bluesky_media.embed(self.sessions, account, http, post))
         if self.cards is not None:  # the first link's card, fetched before the post is written
             record.update(self.cards.embed(account, http, record))
         response = self.sessions.authed(

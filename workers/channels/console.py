@@ -14,6 +14,10 @@ Deleting a post appends a removal line, ``{"removed": <share id>, "account": ...
 processes keep reading it from where they stopped) and keeps the history of what was
 posted and taken down. A removed share is no longer found; publishing it again writes a
 new line. A post's ``created_at`` is its line's ``published_at``.
+
+A post's media are written beside the posts file, ``<workspace>/media/<sha256>.<ext>`` (one
+file per content, shared by every post and account of the workspace), before the line, whose
+``media`` names each file with its alt.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from uuid import UUID
 import orjson
 
 from scheduler.domain.share import ThreadPost
-from workers.channels import Answer, PermanentChannelError, Post, Published, SharePost
+from workers.channels import Answer, Attachment, PermanentChannelError, Post, Published, SharePost
 from workers.channels.console_replies import ConsoleThreads, file_name_of
 
 CHANNEL = "console"
@@ -111,9 +115,35 @@ def _line(post: Post, published_at: datetime) -> dict[str, object]:
         line["content_warning"] = post.content_warning.model_dump(exclude_none=True)
     if post.language is not None:
         line["language"] = post.language
+    if post.media:
+        line["media"] = [{"file": media_file(item), "sha256": item.sha256, "mime": item.mime, "alt": item.alt}
+                         for item in post.media]
     line.update({"scheduled_at": post.scheduled_at.isoformat(), "published_at": published_at.isoformat(),
                  "attempt": post.attempt})
     return line
+
+
+MEDIA_FOLDER = "media"
+_EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "image/gif": "gif",
+               "video/mp4": "mp4"}
+
+
+def media_file(item: Attachment) -> str:
+    """Where an item's bytes are, relative to the workspace's folder: by their sha256."""
+    return f"{MEDIA_FOLDER}/{item.sha256}.{_EXTENSIONS.get(item.mime, 'bin')}"
+
+
+def _write_media(folder: Path, post: Post) -> None:
+    """Each item's bytes beside the posts file, once by content: written whole under a temporary
+    name, then renamed, so a file there is always complete (a crash leaves a stray temporary)."""
+    for item in post.media:
+        path = folder / media_file(item)
+        if path.exists():
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+        temporary.write_bytes(item.data)
+        os.replace(temporary, path)
 
 
 class ConsolePublisher:
@@ -143,6 +173,8 @@ class ConsolePublisher:
             if share not in account.published:
                 if post.before_write is not None:
                     post.before_write()
+                # The media before the line that names them: a line never names a missing file.
+                _write_media(self._path(post.workspace_id, post.account_name).parent, post)
                 published_at = datetime.now(UTC)
                 account.append(orjson.dumps(_line(post, published_at)))
                 account.published[share] = published_at

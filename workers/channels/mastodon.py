@@ -22,6 +22,10 @@ leave ``private`` and ``direct`` posts out of that listing: ``can_find`` is Fals
 account posting with those visibilities. ``text_limit`` reads the instance's own text limit
 (``/api/v2/instance``, then ``/api/v1/instance``), cached per server.
 
+Media (``mastodon_media.py``): each item uploaded with ``POST /api/v2/media`` (alt as
+``description``, ``focus``) and waited for while the server processes it, then attached with
+``media_ids``; uploads are repeated by a retried attempt, harmlessly.
+
 HTTP failures become channel errors in ``workers.channels.http``, shared with bluesky.py.
 """
 
@@ -30,7 +34,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar
 from urllib.parse import quote
@@ -52,6 +56,7 @@ from workers.channels.mastodon_api import (
     text_field,
     visible_text,
 )
+from workers.channels.mastodon_media import upload_all
 from workers.channels.mastodon_threads import MastodonThreads
 
 if TYPE_CHECKING:
@@ -82,10 +87,12 @@ class MastodonPublisher:
         env: Mapping[str, str] | None = None,
         *,
         monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.client = client
         self.env = os.environ if env is None else env
         self.monotonic = monotonic
+        self.sleep = sleep
         self._limits: dict[str, tuple[float, tuple[int, int | None]]] = {}  # base_url -> (good until, limit)
         self._limits_lock = threading.Lock()
         self._media_limits: dict[str, tuple[float, tuple[int | None, int | None]]] = {}
@@ -108,12 +115,14 @@ class MastodonPublisher:
     def publish(self, post: Post) -> Published:
         account = account_of(post, self.env)
         http = http_for(self.client, account, post)
+        # Uploaded (and processed) before the status: an upload never attached is never seen.
+        media_ids = upload_all(http, account, post, monotonic=self.monotonic, sleep=self.sleep)
         response = http.send(
             "POST",
             f"{account.base_url}/api/v1/statuses",
             may_publish=True,
             headers={**auth(account), "Idempotency-Key": post.idempotency_key},
-            json=status_body(post, account.visibility),
+            json=status_body(post, account.visibility, media_ids),
         )
         return published(http.answer(response, may_publish=True), http, may_publish=True)
 
@@ -260,10 +269,13 @@ def _positive(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
-def status_body(post: Post, visibility: str) -> dict[str, Any]:
-    """A status: the text, and its content warning (``spoiler_text``, ``sensitive``), language
-    (the primary subtag: Mastodon knows ISO 639 codes) and the part it answers in a thread."""
+def status_body(post: Post, visibility: str, media_ids: Sequence[str] = ()) -> dict[str, Any]:
+    """A status: the text, its media (uploaded already), and its content warning
+    (``spoiler_text``, ``sensitive``: the media hidden behind it too), language (the primary
+    subtag: Mastodon knows ISO 639 codes) and the part it answers in a thread."""
     body: dict[str, Any] = {"status": post.text, "visibility": visibility}
+    if media_ids:
+        body["media_ids"] = list(media_ids)
     if post.content_warning is not None:
         body["spoiler_text"] = post.content_warning.text
         body["sensitive"] = True
