@@ -55,7 +55,10 @@ def _errors_of(path: str, method: str, operation: dict[str, Any]) -> list[str]:
         statuses += ["401", "503"]
         if method != "get" or path.startswith("/v1/tokens"):
             statuses.append("403")
-        if "{" in path:
+        # an id in the path, or a query naming one (GET /v1/calendar?account_id=: another
+        # workspace's account is not found)
+        if "{" in path or any(p.get("in") == "query" and p.get("name", "").endswith("_id")
+                              for p in operation.get("parameters", ())):
             statuses.append("404")
         if (method == "post" and path != "/v1/tokens") or (method, path) == ("delete", "/v1/media/{media_id}"):
             statuses.append("409")
