@@ -28,7 +28,6 @@ import sys
 import tempfile
 import uuid
 from pathlib import Path
-from typing import Any
 
 import httpx
 import orjson
@@ -90,9 +89,7 @@ def explain(url: str) -> None:
     """The plans of the page's queries, as the page runs them (its first page, no filter)."""
     from events.projections import replies
 
-    params: dict[str, Any] = {"workspace_id": "bench", "state": None, "account_id": None, "owner": None,
-                              "share_id": None, "limit": 51, "offset": 0, "at_risk": 0.75,
-                              "reply_sla_seconds": 86_400.0}
+    params = replies.desk_params("bench", limit=51)
     with psycopg.connect(url, autocommit=True) as conn:
         plan = conn.execute(b"EXPLAIN (ANALYZE, BUFFERS) " + replies.Q["desk"].encode(), params).fetchall()
         print("EXPLAIN ANALYZE of the page's query (desk):")
@@ -106,6 +103,12 @@ def explain(url: str) -> None:
         print(f"EXPLAIN ANALYZE of the threads above the page's replies (thread_above, {len(parents)} parents):")
         for (line,) in plan:
             print("  " + line)
+        for name in ("owners", "people"):
+            plan = conn.execute(b"EXPLAIN (ANALYZE, BUFFERS) " + replies.Q[name].encode(),
+                                {"workspace_id": "bench"}).fetchall()
+            print(f"EXPLAIN ANALYZE of the page's {name} (its filters and Assign list):")
+            for (line,) in plan:
+                print("  " + line)
 
 
 async def measure(base: str, token: str, *, clients: int, seconds: float) -> dict[str, list[float]]:
