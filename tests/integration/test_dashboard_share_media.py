@@ -1,9 +1,10 @@
 """The share page (/dashboard/shares/{id}) of a thread with media, in a real browser (Debian's
 chromium through Playwright) over real HTTP and a real PostgreSQL: each image loads from the
 dashboard's own media route with the share's alt ("" for the decorative one) and a visible
-"Alt:" under it, under the part that carries it; the thread's parts in order, each with its status, address and warning; the
-share's warning and language. The media route serves the session's workspace only; the Shares
-list and the calendar mark the thread and its images.
+"Alt:" under it, under the part that carries it; the thread's parts in order, each with its
+status, address and warning; the share's warning and language. The media route serves the
+session's workspace only; the Shares list and the calendar mark the thread and its images
+(every part's counted).
 Screenshots: share-media-thread, share-media-thread-390."""
 
 from __future__ import annotations
