@@ -111,12 +111,14 @@ class ContentWarning(BaseModel):
 
 
 class SharePart(BaseModel):
-    """One post of a thread: part 2 onward each answers the one before."""
+    """One post of a thread: part 2 onward each answers the one before. ``media``: the part's
+    own attachments (the share's ``media``, if any, go on the first part as well)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     text: str
     content_warning: ContentWarning | None = None
+    media: tuple[SharedMedia, ...] = ()
 
 
 # --- the share lifecycle (stream ``share-<uuid>``) --------------------------------------

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import partial
 from uuid import UUID
 
 import structlog
@@ -314,12 +315,14 @@ def _call(rt: Runtime, r: Ready) -> Called:
                   lateness_ms=int((started - post.scheduled_at) / timedelta(milliseconds=1)))
         try:
             publisher = rt.publishers.for_channel(planned.channel)
-            if planned.media:
-                post = replace(post, media=load_media(rt, d.workspace_id, planned.media))
             if content.is_thread(planned):
-                thread = publish_thread(rt, d, r.state, post, publisher, reconcile=decision.reconcile)
+                # Each part's media are read just before that part goes out.
+                thread = publish_thread(rt, d, r.state, post, publisher, reconcile=decision.reconcile,
+                                        load=partial(load_media, rt, d.workspace_id))
                 r.state = thread.state
                 return Called(r, started, error=thread.error, lost=thread.lost, outcome=thread.outcome)
+            if planned.media:
+                post = replace(post, media=load_media(rt, d.workspace_id, planned.media))
             found = publisher.find(post) if decision.reconcile else None
             published = found or publisher.publish(post)
         except LeaseLost:

@@ -12,18 +12,21 @@ and holding one across the network calls could starve the lease keeper's.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
 
 import structlog
 
+from events.catalogue import SharedMedia
 from events.records import NewEvent
 from scheduler.domain import content
 from scheduler.domain import share as lifecycle
 from scheduler.domain.share import ShareState
 from scheduler.services import calendars
 from workers.channels import (
+    Attachment,
     LeaseLost,
     PermanentChannelError,
     Post,
@@ -39,6 +42,9 @@ from workers.runtime import Runtime
 
 log = structlog.get_logger("workers.threads")
 
+# A part's planned media with their bytes (``workers.execution.load_media``).
+MediaLoader = Callable[[Sequence[SharedMedia]], tuple[Attachment, ...]]
+
 
 @dataclass
 class ThreadCall:
@@ -52,16 +58,18 @@ class ThreadCall:
 
 
 def publish_thread(rt: Runtime, message: Delivery, state: ShareState, post: Post, publisher: Publisher, *,
-                   reconcile: bool) -> ThreadCall:
+                   reconcile: bool, load: MediaLoader) -> ThreadCall:
     planned = state.planned
     assert planned is not None
     assert state.share_id is not None
     parts = content.parts_of(planned)
     first = lifecycle.resume_at(state)
     for index in range(first, len(parts)):
-        part = _part_post(post, state, index)
         started = rt.clock()
         try:
+            # Its media read now, uploaded by the publisher before the part (an upload repeated is harmless).
+            wanted = content.media_of(planned, index)
+            part = _part_post(post, state, index, load(wanted) if wanted else ())
             found = publisher.find(part) if reconcile and index == first else None
             published = found or publisher.publish(part)
         except LeaseLost:
@@ -98,9 +106,9 @@ def _record_part(d: Delivery, index: int, published: Published, sent_at: datetim
         calendars=calendars.for_share(d.rt.store, d.conn, d.workspace_id, state))
 
 
-def _part_post(post: Post, state: ShareState, index: int) -> Post:
-    """Part ``index`` as a post: its text, warning and key (and the share's media on the first);
-    from the second on, under the part before."""
+def _part_post(post: Post, state: ShareState, index: int, media: tuple[Attachment, ...]) -> Post:
+    """Part ``index`` as a post: its text, warning, key and media; from the second on, under
+    the part before."""
     planned = state.planned
     assert planned is not None
     assert state.share_id is not None
@@ -111,8 +119,6 @@ def _part_post(post: Post, state: ShareState, index: int) -> Post:
         assert parent is not None
         reply_to = ReplyTo(root=PostRef(root.external_id, root.cid, root.sent_at),
                            parent=PostRef(parent.external_id, parent.cid, parent.sent_at))
-    # Media per part is not planned yet: the share's media go with its first post.
-    return replace(post, text=content.parts_of(planned)[index].text, part=index, reply_to=reply_to,
-                   media=post.media if index == 0 else (),
+    return replace(post, text=content.parts_of(planned)[index].text, part=index, reply_to=reply_to, media=media,
                    content_warning=content.warning_of(planned, index),
                    idempotency_key=lifecycle.part_key(state.share_id, index))

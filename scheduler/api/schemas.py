@@ -139,17 +139,20 @@ class ContentWarningIn(Body):
         default=None, description="Bluesky's self-label for the post (Mastodon has none: not sent there)")
 
 
-class SharePartIn(Body):
-    text: ShareText = Field(examples=["1/ We launched!"])
-    content_warning: ContentWarningIn | None = Field(default=None, description="this part's own (default: the share's)")
-
-
 class MediaIn(Body):
     id: UUID = Field(description="a media item of this workspace's library (POST /v1/media)")
     alt: Annotated[str, Field(max_length=10_000), Storable] | None = Field(
         default=None, description="the description published with it (default: the item's alt); required unless "
         'decorative, checked against the network\'s limit; "" only with decorative: true')
     decorative: bool = Field(default=False, description="a purely decorative image: published without alt")
+
+
+class SharePartIn(Body):
+    text: ShareText = Field(examples=["1/ We launched!"])
+    content_warning: ContentWarningIn | None = Field(default=None, description="this part's own (default: the share's)")
+    media: list[MediaIn] = Field(default_factory=list, max_length=20, description="this part's own, published with "
+                                 "it (checked like the share's `media`, per part); the share's `media` are the first "
+                                 "part's: give them there or in `parts[0].media`, not both")
 
 
 class ShareIn(Body):

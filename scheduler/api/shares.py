@@ -36,7 +36,8 @@ def plan_command(body: ShareIn) -> PlanShare:
         text=body.text,
         scheduled_at=body.scheduled_at,
         response_plan=steps(body.response_plan),
-        parts=[part.model_dump() for part in body.parts] if body.parts is not None else None,
+        parts=[{**part.model_dump(exclude={"media"}), "media": media_requests(part.media)} for part in body.parts]
+        if body.parts is not None else None,
         content_warning=body.content_warning.model_dump() if body.content_warning is not None else None,
         language=body.language,
         media=media_requests(body.media),

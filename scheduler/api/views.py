@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from events.catalogue import ShareApproved, ShareRejected
+from events.catalogue import ShareApproved, SharedMedia, ShareRejected
 from events.records import RecordedEvent
 from scheduler.domain import share as lifecycle
 from scheduler.domain.calendars import Calendar
@@ -93,8 +93,7 @@ def share_view(state: ShareState, history: Sequence[RecordedEvent], now: datetim
         "content_warning": planned.content_warning.model_dump() if planned.content_warning else None,
         "language": planned.language,
         "parts": _parts(state),
-        "media": [{"id": str(m.media_id), "kind": m.kind, "mime": m.mime, "alt": m.alt, "decorative": m.decorative,
-                   "content": f"/v1/media/{m.media_id}/content"} for m in planned.media],
+        "media": _media(planned.media),
         "status": status,
         "scheduled_at": iso(state.scheduled_at),
         "sent_at": iso(sent.sent_at if sent else None),
@@ -132,8 +131,14 @@ def _parts(state: ShareState) -> list[dict[str, Any]] | None:
             "url": sent.url if sent else None,
             "external_id": sent.external_id if sent else None,
             "sent_at": iso(sent.sent_at if sent else None),
+            "media": _media(part.media),
         })
     return views
+
+
+def _media(attached: Sequence[SharedMedia]) -> list[dict[str, Any]]:
+    return [{"id": str(m.media_id), "kind": m.kind, "mime": m.mime, "alt": m.alt, "decorative": m.decorative,
+             "content": f"/v1/media/{m.media_id}/content"} for m in attached]
 
 
 def _approval(state: ShareState, history: Sequence[RecordedEvent]) -> dict[str, Any] | None:

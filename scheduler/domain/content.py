@@ -20,7 +20,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from events.catalogue import ContentWarning, SharePart, SharePlanned
+from events.catalogue import ContentWarning, SharedMedia, SharePart, SharePlanned
 
 from scheduler.domain.limits import InstanceLimit, check_text
 
@@ -66,6 +66,19 @@ def primary_language(tag: str) -> str:
 def parts_of(planned: SharePlanned) -> tuple[SharePart, ...]:
     """The posts a share makes, in order: a thread's parts, or its one text."""
     return planned.parts or (SharePart(text=planned.text),)
+
+
+def media_of(planned: SharePlanned, index: int) -> tuple[SharedMedia, ...]:
+    """Part ``index``'s attachments: its own; the first part's also the share's ``media``
+    (planning allows only one of the two)."""
+    parts = parts_of(planned)
+    own = parts[index].media if index < len(parts) else ()
+    return (*planned.media, *own) if index == 0 else own
+
+
+def all_media(planned: SharePlanned) -> tuple[SharedMedia, ...]:
+    """Every attachment of the share, part by part: the library items it holds while planned."""
+    return tuple(m for index in range(len(parts_of(planned))) for m in media_of(planned, index))
 
 
 def is_thread(planned: SharePlanned) -> bool:

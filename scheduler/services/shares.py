@@ -26,7 +26,7 @@ from psycopg_pool import ConnectionPool
 from events.catalogue import ContentWarning, SharedMedia, SharePart, SharePlanned
 from events.errors import ConcurrencyError
 from events.records import AppendResult, NewEvent, RecordedEvent
-from scheduler.domain import approval
+from scheduler.domain import approval, content
 from scheduler.domain import share as lifecycle
 from scheduler.domain import slots as slot_times
 from scheduler.domain.content import check_parts
@@ -99,7 +99,9 @@ def _content(command: PlanShare) -> tuple[tuple[SharePart, ...], ContentWarning 
         return (SharePart(text=command.text),), warning
     if command.text is not None:
         raise InvalidInputError("parts", "give text or parts, not both")
-    return tuple(SharePart.model_validate(part) for part in command.parts), warning
+    # A part's media are requests here (checked with the account, in ``_validate``).
+    return tuple(SharePart.model_validate({k: v for k, v in part.items() if k != "media"})
+                 for part in command.parts), warning
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +152,7 @@ def _remember_post(
     """In the post's transaction: each share's media uses and queue slot, the post's index
     of its shares, and what a repeat needs to give the first answer again."""
     for share in planned:
-        media.record_uses(conn, workspace_id, share.share_id, [m.media_id for m in share.media])
+        media.record_uses(conn, workspace_id, share.share_id, [m.media_id for m in content.all_media(share)])
         if share.slot:
             slots.claim(conn, account_id=share.account_id, slot_at=share.scheduled_at, workspace_id=workspace_id,
                         share_id=share.share_id)
@@ -173,7 +175,7 @@ def _remember(
     repeat needs to give the first answer again."""
     share_id = planned.share_id
     versions.append(result.version)
-    media.record_uses(conn, workspace_id, share_id, [m.media_id for m in planned.media])
+    media.record_uses(conn, workspace_id, share_id, [m.media_id for m in content.all_media(planned)])
     if planned.slot:
         slots.claim(conn, account_id=planned.account_id, slot_at=planned.scheduled_at, workspace_id=workspace_id,
                     share_id=share_id)
@@ -419,6 +421,10 @@ class ShareService:
         check_parts(account.channel, account.config, parts, warning,
                     self.instance_limit(account.channel, account.config))
         attached = self._media(conn, workspace_id, account, command.media)
+        parts = self._parts_media(conn, workspace_id, account, command, parts)
+        if len(parts) == 1 and parts[0].media:
+            # A one-part thread is a single post: its part's media are the share's.
+            attached, parts = parts[0].media, (parts[0].model_copy(update={"media": ()}),)
         slot = command.scheduled_at == NEXT_SLOT
         if isinstance(command.scheduled_at, datetime):
             scheduled_at = command.scheduled_at
@@ -464,6 +470,20 @@ class ShareService:
         library = media.library_items(conn, workspace_id, [m.media_id for m in requested])
         limit = media_limit_for(account.channel, self.instance_media(account.channel, account.config))
         return check_media(account.channel, requested, library, limit, field=field)
+
+    def _parts_media(self, conn: psycopg.Connection[Any], workspace_id: str, account: accounts.Account,
+                     command: PlanShare, parts: tuple[SharePart, ...]) -> tuple[SharePart, ...]:
+        """Each part with its own media, checked per part (``parts.1.media.0.alt``). The share's
+        ``media`` are the first part's: given in both places is a mistake, never a merge."""
+        if command.parts is None:
+            return parts
+        requested: list[Sequence[MediaRequest]] = [part.get("media") or () for part in command.parts]
+        if command.media and requested[0]:
+            raise InvalidInputError("media", "are the first part's media: give them here or in parts.0.media, "
+                                    "not both")
+        return tuple(part.model_copy(update={"media": self._media(conn, workspace_id, account, wanted,
+                                                                   field=f"parts.{i}.media")})
+                     if wanted else part for i, (part, wanted) in enumerate(zip(parts, requested, strict=True)))
 
     # --- changing -----------------------------------------------------------------
 

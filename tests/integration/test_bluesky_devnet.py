@@ -732,6 +732,25 @@ def test_a_three_part_thread_is_written_in_order_with_its_label_and_langs_and_th
     assert [p.external_id for p in parts] == [root["uri"], middle["uri"], last["uri"]]
 
 
+def test_a_threads_second_part_is_written_with_its_own_image_and_the_first_without(
+    devnet: Devnet, alice_env: dict[str, str], pool: ConnectionPool[Any], store: EventStore, settings: Settings
+) -> None:
+    # Given a two-part thread whose second part carries an image
+    image_id = stored(pool, photo_with_location(), alt="A blue square")
+    texts = [unique("1/ words first"), unique("2/ then the picture")]
+    share_id = plan_thread(share_service(pool, store), bluesky_account(pool, devnet).id, texts,
+                           part_media={1: [MediaRequest(image_id, alt="The blue square of part two")]})
+    # When a worker delivers it
+    assert deliver(pool, store, settings, alice_env, share_id) == "share_sent"
+    # Then part 1's record has no embed; part 2's answers it and embeds the image with its alt
+    [first], [second] = (texts_on_pds(devnet, t) for t in texts)
+    assert "embed" not in first["value"]
+    assert second["value"]["reply"]["parent"] == {"uri": first["uri"], "cid": first["cid"]}
+    assert second["value"]["embed"]["$type"] == "app.bsky.embed.images"
+    assert [(i["alt"], i["aspectRatio"]) for i in second["value"]["embed"]["images"]] == [
+        ("The blue square of part two", {"width": 64, "height": 48})]
+
+
 def test_a_worker_killed_mid_thread_leaves_each_part_posted_once(
     devnet: Devnet, alice_env: dict[str, str], pool: ConnectionPool[Any], store: EventStore, settings: Settings
 ) -> None:

@@ -1,9 +1,10 @@
 """The share page (/dashboard/shares/{id}) of a thread with media, in a real browser (Debian's
 chromium through Playwright) over real HTTP and a real PostgreSQL: each image loads from the
 dashboard's own media route with the share's alt ("" for the decorative one) and a visible
-"Alt:" under it; the thread's parts in order, each with its status, address and warning; the
-share's warning and language. The media route serves the session's workspace only; the Shares
-list and the calendar mark the thread and its images.
+"Alt:" under it, under the part that carries it; the thread's parts in order, each with its
+status, address and warning; the share's warning and language. The media route serves the
+session's workspace only; the Shares list and the calendar mark the thread and its images
+(every part's counted).
 Screenshots: share-media-thread, share-media-thread-390."""
 
 from __future__ import annotations
@@ -39,16 +40,18 @@ READ_BACK = "() => [...document.querySelectorAll('.media img')].map(i => [i.natu
 
 
 def _plan(client: httpx.Client, auth: dict[str, str]) -> tuple[str, list[dict[str, Any]]]:
-    """A three-part thread on a console account, with a photo and a decorative banner."""
+    """A three-part thread on a console account: a decorative banner as the share's media (the
+    first part's), a photo on the second part."""
     account = client.post("/v1/accounts", json={"name": "shop", "channel": "console"}, headers=auth)
     assert account.status_code == 201, account.text
     photo = uploaded(client, auth, png(640, 480, (90, 120, 160)), alt="library alt, replaced by the share's")
     banner = uploaded(client, auth, png(960, 240, (230, 200, 120)), alt="a banner")
     body = {"account_id": account.json()["id"], "language": "en-GB",
             "content_warning": {"text": "prices inside", "label": None},
-            "parts": [{"text": PARTS[0]}, {"text": PARTS[1], "content_warning": {"text": "flash photos"}},
+            "parts": [{"text": PARTS[0]}, {"text": PARTS[1], "content_warning": {"text": "flash photos"},
+                                           "media": [{"id": photo["id"], "alt": ALT}]},
                       {"text": PARTS[2]}],
-            "media": [{"id": photo["id"], "alt": ALT}, {"id": banner["id"], "alt": "", "decorative": True}],
+            "media": [{"id": banner["id"], "alt": "", "decorative": True}],
             "response_plan": [{"kind": "check_replies", "after": "PT1H", "owner": "alice"}]}
     planned = client.post("/v1/shares", json=body, headers=auth)
     assert planned.status_code == 201, planned.text
@@ -76,17 +79,20 @@ def test_the_share_page_shows_a_threads_parts_and_its_images_with_their_alt(
                 # When the social-media manager opens the share's page
                 sign_in(page, base_url, token, page_path)
                 page.wait_for_load_state("load")
-                # Then both images load from the dashboard, the photo with the share's alt, the banner with ""
-                assert page.evaluate(READ_BACK) == [[640, ALT], [960, ""]]
-                images = page.locator(".media img")
-                assert images.nth(0).get_attribute("src") == f"/dashboard/media/{photo['id']}/content"
-                assert (images.nth(0).get_attribute("width"), images.nth(0).get_attribute("height")) == ("640", "480")
-                assert images.nth(1).get_attribute("alt") == ""
-                captions = page.locator(".media figcaption")
-                assert f"Alt: {ALT}" in captions.nth(0).inner_text()
-                assert "Decorative" in captions.nth(1).inner_text()
-                # And the parts in order, each with its status; the sent ones with their address and time
+                # Then both images load from the dashboard, the banner with "", the photo with the share's alt
+                assert page.evaluate(READ_BACK) == [[960, ""], [640, ALT]]
+                # each under the part that carries it: the banner the first, the photo the second, none the third
                 parts = page.locator("ol.parts > li.part")
+                assert [parts.nth(i).locator(".media img").count() for i in range(3)] == [1, 1, 0]
+                assert page.locator(".media").count() == 2
+                banner_img, photo_img = parts.nth(0).locator(".media img"), parts.nth(1).locator(".media img")
+                assert photo_img.get_attribute("src") == f"/dashboard/media/{photo['id']}/content"
+                assert (photo_img.get_attribute("width"), photo_img.get_attribute("height")) == ("640", "480")
+                assert banner_img.get_attribute("alt") == ""
+                assert f"Alt: {ALT}" in parts.nth(1).locator(".media figcaption").inner_text()
+                assert "Decorative" in parts.nth(0).locator(".media figcaption").inner_text()
+                assert "Media of part 2 (1)" in parts.nth(1).inner_text()
+                # And the parts in order, each with its status; the sent ones with their address and time
                 assert parts.count() == 3
                 assert [parts.nth(i).locator("blockquote").inner_text() for i in range(3)] == PARTS
                 assert [parts.nth(i).get_attribute("data-status") for i in range(3)] == ["sent", "sent", "failed"]

@@ -267,6 +267,53 @@ def test_a_media_item_is_not_deleted_while_a_planned_share_uses_it(
     assert files.media_rows(database_url) == (0, 0)
 
 
+def plan_thread(client: httpx.Client, auth: dict[str, str], account_id: str, parts: list[dict[str, Any]],
+                **more: Any) -> httpx.Response:
+    due = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    return client.post("/v1/shares", headers=auth, json={"account_id": account_id, "parts": parts,
+                                                         "scheduled_at": due, "response_plan": PLAN, **more})
+
+
+def test_a_threads_parts_carry_their_own_media_checked_per_part_and_held_while_planned(
+    client: httpx.Client, auth: dict[str, str], database_url: str
+) -> None:
+    console = account(client, auth)
+    described = files.uploaded(client, auth, files.png(12, 12), alt="A described square")
+    bare = files.uploaded(client, auth, files.png(13, 13), alt=None)
+    before = stored(database_url)
+    # A part's image without alt is refused naming that part's item
+    parts = [{"text": "1/"}, {"text": "2/", "media": [{"id": described["id"]}]},
+             {"text": "3/", "media": [{"id": bare["id"]}]}]
+    assert_problem(plan_thread(client, auth, console, parts), 422, "parts.2.media.0.alt")
+    # The share's media are the first part's: given there and in parts.0.media, refused naming media
+    both = [{"text": "1/", "media": [{"id": described["id"]}]}, {"text": "2/"}]
+    assert_problem(plan_thread(client, auth, console, both, media=[{"id": described["id"]}]), 422, "media")
+    # The same through a post: its shares take parts as a share does
+    body = {"parts": parts, "response_plan": PLAN, "accounts": [{"account_id": console}]}
+    assert_problem(client.post("/v1/posts", headers=auth, json=body), 422, "accounts.0.parts.2.media.0.alt")
+    assert stored(database_url) == before
+    # Described, the thread is planned and GET shows each part's media under it
+    parts[2]["media"] = [{"id": bare["id"], "alt": "A bare square, described now"}]
+    planned = plan_thread(client, auth, console, parts)
+    assert planned.status_code == 201, planned.text
+    share = client.get(f"/v1/shares/{planned.json()['id']}", headers=auth).json()
+    assert share["media"] == []
+    assert [[(m["id"], m["alt"]) for m in p["media"]] for p in share["parts"]] == [
+        [], [(described["id"], "A described square")], [(bare["id"], "A bare square, described now")]]
+    # And an item a part uses is not deleted while the thread is planned
+    assert_problem(client.delete(f"/v1/media/{bare['id']}", headers=auth), 409, "id")
+    assert client.post(f"/v1/shares/{share['id']}/cancel", headers=auth).status_code == 200
+    assert client.delete(f"/v1/media/{bare['id']}", headers=auth).status_code == 204
+
+
+def test_a_one_part_threads_media_are_the_posts(client: httpx.Client, auth: dict[str, str]) -> None:
+    item = files.uploaded(client, auth)
+    planned = plan_thread(client, auth, account(client, auth), [{"text": "alone", "media": [{"id": item["id"]}]}])
+    assert planned.status_code == 201, planned.text
+    assert (planned.json()["parts"], [m["id"] for m in planned.json()["media"]]) == (None, [item["id"]])
+    assert_problem(client.delete(f"/v1/media/{item['id']}", headers=auth), 409, "id")
+
+
 def test_workspaces_do_not_see_or_use_each_others_media(client: httpx.Client, database_url: str) -> None:
     acme, other = bearer(database_url, "acme"), bearer(database_url, "other")
     item = files.uploaded(client, acme)

@@ -113,7 +113,7 @@ def test_a_slow_mastodon_ignoring_idempotency_keys_gets_one_status_with_the_medi
 def test_a_threads_media_go_on_its_first_post(
     store: EventStore, pool: ConnectionPool[Any], mastodon: FakeMastodon, mastodon_client: httpx.Client
 ) -> None:
-    # Given a two-part thread with an image (media per part is not planned yet: the share's)
+    # Given a two-part thread with an image given as the share's (the first part's) media
     media_id = stored(pool, png(), alt="A red square")
     shares = share_service(pool, store)
     share_id = plan_thread(shares, mastodon_account(pool, mastodon).id, ["1/ with a picture", "2/ without"],
@@ -126,6 +126,29 @@ def test_a_threads_media_go_on_its_first_post(
     assert [m["description"] for m in first["media"]] == ["A red square"]
     assert (second["in_reply_to_id"], second["media"]) == (first["id"], [])
     assert len(mastodon.media) == 1
+
+
+def test_a_threads_second_part_carries_its_own_image_and_the_first_none(
+    store: EventStore, pool: ConnectionPool[Any], mastodon: FakeMastodon, mastodon_client: httpx.Client
+) -> None:
+    # Given a two-part thread with an image on its second part, on a server that processes media
+    mastodon.knobs.media_processing_polls = 1
+    media_id = stored(pool, png(), alt="A red square")
+    shares = share_service(pool, store)
+    share_id = plan_thread(shares, mastodon_account(pool, mastodon).id, ["1/ words first", "2/ then the picture"],
+                           part_media={1: [MediaRequest(media_id, alt="The red square of part two")]})
+    rt = runtime(pool, store, MastodonPublisher(mastodon_client, env=ENV), clock=Clock())
+    # When a worker delivers it
+    assert execute_share(rt, share_id) == "share_sent"
+    # Then the first status has no media; the second answers it with the image and its description
+    first, second = mastodon.made
+    assert (first["text"], first["media"]) == ("1/ words first", [])
+    assert second["in_reply_to_id"] == first["id"]
+    [upload] = mastodon.media
+    assert [(m["id"], m["description"]) for m in second["media"]] == [(upload, "The red square of part two")]
+    assert [p["media"] for p in view(shares, share_id)["parts"]] == [[], [
+        {"id": str(media_id), "kind": "image", "mime": "image/png", "alt": "The red square of part two",
+         "decorative": False, "content": f"/v1/media/{media_id}/content"}]]
 
 
 def _retry_wait(shares: ShareService, share_id: UUID) -> timedelta:
@@ -196,3 +219,25 @@ def test_a_console_share_writes_its_media_beside_the_posts_and_its_line_names_th
     assert line["share_id"] == str(share_id)
     assert line["media"] == [{"file": f"media/{sha256}.png", "sha256": sha256, "mime": "image/png",
                               "alt": "A small red band"}]
+
+
+def test_a_console_threads_part_line_names_its_own_media_file(
+    store: EventStore, pool: ConnectionPool[Any], tmp_path: Path
+) -> None:
+    # Given a console thread whose second part has an image
+    image = png(21, 11, (0, 0, 200))
+    media_id = stored(pool, image, alt="A small blue band")
+    shares = share_service(pool, store)
+    share_id = plan_thread(shares, make_account(pool).id, ["1/ plain", "2/ with a file"],
+                           part_media={1: [MediaRequest(media_id)]})
+    rt = runtime(pool, store, ConsolePublisher(tmp_path), clock=Clock())
+    # When a worker delivers it
+    assert execute_share(rt, share_id) == "share_sent"
+    # Then the second part's line names the file (written beside the posts); the first names none
+    sha256 = hashlib.sha256(image).hexdigest()
+    folder = tmp_path / WS
+    first, second = [orjson.loads(raw) for raw in (folder / "main.jsonl").read_bytes().splitlines()]
+    assert "media" not in first
+    assert (second["part"], second["media"]) == (1, [{"file": f"media/{sha256}.png", "sha256": sha256,
+                                                      "mime": "image/png", "alt": "A small blue band"}])
+    assert (folder / "media" / f"{sha256}.png").read_bytes() == image

@@ -88,7 +88,7 @@ def test_a_thread_is_planned_with_its_parts_warning_and_language(
     ({"parts": [{"text": "fine"}, {"text": "x" * 5001}]}, "parts.1.text"),
     ({"parts": [{"text": "fine"}, {"text": " "}]}, "parts.1.text"),
     ({"text": "both", "parts": [{"text": "a"}, {"text": "b"}]}, "parts"),
-    ({"parts": [{"text": "a", "media": [{"id": "m"}]}, {"text": "b"}]}, "parts.0.media"),
+    ({"parts": [{"text": "a"}, {"text": "b", "media": [{"id": str(UUID(int=0))}]}]}, "parts.1.media.0.id"),
     ({"text": "hello", "language": "english!"}, "language"),
     ({"text": "hello", "content_warning": {"text": ""}}, "content_warning.text"),
     ({"text": "hello", "content_warning": {"text": "cw", "label": "gore"}}, "content_warning.label"),

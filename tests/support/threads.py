@@ -3,20 +3,24 @@ thread's parts is out (the worker killed between a post and its record)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from scheduler.domain.media import MediaRequest
 from scheduler.services.shares import PlanShare, ShareService
 from tests.support.fake_channel import Crash
 from tests.support.shares import PLAN, WS
 from workers.channels import Post, Published, Publisher
 
 
-def plan_thread(shares: ShareService, account_id: UUID, texts: list[str], **kw: Any) -> UUID:
-    """A thread of ``texts``, due now (``kw``: content_warning, language)."""
-    command = PlanShare(account_id=account_id, text=None, scheduled_at=None, response_plan=PLAN,
-                        parts=[{"text": t} for t in texts], **kw)
+def plan_thread(shares: ShareService, account_id: UUID, texts: list[str], *,
+                part_media: Mapping[int, Sequence[MediaRequest]] | None = None, **kw: Any) -> UUID:
+    """A thread of ``texts``, due now (``part_media``: a part's own media by its index; ``kw``:
+    content_warning, language, media)."""
+    parts = [{"text": t, "media": tuple((part_media or {}).get(i, ()))} for i, t in enumerate(texts)]
+    command = PlanShare(account_id=account_id, text=None, scheduled_at=None, response_plan=PLAN, parts=parts, **kw)
     return shares.plan(WS, command, actor="test").share_id
 
 

@@ -8,7 +8,7 @@ from uuid import uuid4
 
 import pytest
 
-from events.catalogue import ContentWarning, ResponseStep, SharePart, SharePlanned
+from events.catalogue import ContentWarning, ResponseStep, SharedMedia, SharePart, SharePlanned
 from scheduler.domain import content
 from scheduler.domain import share as lifecycle
 from scheduler.domain.retry import RetryPolicy
@@ -142,3 +142,13 @@ def test_tags_are_normalised_and_mastodon_gets_the_language() -> None:
     assert content.normal_language("PT-br") == "pt-BR"
     assert content.normal_language("zh-hant-tw") == "zh-Hant-TW"
     assert content.primary_language("pt-BR") == "pt"
+
+
+def test_each_parts_media_are_its_own_and_the_shares_go_on_the_first() -> None:
+    banner, photo, chart = (SharedMedia(media_id=uuid4(), kind="image", mime="image/png", alt=a)
+                            for a in ("banner", "photo", "chart"))
+    plan = planned(3, media=(banner,))
+    plan = plan.model_copy(update={"parts": (plan.parts[0], plan.parts[1].model_copy(update={"media": (photo,)}),
+                                             plan.parts[2].model_copy(update={"media": (chart,)}))})
+    assert [content.media_of(plan, i) for i in range(3)] == [(banner,), (photo,), (chart,)]
+    assert content.all_media(plan) == (banner, photo, chart)

@@ -13,14 +13,15 @@ ORDER BY scheduled_at, share_id
 LIMIT %(limit)s
 
 -- name: content_marks
--- A thread's length and its media's kinds, which rm_shares keeps neither of: read from each
--- share's SharePlanned (one lookup a share on events' (stream_id, stream_version) key).
+-- A thread's length and its media's kinds (the share's and every part's), which rm_shares
+-- keeps neither of: read from each share's SharePlanned (one lookup a share on events'
+-- (stream_id, stream_version) key).
 SELECT (data->>'share_id')::uuid AS share_id,
        coalesce(jsonb_array_length(data->'parts'), 0) AS parts,
-       (SELECT count(*) FROM jsonb_array_elements(coalesce(data->'media', '[]'::jsonb)) m
-        WHERE m->>'kind' <> 'video') AS images,
-       (SELECT count(*) FROM jsonb_array_elements(coalesce(data->'media', '[]'::jsonb)) m
-        WHERE m->>'kind' = 'video') AS videos
-FROM events
+       (SELECT count(*) FROM jsonb_array_elements(a.attached) m WHERE m->>'kind' <> 'video') AS images,
+       (SELECT count(*) FROM jsonb_array_elements(a.attached) m WHERE m->>'kind' = 'video') AS videos
+FROM events,
+     LATERAL (SELECT jsonb_path_query_array(data, '$.media[*]')
+                     || jsonb_path_query_array(data, '$.parts[*].media[*]') AS attached) a
 WHERE stream_id = ANY(%(streams)s) AND stream_version = 1 AND type = 'SharePlanned'
   AND workspace_id = %(workspace_id)s

@@ -109,7 +109,12 @@ def share(svc: Services, workspace_id: str, share_id: UUID) -> dict[str, Any]:
         row["parent_author"] = authors.get(row["parent_id"]) if row["parent_id"] else None
     view = share_view(state, history, svc.shares.clock(), at_risk=svc.config.sla_at_risk,
                       calendar_of=calendar_at_send(svc.store, workspace_id, state))
-    return {"share": view, "media": media_shown(svc, workspace_id, view["media"]),
+    # A thread's media show under the part that carries them (the share's own: the first part's).
+    parts = view["parts"] or []
+    parts_media = [media_shown(svc, workspace_id, (view["media"] if i == 0 else []) + p["media"])
+                   for i, p in enumerate(parts)]
+    return {"share": view, "media": [] if parts else media_shown(svc, workspace_id, view["media"]),
+            "parts_media": parts_media,
             "events": [event_view(r) for r in history if r.type_name != "RepliesLooked"],
             "thread": shown, "thread_more": len(thread) > THREAD_ON_SHARE,
             "post_shares": post_shares(svc, workspace_id, state)}
