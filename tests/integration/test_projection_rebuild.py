@@ -150,7 +150,7 @@ def test_a_rebuilt_shares_model_equals_the_one_the_live_projector_built(
         names = conn.execute("SELECT relname FROM pg_class WHERE relname LIKE 'rm_%%' ORDER BY 1").fetchall()
     assert [n for (n,) in names] == sorted(
         ["rm_replies", "rm_replies_inbox_idx", "rm_replies_newest_idx", "rm_replies_pkey", "rm_replies_share_reply_key",
-         "rm_replies_unanswered_idx",
+         "rm_replies_assignee_idx", "rm_replies_unanswered_idx",
          "rm_response_tasks", "rm_response_tasks_due_idx", "rm_response_tasks_pkey", "rm_response_tasks_share_idx",
          "rm_shares", "rm_shares_pkey", "rm_shares_post_idx", "rm_shares_workspace_idx"])
     # And the live projector resumes from the rebuild's checkpoint: nothing applied twice
