@@ -6,8 +6,9 @@ shares projection, which needs the reply events named in ``TYPES``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import psycopg
@@ -23,10 +24,13 @@ from events.catalogue import (
     ReplyDismissed,
 )
 
-__all__ = ["TYPES", "desk", "figures", "inbox", "owners", "people", "people_of_reply", "reply_answer", "share_of_reply",
-           "thread_above"]
+__all__ = ["TYPES", "Later", "desk", "desk_later", "figures", "inbox", "owners", "owners_later", "people",
+           "people_later", "people_of_reply", "reply_answer", "share_of_reply", "thread_above"]
 
 Q = sqlfiles.load("events.projections.sql", "replies.sql")
+T = TypeVar("T")
+# A query sent, its rows read when called (the ``*_later`` functions: several sent in a pipeline).
+Later = Callable[[], T]
 TYPES = frozenset(cls.type_name for cls in (RepliesLooked, ReplyAnswerRequested, ReplyAnswerAttemptStarted,
                                             ReplyAnswered, ReplyAnswerFailed, ReplyDismissed, ReplyAssigned))
 
@@ -81,11 +85,26 @@ def desk(
 ) -> list[dict[str, Any]]:
     """The replies page: unanswered first (breached, at risk, then newest), with the post
     each reply's thread hangs under."""
+    return desk_later(conn, workspace_id, state=state, account_id=account_id, owner=owner, share_id=share_id,
+                      limit=limit, offset=offset, assignee=assignee, at_risk=at_risk,
+                      reply_sla_seconds=reply_sla_seconds)()
+
+
+def desk_later(conn: psycopg.Connection[Any], workspace_id: str, *, state: str | None, account_id: UUID | None,
+               owner: str | None, share_id: UUID | None, limit: int, offset: int = 0, assignee: str | None = None,
+               at_risk: float = 0.75, reply_sla_seconds: float = 86_400.0) -> Later[list[dict[str, Any]]]:
+    """``desk`` sent now, read when called: in a pipeline (``conn.pipeline()``), sent with the
+    page's other reads and all of them answered in one round trip."""
     cur = conn.execute(Q["desk"], desk_params(
         workspace_id, state=state, account_id=account_id, owner=owner, share_id=share_id, limit=limit,
         offset=offset, assignee=assignee, at_risk=at_risk, reply_sla_seconds=reply_sla_seconds))
+    return lambda: _dicts(cur)
+
+
+def _dicts(cur: psycopg.Cursor[Any]) -> list[dict[str, Any]]:
+    rows = cur.fetchall()  # fetch first: in a pipeline the description comes with the results
     names = [c.name for c in cur.description or ()]
-    return [dict(zip(names, row, strict=True)) for row in cur]
+    return [dict(zip(names, row, strict=True)) for row in rows]
 
 
 def thread_above(conn: psycopg.Connection[Any], workspace_id: str,
@@ -102,12 +121,22 @@ def thread_above(conn: psycopg.Connection[Any], workspace_id: str,
 
 
 def owners(conn: psycopg.Connection[Any], workspace_id: str) -> list[str]:
-    return [str(r[0]) for r in conn.execute(Q["owners"], {"workspace_id": workspace_id})]
+    return owners_later(conn, workspace_id)()
+
+
+def owners_later(conn: psycopg.Connection[Any], workspace_id: str) -> Later[list[str]]:
+    cur = conn.execute(Q["owners"], {"workspace_id": workspace_id})
+    return lambda: [str(r[0]) for r in cur.fetchall()]
 
 
 def people(conn: psycopg.Connection[Any], workspace_id: str) -> list[str]:
     """Whom a reply can be assigned to: owners of tasks and of tokens, and past assignees."""
-    return [str(r[0]) for r in conn.execute(Q["people"], {"workspace_id": workspace_id})]
+    return people_later(conn, workspace_id)()
+
+
+def people_later(conn: psycopg.Connection[Any], workspace_id: str) -> Later[list[str]]:
+    cur = conn.execute(Q["people"], {"workspace_id": workspace_id})
+    return lambda: [str(r[0]) for r in cur.fetchall()]
 
 
 def reply_answer(conn: psycopg.Connection[Any], workspace_id: str, reply_id: UUID,

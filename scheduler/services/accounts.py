@@ -7,7 +7,7 @@ Credentials are never stored here: the config names environment variables
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -145,5 +145,10 @@ def get_or_404(conn: psycopg.Connection[Any], workspace_id: str, account_id: UUI
 
 
 def list_all(conn: psycopg.Connection[Any], workspace_id: str) -> list[Account]:
-    rows = conn.execute(Q["list"], {"workspace_id": workspace_id}).fetchall()
-    return [_from_row(r) for r in rows]
+    return list_all_later(conn, workspace_id)()
+
+
+def list_all_later(conn: psycopg.Connection[Any], workspace_id: str) -> Callable[[], list[Account]]:
+    """``list_all`` sent now, read when called (in a pipeline: with other reads in one round trip)."""
+    cur = conn.execute(Q["list"], {"workspace_id": workspace_id})
+    return lambda: [_from_row(r) for r in cur.fetchall()]

@@ -3,6 +3,7 @@ text of one filled for the reply it answers (``{author}``, ``{account}``)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -49,7 +50,13 @@ def save(conn: psycopg.Connection[Any], workspace_id: str, *, name: str, text: s
 
 
 def list_all(conn: psycopg.Connection[Any], workspace_id: str) -> list[SavedReply]:
-    return [_saved(r) for r in conn.execute(Q["list"], {"workspace_id": workspace_id}).fetchall()]
+    return list_all_later(conn, workspace_id)()
+
+
+def list_all_later(conn: psycopg.Connection[Any], workspace_id: str) -> Callable[[], list[SavedReply]]:
+    """``list_all`` sent now, read when called (in a pipeline: with other reads in one round trip)."""
+    cur = conn.execute(Q["list"], {"workspace_id": workspace_id})
+    return lambda: [_saved(r) for r in cur.fetchall()]
 
 
 def get(conn: psycopg.Connection[Any], workspace_id: str, saved_reply_id: UUID) -> SavedReply:
