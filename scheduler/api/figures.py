@@ -38,4 +38,8 @@ def when(value: Any) -> str:
     if value is None:
         return "\u2013"
     moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return f"{moment:%Y-%m-%d %H:%M:%S} UTC" if moment.utcoffset() is not None else str(moment)
+    if moment.utcoffset() is None:
+        return str(moment)
+    if moment.year >= 1000:  # isoformat's first 19 characters: strftime's, in a third of its time
+        return moment.isoformat(" ", "seconds")[:19] + " UTC"
+    return f"{moment:%Y-%m-%d %H:%M:%S} UTC"

@@ -5,7 +5,7 @@ status, dismissed, a refused form with its draft, saved replies, and a read toke
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -13,10 +13,13 @@ from uuid import UUID, uuid4
 
 import pytest
 from jinja2 import Environment, FileSystemLoader
+from markupsafe import Markup
+from markupsafe import escape as markup_escape
 
-from scheduler.api.dashboard import filters
+from scheduler.api.dashboard import cards, filters
 from scheduler.api.dashboard.cards import reply_cards
 from scheduler.api.dashboard.desk import Filters
+from scheduler.api.figures import when
 from scheduler.domain.limits import TextLimit, limit_for
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "scheduler" / "api" / "dashboard" / "templates"
@@ -63,7 +66,7 @@ ROWS = [
         _above("c", answered_natively=True),
         _above("d", answer_text="retry", answer_status="failed"),
     ]),
-    _row(answer_status="failed", answer_error="network said <no>", draft='<x> & "y"', left=-3,
+    _row(answer_status="failed", answer_error="network said <no>", draft='<x> & "y" isn\'t', left=-3,
          limit=TextLimit(300, "graphemes", url_weight=None),
          saved=[(uuid4(), "Thanks <all>", 'Thanks "person94" & co'), (uuid4(), "Later", "")]),
     _row(answer_status="requested", answer_text="On its way"),
@@ -93,3 +96,19 @@ def test_the_cards_are_the_templates_markup(can_write: bool, refused: int | str 
 
 def test_no_reply_no_card() -> None:
     assert str(reply_cards([], "t", "", True)) == ""
+
+
+@pytest.mark.parametrize("moment", [
+    AT, AT.replace(microsecond=0), datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(hours=-5, minutes=-30))),
+    datetime(999, 1, 2, 3, 4, 5, tzinfo=UTC), "2026-12-06T15:20:30.5+01:00",
+])
+def test_a_time_reads_as_strftime_wrote_it(moment: datetime | str) -> None:
+    parsed = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
+    assert when(moment) == f"{parsed:%Y-%m-%d %H:%M:%S} UTC"
+    assert when(parsed.replace(tzinfo=None)) == str(parsed.replace(tzinfo=None))
+    assert when(None) == "\u2013"
+
+
+@pytest.mark.parametrize("value", ["a & <b> \"c\" 'd'", "", 5000, None, UUID(int=7), Markup("<em>x</em>"), "é·←"])
+def test_a_value_is_escaped_as_markupsafe_escapes_it(value: object) -> None:
+    assert cards.escape(value) == str(markup_escape(value))

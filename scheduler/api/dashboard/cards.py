@@ -14,12 +14,26 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from scheduler.api.dashboard.desk import linkify
 from scheduler.api.figures import when
 
 _REL = 'rel="nofollow noopener noreferrer"'
+
+
+def escape(value: Any) -> str:
+    """markupsafe's ``escape`` (the same entities; HTML as it is), as a plain str: a third of
+    its time, which was a ``Markup`` made for each of a card's values."""
+    if type(value) is str:
+        text: str = value
+    else:
+        html = getattr(value, "__html__", None)
+        if html is not None:
+            return str(html())
+        text = str(value)
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&#34;")
+            .replace("'", "&#39;"))
 
 
 def _sla(value: str | None) -> str:
