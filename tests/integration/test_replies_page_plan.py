@@ -42,3 +42,27 @@ def test_the_replies_page_reads_the_unanswered_newest_first_from_their_index(
     # And the page is full, the unanswered first
     assert len(page) == PAGE
     assert {r[12] for r in page} == {"unanswered"}
+
+
+def test_the_page_names_each_reply_owner_as_share_owner_does(database_url: str, pool: ConnectionPool[Any]) -> None:
+    # Given shares with several tasks each: done, cancelled and open ones, due at different times
+    account = str(uuid4())
+    assert seed(database_url, account, shares=40, per_share=2) == 80
+    with pool.connection() as conn:
+        conn.execute("""
+            INSERT INTO rm_response_tasks (task_id, share_id, workspace_id, account_id, account_name, channel, kind,
+                                           owner, after_seconds, due_at, status, recorded_at)
+            SELECT gen_random_uuid(), s.share_id, 'bench', %(account)s::uuid, 'bench', 'console', 'answer_replies',
+                   'extra' || k || '-' || (row_number() OVER () %% 3), 600 * k,
+                   s.sent_at + k * interval '20 minutes',
+                   (ARRAY['done', 'cancelled', 'open'])[1 + (k + row_number() OVER ()) %% 3], s.sent_at
+            FROM rm_shares s CROSS JOIN generate_series(1, 3) k
+            WHERE s.workspace_id = 'bench'""", {"account": account})
+        # When the page is read (every state: each share's replies on it)
+        rows = conn.execute(Q["desk"], desk_params("bench", limit=200)).fetchall()
+        owners = dict(conn.execute(
+            "SELECT share_id, share_owner(share_id) FROM rm_shares WHERE workspace_id = 'bench'").fetchall())
+    # Then each reply's owner is its share's, by share_owner()'s order (the query writes it out)
+    assert len(rows) == 80
+    assert {(r[1], r[22]) for r in rows} == {(share, owners[share]) for share in {r[1] for r in rows}}
+    assert len({r[22] for r in rows}) > 3

@@ -240,7 +240,15 @@ SELECT r.id, r.share_id, r.account_id, r.account_name, r.channel, r.network_repl
 FROM page p
 JOIN rm_replies r ON r.id = p.id
 LEFT JOIN rm_shares s ON s.share_id = r.share_id
-CROSS JOIN LATERAL (SELECT share_owner(r.share_id) AS owner) o
+-- share_owner() written out: called per row it cost a sixth of the query (1 ms of 6 on a
+-- page of 50), inline it is an index lookup each
+LEFT JOIN LATERAL (
+    SELECT t.owner
+    FROM rm_response_tasks t
+    WHERE t.share_id = r.share_id
+    ORDER BY (t.status IN ('done', 'cancelled')), t.due_at NULLS LAST, t.after_seconds DESC
+    LIMIT 1
+) o ON true
 ORDER BY p.part, p.rank, p.at DESC, p.id DESC
 
 -- name: thread_above
