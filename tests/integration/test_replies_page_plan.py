@@ -9,7 +9,8 @@ from uuid import uuid4
 from psycopg_pool import ConnectionPool
 
 from bench.desk import seed
-from events.projections.replies import Q, desk_params
+from events.projections.replies import Q, desk_params, owners, owners_and_people_later, people
+from scheduler.services import workspaces
 from tests.support.plans import nodes
 
 PAGE = 51  # the page's size and one more, as the page asks
@@ -66,3 +67,22 @@ def test_the_page_names_each_reply_owner_as_share_owner_does(database_url: str, 
     assert len(rows) == 80
     assert {(r[1], r[22]) for r in rows} == {(share, owners[share]) for share in {r[1] for r in rows}}
     assert len({r[22] for r in rows}) > 3
+
+
+def test_the_pages_owners_and_people_are_read_together_as_each_alone(pool: ConnectionPool[Any],
+                                                                     database_url: str) -> None:
+    # Given task owners, a token's owner (and a revoked token's), and replies assigned to others
+    assert seed(database_url, str(uuid4()), shares=20, per_share=2) == 40
+    with pool.connection() as conn:
+        workspaces.create_token(conn, "bench", "write", owner="tina")
+        workspaces.create_token(conn, "bench", "read", owner="rex")
+        conn.execute("UPDATE api_tokens SET revoked_at = now() WHERE workspace_id = 'bench' AND owner = 'rex'")
+        conn.execute("UPDATE rm_replies SET assignee = CASE WHEN network_reply_id = 'r1' THEN 'owner1' ELSE 'zed' END "
+                     "WHERE share_id IN (SELECT share_id FROM rm_shares WHERE workspace_id = 'bench' LIMIT 2)")
+        # When the page reads them in one query
+        together = owners_and_people_later(conn, "bench")()
+        alone = (owners(conn, "bench"), people(conn, "bench"))
+    # Then they are the two lists as their own queries read them
+    assert together == alone
+    assert together == (["owner0", "owner1", "owner2", "owner3", "owner4"],
+                        ["owner0", "owner1", "owner2", "owner3", "owner4", "tina", "zed"])

@@ -275,6 +275,22 @@ ORDER BY share_id, network_reply_id
 -- name: owners
 SELECT DISTINCT owner FROM rm_response_tasks WHERE workspace_id = %(workspace_id)s ORDER BY owner
 
+-- name: owners_and_people
+-- The replies page's two lists in one read of the tasks: each person ``people`` has, and
+-- whether they own a task (``owners``: the owner filter's).
+SELECT person, bool_or(owns) AS owns
+FROM (
+    SELECT owner AS person, true AS owns FROM rm_response_tasks WHERE workspace_id = %(workspace_id)s
+    UNION ALL
+    SELECT owner, false FROM api_tokens
+    WHERE workspace_id = %(workspace_id)s AND owner IS NOT NULL AND revoked_at IS NULL
+    UNION ALL
+    SELECT assignee, false FROM rm_replies WHERE workspace_id = %(workspace_id)s AND assignee IS NOT NULL
+) known
+GROUP BY person
+ORDER BY person
+
+
 -- name: people
 -- The workspace's known people (a reply's assignee is picked among them): the owners of
 -- its response tasks, of its live tokens, and those replies were assigned to.

@@ -138,8 +138,8 @@ def left(limit: TextLimit, text: str) -> int:
 def page(svc: Services, workspace_id: str, chosen: Filters, drafts: Mapping[UUID, str] | None = None
          ) -> dict[str, Any]:
     with svc.pool.connection() as conn:
-        # The page's five reads sent together and answered in one round trip (a pipeline),
-        # then the threads above its replies: two round trips, not six. Fewer waits matter
+        # The page's reads sent together and answered in one round trip (a pipeline), then
+        # the threads above its replies: two round trips, not six. Fewer waits matter
         # more than their milliseconds: each is a moment the request must win the GIL back
         # from a page being rendered on the process's other threads.
         with conn.pipeline():
@@ -148,11 +148,10 @@ def page(svc: Services, workspace_id: str, chosen: Filters, drafts: Mapping[UUID
                 assignee=chosen.assignee, share_id=chosen.share_id, limit=PAGE_SIZE + 1,
                 offset=chosen.page * PAGE_SIZE, at_risk=svc.config.sla_at_risk,
                 reply_sla_seconds=svc.config.reply_sla_seconds)
-            read_owners = inbox.owners_later(conn, workspace_id)
-            read_people = inbox.people_later(conn, workspace_id)
+            read_people = inbox.owners_and_people_later(conn, workspace_id)
             read_known = accounts.list_all_later(conn, workspace_id)
             read_ready = saved_replies.list_all_later(conn, workspace_id)
-            rows, owners, people, known, ready = read_rows(), read_owners(), read_people(), read_known(), read_ready()
+            rows, (owners, people), known, ready = read_rows(), read_people(), read_known(), read_ready()
         more, rows = len(rows) > PAGE_SIZE, rows[:PAGE_SIZE]
         above = inbox.thread_above(conn, workspace_id,
                                    [(r["share_id"], r["parent_id"]) for r in rows if r["parent_id"]])
