@@ -29,7 +29,7 @@ def test_uuids_and_times_are_written_as_their_standard_text() -> None:
     line = _line(share_id=SHARE, due_at=at)
     assert line["share_id"] == str(SHARE)
     assert line["due_at"] == "2026-12-06T16:00:01.000500+00:00"
-    assert line["event"] == "share_sent" and line["role"] == "worker" and line["level"] == "info"
+    assert (line["event"], line["role"], line["level"]) == ("share_sent", "worker", "info")
 
 
 def test_values_orjson_cannot_encode_still_make_a_line() -> None:
