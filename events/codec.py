@@ -93,6 +93,25 @@ def encode_one(event: NewEvent, stream_id: str, expected: int, workspace_id: str
     )
 
 
+def append_rows(appends: Iterable[tuple[str, int, str, Sequence[NewEvent]]]) -> str:
+    """The many-stream append's one parameter: every event's row, as a JSON array (stream,
+    expected version, workspace, events). One jsonb parameter costs the client a sixth of
+    what nine array parameters did (psycopg dumps arrays element by element, in Python),
+    and each event's data goes in as the JSON it already is."""
+    fragment = orjson.Fragment
+    rows = []
+    for stream_id, expected, workspace_id, events in appends:
+        for ord_, e in enumerate(events, 1):
+            payload = e.event
+            rows.append({
+                "stream_id": stream_id, "expected": expected, "workspace_id": workspace_id, "ord": ord_,
+                "event_id": e.event_id, "type": payload.type_name, "schema_version": payload.schema_version,
+                "data": fragment(payload.__pydantic_serializer__.to_json(payload)),
+                "metadata": e.metadata if type(e.metadata) is dict else dict(e.metadata),
+            })
+    return orjson.dumps(rows).decode()
+
+
 def encode(events: Sequence[NewEvent]) -> dict[str, list[Any]]:
     """Column arrays for the append statement's ``unnest``."""
     return {

@@ -100,22 +100,13 @@ class EventStore:
         """
         if not appends:
             return {}
-        columns: dict[str, list[Any]] = {key: [] for key in (
-            "stream_ids", "expected", "workspace_ids", "ords", "event_ids", "types", "schema_versions", "data",
-            "metadata")}
         for item in appends:
             if not item.events:
                 raise ValueError(f"append to {item.stream_id!r} needs at least one event")
-            encoded = codec.encode(item.events)
-            for key, values in encoded.items():
-                columns[key].extend(values)
-            n = len(item.events)
-            columns["stream_ids"].extend([item.stream_id] * n)
-            columns["expected"].extend([item.expected_version] * n)
-            columns["workspace_ids"].extend([item.workspace_id] * n)
-            columns["ords"].extend(range(1, n + 1))
+        params = {"rows": codec.append_rows(
+            (a.stream_id, a.expected_version, a.workspace_id, a.events) for a in appends)}
         try:
-            rows = cursor_for(conn).execute(Q["append_many"], columns).fetchall()
+            rows = cursor_for(conn).execute(Q["append_many"], params).fetchall()
         except pg_errors.UniqueViolation as exc:
             raise ConcurrencyError(",".join(a.stream_id for a in appends), None, -1) from exc
         except psycopg.Error as exc:

@@ -102,12 +102,13 @@ RETURNING epoch
 -- written only if its head is at the version the caller expected. Returns, per stream,
 -- the head it saw and the last version written (NULL: not written). A concurrent
 -- append racing for the same version still fails the whole statement (unique key).
+-- The rows come as one JSON array (``codec.append_rows``): one parameter instead of nine
+-- arrays, which psycopg dumped element by element.
 WITH input AS (
     SELECT *
-    FROM unnest(%(stream_ids)b::text[], %(expected)b::int[], %(event_ids)b::uuid[], %(types)b::text[],
-                %(schema_versions)b::int2[], %(data)b::text[], %(metadata)b::text[], %(workspace_ids)b::text[],
-                %(ords)b::int[])
-        AS i(stream_id, expected, event_id, type, schema_version, data, metadata, workspace_id, ord)
+    FROM jsonb_to_recordset(%(rows)s::jsonb)
+        AS i(stream_id text, expected int, event_id uuid, type text, schema_version int2, data jsonb,
+             metadata jsonb, workspace_id text, ord int)
 ), heads AS (
     SELECT s.stream_id,
            coalesce((SELECT max(e.stream_version) FROM events e WHERE e.stream_id = s.stream_id), 0) AS version
@@ -116,7 +117,7 @@ WITH input AS (
     INSERT INTO events (event_id, stream_id, stream_version, type, schema_version,
                         data, metadata, workspace_id, epoch)
     SELECT i.event_id, i.stream_id, h.version + i.ord, i.type, i.schema_version,
-           i.data::jsonb, i.metadata::jsonb, i.workspace_id, (SELECT epoch FROM log_epoch)
+           i.data, i.metadata, i.workspace_id, (SELECT epoch FROM log_epoch)
     FROM input i JOIN heads h ON h.stream_id = i.stream_id
     WHERE h.version = i.expected
     RETURNING stream_id, stream_version
