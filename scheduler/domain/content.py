@@ -87,8 +87,9 @@ def is_thread(planned: SharePlanned) -> bool:
 
 def warning_of(planned: SharePlanned, index: int) -> ContentWarning | None:
     """Part ``index``'s content warning: its own, else the share's."""
-    parts = parts_of(planned)
-    own = parts[index].content_warning if index < len(parts) else None
+    if not planned.parts:  # one post: no part of its own to ask (and no part built to ask it)
+        return planned.content_warning
+    own = planned.parts[index].content_warning if index < len(planned.parts) else None
     return own or planned.content_warning
 
 
