@@ -8,12 +8,13 @@
 -- go out one after the other under it). Returns the shares taken.
 -- The ``= ANY`` lets the rows be found through (kind, share_id)'s index; joined to the
 -- array alone, the planner read every row of the kind (28 ms a group under a burst).
+-- Arrays in binary: cheaper for psycopg to dump than text.
 UPDATE schedule s
 SET holder_attempt = c.attempt,
     lease_until = clock_timestamp() + make_interval(secs => %(budget)s),
     updated_at = now()
-FROM unnest(%(share_ids)s::uuid[], %(attempts)s::int[]) AS c(share_id, attempt)
-WHERE s.kind = %(kind)s AND s.share_id = ANY(%(share_ids)s::uuid[]) AND s.share_id = c.share_id
+FROM unnest(%(share_ids)b::uuid[], %(attempts)b::int[]) AS c(share_id, attempt)
+WHERE s.kind = %(kind)s AND s.share_id = ANY(%(share_ids)b::uuid[]) AND s.share_id = c.share_id
   AND (s.holder_attempt = 0 OR (%(same_attempt)s AND s.holder_attempt = c.attempt)
        OR s.lease_until <= clock_timestamp())
 RETURNING s.share_id
