@@ -173,8 +173,8 @@ class ConsolePublisher:
             if share not in account.published:
                 if post.before_write is not None:
                     post.before_write()
-                # The media before the line that names them: a line never names a missing file.
-                _write_media(self._path(post.workspace_id, post.account_name).parent, post)
+                if post.media:  # the media before the line that names them: a line never names a missing file
+                    _write_media(self._path(post.workspace_id, post.account_name).parent, post)
                 published_at = datetime.now(UTC)
                 account.append(orjson.dumps(_line(post, published_at)))
                 account.published[share] = published_at
