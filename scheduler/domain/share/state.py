@@ -147,8 +147,8 @@ def evolve(state: ShareState, event: Event) -> ShareState:
         case SharePlanned():
             required = event.approval_required
             return _with(state, share_id=event.share_id, version=version, planned=event,
-                           status="in_review" if required else "planned", review="pending" if required else "none",
-                           scheduled_at=event.scheduled_at)
+                         status="in_review" if required else "planned", review="pending" if required else "none",
+                         scheduled_at=event.scheduled_at)
         case ShareRescheduled():
             # A person who reschedules a share held for an unknown outcome has looked and
             # found no post: the next attempt publishes without looking again. A failed or
@@ -159,13 +159,13 @@ def evolve(state: ShareState, event: Event) -> ShareState:
             again = held or state.status in ("failed", "abandoned")
             status = "planned" if again else "in_review" if state.status == "review_overdue" else state.status
             return _with(state, version=version, scheduled_at=event.scheduled_at, status=status,
-                           retryable=True if again else state.retryable,
-                           next_attempt_at=None if again else state.next_attempt_at,
-                           outcome_unknown=False if held else state.outcome_unknown)
+                         retryable=True if again else state.retryable,
+                         next_attempt_at=None if again else state.next_attempt_at,
+                         outcome_unknown=False if held else state.outcome_unknown)
         case ShareCancelled():
             return _with(state, version=version, status="cancelled", next_attempt_at=None)
         case ShareAttemptStarted():
-            return replace(
+            return _with(
                 state, version=version, status="sending", attempts=event.attempt,
                 attempt_started_at=event.started_at, next_attempt_at=None,
                 # An attempt that never reported back may have posted: remember it until
@@ -178,9 +178,9 @@ def evolve(state: ShareState, event: Event) -> ShareState:
                 replace(t, due_at=business.get(t.task_id) or event.sent_at + timedelta(seconds=t.after_seconds))
                 for t in state.tasks)
             return _with(state, version=version, status="sent", sent=event, tasks=tasks, outcome_unknown=False,
-                           next_attempt_at=None, last_error=None)
+                         next_attempt_at=None, last_error=None)
         case ShareFailed():
-            return replace(
+            return _with(
                 state, version=version, status="failed", last_error=event.reason,
                 outcome_unknown=state.outcome_unknown or event.outcome_unknown,
                 next_attempt_at=event.next_attempt_at,
@@ -195,7 +195,7 @@ def evolve(state: ShareState, event: Event) -> ShareState:
             return _with(state, version=version, status="held", last_error=event.reason)
         case ShareAbandoned():
             return _with(state, version=version, status="abandoned", next_attempt_at=None, last_error=event.reason,
-                           retryable=False)
+                         retryable=False)
     return _with(_evolve_review(_evolve_follow_through(state, event), event), version=version)
 
 
@@ -204,14 +204,14 @@ def _evolve_review(state: ShareState, event: Event) -> ShareState:
     match event:
         case ShareApproved():
             return _with(state, review="approved", reviewed=event,
-                           status="planned" if state.status in (*IN_REVIEW, "rejected") else state.status)
+                         status="planned" if state.status in (*IN_REVIEW, "rejected") else state.status)
         case ShareRejected():
             return _with(state, review="rejected", reviewed=event, status="rejected")
         case ShareReviewOverdue():
             return _with(state, status="review_overdue" if state.status == "in_review" else state.status)
         case ShareReviewRequested():
             return _with(state, review="pending",
-                           status="in_review" if state.status in ("planned", "rejected", *IN_REVIEW) else state.status)
+                         status="in_review" if state.status in ("planned", "rejected", *IN_REVIEW) else state.status)
     return state
 
 
@@ -227,10 +227,10 @@ def _evolve_follow_through(state: ShareState, event: Event) -> ShareState:
         case ResponseTasksCancelled():
             gone = set(event.task_ids)
             return _with(state, tasks=tuple(replace(t, cancelled=True) if t.task_id in gone else t
-                                              for t in state.tasks))
+                                            for t in state.tasks))
         case ResponseTaskCompleted():
             return _with(state, tasks=tuple(replace(t, completed_at=event.completed_at)
-                                              if t.task_id == event.task_id else t for t in state.tasks))
+                                            if t.task_id == event.task_id else t for t in state.tasks))
         case ResponseReceived():
             if event.reply_id in state.replies:
                 return state
