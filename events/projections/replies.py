@@ -24,8 +24,8 @@ from events.catalogue import (
     ReplyDismissed,
 )
 
-__all__ = ["TYPES", "Later", "desk", "desk_later", "figures", "inbox", "owners", "owners_and_people_later", "people",
-           "people_of_reply", "reply_answer", "share_of_reply", "thread_above"]
+__all__ = ["TYPES", "Later", "desk", "desk_later", "figures", "inbox", "owners_and_people_later", "people_of_reply",
+           "reply_answer", "share_of_reply", "thread_above"]
 
 Q = sqlfiles.load("events.projections.sql", "replies.sql")
 T = TypeVar("T")
@@ -120,19 +120,11 @@ def thread_above(conn: psycopg.Connection[Any], workspace_id: str,
     return {(r["share_id"], r["network_reply_id"]): r for r in rows}
 
 
-def owners(conn: psycopg.Connection[Any], workspace_id: str) -> list[str]:
-    return [str(r[0]) for r in conn.execute(Q["owners"], {"workspace_id": workspace_id})]
-
-
-def people(conn: psycopg.Connection[Any], workspace_id: str) -> list[str]:
-    """Whom a reply can be assigned to: owners of tasks and of tokens, and past assignees."""
-    return [str(r[0]) for r in conn.execute(Q["people"], {"workspace_id": workspace_id})]
-
-
 def owners_and_people_later(conn: psycopg.Connection[Any], workspace_id: str,
                             ) -> Later[tuple[list[str], list[str]]]:
-    """``owners`` and ``people`` in one read of the tasks (the replies page's), sent now and
-    read when called."""
+    """The replies page's owners (of tasks: its owner filter) and people (whom a reply can be
+    assigned to: owners of tasks and of tokens, and past assignees), in one read of the tasks,
+    sent now and read when called."""
     cur = conn.execute(Q["owners_and_people"], {"workspace_id": workspace_id})
 
     def read() -> tuple[list[str], list[str]]:

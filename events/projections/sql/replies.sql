@@ -272,12 +272,10 @@ SELECT DISTINCT ON (share_id, network_reply_id) share_id, network_reply_id, pare
 FROM up
 ORDER BY share_id, network_reply_id
 
--- name: owners
-SELECT DISTINCT owner FROM rm_response_tasks WHERE workspace_id = %(workspace_id)s ORDER BY owner
-
 -- name: owners_and_people
--- The replies page's two lists in one read of the tasks: each person ``people`` has, and
--- whether they own a task (``owners``: the owner filter's).
+-- The replies page's two lists in one read of the tasks: the workspace's known people (whom
+-- a reply can be assigned to: owners of its response tasks and of its live tokens, and
+-- those replies were assigned to), each with whether they own a task (the owner filter's).
 SELECT person, bool_or(owns) AS owns
 FROM (
     SELECT owner AS person, true AS owns FROM rm_response_tasks WHERE workspace_id = %(workspace_id)s
@@ -289,18 +287,6 @@ FROM (
 ) known
 GROUP BY person
 ORDER BY person
-
-
--- name: people
--- The workspace's known people (a reply's assignee is picked among them): the owners of
--- its response tasks, of its live tokens, and those replies were assigned to.
-SELECT owner FROM rm_response_tasks WHERE workspace_id = %(workspace_id)s
-UNION
-SELECT owner FROM api_tokens
-WHERE workspace_id = %(workspace_id)s AND owner IS NOT NULL AND revoked_at IS NULL
-UNION
-SELECT assignee FROM rm_replies WHERE workspace_id = %(workspace_id)s AND assignee IS NOT NULL
-ORDER BY 1
 
 -- name: reply_answer
 SELECT state, answer_status, assignee FROM rm_replies WHERE id = %(id)s AND workspace_id = %(workspace_id)s
