@@ -31,3 +31,12 @@ def cursor_for(conn: psycopg.Connection[Any]) -> psycopg.Cursor[Any]:
     if isinstance(conn, LogConnection):
         return conn.store_cursor()
     return conn.cursor()
+
+
+# ``prepare=CUSTOM_PLAN`` on a statement whose best plan depends on how large its table is
+# now: it is planned at each execution, never from a plan cached when the table was small.
+# A prepared statement's generic plan is kept until the table is next analyzed: one made while
+# the schedule or the log held a few hundred rows read the whole table at every execution once
+# a burst had filled it (a share group's stream read 10 ms instead of 0.2 ms, 192 times in one
+# run of bench/dispatch.py). Planning these few statements costs far less.
+CUSTOM_PLAN = False

@@ -18,7 +18,7 @@ from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool
 
 from events import codec, sqlfiles
-from events.connection import cursor_for
+from events.connection import CUSTOM_PLAN, cursor_for
 from events.errors import (
     AppendOnlyViolationError,
     ConcurrencyError,
@@ -222,7 +222,8 @@ class EventStore:
     def read_streams(self, stream_ids: Sequence[str], *, conn: Conn) -> dict[str, list[RecordedEvent]]:
         """Several streams in one query, each in version order."""
         found: dict[str, list[RecordedEvent]] = {s: [] for s in stream_ids}
-        for row in cursor_for(conn).execute(Q["read_streams"], {"stream_ids": list(stream_ids)}):
+        # Planned each time (not prepared): see ``CUSTOM_PLAN``.
+        for row in cursor_for(conn).execute(Q["read_streams"], {"stream_ids": list(stream_ids)}, prepare=CUSTOM_PLAN):
             recorded = codec.decode(row)
             found[recorded.stream_id].append(recorded)
         return found

@@ -14,6 +14,7 @@ from uuid import UUID
 import psycopg
 
 from events import sqlfiles
+from events.connection import CUSTOM_PLAN
 from scheduler.services.share_stream import SCHEDULE_CHANNEL
 
 Q = sqlfiles.load("scheduler.dispatch", "schedule.sql")
@@ -35,7 +36,7 @@ def claim_due(
     conn: psycopg.Connection[Any], *, limit: int, lease_seconds: float, lead_seconds: float = 0.0
 ) -> list[DueItem]:
     params = {"limit": limit, "lease_seconds": lease_seconds, "lead_seconds": lead_seconds}
-    rows = conn.execute(Q["claim_due"], params).fetchall()
+    rows = conn.execute(Q["claim_due"], params, prepare=CUSTOM_PLAN).fetchall()
     return [DueItem(*row) for row in rows]
 
 

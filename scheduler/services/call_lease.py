@@ -17,6 +17,7 @@ from uuid import UUID
 import psycopg
 
 from events import sqlfiles
+from events.connection import CUSTOM_PLAN
 
 Conn = psycopg.Connection[Any]
 Kind = Literal["publish", "answer"]
@@ -36,7 +37,7 @@ def claim(conn: Conn, kind: Kind, attempts: Sequence[tuple[UUID, int]], *, budge
         "attempts": [attempt for _, attempt in attempts],
         "budget": budget_seconds,
         "same_attempt": same_attempt,
-    }).fetchall()
+    }, prepare=CUSTOM_PLAN).fetchall()
     return {row[0] for row in rows}
 
 
