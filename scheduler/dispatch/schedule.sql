@@ -45,6 +45,8 @@ RETURNING s.id, s.kind, s.share_id, s.workspace_id, s.due_at, s.dispatch_count
 
 -- name: next_wakeup
 -- When the dispatcher must look again: the earliest due time or lease end.
+-- Planned at each execution, as ``claim_due``: a plan cached on a small table read all of a
+-- burst's rows for each minimum.
 SELECT least(
     (SELECT min(due_at) FROM schedule WHERE lease_until IS NULL) - make_interval(secs => %(lead_seconds)s),
     (SELECT min(lease_until) FROM schedule WHERE lease_until IS NOT NULL)

@@ -41,5 +41,5 @@ def claim_due(
 
 
 def next_wakeup(conn: psycopg.Connection[Any], *, lead_seconds: float = 0.0) -> timedelta | None:
-    row = conn.execute(Q["next_wakeup"], {"lead_seconds": lead_seconds}).fetchone()
+    row = conn.execute(Q["next_wakeup"], {"lead_seconds": lead_seconds}, prepare=CUSTOM_PLAN).fetchone()
     return None if row is None or row[0] is None else row[0]
