@@ -126,11 +126,17 @@ SELECT h.stream_id, h.version, (SELECT max(ins.stream_version) FROM ins WHERE in
 FROM heads h
 
 -- name: read_streams
-SELECT position, event_id, stream_id, stream_version, type, schema_version,
-       data::text, metadata::text, workspace_id, recorded_at, epoch, tx_id
-FROM events
-WHERE stream_id = ANY(%(stream_ids)b::text[])
-ORDER BY stream_id, stream_version
+-- Each stream read on its own through (stream_id, stream_version)'s index, already in order.
+-- Written as ``stream_id = ANY(...)``, a table never analyzed (autovacuum off) was estimated
+-- at one row in two hundred a stream, and a group's read became a scan of the whole log (12 ms
+-- instead of 0.2). OFFSET 0 keeps the lookup per stream: the planner cannot make it a join.
+SELECT e.position, e.event_id, e.stream_id, e.stream_version, e.type, e.schema_version,
+       e.data::text, e.metadata::text, e.workspace_id, e.recorded_at, e.epoch, e.tx_id
+FROM unnest(%(stream_ids)b::text[]) AS s(stream_id)
+CROSS JOIN LATERAL (
+    SELECT * FROM events WHERE events.stream_id = s.stream_id ORDER BY stream_version OFFSET 0
+) AS e
+ORDER BY e.stream_id, e.stream_version
 
 -- name: append_one
 -- The common case, one event at an expected version, in its plainest form (positional

@@ -9,6 +9,7 @@ import pytest
 from psycopg_pool import ConnectionPool
 
 from events import pool as db
+from events import store as store_queries
 from events.catalogue import ShareCancelled
 from events.connection import LogConnection
 from events.records import NewEvent
@@ -58,3 +59,42 @@ def test_the_store_keeps_one_cursor_per_pooled_connection_and_works_on_plain_one
         )
         assert [e.stream_version for e in store.read_stream(sid, conn=plain)] == [1, 2]
     assert (first.version, second.version) == (1, 2)
+
+
+def test_the_service_connections_run_without_jit_and_bound_idle_transactions(pool: ConnectionPool[Any]) -> None:
+    # A short statement misestimated on a table never analyzed must not pay for compiling
+    with pool.connection() as conn:
+        settings = dict(
+            conn.execute(
+                "SELECT name, setting FROM pg_settings WHERE name IN ('jit', 'idle_in_transaction_session_timeout')"
+            ).fetchall()
+        )
+    assert settings["jit"] == "off"
+    assert int(settings["idle_in_transaction_session_timeout"]) == db.DEFAULT_IDLE_IN_TRANSACTION_SECONDS * 1000
+
+
+def test_a_group_read_looks_each_stream_up_by_its_index_in_version_order(
+    store: EventStore, pool: ConnectionPool[Any]
+) -> None:
+    # Given three streams of a few events each, written interleaved
+    streams = [f"share-{uuid.uuid4()}" for _ in range(3)]
+    for version in range(3):
+        for sid in streams:
+            store.append(
+                sid, [NewEvent(ShareCancelled(reason=f"{sid}-{version}"))], expected_version=version, workspace_id="w"
+            )
+    with pool.connection() as conn:
+        # When a group's read is planned, whatever the table's statistics say (or lack)
+        plan = "\n".join(
+            r[0]
+            for r in conn.execute(
+                b"EXPLAIN " + store_queries.Q["read_streams"].encode(), {"stream_ids": streams}
+            ).fetchall()
+        )
+        found = store.read_streams(streams, conn=conn)
+    # Then each stream is found through (stream_id, stream_version)'s index, never by a scan of the log
+    assert "events_stream_version_key" in plan, plan
+    assert "Seq Scan on events" not in plan, plan
+    # And each comes back whole, in version order
+    assert {sid: [e.stream_version for e in found[sid]] for sid in streams} == {sid: [1, 2, 3] for sid in streams}
+    assert all(e.event.reason.startswith(sid) for sid in streams for e in found[sid])  # type: ignore[attr-defined]
