@@ -267,6 +267,7 @@ def dispatcher(settings: Settings) -> Iterator[Dispatcher]:
             lease_seconds=settings.lease_seconds,
             lead_seconds=settings.dispatch_lead_seconds,
             message_size=settings.dispatch_message_size,
+            tick=settings.dispatch_tick_ms / 1000,
         )
     finally:
         store.pool.close()

@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     # Shares due together are sent in messages of up to this many; a worker settles a
     # group in a few statements instead of a few per share.
     dispatch_message_size: int = Field(default=50, ge=1, le=500)
+    # While work is flowing, the dispatcher claims again after this long: what fell due
+    # meanwhile travels as one group. Longer: fewer, larger groups (less CPU a share) for
+    # up to that much more lateness.
+    dispatch_tick_ms: int = Field(default=10, ge=1, le=1000)
     # Hand work to the broker this much ahead of its due time; the worker holds a thread
     # until the exact moment. 0 by default: a held thread serves nobody, so under a burst
     # any lead costs throughput; a low poll interval keeps light-load lateness small.

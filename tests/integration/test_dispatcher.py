@@ -139,3 +139,11 @@ def test_while_work_flows_the_dispatcher_looks_again_in_a_tick(
     # until the next due time (the other share's, an hour on, capped by max_sleep)
     assert d.follow_step() == 0.02
     assert d.follow_step() == d.max_sleep
+
+
+def test_the_dispatcher_built_from_settings_takes_its_tick_and_message_size(settings: Settings) -> None:
+    from followthrough import bootstrap
+
+    tuned = settings.model_copy(update={"dispatch_tick_ms": 25, "dispatch_message_size": 20})
+    with bootstrap.dispatcher(tuned) as built:
+        assert (built.tick, built.message_size) == (0.025, 20)
