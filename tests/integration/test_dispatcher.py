@@ -10,6 +10,7 @@ from uuid import UUID
 from psycopg_pool import ConnectionPool
 
 from events.store import EventStore
+from followthrough import bootstrap
 from followthrough.settings import Settings
 from scheduler.dispatch.dispatcher import Dispatcher
 from scheduler.dispatch.schedule_table import DueItem
@@ -142,8 +143,6 @@ def test_while_work_flows_the_dispatcher_looks_again_in_a_tick(
 
 
 def test_the_dispatcher_built_from_settings_takes_its_tick_and_message_size(settings: Settings) -> None:
-    from followthrough import bootstrap
-
     tuned = settings.model_copy(update={"dispatch_tick_ms": 25, "dispatch_message_size": 20})
     with bootstrap.dispatcher(tuned) as built:
         assert (built.tick, built.message_size) == (0.025, 20)
