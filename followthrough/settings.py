@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from scheduler.domain.schedule import MAX_DISPATCH_LEAD
+
 
 class Settings(BaseSettings):
     """Every setting can be given as ``FOLLOWTHROUGH_<NAME>``; the two URLs also as
@@ -58,13 +60,13 @@ class Settings(BaseSettings):
     # group in a few statements instead of a few per share.
     dispatch_message_size: int = Field(default=50, ge=1, le=500)
     # While work is flowing, the dispatcher claims again after this long: what fell due
-    # meanwhile travels as one group. Longer: fewer, larger groups (less CPU a share) for
-    # up to that much more lateness.
-    dispatch_tick_ms: int = Field(default=10, ge=1, le=1000)
-    # Hand work to the broker this much ahead of its due time; the worker holds a thread
-    # until the exact moment. 0 by default: a held thread serves nobody, so under a burst
-    # any lead costs throughput; a low poll interval keeps light-load lateness small.
-    dispatch_lead_seconds: float = Field(default=0.0, ge=0, le=5)
+    # meanwhile travels as one group. Longer: fewer, larger groups (less CPU a share); with
+    # the lead below at least this plus a worker's pickup, no share waits for it.
+    dispatch_tick_ms: int = Field(default=50, ge=1, le=1000)
+    # Posts are handed to the broker this much ahead of their due time: the worker records
+    # each attempt (and its tasks) with the rest of its group beforehand, and starts each
+    # call at its due time. Looks and answers go out at their time.
+    dispatch_lead_seconds: float = Field(default=0.15, ge=0, le=MAX_DISPATCH_LEAD.total_seconds())
     # The longest an idle Dramatiq worker waits between polls of a Redis queue (the
     # lateness it adds under light load; RabbitMQ pushes and needs no polling).
     worker_poll_ms: int = Field(default=20, ge=5)

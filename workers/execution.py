@@ -14,8 +14,10 @@ claims and starts them in a few statements, then runs their calls concurrently
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import time
+from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
@@ -68,6 +70,9 @@ class Ready:
     decision: Publish | Hold
     post: Post
     claimed_at: float = 0.0
+    # Handed out ahead of its due time (the dispatcher's lead): decided and recorded now,
+    # its call waits for this moment.
+    not_before: datetime | None = None
 
 
 @dataclass
@@ -121,10 +126,19 @@ def _decide(d: Delivery, state: ShareState) -> Ready | str:
     person (those need the share's call lease first)."""
     if state.planned is not None:
         post = _post(d, state)
+        lookup = _lookup(d.rt, state, post)
         decision = lifecycle.start_attempt(state, now=d.rt.clock(), in_flight_grace=timedelta(0),
-                                           early_window=d.rt.early_window, lookup=_lookup(d.rt, state, post))
+                                           early_window=d.rt.early_window, lookup=lookup)
         if isinstance(decision, Publish):
             return Ready(d, state, decision, post)  # the common case: nothing to log yet
+        if isinstance(decision, Wait):
+            # Handed out ahead: decided as at its due time, so that the attempt and its tasks
+            # are in the log (with the rest of the group's, in a few statements) when the
+            # moment comes, and the call then starts on time.
+            at_due = lifecycle.start_attempt(state, now=decision.until, in_flight_grace=timedelta(0),
+                                             early_window=d.rt.early_window, lookup=lookup)
+            if isinstance(at_due, Publish):
+                return Ready(d, state, at_due, post, not_before=decision.until)
     config = d.rt.accounts.get(d.conn, state.planned.account_id) if state.planned is not None else None
     with structlog.contextvars.bound_contextvars(share_id=str(d.share_id), stream_version=state.version,
                                                  **share_context(d.workspace_id, state, config)):
@@ -278,26 +292,54 @@ def _attempted(r: Ready, version: int | None, outcomes: dict[UUID, str]) -> Read
 def _call_all(rt: Runtime, started: list[Ready], outcomes: dict[UUID, str]) -> None:
     if rt.calls is None or len(started) < 2:
         for r in started:
+            if (wait := _seconds_until(rt, r)) > 0:
+                rt.sleep(wait)
             _record(rt, [_call(rt, r)], outcomes)
         return
     # Each call hands itself in as it returns (one queue: no waiting on every pending call
-    # again after each return).
+    # again after each return). Calls handed out ahead go out at their own due times.
     returned: queue.SimpleQueue[Future[Called]] = queue.SimpleQueue()
-    for r in started:
-        rt.calls.submit(_call, rt, r).add_done_callback(returned.put)
+    waiting = deque(sorted(started, key=lambda r: _seconds_until(rt, r)))
+    gathered = _Gathered()
     left = len(started)
     while left:
-        done = [returned.get()]
-        # Calls that return within moments of each other share one commit (a fast channel's
-        # whole group, typically); a slow one's outcome waits for nobody.
-        deadline = time.monotonic() + GATHER_MAX_SECONDS
-        while len(done) < left and (quiet := min(GATHER_QUIET_SECONDS, deadline - time.monotonic())) > 0:
-            try:
-                done.append(returned.get(timeout=quiet))
-            except queue.Empty:
-                break
-        left -= len(done)
-        _record(rt, [f.result() for f in done], outcomes)  # a worker dying mid-call raises here
+        while waiting and _seconds_until(rt, waiting[0]) <= 0:
+            rt.calls.submit(_call, rt, waiting.popleft()).add_done_callback(returned.put)
+        if gathered.calls and (len(gathered.calls) == left or gathered.seconds_left() <= 0):
+            _record(rt, [f.result() for f in gathered.calls], outcomes)  # a worker dying mid-call raises here
+            left -= len(gathered.calls)
+            gathered = _Gathered()
+            continue
+        waits = [gathered.seconds_left()] if gathered.calls else []
+        if waiting:
+            waits.append(_seconds_until(rt, waiting[0]))
+        with contextlib.suppress(queue.Empty):  # nothing returned: a call is due, or the batch is ripe
+            gathered.add(returned.get(timeout=min(waits) if waits else None))
+
+
+@dataclass
+class _Gathered:
+    """Outcomes to record in one commit: those returning within moments of each other (a fast
+    channel's whole group, typically); a slow call's outcome waits for nobody."""
+
+    calls: list[Future[Called]] = field(default_factory=list)
+    first: float = 0.0
+    last: float = 0.0
+
+    def add(self, call: Future[Called]) -> None:
+        self.last = time.monotonic()
+        self.first = self.first or self.last
+        self.calls.append(call)
+
+    def seconds_left(self) -> float:
+        """Until this batch is recorded: a quiet moment after the last, or at most a while."""
+        ripe = min(self.last + GATHER_QUIET_SECONDS, self.first + GATHER_MAX_SECONDS)
+        return max(0.0, ripe - time.monotonic())
+
+
+def _seconds_until(rt: Runtime, r: Ready) -> float:
+    """How long until the call may start: 0 for a share already due."""
+    return 0.0 if r.not_before is None else max(0.0, (r.not_before - rt.clock()).total_seconds())
 
 
 def _call(rt: Runtime, r: Ready) -> Called:
@@ -353,7 +395,7 @@ def _record(rt: Runtime, called: list[Called], outcomes: dict[UUID, str]) -> Non
     (a failure, a lost lease, a stream that moved) share by share."""
     sent = [c for c in called if c.published is not None]
     written: dict[str, int | None] = {}
-    if len(sent) > 1:
+    if sent:
         batch = [(c.ready.delivery.share_id, _sent_append(c)) for c in sent]
         try:
             written = rt.streams.commit_many(sent[0].ready.delivery.conn, batch)

@@ -21,6 +21,7 @@ from psycopg_pool import ConnectionPool
 from events.follower import Follower
 from scheduler.dispatch import schedule_table as schedule
 from scheduler.dispatch.schedule_table import SCHEDULE_CHANNEL, DueItem
+from scheduler.domain.schedule import DISPATCHER_MAX_SLEEP
 
 log = structlog.get_logger("scheduler.dispatch.dispatcher")
 
@@ -40,7 +41,7 @@ class Dispatcher:
         batch: int,
         lease_seconds: float,
         lead_seconds: float = 0.0,
-        max_sleep: float = 5.0,
+        max_sleep: float = DISPATCHER_MAX_SLEEP.total_seconds(),
         standby_poll: float = 0.5,
         tick: float = 0.01,
         send_threads: int = 4,

@@ -15,6 +15,9 @@ WITH due AS (
     SELECT id
     FROM schedule
     WHERE lease_until IS NULL AND due_at <= statement_timestamp() + make_interval(secs => %(lead_seconds)s)
+      -- Only posts go out ahead (their worker waits for the moment); a look or an answer is
+      -- handed out at its time (an answer's retry found early would be let go, and come back).
+      AND (kind = 'publish' OR due_at <= statement_timestamp())
     ORDER BY due_at
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
@@ -44,10 +47,18 @@ WHERE s.id = ANY(ARRAY(SELECT id FROM claimed))
 RETURNING s.id, s.kind, s.share_id, s.workspace_id, s.due_at, s.dispatch_count
 
 -- name: next_wakeup
--- When the dispatcher must look again: the earliest due time or lease end.
+-- When the dispatcher must look again: the earliest due time (a post's, less the lead) or
+-- lease end. A post due within the lead of the first row is found by a scan of that window only.
 -- Planned at each execution, as ``claim_due``: a plan cached on a small table read all of a
 -- burst's rows for each minimum.
+WITH first AS (
+    SELECT min(due_at) AS due_at FROM schedule WHERE lease_until IS NULL
+)
 SELECT least(
-    (SELECT min(due_at) FROM schedule WHERE lease_until IS NULL) - make_interval(secs => %(lead_seconds)s),
+    (SELECT due_at FROM first),
+    (SELECT min(due_at) FROM schedule
+     WHERE lease_until IS NULL AND kind = 'publish'
+       AND due_at <= (SELECT due_at FROM first) + make_interval(secs => %(lead_seconds)s))
+        - make_interval(secs => %(lead_seconds)s),
     (SELECT min(lease_until) FROM schedule WHERE lease_until IS NOT NULL)
 ) - clock_timestamp()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from events.catalogue import (
@@ -53,6 +53,20 @@ class Remove:
 
 
 ScheduleOp = Upsert | Wake | Remove
+
+# The dispatcher looks at the schedule at least this often, and hands posts out at most this
+# far ahead of their time (``dispatch_lead_seconds``): a row written due later than both from
+# now is found by a look it makes anyway, without waking it.
+DISPATCHER_MAX_SLEEP = timedelta(seconds=5)
+MAX_DISPATCH_LEAD = timedelta(seconds=5)
+WAKE_HORIZON = DISPATCHER_MAX_SLEEP + MAX_DISPATCH_LEAD
+
+
+def wakes_dispatcher(ops: Iterable[ScheduleOp], now: datetime) -> bool:
+    """Whether writing ``ops`` must wake the dispatcher: a row due before its next look may be.
+    (Each post sent writes its first look for replies, an hour on: under a burst, waking the
+    dispatcher for each batch of those split its groups into small ones.)"""
+    return any(isinstance(op, Upsert | Wake) and op.due_at < now + WAKE_HORIZON for op in ops)
 
 
 def ops_for(events: Iterable[Event]) -> list[ScheduleOp]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -25,7 +26,7 @@ from events.records import AppendResult, NewEvent, RecordedEvent, StreamAppend, 
 from events.store import EventStore
 from scheduler.domain import share as lifecycle
 from scheduler.domain.plans import tasks_for
-from scheduler.domain.schedule import Remove, ScheduleOp, Upsert, Wake, ops_for
+from scheduler.domain.schedule import Remove, ScheduleOp, Upsert, Wake, ops_for, wakes_dispatcher
 from scheduler.domain.share import ShareState
 from scheduler.services import slots
 
@@ -36,21 +37,22 @@ SCHEDULE_CHANNEL = "followthrough_schedule"
 WRITE_TRIES = 3
 
 
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 def apply_schedule(conn: Conn, *, share_id: UUID, workspace_id: str, ops: Sequence[ScheduleOp]) -> bool:
-    """Write ``ops``; True when a row became due (the dispatcher should look again)."""
-    wake = False
+    """Write ``ops``; True when a row became due soon (the dispatcher should look again)."""
     for op in ops:
         params = {"kind": op.kind, "share_id": share_id}
         match op:
             case Upsert():
                 conn.execute(Q["upsert"], {**params, "workspace_id": workspace_id, "due_at": op.due_at})
-                wake = True
             case Wake():
                 conn.execute(Q["wake"], {**params, "workspace_id": workspace_id, "due_at": op.due_at})
-                wake = True
             case Remove():
                 conn.execute(Q["remove"], params)
-    return wake
+    return wakes_dispatcher(ops, utc_now())
 
 
 def apply_schedule_many(conn: Conn, items: Sequence[tuple[UUID, str, Sequence[ScheduleOp]]]) -> bool:
@@ -58,7 +60,6 @@ def apply_schedule_many(conn: Conn, items: Sequence[tuple[UUID, str, Sequence[Sc
     (a share's ops are of distinct kinds, so their order across kinds does not matter)."""
     removals: dict[str, list[UUID]] = {}
     upserts: dict[str, list[tuple[str, UUID, Any]]] = {}
-    wake = False
     for share_id, workspace_id, ops in items:
         rest: list[ScheduleOp] = []
         for op in ops:
@@ -69,14 +70,13 @@ def apply_schedule_many(conn: Conn, items: Sequence[tuple[UUID, str, Sequence[Sc
             else:
                 rest.append(op)
         if rest:
-            wake = apply_schedule(conn, share_id=share_id, workspace_id=workspace_id, ops=rest) or wake
+            apply_schedule(conn, share_id=share_id, workspace_id=workspace_id, ops=rest)
     for kind, share_ids in removals.items():
         conn.execute(Q["remove_many"], {"kind": kind, "share_ids": share_ids})
     for kind, rows in upserts.items():
         conn.execute(Q["upsert_many"], {"kind": kind, "workspace_ids": [r[0] for r in rows],
                                         "share_ids": [r[1] for r in rows], "due_ats": [r[2] for r in rows]})
-        wake = True
-    return wake
+    return wakes_dispatcher((op for _, _, ops in items for op in ops), utc_now())
 
 
 def stamp(events: Iterable[NewEvent], *, workspace_id: str, actor: str, share_id: UUID,
@@ -141,7 +141,7 @@ class ShareStreams:
                 _write_implied(conn, share_id, workspace_id, events)
                 if also is not None:
                     also(conn, result)
-        self.committed(wake=any(isinstance(op, Upsert | Wake) for op in ops))
+        self.committed(wake=wakes_dispatcher(ops, utc_now()))
         return result
 
     def commit_new(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from psycopg_pool import ConnectionPool
 
@@ -15,7 +15,7 @@ from followthrough.settings import Settings
 from scheduler.dispatch.dispatcher import Dispatcher
 from scheduler.dispatch.schedule_table import DueItem
 from tests.support.plans import index_scans
-from tests.support.shares import make_account, plan, share_service
+from tests.support.shares import WS, make_account, plan, share_service
 from tests.support.system import wait_until
 
 
@@ -146,3 +146,29 @@ def test_the_dispatcher_built_from_settings_takes_its_tick_and_message_size(sett
     tuned = settings.model_copy(update={"dispatch_tick_ms": 25, "dispatch_message_size": 20})
     with bootstrap.dispatcher(tuned) as built:
         assert (built.tick, built.message_size) == (0.025, 20)
+
+
+def test_only_posts_are_handed_out_ahead_looks_and_answers_at_their_time(
+    pool: ConnectionPool[Any], store: EventStore, settings: Settings
+) -> None:
+    # Given a post, a look for replies and an answer, all due in 0.4 s
+    shares = share_service(pool, store, None)
+    due = datetime.now(UTC) + timedelta(milliseconds=400)
+    post = plan(shares, make_account(pool), at=due)
+    look, answer = uuid4(), uuid4()
+    with pool.connection() as conn:
+        for kind, share_id in (("check_replies", look), ("answer", answer)):
+            conn.execute("INSERT INTO schedule (workspace_id, kind, share_id, due_at) VALUES (%s, %s, %s, %s)",
+                         (WS, kind, share_id, due))
+    sent: list[DueItem] = []
+    d = dispatcher(pool, settings, sent, lead_seconds=1.0)
+    # When the dispatcher looks now, with a lead of a second
+    assert d.dispatch_once() == 1
+    # Then only the post is handed out ahead (its worker waits for the moment); an answer's
+    # retry found early would be let go and handed out again and again until its time
+    assert [i.share_id for i in sent] == [post]
+    # And the dispatcher sleeps until the look and the answer are due, not a tick
+    assert 0.15 <= d.seconds_to_next() <= 0.4
+    wait_until(lambda: datetime.now(UTC) >= due, timeout=2, interval=0.01, what="the due time")
+    assert d.dispatch_once() == 2
+    assert {(i.kind, i.share_id) for i in sent[1:]} == {("check_replies", look), ("answer", answer)}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -253,3 +254,34 @@ def test_a_duplicate_that_happens_anyway_is_recorded_and_removed_when_asked(
     with pool.connection() as conn:
         counted = metrics.figures(conn)
     assert (counted.duplicate_posts, counted.duplicates_removed) == (1, 1 if remove else 0)
+
+
+def test_a_group_handed_out_ahead_is_recorded_beforehand_and_each_call_starts_at_its_own_time(
+    rt: Runtime, shares: ShareService, pool: ConnectionPool[Any], channel: FakeChannel, store: EventStore
+) -> None:
+    # Given three shares due 1, 1.4 and 1.8 s from now, handed out together ahead of time
+    # (a dispatcher lead of 2 s)
+    rt.config = replace(rt.config, dispatch_lead_seconds=2.0)
+    account = make_account(pool)
+    now = datetime.now(UTC)
+    dues = [now + timedelta(seconds=s) for s in (1.0, 1.4, 1.8)]
+    ids = [plan(shares, account, at=due) for due in dues]
+    # When one message delivers the group at once
+    delivery = threading.Thread(target=execute_shares, args=(rt, ids))
+    delivery.start()
+    try:
+        # Then each attempt and its tasks are in the log before the first is due, and no call has started
+        wait_until(lambda: all(types(store, i)[1:] == ["ShareAttemptStarted", "ResponseTasksRecorded"] for i in ids),
+                   timeout=5, interval=0.01, what="the attempts to be recorded")
+        assert datetime.now(UTC) < dues[0]
+        assert channel.publish_calls == []
+    finally:
+        delivery.join(timeout=30)
+    # And each call started at its own due time, not before, in order, and each went out once
+    assert channel.publish_calls == ids
+    for share_id, due in zip(ids, dues, strict=True):
+        sent = view(shares, share_id)
+        assert sent["status"] == "sent"
+        assert datetime.fromisoformat(sent["sent_at"]) >= due
+        assert 0 <= sent["lateness_ms"] < 300
+        assert channel.count_for(share_id) == 1

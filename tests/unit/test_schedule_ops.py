@@ -24,7 +24,15 @@ from events.catalogue import (
 )
 from scheduler.domain import share
 from scheduler.domain.retry import RetryPolicy
-from scheduler.domain.schedule import Remove, Upsert, ops_for
+from scheduler.domain.schedule import (
+    DISPATCHER_MAX_SLEEP,
+    MAX_DISPATCH_LEAD,
+    Remove,
+    Upsert,
+    Wake,
+    ops_for,
+    wakes_dispatcher,
+)
 from tests.support.factories import T0, planned, share_histories
 
 LATER = T0 + timedelta(hours=2)
@@ -129,3 +137,17 @@ def test_replaying_a_history_leaves_a_publish_row_exactly_while_the_share_can_st
         assert row == state.next_attempt_at
     elif state.status in ("sent", "cancelled", "abandoned", "held") or state.status == "failed":
         assert row is None
+
+
+def test_only_rows_due_before_the_dispatchers_next_look_wake_it() -> None:
+    # Given the dispatcher looks at least every DISPATCHER_MAX_SLEEP, up to the longest lead ahead
+    soon, hour = T0 + timedelta(seconds=2), T0 + timedelta(hours=1)
+    # Then work due soon wakes it; a first look an hour on (every post sent writes one) does not
+    assert wakes_dispatcher([Remove("publish"), Upsert("check_replies", soon)], T0)
+    assert wakes_dispatcher([Wake("answer", T0)], T0)
+    assert not wakes_dispatcher([Remove("publish"), Upsert("check_replies", hour)], T0)
+    assert not wakes_dispatcher([Remove("publish")], T0)
+    # And the horizon covers its longest sleep and its longest lead, nothing less
+    edge = T0 + DISPATCHER_MAX_SLEEP + MAX_DISPATCH_LEAD
+    assert wakes_dispatcher([Upsert("publish", edge - timedelta(milliseconds=1))], T0)
+    assert not wakes_dispatcher([Upsert("publish", edge)], T0)
