@@ -11,7 +11,6 @@ let go (or made due at the next retry), unless the stream moved meanwhile.
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from uuid import UUID
 
 import structlog
@@ -61,7 +60,7 @@ def publish_answers(rt: Runtime, share_id: UUID, *, message_id: str | None = Non
                 version = d.commit(call.events, expected_version=state.version).version
             except ConcurrencyError:
                 continue  # the stream moved (a reply, a request): decide again
-            started = replace(lifecycle.fold((e.event for e in call.events), state), version=version)
+            started = lifecycle.folded_at((e.event for e in call.events), state, version)
             outcome = _call(rt, d, started, call, claimed_at)
             if outcome == "answer_lease_lost":
                 return outcome

@@ -282,7 +282,7 @@ def _attempted(r: Ready, version: int | None, outcomes: dict[UUID, str]) -> Read
         log.info("share_duplicate_delivery", stage="attempt", share_id=str(r.delivery.share_id))
         outcomes[r.delivery.share_id] = "share_duplicate_delivery"
         return None
-    r.state = replace(lifecycle.fold((e.event for e in r.decision.events), r.state), version=version)
+    r.state = lifecycle.folded_at((e.event for e in r.decision.events), r.state, version)
     return r
 
 
@@ -305,16 +305,20 @@ def _call_all(rt: Runtime, started: list[Ready], outcomes: dict[UUID, str]) -> N
     while left:
         while waiting and _seconds_until(rt, waiting[0]) <= 0:
             rt.calls.submit(_call, rt, waiting.popleft()).add_done_callback(returned.put)
+        gathered.take(returned)
         if gathered.calls and (len(gathered.calls) == left or gathered.seconds_left() <= 0):
             _record(rt, [f.result() for f in gathered.calls], outcomes)  # a worker dying mid-call raises here
             left -= len(gathered.calls)
             gathered = _Gathered()
             continue
-        waits = [gathered.seconds_left()] if gathered.calls else []
-        if waiting:
-            waits.append(_seconds_until(rt, waiting[0]))
-        with contextlib.suppress(queue.Empty):  # nothing returned: a call is due, or the batch is ripe
-            gathered.add(returned.get(timeout=min(waits) if waits else None))
+        next_due = _seconds_until(rt, waiting[0]) if waiting else None
+        if gathered.calls:
+            # A batch is open: sleep until it may be ripe (or a call is due) and take what came
+            # back meanwhile then, rather than waking for every call as it returns.
+            time.sleep(gathered.seconds_left() if next_due is None else min(next_due, gathered.seconds_left()))
+            continue
+        with contextlib.suppress(queue.Empty):  # nothing returned yet: wake for the first, or a call due
+            gathered.add(returned.get(timeout=next_due))
 
 
 @dataclass
@@ -330,6 +334,12 @@ class _Gathered:
         self.last = time.monotonic()
         self.first = self.first or self.last
         self.calls.append(call)
+
+    def take(self, returned: queue.SimpleQueue[Future[Called]]) -> None:
+        """Every call that has come back, without waiting."""
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self.add(returned.get_nowait())
 
     def seconds_left(self) -> float:
         """Until this batch is recorded: a quiet moment after the last, or at most a while."""

@@ -6,9 +6,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
 from events.catalogue import ResponseStep, ResponseTask
+from events.ids import share_uuid
 
 from scheduler.domain.inputs import text_problem
 from scheduler.errors import InvalidInputError
@@ -69,7 +70,7 @@ def validate_plan(steps: Sequence[StepInput] | None, *, field: str = "response_p
 
 def task_id(share_id: UUID, index: int) -> UUID:
     """Deterministic, so recording the tasks again (a retried append) yields the same ids."""
-    return uuid5(NAMESPACE_URL, f"followthrough:share:{share_id}:task:{index}")
+    return share_uuid(share_id, f"task:{index}")
 
 
 def tasks_for(share_id: UUID, plan: Sequence[ResponseStep]) -> tuple[ResponseTask, ...]:

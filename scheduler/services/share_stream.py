@@ -11,7 +11,7 @@ workers) goes through here.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -222,6 +222,5 @@ class ShareStreams:
             except ConcurrencyError:
                 state = None  # the share moved on meanwhile: decide again on the new state
                 continue
-            after = lifecycle.fold((e.event for e in new), state)
-            return replace(after, version=result.version), new
+            return lifecycle.folded_at((e.event for e in new), state, result.version), new
         raise ConcurrencyError(lifecycle.stream_id(share_id), None, -1)

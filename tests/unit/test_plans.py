@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from uuid import uuid4
+from uuid import NAMESPACE_URL, uuid4, uuid5
 
 import pytest
 from hypothesis import given, settings
@@ -171,3 +171,14 @@ def test_task_ids_differ_between_shares_and_between_steps() -> None:
     assert task_id(SHARE_ID, 0) != task_id(other, 0)
     assert task_id(SHARE_ID, 0) != task_id(SHARE_ID, 1)
     assert task_id(SHARE_ID, 0) == task_id(SHARE_ID, 0)
+
+
+@FAST
+@given(share_id=share_ids, index=st.integers(0, 20))
+def test_task_ids_stay_the_standard_name_based_ids_already_recorded(share_id: object, index: int) -> None:
+    # Given any share and step (ids already in the log were derived with uuid.uuid5)
+    # When the task id is derived with the faster spelling
+    # Then it is exactly that version 5 id: no recorded task changes its id
+    derived = task_id(share_id, index)  # type: ignore[arg-type]
+    assert derived == uuid5(NAMESPACE_URL, f"followthrough:share:{share_id}:task:{index}")
+    assert derived.version == 5

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
-from uuid import uuid4
+from uuid import NAMESPACE_URL, uuid4, uuid5
 
 import pytest
 
@@ -102,8 +102,10 @@ def test_other_decisions_have_deterministic_event_ids_so_a_retried_append_is_a_n
     # When its outcome is decided twice (a retried append after a lost connection)
     first = share.record_sent(state, attempt=1, external_id="1", url=None, sent_at=T0, reconciled=False)
     second = share.record_sent(state, attempt=1, external_id="1", url=None, sent_at=T0, reconciled=False)
-    # Then the event ids are the same
+    # Then the event ids are the same, and the standard name-based ids recorded before
+    # (uuid.uuid5: a retried append across an upgrade is still a no-op)
     assert [e.event_id for e in first] == [e.event_id for e in second]
+    assert first[-1].event_id == uuid5(NAMESPACE_URL, f"followthrough:share:{SHARE_ID}:sent-1")
 
 
 def test_a_delivery_before_the_due_time_is_skipped() -> None:

@@ -56,6 +56,7 @@ from scheduler.domain.share.state import (
     event_id,
     evolve,
     fold,
+    folded_at,
 )
 from scheduler.domain.share.thread import LookLedger
 
@@ -87,6 +88,7 @@ __all__ = [
     "event_id",
     "evolve",
     "fold",
+    "folded_at",
     "idempotency_key",
     "looks_counted",
     "mark_sent",
