@@ -11,7 +11,7 @@ be in flight. A message of many shares (the dispatcher groups work due together)
 claims and starts them in a few statements, then runs their calls, each at its due time,
 on the call threads (``Runtime.calls``; ``workers.group_calls``: one thread while they
 return promptly, one each once they are slow) and records each batch of outcomes as it
-completes. The reading, deciding and recording are done under the process's ``Runtime.turn``.
+completes.
 """
 
 from __future__ import annotations
@@ -104,19 +104,18 @@ def execute_shares(rt: Runtime, share_ids: Sequence[UUID], *, message_id: str | 
     outcomes: dict[UUID, str] = {}
     with rt.pool.connection() as conn:
         deliveries = [Delivery(rt, conn, share_id, message_id) for share_id in ids]
-        with rt.turn:
-            histories = rt.store.read_streams([d.stream_id for d in deliveries], conn=conn)
-            ready: list[Ready] = []
-            for d in deliveries:
-                share_id = d.share_id
-                history = histories.get(d.stream_id, [])
-                d.workspace_id = history[0].workspace_id if history else ""
-                decided = _decide(d, lifecycle.fold(r.event for r in history))
-                if isinstance(decided, str):
-                    outcomes[share_id] = decided
-                else:
-                    ready.append(decided)
-            started = _start(rt, conn, ready, outcomes)
+        histories = rt.store.read_streams([d.stream_id for d in deliveries], conn=conn)
+        ready: list[Ready] = []
+        for d in deliveries:
+            share_id = d.share_id
+            history = histories.get(d.stream_id, [])
+            d.workspace_id = history[0].workspace_id if history else ""
+            decided = _decide(d, lifecycle.fold(r.event for r in history))
+            if isinstance(decided, str):
+                outcomes[share_id] = decided
+            else:
+                ready.append(decided)
+        started = _start(rt, conn, ready, outcomes)
         _call_all(rt, started, outcomes)
     return outcomes
 
@@ -310,8 +309,7 @@ def _call_all(rt: Runtime, started: list[Ready], outcomes: dict[UUID, str]) -> N
         look = calls.steer()
         gathered.take(returned)
         if gathered.calls and (len(gathered.calls) == left or gathered.seconds_left() <= 0):
-            with rt.turn:
-                _record(rt, [f.result() for f in gathered.calls], outcomes)  # a worker dying mid-call raises here
+            _record(rt, [f.result() for f in gathered.calls], outcomes)  # a worker dying mid-call raises here
             left -= len(gathered.calls)
             gathered = _Gathered()
             continue

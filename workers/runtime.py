@@ -75,11 +75,6 @@ class Runtime:
     calls: Executor | None = None
     streams: ShareStreams = field(init=False)
     accounts: AccountConfigs = field(init=False, default_factory=AccountConfigs)
-    # Held by a group delivery's thread while it reads, decides and records (Python work
-    # between short database round trips; never while it waits for calls): the process's
-    # other groups wait on this lock instead of contending for the GIL, which cost a third
-    # more CPU a share with four groups at once than with one (measured in-process).
-    turn: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.streams = ShareStreams(self.store, self.notifier)
