@@ -350,6 +350,9 @@ def main() -> None:
             "FOLLOWTHROUGH_QUEUE_PREFIX": prefix,
             "FOLLOWTHROUGH_HOME": str(home),
             "FOLLOWTHROUGH_LOG_FORMAT": "json",
+            # The run reads the roles' info lines (workers ready, shares dispatched): a level
+            # set for the shell the benchmark runs in would leave it waiting for them.
+            "FOLLOWTHROUGH_LOG_LEVEL": "info",
             "FOLLOWTHROUGH_WORKER_THREADS": str(args.threads),
             MASTODON_TOKEN_ENV: MASTODON_TOKEN,
         }

@@ -8,10 +8,8 @@ the outcome as soon as the call returns.
 The lease is what makes a look-up for an unknown outcome mean something: another
 attempt may start only once the lease has run out, when no earlier request can still
 be in flight. A message of many shares (the dispatcher groups work due together)
-claims and starts them in a few statements, then runs their calls, each at its due time,
-on the call threads (``Runtime.calls``; ``workers.group_calls``: one thread while they
-return promptly, one each once they are slow) and records each batch of outcomes as it
-completes.
+claims and starts them in a few statements, then runs their calls concurrently
+(``Runtime.calls``) and records each batch of outcomes as it completes.
 """
 
 from __future__ import annotations
@@ -19,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import queue
 import time
+from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
@@ -46,7 +45,6 @@ from workers.channels import (
 )
 from workers.context import share_context
 from workers.delivery import Conn, Delivery
-from workers.group_calls import GroupCalls
 from workers.lease import LeaseKeeper
 from workers.outcomes import log_sent, record_failure, record_sent, sent_time
 from workers.runtime import Runtime
@@ -301,25 +299,26 @@ def _call_all(rt: Runtime, started: list[Ready], outcomes: dict[UUID, str]) -> N
     # Each call hands itself in as it returns (one queue: no waiting on every pending call
     # again after each return). Calls handed out ahead go out at their own due times.
     returned: queue.SimpleQueue[Future[Called]] = queue.SimpleQueue()
-    calls = GroupCalls(rt.calls, started, call=partial(_call, rt), until=partial(_seconds_until, rt),
-                       returned=returned, sleep=rt.sleep)
+    waiting = deque(sorted(started, key=lambda r: _seconds_until(rt, r)))
     gathered = _Gathered()
     left = len(started)
     while left:
-        look = calls.steer()
+        while waiting and _seconds_until(rt, waiting[0]) <= 0:
+            rt.calls.submit(_call, rt, waiting.popleft()).add_done_callback(returned.put)
         gathered.take(returned)
         if gathered.calls and (len(gathered.calls) == left or gathered.seconds_left() <= 0):
             _record(rt, [f.result() for f in gathered.calls], outcomes)  # a worker dying mid-call raises here
             left -= len(gathered.calls)
             gathered = _Gathered()
             continue
+        next_due = _seconds_until(rt, waiting[0]) if waiting else None
         if gathered.calls:
-            # A batch is open: sleep until it may be ripe (or the calls need steering) and take
-            # what came back meanwhile then, rather than waking for every call as it returns.
-            time.sleep(gathered.seconds_left() if look is None else min(look, gathered.seconds_left()))
+            # A batch is open: sleep until it may be ripe (or a call is due) and take what came
+            # back meanwhile then, rather than waking for every call as it returns.
+            time.sleep(gathered.seconds_left() if next_due is None else min(next_due, gathered.seconds_left()))
             continue
-        with contextlib.suppress(queue.Empty):  # nothing returned yet: wake for the first, or to steer
-            gathered.add(returned.get(timeout=look))
+        with contextlib.suppress(queue.Empty):  # nothing returned yet: wake for the first, or a call due
+            gathered.add(returned.get(timeout=next_due))
 
 
 @dataclass

@@ -47,6 +47,11 @@ class Dispatcher:
         send_threads: int = 4,
         message_size: int = 50,
     ) -> None:
+        if max_sleep > DISPATCHER_MAX_SLEEP.total_seconds():
+            # Writes due beyond the longest sleep wake no one (``wakes_dispatcher``): a longer
+            # sleep would miss a row due between the two.
+            raise ValueError(f"max_sleep must be at most {DISPATCHER_MAX_SLEEP.total_seconds():g} s, "
+                             f"the sleep the schedule's writers count on; got {max_sleep:g}")
         self.pool = pool
         self.send = send
         self.batch = batch

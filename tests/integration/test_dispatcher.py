@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
+import pytest
 from psycopg_pool import ConnectionPool
 
 from events.store import EventStore
@@ -14,6 +15,7 @@ from followthrough import bootstrap
 from followthrough.settings import Settings
 from scheduler.dispatch.dispatcher import Dispatcher
 from scheduler.dispatch.schedule_table import DueItem
+from scheduler.domain.schedule import DISPATCHER_MAX_SLEEP
 from tests.support.plans import index_scans
 from tests.support.shares import WS, make_account, plan, share_service
 from tests.support.system import wait_until
@@ -89,13 +91,13 @@ def test_a_running_dispatcher_wakes_for_newly_planned_work(
     notifier.start()
     shares = share_service(pool, store, notifier)
     sent: list[DueItem] = []
-    d = dispatcher(pool, settings, sent, max_sleep=30.0)
+    d = dispatcher(pool, settings, sent, max_sleep=DISPATCHER_MAX_SLEEP.total_seconds())
     stop = threading.Event()
     thread = threading.Thread(target=d.run, args=(stop,))
     thread.start()
     try:
         assert d.leading.wait(10)
-        wait_until(lambda: d.idle, timeout=10, what="the dispatcher to go idle")  # sleeping up to 30 s
+        wait_until(lambda: d.idle, timeout=10, what="the dispatcher to go idle")  # sleeping up to 5 s
         share_id: UUID = plan(shares, make_account(pool))
         wait_until(lambda: sent, timeout=3, interval=0.01, what="the share to be handed out")
         assert [i.share_id for i in sent] == [share_id]
@@ -104,6 +106,16 @@ def test_a_running_dispatcher_wakes_for_newly_planned_work(
         notifier.notify(("followthrough_schedule",))
         thread.join(timeout=35)
         notifier.stop()
+
+
+def test_a_dispatcher_refuses_to_sleep_longer_than_the_schedule_s_writers_count_on(
+    pool: ConnectionPool[Any], settings: Settings
+) -> None:
+    # Given a dispatcher asked to sleep up to 30 s (writes due later than 10 s wake no one)
+    # When it is built
+    # Then it is refused, naming the limit
+    with pytest.raises(ValueError, match="max_sleep must be at most 5 s"):
+        dispatcher(pool, settings, [], max_sleep=30.0)
 
 
 def test_the_claim_reads_only_rows_already_due(pool: ConnectionPool[Any], store: EventStore) -> None:

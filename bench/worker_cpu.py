@@ -1,0 +1,149 @@
+"""Worker CPU a published share, in one process: the publishing path without the broker,
+the dispatcher or the other roles, so that a change of a tenth of a millisecond a share shows
+(bench/dispatch.py's figure moves by that much from run to run on two shared cores).
+
+Shares on a console account, all due, are handed to ``workers.execution.execute_shares`` in
+groups of ``--group`` (as the dispatcher groups them) by ``--threads`` group threads (a
+worker process's actor threads), with the worker's own runtime (pool, call threads, log
+lines as JSON to a file). Printed: the worker's CPU a share (by thread: the group threads,
+the call threads, the rest), user and system time, and this database's PostgreSQL CPU a
+share; first with one group thread, then with ``--threads``: the ratio between the two is
+what groups running at once cost each other (the GIL). Each figure is the best of
+``--rounds`` rounds. The last line of standard output is one JSON object.
+
+    python bench/worker_cpu.py [--shares 3000] [--group 50] [--threads 4] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import tempfile
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import psutil
+
+from bench.dispatch import HOURLY_LOOKS, WS, plan_many, servers
+from events.notifier import Notifier
+from events.pool import make_pool
+from events.store import EventStore
+from followthrough import bootstrap
+from followthrough.connections import migrate
+from followthrough.logs import configure_logging
+from followthrough.settings import Settings
+from scheduler.services import accounts, workspaces
+from scheduler.services.share_stream import ShareStreams
+from scheduler.services.shares import ShareService
+from workers import execution
+from workers.runtime import Runtime
+
+
+def postgres_cpu(database: str) -> float:
+    """CPU seconds of this database's PostgreSQL backends so far."""
+    used = 0.0
+    for p in psutil.process_iter(["name", "cmdline"]):
+        if "postgres" in (p.info["name"] or "") and database in " ".join(p.info["cmdline"] or []):
+            with contextlib.suppress(psutil.Error):
+                times = p.cpu_times()
+                used += times.user + times.system
+    return used
+
+
+def thread_cpu(me: psutil.Process) -> dict[int, float]:
+    return {t.id: t.user_time + t.system_time for t in me.threads()}
+
+
+def by_role(before: dict[int, float], after: dict[int, float], group_threads: set[int]) -> dict[str, float]:
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    used = {"group": 0.0, "call": 0.0, "other": 0.0}
+    for tid, seconds in after.items():
+        role = "group" if tid in group_threads else "call" if names.get(tid, "").startswith("call") else "other"
+        used[role] += seconds - before.get(tid, 0.0)
+    return used
+
+
+def measure(rt: Runtime, database: str, groups: list[list[uuid.UUID]], threads: int) -> dict[str, float]:
+    """Run every group; the CPU each part used, in ms a share."""
+    me = psutil.Process()
+    group_threads: set[int] = set()
+
+    def run(group: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+        group_threads.add(threading.get_native_id())
+        return execution.execute_shares(rt, group)
+
+    shares = sum(len(g) for g in groups)
+    times0, threads0, pg0 = me.cpu_times(), thread_cpu(me), postgres_cpu(database)
+    with ThreadPoolExecutor(threads, thread_name_prefix="group") as pool:
+        outcomes = [o for result in pool.map(run, groups) for o in result.values()]
+        times1, threads1 = me.cpu_times(), thread_cpu(me)
+    pg1 = postgres_cpu(database)
+    if outcomes.count("share_sent") != shares:
+        raise SystemExit(f"not every share was sent: {sorted(set(outcomes))}")
+    roles = by_role(threads0, threads1, group_threads)
+    per = 1000 / shares
+    return {
+        "worker_ms": round(per * (times1.user + times1.system - times0.user - times0.system), 3),
+        "user_ms": round(per * (times1.user - times0.user), 3),
+        "system_ms": round(per * (times1.system - times0.system), 3),
+        "group_threads_ms": round(per * roles["group"], 3),
+        "call_threads_ms": round(per * roles["call"], 3),
+        "postgres_ms": round(per * (pg1 - pg0), 3),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--shares", type=int, default=3000, help="shares a round")
+    parser.add_argument("--group", type=int, default=50, help="shares a group (the dispatcher's message size)")
+    parser.add_argument("--threads", type=int, default=4, help="group threads of the second measurement")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-worker-cpu-") as tmp, \
+            servers(Path(tmp) / "servers") as (url, broker), open(Path(tmp) / "worker.log", "w") as log_file:
+        configure_logging(role="worker", level="info", fmt="json", stream=log_file)
+        settings = Settings(database_url=url, broker_url=broker, home=Path(tmp) / "home", queue_prefix="benchcpu")
+        migrate(settings)
+        database = url.rsplit("/", 1)[-1]
+        pool = make_pool(url, role="bench", max_size=8)
+        pool.open(wait=True)
+        notifier = Notifier(url)
+        notifier.start()
+        svc = ShareService(pool=pool, streams=ShareStreams(EventStore(pool, notifier), notifier))
+        with pool.connection() as conn:
+            workspaces.ensure_workspace(conn, WS)
+            account = accounts.create(conn, workspace_id=WS, name="bench", channel="console", config=HOURLY_LOOKS,
+                                      default_response_plan=None, late_policy="send", max_lateness_seconds=None)
+        rt = bootstrap.build_runtime(settings)
+        best: dict[int, dict[str, float]] = {}
+        try:
+            for round_ in range(args.rounds):
+                for threads in (1, args.threads):
+                    due = datetime.now(UTC) - timedelta(seconds=1)
+                    ids = plan_many(svc, account.id, [due] * (args.shares + args.group), threads=4)
+                    groups = [ids[i:i + args.group] for i in range(0, len(ids), args.group)]
+                    execution.execute_shares(rt, groups[0])  # warm-up: connections, prepared statements
+                    figures = measure(rt, database, groups[1:], threads)
+                    print(f"round {round_ + 1}, {threads} group thread(s): {figures}", flush=True)
+                    if threads not in best or figures["worker_ms"] < best[threads]["worker_ms"]:
+                        best[threads] = figures
+        finally:
+            rt.close()
+            notifier.stop()
+            pool.close()
+    one, many = best[1], best[args.threads]
+    print(f"worker CPU a share, best of {args.rounds}: one group thread {one['worker_ms']} ms "
+          f"(group thread {one['group_threads_ms']}, call threads {one['call_threads_ms']}, "
+          f"system {one['system_ms']}), PostgreSQL {one['postgres_ms']} ms; "
+          f"{args.threads} group threads {many['worker_ms']} ms (x{many['worker_ms'] / one['worker_ms']:.2f})")
+    print(orjson.dumps({"shares": args.shares, "group": args.group, "threads": args.threads, "rounds": args.rounds,
+                        "one_thread": one, "many_threads": many,
+                        "ratio_many_to_one": round(many["worker_ms"] / one["worker_ms"], 3)}).decode())
+
+
+if __name__ == "__main__":
+    main()
