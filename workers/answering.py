@@ -29,7 +29,7 @@ from workers.channels import (
     TransientChannelError,
 )
 from workers.collection import share_post
-from workers.context import share_context
+from workers.context import bound, share_context
 from workers.delivery import Delivery
 from workers.lease import LeaseKeeper
 from workers.runtime import Runtime
@@ -42,7 +42,7 @@ MAX_ROUNDS = 50
 def publish_answers(rt: Runtime, share_id: UUID, *, message_id: str | None = None) -> str:
     """Publish every answer due on the share; the name of the last outcome."""
     outcome = "answers_idle"
-    with rt.pool.connection() as conn, structlog.contextvars.bound_contextvars(share_id=str(share_id)):
+    with rt.pool.connection() as conn, bound(share_id=str(share_id)):
         d = Delivery(rt, conn, share_id, message_id)
         for _ in range(MAX_ROUNDS):
             state, _ = d.load()
@@ -77,7 +77,7 @@ def _call(rt: Runtime, d: Delivery, state: ShareState, call: AnswerCall, claimed
                     before_write=LeaseKeeper(rt.pool, "answer", d.share_id, call.attempt,
                                              budget_seconds=rt.config.call_budget_seconds, claimed_at=claimed_at))
     context = share_context(d.workspace_id, state, answer.post.account_config)
-    with structlog.contextvars.bound_contextvars(reply_id=reply.reply_id, attempt=call.attempt, **context):
+    with bound(reply_id=reply.reply_id, attempt=call.attempt, **context):
         try:
             channel = rt.publishers.for_channel(state.planned.channel)
             if not isinstance(channel, ThreadReader):

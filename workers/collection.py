@@ -32,7 +32,7 @@ from scheduler.services import looks
 from scheduler.services.answer_queue import postpone_look, take_look_budget
 from scheduler.services.share_stream import SCHEDULE_CHANNEL, WRITE_TRIES
 from workers.channels import ChannelError, EngagementReader, SharePost, ThreadReader, TransientChannelError
-from workers.context import share_context
+from workers.context import bound, share_context
 from workers.delivery import Delivery
 from workers.runtime import Runtime
 
@@ -43,7 +43,7 @@ def collect_replies(rt: Runtime, share_ids: Sequence[UUID], *, message_id: str |
     """One look at each share's thread; each share's outcome by id."""
     outcomes = {}
     for share_id in dict.fromkeys(share_ids):
-        with structlog.contextvars.bound_contextvars(share_id=str(share_id)):
+        with bound(share_id=str(share_id)):
             outcomes[share_id] = collect_one(rt, share_id, message_id=message_id)
     return outcomes
 
@@ -61,7 +61,7 @@ def collect_one(rt: Runtime, share_id: UUID, *, message_id: str | None = None) -
         d = Delivery(rt, conn, share_id, message_id)
         state, _ = d.load()
         config = rt.accounts.get(conn, state.planned.account_id) if state.planned is not None else None
-        with structlog.contextvars.bound_contextvars(**share_context(d.workspace_id, state, config)):
+        with bound(**share_context(d.workspace_id, state, config)):
             return _look(rt, d, state)
 
 

@@ -43,7 +43,7 @@ from workers.channels import (
     Published,
     TransientChannelError,
 )
-from workers.context import share_context
+from workers.context import bound, share_context
 from workers.delivery import Conn, Delivery
 from workers.lease import LeaseKeeper
 from workers.outcomes import log_sent, record_failure, record_sent, sent_time
@@ -140,7 +140,7 @@ def _decide(d: Delivery, state: ShareState) -> Ready | str:
             if isinstance(at_due, Publish):
                 return Ready(d, state, at_due, post, not_before=decision.until)
     config = d.rt.accounts.get(d.conn, state.planned.account_id) if state.planned is not None else None
-    with structlog.contextvars.bound_contextvars(share_id=str(d.share_id), stream_version=state.version,
+    with bound(share_id=str(d.share_id), stream_version=state.version,
                                                  **share_context(d.workspace_id, state, config)):
         return _decide_otherwise(d, state)
 
@@ -241,7 +241,7 @@ def _start(rt: Runtime, conn: Conn, ready: list[Ready], outcomes: dict[UUID, str
             r.claimed_at = claimed_at
             mine.append(r)
             continue
-        with structlog.contextvars.bound_contextvars(share_id=str(r.delivery.share_id), **_context(r)):
+        with bound(share_id=str(r.delivery.share_id), **_context(r)):
             if r.delivery.share_id not in taken:
                 # Another attempt holds the lease: one of its requests may still be in flight.
                 log.info("share_skipped", reason="an attempt holds the share's lease", status=r.state.status)
@@ -362,7 +362,7 @@ def _call(rt: Runtime, r: Ready) -> Called:
                    before_write=LeaseKeeper(rt.pool, "publish", d.share_id, r.state.attempts,
                                             budget_seconds=rt.config.call_budget_seconds, claimed_at=r.claimed_at))
     started = rt.clock()
-    with structlog.contextvars.bound_contextvars(share_id=str(d.share_id), attempt=decision.attempt, **_context(r)):
+    with bound(share_id=str(d.share_id), attempt=decision.attempt, **_context(r)):
         log.debug("share_publishing", channel=planned.channel, reconcile=decision.reconcile,
                   lateness_ms=int((started - post.scheduled_at) / timedelta(milliseconds=1)))
         try:
@@ -425,7 +425,7 @@ def _record(rt: Runtime, called: list[Called], outcomes: dict[UUID, str]) -> Non
             outcomes[d.share_id] = "share_sent"
             continue
         hint = c.error.hint if c.error is not None else None
-        with structlog.contextvars.bound_contextvars(share_id=str(d.share_id), attempt=c.ready.state.attempts,
+        with bound(share_id=str(d.share_id), attempt=c.ready.state.attempts,
                                                      **_context(c.ready), **({"hint": hint} if hint else {})):
             outcomes[d.share_id] = _settle(c, version)
 
