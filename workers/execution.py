@@ -141,7 +141,7 @@ def _decide(d: Delivery, state: ShareState) -> Ready | str:
                 return Ready(d, state, at_due, post, not_before=decision.until)
     config = d.rt.accounts.get(d.conn, state.planned.account_id) if state.planned is not None else None
     with bound(share_id=str(d.share_id), stream_version=state.version,
-                                                 **share_context(d.workspace_id, state, config)):
+               **share_context(d.workspace_id, state, config)):
         return _decide_otherwise(d, state)
 
 
@@ -305,20 +305,16 @@ def _call_all(rt: Runtime, started: list[Ready], outcomes: dict[UUID, str]) -> N
     while left:
         while waiting and _seconds_until(rt, waiting[0]) <= 0:
             rt.calls.submit(_call, rt, waiting.popleft()).add_done_callback(returned.put)
-        gathered.take(returned)
         if gathered.calls and (len(gathered.calls) == left or gathered.seconds_left() <= 0):
             _record(rt, [f.result() for f in gathered.calls], outcomes)  # a worker dying mid-call raises here
             left -= len(gathered.calls)
             gathered = _Gathered()
             continue
-        next_due = _seconds_until(rt, waiting[0]) if waiting else None
-        if gathered.calls:
-            # A batch is open: sleep until it may be ripe (or a call is due) and take what came
-            # back meanwhile then, rather than waking for every call as it returns.
-            time.sleep(gathered.seconds_left() if next_due is None else min(next_due, gathered.seconds_left()))
-            continue
-        with contextlib.suppress(queue.Empty):  # nothing returned yet: wake for the first, or a call due
-            gathered.add(returned.get(timeout=next_due))
+        waits = [gathered.seconds_left()] if gathered.calls else []
+        if waiting:
+            waits.append(_seconds_until(rt, waiting[0]))
+        with contextlib.suppress(queue.Empty):  # nothing returned: a call is due, or the batch is ripe
+            gathered.add(returned.get(timeout=min(waits) if waits else None))
 
 
 @dataclass
@@ -334,12 +330,6 @@ class _Gathered:
         self.last = time.monotonic()
         self.first = self.first or self.last
         self.calls.append(call)
-
-    def take(self, returned: queue.SimpleQueue[Future[Called]]) -> None:
-        """Every call that has come back, without waiting."""
-        with contextlib.suppress(queue.Empty):
-            while True:
-                self.add(returned.get_nowait())
 
     def seconds_left(self) -> float:
         """Until this batch is recorded: a quiet moment after the last, or at most a while."""
@@ -426,7 +416,7 @@ def _record(rt: Runtime, called: list[Called], outcomes: dict[UUID, str]) -> Non
             continue
         hint = c.error.hint if c.error is not None else None
         with bound(share_id=str(d.share_id), attempt=c.ready.state.attempts,
-                                                     **_context(c.ready), **({"hint": hint} if hint else {})):
+                   **_context(c.ready), **({"hint": hint} if hint else {})):
             outcomes[d.share_id] = _settle(c, version)
 
 
