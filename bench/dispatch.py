@@ -56,6 +56,7 @@ import psycopg
 import redis
 import structlog
 from psycopg import sql
+from psycopg_pool import ConnectionPool
 
 from events.notifier import Notifier
 from events.pool import make_pool
@@ -185,6 +186,25 @@ def _is_backend(title: str) -> bool:
     database and client ("postgres: postgres bench_x 127.0.0.1(5432) idle"), or an autovacuum
     worker (its title names its database); the server's own are named by role."""
     return "(" in title or "[local]" in title or "autovacuum worker" in title
+
+
+def planner(url: str) -> tuple[ConnectionPool[Any], Notifier, ShareService]:
+    """A pool of the benchmark's own and a share service that plans as the API plans (its
+    notifier wakes the dispatcher for new work). The caller stops the notifier and closes the pool."""
+    pool = make_pool(url, role="bench", max_size=8)
+    pool.open(wait=True)
+    notifier = Notifier(url)
+    notifier.start()
+    return pool, notifier, ShareService(pool=pool, streams=ShareStreams(EventStore(pool, notifier), notifier))
+
+
+def console_account(pool: ConnectionPool[Any]) -> accounts.Account:
+    """The benchmark's console account, in its workspace. It looks for replies hourly: the
+    benchmarks measure publishing, and no reply look of one phase's shares falls due in a later one."""
+    with pool.connection() as conn:
+        workspaces.ensure_workspace(conn, WS)
+        return accounts.create(conn, workspace_id=WS, name="bench", channel="console", config=HOURLY_LOOKS,
+                               default_response_plan=None, late_policy="send", max_lateness_seconds=None)
 
 
 def plan_many(svc: ShareService, account_id: uuid.UUID, dues: Sequence[datetime], threads: int) -> list[uuid.UUID]:
@@ -360,26 +380,9 @@ def main() -> None:
         from followthrough.connections import migrate
 
         migrate(settings)
-        pool = make_pool(url, role="bench", max_size=8)
-        pool.open(wait=True)
-        # Planned as the API plans: the notifier wakes the dispatcher for new work.
-        notifier = Notifier(url)
-        notifier.start()
-        svc = ShareService(pool=pool, streams=ShareStreams(EventStore(pool, notifier), notifier))
+        pool, notifier, svc = planner(url)
+        account = console_account(pool)
         with pool.connection() as conn:
-            workspaces.ensure_workspace(conn, WS)
-            account = accounts.create(
-                conn,
-                workspace_id=WS,
-                name="bench",
-                channel="console",
-                # This benchmark measures publishing: the account looks for replies hourly, so no
-                # reply look of an earlier phase's shares falls due during a later phase.
-                config=HOURLY_LOOKS,
-                default_response_plan=None,
-                late_policy="send",
-                max_lateness_seconds=None,
-            )
             slow_account = accounts.create(
                 conn, workspace_id=WS, name="bench-mastodon", channel="mastodon",
                 config={"base_url": mastodon_url, "access_token_env": MASTODON_TOKEN_ENV, **HOURLY_LOOKS},

@@ -28,17 +28,11 @@ from pathlib import Path
 import orjson
 import psutil
 
-from bench.dispatch import HOURLY_LOOKS, WS, plan_many, servers
-from events.notifier import Notifier
-from events.pool import make_pool
-from events.store import EventStore
+from bench.dispatch import console_account, plan_many, planner, servers
 from followthrough import bootstrap
 from followthrough.connections import migrate
 from followthrough.logs import configure_logging
 from followthrough.settings import Settings
-from scheduler.services import accounts, workspaces
-from scheduler.services.share_stream import ShareStreams
-from scheduler.services.shares import ShareService
 from workers import execution
 from workers.runtime import Runtime
 
@@ -109,15 +103,8 @@ def main() -> None:
         settings = Settings(database_url=url, broker_url=broker, home=Path(tmp) / "home", queue_prefix="benchcpu")
         migrate(settings)
         database = url.rsplit("/", 1)[-1]
-        pool = make_pool(url, role="bench", max_size=8)
-        pool.open(wait=True)
-        notifier = Notifier(url)
-        notifier.start()
-        svc = ShareService(pool=pool, streams=ShareStreams(EventStore(pool, notifier), notifier))
-        with pool.connection() as conn:
-            workspaces.ensure_workspace(conn, WS)
-            account = accounts.create(conn, workspace_id=WS, name="bench", channel="console", config=HOURLY_LOOKS,
-                                      default_response_plan=None, late_policy="send", max_lateness_seconds=None)
+        pool, notifier, svc = planner(url)
+        account = console_account(pool)
         rt = bootstrap.build_runtime(settings)
         best: dict[int, dict[str, float]] = {}
         try:
