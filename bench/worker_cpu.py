@@ -9,7 +9,9 @@ lines as JSON to a file). Printed: the worker's CPU a share (by thread: the grou
 the call threads, the rest), user and system time, and this database's PostgreSQL CPU a
 share; first with one group thread, then with ``--threads``: the ratio between the two is
 what groups running at once cost each other (the GIL). Each figure is the best of
-``--rounds`` rounds. The last line of standard output is one JSON object.
+``--rounds`` rounds. The split by thread comes from the kernel's per-thread times, counted
+in clock ticks (10 ms): with fewer than the default 3,000 shares a round it is rough (the
+total is not: it is the process's own). The last line of standard output is one JSON object.
 
     python bench/worker_cpu.py [--shares 3000] [--group 50] [--threads 4] [--rounds 3]
 """
