@@ -175,8 +175,8 @@ def _sample_lag(url: str, *, timeout: float) -> tuple[list[float], list[float], 
             # How long committed events have waited behind the log's horizon (a running
             # transaction anywhere on the server): lag no projector can win back.
             held.append(horizon(conn).held_seconds or 0.0)
-            row = conn.execute("SELECT count(*) FROM schedule WHERE kind = 'publish'").fetchone()
-            if row is not None and row[0] == 0 and now.events_behind == 0:
+            row = conn.execute("SELECT EXISTS (SELECT 1 FROM schedule WHERE kind = 'publish')").fetchone()
+            if row is not None and not row[0] and now.events_behind == 0:
                 return lags, held, now.events_applied - first.events_applied
             if time.monotonic() > deadline:
                 raise SystemExit(f"the projector was still {now.events_behind} events behind after {timeout:.0f} s")
