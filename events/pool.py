@@ -18,10 +18,11 @@ CONNECT_TIMEOUT_SECONDS = 5
 
 
 def connect_kwargs(
-    role: str, *, idle_in_transaction_seconds: int = DEFAULT_IDLE_IN_TRANSACTION_SECONDS
+    role: str, *, idle_in_transaction_seconds: int = DEFAULT_IDLE_IN_TRANSACTION_SECONDS, options: str = ""
 ) -> dict[str, Any]:
     """Per-connection settings. ``idle_in_transaction_session_timeout`` bounds how long a
-    forgotten open transaction can hold every log follower back."""
+    forgotten open transaction can hold every log follower back. ``options``: a role's own
+    session settings (``-c name=value``), after these."""
     timeout_ms = idle_in_transaction_seconds * 1000
     return {
         "application_name": f"followthrough-{role}",
@@ -30,7 +31,7 @@ def connect_kwargs(
         # No JIT: every statement here is short. Compiling one whose estimate passed the JIT
         # threshold (a table never analyzed, where the server runs without autovacuum) took
         # 12-25 ms for a read of 50 rows that takes 0.5.
-        "options": f"-c idle_in_transaction_session_timeout={timeout_ms} -c jit=off",
+        "options": f"-c idle_in_transaction_session_timeout={timeout_ms} -c jit=off {options}".rstrip(),
     }
 
 
@@ -58,12 +59,14 @@ def make_pool(
     min_size: int = 1,
     idle_in_transaction_seconds: int = DEFAULT_IDLE_IN_TRANSACTION_SECONDS,
     timeout: float = 30.0,
+    options: str = "",
 ) -> ConnectionPool[Any]:
     """A pool of autocommit connections (one statement = one transaction; units of
     work open ``conn.transaction()`` themselves). Not opened here: the caller opens
     it where its lifetime starts (FastAPI's lifespan, a worker's boot). ``timeout``:
     how long a checkout waits for a connection before ``PoolTimeout``."""
-    kwargs = {"autocommit": True, **connect_kwargs(role, idle_in_transaction_seconds=idle_in_transaction_seconds)}
+    kwargs = {"autocommit": True, **connect_kwargs(role, idle_in_transaction_seconds=idle_in_transaction_seconds,
+                                                    options=options)}
     return ConnectionPool(
         conninfo,
         min_size=min(min_size, max_size),

@@ -34,6 +34,7 @@ from followthrough.connections import (
 from followthrough.projectors import projection_runners
 from followthrough.settings import Settings
 from scheduler.dispatch.dispatcher import Dispatcher
+from scheduler.dispatch.schedule_table import SESSION_OPTIONS as DISPATCHER_SESSION_OPTIONS
 from scheduler.dispatch.schedule_table import DueItem
 from scheduler.domain.limits import InstanceLimit
 from scheduler.domain.media import InstanceMediaLimit
@@ -250,7 +251,7 @@ API_SERVER_OPTIONS: dict[str, Any] = {"server_header": False, "log_config": None
 @contextmanager
 def dispatcher(settings: Settings) -> Iterator[Dispatcher]:
     """The dispatcher with its pool open and its broker connected, closed afterwards."""
-    store, _ = build_store(settings, "dispatcher", pool_size=2)
+    store, _ = build_store(settings, "dispatcher", pool_size=2, options=DISPATCHER_SESSION_OPTIONS)
     broker, actors = build_broker(settings)
 
     def send(group: Sequence[DueItem]) -> None:

@@ -83,7 +83,7 @@ def connect(settings: Settings, role: str = "cli") -> psycopg.Connection[Any]:
 
 
 def build_pool(
-    settings: Settings, role: str, *, pool_size: int | None = None, timeout: float = 30.0
+    settings: Settings, role: str, *, pool_size: int | None = None, timeout: float = 30.0, options: str = ""
 ) -> ConnectionPool[Any]:
     return db.make_pool(
         database_url(settings),
@@ -92,11 +92,13 @@ def build_pool(
         min_size=settings.pool_min,
         idle_in_transaction_seconds=settings.idle_in_transaction_timeout_seconds,
         timeout=timeout,
+        options=options,
     )
 
 
 def build_store(
-    settings: Settings, role: str, *, pool_size: int | None = None, timeout: float = 30.0
+    settings: Settings, role: str, *, pool_size: int | None = None, timeout: float = 30.0, options: str = ""
 ) -> tuple[EventStore, Notifier]:
     notifier = Notifier(database_url(settings), connect_kwargs=connect_kwargs(settings, f"{role}-notify"))
-    return EventStore(build_pool(settings, role, pool_size=pool_size, timeout=timeout), notifier), notifier
+    pool = build_pool(settings, role, pool_size=pool_size, timeout=timeout, options=options)
+    return EventStore(pool, notifier), notifier

@@ -19,7 +19,14 @@ from scheduler.services.share_stream import SCHEDULE_CHANNEL
 
 Q = sqlfiles.load("scheduler.dispatch", "schedule.sql")
 
-__all__ = ["SCHEDULE_CHANNEL", "DueItem", "claim_due", "next_wakeup"]
+__all__ = ["SCHEDULE_CHANNEL", "SESSION_OPTIONS", "DueItem", "claim_due", "next_wakeup"]
+
+# The dispatcher's connections plan without bitmap scans. Its statements all take the first
+# rows of an index in order; a bitmap scan reads every entry in range first and never marks
+# the entries of rows already leased as dead, as an index scan does. The planner chose one
+# on statistics from before a burst (a table not analyzed since it filled): a claim of 500
+# read 10,000 entries (9 ms against 6), the next wake-up 17,000 (1.9 ms against 0.13).
+SESSION_OPTIONS = "-c enable_bitmapscan=off"
 
 
 @dataclass(frozen=True, slots=True)
