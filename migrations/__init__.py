@@ -2,4 +2,4 @@
 
 # The newest revision. Roles compare the database against it at start-up without
 # loading Alembic; a test keeps it equal to Alembic's own head.
-HEAD = "0028_replies_assignee_idx"
+HEAD = "0029_events_posts_idx"

@@ -35,6 +35,7 @@ from scheduler.domain import share as lifecycle
 from scheduler.domain.share import Hold, Lookup, Publish, ReviewOverdue, ShareState, Skip, Wait
 from scheduler.errors import NotFoundError
 from scheduler.services import calendars, call_lease, media
+from scheduler.services.post_owners import PostOwners
 from workers.channels import (
     Attachment,
     LeaseLost,
@@ -350,7 +351,8 @@ def _call(rt: Runtime, r: Ready) -> Called:
     assert planned is not None
     post = replace(r.post, attempt=decision.attempt, idempotency_key=decision.idempotency_key,
                    before_write=LeaseKeeper(rt.pool, "publish", d.share_id, r.state.attempts,
-                                            budget_seconds=rt.config.call_budget_seconds, claimed_at=r.claimed_at))
+                                            budget_seconds=rt.config.call_budget_seconds, claimed_at=r.claimed_at),
+                   taken=PostOwners(rt.pool, d.workspace_id, d.stream_id) if decision.reconcile else None)
     started = rt.clock()
     with bound(share_id=str(d.share_id), attempt=decision.attempt, **_context(r)):
         log.debug("share_publishing", channel=planned.channel, reconcile=decision.reconcile,

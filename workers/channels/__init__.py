@@ -67,6 +67,9 @@ class Post:
     reply_to: ReplyTo | None = None
     # The share's media, in order (a thread's: on its first part only).
     media: tuple[Attachment, ...] = field(default=(), compare=False)
+    # Whether a post (by its id on the network) is recorded for another share or an answer:
+    # a look-up that matches by text passes over those (two shares may say the same thing).
+    taken: Callable[[str], bool] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -229,13 +229,19 @@ class MastodonPublisher:
             if not isinstance(page, list) or not page:
                 return None
             for status in page:
-                if _is_ours(status, since=since, text=wanted, parent=parent):
+                if _is_ours(status, since=since, text=wanted, parent=parent) and not _taken(status, post):
                     return published(status, http)
             oldest = parse_time(page[-1].get("created_at")) if isinstance(page[-1], dict) else None
             if oldest is None or oldest < since:
                 return None  # newest first: the rest of the timeline is older still
             params["max_id"] = text_field(page[-1], "id", http)
         return None
+
+def _taken(status: dict[str, Any], post: Post) -> bool:
+    """The status is recorded as another share's (or an answer's) post: the same text, not ours."""
+    status_id = status.get("id")
+    return post.taken is not None and status_id is not None and post.taken(str(status_id))
+
 
 def instance_text_limit(body: Any) -> tuple[int, int | None] | None:
     """The text limit an instance describes: ``configuration.statuses`` (Mastodon, v2 and v1),
@@ -287,10 +293,11 @@ def status_body(post: Post, visibility: str, media_ids: Sequence[str] = ()) -> d
 
 
 def _is_ours(status: Any, *, since: datetime, text: str, parent: str | None) -> bool:
-    """A status of the account with the share's text (a thread's part: under the part before)."""
+    """A status of the account with the share's text: a post of its own (not an answer the
+    account wrote), or a thread's part under the part before."""
     if not isinstance(status, dict):
         return False
-    if parent is not None and str(status.get("in_reply_to_id")) != parent:
+    if str(status.get("in_reply_to_id")) != str(parent):  # None for a post of its own: "None" both
         return False
     created = parse_time(status.get("created_at"))
     return created is not None and created >= since and comparable(visible_text(status.get("content"))) == text
