@@ -67,9 +67,10 @@ class Settings(BaseSettings):
     # each attempt (and its tasks) with the rest of its group beforehand, and starts each
     # call at its due time. Looks and answers go out at their time.
     dispatch_lead_seconds: float = Field(default=0.15, ge=0, le=MAX_DISPATCH_LEAD.total_seconds())
-    # The longest an idle Dramatiq worker waits between polls of a Redis queue (the
-    # lateness it adds under light load; RabbitMQ pushes and needs no polling).
-    worker_poll_ms: int = Field(default=20, ge=5)
+    # The longest an idle Dramatiq worker waits between polls of a Redis queue (RabbitMQ
+    # pushes and needs no polling). Posts are handed out ahead (the lead above), so only
+    # looks and answers wait for it; halving it doubles what an idle worker spends polling.
+    worker_poll_ms: int = Field(default=50, ge=5)
     max_attempts: int = Field(default=5, ge=1)
     retry_base_seconds: float = Field(default=30.0, gt=0)
     retry_cap_seconds: float = Field(default=3600.0, gt=0)
