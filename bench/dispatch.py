@@ -41,6 +41,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -264,6 +265,14 @@ def read_log(path: Path) -> list[dict[str, Any]]:
     return lines
 
 
+def event_counts(url: str, ids: Sequence[uuid.UUID]) -> dict[str, int]:
+    """The shares' events by type (the everyday path: planned, tasks, attempt, sent)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute("SELECT type, count(*) FROM events WHERE stream_id = ANY(%s) GROUP BY type ORDER BY type",
+                            ([f"share-{i}" for i in ids],)).fetchall()
+    return {str(r[0]): int(r[1]) for r in rows}
+
+
 def xid_horizon(url: str) -> int:
     """Transaction ids handed out so far (cluster-wide): writing commits, counted without consuming one."""
     with psycopg.connect(url, autocommit=True) as conn:
@@ -450,10 +459,14 @@ def main() -> None:
             wait_all_sent(url, slow_ids, timeout=600)
             _, slow_due, _, slow_last = sent_figures(url, slow_ids)
             slow_posts = httpx.get(f"{mastodon_url}/_fake/stats").json()["posts"]
+            slow_events = event_counts(url, slow_ids)
         finally:
             roles.stop()
             if args.keep_log:
                 args.keep_log.write_bytes(log_path.read_bytes())
+        # Anything not routine in the roles' logs: a run that retried or looked up a share is
+        # not measuring the everyday path (and a share sent without its post is a fault).
+        unusual = [line for line in read_log(log_path) if line.get("level") in ("warning", "error", "critical")]
         notifier.stop()
         pool.close()
 
@@ -512,6 +525,8 @@ def main() -> None:
         "latency_shares_per_s": round(latency_per_s, 1),
         "latency_bound": round(latency_bound, 1),
         "ratio_latency": round(latency_per_s / latency_bound, 2),
+        "latency_events": slow_events,
+        "log_warnings": dict(Counter(str(line.get("event")) for line in unusual)),
     }
 
     def verdict(ok: bool) -> str:
@@ -554,6 +569,12 @@ def main() -> None:
         f"latency: {args.latency_shares} shares due at once, each post answered {args.latency_ms:.0f} ms late: "
         f"{latency_per_s:.1f} shares/s ({slow_posts} posts made on the server)"
     )
+    print(f"  its shares' events: {slow_events}")
+    if slow_posts != args.latency_shares or unusual:
+        print(f"CHECK: {args.latency_shares} shares, {slow_posts} posts made; "
+              f"warnings and errors in the roles' logs: {figures['log_warnings']}")
+        for line in unusual[:10]:
+            print(f"  {orjson.dumps(line).decode()[:600]}")
     print(
         f"goal latency shares/s >= 0.7 x (processes x threads) / latency = 0.7 x {latency_bound:.1f}: "
         f"{latency_per_s:.1f} vs {0.7 * latency_bound:.1f} (ratio {latency_per_s / latency_bound:.2f}) "
