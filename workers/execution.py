@@ -373,6 +373,13 @@ def _call(rt: Runtime, r: Ready) -> Called:
             return Called(r, started, lost=True)
         except (PermanentChannelError, TransientChannelError) as exc:
             return Called(r, started, error=exc)
+        except Exception as exc:  # a fault of ours (or a library's), in this share's call only
+            # Recorded as this share's outcome, unknown (the post may be out): the group's other
+            # outcomes are recorded as usual, instead of waiting for their leases to run out.
+            log.error("share_call_error", error_type=type(exc).__name__, exc_info=True)
+            return Called(r, started, error=TransientChannelError(
+                f"unexpected {type(exc).__name__} in the worker during the call: its outcome is unknown",
+                outcome_unknown=True))
     return Called(r, started, published=published, reconciled=found is not None)
 
 

@@ -101,6 +101,29 @@ def test_each_outcome_is_recorded_as_soon_as_its_call_returns(
     assert status(shares, slow) == "sent"
 
 
+def test_a_fault_of_ours_in_one_call_is_that_shares_outcome_and_the_groups_others_are_recorded(
+    rt: Runtime, shares: ShareService, pool: ConnectionPool[Any], channel: FakeChannel
+) -> None:
+    # Given a group of five shares, and a fault of ours reading the answer to one of their posts
+    # (the post made, then a KeyError: neither the network's answer nor a dying worker)
+    account = make_account(pool)
+    ids = [plan(shares, account) for _ in range(5)]
+    channel.script = ["ok", "ok", "bug_after", "ok", "ok"]
+    # When one message delivers the group
+    outcomes = execute_shares(rt, ids)
+    # Then the delivery does not fail: four are recorded sent, the fifth's outcome is unknown
+    # and its retry scheduled, to look its post up first
+    assert sorted(outcomes.values()) == ["share_retry_scheduled"] + ["share_sent"] * 4
+    broken = next(i for i, outcome in outcomes.items() if outcome == "share_retry_scheduled")
+    assert view(shares, broken)["last_error"].startswith("unexpected KeyError in the worker")
+    # And once its retry is due, the look-up finds its post: each share posted exactly once
+    expire_lease(pool, broken)
+    rt.clock.offset += timedelta(hours=1)  # type: ignore[attr-defined]
+    assert execute_share(rt, broken) == "share_sent"
+    assert all(channel.count_for(i) == 1 for i in ids)
+    assert channel.find_calls == [broken]
+
+
 def test_no_second_attempt_starts_while_the_first_holds_the_lease(
     store: EventStore, shares: ShareService, pool: ConnectionPool[Any], channel: FakeChannel,
     calls: ThreadPoolExecutor,

@@ -57,6 +57,8 @@ class FakeChannel:
             raise TransientChannelError("read timeout after sending", outcome_unknown=True)
         if step == "crash_after":
             raise Crash
+        if step == "bug_after":  # a fault of ours reading the answer (not the network's, not a dying worker)
+            raise KeyError("id")
         return published
 
     def _make(self, post: Post) -> Published:
