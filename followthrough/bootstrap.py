@@ -22,6 +22,7 @@ from events.projections.collector import few_collections
 from followthrough import webhooks
 from followthrough.connections import (
     CONNECT_TIMEOUT,
+    KEEPALIVE_SECONDS,
     LEASE_MARGIN,
     POOL_TIMEOUT,
     WRITE_TIMEOUT,
@@ -61,7 +62,8 @@ def channel_client(settings: Settings) -> httpx.Client:
     timeouts bound one request (see ``call_budget_seconds``)."""
     timeout = httpx.Timeout(settings.channel_timeout_seconds, connect=CONNECT_TIMEOUT, write=WRITE_TIMEOUT,
                             pool=POOL_TIMEOUT)
-    return httpx.Client(timeout=timeout, headers={"User-Agent": "followthrough"})
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=KEEPALIVE_SECONDS)
+    return httpx.Client(timeout=timeout, limits=limits, headers={"User-Agent": "followthrough"})
 
 
 def call_budget_seconds(settings: Settings) -> float:

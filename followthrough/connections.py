@@ -27,6 +27,11 @@ CONNECT_TIMEOUT = 5.0
 WRITE_TIMEOUT = 5.0
 POOL_TIMEOUT = 5.0
 LEASE_MARGIN = 5.0
+# How long an idle connection to a network is kept for the next request: below the 5 s
+# after which many servers close one (Node's default, so the Bluesky PDS; uvicorn's; Apache's).
+# Reused just as the server closes it, a post fails with "server disconnected" before the
+# server saw it, which can only be taken as an unknown outcome (a look-up, or a share held).
+KEEPALIVE_SECONDS = 4.0
 
 
 @contextmanager

@@ -25,6 +25,8 @@ import httpx
 import pytest
 from structlog.testing import capture_logs
 
+from followthrough.bootstrap import channel_client
+from followthrough.settings import Settings
 from scheduler.domain.share import idempotency_key
 from tests.support.fake_bluesky import APP_PASSWORD, COLLECTION, DID, HANDLE, TID, FakeBluesky
 from tests.support.fake_mastodon import TOKEN, FakeMastodon
@@ -250,6 +252,27 @@ def test_given_mastodon_fails_while_reconciling_when_find_runs_then_the_outcome_
 
     assert caught.value.outcome_unknown is True
     assert caught.value.retry_after == timedelta(seconds=7)
+
+
+def test_given_the_workers_client_then_a_connection_the_server_may_be_closing_is_never_sent_a_post(
+    mastodon: FakeMastodon,
+) -> None:
+    # Given the workers' own client, and a server that closes a connection idle for 5 s
+    # (uvicorn's default, as this fake's; Node's, as the Bluesky PDS's): one reused at the
+    # moment it closes fails with "server disconnected", an unknown outcome
+    with channel_client(Settings()) as client:
+        publisher = MastodonPublisher(client, env={"TEAM_MASTODON_TOKEN": TOKEN})
+        # When it posts twice a moment apart, then once more after 4.5 s of quiet
+        publisher.publish(mastodon_post(mastodon, "one"))
+        publisher.publish(mastodon_post(mastodon, "two"))
+        time.sleep(4.5)
+        publisher.publish(mastodon_post(mastodon, "three"))
+    # Then the second post reuses the first's connection, and the third opens one of its own
+    ports = [port for request, port in zip(mastodon.requests, mastodon.client_ports, strict=True)
+             if request == "POST /api/v1/statuses"]
+    assert len(ports) == 3
+    assert ports[1] == ports[0]
+    assert ports[2] != ports[1]
 
 
 def test_given_the_token_variable_is_not_set_when_publishing_then_the_error_names_it_and_nothing_is_sent(

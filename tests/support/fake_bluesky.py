@@ -30,6 +30,7 @@ class FakeBluesky(FakeNetwork):
 
     def reset(self) -> None:
         self.faults, self.requests, self.hang_next, self.echo_credentials = [], [], 0.0, False
+        self.client_ports = []
         self.tokens: dict[str, bool] = {}  # access token -> expired
         self.sessions_created = 0
         self.issue_expired = False  # a server that refuses every session it hands out

@@ -91,6 +91,7 @@ class FakeMastodon(FakeNetwork):
 
     def reset(self) -> None:
         self.faults, self.requests, self.hang_next, self.echo_credentials = [], [], 0.0, False
+        self.client_ports = []
         self.knobs = Knobs(**asdict(self.initial))
         self.rng = random.Random(self.knobs.seed)
         self.statuses: list[dict[str, Any]] = []  # oldest first, every account's

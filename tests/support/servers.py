@@ -85,6 +85,7 @@ class FakeNetwork:
     base_url: str = ""
     faults: list[Fault] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)
+    client_ports: list[int] = field(default_factory=list)  # each request's: a new port is a new connection
     hang_next: float = 0.0
     echo_credentials: bool = False  # a misbehaving server that repeats what it was sent
 
@@ -105,6 +106,7 @@ class FakeNetwork:
             if request.url.path.startswith("/_fake/"):
                 return  # the fake's own controls: neither logged nor failed
             self.requests.append(f"{request.method} {request.url.path}")
+            self.client_ports.append(request.client.port if request.client else 0)
             for fault in self.faults:
                 if fault.path is None or request.url.path.endswith(fault.path):
                     self.faults.remove(fault)
