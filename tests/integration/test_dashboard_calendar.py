@@ -105,9 +105,9 @@ def test_the_week_and_the_month_show_every_state_by_word_and_shape_and_lead_to_e
     tmp_path: Path,
 ) -> None:
     shots = tmp_path / "screenshots"
-    # Given a week of shares in every state, from the Monday of tomorrow's week (Berlin)
-    tomorrow = planner.local_day(datetime.now(UTC), BERLIN) + timedelta(days=1)
-    monday = planner.monday_of(tomorrow)
+    # Given a week of shares in every state, from next week's Monday (Berlin): the whole week
+    # ahead, whatever the day (a share cannot be planned in the past)
+    monday = planner.monday_of(planner.local_day(datetime.now(UTC), BERLIN)) + timedelta(days=7)
     ids = _seed(pool, store, shares, database_url, monday)
     with psycopg.connect(database_url, autocommit=True) as conn:
         token = workspaces.create_token(conn, WS, "read", label="planner")
