@@ -237,6 +237,7 @@ class MastodonPublisher:
             params["max_id"] = text_field(page[-1], "id", http)
         return None
 
+
 def _taken(status: dict[str, Any], post: Post) -> bool:
     """The status is recorded as another share's (or an answer's) post: the same text, not ours."""
     status_id = status.get("id")
@@ -297,7 +298,8 @@ def _is_ours(status: Any, *, since: datetime, text: str, parent: str | None) -> 
     account wrote), or a thread's part under the part before."""
     if not isinstance(status, dict):
         return False
-    if str(status.get("in_reply_to_id")) != str(parent):  # None for a post of its own: "None" both
+    reply_to = status.get("in_reply_to_id")
+    if (reply_to is not None) if parent is None else str(reply_to) != parent:
         return False
     created = parse_time(status.get("created_at"))
     return created is not None and created >= since and comparable(visible_text(status.get("content"))) == text
