@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 from psycopg_pool import ConnectionPool
 
-from followthrough.connections import CONNECT_TIMEOUT, LEASE_MARGIN, connect_kwargs, database_url
+from followthrough.connections import CONNECT_TIMEOUT, KEEPALIVE_SECONDS, LEASE_MARGIN, connect_kwargs, database_url
 from followthrough.settings import Settings
 from scheduler.services.webhook_outbox import DeliveryPolicy
 from scheduler.services.webhook_secrets import SecretBox, generate_key
@@ -68,6 +68,9 @@ def deliverer(settings: Settings, pool: ConnectionPool[Any], http: httpx.Client)
 
 
 def client(settings: Settings) -> httpx.Client:
-    # Redirects are not followed: a receiver answers 2xx itself, or the attempt failed.
+    # Redirects are not followed: a receiver answers 2xx itself, or the attempt failed. An idle
+    # connection is kept less long than receivers keep theirs (as the channels' client): one
+    # reused as the receiver closes it fails an attempt the receiver never saw.
     timeout = httpx.Timeout(settings.webhook_timeout_seconds, connect=CONNECT_TIMEOUT)
-    return httpx.Client(timeout=timeout, follow_redirects=False, headers={"User-Agent": "followthrough-webhooks"})
+    return httpx.Client(timeout=timeout, follow_redirects=False, headers={"User-Agent": "followthrough-webhooks"},
+                        limits=httpx.Limits(keepalive_expiry=KEEPALIVE_SECONDS))

@@ -13,6 +13,7 @@ from pydantic import SecretStr
 from structlog.testing import capture_logs
 
 from events.store import EventStore
+from followthrough import webhooks
 from followthrough.settings import Settings
 from scheduler.services import webhook_outbox as outbox
 from scheduler.services.webhook_secrets import generate_key
@@ -162,3 +163,20 @@ def test_a_delivery_whose_deliverer_died_mid_attempt_goes_out_again_with_the_sam
     assert got.webhook_id == f"msg_{lost.id.hex}"
     [delivery] = client.get(f"/v1/webhooks/{endpoint['id']}/deliveries", headers=auth).json()["deliveries"]
     assert (delivery["status"], delivery["attempts"]) == ("delivered", 2)  # the dead one counts as tried
+
+
+def test_the_deliverers_client_never_sends_on_a_connection_the_receiver_may_be_closing(receiver: Receiver) -> None:
+    # Given the webhook deliverer's own client, and a receiver that closes a connection idle
+    # for 5 s (uvicorn's default, as this one's): a request on a connection reused as it closes
+    # fails with "server disconnected" before the receiver saw it, a failed attempt for nothing
+    with webhooks.client(Settings()) as http:
+        # When it sends twice a moment apart, then once more after 4.5 s of quiet
+        for body in (b"one", b"two"):
+            http.post(receiver.url, content=body)
+        time.sleep(4.5)
+        http.post(receiver.url, content=b"three")
+    # Then the second request reuses the first's connection, and the third opens one of its own
+    ports = [r.client_port for r in receiver.requests]
+    assert len(ports) == 3
+    assert ports[1] == ports[0]
+    assert ports[2] != ports[1]

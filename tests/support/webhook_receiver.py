@@ -23,6 +23,7 @@ class Received:
     body: bytes
     payload: dict[str, Any] | None  # None: the signature did not verify
     answered: int
+    client_port: int | None = None  # the sender's port: which connection the request came on
 
 
 @dataclass
@@ -53,7 +54,8 @@ class Receiver:
                 if self.fail_next > 0:
                     self.fail_next -= 1
                 status = 500 if failing or payload is None else 204
-                self.requests.append(Received(headers.get("webhook-id", ""), headers, body, payload, status))
+                self.requests.append(Received(headers.get("webhook-id", ""), headers, body, payload, status,
+                                              request.client.port if request.client else None))
             if status == 204:
                 return Response(status_code=204)
             return JSONResponse({"error": "injected failure" if payload is not None else "bad signature"},
