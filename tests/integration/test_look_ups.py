@@ -18,10 +18,10 @@ import pytest
 from psycopg_pool import ConnectionPool
 
 from events.store import EventStore
-from scheduler.services import accounts, workspaces
+from scheduler.services import accounts
 from scheduler.services.shares import ShareService
 from tests.support.fake_mastodon import ACCT, TOKEN, FakeMastodon
-from tests.support.shares import WS, Clock, expire_lease, plan, runtime, share_service, view
+from tests.support.shares import Clock, expire_lease, mastodon_account, plan, runtime, share_service, view
 from workers.channels.mastodon import MastodonPublisher
 from workers.execution import execute_share
 from workers.runtime import Runtime
@@ -54,11 +54,7 @@ def shares(store: EventStore, pool: ConnectionPool[Any]) -> ShareService:
 
 @pytest.fixture
 def account(pool: ConnectionPool[Any], mastodon: FakeMastodon) -> accounts.Account:
-    with pool.connection() as conn:
-        workspaces.ensure_workspace(conn, WS)
-        return accounts.create(conn, workspace_id=WS, name="team", channel="mastodon", config={
-            "base_url": mastodon.base_url, "access_token_env": "TEAM_MASTODON_TOKEN", "visibility": "public"},
-            default_response_plan=None, late_policy="send", max_lateness_seconds=None)
+    return mastodon_account(pool, mastodon.base_url)
 
 
 def retried(rt: Runtime, pool: ConnectionPool[Any], clock: Clock, share_id: UUID) -> str:

@@ -20,12 +20,11 @@ from psycopg_pool import ConnectionPool
 from events.store import EventStore
 from scheduler.domain.media import MediaRequest
 from scheduler.domain.share import idempotency_key
-from scheduler.services import accounts, workspaces
 from scheduler.services.shares import ShareService
 from tests.support.fake_mastodon import TOKEN, FakeMastodon
 from tests.support.media import noisy_png, png, stored
 from tests.support.servers import now
-from tests.support.shares import WS, Clock, make_account, plan, runtime, share_service, view
+from tests.support.shares import WS, Clock, make_account, mastodon_account, plan, runtime, share_service, view
 from tests.support.threads import plan_thread
 from workers.channels import Attachment, Post, TransientChannelError
 from workers.channels.console import ConsolePublisher
@@ -44,14 +43,6 @@ def mastodon_client() -> Iterator[httpx.Client]:
         yield c
 
 
-def mastodon_account(pool: ConnectionPool[Any], fake: FakeMastodon) -> accounts.Account:
-    with pool.connection() as conn:
-        workspaces.ensure_workspace(conn, WS)
-        return accounts.create(conn, workspace_id=WS, name="team", channel="mastodon", config={
-            "base_url": fake.base_url, "access_token_env": "TEAM_MASTODON_TOKEN", "visibility": "public"},
-            default_response_plan=None, late_policy="send", max_lateness_seconds=None)
-
-
 def test_media_the_server_processes_asynchronously_are_waited_for_and_the_status_made_once_with_them(
     store: EventStore, pool: ConnectionPool[Any], mastodon: FakeMastodon, mastodon_client: httpx.Client
 ) -> None:
@@ -61,7 +52,7 @@ def test_media_the_server_processes_asynchronously_are_waited_for_and_the_status
     first = stored(pool, png(64, 48), alt="A red square", focus=(0.5, -0.25))
     second = stored(pool, png(32, 32, (0, 200, 0)), alt="Green")
     shares = share_service(pool, store)
-    share_id = plan(shares, mastodon_account(pool, mastodon), text="Two pictures",
+    share_id = plan(shares, mastodon_account(pool, mastodon.base_url), text="Two pictures",
                     media=[MediaRequest(first), MediaRequest(second, alt="A green square")])
     rt = runtime(pool, store, MastodonPublisher(mastodon_client, env=ENV), clock=Clock())
     # When a worker delivers it
@@ -92,7 +83,7 @@ def test_a_slow_mastodon_ignoring_idempotency_keys_gets_one_status_with_the_medi
     mastodon.knobs.media_processing_polls = 1
     media_id = stored(pool, png(), alt="A red square")
     shares = share_service(pool, store)
-    share_id = plan(shares, mastodon_account(pool, mastodon), text="Slow, with a picture",
+    share_id = plan(shares, mastodon_account(pool, mastodon.base_url), text="Slow, with a picture",
                     media=[MediaRequest(media_id)])
     clock = Clock()
     rt = runtime(pool, store, MastodonPublisher(mastodon_client, env=ENV), clock=clock)
@@ -116,7 +107,7 @@ def test_a_threads_media_go_on_its_first_post(
     # Given a two-part thread with an image given as the share's (the first part's) media
     media_id = stored(pool, png(), alt="A red square")
     shares = share_service(pool, store)
-    share_id = plan_thread(shares, mastodon_account(pool, mastodon).id, ["1/ with a picture", "2/ without"],
+    share_id = plan_thread(shares, mastodon_account(pool, mastodon.base_url).id, ["1/ with a picture", "2/ without"],
                            media=[MediaRequest(media_id)])
     rt = runtime(pool, store, MastodonPublisher(mastodon_client, env=ENV), clock=Clock())
     # When a worker delivers it
@@ -135,7 +126,8 @@ def test_a_threads_second_part_carries_its_own_image_and_the_first_none(
     mastodon.knobs.media_processing_polls = 1
     media_id = stored(pool, png(), alt="A red square")
     shares = share_service(pool, store)
-    share_id = plan_thread(shares, mastodon_account(pool, mastodon).id, ["1/ words first", "2/ then the picture"],
+    account = mastodon_account(pool, mastodon.base_url)
+    share_id = plan_thread(shares, account.id, ["1/ words first", "2/ then the picture"],
                            part_media={1: [MediaRequest(media_id, alt="The red square of part two")]})
     rt = runtime(pool, store, MastodonPublisher(mastodon_client, env=ENV), clock=Clock())
     # When a worker delivers it

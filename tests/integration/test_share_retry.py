@@ -19,12 +19,12 @@ from events.projections.shares import SharesProjection
 from events.store import EventStore
 from followthrough import bootstrap
 from followthrough.settings import Settings
-from scheduler.services import accounts, workspaces
+from scheduler.services import workspaces
 from scheduler.services.audit import audit
 from tests.support.fake_channel import FakeChannel
 from tests.support.fake_mastodon import TOKEN, FakeMastodon
 from tests.support.servers import serve
-from tests.support.shares import WS, Clock, make_account, plan, runtime, share_service, view
+from tests.support.shares import WS, Clock, make_account, mastodon_account, plan, runtime, share_service, view
 from workers.channels.mastodon import MastodonPublisher
 from workers.execution import execute_share
 
@@ -110,11 +110,7 @@ def test_a_retry_against_a_slow_mastodon_that_ignores_idempotency_keys_posts_onc
     shares = share_service(pool, store)
     rt = runtime(pool, store, MastodonPublisher(mastodon_client, env={"TEAM_MASTODON_TOKEN": TOKEN}), clock=Clock(),
                  max_attempts=1)
-    with pool.connection() as conn:
-        workspaces.ensure_workspace(conn, WS)
-        account = accounts.create(conn, workspace_id=WS, name="team", channel="mastodon", config={
-            "base_url": mastodon.base_url, "access_token_env": "TEAM_MASTODON_TOKEN", "visibility": "public"},
-            default_response_plan=None, late_policy="send", max_lateness_seconds=None)
+    account = mastodon_account(pool, mastodon.base_url)
     share_id = plan(shares, account)
     # And a share abandoned after an attempt whose answer never came (the post landed)
     execute_share(rt, share_id)

@@ -15,7 +15,6 @@ import pytest
 from psycopg_pool import ConnectionPool
 
 from events.store import EventStore
-from scheduler.services import accounts, workspaces
 from scheduler.services.audit import audit
 from scheduler.services.shares import ShareService
 from tests.support.api import bearer
@@ -23,7 +22,7 @@ from tests.support.database import connect
 from tests.support.fake_channel import Crash, FakeChannel
 from tests.support.fake_mastodon import TOKEN, FakeMastodon
 from tests.support.replies import caught_up
-from tests.support.shares import WS, Clock, expire_lease, make_account, runtime
+from tests.support.shares import WS, Clock, expire_lease, make_account, mastodon_account, runtime
 from tests.support.shares import view as share_view_of
 from tests.support.threads import DiesAfterPart, plan_thread
 from workers.channels.console import ConsolePublisher
@@ -37,14 +36,6 @@ PLAN = [{"kind": "check_replies", "after": "PT1H", "owner": "alice"}]
 
 def types(store: EventStore, share_id: UUID) -> list[str]:
     return [r.type_name for r in store.read_stream(f"share-{share_id}")]
-
-
-def mastodon_account(pool: ConnectionPool[Any], fake: FakeMastodon) -> accounts.Account:
-    with pool.connection() as conn:
-        workspaces.ensure_workspace(conn, WS)
-        return accounts.create(conn, workspace_id=WS, name="team", channel="mastodon",
-                               config={"base_url": fake.base_url, "access_token_env": "TEAM_TOKEN"},
-                               default_response_plan=None, late_policy="send", max_lateness_seconds=None)
 
 
 def after_the_lease(clock: Clock, pool: ConnectionPool[Any], share_id: UUID) -> None:
@@ -188,7 +179,7 @@ def test_a_part_that_fails_is_retried_without_posting_the_parts_before_again(
 
 @pytest.fixture
 def to_mastodon(network_client: httpx.Client) -> MastodonPublisher:
-    return MastodonPublisher(network_client, env={"TEAM_TOKEN": TOKEN})
+    return MastodonPublisher(network_client, env={"TEAM_MASTODON_TOKEN": TOKEN})
 
 
 def test_mastodon_gets_the_spoiler_text_sensitive_language_and_each_part_under_the_one_before(
@@ -196,7 +187,7 @@ def test_mastodon_gets_the_spoiler_text_sensitive_language_and_each_part_under_t
     to_mastodon: MastodonPublisher,
 ) -> None:
     rt = runtime(pool, store, to_mastodon, clock=clock)
-    share_id = plan_thread(shares, mastodon_account(pool, mastodon).id, TEXTS, language="pt-BR",
+    share_id = plan_thread(shares, mastodon_account(pool, mastodon.base_url).id, TEXTS, language="pt-BR",
                            content_warning={"text": "spoilers", "label": "graphic-media"})
     assert execute_share(rt, share_id) == "share_sent"
     made = mastodon.stats()["made"]
@@ -215,7 +206,7 @@ def test_a_mastodon_thread_killed_between_parts_posts_each_part_once_even_when_k
     # Given a server that ignores Idempotency-Key, and a worker that dies right after part 2 is out
     mastodon.knobs.honour_idempotency_key = False
     rt = runtime(pool, store, DiesAfterPart(to_mastodon, part=1), clock=clock)
-    share_id = plan_thread(shares, mastodon_account(pool, mastodon).id, TEXTS)
+    share_id = plan_thread(shares, mastodon_account(pool, mastodon.base_url).id, TEXTS)
     with pytest.raises(Crash):
         execute_share(rt, share_id)
     # When the next delivery comes after the lease
@@ -235,7 +226,7 @@ def test_a_mastodon_part_whose_answer_is_lost_is_looked_up_not_posted_again(
 ) -> None:
     mastodon.knobs.honour_idempotency_key = False
     rt = runtime(pool, store, to_mastodon, clock=clock)
-    share_id = plan_thread(shares, mastodon_account(pool, mastodon).id, TEXTS)
+    share_id = plan_thread(shares, mastodon_account(pool, mastodon.base_url).id, TEXTS)
     # Given part 1 goes out and part 2 is made, its connection dropped unanswered
     original = mastodon.knobs.drop_after_write_every
     mastodon.knobs.drop_after_write_every = 2
@@ -254,7 +245,7 @@ def test_replies_under_every_part_are_collected_and_the_audit_stays_clean(
     to_mastodon: MastodonPublisher, database_url: str,
 ) -> None:
     rt = runtime(pool, store, to_mastodon, clock=clock)
-    share_id = plan_thread(shares, mastodon_account(pool, mastodon).id, TEXTS)
+    share_id = plan_thread(shares, mastodon_account(pool, mastodon.base_url).id, TEXTS)
     assert execute_share(rt, share_id) == "share_sent"
     made = mastodon.stats()["made"]
     # Given replies under the first part and under the last

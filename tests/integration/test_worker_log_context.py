@@ -15,10 +15,9 @@ from structlog.testing import capture_logs
 
 from events.store import EventStore
 from followthrough.settings import Settings
-from scheduler.services import accounts, workspaces
 from tests.support.fake_mastodon import FakeMastodon
 from tests.support.replies import account_on, sent_share
-from tests.support.shares import WS, Clock, plan, runtime, share_service
+from tests.support.shares import WS, Clock, mastodon_account, plan, runtime, share_service
 from workers.channels.console import ConsolePublisher
 from workers.channels.mastodon import MastodonPublisher
 from workers.collection import collect_one
@@ -31,14 +30,6 @@ pytestmark = pytest.mark.integration
 def network() -> Iterator[httpx.Client]:
     with httpx.Client(timeout=httpx.Timeout(5.0, read=2.0)) as c:
         yield c
-
-
-def mastodon_account(pool: ConnectionPool[Any], fake: FakeMastodon) -> accounts.Account:
-    with pool.connection() as conn:
-        workspaces.ensure_workspace(conn, WS)
-        return accounts.create(conn, workspace_id=WS, name="launch-team", channel="mastodon", config={
-            "base_url": fake.base_url, "access_token_env": "LAUNCH_MASTODON_TOKEN", "visibility": "public"},
-            default_response_plan=None, late_policy="send", max_lateness_seconds=None)
 
 
 def failure_line(logs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -56,7 +47,7 @@ def test_a_failing_mastodon_shares_line_names_workspace_account_host_and_the_fix
 ) -> None:
     # Given a Mastodon account whose token is missing from the workers' environment, or refused
     shares = share_service(pool, store)
-    account = mastodon_account(pool, mastodon)
+    account = mastodon_account(pool, mastodon.base_url, name="launch-team", token_env="LAUNCH_MASTODON_TOKEN")
     share_id = plan(shares, account)
     rt = runtime(pool, store, MastodonPublisher(network, env=env), clock=Clock())
     # When a worker tries to publish its share

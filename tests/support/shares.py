@@ -73,6 +73,18 @@ def make_account(pool: ConnectionPool[Any], **kw: Any) -> accounts.Account:
                                max_lateness_seconds=kw.pop("max_lateness_seconds", None))
 
 
+def mastodon_account(pool: ConnectionPool[Any], base_url: str, *, name: str = "team",
+                     token_env: str = "TEAM_MASTODON_TOKEN", visibility: str | None = "public") -> accounts.Account:
+    """An account on the Mastodon server at ``base_url`` (the tests' fake), its token in ``token_env``."""
+    config: dict[str, Any] = {"base_url": base_url, "access_token_env": token_env}
+    if visibility is not None:
+        config["visibility"] = visibility
+    with pool.connection() as conn:
+        workspaces.ensure_workspace(conn, WS)
+        return accounts.create(conn, workspace_id=WS, name=name, channel="mastodon", config=config,
+                               default_response_plan=None, late_policy="send", max_lateness_seconds=None)
+
+
 def plan(shares: ShareService, account: accounts.Account, *, at: datetime | None = None, text: str = "hello",
          media: Sequence[MediaRequest] = ()) -> UUID:
     planned = shares.plan(WS, PlanShare(account_id=account.id, text=text, scheduled_at=at, response_plan=PLAN,
