@@ -27,6 +27,7 @@ from scheduler.domain.share import ShareState
 from scheduler.services import calendars
 from workers.channels import (
     Attachment,
+    ChannelError,
     LeaseLost,
     PermanentChannelError,
     Post,
@@ -85,7 +86,10 @@ def publish_thread(rt: Runtime, message: Delivery, state: ShareState, post: Post
         log.info("share_part_sent", part=index, of=len(parts), external_id=published.external_id,
                  url=published.url, reconciled=found is not None, stream_version=state.version)
         if any(e.event.type_name == "DuplicatePosted" for e in written):
+            # Another attempt recorded this part with its own post: this attempt's thread is not
+            # the share's any more, so it stops here.
             log.warning("duplicate_posted", part=index, external_id=published.external_id, url=published.url)
+            return _duplicate(rt, message, state, part, publisher=publisher, published=published)
         if state.status != "sending":
             break  # sent (the last part), or a person marked it sent meanwhile: nothing more to send
     if state.status == "sent":
@@ -96,6 +100,25 @@ def publish_thread(rt: Runtime, message: Delivery, state: ShareState, post: Post
         return ThreadCall(state, outcome="share_sent")
     log.warning("share_thread_stopped", status=state.status, at_part=lifecycle.resume_at(state))
     return ThreadCall(state, outcome="share_thread_stopped")
+
+
+def _duplicate(rt: Runtime, message: Delivery, state: ShareState, part: Post, *, publisher: Publisher,
+               published: Published) -> ThreadCall:
+    """An extra post of a part went out: deleted again when the account says so (as a single
+    post's is, ``workers.outcomes``). No connection is held while the network deletes it."""
+    if part.account_config.get("remove_duplicates") is not True:
+        return ThreadCall(state, outcome="share_duplicate_posted")
+    try:
+        publisher.delete(part, published.external_id)
+    except ChannelError as exc:
+        log.error("duplicate_removal_failed", part=part.part, external_id=published.external_id, reason=exc.reason)
+        return ThreadCall(state, outcome="share_duplicate_posted")
+    with rt.pool.connection() as conn:
+        d = Delivery(rt, conn, message.share_id, message.message_id, message.workspace_id)
+        state, _ = d.change(lambda s: lifecycle.duplicate_removed(s, external_id=published.external_id,
+                                                                  now=rt.clock()), state=state)
+    log.warning("duplicate_removed", part=part.part, external_id=published.external_id)
+    return ThreadCall(state, outcome="share_duplicate_removed")
 
 
 def _record_part(d: Delivery, index: int, published: Published, sent_at: datetime, state: ShareState, *,

@@ -4,6 +4,7 @@ channel and the fake Mastodon, resumed after the last part recorded when a worke
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
@@ -24,6 +25,7 @@ from tests.support.fake_mastodon import TOKEN, FakeMastodon
 from tests.support.replies import caught_up
 from tests.support.shares import WS, Clock, expire_lease, make_account, mastodon_account, runtime
 from tests.support.shares import view as share_view_of
+from tests.support.system import wait_until
 from tests.support.threads import DiesAfterPart, plan_thread
 from workers.channels.console import ConsolePublisher
 from workers.channels.mastodon import MastodonPublisher
@@ -172,6 +174,44 @@ def test_a_part_that_fails_is_retried_without_posting_the_parts_before_again(
     assert execute_share(rt, share_id) == "share_sent"
     assert len(channel.made) == 3
     assert channel.find_calls == []  # a failure before the request left: nothing to look up
+
+
+@pytest.mark.parametrize("remove", [False, True])
+def test_a_part_posted_again_by_a_takeover_is_recorded_and_removed_when_the_account_asks(
+    store: EventStore, pool: ConnectionPool[Any], shares: ShareService, clock: Clock, remove: bool
+) -> None:
+    # Given a thread whose first part hangs on the network past its lease (a server hanging
+    # past every timeout), on an account that asks for duplicates to be removed, or not
+    channel = FakeChannel()
+    rt = runtime(pool, store, channel, clock=clock)
+    share_id = plan_thread(shares, make_account(pool, config={"remove_duplicates": remove}).id, TEXTS)
+    gate = threading.Event()
+    channel.gates[share_id] = gate
+    first = ThreadPoolExecutor(1).submit(execute_share, rt, share_id)
+    try:
+        wait_until(lambda: channel.in_flight == 1, timeout=10, what="the first part to be in flight")
+        # And a takeover once the lease ran out, on a server whose timeline does not show the
+        # first post yet, which therefore posts the whole thread again
+        after_the_lease(clock, pool, share_id)
+        channel.posts.clear()
+        del channel.gates[share_id]
+        assert execute_share(rt, share_id) == "share_sent"
+    finally:
+        # When the first attempt's answer finally comes back
+        gate.set()
+        outcome = first.result(timeout=30)
+    # Then that attempt stops at its extra post, and the share stays sent with the takeover's thread
+    assert outcome == ("share_duplicate_removed" if remove else "share_duplicate_posted")
+    assert len(channel.made) == 4
+    view = share_view_of(shares, share_id)
+    assert view["status"] == "sent"
+    assert [p["status"] for p in view["parts"]] == ["sent"] * 3
+    [extra] = view["duplicate_posts"]
+    assert extra["external_id"] not in {p["external_id"] for p in view["parts"]}
+    assert extra["removed"] is remove
+    # And the extra post is deleted through the channel only when the account asks for that
+    assert channel.deleted == ([extra["external_id"]] if remove else [])
+    assert ("DuplicateRemoved" in types(store, share_id)) is remove
 
 
 # --- Mastodon ------------------------------------------------------------------------------

@@ -68,7 +68,8 @@ def expire_lease(pool: ConnectionPool[Any], share_id: UUID) -> None:
 def make_account(pool: ConnectionPool[Any], **kw: Any) -> accounts.Account:
     with pool.connection() as conn:
         workspaces.ensure_workspace(conn, WS)
-        return accounts.create(conn, workspace_id=WS, name=kw.pop("name", "main"), channel="console", config={},
+        return accounts.create(conn, workspace_id=WS, name=kw.pop("name", "main"), channel="console",
+                               config=kw.pop("config", {}),
                                default_response_plan=None, late_policy=kw.pop("late_policy", "send"),
                                max_lateness_seconds=kw.pop("max_lateness_seconds", None))
 
