@@ -79,6 +79,24 @@ def test_find_sees_a_line_written_by_another_process_and_ignores_a_torn_line(tmp
     assert ConsolePublisher(tmp_path).find(post(torn)) is not None
 
 
+def test_publishers_in_turn_each_read_on_from_the_end_of_their_own_line(tmp_path: Path) -> None:
+    # Given two processes' publishers on one account, writing in turn
+    one, two = ConsolePublisher(tmp_path), ConsolePublisher(tmp_path)
+    a, b, c = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    one.publish(post(a))
+    two.publish(post(b))
+    one.publish(post(c))
+    # Then each knows every share, the other's included, and has read the file to its end
+    path = tmp_path / "acme" / "main.jsonl"
+    for publisher in (one, two):
+        assert all(publisher.find(post(s)) is not None for s in (a, b, c))
+        assert publisher._account("acme", "main").offset == path.stat().st_size
+    # And publishing any of them again writes nothing
+    two.publish(post(a))
+    one.publish(post(b))
+    assert [line["share_id"] for line in one.lines_for("acme", "main")] == [str(a), str(b), str(c)]
+
+
 def test_a_removed_file_starts_over(tmp_path: Path) -> None:
     publisher = ConsolePublisher(tmp_path)
     publisher.publish(post(uuid.uuid4()))
