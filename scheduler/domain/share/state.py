@@ -127,17 +127,19 @@ class ShareState:
 def _replacer(cls: type[Any]) -> Any:
     """``dataclasses.replace`` for a frozen slotted class on the fold's hottest path: replace
     inspects every field's definition each call (about 4 us, several calls an event); this
-    copies the values in one C call and sets the changes, about 7 times faster."""
+    copies the values in one C call and sets each through its slot's own setter (a quarter
+    faster than ``object.__setattr__``, which looks the slot up by name each time)."""
     names = tuple(f.name for f in fields(cls))
     values = attrgetter(*names)
+    setters = tuple(cls.__dict__[name].__set__ for name in names)
+    setter_of = dict(zip(names, setters, strict=True))
 
     def copy_with(obj: Any, **changes: Any) -> Any:
         new = object.__new__(cls)
-        set_ = object.__setattr__
-        for name, value in zip(names, values(obj), strict=True):
-            set_(new, name, value)
+        for set_, value in zip(setters, values(obj), strict=True):
+            set_(new, value)
         for name, value in changes.items():
-            set_(new, name, value)
+            setter_of[name](new, value)
         return new
 
     return copy_with
