@@ -23,7 +23,9 @@ import contextlib
 import tempfile
 import threading
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -35,8 +37,45 @@ from followthrough import bootstrap
 from followthrough.connections import migrate
 from followthrough.logs import configure_logging
 from followthrough.settings import Settings
+from scheduler.services.shares import ShareService
 from workers import execution
 from workers.runtime import Runtime
+
+
+@dataclass
+class Publishing:
+    """A scratch database with a console account, and the worker's own runtime on it."""
+
+    rt: Runtime
+    shares: ShareService
+    account_id: uuid.UUID
+    database: str
+
+    def due_groups(self, shares: int, group: int) -> list[list[uuid.UUID]]:
+        """``shares`` shares already due, plus one group more (to warm up with), in groups of ``group``."""
+        due = datetime.now(UTC) - timedelta(seconds=1)
+        ids = plan_many(self.shares, self.account_id, [due] * (shares + group), threads=4)
+        return [ids[i:i + group] for i in range(0, len(ids), group)]
+
+
+@contextlib.contextmanager
+def publishing(prefix: str) -> Iterator[Publishing]:
+    """The publishing path of a worker, its log lines as JSON to a file, on the named or embedded servers."""
+    with tempfile.TemporaryDirectory(prefix=f"{prefix}-") as tmp, \
+            servers(Path(tmp) / "servers") as (url, broker), open(Path(tmp) / "worker.log", "w") as log_file:
+        configure_logging(role="worker", level="info", fmt="json", stream=log_file)
+        settings = Settings(database_url=url, broker_url=broker, home=Path(tmp) / "home",
+                            queue_prefix=prefix.replace("-", ""))
+        migrate(settings)
+        pool, notifier, svc = planner(url)
+        account = console_account(pool)
+        rt = bootstrap.build_runtime(settings)
+        try:
+            yield Publishing(rt, svc, account.id, url.rsplit("/", 1)[-1])
+        finally:
+            rt.close()
+            notifier.stop()
+            pool.close()
 
 
 def postgres_cpu(database: str) -> float:
@@ -99,31 +138,16 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4, help="group threads of the second measurement")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench-worker-cpu-") as tmp, \
-            servers(Path(tmp) / "servers") as (url, broker), open(Path(tmp) / "worker.log", "w") as log_file:
-        configure_logging(role="worker", level="info", fmt="json", stream=log_file)
-        settings = Settings(database_url=url, broker_url=broker, home=Path(tmp) / "home", queue_prefix="benchcpu")
-        migrate(settings)
-        database = url.rsplit("/", 1)[-1]
-        pool, notifier, svc = planner(url)
-        account = console_account(pool)
-        rt = bootstrap.build_runtime(settings)
-        best: dict[int, dict[str, float]] = {}
-        try:
-            for round_ in range(args.rounds):
-                for threads in (1, args.threads):
-                    due = datetime.now(UTC) - timedelta(seconds=1)
-                    ids = plan_many(svc, account.id, [due] * (args.shares + args.group), threads=4)
-                    groups = [ids[i:i + args.group] for i in range(0, len(ids), args.group)]
-                    execution.execute_shares(rt, groups[0])  # warm-up: connections, prepared statements
-                    figures = measure(rt, database, groups[1:], threads)
-                    print(f"round {round_ + 1}, {threads} group thread(s): {figures}", flush=True)
-                    if threads not in best or figures["worker_ms"] < best[threads]["worker_ms"]:
-                        best[threads] = figures
-        finally:
-            rt.close()
-            notifier.stop()
-            pool.close()
+    best: dict[int, dict[str, float]] = {}
+    with publishing("bench-worker-cpu") as bench:
+        for round_ in range(args.rounds):
+            for threads in (1, args.threads):
+                groups = bench.due_groups(args.shares, args.group)
+                execution.execute_shares(bench.rt, groups[0])  # warm-up: connections, prepared statements
+                figures = measure(bench.rt, bench.database, groups[1:], threads)
+                print(f"round {round_ + 1}, {threads} group thread(s): {figures}", flush=True)
+                if threads not in best or figures["worker_ms"] < best[threads]["worker_ms"]:
+                    best[threads] = figures
     one, many = best[1], best[args.threads]
     print(f"worker CPU a share, best of {args.rounds}: one group thread {one['worker_ms']} ms "
           f"(group thread {one['group_threads_ms']}, call threads {one['call_threads_ms']}, "

@@ -25,16 +25,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
 
-from bench.dispatch import console_account, plan_many, planner, servers
-from followthrough import bootstrap
-from followthrough.connections import migrate
-from followthrough.logs import configure_logging
-from followthrough.settings import Settings
+from bench.worker_cpu import publishing
 from workers import execution
 
 INSIDE = "FOLLOWTHROUGH_BENCH_UNDER_CALLGRIND"  # set for the process valgrind runs
@@ -47,30 +42,16 @@ def callgrind(*args: str) -> None:
 
 def publish_rounds(args: argparse.Namespace) -> None:
     """Under valgrind: each round's shares published between a zeroing and a dump of the counters."""
-    with tempfile.TemporaryDirectory(prefix="bench-worker-instructions-") as tmp, \
-            servers(Path(tmp) / "servers") as (url, broker), open(Path(tmp) / "worker.log", "w") as log_file:
-        configure_logging(role="worker", level="info", fmt="json", stream=log_file)
-        settings = Settings(database_url=url, broker_url=broker, home=Path(tmp) / "home", queue_prefix="benchinstr")
-        migrate(settings)
-        pool, notifier, svc = planner(url)
-        account = console_account(pool)
-        rt = bootstrap.build_runtime(settings)
-        try:
-            for round_ in range(1, args.rounds + 1):
-                due = datetime.now(UTC) - timedelta(seconds=1)
-                ids = plan_many(svc, account.id, [due] * (args.shares + args.group), threads=4)
-                groups = [ids[i:i + args.group] for i in range(0, len(ids), args.group)]
-                execution.execute_shares(rt, groups[0])
-                callgrind("--zero")
-                outcomes = [o for g in groups[1:] for o in execution.execute_shares(rt, g).values()]
-                callgrind("--dump", f"round-{round_}")
-                if outcomes.count("share_sent") != args.shares:
-                    raise SystemExit(f"not every share was sent: {sorted(set(outcomes))}")
-                print(f"round {round_}: {args.shares} shares published", flush=True)
-        finally:
-            rt.close()
-            notifier.stop()
-            pool.close()
+    with publishing("bench-worker-instructions") as bench:
+        for round_ in range(1, args.rounds + 1):
+            groups = bench.due_groups(args.shares, args.group)
+            execution.execute_shares(bench.rt, groups[0])
+            callgrind("--zero")
+            outcomes = [o for g in groups[1:] for o in execution.execute_shares(bench.rt, g).values()]
+            callgrind("--dump", f"round-{round_}")
+            if outcomes.count("share_sent") != args.shares:
+                raise SystemExit(f"not every share was sent: {sorted(set(outcomes))}")
+            print(f"round {round_}: {args.shares} shares published", flush=True)
 
 
 def main() -> None:
