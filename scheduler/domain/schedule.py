@@ -15,8 +15,10 @@ from events.catalogue import (
     Event,
     RepliesLooked,
     ReplyAnswerRequested,
+    ResponseTasksRecorded,
     ShareAbandoned,
     ShareApproved,
+    ShareAttemptStarted,
     ShareCancelled,
     ShareFailed,
     ShareHeld,
@@ -69,9 +71,15 @@ def wakes_dispatcher(ops: Iterable[ScheduleOp], now: datetime) -> bool:
     return any(isinstance(op, Upsert | Wake) and op.due_at < now + WAKE_HORIZON for op in ops)
 
 
+# Events that never change the schedule, and are written with every attempt.
+_NO_SCHEDULE = frozenset({ShareAttemptStarted, ResponseTasksRecorded})
+
+
 def ops_for(events: Iterable[Event]) -> list[ScheduleOp]:
     ops: list[ScheduleOp] = []
     for event in events:
+        if type(event) in _NO_SCHEDULE:
+            continue  # the commonest events of a publish, tested once instead of against every case
         match event:
             case SharePlanned() | ShareRescheduled():
                 ops.append(Upsert("publish", event.scheduled_at))

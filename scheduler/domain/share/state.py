@@ -253,8 +253,12 @@ def _evolve_follow_through(state: ShareState, event: Event) -> ShareState:
     return state
 
 
+# The state before a stream's first event: immutable, so shared by every fold.
+EMPTY = ShareState()
+
+
 def fold(events: Iterable[Event], state: ShareState | None = None) -> ShareState:
-    current = state or ShareState()
+    current = state or EMPTY
     for event in events:
         current = evolve(current, event)
     return current
