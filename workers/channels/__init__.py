@@ -45,7 +45,8 @@ class Attachment:
     sha256: str
 
 
-@dataclass(frozen=True, slots=True)
+# Not slotted: the worker copies a post through its dict (``scheduler.domain.frozen``).
+@dataclass(frozen=True)
 class Post:
     """What a publisher needs to publish one share (one part of a thread), on one attempt."""
 
