@@ -32,7 +32,7 @@ from events.records import NewEvent
 
 from scheduler.domain.replies import ANSWER_REPLIES, DEFAULT_CADENCE, TaskDue, next_look
 from scheduler.domain.retry import GiveUp, RetryPolicy
-from scheduler.domain.share.state import ShareState, event_id, fold
+from scheduler.domain.share.state import ShareState, TaskState, event_id, fold
 from scheduler.domain.share.thread import LookLedger, ReplyState, with_looks
 from scheduler.errors import ConflictError, InvalidInputError, NotFoundError
 
@@ -83,15 +83,17 @@ def _same_text(a: str, b: str) -> bool:
 # --- looking -------------------------------------------------------------------------
 
 
-def open_tasks(state: ShareState) -> tuple[TaskDue, ...]:
-    return tuple(TaskDue(t.due_at, t.kind == ANSWER_REPLIES) for t in state.tasks
+def open_tasks(tasks: tuple[TaskState, ...]) -> tuple[TaskDue, ...]:
+    return tuple(TaskDue(t.due_at, t.kind == ANSWER_REPLIES) for t in tasks
                  if t.due_at is not None and t.completed_at is None and not t.cancelled)
 
 
-def first_look(state: ShareState, sent_at: datetime) -> datetime | None:
-    """The first look after the post, for a state whose tasks count from ``sent_at``."""
+def first_look(state: ShareState, sent_at: datetime, tasks: tuple[TaskState, ...] | None = None) -> datetime | None:
+    """The first look after the post, for a state whose tasks count from ``sent_at`` (or with
+    ``tasks``, those of the state once sent, given without folding the send into it)."""
     cadence = (state.planned.reply_cadence if state.planned else None) or DEFAULT_CADENCE
-    return next_look(cadence, sent_at=sent_at, now=sent_at, empty_looks=0, tasks=open_tasks(state))
+    return next_look(cadence, sent_at=sent_at, now=sent_at, empty_looks=0,
+                     tasks=open_tasks(state.tasks if tasks is None else tasks))
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +151,7 @@ def record_look(
     empty = 0 if new else state.thread.empty_looks + 1
     cadence = (state.planned.reply_cadence if state.planned else None) or DEFAULT_CADENCE
     following = next_look(cadence, sent_at=state.sent.sent_at, now=now, empty_looks=empty,
-                          tasks=open_tasks(fold((e.event for e in events), state)), retry_after=retry_after)
+                          tasks=open_tasks(fold((e.event for e in events), state).tasks), retry_after=retry_after)
     if error is not None and following is None:
         following = now + (retry_after or timedelta(seconds=cadence.bands[0][1]))  # one more try
     read = engagement if error is None else None

@@ -30,7 +30,7 @@ from scheduler.domain.plans import tasks_for
 from scheduler.domain.retry import GiveUp, RetryPolicy
 from scheduler.domain.share.answers import first_look
 from scheduler.domain.share.changes import cancel_tasks
-from scheduler.domain.share.state import IN_REVIEW, ShareState, fold, new_event
+from scheduler.domain.share.state import IN_REVIEW, ShareState, fold, new_event, tasks_at_send
 from scheduler.errors import ConflictError, NotFoundError
 
 
@@ -225,11 +225,13 @@ def record_sent(
             new_event(state.share_id, f"tasks-revived-{state.version}",
                  ResponseTasksRecorded(tasks=tasks_for(state.share_id, state.planned.response_plan))),
         )
+    before = fold((e.event for e in revived), state)
+    business = _business_due(before, sent_at, calendars)
+    # The first look is the sent share's: its tasks as the send makes them, without folding it in.
+    first = first_look(before, sent_at, tasks_at_send(before.tasks, sent_at, business))
     sent = ShareSent(attempt=attempt, external_id=external_id, url=url, scheduled_at=scheduled, sent_at=sent_at,
-                     lateness_ms=lateness_ms, reconciled=reconciled,
-                     business_due_at=_business_due(fold((e.event for e in revived), state), sent_at, calendars))
-    first = first_look(fold((*(e.event for e in revived), sent), state), sent_at)
-    sent = sent.model_copy(update={"replies_first_look_at": first})
+                     lateness_ms=lateness_ms, reconciled=reconciled, business_due_at=business,
+                     replies_first_look_at=first)
     return (*revived, new_event(state.share_id, f"sent-{attempt}", sent))
 
 

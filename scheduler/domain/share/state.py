@@ -7,7 +7,7 @@ planned (in review -> approved | rejected, where the account requires approval)
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
@@ -131,6 +131,15 @@ _with = replacer(ShareState)
 _task_with = replacer(TaskState)
 
 
+def tasks_at_send(tasks: tuple[TaskState, ...], sent_at: datetime,
+                  business_due_at: Mapping[UUID, datetime] | None) -> tuple[TaskState, ...]:
+    """The tasks once the post is out: each due its time after the send, on the wall clock, or
+    at its due time on its owner's business clock (``ShareSent.business_due_at``)."""
+    business = business_due_at or {}
+    return tuple(_task_with(t, due_at=business.get(t.task_id) or sent_at + timedelta(seconds=t.after_seconds))
+                 for t in tasks)
+
+
 def evolve(state: ShareState, event: Event) -> ShareState:
     """Apply one event. Replaying any prefix then the rest equals replaying all."""
     version = state.version + 1
@@ -164,12 +173,9 @@ def evolve(state: ShareState, event: Event) -> ShareState:
                 outcome_unknown=state.outcome_unknown or state.status == "sending",
             )
         case ShareSent():
-            business = event.business_due_at or {}
-            tasks = tuple(
-                _task_with(t, due_at=business.get(t.task_id) or event.sent_at + timedelta(seconds=t.after_seconds))
-                for t in state.tasks)
-            return _with(state, version=version, status="sent", sent=event, tasks=tasks, outcome_unknown=False,
-                         next_attempt_at=None, last_error=None)
+            return _with(state, version=version, status="sent", sent=event,
+                         tasks=tasks_at_send(state.tasks, event.sent_at, event.business_due_at),
+                         outcome_unknown=False, next_attempt_at=None, last_error=None)
         case ShareFailed():
             return _with(
                 state, version=version, status="failed", last_error=event.reason,
