@@ -83,13 +83,13 @@ def publish_thread(rt: Runtime, message: Delivery, state: ShareState, post: Post
             d = Delivery(rt, conn, message.share_id, message.message_id, message.workspace_id)
             state, written = d.change(partial(_record_part, d, index, published, sent_time(published, started),
                                               reconciled=found is not None), state=state)
-        log.info("share_part_sent", part=index, of=len(parts), external_id=published.external_id,
-                 url=published.url, reconciled=found is not None, stream_version=state.version)
         if any(e.event.type_name == "DuplicatePosted" for e in written):
             # Another attempt recorded this part with its own post: this attempt's thread is not
-            # the share's any more, so it stops here.
+            # the share's any more, so it stops here (its post is a duplicate, never "sent").
             log.warning("duplicate_posted", part=index, external_id=published.external_id, url=published.url)
             return _duplicate(rt, message, state, part, publisher=publisher, published=published)
+        log.info("share_part_sent", part=index, of=len(parts), external_id=published.external_id,
+                 url=published.url, reconciled=found is not None, stream_version=state.version)
         if state.status != "sending":
             break  # sent (the last part), or a person marked it sent meanwhile: nothing more to send
     if state.status == "sent":

@@ -13,6 +13,7 @@ from uuid import UUID
 
 import httpx
 import pytest
+import structlog.testing
 from psycopg_pool import ConnectionPool
 
 from events.store import EventStore
@@ -31,6 +32,7 @@ from workers.channels.console import ConsolePublisher
 from workers.channels.mastodon import MastodonPublisher
 from workers.collection import collect_one
 from workers.execution import execute_share, execute_shares
+from workers.runtime import Runtime
 
 TEXTS = ["1/ We launched", "2/ It took a year", "3/ Thank you all"]
 PLAN = [{"kind": "check_replies", "after": "PT1H", "owner": "alice"}]
@@ -185,6 +187,31 @@ def test_a_part_posted_again_by_a_takeover_is_recorded_and_removed_when_the_acco
     channel = FakeChannel()
     rt = runtime(pool, store, channel, clock=clock)
     share_id = plan_thread(shares, make_account(pool, config={"remove_duplicates": remove}).id, TEXTS)
+    with structlog.testing.capture_logs() as logs:
+        first_outcome = _hang_then_take_over(rt, channel, clock, pool, share_id)
+    # Then that attempt stops at its extra post, and the share stays sent with the takeover's thread
+    assert first_outcome == ("share_duplicate_removed" if remove else "share_duplicate_posted")
+    # And its log says so: the extra post is a duplicate, never a part sent
+    extra_id = next(line["external_id"] for line in logs if line["event"] == "duplicate_posted")
+    assert [line["event"] for line in logs if line.get("external_id") == extra_id] == (
+        ["duplicate_posted", "duplicate_removed"] if remove else ["duplicate_posted"])
+    assert len(channel.made) == 4
+    view = share_view_of(shares, share_id)
+    assert view["status"] == "sent"
+    assert [p["status"] for p in view["parts"]] == ["sent"] * 3
+    [extra] = view["duplicate_posts"]
+    assert extra["external_id"] == extra_id
+    assert extra["external_id"] not in {p["external_id"] for p in view["parts"]}
+    assert extra["removed"] is remove
+    # And the extra post is deleted through the channel only when the account asks for that
+    assert channel.deleted == ([extra["external_id"]] if remove else [])
+    assert ("DuplicateRemoved" in types(store, share_id)) is remove
+
+
+def _hang_then_take_over(rt: Runtime, channel: FakeChannel, clock: Clock, pool: ConnectionPool[Any],
+                         share_id: UUID) -> str:
+    """The first part hangs past its lease; a takeover posts the whole thread; then the first
+    attempt's answer comes back. The first attempt's outcome."""
     gate = threading.Event()
     channel.gates[share_id] = gate
     first = ThreadPoolExecutor(1).submit(execute_share, rt, share_id)
@@ -200,18 +227,7 @@ def test_a_part_posted_again_by_a_takeover_is_recorded_and_removed_when_the_acco
         # When the first attempt's answer finally comes back
         gate.set()
         outcome = first.result(timeout=30)
-    # Then that attempt stops at its extra post, and the share stays sent with the takeover's thread
-    assert outcome == ("share_duplicate_removed" if remove else "share_duplicate_posted")
-    assert len(channel.made) == 4
-    view = share_view_of(shares, share_id)
-    assert view["status"] == "sent"
-    assert [p["status"] for p in view["parts"]] == ["sent"] * 3
-    [extra] = view["duplicate_posts"]
-    assert extra["external_id"] not in {p["external_id"] for p in view["parts"]}
-    assert extra["removed"] is remove
-    # And the extra post is deleted through the channel only when the account asks for that
-    assert channel.deleted == ([extra["external_id"]] if remove else [])
-    assert ("DuplicateRemoved" in types(store, share_id)) is remove
+    return outcome
 
 
 # --- Mastodon ------------------------------------------------------------------------------
