@@ -11,7 +11,7 @@ ARGS ?=
 # Branch coverage of events, scheduler, workers and followthrough in `make test` (measured 83 %); it only rises.
 COVERAGE_FLOOR := 80
 
-.PHONY: run test check lint typecheck unit k8s-validate devnet bench-eventlog bench-rebuild bench-projector bench-dispatch bench-worker-cpu bench-worker-instructions bench-api bench-audit bench-desk grafana screenshots soak clean
+.PHONY: run test check lint typecheck unit k8s-validate devnet bench-eventlog bench-rebuild bench-projector bench-dispatch bench-worker-cpu bench-worker-instructions bench-worker-opcodes bench-api bench-audit bench-desk grafana screenshots soak clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -100,6 +100,10 @@ bench-worker-cpu: $(VENV)/.synced
 ## bench-worker-instructions: the worker's instructions a published share, counted by valgrind (repeatable to ~1 %)
 bench-worker-instructions: $(VENV)/.synced
 	$(BIN)/python bench/worker_instructions.py $(ARGS)
+
+## bench-worker-opcodes: the worker's Python opcodes a published share, by function (a profile that names Python code)
+bench-worker-opcodes: $(VENV)/.synced
+	$(BIN)/python bench/worker_opcodes.py $(ARGS)
 
 ## bench-projector: the live shares projector against the rebuild on 500,000 events, then its lag in a burst
 bench-projector: $(VENV)/.synced
