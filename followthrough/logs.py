@@ -128,7 +128,11 @@ def configure_logging(*, role: str, level: str = "info", fmt: str = "auto", stre
     use_json, use_colors = renderer_choice(fmt, out, colors)
     renderer: Processor = (
         structlog.processors.JSONRenderer(serializer=_json_line) if use_json
-        else structlog.dev.ConsoleRenderer(colors=use_colors)
+        # A traceback without each frame's locals: those are not redacted (a token in a local
+        # would be printed), and reading them walks objects other threads are changing (a dict
+        # that changed size made the log call itself raise, in the call that was being logged).
+        else structlog.dev.ConsoleRenderer(colors=use_colors,
+                                           exception_formatter=structlog.dev.RichTracebackFormatter(show_locals=False))
     )
     shared = _shared_processors(role)
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
