@@ -90,20 +90,27 @@ def run_faults(tmp_path: Path, database_url: str, broker_url: str, queue_prefix:
             # When workers are SIGKILLed every few seconds and the broker restarts once
             kills: list[int] = []
             stop_faults = threading.Event()
+            fault_errors: list[Exception] = []
 
             def inflict() -> None:
                 rng = random.Random(7)
                 begin = time.monotonic()
                 restarted = False
-                while not stop_faults.wait(rng.uniform(*KILL_EVERY)):
-                    victims = worker_processes(system)
-                    if victims:
-                        victim = rng.choice(victims)
-                        victim.send_signal(signal.SIGKILL)
-                        kills.append(victim.pid)
-                    if not restarted and time.monotonic() - begin > SPREAD / 2:
-                        restart_broker(system)
-                        restarted = True
+                try:
+                    while not stop_faults.wait(rng.uniform(*KILL_EVERY)):
+                        victims = worker_processes(system)
+                        if victims:
+                            victim = rng.choice(victims)
+                            # A listed process may be gone by now (its master reaps a killed
+                            # sibling and stops the rest): that is no kill, and no reason to stop
+                            with contextlib.suppress(psutil.NoSuchProcess):
+                                victim.send_signal(signal.SIGKILL)
+                                kills.append(victim.pid)
+                        if not restarted and time.monotonic() - begin > SPREAD / 2:
+                            restart_broker(system)
+                            restarted = True
+                except Exception as error:  # the main thread fails with it, and its traceback
+                    fault_errors.append(error)
 
             faults = threading.Thread(target=inflict)
             time.sleep(max(0.0, FIRST_DUE - (datetime.now(UTC) - start).total_seconds() - 1))
@@ -111,6 +118,8 @@ def run_faults(tmp_path: Path, database_url: str, broker_url: str, queue_prefix:
             time.sleep(SPREAD + 2)
             stop_faults.set()
             faults.join(timeout=120)
+            if fault_errors:
+                raise AssertionError("inflicting the faults failed") from fault_errors[0]
             assert len(kills) >= 6
 
             # Then every share is sent, in the end
@@ -170,9 +179,12 @@ def restart_with_a_backlog(redis_server: OwnRedis, lost: list[int]) -> Callable[
     """Stops the workers for a few seconds so messages pile up, then restarts the broker:
     without persistence, what it held is gone."""
     def restart(system: System) -> None:
-        stopped = worker_processes(system)
-        for process in stopped:
-            process.send_signal(signal.SIGSTOP)
+        stopped = []
+        for process in worker_processes(system):
+            # One may have exited since it was listed (the kill just before, reaped)
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.send_signal(signal.SIGSTOP)
+                stopped.append(process)
         try:
             time.sleep(3.0)
             lost.append(queued_messages(redis_server))
