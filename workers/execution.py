@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from functools import partial
+from functools import cached_property, partial
 from uuid import UUID
 
 import structlog
@@ -76,6 +76,12 @@ class Ready:
     # Handed out ahead of its due time (the dispatcher's lead): decided and recorded now,
     # its call waits for this moment.
     not_before: datetime | None = None
+
+    @cached_property
+    def context(self) -> dict[str, object]:
+        """Whose share this is, for its lines: built once, though bound for its call and logged with its outcome."""
+        return {"share_id": str(self.delivery.share_id),
+                **share_context(self.delivery.workspace_id, self.state, self.post.account_config)}
 
 
 @dataclass
@@ -244,7 +250,7 @@ def _start(rt: Runtime, conn: Conn, ready: list[Ready], outcomes: dict[UUID, str
             r.claimed_at = claimed_at
             mine.append(r)
             continue
-        with bound(share_id=str(r.delivery.share_id), **_context(r)):
+        with bound(**r.context):
             if r.delivery.share_id not in taken:
                 # Another attempt holds the lease: one of its requests may still be in flight.
                 log.info("share_skipped", reason="an attempt holds the share's lease", status=r.state.status)
@@ -356,7 +362,7 @@ def _call(rt: Runtime, r: Ready) -> Called:
                                                budget_seconds=rt.config.call_budget_seconds, claimed_at=r.claimed_at),
                       taken=PostOwners(rt.pool, d.workspace_id, d.stream_id) if decision.reconcile else None)
     started = rt.clock()
-    with bound(share_id=str(d.share_id), attempt=decision.attempt, **_context(r)):
+    with bound(attempt=decision.attempt, **r.context):
         log.debug("share_publishing", channel=planned.channel, reconcile=decision.reconcile,
                   lateness_ms=int((started - post.scheduled_at) / timedelta(milliseconds=1)))
         try:
@@ -422,17 +428,12 @@ def _record(rt: Runtime, called: list[Called], outcomes: dict[UUID, str]) -> Non
         if version is not None and c.published is not None and isinstance(sent_event, ShareSent):
             # The common case, recorded with the others: its one line, without binding a context.
             log_sent(c.published, sent_event, version=version, reconciled=c.reconciled,
-                     share_id=str(d.share_id), attempt=c.ready.state.attempts, **_context(c.ready))
+                     attempt=c.ready.state.attempts, **c.ready.context)
             outcomes[d.share_id] = "share_sent"
             continue
         hint = c.error.hint if c.error is not None else None
-        with bound(share_id=str(d.share_id), attempt=c.ready.state.attempts,
-                   **_context(c.ready), **({"hint": hint} if hint else {})):
+        with bound(attempt=c.ready.state.attempts, **c.ready.context, **({"hint": hint} if hint else {})):
             outcomes[d.share_id] = _settle(c, version)
-
-
-def _context(r: Ready) -> dict[str, object]:
-    return share_context(r.delivery.workspace_id, r.state, r.post.account_config)
 
 
 def _sent_append(c: Called) -> StreamAppend:
