@@ -4,6 +4,7 @@ translated into channel errors (permanent, or transient with Retry-After)."""
 from __future__ import annotations
 
 import html
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -203,8 +204,25 @@ def _http_date(value: str) -> datetime | None:
 
 
 def _kind(exc: Exception) -> str:
-    """A readable name for a transport failure (never its message, which may carry URLs)."""
-    return re.sub(r"(?<!^)(?=[A-Z])", " ", type(exc).__name__).lower()
+    """A readable name for a transport failure (never its message, which may carry URLs), with
+    the system's own words for the socket error under it when there is one ("read error:
+    connection reset by peer"): an operator tells a server that reset the connection from one
+    that timed out or refused it."""
+    name = re.sub(r"(?<!^)(?=[A-Z])", " ", type(exc).__name__).lower()
+    errno = _errno_under(exc)
+    return f"{name}: {os.strerror(errno).lower()}" if errno else name
+
+
+def _errno_under(exc: BaseException) -> int | None:
+    """The errno of the socket error an HTTP library's error was raised from (httpx -> httpcore -> OSError)."""
+    seen: set[int] = set()
+    under: BaseException | None = exc
+    while under is not None and id(under) not in seen:
+        seen.add(id(under))
+        if isinstance(under, OSError) and under.errno:
+            return under.errno
+        under = under.__cause__ or under.__context__
+    return None
 
 
 def parse_time(value: Any) -> datetime | None:
