@@ -9,15 +9,14 @@ Afterwards the server itself counts exactly one post per share; every sent share
 
 from __future__ import annotations
 
-import signal
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil
 import pytest
 
+from tests.support.crashes import kill_worker_processes
 from tests.support.database import connect, delete_rabbit_queues
 from tests.support.fake_mastodon_process import fake_mastodon
 from tests.support.media import png, uploaded
@@ -44,19 +43,6 @@ ENV = {
 }
 
 
-def kill_worker_processes(system: System) -> int:
-    """SIGKILL the Dramatiq worker processes (not their masters): a crash mid-call."""
-    killed = 0
-    masters = [line["pid"] for line in system.logs()
-               if line.get("event") == "role_started" and str(line.get("child_role", "")).startswith("worker")]
-    for pid in masters:
-        try:
-            for child in psutil.Process(pid).children(recursive=True):
-                child.send_signal(signal.SIGKILL)
-                killed += 1
-        except psutil.NoSuchProcess:
-            continue
-    return killed
 
 
 def plan_all(api: httpx.Client, account: str, texts: list[str], due: datetime) -> list[str]:

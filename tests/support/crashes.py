@@ -16,9 +16,13 @@ def kill_worker_processes(system: System) -> int:
                if line.get("event") == "role_started" and str(line.get("child_role", "")).startswith("worker")]
     for pid in masters:
         try:
-            for child in psutil.Process(pid).children(recursive=True):
-                child.send_signal(signal.SIGKILL)
-                killed += 1
+            children = psutil.Process(pid).children(recursive=True)
         except psutil.NoSuchProcess:
-            continue
+            continue  # an earlier worker role, gone
+        for child in children:
+            try:  # one gone since it was listed (its master reaps a killed sibling) spares no other
+                child.send_signal(signal.SIGKILL)
+            except psutil.NoSuchProcess:
+                continue
+            killed += 1
     return killed
