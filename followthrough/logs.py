@@ -117,6 +117,12 @@ def _isatty(out: TextIO) -> bool:
         return False
 
 
+# The console's tracebacks, without each frame's locals: those are not redacted (a token in a
+# local would be printed), and reading them walks objects other threads are changing (a dict
+# that changed size made the log call itself raise, in the call that was being logged).
+CONSOLE_TRACEBACK = structlog.dev.RichTracebackFormatter(show_locals=False)
+
+
 def configure_logging(*, role: str, level: str = "info", fmt: str = "auto", stream: TextIO | None = None,
                       colors: bool | None = None) -> None:
     """Set up structlog and route the standard library's loggers through it.
@@ -128,11 +134,7 @@ def configure_logging(*, role: str, level: str = "info", fmt: str = "auto", stre
     use_json, use_colors = renderer_choice(fmt, out, colors)
     renderer: Processor = (
         structlog.processors.JSONRenderer(serializer=_json_line) if use_json
-        # A traceback without each frame's locals: those are not redacted (a token in a local
-        # would be printed), and reading them walks objects other threads are changing (a dict
-        # that changed size made the log call itself raise, in the call that was being logged).
-        else structlog.dev.ConsoleRenderer(colors=use_colors,
-                                           exception_formatter=structlog.dev.RichTracebackFormatter(show_locals=False))
+        else structlog.dev.ConsoleRenderer(colors=use_colors, exception_formatter=CONSOLE_TRACEBACK)
     )
     shared = _shared_processors(role)
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)

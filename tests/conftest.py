@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 import structlog
 
+from followthrough.logs import CONSOLE_TRACEBACK
+
 pytest_plugins = ["tests.support.fixtures", "tests.support.networks"]
 
 FOLDER_MARKERS = {
@@ -39,14 +41,14 @@ RABBITMQ_LOCK = Path(tempfile.gettempdir()) / "followthrough-tests-rabbitmq.lock
 
 def pytest_configure(config: pytest.Config) -> None:
     """structlog's defaults, which a test worker logs with until a test configures logging,
-    with the product's traceback: without each frame's locals. structlog's default prints them,
-    walking objects other threads are changing; a worker's ``share_call_error`` line raised
-    'dictionary changed size during iteration' reading a fake channel's dict, and the share's
-    outcome was lost to the test (``configure_logging`` has never shown locals)."""
+    with the product's traceback (``CONSOLE_TRACEBACK``: without each frame's locals). structlog's
+    default prints them, walking objects other threads are changing; a worker's
+    ``share_call_error`` line raised 'dictionary changed size during iteration' reading a fake
+    channel's dict, and the share's outcome was lost to the test."""
     processors = structlog.get_config()["processors"]
     if processors and isinstance(processors[-1], structlog.dev.ConsoleRenderer):
-        structlog.configure(processors=[*processors[:-1], structlog.dev.ConsoleRenderer(
-            exception_formatter=structlog.dev.RichTracebackFormatter(show_locals=False))])
+        structlog.configure(processors=[*processors[:-1],
+                                        structlog.dev.ConsoleRenderer(exception_formatter=CONSOLE_TRACEBACK)])
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -43,8 +43,6 @@ ENV = {
 }
 
 
-
-
 def plan_all(api: httpx.Client, account: str, texts: list[str], due: datetime) -> list[str]:
     ids = []
     for text in texts:
