@@ -22,7 +22,6 @@ from events.projections.collector import few_collections
 from followthrough import webhooks
 from followthrough.connections import (
     CONNECT_TIMEOUT,
-    KEEPALIVE_SECONDS,
     LEASE_MARGIN,
     POOL_TIMEOUT,
     WRITE_TIMEOUT,
@@ -30,6 +29,7 @@ from followthrough.connections import (
     build_store,
     connect_kwargs,
     database_url,
+    http_limits,
     wait_for_schema,
 )
 from followthrough.projectors import projection_runners
@@ -62,7 +62,8 @@ def channel_client(settings: Settings) -> httpx.Client:
     timeouts bound one request (see ``call_budget_seconds``)."""
     timeout = httpx.Timeout(settings.channel_timeout_seconds, connect=CONNECT_TIMEOUT, write=WRITE_TIMEOUT,
                             pool=POOL_TIMEOUT)
-    limits = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=KEEPALIVE_SECONDS)
+    # Used by the call threads and the actor threads at once.
+    limits = http_limits(settings.worker_call_threads + settings.worker_threads)
     return httpx.Client(timeout=timeout, limits=limits, headers={"User-Agent": "followthrough"})
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 from psycopg_pool import ConnectionPool
 
-from followthrough.connections import CONNECT_TIMEOUT, KEEPALIVE_SECONDS, LEASE_MARGIN, connect_kwargs, database_url
+from followthrough.connections import CONNECT_TIMEOUT, LEASE_MARGIN, connect_kwargs, database_url, http_limits
 from followthrough.settings import Settings
 from scheduler.services.webhook_outbox import DeliveryPolicy
 from scheduler.services.webhook_secrets import SecretBox, generate_key
@@ -73,4 +73,4 @@ def client(settings: Settings) -> httpx.Client:
     # reused as the receiver closes it fails an attempt the receiver never saw.
     timeout = httpx.Timeout(settings.webhook_timeout_seconds, connect=CONNECT_TIMEOUT)
     return httpx.Client(timeout=timeout, follow_redirects=False, headers={"User-Agent": "followthrough-webhooks"},
-                        limits=httpx.Limits(keepalive_expiry=KEEPALIVE_SECONDS))
+                        limits=http_limits(DelivererConfig.threads))

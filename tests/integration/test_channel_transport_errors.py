@@ -4,15 +4,21 @@ without answering, and a port nobody listens on. The operator reads which it was
 
 from __future__ import annotations
 
+import http.server
+import random
 import socket
+import socketserver
 import struct
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 
 import httpx
 import pytest
 
+from followthrough.bootstrap import channel_client
+from followthrough.settings import Settings
 from workers.channels import TransientChannelError
 from workers.channels.http import ChannelHttp
 
@@ -83,3 +89,67 @@ def test_a_port_nobody_listens_on_is_not_reachable_and_nothing_was_sent() -> Non
     assert error.reason == "mastodon not reachable (connect error: connection refused)"
     assert error.outcome_unknown is False
     assert SECRET not in error.reason
+
+
+@contextmanager
+def server_answering_posts_within(seconds: float) -> Iterator[str]:
+    """A threaded HTTP/1.1 server that reads each post and answers it after up to ``seconds``,
+    keeping its connections open: many requests at once, as a busy network takes them."""
+
+    class Answer(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            time.sleep(random.random() * seconds)
+            body = b'{"id": "1"}'
+            self.send_response(200)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+        daemon_threads = True
+        request_queue_size = 512
+
+    with Server(("127.0.0.1", 0), Answer) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{server.server_address[1]}"
+        finally:
+            server.shutdown()
+
+
+def test_the_worker_client_shared_by_every_call_thread_never_closes_a_connection_under_a_request() -> None:
+    # httpcore 1.0.9 could close a connection it counted as surplus keep-alive after handing it
+    # to a waiting request (encode/httpcore#1110): with the worker's former limits (20 kept
+    # alive, its 58 threads) 1-6 of about 10,000 posts in 20 s failed with "read error: bad
+    # file descriptor", their outcome unknown. The worker's own client, its threads at once.
+    settings = Settings(worker_call_threads=50, worker_threads=8)
+    errors: list[str] = []
+    sent = [0]
+    with server_answering_posts_within(0.05) as url, channel_client(settings) as client:
+        channel = ChannelHttp(client, "mastodon", (SECRET,), "access_token_env")
+        stop = time.monotonic() + 15
+
+        def post_until_stopped() -> None:
+            while time.monotonic() < stop:
+                try:
+                    channel.send("POST", f"{url}/api/v1/statuses", may_publish=True, json={"status": "hello"})
+                    sent[0] += 1
+                except TransientChannelError as exc:
+                    errors.append(exc.reason)
+                time.sleep(random.random() * 0.02)
+
+        threads = [threading.Thread(target=post_until_stopped)
+                   for _ in range(settings.worker_call_threads + settings.worker_threads)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert sent[0] > 2000  # the load the race needs actually ran
+    assert errors == []
