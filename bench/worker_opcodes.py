@@ -32,6 +32,7 @@ import orjson
 
 from bench.worker_cpu import publishing
 from workers import execution
+from workers.runtime import Runtime
 
 Key = tuple[str, int, str]
 
@@ -100,6 +101,20 @@ def table(title: str, counts: Counter[Key], counter: OpcodeCounter, shares: int,
     return rows
 
 
+def start_every_call_thread(rt: Runtime) -> None:
+    """Every thread of the call pool started now (traced from here on), as in a worker that
+    has run for a while: otherwise the measured groups start some, and ``Thread.start`` heads
+    the inclusive table (863 opcodes a share, mostly its wait for the new thread) for what a
+    running worker never does."""
+    threads = getattr(rt.calls, "_max_workers", 0)  # the executor's size, as built at boot
+    if rt.calls is None or not threads:
+        return
+    everyone = threading.Barrier(threads + 1)
+    for _ in range(threads):
+        rt.calls.submit(everyone.wait)  # each blocks its thread until all are started
+    everyone.wait(timeout=30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shares", type=int, default=200, help="shares traced (after the warm-up group)")
@@ -114,6 +129,7 @@ def main() -> None:
         threading.settrace(counter.trace)
         sys.settrace(counter.trace)
         try:
+            start_every_call_thread(bench.rt)
             execution.execute_shares(bench.rt, groups[0])  # warm-up: connections, prepared statements
             counter.reset()
             outcomes = [o for g in groups[1:] for o in execution.execute_shares(bench.rt, g).values()]
