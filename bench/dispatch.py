@@ -285,6 +285,16 @@ def stragglers(url: str, ids: Sequence[uuid.UUID], log_lines: Sequence[dict[str,
             share = stream.removeprefix("share-")
             story.extend(f"    log {orjson.dumps(line).decode()[:300]}" for line in log_lines
                          if line.get("share_id") == share)
+            # The deliveries that carried it: what each did, from every line of its message.
+            messages = {line["message_id"] for line in log_lines
+                        if line.get("share_id") == share and line.get("event") == "share_dispatched"
+                        and line.get("message_id")}
+            for message in sorted(messages):
+                lines = [line for line in log_lines if line.get("message_id") == message]
+                story.append(f"    message {message}: {len(lines)} lines, by event "
+                             f"{dict(Counter(str(line.get('event')) for line in lines))}")
+                story.extend(f"      {orjson.dumps(line).decode()[:300]}" for line in lines
+                             if line.get("event") not in ("share_sent", "share_dispatched"))
     return len(late), story
 
 
@@ -436,6 +446,7 @@ def main() -> None:
         roles.start([*me, "dispatcher"], "dispatcher")
         for i in range(args.processes):
             roles.start([*me, "worker", "--processes", "1", "--threads", str(args.threads)], f"worker-{i + 1}")
+        late_count, late_story = 0, []  # set by the burst phase; read when the roles stop
         try:
             while roles.ready_workers() < 2 * args.processes:
                 time.sleep(0.2)
@@ -497,6 +508,14 @@ def main() -> None:
             roles.stop()
             if args.keep_log:
                 args.keep_log.write_bytes(log_path.read_bytes())
+            elif late_count:
+                # A straggler is rare: keep everything the roles wrote, to read after the run.
+                kept = Path(tempfile.gettempdir()) / f"bench-dispatch-roles-{datetime.now(UTC):%Y%m%dT%H%M%S}.log"
+                kept.write_bytes(log_path.read_bytes())
+                late_story.append(f"  the roles' whole log is kept in {kept}")
+                late_story.extend(f"  not JSON: {raw.decode(errors='replace')[:300]}"
+                                  for raw in log_path.read_bytes().splitlines()[:100_000]
+                                  if raw.strip() and not raw.lstrip().startswith(b"{"))
         # Anything not routine in the roles' logs: a run that retried or looked up a share is
         # not measuring the everyday path (and a share sent without its post is a fault).
         unusual = [line for line in read_log(log_path) if line.get("level") in ("warning", "error", "critical")]

@@ -260,8 +260,8 @@ def dispatcher(settings: Settings) -> Iterator[Dispatcher]:
     store, _ = build_store(settings, "dispatcher", pool_size=2, options=DISPATCHER_SESSION_OPTIONS)
     broker, actors = build_broker(settings)
 
-    def send(group: Sequence[DueItem]) -> None:
-        actors.send_for(group[0].kind, [item.share_id for item in group])
+    def send(group: Sequence[DueItem]) -> list[str]:
+        return actors.send_for(group[0].kind, [item.share_id for item in group])
 
     store.pool.open(wait=True, timeout=30)
     try:

@@ -52,20 +52,17 @@ class Actors:
     collect_replies: dramatiq.Actor[Any, Any]
     publish_answers: dramatiq.Actor[Any, Any]
 
-    def send_for(self, kind: str, share_ids: Sequence[UUID]) -> None:
+    def send_for(self, kind: str, share_ids: Sequence[UUID]) -> list[str]:
+        """Send the work; the ids of the messages sent: one for the group, or one a share (answers)."""
         if kind == "check_replies":
-            self.collect_replies.send([str(s) for s in share_ids])
-            return
+            return [self.collect_replies.send([str(s) for s in share_ids]).message_id]
         if kind == "answer":
-            for share_id in share_ids:
-                self.publish_answers.send(str(share_id))
-            return
+            return [self.publish_answers.send(str(share_id)).message_id for share_id in share_ids]
         if kind != "publish":
             raise ValueError(f"no actor handles schedule kind {kind!r}")
         if len(share_ids) == 1:
-            self.execute_share.send(str(share_ids[0]))
-        else:
-            self.execute_shares.send([str(s) for s in share_ids])
+            return [self.execute_share.send(str(share_ids[0])).message_id]
+        return [self.execute_shares.send([str(s) for s in share_ids]).message_id]
 
 
 def queue_names(prefix: str) -> dict[str, str]:

@@ -37,7 +37,7 @@ class Dispatcher:
         *,
         conninfo: str,
         connect_kwargs: dict[str, Any],
-        send: Callable[[Sequence[DueItem]], None],
+        send: Callable[[Sequence[DueItem]], Sequence[str] | None],
         batch: int,
         lease_seconds: float,
         lead_seconds: float = 0.0,
@@ -83,21 +83,23 @@ class Dispatcher:
             groups.extend(same[k:k + self.message_size] for k in range(0, len(same), self.message_size))
         if len(groups) > 1 and self.senders is not None:
             # Each enqueue is a broker round trip: overlap them for a burst.
-            list(self.senders.map(self.send, groups))
+            sent = list(self.senders.map(self.send, groups))
         else:
-            for group in groups:
-                self.send(group)
-        for item in items:
-            late_ms = int((now - item.due_at) / timedelta(milliseconds=1))
-            event = "share_dispatched" if item.dispatch_count == 1 else "share_redispatched"
-            log.info(
-                event,
-                share_id=str(item.share_id),
-                kind=item.kind,
-                due_at=item.due_at.isoformat(),
-                dispatch_lateness_ms=late_ms,
-                dispatch_count=item.dispatch_count,
-            )
+            sent = [self.send(group) for group in groups]
+        for group, message_ids in zip(groups, sent, strict=True):
+            for index, item in enumerate(group):
+                late_ms = int((now - item.due_at) / timedelta(milliseconds=1))
+                event = "share_dispatched" if item.dispatch_count == 1 else "share_redispatched"
+                log.info(
+                    event,
+                    share_id=str(item.share_id),
+                    kind=item.kind,
+                    due_at=item.due_at.isoformat(),
+                    dispatch_lateness_ms=late_ms,
+                    dispatch_count=item.dispatch_count,
+                    # The worker's lines for this share's delivery carry the same id.
+                    message_id=_message_for(message_ids, index),
+                )
         return len(items)
 
     def seconds_to_next(self) -> float:
@@ -136,3 +138,10 @@ class Dispatcher:
     def idle(self) -> bool:
         """True while asleep until the next due time (a NOTIFY wakes it sooner)."""
         return self.follower.idle
+
+
+def _message_for(message_ids: Sequence[str] | None, index: int) -> str | None:
+    """The message that carries a group's ``index``-th item: the group's one, or its own."""
+    if not message_ids:
+        return None
+    return message_ids[0] if len(message_ids) == 1 else message_ids[index]

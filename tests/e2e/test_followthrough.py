@@ -77,6 +77,10 @@ def _flow(tmp_path: Path, *, database_url: str, broker_url: str, queue_prefix: s
             assert sent_lines
             for key in ("message_id", "actor", "share_id", "attempt", "stream_version", "lateness_ms"):
                 assert key in sent_lines[0], key
+            # and the dispatcher's hand-out names the message the worker's line came from
+            dispatched = {line["share_id"]: line["message_id"] for line in system.logs()
+                          if line.get("event") == "share_dispatched"}
+            assert all(dispatched[line["share_id"]] == line["message_id"] for line in sent_lines)
             assert token not in system.log_path.read_text()
 
 
