@@ -21,6 +21,7 @@ from scheduler.domain.retry import RetryPolicy
 from scheduler.services import accounts
 from scheduler.services.share_stream import ShareStreams
 from workers.channels import Publishers
+from workers.stalls import Deliveries
 
 
 def utc_now() -> datetime:
@@ -75,9 +76,13 @@ class Runtime:
     calls: Executor | None = None
     streams: ShareStreams = field(init=False)
     accounts: AccountConfigs = field(init=False, default_factory=AccountConfigs)
+    deliveries: Deliveries = field(init=False)
 
     def __post_init__(self) -> None:
         self.streams = ShareStreams(self.store, self.notifier)
+        # Longer than one call may take, plus the dispatcher's lead: a group still running then
+        # is stuck, or publishing a thread of many parts (its line says which).
+        self.deliveries = Deliveries(after_seconds=self.config.call_budget_seconds + self.config.dispatch_lead_seconds)
 
     @property
     def retry_policy(self) -> RetryPolicy:

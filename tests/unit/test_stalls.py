@@ -1,0 +1,51 @@
+"""A delivery running longer than its calls may take is logged once, with where its thread is."""
+
+from __future__ import annotations
+
+import threading
+
+from structlog.testing import capture_logs
+
+from workers.stalls import Deliveries
+
+
+def parked_in_a_call(deliveries: Deliveries, inside: threading.Event, release: threading.Event) -> None:
+    with deliveries.running("msg-1", 50):
+        inside.set()
+        release.wait(timeout=30)
+
+
+def test_a_delivery_running_too_long_is_logged_once_with_the_stack_its_thread_is_at() -> None:
+    now = [100.0]
+    deliveries = Deliveries(after_seconds=40.0, clock=lambda: now[0])
+    inside, release = threading.Event(), threading.Event()
+    worker = threading.Thread(target=parked_in_a_call, args=(deliveries, inside, release))
+    worker.start()
+    try:
+        assert inside.wait(timeout=10)
+        with capture_logs() as lines:
+            now[0] = 139.0
+            assert deliveries.check() == 0  # not yet: a slow call may still be running
+            now[0] = 141.0
+            assert deliveries.check() == 1
+            now[0] = 200.0
+            assert deliveries.check() == 0  # once a delivery
+    finally:
+        release.set()
+        worker.join(timeout=10)
+    [line] = lines
+    assert line["event"] == "delivery_running_long"
+    assert line["log_level"] == "warning"
+    assert line["message_id"] == "msg-1"
+    assert line["shares"] == 50
+    assert line["running_seconds"] == 41.0
+    assert "parked_in_a_call" in line["stack"]
+
+
+def test_a_delivery_that_finished_is_not_watched_any_more() -> None:
+    now = [0.0]
+    deliveries = Deliveries(after_seconds=1.0, clock=lambda: now[0])
+    with deliveries.running("msg-2", 1):
+        pass
+    now[0] = 10.0
+    assert deliveries.check() == 0

@@ -1,0 +1,76 @@
+"""A delivery that runs longer than any of its calls may take says where its thread is.
+
+A group's attempts are in the log before its calls start; if the thread then stops moving,
+its shares wait for their call leases to run out and go out again, late, with nothing in the
+log to say why. A watcher thread (one per worker process, started with the first delivery)
+looks at the deliveries running, and logs each one that has run longer than ``after_seconds``
+once, with the stack its thread is at.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import structlog
+
+log = structlog.get_logger("workers.stalls")
+
+
+@dataclass
+class _Running:
+    message_id: str | None
+    shares: int
+    since: float
+    reported: bool = False
+
+
+@dataclass
+class Deliveries:
+    """The deliveries running in this process, by thread."""
+
+    after_seconds: float
+    clock: Callable[[], float] = time.monotonic
+    _running: dict[int, _Running] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _watcher: threading.Thread | None = None
+
+    @contextmanager
+    def running(self, message_id: str | None, shares: int) -> Iterator[None]:
+        thread = threading.get_ident()
+        with self._lock:
+            self._running[thread] = _Running(message_id, shares, self.clock())
+            if self._watcher is None:
+                self._watcher = threading.Thread(target=self._watch, name="followthrough-stalls", daemon=True)
+                self._watcher.start()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._running.pop(thread, None)
+
+    def check(self) -> int:
+        """Log each delivery running too long (once); how many were logged now."""
+        now = self.clock()
+        with self._lock:
+            late = [(thread, r) for thread, r in self._running.items()
+                    if not r.reported and now - r.since > self.after_seconds]
+            for _, r in late:
+                r.reported = True
+        frames = sys._current_frames() if late else {}
+        for thread, r in late:
+            frame = frames.get(thread)
+            stack = "".join(traceback.format_stack(frame)[-12:]) if frame is not None else "(thread gone)"
+            log.warning("delivery_running_long", message_id=r.message_id, shares=r.shares,
+                        running_seconds=round(now - r.since, 1), stack=stack)
+        return len(late)
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(max(1.0, self.after_seconds / 8))
+            self.check()
