@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import psycopg
 from psycopg_pool import ConnectionPool
 
@@ -21,6 +20,9 @@ from events.store import EventStore
 from followthrough import schema
 from followthrough.settings import Settings
 from scheduler.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    import httpx
 
 # The fixed parts of one request's timeout to a network or a webhook receiver (the
 # answer's is a setting), and the margin a lease keeps past a request's worst case.
@@ -42,6 +44,8 @@ def http_limits(concurrent: int) -> httpx.Limits:
     under it ('read error: bad file descriptor') once the server may have read it: an unknown
     outcome. With 20 kept alive for 60 threads that was 1-6 requests in 10,000; with none
     surplus, none (``tests/integration/test_channel_transport_errors.py``)."""
+    import httpx  # here, not above: an operator's command never loads the roles' HTTP client
+
     most = max(100, 2 * concurrent)
     return httpx.Limits(max_connections=most, max_keepalive_connections=most, keepalive_expiry=KEEPALIVE_SECONDS)
 
