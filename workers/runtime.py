@@ -98,6 +98,7 @@ class Runtime:
         return timedelta(seconds=self.config.dispatch_lead_seconds + 1.0)
 
     def close(self) -> None:
+        self.deliveries.stop()
         if self.calls is not None:
             self.calls.shutdown(wait=True)
         if self.notifier is not None:

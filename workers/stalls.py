@@ -39,6 +39,7 @@ class Deliveries:
     _running: dict[int, _Running] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _watcher: threading.Thread | None = None
+    _stopped: threading.Event = field(default_factory=threading.Event)
 
     @contextmanager
     def running(self, message_id: str | None, shares: int) -> Iterator[None]:
@@ -70,7 +71,12 @@ class Deliveries:
                         running_seconds=round(now - r.since, 1), stack=stack)
         return len(late)
 
+    def stop(self) -> None:
+        """Stop watching (the runtime is closing)."""
+        self._stopped.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=5)
+
     def _watch(self) -> None:
-        while True:
-            time.sleep(max(1.0, self.after_seconds / 8))
+        while not self._stopped.wait(max(1.0, self.after_seconds / 8)):
             self.check()

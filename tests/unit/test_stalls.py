@@ -49,3 +49,14 @@ def test_a_delivery_that_finished_is_not_watched_any_more() -> None:
         pass
     now[0] = 10.0
     assert deliveries.check() == 0
+
+
+def test_the_watcher_stops_with_the_runtime() -> None:
+    deliveries = Deliveries(after_seconds=1.0)
+    with deliveries.running("msg-3", 1):
+        pass
+    watcher = deliveries._watcher
+    assert watcher is not None
+    assert watcher.is_alive()
+    deliveries.stop()
+    assert not watcher.is_alive()
