@@ -510,12 +510,12 @@ def main() -> None:
                 args.keep_log.write_bytes(log_path.read_bytes())
             elif late_count:
                 # A straggler is rare: keep everything the roles wrote, to read after the run.
+                written = log_path.read_bytes()
                 kept = Path(tempfile.gettempdir()) / f"bench-dispatch-roles-{datetime.now(UTC):%Y%m%dT%H%M%S}.log"
-                kept.write_bytes(log_path.read_bytes())
+                kept.write_bytes(written)
                 late_story.append(f"  the roles' whole log is kept in {kept}")
                 late_story.extend(f"  not JSON: {raw.decode(errors='replace')[:300]}"
-                                  for raw in log_path.read_bytes().splitlines()[:100_000]
-                                  if raw.strip() and not raw.lstrip().startswith(b"{"))
+                                  for raw in written.splitlines() if raw.strip() and not raw.lstrip().startswith(b"{"))
         # Anything not routine in the roles' logs: a run that retried or looked up a share is
         # not measuring the everyday path (and a share sent without its post is a fault).
         unusual = [line for line in read_log(log_path) if line.get("level") in ("warning", "error", "critical")]

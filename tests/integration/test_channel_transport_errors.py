@@ -132,15 +132,18 @@ def test_the_worker_client_shared_by_every_call_thread_never_closes_a_connection
     settings = Settings(worker_call_threads=50, worker_threads=8)
     errors: list[str] = []
     sent = [0]
+    counting = threading.Lock()
     with server_answering_posts_within(0.05) as url, channel_client(settings) as client:
         channel = ChannelHttp(client, "mastodon", (SECRET,), "access_token_env")
-        stop = time.monotonic() + 15
+        # Enough posts for the race (about 12 s on an idle machine); a busy one takes longer.
+        stop = time.monotonic() + 90
 
         def post_until_stopped() -> None:
-            while time.monotonic() < stop:
+            while time.monotonic() < stop and sent[0] < 6000:
                 try:
                     channel.send("POST", f"{url}/api/v1/statuses", may_publish=True, json={"status": "hello"})
-                    sent[0] += 1
+                    with counting:
+                        sent[0] += 1
                 except TransientChannelError as exc:
                     errors.append(exc.reason)
                 time.sleep(random.random() * 0.02)
