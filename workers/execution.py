@@ -109,7 +109,8 @@ def execute_shares(rt: Runtime, share_ids: Sequence[UUID], *, message_id: str | 
     """Run one delivery of several shares due together; each share's outcome by id."""
     ids = list(dict.fromkeys(share_ids))
     outcomes: dict[UUID, str] = {}
-    with rt.deliveries.running(message_id, len(ids)), rt.pool.connection() as conn:
+    with rt.deliveries.running(message_id, len(ids)) as running, rt.pool.connection() as conn:
+        running.backend_pid = conn.info.backend_pid
         deliveries = [Delivery(rt, conn, share_id, message_id) for share_id in ids]
         histories = rt.store.read_streams([d.stream_id for d in deliveries], conn=conn)
         ready: list[Ready] = []

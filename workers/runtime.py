@@ -9,6 +9,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -20,6 +21,7 @@ from events.store import EventStore
 from scheduler.domain.retry import RetryPolicy
 from scheduler.services import accounts
 from scheduler.services.share_stream import ShareStreams
+from workers import backends
 from workers.channels import Publishers
 from workers.stalls import Deliveries
 
@@ -82,7 +84,8 @@ class Runtime:
         self.streams = ShareStreams(self.store, self.notifier)
         # Longer than one call may take, plus the dispatcher's lead: a group still running then
         # is stuck, or publishing a thread of many parts (its line says which).
-        self.deliveries = Deliveries(after_seconds=self.config.call_budget_seconds + self.config.dispatch_lead_seconds)
+        self.deliveries = Deliveries(after_seconds=self.config.call_budget_seconds + self.config.dispatch_lead_seconds,
+                                     describe_backend=partial(backends.describe, self.pool))
 
     @property
     def retry_policy(self) -> RetryPolicy:

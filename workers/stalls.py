@@ -4,7 +4,9 @@ A group's attempts are in the log before its calls start; if the thread then sto
 its shares wait for their call leases to run out and go out again, late, with nothing in the
 log to say why. A watcher thread (one per worker process, started with the first delivery)
 looks at the deliveries running, and logs each one that has run longer than ``after_seconds``
-once, with the stack its thread is at.
+once, with the stack its thread is at and, when the delivery named its database connection,
+what that connection's server process is doing (``describe_backend``): a thread waiting on
+the database shows only psycopg's wait in its stack.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 
@@ -23,11 +26,14 @@ log = structlog.get_logger("workers.stalls")
 
 
 @dataclass
-class _Running:
+class Running:
+    """One delivery running; it sets ``backend_pid`` once it holds its connection."""
+
     message_id: str | None
     shares: int
     since: float
     reported: bool = False
+    backend_pid: int | None = None
 
 
 @dataclass
@@ -36,21 +42,24 @@ class Deliveries:
 
     after_seconds: float
     clock: Callable[[], float] = time.monotonic
-    _running: dict[int, _Running] = field(default_factory=dict)
+    # A backend's activity by its pid (``workers.backends.describe``); None: not looked at.
+    describe_backend: Callable[[int], dict[str, Any]] | None = None
+    _running: dict[int, Running] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _watcher: threading.Thread | None = None
     _stopped: threading.Event = field(default_factory=threading.Event)
 
     @contextmanager
-    def running(self, message_id: str | None, shares: int) -> Iterator[None]:
+    def running(self, message_id: str | None, shares: int) -> Iterator[Running]:
         thread = threading.get_ident()
+        entry = Running(message_id, shares, self.clock())
         with self._lock:
-            self._running[thread] = _Running(message_id, shares, self.clock())
+            self._running[thread] = entry
             if self._watcher is None:
                 self._watcher = threading.Thread(target=self._watch, name="followthrough-stalls", daemon=True)
                 self._watcher.start()
         try:
-            yield
+            yield entry
         finally:
             with self._lock:
                 self._running.pop(thread, None)
@@ -68,8 +77,16 @@ class Deliveries:
             frame = frames.get(thread)
             stack = "".join(traceback.format_stack(frame)[-12:]) if frame is not None else "(thread gone)"
             log.warning("delivery_running_long", message_id=r.message_id, shares=r.shares,
-                        running_seconds=round(now - r.since, 1), stack=stack)
+                        running_seconds=round(now - r.since, 1), stack=stack, **self._backend(r))
         return len(late)
+
+    def _backend(self, r: Running) -> dict[str, Any]:
+        if r.backend_pid is None or self.describe_backend is None:
+            return {}
+        try:
+            return {"backend": self.describe_backend(r.backend_pid)}
+        except Exception as exc:  # noqa: BLE001 - the database may be what is stuck: the line goes out anyway
+            return {"backend": {"pid": r.backend_pid, "error": f"{type(exc).__name__}: {exc}"}}
 
     def stop(self) -> None:
         """Stop watching (the runtime is closing)."""

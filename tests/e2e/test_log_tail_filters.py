@@ -24,7 +24,7 @@ from followthrough.logs import configure_logging
 from followthrough.tools import ShareAccounts
 from scheduler.services import accounts, workspaces
 from scheduler.services.shares import PlanShare
-from tests.support.cli import _logging_restored, cli, command_env
+from tests.support.cli import cli, command_env, logging_restored
 from tests.support.fake_mastodon import FakeMastodon
 from tests.support.shares import PLAN, WS, Clock, runtime, share_service
 from tests.support.system import wait_until
@@ -66,7 +66,7 @@ def worker_run(store: EventStore, pool: ConnectionPool[Any], mastodon: FakeMasto
         "base_url": mastodon.base_url, "access_token_env": "LAUNCH_MASTODON_TOKEN", "visibility": "public"})
     sent = account_in(pool, OTHER_WS, "newsroom", "console", {})
     path = tmp_path / "worker.log"
-    with path.open("w") as out, _logging_restored():
+    with path.open("w") as out, logging_restored():
         configure_logging(role="worker", level="debug", fmt="json", stream=out)  # as to a file or a pipe
         failing_share = shares.plan(WS, PlanShare(account_id=failing.id, text="Launch day", scheduled_at=None,
                                                   response_plan=PLAN), actor="test").share_id

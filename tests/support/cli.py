@@ -39,7 +39,7 @@ def command_env(database_url: str | None, broker_url: str | None, home: Path | s
 
 def cli(*args: str, env: Mapping[str, str]) -> Ran:
     out, err = io.StringIO(), io.StringIO()
-    with mock.patch.dict(os.environ, env, clear=True), _logging_restored(), redirect_stdout(out), \
+    with mock.patch.dict(os.environ, env, clear=True), logging_restored(), redirect_stdout(out), \
             redirect_stderr(err):
         try:
             code = main(list(args))
@@ -49,7 +49,7 @@ def cli(*args: str, env: Mapping[str, str]) -> Ran:
 
 
 @contextmanager
-def _logging_restored() -> Iterator[None]:
+def logging_restored() -> Iterator[None]:
     """The command configures logging for itself (to its stderr); the tests' configuration
     comes back afterwards. Its loggers are not cached: a logger cached on the command's
     stderr would keep writing there, unseen by the next test's ``capture_logs``."""

@@ -5,12 +5,22 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from uuid import UUID
 
+import pytest
 import structlog
 
 from followthrough.logs import configure_logging
+from tests.support.cli import logging_restored
+
+
+@pytest.fixture(autouse=True)
+def _tests_logging_back() -> Iterator[None]:
+    """These tests configure logging; the next test logs as the suite does."""
+    with logging_restored():
+        yield
 
 SHARE = UUID("8b0f8c0e-1d5c-4f55-9a9b-0c2f0c0e1d5c")
 

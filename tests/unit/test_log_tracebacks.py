@@ -5,11 +5,20 @@ objects that other threads were changing, which could make the log call itself r
 from __future__ import annotations
 
 import io
-from collections.abc import ItemsView
+from collections.abc import ItemsView, Iterator
 
+import pytest
 import structlog
 
 from followthrough.logs import configure_logging
+from tests.support.cli import logging_restored
+
+
+@pytest.fixture(autouse=True)
+def _tests_logging_back() -> Iterator[None]:
+    """These tests configure logging; the next test logs as the suite does."""
+    with logging_restored():
+        yield
 
 SECRET = "s3cr3t-token-value"
 

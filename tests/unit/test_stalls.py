@@ -60,3 +60,37 @@ def test_the_watcher_stops_with_the_runtime() -> None:
     assert watcher.is_alive()
     deliveries.stop()
     assert not watcher.is_alive()
+
+
+def test_the_line_says_what_the_delivery_s_database_connection_is_doing() -> None:
+    now = [0.0]
+    seen: list[int] = []
+
+    def describe(pid: int) -> dict[str, object]:
+        seen.append(pid)
+        return {"pid": pid, "state": "active", "wait_event_type": "Lock"}
+
+    deliveries = Deliveries(after_seconds=1.0, clock=lambda: now[0], describe_backend=describe)
+    with capture_logs() as lines, deliveries.running("msg-4", 2) as running:
+        running.backend_pid = 4242
+        now[0] = 2.0
+        assert deliveries.check() == 1
+    deliveries.stop()
+    assert seen == [4242]
+    assert lines[0]["backend"] == {"pid": 4242, "state": "active", "wait_event_type": "Lock"}
+
+
+def test_a_database_that_cannot_answer_does_not_keep_the_line_back() -> None:
+    now = [0.0]
+
+    def describe(pid: int) -> dict[str, object]:
+        raise OSError("connection refused")
+
+    deliveries = Deliveries(after_seconds=1.0, clock=lambda: now[0], describe_backend=describe)
+    with capture_logs() as lines, deliveries.running("msg-5", 1) as running:
+        running.backend_pid = 7
+        now[0] = 2.0
+        assert deliveries.check() == 1
+    deliveries.stop()
+    assert lines[0]["event"] == "delivery_running_long"
+    assert lines[0]["backend"] == {"pid": 7, "error": "OSError: connection refused"}
