@@ -97,19 +97,29 @@ def running(
         )
     system = System(f"http://127.0.0.1:{port}", home, env, process, log_path)
     try:
-        wait_until(lambda: _ready(system), timeout=90, interval=0.25, what="the API to be ready")
+        answers: list[str] = []
+        try:
+            wait_until(lambda: _ready(system, answers), timeout=90, interval=0.25, what="the API to be ready")
+        except AssertionError as exc:
+            # What the system was doing: the last /readyz answer and the end of its log.
+            last = answers[-1] if answers else "(none)"
+            raise AssertionError(f"{exc}; last /readyz answer: {last}; "
+                                 f"end of up.log:\n{system.log_path.read_text()[-3000:]}") from None
         yield system
     finally:
         stop(system)
 
 
-def _ready(system: System) -> bool:
+def _ready(system: System, answers: list[str]) -> bool:
     if system.process.poll() is not None:
         raise AssertionError(f"followthrough up exited: {system.log_path.read_text()[-3000:]}")
     try:
-        return httpx.get(f"{system.base_url}/readyz", timeout=1).status_code == 200
-    except httpx.HTTPError:
+        response = httpx.get(f"{system.base_url}/readyz", timeout=1)
+    except httpx.HTTPError as exc:
+        answers[-1:] = [f"{type(exc).__name__}: {exc}"]
         return False
+    answers[-1:] = [f"{response.status_code} {response.text[:500]}"]
+    return response.status_code == 200
 
 
 def role_pids(system: System) -> list[int]:
