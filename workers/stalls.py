@@ -18,6 +18,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import Any
 
 import structlog
@@ -34,6 +35,9 @@ class Running:
     since: float
     reported: bool = False
     backend_pid: int | None = None
+    # How far its calls got, given every thread's frame (``workers.execution``): a delivery
+    # whose thread waits for its calls says where they are.
+    progress: Callable[[dict[int, FrameType]], dict[str, Any]] | None = None
 
 
 @dataclass
@@ -64,6 +68,11 @@ class Deliveries:
             with self._lock:
                 self._running.pop(thread, None)
 
+    def current(self) -> Running | None:
+        """The delivery running on this thread, if any."""
+        with self._lock:
+            return self._running.get(threading.get_ident())
+
     def check(self) -> int:
         """Log each delivery running too long (once); how many were logged now."""
         now = self.clock()
@@ -77,7 +86,8 @@ class Deliveries:
             frame = frames.get(thread)
             stack = "".join(traceback.format_stack(frame)[-12:]) if frame is not None else "(thread gone)"
             log.warning("delivery_running_long", message_id=r.message_id, shares=r.shares,
-                        running_seconds=round(now - r.since, 1), stack=stack, **self._backend(r))
+                        running_seconds=round(now - r.since, 1), stack=stack, **self._backend(r),
+                        **self._progress(r, frames))
         return len(late)
 
     def _backend(self, r: Running) -> dict[str, Any]:
@@ -87,6 +97,15 @@ class Deliveries:
             return {"backend": self.describe_backend(r.backend_pid)}
         except Exception as exc:  # noqa: BLE001 - the database may be what is stuck: the line goes out anyway
             return {"backend": {"pid": r.backend_pid, "error": f"{type(exc).__name__}: {exc}"}}
+
+    @staticmethod
+    def _progress(r: Running, frames: dict[int, FrameType]) -> dict[str, Any]:
+        if r.progress is None:
+            return {}
+        try:
+            return {"calls": r.progress(frames)}
+        except Exception as exc:  # noqa: BLE001 - a diagnosis that fails must not stop the line
+            return {"calls": {"error": f"{type(exc).__name__}: {exc}"}}
 
     def stop(self) -> None:
         """Stop watching (the runtime is closing)."""

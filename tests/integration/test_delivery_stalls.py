@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -18,7 +19,7 @@ from scheduler.services.shares import ShareService
 from tests.support.fake_channel import FakeChannel
 from tests.support.shares import Clock, make_account, plan, runtime, share_service
 from workers.channels import Post, Published
-from workers.execution import execute_share
+from workers.execution import execute_share, execute_shares
 
 
 @dataclass
@@ -79,3 +80,42 @@ def test_a_delivery_waiting_on_a_lock_names_the_session_holding_it(
 
 def _long(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [line for line in lines if line["event"] == "delivery_running_long"]
+
+
+def test_a_group_waiting_for_a_call_says_where_each_of_its_calls_is(
+    store: EventStore, pool: ConnectionPool[Any], clock: Clock
+) -> None:
+    # Given a group of three shares whose network answers two at once and holds the third
+    shares: ShareService = share_service(pool, store)
+    account = make_account(pool)
+    ids = [plan(shares, account) for _ in range(3)]
+    held = threading.Event()
+    channel = FakeChannel(gates={ids[2]: held})
+    with ThreadPoolExecutor(4, thread_name_prefix="call") as calls:
+        rt = runtime(pool, store, channel, clock=clock, calls=calls)
+        rt.deliveries.after_seconds = 0.5
+        outcomes: list[dict[UUID, str]] = []
+        delivery = threading.Thread(target=lambda: outcomes.append(execute_shares(rt, ids, message_id="msg-group")))
+        # When the group has run past the threshold
+        with capture_logs() as lines:
+            delivery.start()
+            try:
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline and not _long(lines):
+                    time.sleep(0.1)
+            finally:
+                held.set()
+                delivery.join(timeout=30)
+        rt.deliveries.stop()
+    # Then its line counts its calls by where they are, with the held call's stack
+    [line] = _long(lines)
+    progress = line["calls"]
+    assert (progress["started"], progress["to_start"], progress["queued"]) == (3, 0, 0)
+    assert (progress["running"], progress["finished"], progress["finished_not_taken_in"]) == (1, 2, 0)
+    [stack] = progress["running_stacks"]
+    assert stack.startswith("1 call(s) at:")
+    assert "_answer_late" in stack
+    assert "returned.get" in line["stack"]  # the group's own thread waits for that call
+    # And once the network answered, all three were recorded sent, once each
+    assert outcomes == [dict.fromkeys(ids, "share_sent")]
+    assert [channel.count_for(i) for i in ids] == [1, 1, 1]

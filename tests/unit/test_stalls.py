@@ -94,3 +94,15 @@ def test_a_database_that_cannot_answer_does_not_keep_the_line_back() -> None:
     deliveries.stop()
     assert lines[0]["event"] == "delivery_running_long"
     assert lines[0]["backend"] == {"pid": 7, "error": "OSError: connection refused"}
+
+
+def test_a_progress_report_that_fails_does_not_keep_the_line_back() -> None:
+    now = [0.0]
+    deliveries = Deliveries(after_seconds=1.0, clock=lambda: now[0])
+    with capture_logs() as lines, deliveries.running("msg-6", 3) as running:
+        running.progress = lambda frames: {"started": 1 // 0}
+        now[0] = 2.0
+        assert deliveries.check() == 1
+    deliveries.stop()
+    assert lines[0]["event"] == "delivery_running_long"
+    assert lines[0]["calls"] == {"error": "ZeroDivisionError: integer division or modulo by zero"}
