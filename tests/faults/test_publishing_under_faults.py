@@ -14,17 +14,19 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from statistics import median
 from typing import Any
 
+import httpx
 import psutil
 import pytest
 import redis
 
 from tests.support.brokers import OwnRedis, restart_rabbitmq
 from tests.support.database import connect, delete_rabbit_queues
-from tests.support.system import System, running, wait_until
+from tests.support.system import System, client_per_thread, running, wait_until
 from workers.actors import queue_names
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
@@ -70,21 +72,21 @@ def run_faults(tmp_path: Path, database_url: str, broker_url: str, queue_prefix:
     with running(tmp_path, database_url=database_url, broker_url=broker_url, queue_prefix=queue_prefix,
                  extra_env=FAULT_ENV) as system:
         token = system.cli("token", "create", "--workspace", "default", "--scope", "write")
-        with system.client(token) as api:  # httpx.Client is thread-safe
+        with system.client(token) as api:
             account = api.post("/v1/accounts", json={"name": "storm", "channel": "console"}).json()
             # Given 500 shares due over 45 seconds, each with response work
             start = datetime.now(UTC)
 
-            def plan_one(i: int) -> tuple[str, datetime]:
+            def plan_one(client: Callable[[], httpx.Client], i: int) -> tuple[str, datetime]:
                 due = start + timedelta(seconds=FIRST_DUE + SPREAD * i / SHARES)
-                response = api.post("/v1/shares", json={
+                response = client().post("/v1/shares", json={
                     "account_id": account["id"], "text": f"post {i}", "scheduled_at": due.isoformat(),
                     "response_plan": [{"kind": "check_replies", "after": "PT1H", "owner": "ops"}]})
                 assert response.status_code == 201, response.text
                 return response.json()["id"], due
 
-            with ThreadPoolExecutor(max_workers=8) as pool:
-                planned = dict(pool.map(plan_one, range(SHARES)))
+            with client_per_thread(system, token) as client, ThreadPoolExecutor(max_workers=8) as pool:
+                planned = dict(pool.map(partial(plan_one, client), range(SHARES)))
             assert datetime.now(UTC) < start + timedelta(seconds=FIRST_DUE), "planning took too long"
 
             # When workers are SIGKILLed every few seconds and the broker restarts once

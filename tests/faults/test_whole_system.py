@@ -19,6 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -29,7 +30,7 @@ import pytest
 
 from tests.support.brokers import OwnRedis
 from tests.support.private_postgres import PrivatePostgres, private_postgres
-from tests.support.system import System, running, wait_until
+from tests.support.system import System, client_per_thread, running, wait_until
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
@@ -169,15 +170,15 @@ def run(system: System, pg: PrivatePostgres, redis_server: OwnRedis, url: str) -
         # Given 2,000 shares due over 80 seconds, each with its response plan
         start = datetime.now(UTC)
 
-        def plan_one(i: int) -> str:
+        def plan_one(client: Callable[[], httpx.Client], i: int) -> str:
             due = start + timedelta(seconds=FIRST_DUE + SPREAD * i / SHARES)
-            response = api.post("/v1/shares", json={"account_id": account["id"], "text": f"post {i}",
-                                                    "scheduled_at": due.isoformat(), "response_plan": PLAN})
+            response = client().post("/v1/shares", json={"account_id": account["id"], "text": f"post {i}",
+                                                         "scheduled_at": due.isoformat(), "response_plan": PLAN})
             assert response.status_code == 201, response.text
             return str(response.json()["id"])
 
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            planned = list(pool.map(plan_one, range(SHARES)))
+        with client_per_thread(system, token, timeout=20) as client, ThreadPoolExecutor(max_workers=8) as pool:
+            planned = list(pool.map(partial(plan_one, client), range(SHARES)))
         assert datetime.now(UTC) < start + timedelta(seconds=FIRST_DUE), "planning took too long"
 
         # And API clients planning and reading throughout
