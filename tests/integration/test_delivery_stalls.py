@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -49,15 +50,7 @@ def test_a_delivery_waiting_on_a_lock_names_the_session_holding_it(
         rt.deliveries.after_seconds = 0.5
         outcome: list[str] = []
         delivery = threading.Thread(target=lambda: outcome.append(execute_share(rt, share_id, message_id="msg-held")))
-        with capture_logs() as lines:
-            delivery.start()
-            try:
-                deadline = time.monotonic() + 30
-                while time.monotonic() < deadline and not _long(lines):
-                    time.sleep(0.1)
-            finally:
-                holder.execute("ROLLBACK")
-                delivery.join(timeout=30)
+        lines = _until_reported(delivery, release=lambda: holder.execute("ROLLBACK"))
         rt.deliveries.stop()
         holder_pid = holder.info.backend_pid
     [line] = _long(lines)
@@ -76,6 +69,21 @@ def test_a_delivery_waiting_on_a_lock_names_the_session_holding_it(
     # Once the other session let go, the post was recorded, once
     assert outcome == ["share_sent"]
     assert channel.count_for(share_id) == 1
+
+
+def _until_reported(delivery: threading.Thread, *, release: Callable[[], object]) -> list[dict[str, Any]]:
+    """The lines of ``delivery``, started now: once it has reported running long (30 s at
+    most), what holds it back is released and it finishes."""
+    with capture_logs() as lines:
+        delivery.start()
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not _long(lines):
+                time.sleep(0.1)
+        finally:
+            release()
+            delivery.join(timeout=30)
+    return lines
 
 
 def _long(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -97,15 +105,7 @@ def test_a_group_waiting_for_a_call_says_where_each_of_its_calls_is(
         outcomes: list[dict[UUID, str]] = []
         delivery = threading.Thread(target=lambda: outcomes.append(execute_shares(rt, ids, message_id="msg-group")))
         # When the group has run past the threshold
-        with capture_logs() as lines:
-            delivery.start()
-            try:
-                deadline = time.monotonic() + 30
-                while time.monotonic() < deadline and not _long(lines):
-                    time.sleep(0.1)
-            finally:
-                held.set()
-                delivery.join(timeout=30)
+        lines = _until_reported(delivery, release=held.set)
         rt.deliveries.stop()
     # Then its line counts its calls by where they are, with the held call's stack
     [line] = _long(lines)
